@@ -1,0 +1,107 @@
+# reshim: `make` builds build/libreshim.so; `make check` runs every test;
+# `make demo` the demo; `make bench` the benchmarks. See README.md.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+BUILD := build
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+SHIM_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
+	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
+	-fno-strict-aliasing
+SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro,-z,now \
+	-Wl,--no-undefined
+
+SHIM_SRC := $(wildcard shim/*.c)
+SHIM_OBJ := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
+SHIM_HDR := $(wildcard shim/*.h)
+
+# Pure modules: unit-tested without LD_PRELOAD.
+UNIT_TESTS := config dest backoff policy breaker log
+UNIT_SRC_config := shim/config.c shim/dest.c
+UNIT_SRC_dest := shim/dest.c
+UNIT_SRC_backoff := shim/backoff.c
+UNIT_SRC_policy := shim/policy.c shim/backoff.c
+UNIT_SRC_breaker := shim/breaker.c
+UNIT_SRC_log := shim/log.c shim/real.c
+UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
+UNIT_LIBS := -lcmocka -lm
+
+.PHONY: all deps check check-unit check-sanitize check-integration demo bench \
+	install uninstall clean
+
+all: $(BUILD)/libreshim.so
+
+$(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) | $(BUILD)/obj
+	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
+	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl -lpthread
+
+$(BUILD)/obj $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
+	mkdir -p $@
+
+deps:
+	@scripts/install-deps.sh
+
+# ---- unit tests (cmocka), plain and under ASan+UBSan and TSan ----
+define unit_rules
+$(BUILD)/unit/test_$(1): tests/unit/test_$(1).c $$(UNIT_SRC_$(1)) $(SHIM_HDR) | $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) -o $$@ tests/unit/test_$(1).c $$(UNIT_SRC_$(1)) $(UNIT_LIBS)
+$(BUILD)/asan/test_$(1): tests/unit/test_$(1).c $$(UNIT_SRC_$(1)) $(SHIM_HDR) | $(BUILD)/asan
+	$(CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -o $$@ tests/unit/test_$(1).c $$(UNIT_SRC_$(1)) $(UNIT_LIBS)
+$(BUILD)/tsan/test_$(1): tests/unit/test_$(1).c $$(UNIT_SRC_$(1)) $(SHIM_HDR) | $(BUILD)/tsan
+	$(CC) $(UNIT_CFLAGS) -fsanitize=thread -o $$@ tests/unit/test_$(1).c $$(UNIT_SRC_$(1)) \
+		$(UNIT_LIBS)
+endef
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_rules,$(t))))
+
+UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/unit/test_%)
+ASAN_BINS := $(UNIT_TESTS:%=$(BUILD)/asan/test_%)
+TSAN_BINS := $(UNIT_TESTS:%=$(BUILD)/tsan/test_%)
+
+check-unit: $(UNIT_BINS)
+	@scripts/run-unit.sh plain $(UNIT_BINS)
+
+check-sanitize: $(ASAN_BINS) $(TSAN_BINS)
+	@scripts/run-unit.sh asan+ubsan $(ASAN_BINS)
+	@scripts/run-unit.sh tsan $(TSAN_BINS)
+
+# ---- helper programs used by integration tests and benchmarks ----
+TEST_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/bin/%,$(wildcard tests/integration/*.c)) \
+	$(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(wildcard tests/bench/*.c))
+$(BUILD)/bin/%: tests/integration/%.c | $(BUILD)/bin
+	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
+$(BUILD)/bin/%: tests/bench/%.c | $(BUILD)/bin
+	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
+
+check-integration: all $(TEST_PROGS)
+	@tests/integration/run.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-unit check-sanitize
+	@$(MAKE) --no-print-directory check-integration
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(TEST_PROGS)
+	@tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/reshim $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(BUILD)/libreshim.so $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so
+	install -m 0755 scripts/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim-run
+	-rmdir $(DESTDIR)$(PREFIX)/lib/reshim 2>/dev/null
+
+clean:
+	rm -rf $(BUILD)

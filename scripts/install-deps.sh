@@ -1,0 +1,29 @@
+#!/bin/sh
+# Installs the Debian packages reshim's build, tests, demo and benchmarks need,
+# only when something is missing. Needs root (or sudo) only in that case.
+set -eu
+
+PKGS="build-essential pkg-config libunwind-dev libcmocka-dev uthash-dev python3 curl wget
+redis-server redis-tools util-linux iproute2 procps socat jq"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "reshim: installing Debian packages:$missing" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "reshim: need root to install:$missing" >&2; exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The Debian redis-server package starts a system instance; tests run their own.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true; fi

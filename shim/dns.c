@@ -1,0 +1,316 @@
+/* dns.c: getaddrinfo. Normal lookups pass through untouched (the answer is
+ * also remembered). On EAI_AGAIN, a temporary failure, the lookup is retried;
+ * when it persists, the last good answer for the same query, up to
+ * RESHIM_DNS_STALE old, is returned instead (serve-stale, RFC 8767).
+ * EAI_NONAME and EAI_FAIL are never retried. Owns the answer cache (a small
+ * fixed table under one mutex: getaddrinfo is not async-signal-safe). The
+ * lists it hands out are laid out as glibc's, so freeaddrinfo frees them. */
+#define _GNU_SOURCE
+#include "dns.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "policy.h"
+#include "stats.h"
+
+#define DNS_CACHE_SLOTS 64
+#define DNS_NODE_MAX 256
+#define DNS_SERVICE_MAX 32
+#define DNS_STALE_RETRY_NS 200000000ull /* one quick retry when a stale answer waits */
+
+struct dns_key {
+    char node[DNS_NODE_MAX];
+    char service[DNS_SERVICE_MAX];
+    int flags, family, socktype, protocol;
+};
+
+struct dns_entry {
+    bool used;
+    struct dns_key key;
+    uint64_t stored_ns;   /* when the answer was last good */
+    uint64_t used_ns;     /* for replacement */
+    struct addrinfo *answer;
+};
+
+static pthread_mutex_t dns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dns_entry cache[DNS_CACHE_SLOTS];
+
+void reshim_dns_atfork(int phase)
+{
+    if (phase == ATFORK_PREPARE)
+        pthread_mutex_lock(&dns_lock);
+    else if (phase == ATFORK_PARENT)
+        pthread_mutex_unlock(&dns_lock);
+    else
+        pthread_mutex_init(&dns_lock, NULL);
+}
+
+static bool make_key(const char *node, const char *service, const struct addrinfo *hints,
+                     struct dns_key *k)
+{
+    unsigned char tmp[16];
+    if (!node || strlen(node) >= DNS_NODE_MAX || (service && strlen(service) >= DNS_SERVICE_MAX))
+        return false;
+    if (inet_pton(AF_INET, node, tmp) == 1 || inet_pton(AF_INET6, node, tmp) == 1)
+        return false; /* numeric: never fails temporarily */
+    if (hints && (hints->ai_flags & AI_NUMERICHOST))
+        return false;
+    memset(k, 0, sizeof *k);
+    strcpy(k->node, node);
+    if (service)
+        strcpy(k->service, service);
+    if (hints) {
+        k->flags = hints->ai_flags;
+        k->family = hints->ai_family;
+        k->socktype = hints->ai_socktype;
+        k->protocol = hints->ai_protocol;
+    }
+    return true;
+}
+
+static bool key_eq(const struct dns_key *a, const struct dns_key *b)
+{
+    return a->flags == b->flags && a->family == b->family && a->socktype == b->socktype &&
+           a->protocol == b->protocol && strcmp(a->node, b->node) == 0 &&
+           strcmp(a->service, b->service) == 0;
+}
+
+static void free_list(struct addrinfo *ai)
+{
+    while (ai) {
+        struct addrinfo *next = ai->ai_next;
+        free(ai->ai_canonname);
+        free(ai);
+        ai = next;
+    }
+}
+
+/* A copy laid out as glibc lays out its own: each node and its address in one
+ * block, the canonical name in another, so freeaddrinfo() frees it. */
+static struct addrinfo *copy_list(const struct addrinfo *src)
+{
+    struct addrinfo *head = NULL, **tail = &head;
+    for (; src; src = src->ai_next) {
+        struct addrinfo *n = malloc(sizeof *n + src->ai_addrlen);
+        if (!n) {
+            free_list(head);
+            return NULL;
+        }
+        *n = *src;
+        n->ai_next = NULL;
+        n->ai_addr = src->ai_addr ? (struct sockaddr *)(n + 1) : NULL;
+        if (src->ai_addr)
+            memcpy(n->ai_addr, src->ai_addr, src->ai_addrlen);
+        n->ai_canonname = NULL;
+        if (src->ai_canonname) {
+            n->ai_canonname = strdup(src->ai_canonname);
+            if (!n->ai_canonname) {
+                free(n);
+                free_list(head);
+                return NULL;
+            }
+        }
+        *tail = n;
+        tail = &n->ai_next;
+    }
+    return head;
+}
+
+static void remember(const struct dns_key *k, const struct addrinfo *answer)
+{
+    struct addrinfo *copy = copy_list(answer);
+    if (!copy)
+        return;
+    uint64_t now = reshim_now_ns();
+    struct addrinfo *old = NULL;
+    pthread_mutex_lock(&dns_lock);
+    struct dns_entry *slot = NULL, *unused = NULL, *oldest = NULL;
+    for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
+        struct dns_entry *e = &cache[i];
+        if (e->used && key_eq(&e->key, k)) {
+            slot = e;
+            break;
+        }
+        if (!e->used && !unused)
+            unused = e;
+        if (e->used && (!oldest || e->used_ns < oldest->used_ns))
+            oldest = e;
+    }
+    if (!slot)
+        slot = unused ? unused : oldest;
+    old = slot->used ? slot->answer : NULL;
+    slot->used = true;
+    slot->key = *k;
+    slot->stored_ns = slot->used_ns = now;
+    slot->answer = copy;
+    pthread_mutex_unlock(&dns_lock);
+    free_list(old);
+}
+
+/* A copy of the remembered answer when it is at most max_age old. */
+static struct addrinfo *stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age)
+{
+    struct addrinfo *copy = NULL;
+    uint64_t now = reshim_now_ns();
+    pthread_mutex_lock(&dns_lock);
+    for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
+        struct dns_entry *e = &cache[i];
+        if (e->used && key_eq(&e->key, k) && now - e->stored_ns <= max_age) {
+            copy = copy_list(e->answer);
+            e->used_ns = now;
+            *age = now - e->stored_ns;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&dns_lock);
+    return copy;
+}
+
+static bool have_stale(const struct dns_key *k, uint64_t max_age)
+{
+    bool found = false;
+    uint64_t now = reshim_now_ns();
+    pthread_mutex_lock(&dns_lock);
+    for (int i = 0; i < DNS_CACHE_SLOTS && !found; i++)
+        found = cache[i].used && key_eq(&cache[i].key, k) && now - cache[i].stored_ns <= max_age;
+    pthread_mutex_unlock(&dns_lock);
+    return found;
+}
+
+static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+    if (a->sa_family != b->sa_family)
+        return false;
+    if (a->sa_family == AF_INET)
+        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
+    if (a->sa_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
+    return false;
+}
+
+bool reshim_dns_name_has_addr(void *ctx, const char *name, const struct sockaddr *sa,
+                              socklen_t len)
+{
+    (void)ctx;
+    (void)len;
+    bool found = false;
+    if (strcmp(name, "localhost") == 0) {
+        if (sa->sa_family == AF_INET)
+            return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
+        if (sa->sa_family == AF_INET6)
+            return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    }
+    /* Called from connect, which may run in a signal handler: never wait. */
+    if (pthread_mutex_trylock(&dns_lock) != 0)
+        return false;
+    for (int i = 0; i < DNS_CACHE_SLOTS && !found; i++) {
+        if (!cache[i].used || strcasecmp(cache[i].key.node, name) != 0)
+            continue;
+        for (struct addrinfo *ai = cache[i].answer; ai && !found; ai = ai->ai_next)
+            found = ai->ai_addr && same_host(ai->ai_addr, sa);
+    }
+    pthread_mutex_unlock(&dns_lock);
+    return found;
+}
+
+static bool sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+                          .tv_nsec = (long)(ns % 1000000000ull)};
+    return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
+}
+
+static int reshim_getaddrinfo(const char *node, const char *service,
+                              const struct addrinfo *hints, struct addrinfo **res)
+{
+    if (!REAL(getaddrinfo))
+        return EAI_SYSTEM;
+    if (!reshim_active())
+        return real_getaddrinfo(node, service, hints, res);
+    const struct reshim_config *cfg = reshim_cfg();
+    struct net_counters *g = &reshim_stats.net[NC_DNS];
+    struct dns_key key;
+    bool cacheable = make_key(node, service, hints, &key);
+    uint64_t start = reshim_now_ns();
+    ATOMIC_INC(&g->calls);
+
+    int r = real_getaddrinfo(node, service, hints, res);
+    if (r == 0) {
+        if (cacheable && cfg->dns_stale_ns)
+            remember(&key, *res);
+        return 0;
+    }
+    int saved_errno = errno;
+    if (!policy_dns_retryable(r) || !cacheable) {
+        ATOMIC_INC(&g->failures);
+        errno = saved_errno;
+        return r;
+    }
+    /* EAI_AGAIN. With a stale answer at hand, one quick retry, then the
+     * stale answer: glibc may already have waited for its own timeouts. */
+    bool stale = cfg->dns_stale_ns && have_stale(&key, cfg->dns_stale_ns);
+    struct backoff bo = {cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
+    unsigned max = stale ? (cfg->retries ? 1 : 0) : cfg->retries;
+    uint64_t deadline = start + cfg->retry_deadline_ns, prev = 0;
+    unsigned retries = 0;
+    while (retries < max && r == EAI_AGAIN) {
+        uint64_t delay = stale ? reshim_random() % DNS_STALE_RETRY_NS
+                               : backoff_delay(&bo, retries, prev, reshim_random());
+        uint64_t now = reshim_now_ns();
+        if (now >= deadline || delay >= deadline - now)
+            break;
+        LOG_DEBUG("getaddrinfo(%.200s): temporary failure; retry %u/%u in %llu ms", node,
+                  retries + 1, max, (unsigned long long)(delay / 1000000));
+        if (!sleep_ns(delay))
+            break;
+        prev = delay;
+        retries++;
+        ATOMIC_INC(&g->retries);
+        r = real_getaddrinfo(node, service, hints, res);
+        saved_errno = errno;
+    }
+    if (r == 0) {
+        ATOMIC_INC(&g->recovered);
+        if (cfg->dns_stale_ns)
+            remember(&key, *res);
+        LOG_INFO("getaddrinfo(%.200s) recovered after %u %s", node, retries,
+                 retries == 1 ? "retry" : "retries");
+        return 0;
+    }
+    if (r == EAI_AGAIN && stale) {
+        uint64_t age = 0;
+        struct addrinfo *copy = stale_answer(&key, cfg->dns_stale_ns, &age);
+        if (copy) {
+            *res = copy;
+            ATOMIC_INC(&g->recovered);
+            ATOMIC_INC(&reshim_stats.dns_stale_answers);
+            LOG_INFO("getaddrinfo(%.200s): temporary failure; answering with the last good "
+                     "answer, %llu s old", node, (unsigned long long)(age / 1000000000ull));
+            return 0;
+        }
+    }
+    ATOMIC_INC(&g->failures);
+    if (retries)
+        ATOMIC_INC(&g->gave_up);
+    errno = saved_errno;
+    return r;
+}
+
+EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res)
+{
+    return reshim_getaddrinfo(node, service, hints, res);
+}

@@ -1,0 +1,168 @@
+/* fdtab.c: the per-fd table. Lock-free; never allocates after init (one
+ * mmap); safe in signal context. Mutations are skipped in a vfork child,
+ * which shares our memory and must not change the parent's view. */
+#define _GNU_SOURCE
+#include "fdtab.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "real.h"
+#include "reshim.h"
+#include "stats.h"
+
+static _Atomic uint64_t *table;
+static _Atomic unsigned highest; /* highest fd ever stored, bounds close_range */
+
+int fdtab_init(void)
+{
+    if (table)
+        return 0;
+    void *p = mmap(NULL, FDTAB_MAX * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    table = p;
+    return 0;
+}
+
+static uint64_t pack(struct fdinfo i)
+{
+    return (uint64_t)i.kind | (uint64_t)i.family << 8 | (uint64_t)i.stype << 16 |
+           (uint64_t)i.phase << 24 | (uint64_t)i.dest << 32 | (uint64_t)i.gen << 48;
+}
+
+static struct fdinfo unpack(uint64_t v)
+{
+    struct fdinfo i = {
+        .kind = (uint8_t)v,
+        .family = (uint8_t)(v >> 8),
+        .stype = (uint8_t)(v >> 16),
+        .phase = (uint8_t)(v >> 24),
+        .dest = (uint16_t)(v >> 32),
+        .gen = (uint16_t)(v >> 48),
+    };
+    return i;
+}
+
+static inline bool in_range(int fd)
+{
+    return table && fd >= 0 && (unsigned)fd < FDTAB_MAX;
+}
+
+struct fdinfo fdtab_get(int fd)
+{
+    struct fdinfo none = {0};
+    if (!in_range(fd))
+        return none;
+    return unpack(atomic_load_explicit(&table[fd], memory_order_acquire));
+}
+
+static void store(int fd, struct fdinfo info)
+{
+    if (!in_range(fd) || reshim_in_foreign_child())
+        return;
+    uint64_t old = atomic_load_explicit(&table[fd], memory_order_relaxed);
+    info.gen = (uint16_t)(unpack(old).gen + 1);
+    atomic_store_explicit(&table[fd], pack(info), memory_order_release);
+    unsigned h = atomic_load_explicit(&highest, memory_order_relaxed);
+    while ((unsigned)fd > h &&
+           !atomic_compare_exchange_weak_explicit(&highest, &h, (unsigned)fd,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+void fdtab_set(int fd, struct fdinfo info)
+{
+    store(fd, info);
+}
+
+void fdtab_new_socket(int fd, int family, int stype)
+{
+    struct fdinfo i = {.kind = FD_SOCK, .family = (uint8_t)family,
+                       .stype = (uint8_t)(stype & 0xf), .phase = PH_NONE};
+    store(fd, i);
+}
+
+bool fdtab_update(int fd, uint16_t gen, uint8_t phase, uint16_t dest)
+{
+    if (!in_range(fd) || reshim_in_foreign_child())
+        return false;
+    uint64_t old = atomic_load_explicit(&table[fd], memory_order_relaxed);
+    for (;;) {
+        struct fdinfo i = unpack(old);
+        if (i.gen != gen)
+            return false;
+        i.phase = phase;
+        i.dest = dest;
+        if (atomic_compare_exchange_weak_explicit(&table[fd], &old, pack(i),
+                                                  memory_order_release, memory_order_relaxed))
+            return true;
+    }
+}
+
+void fdtab_clear(int fd)
+{
+    struct fdinfo none = {0};
+    if (in_range(fd) && fdtab_get(fd).kind != FD_UNKNOWN)
+        store(fd, none);
+}
+
+void fdtab_clear_range(unsigned first, unsigned last)
+{
+    unsigned h = atomic_load_explicit(&highest, memory_order_relaxed);
+    if (last > h)
+        last = h;
+    for (unsigned fd = first; fd <= last && fd < FDTAB_MAX; fd++)
+        fdtab_clear((int)fd);
+}
+
+void fdtab_copy(int from, int to)
+{
+    if (from == to)
+        return;
+    struct fdinfo i = fdtab_get(from);
+    if (i.kind == FD_UNKNOWN)
+        fdtab_clear(to);
+    else
+        store(to, i);
+}
+
+struct fdinfo fdtab_classify(int fd)
+{
+    struct fdinfo i = fdtab_get(fd);
+    if (i.kind != FD_UNKNOWN || !in_range(fd))
+        return i;
+    int saved = errno;
+    struct stat st;
+    struct fdinfo n = {.kind = FD_NOTSOCK};
+    if (fstat(fd, &st) != 0) {
+        errno = saved;
+        return i; /* not open: nothing to remember */
+    }
+    if (S_ISSOCK(st.st_mode)) {
+        int domain = 0, type = 0;
+        socklen_t len = sizeof domain;
+        n.kind = FD_SOCK;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0)
+            n.family = (uint8_t)domain;
+        len = sizeof type;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0)
+            n.stype = (uint8_t)type;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            n.phase = PH_CONNECTED;
+            n.dest = reshim_dest_lookup((struct sockaddr *)&ss, sl, DEST_OUT);
+        }
+    }
+    errno = saved;
+    store(fd, n);
+    struct fdinfo stored = fdtab_get(fd);
+    return stored.kind == FD_UNKNOWN ? n : stored;
+}

@@ -1,0 +1,48 @@
+/* fdtab.h: what reshim knows about each file descriptor: socket or not, its
+ * family and type, the phase of its connection, its destination slot, and a
+ * generation that changes whenever the number is closed or reused. One packed
+ * 64-bit atomic per fd (readable and writable in signal context), in a lazily
+ * touched mmap (only the pages of fds in use cost memory). */
+#ifndef RESHIM_FDTAB_H
+#define RESHIM_FDTAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define FDTAB_MAX (1u << 20) /* Linux's default nr_open: covers every fd */
+
+enum fd_kind { FD_UNKNOWN, FD_NOTSOCK, FD_SOCK };
+enum fd_phase {
+    PH_NONE,        /* not connected, nothing pending */
+    PH_CONNECTING,  /* a non-blocking connect is pending; its outcome not counted yet */
+    PH_CONNECTED,
+    PH_FAILED,      /* the last connect failed */
+    PH_LISTENING,
+};
+
+struct fdinfo {
+    uint8_t kind;   /* enum fd_kind */
+    uint8_t family; /* AF_INET, AF_INET6, AF_UNIX, ... */
+    uint8_t stype;  /* SOCK_STREAM, SOCK_DGRAM, ... (flags stripped) */
+    uint8_t phase;  /* enum fd_phase */
+    uint16_t dest;  /* destination slot; 0 = none */
+    uint16_t gen;
+};
+
+int fdtab_init(void);
+/* The entry as stored; kind FD_UNKNOWN for fds never seen (or out of range). */
+struct fdinfo fdtab_get(int fd);
+/* As fdtab_get, but an unknown fd is examined (fstat, SO_DOMAIN, SO_TYPE,
+ * peer) and the answer stored. */
+struct fdinfo fdtab_classify(int fd);
+
+/* Mutations. They do nothing in a vfork child (shared memory) or out of range. */
+void fdtab_set(int fd, struct fdinfo info);          /* bumps gen */
+void fdtab_new_socket(int fd, int family, int stype); /* a fresh socket */
+/* Compare-and-set of phase and dest only while gen is unchanged. */
+bool fdtab_update(int fd, uint16_t gen, uint8_t phase, uint16_t dest);
+void fdtab_clear(int fd);
+void fdtab_clear_range(unsigned first, unsigned last);
+void fdtab_copy(int from, int to);                   /* dup family */
+
+#endif

@@ -1,0 +1,162 @@
+/* lifecycle.c: the life of the preload object in a process: lazy
+ * initialisation from whichever wrapper runs first (or the constructor),
+ * configuration from the environment, fork handling, and the exit summary.
+ * Owns the recursion guard, the owner pid (vfork detection), the clock and
+ * the per-thread random source. Never frees anything at exit. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dns.h"
+#include "fdtab.h"
+#include "log.h"
+#include "real.h"
+#include "reshim.h"
+#include "stats.h"
+
+TLS_IE int reshim_guard;
+atomic_int reshim_state;
+
+static struct reshim_config config;
+static _Atomic pid_t owner_pid;
+static TLS_IE uint64_t rng_state;
+
+const struct reshim_config *reshim_cfg(void)
+{
+    return &config;
+}
+
+uint64_t reshim_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t reshim_random(void)
+{
+    uint64_t x = rng_state;
+    if (unlikely(x == 0)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&rng_state ^
+            ((uint64_t)syscall(SYS_gettid) << 32) ^ (uint64_t)ts.tv_sec;
+        if (!x)
+            x = 0x2545F4914F6CDD1Dull;
+    }
+    x ^= x << 13; /* xorshift64 */
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng_state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+bool reshim_in_foreign_child(void)
+{
+    pid_t owner = atomic_load_explicit(&owner_pid, memory_order_relaxed);
+    return owner != 0 && (pid_t)syscall(SYS_getpid) != owner;
+}
+
+/* Bad values are collected while parsing and logged once logging is set up. */
+#define MAX_WARNINGS (V_COUNT + 2)
+static char warnings[MAX_WARNINGS][LOG_LINE_MAX / 2];
+static int nwarnings;
+
+static void collect_warning(void *ctx, const char *var, const char *value, const char *expected)
+{
+    (void)ctx;
+    if (nwarnings < MAX_WARNINGS)
+        reshim_format(warnings[nwarnings++], sizeof warnings[0],
+                      "%s=\"%.60s\" is not valid: expected %s; using the default", var, value,
+                      expected);
+}
+
+static const char *env_get(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+static void atfork_prepare(void)
+{
+    reshim_bind_symbols(); /* a handler's write() in the child must not bind */
+    reshim_dns_atfork(ATFORK_PREPARE);
+}
+
+static void atfork_parent(void)
+{
+    reshim_dns_atfork(ATFORK_PARENT);
+}
+
+static void atfork_child(void)
+{
+    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    reshim_dns_atfork(ATFORK_CHILD);
+    reshim_stats_reset();
+}
+
+void reshim_init_slow(void)
+{
+    int expected = RS_NONE;
+    if (!atomic_compare_exchange_strong(&reshim_state, &expected, RS_INITIALISING)) {
+        /* Another thread is initialising: wait for it (it takes microseconds). */
+        while (atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_INITIALISING)
+            sched_yield();
+        return;
+    }
+    int saved = errno;
+    GUARD_ENTER();
+    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    reshim_bind_symbols();
+    int final = RS_ACTIVE;
+    if (getauxval(AT_SECURE)) {
+        /* setuid/setgid/capabilities: never trust the environment; stay out. */
+        reshim_config_defaults(&config, (unsigned)getuid(), NULL);
+        config.disable = true;
+        final = RS_DISABLED;
+    } else {
+        reshim_config_load(&config, env_get, NULL, collect_warning, NULL, (unsigned)getuid());
+        reshim_log_configure(config.log_level, config.log_file);
+        for (int i = 0; i < nwarnings; i++)
+            LOG_WARN("%s", warnings[i]);
+        if (config.disable) {
+            final = RS_DISABLED;
+        } else if (fdtab_init() != 0) {
+            LOG_ERROR("cannot map the fd table (%d); passing every call through", errno);
+            final = RS_DISABLED;
+        } else {
+            pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+            LOG_DEBUG("active (version %s)", RESHIM_VERSION);
+        }
+    }
+    atomic_store_explicit(&reshim_state, final, memory_order_release);
+    GUARD_LEAVE();
+    errno = saved;
+}
+
+__attribute__((constructor)) static void reshim_constructor(void)
+{
+    if (atomic_load(&reshim_state) == RS_NONE)
+        reshim_init_slow();
+}
+
+__attribute__((destructor)) static void reshim_destructor(void)
+{
+    if (atomic_load(&reshim_state) != RS_ACTIVE || reshim_in_foreign_child())
+        return;
+    if (reshim_log_enabled(RLOG_INFO)) {
+        char line[LOG_LINE_MAX - 64];
+        reshim_stats_summary(line, sizeof line);
+        LOG_INFO("exit summary: %s", line);
+    }
+    /* Other threads may still run until exit_group: they pass straight
+     * through from now on; nothing is freed. */
+    atomic_store_explicit(&reshim_state, RS_TORN_DOWN, memory_order_release);
+}

@@ -1,0 +1,534 @@
+/* net.c: interposers for the life of a connection: socket, connect, accept,
+ * close, dup, fcntl, getsockopt. Owns blocking connect retries: the same fd
+ * is reconnected (Linux allows it; research retry-anchors.md section 7), so
+ * its number, flags, options and epoll registrations stay the app's.
+ * Every exported function is a thin wrapper around reshim_X, which calls
+ * real_X; errno is the real call's unless reshim changed the outcome. */
+#define _GNU_SOURCE
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "breaker.h"
+#include "config.h"
+#include "dns.h"
+#include "log.h"
+#include "policy.h"
+#include "stats.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+const char *reshim_errno_name(int err, char buf[16])
+{
+    switch (err) {
+    case 0: return "OK";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case ECONNABORTED: return "ECONNABORTED";
+    case ENETUNREACH: return "ENETUNREACH";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case ENOENT: return "ENOENT";
+    case EAGAIN: return "EAGAIN";
+    case EINTR: return "EINTR";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    case EPIPE: return "EPIPE";
+    case EINPROGRESS: return "EINPROGRESS";
+    default:
+        reshim_format(buf, 16, "errno %d", err);
+        return buf;
+    }
+}
+
+static bool retry_family(int family)
+{
+    return family == AF_INET || family == AF_INET6 || family == AF_UNIX;
+}
+
+static bool stream_type(int stype)
+{
+    return stype == SOCK_STREAM || stype == SOCK_SEQPACKET;
+}
+
+/* ---- outcome accounting ------------------------------------------------ */
+
+static void record_final(struct dest_slot *ds, uint16_t dest, int err, unsigned retries,
+                         bool probe)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    struct net_counters *g = &reshim_stats.net[NC_CONNECT];
+    if (err == 0) {
+        if (retries) {
+            ATOMIC_INC(&g->recovered);
+            if (dest)
+                ATOMIC_INC(&ds->connect.recovered);
+        }
+    } else {
+        ATOMIC_INC(&g->failures);
+        if (retries)
+            ATOMIC_INC(&g->gave_up);
+        if (dest) {
+            ATOMIC_INC(&ds->connect.failures);
+            if (retries)
+                ATOMIC_INC(&ds->connect.gave_up);
+            ATOMIC_STORE(&ds->last_error, err);
+        }
+    }
+    if (dest && breaker_record(&ds->breaker, cfg->breaker, err != 0, probe, reshim_now_ns(),
+                               reshim_random()))
+        LOG_WARN("breaker open for %s after %u failed connects in a row: no retries until it "
+                 "half-opens", ds->name, (unsigned)ATOMIC_LOAD(&ds->breaker.consecutive));
+}
+
+void reshim_connect_outcome(int fd, struct fdinfo fi, int err)
+{
+    if (!fdtab_update(fd, fi.gen, err ? PH_FAILED : PH_CONNECTED, fi.dest))
+        return; /* someone else counted it, or the fd changed */
+    record_final(reshim_dest(fi.dest), fi.dest, err, 0, false);
+}
+
+/* ---- blocking connect retries ------------------------------------------ */
+
+/* Sleeps ns; false when a signal interrupted the sleep. */
+static bool backoff_sleep(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+                          .tv_nsec = (long)(ns % 1000000000ull)};
+    return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
+}
+
+/* Drops a half-open attempt so the socket can connect again. */
+static void dissolve(int fd)
+{
+    struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+    real_connect(fd, &unspec, sizeof unspec);
+}
+
+#define ATTEMPT_DEADLINE (-1)
+
+/* One more attempt on the same fd, bounded by the deadline: non-blocking
+ * connect, then poll. Returns 0, an errno, or ATTEMPT_DEADLINE. */
+static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t deadline)
+{
+    int flags = real_fcntl(fd, F_GETFL);
+    if (flags < 0)
+        return errno;
+    if (!(flags & O_NONBLOCK))
+        real_fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int result;
+    int r = real_connect(fd, addr, len);
+    if (r < 0 && errno == ECONNABORTED) /* reaps an earlier failed attempt */
+        r = real_connect(fd, addr, len);
+    if (r == 0) {
+        result = 0;
+    } else if (errno != EINPROGRESS) {
+        result = errno;
+    } else {
+        for (;;) {
+            uint64_t now = reshim_now_ns();
+            if (now >= deadline) {
+                dissolve(fd);
+                result = ATTEMPT_DEADLINE;
+                break;
+            }
+            uint64_t left_ms = (deadline - now + 999999) / 1000000;
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int n = poll(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
+            if (n < 0 && errno == EINTR) {
+                dissolve(fd);
+                result = EINTR;
+                break;
+            }
+            if (n < 0) {
+                result = errno;
+                break;
+            }
+            if (n == 0)
+                continue;
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+                soerr = errno;
+            result = soerr;
+            break;
+        }
+    }
+    if (!(flags & O_NONBLOCK))
+        real_fcntl(fd, F_SETFL, flags);
+    return result;
+}
+
+/* The app's own send timeout bounds the whole call, as it bounds a connect. */
+static uint64_t app_timeout_ns(int fd)
+{
+    struct timeval tv;
+    socklen_t tl = sizeof tv;
+    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl) != 0)
+        return 0;
+    return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+}
+
+static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, struct fdinfo fi,
+                          uint16_t dest, uint64_t start, int first_err)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    struct dest_slot *ds = reshim_dest(dest);
+    struct net_counters *g = &reshim_stats.net[NC_CONNECT];
+    struct backoff bo = {cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
+    struct retry_call call = {.deadline_ns = start + cfg->retry_deadline_ns};
+    uint64_t app = app_timeout_ns(fd);
+    if (app && start + app < call.deadline_ns)
+        call.deadline_ns = start + app;
+    int family = addr->sa_family;
+    int last = first_err;
+    bool probe = false, checked_guards = false;
+    char eb[16];
+
+    for (;;) {
+        uint64_t now = reshim_now_ns(), delay = 0;
+        enum retry_verdict v = policy_connect_next(&bo, cfg->retries, &call, family, last, now,
+                                                   reshim_random(), &delay);
+        if (v != RV_RETRY) {
+            if (call.retries)
+                LOG_INFO("connect to %s gave up after %u retries (%s): %s", ds->name,
+                         call.retries, policy_verdict_name(v), reshim_errno_name(last, eb));
+            break;
+        }
+        if (!checked_guards) { /* once per call: filter, then breaker */
+            checked_guards = true;
+            if (!dest_rules_allow(&cfg->dest, addr, len, reshim_dns_name_has_addr, NULL)) {
+                ATOMIC_INC(&ds->skipped_filter);
+                break;
+            }
+            if (!breaker_allow_retry(&ds->breaker, cfg->breaker, now, &probe)) {
+                ATOMIC_INC(&ds->skipped_breaker);
+                break;
+            }
+        }
+        if (!rbudget_take(&ds->budget, cfg->retry_budget, now)) {
+            ATOMIC_INC(&ds->skipped_budget);
+            LOG_INFO("retry budget for %s spent: not retrying %s", ds->name,
+                     reshim_errno_name(last, eb));
+            break;
+        }
+        LOG_DEBUG("connect to %s: %s; retry %u/%u in %llu ms", ds->name,
+                  reshim_errno_name(last, eb), call.retries + 1, cfg->retries,
+                  (unsigned long long)(delay / 1000000));
+        if (!backoff_sleep(delay)) {
+            last = EINTR; /* a signal: the app hears of it as from its own connect */
+            break;
+        }
+        if (fdtab_get(fd).gen != fi.gen)
+            break; /* another thread closed or replaced the fd meanwhile */
+        call.retries++;
+        if (last == ETIMEDOUT)
+            call.timeouts++;
+        call.prev_delay = delay;
+        ATOMIC_INC(&g->retries);
+        ATOMIC_INC(&ds->connect.retries);
+        int r = attempt(fd, addr, len, call.deadline_ns);
+        if (r == ATTEMPT_DEADLINE) {
+            LOG_INFO("connect to %s gave up after %u retries (deadline): %s", ds->name,
+                     call.retries, reshim_errno_name(last, eb));
+            break;
+        }
+        if (r == 0) {
+            fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
+            record_final(ds, dest, 0, call.retries, probe);
+            LOG_INFO("connect to %s recovered after %u %s", ds->name, call.retries,
+                     call.retries == 1 ? "retry" : "retries");
+            return 0;
+        }
+        last = r;
+        if (last == EINTR)
+            break;
+    }
+    fdtab_update(fd, fi.gen, PH_FAILED, dest);
+    record_final(ds, dest, last, call.retries, probe);
+    errno = last;
+    return -1;
+}
+
+static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    if (!reshim_active())
+        return REAL(connect)(fd, addr, len);
+    struct fdinfo fi = fdtab_classify(fd);
+    if (fi.kind != FD_SOCK || !addr || len < sizeof(sa_family_t) ||
+        !retry_family(addr->sa_family) || !stream_type(fi.stype))
+        return real_connect(fd, addr, len);
+
+    int r = real_connect(fd, addr, len);
+    int e = r < 0 ? errno : 0;
+    if (fi.phase == PH_CONNECTING) {
+        /* The app asks again for a pending connect's outcome. */
+        if (r == 0 || e == EISCONN)
+            reshim_connect_outcome(fd, fi, 0);
+        else if (e != EALREADY && e != EINPROGRESS)
+            reshim_connect_outcome(fd, fi, e);
+        errno = e;
+        return r;
+    }
+    if (e == EALREADY || e == EISCONN || e == EBADF || e == ENOTSOCK) {
+        errno = e;
+        return r;
+    }
+    uint64_t start = reshim_now_ns();
+    uint16_t dest = reshim_dest_lookup(addr, len, DEST_OUT);
+    struct dest_slot *ds = reshim_dest(dest);
+    ATOMIC_INC(&reshim_stats.net[NC_CONNECT].calls);
+    if (dest) {
+        ATOMIC_INC(&ds->connect.calls);
+        rbudget_note_call(&ds->budget, start);
+    }
+    if (r == 0) {
+        fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
+        record_final(ds, dest, 0, 0, false);
+        return 0;
+    }
+    if (e == EINPROGRESS || e == EINTR) {
+        /* Non-blocking (or interrupted, or SO_SNDTIMEO expired): the attempt
+         * goes on; its outcome is counted where the app learns it. */
+        fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
+        ATOMIC_INC(&reshim_stats.nonblock_pending);
+        errno = e;
+        return r;
+    }
+    int flags = real_fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_NONBLOCK)) {
+        fdtab_update(fd, fi.gen, PH_FAILED, dest);
+        record_final(ds, dest, e, 0, false);
+        errno = e;
+        return r;
+    }
+    return retry_blocking(fd, addr, len, fi, dest, start, e);
+}
+
+/* ---- descriptors: creation, duplication, closing ------------------------ */
+
+static int reshim_socket(int domain, int type, int protocol)
+{
+    int fd = REAL(socket)(domain, type, protocol);
+    if (fd >= 0 && reshim_active())
+        fdtab_new_socket(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC));
+    return fd;
+}
+
+static int reshim_socketpair(int domain, int type, int protocol, int sv[2])
+{
+    int r = REAL(socketpair)(domain, type, protocol, sv);
+    if (r == 0 && reshim_active()) {
+        int stype = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+        for (int i = 0; i < 2; i++) {
+            fdtab_new_socket(sv[i], domain, stype);
+            struct fdinfo fi = fdtab_get(sv[i]);
+            fdtab_update(sv[i], fi.gen, PH_CONNECTED, 0);
+        }
+    }
+    return r;
+}
+
+/* An accepted socket is attributed to the local address it was accepted on
+ * (one row per listener, not one per client port). */
+static void note_accepted(int lfd, int fd)
+{
+    int saved = errno;
+    struct fdinfo lf = fdtab_classify(lfd);
+    uint16_t dest = lf.dest;
+    if (lf.kind == FD_SOCK && !dest) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(lfd, (struct sockaddr *)&ss, &sl) == 0) {
+            dest = reshim_dest_lookup((struct sockaddr *)&ss, sl, DEST_IN);
+            fdtab_update(lfd, lf.gen, PH_LISTENING, dest);
+        }
+    }
+    fdtab_new_socket(fd, lf.family, lf.stype ? lf.stype : SOCK_STREAM);
+    fdtab_update(fd, fdtab_get(fd).gen, PH_CONNECTED, dest);
+    errno = saved;
+}
+
+static int reshim_accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int r = REAL(accept)(fd, addr, len);
+    if (r >= 0 && reshim_active())
+        note_accepted(fd, r);
+    return r;
+}
+
+static int reshim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    int r = REAL(accept4)(fd, addr, len, flags);
+    if (r >= 0 && reshim_active())
+        note_accepted(fd, r);
+    return r;
+}
+
+static int reshim_close(int fd)
+{
+    /* Forget first: once the real close returns, the number may be reused. */
+    if (reshim_active())
+        fdtab_clear(fd);
+    return REAL(close)(fd);
+}
+
+static int reshim_close_range(unsigned first, unsigned last, int flags)
+{
+    if (!REAL(close_range)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (reshim_active() && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+        fdtab_clear_range(first, last);
+    return real_close_range(first, last, flags);
+}
+
+static int reshim_dup(int fd)
+{
+    int r = REAL(dup)(fd);
+    if (r >= 0 && reshim_active())
+        fdtab_copy(fd, r);
+    return r;
+}
+
+static int reshim_dup2(int fd, int fd2)
+{
+    int r = REAL(dup2)(fd, fd2);
+    if (r >= 0 && reshim_active())
+        fdtab_copy(fd, r);
+    return r;
+}
+
+static int reshim_dup3(int fd, int fd2, int flags)
+{
+    int r = REAL(dup3)(fd, fd2, flags);
+    if (r >= 0 && reshim_active())
+        fdtab_copy(fd, r);
+    return r;
+}
+
+typedef int (*fcntl_fn)(int, int, ...);
+
+static int reshim_fcntl(fcntl_fn real, int fd, int cmd, void *arg)
+{
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int r = real(fd, cmd, arg);
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && reshim_active())
+        fdtab_copy(fd, r);
+    return r;
+}
+
+static int reshim_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+    int r = REAL(getsockopt)(fd, level, opt, val, len);
+    if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
+        *len >= (socklen_t)sizeof(int) && reshim_active()) {
+        struct fdinfo fi = fdtab_get(fd);
+        if (fi.kind == FD_SOCK && fi.phase == PH_CONNECTING) {
+            int err = *(int *)val, saved = errno;
+            if (err) {
+                reshim_connect_outcome(fd, fi, err);
+            } else {
+                /* 0 also means "still in progress": only a peer tells success. */
+                struct sockaddr_storage ss;
+                socklen_t sl = sizeof ss;
+                if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+                    reshim_connect_outcome(fd, fi, 0);
+            }
+            errno = saved;
+        }
+    }
+    return r;
+}
+
+/* ---- exported symbols: one shape ----------------------------------------- */
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+    return reshim_socket(domain, type, protocol);
+}
+
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    return reshim_socketpair(domain, type, protocol, sv);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    return reshim_connect(fd, addr, len);
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    return reshim_accept(fd, addr, len);
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    return reshim_accept4(fd, addr, len, flags);
+}
+
+EXPORT int close(int fd)
+{
+    return reshim_close(fd);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+    return reshim_close_range(first, last, flags);
+}
+
+EXPORT int dup(int fd)
+{
+    return reshim_dup(fd);
+}
+
+EXPORT int dup2(int fd, int fd2)
+{
+    return reshim_dup2(fd, fd2);
+}
+
+EXPORT int dup3(int fd, int fd2, int flags)
+{
+    return reshim_dup3(fd, fd2, flags);
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *); /* glibc reads the optional argument the same way */
+    va_end(ap);
+    return reshim_fcntl(REAL(fcntl), fd, cmd, arg);
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return reshim_fcntl(REAL(fcntl64), fd, cmd, arg);
+}
+
+EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
+{
+    return reshim_getsockopt(fd, level, opt, val, len);
+}

@@ -1,0 +1,53 @@
+/* real.h: the next definitions of every symbol reshim interposes, found with
+ * dlsym(RTLD_NEXT) (never __libc_*: the next object may be jemalloc or another
+ * preload). One list, REAL_SYMBOLS, drives declaration and resolution. */
+#ifndef RESHIM_REAL_H
+#define RESHIM_REAL_H
+
+#include <netdb.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define REAL_SYMBOLS(X)                                                                   \
+    X(socket, int, (int, int, int))                                                       \
+    X(socketpair, int, (int, int, int, int *))                                            \
+    X(connect, int, (int, const struct sockaddr *, socklen_t))                            \
+    X(accept, int, (int, struct sockaddr *, socklen_t *))                                 \
+    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                           \
+    X(close, int, (int))                                                                  \
+    X(close_range, int, (unsigned int, unsigned int, int))                                \
+    X(dup, int, (int))                                                                    \
+    X(dup2, int, (int, int))                                                              \
+    X(dup3, int, (int, int, int))                                                         \
+    X(fcntl, int, (int, int, ...))                                                        \
+    X(fcntl64, int, (int, int, ...))                                                      \
+    X(getsockopt, int, (int, int, int, void *, socklen_t *))                              \
+    X(send, ssize_t, (int, const void *, size_t, int))                                    \
+    X(recv, ssize_t, (int, void *, size_t, int))                                          \
+    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
+    X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))      \
+    X(sendmsg, ssize_t, (int, const struct msghdr *, int))                                \
+    X(recvmsg, ssize_t, (int, struct msghdr *, int))                                      \
+    X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, int))                          \
+    X(recvmmsg, int, (int, struct mmsghdr *, unsigned int, int, struct timespec *))       \
+    X(read, ssize_t, (int, void *, size_t))                                               \
+    X(write, ssize_t, (int, const void *, size_t))                                        \
+    X(readv, ssize_t, (int, const struct iovec *, int))                                   \
+    X(writev, ssize_t, (int, const struct iovec *, int))                                  \
+    X(__recv_chk, ssize_t, (int, void *, size_t, size_t, int))                            \
+    X(__recvfrom_chk, ssize_t,                                                            \
+      (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))                 \
+    X(__read_chk, ssize_t, (int, void *, size_t, size_t))                                 \
+    X(getaddrinfo, int,                                                                   \
+      (const char *, const char *, const struct addrinfo *, struct addrinfo **))
+
+#define REAL_DECL(name, ret, args) extern ret(*real_##name) args __attribute__((visibility("hidden")));
+REAL_SYMBOLS(REAL_DECL)
+#undef REAL_DECL
+
+/* Resolves every symbol once; safe to call from any wrapper, any thread. */
+void reshim_bind_symbols(void) __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,60 @@
+/* reshim.h: what every file of the preload object shares: visibility, the
+ * per-thread recursion guard, the monotonic clock, and the lifecycle entry
+ * points. Nothing here allocates or takes a lock. */
+#ifndef RESHIM_H
+#define RESHIM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define RESHIM_VERSION "0.1.0"
+
+#define EXPORT __attribute__((visibility("default")))
+#define HIDDEN __attribute__((visibility("hidden")))
+#define TLS_IE __thread __attribute__((tls_model("initial-exec")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define RLX memory_order_relaxed
+#define ATOMIC_INC(p) atomic_fetch_add_explicit((p), 1, RLX)
+#define ATOMIC_ADD(p, n) atomic_fetch_add_explicit((p), (n), RLX)
+#define ATOMIC_LOAD(p) atomic_load_explicit((p), RLX)
+#define ATOMIC_STORE(p, v) atomic_store_explicit((p), (v), RLX)
+
+struct reshim_config;
+
+/* lifecycle.c */
+extern TLS_IE int reshim_guard;           /* >0: inside the shim on this thread */
+extern atomic_int reshim_state;           /* enum reshim_state */
+enum reshim_state { RS_NONE, RS_INITIALISING, RS_ACTIVE, RS_DISABLED, RS_TORN_DOWN };
+
+HIDDEN void reshim_init_slow(void);
+HIDDEN const struct reshim_config *reshim_cfg(void);
+HIDDEN bool reshim_in_foreign_child(void); /* vfork/clone child sharing our memory */
+HIDDEN uint64_t reshim_random(void);       /* per-thread xorshift, never 0 */
+HIDDEN uint64_t reshim_now_ns(void);        /* CLOCK_MONOTONIC */
+
+/* True when a wrapper should do its work; false means "pass straight
+ * through" (disabled, torn down, nested inside the shim, or init running on
+ * this thread). Cheap: one TLS read and one relaxed load once initialised. */
+static inline bool reshim_active(void)
+{
+    if (unlikely(reshim_guard))
+        return false;
+    int s = atomic_load_explicit(&reshim_state, memory_order_acquire);
+    if (likely(s == RS_ACTIVE))
+        return true;
+    if (s == RS_NONE || s == RS_INITIALISING) {
+        reshim_init_slow();
+        return atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE &&
+               !reshim_guard;
+    }
+    return false;
+}
+
+#define GUARD_ENTER() (reshim_guard++)
+#define GUARD_LEAVE() (reshim_guard--)
+
+#endif

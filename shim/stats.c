@@ -1,0 +1,109 @@
+/* stats.c: the counters and the destination table. Lock-free: a slot is
+ * claimed by CAS and published once its name is written; never freed. */
+#define _GNU_SOURCE
+#include "stats.h"
+
+#include <string.h>
+
+#include "log.h"
+
+struct reshim_stats reshim_stats;
+
+const char *const reshim_net_class_names[NC_COUNT] = {"connect", "dns", "send", "recv"};
+
+static uint32_t fnv1a(const char *s, uint8_t dir)
+{
+    uint32_t h = 2166136261u ^ dir;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h ? h : 1;
+}
+
+uint16_t reshim_dest_lookup(const struct sockaddr *sa, socklen_t len, enum dest_dir dir)
+{
+    char name[DEST_NAME_MAX];
+    dest_format(sa, len, name, sizeof name);
+    uint32_t h = fnv1a(name, (uint8_t)dir);
+    for (unsigned probe = 0; probe < DEST_SLOTS - 1; probe++) {
+        unsigned i = 1 + (h + probe) % (DEST_SLOTS - 1);
+        struct dest_slot *s = &reshim_stats.dest[i];
+        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+        if (st == 0) {
+            uint32_t expected = 0;
+            if (atomic_compare_exchange_strong_explicit(&s->state, &expected, 1,
+                                                        memory_order_acq_rel,
+                                                        memory_order_acquire)) {
+                s->hash = h;
+                s->dir = (uint8_t)dir;
+                memcpy(s->name, name, sizeof name);
+                atomic_store_explicit(&s->state, 2, memory_order_release);
+                atomic_fetch_add_explicit(&reshim_stats.dest_used, 1, memory_order_relaxed);
+                return (uint16_t)i;
+            }
+            st = expected;
+        }
+        /* Being claimed by another thread (or by code this signal interrupted):
+         * wait a bounded time for its name. */
+        for (int spin = 0; st == 1 && spin < 10000; spin++)
+            st = atomic_load_explicit(&s->state, memory_order_acquire);
+        if (st == 2 && s->hash == h && s->dir == dir && strcmp(s->name, name) == 0)
+            return (uint16_t)i;
+    }
+    atomic_fetch_add_explicit(&reshim_stats.dest_overflow, 1, memory_order_relaxed);
+    return 0;
+}
+
+static void zero_counters(struct net_counters *c)
+{
+    atomic_store(&c->calls, 0);
+    atomic_store(&c->failures, 0);
+    atomic_store(&c->retries, 0);
+    atomic_store(&c->recovered, 0);
+    atomic_store(&c->gave_up, 0);
+}
+
+void reshim_stats_reset(void)
+{
+    for (int c = 0; c < NC_COUNT; c++)
+        zero_counters(&reshim_stats.net[c]);
+    atomic_store(&reshim_stats.dns_stale_answers, 0);
+    atomic_store(&reshim_stats.nonblock_pending, 0);
+    atomic_store(&reshim_stats.dest_overflow, 0);
+    for (unsigned i = 0; i < DEST_SLOTS; i++) {
+        struct dest_slot *s = &reshim_stats.dest[i];
+        zero_counters(&s->connect);
+        atomic_store(&s->sends, 0);
+        atomic_store(&s->recvs, 0);
+        atomic_store(&s->bytes_out, 0);
+        atomic_store(&s->bytes_in, 0);
+        atomic_store(&s->io_failures, 0);
+        atomic_store(&s->skipped_breaker, 0);
+        atomic_store(&s->skipped_budget, 0);
+        atomic_store(&s->skipped_filter, 0);
+        atomic_store(&s->last_error, 0);
+        memset(&s->breaker, 0, sizeof s->breaker);
+        memset(&s->budget, 0, sizeof s->budget);
+    }
+}
+
+size_t reshim_stats_summary(char *buf, size_t n)
+{
+    size_t at = 0;
+    for (int c = 0; c < NC_COUNT && at + 1 < n; c++) {
+        struct net_counters *k = &reshim_stats.net[c];
+        at += reshim_format(buf + at, n - at,
+                            "%s%s calls=%llu failures=%llu retries=%llu recovered=%llu "
+                            "gave_up=%llu",
+                            c ? "; " : "", reshim_net_class_names[c],
+                            (unsigned long long)atomic_load(&k->calls),
+                            (unsigned long long)atomic_load(&k->failures),
+                            (unsigned long long)atomic_load(&k->retries),
+                            (unsigned long long)atomic_load(&k->recovered),
+                            (unsigned long long)atomic_load(&k->gave_up));
+    }
+    if (at + 1 < n)
+        at += reshim_format(buf + at, n - at, "; dns_stale=%llu; destinations=%u",
+                            (unsigned long long)atomic_load(&reshim_stats.dns_stale_answers),
+                            (unsigned)atomic_load(&reshim_stats.dest_used));
+    return at;
+}
