@@ -40,7 +40,7 @@ with_shim() { LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; }
 # summary_field LOGFILE CLASS FIELD: a counter from the RESHIM_LOG=info exit
 # summary ("connect calls=1 failures=0 retries=3 recovered=1 gave_up=0; ...").
 summary_field() {
-    grep -o "exit summary: .*" "$1" | tail -n 1 | tr ';' '\n' |
+    grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/^exit summary: //' | tr ';' '\n' |
         sed -n "s/^ *$2 .*\b$3=\([0-9]*\).*/\1/p"
 }
 

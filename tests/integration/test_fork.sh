@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# fork and vfork safety: python3's subprocess uses vfork, and the child closes
+# fds through the shim's close/close_range while sharing the parent's memory;
+# reshim must not change the parent's view then. A fork child starts with
+# fresh counters and its own exit summary; the parent keeps its own.
+source "$(dirname "$0")/lib.sh"
+
+port=$(free_port)
+spawn "$PY" -c "
+import socketserver
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            d = self.request.recv(100)
+            if not d: return
+            self.request.sendall(d)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer(('127.0.0.1', $port), Echo).serve_forever()
+"
+wait_port "$port"
+
+cat > "$TMP/app.py" <<PYEOF
+import os, socket, subprocess, sys
+s = socket.create_connection(('127.0.0.1', $port))
+# A socketpair has no destination; if a vfork child's close_range wiped the
+# parent's fd table, the shim would re-examine these fds later and see a new
+# "unix:(unnamed)" destination: destinations=2 would give it away.
+a, b = socket.socketpair()
+for i in range(200):                       # vfork children: close_range, dup2 in the child
+    subprocess.run(['/bin/true'], check=True)
+s.sendall(b'ping'); assert s.recv(100) == b'ping'
+pid = os.fork()
+if pid == 0:                               # fork child: its own connection, then exit
+    c = socket.create_connection(('127.0.0.1', $port))
+    c.sendall(b'child'); assert c.recv(100) == b'child'
+    c.close()
+    sys.stderr.flush()
+    sys.exit(0)
+_, status = os.waitpid(pid, 0)
+assert status == 0, status
+for i in range(10):
+    s.sendall(b'x%d' % i); s.recv(100)
+a.sendall(b'pair'); assert b.recv(100) == b'pair'
+s.close()
+print('parent done', os.getpid())
+PYEOF
+
+RESHIM_LOG=info with_shim "$PY" "$TMP/app.py" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; fail "app failed under the shim"; }
+grep -q "parent done" "$TMP/out" || fail "parent did not finish"
+parent=$(sed -n 's/parent done //p' "$TMP/out")
+grep "exit summary" "$TMP/err" | grep -v "connect calls=0 " | sed "s/^/    /"
+# Exactly two summaries: parent and fork child (vfork children exec /bin/true, which the shim runs in too).
+grep "reshim\[$parent\]: info: exit summary" "$TMP/err" > "$TMP/parent" || fail "no parent summary"
+grep "exit summary" "$TMP/err" | grep -v "reshim\[$parent\]" | grep "connect calls=1 " > "$TMP/child" || fail "no child summary with its own single connect"
+[ "$(summary_field "$TMP/parent" connect calls)" = 1 ] || fail "parent connect calls != 1"
+# 1 + 10 sends, 1 + 10 recvs in the parent (+1 each on the socketpair); the child's 1 each are not added to the parent's.
+[ "$(summary_field "$TMP/parent" send calls)" = 12 ] || fail "parent send calls wrong: $(cat "$TMP/parent")"
+[ "$(summary_field "$TMP/parent" recv calls)" = 12 ] || fail "parent recv calls wrong: $(cat "$TMP/parent")"
+[ "$(summary_field "$TMP/child" send calls)" = 1 ] || fail "child send calls wrong: $(cat "$TMP/child")"
+grep -q "destinations=1$" "$TMP/parent" || fail "the parent's fd table changed under vfork children: $(cat "$TMP/parent")"
+pass "200 vfork children and a fork child: parent and child counters exact"
+
+# Without the shim the same program runs the same.
+"$PY" "$TMP/app.py" >/dev/null || fail "app fails without the shim"
+pass "same program without the shim"
