@@ -48,10 +48,14 @@ bool breaker_record(struct breaker *b, unsigned threshold, bool failed, bool pro
             len = len == 0 ? BREAKER_OPEN_MIN_NS : len * 2;
             if (len > BREAKER_OPEN_MAX_NS)
                 len = BREAKER_OPEN_MAX_NS;
-            atomic_store_explicit(&b->open_len, len, RLX);
-            atomic_store_explicit(&b->open_until, now + jittered(len, rnd), RLX);
-            atomic_fetch_add_explicit(&b->opens, 1, RLX);
-            opened = true;
+            /* Of the callers that saw this state, only one opens (or re-opens)
+             * it: others would count it twice and double the period again. */
+            if (atomic_compare_exchange_strong_explicit(&b->open_until, &until,
+                                                        now + jittered(len, rnd), RLX, RLX)) {
+                atomic_store_explicit(&b->open_len, len, RLX);
+                atomic_fetch_add_explicit(&b->opens, 1, RLX);
+                opened = true;
+            }
         }
     }
     if (probe)

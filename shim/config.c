@@ -153,7 +153,7 @@ int reshim_parse_duration(const char *s, uint64_t *ns)
     if (len == 0) /* a bare number is ambiguous; only 0 means the same in every unit */
         return v == 0 ? (*ns = 0, 0) : -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strlen(units[i].suffix) == len && strncmp(end, units[i].suffix, len) == 0) {
+        if (strlen(units[i].suffix) == len && strncasecmp(end, units[i].suffix, len) == 0) {
             double d = v * (double)units[i].mult;
             if (d >= 9.2e18)
                 return -1;
@@ -283,8 +283,8 @@ static int parse_var(struct reshim_config *c, enum reshim_var v, const char *s,
         c->jitter = (enum reshim_jitter)i;
         return 0;
     case V_RETRY_BUDGET:
-        *expected = "a percentage such as 20%";
-        if (reshim_parse_percent(s, &d) || d > 100.0)
+        *expected = "a percentage from 0% to 100%, such as 20%";
+        if (reshim_parse_percent(s, &d) || d > 1.0)
             return -1;
         c->retry_budget = d;
         return 0;
@@ -352,8 +352,9 @@ static int parse_var(struct reshim_config *c, enum reshim_var v, const char *s,
         c->heap_sample_bytes = u64;
         return 0;
     case V_RUN_DIR:
-        *expected = "an absolute directory path shorter than 200 bytes";
-        return parse_path(s, c->run_dir, 200, true);
+        /* <dir>/<pid>.sock must fit a unix socket address (108 bytes). */
+        *expected = "an absolute directory path of at most 94 bytes";
+        return parse_path(s, c->run_dir, 95, true);
     case V_INTERVAL:
         *expected = "a duration from 10ms to 1h, such as 1s";
         if (reshim_parse_duration(s, &u64) || u64 < 10 * MS || u64 > 3600 * SEC)

@@ -160,9 +160,12 @@ int dest_rules_parse(const char *s, struct dest_rules *out)
     if (!s)
         return -1;
     const char *p = s;
-    while (*p == ' ')
+    while (*p == ' ' || *p == '\t')
         p++;
-    if (*p == '\0' || strcmp(p, "all") == 0 || strcmp(p, "*") == 0)
+    size_t plen = strlen(p); /* "all " must not become a host named "all" */
+    while (plen && (p[plen - 1] == ' ' || p[plen - 1] == '\t'))
+        plen--;
+    if (plen == 0 || (plen == 3 && strncmp(p, "all", 3) == 0) || (plen == 1 && *p == '*'))
         return 0;
     for (;;) {
         const char *comma = strchr(p, ',');
