@@ -119,9 +119,11 @@ static void dissolve(int fd)
 }
 
 #define ATTEMPT_DEADLINE (-1)
+#define ATTEMPT_INTERRUPTED (-2)
 
 /* One more attempt on the same fd, bounded by the deadline: non-blocking
- * connect, then poll. Returns 0, an errno, or ATTEMPT_DEADLINE. */
+ * connect, then poll. Returns 0, an errno, ATTEMPT_DEADLINE (the attempt was
+ * dropped) or ATTEMPT_INTERRUPTED (a signal; the attempt is still pending). */
 static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t deadline)
 {
     int flags = real_fcntl(fd, F_GETFL);
@@ -149,8 +151,9 @@ static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t 
             struct pollfd p = {.fd = fd, .events = POLLOUT};
             int n = poll(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
             if (n < 0 && errno == EINTR) {
-                dissolve(fd);
-                result = EINTR;
+                /* As the kernel does for an interrupted connect: the attempt
+                 * goes on in the background and the app hears EINTR. */
+                result = ATTEMPT_INTERRUPTED;
                 break;
             }
             if (n < 0) {
@@ -216,6 +219,8 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
             }
             if (!breaker_allow_retry(&ds->breaker, cfg->breaker, now, &probe)) {
                 ATOMIC_INC(&ds->skipped_breaker);
+                LOG_INFO("breaker for %s is open: not retrying %s", ds->name,
+                         reshim_errno_name(last, eb));
                 break;
             }
         }
@@ -229,7 +234,10 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
                   reshim_errno_name(last, eb), call.retries + 1, cfg->retries,
                   (unsigned long long)(delay / 1000000));
         if (!backoff_sleep(delay)) {
-            last = EINTR; /* a signal: the app hears of it as from its own connect */
+            /* A signal: stop retrying. Nothing is in progress, so the app gets
+             * the last real error (EINTR would promise a pending connect). */
+            LOG_INFO("connect to %s: retries stopped by a signal: %s", ds->name,
+                     reshim_errno_name(last, eb));
             break;
         }
         if (fdtab_get(fd).gen != fi.gen)
@@ -241,6 +249,13 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
         ATOMIC_INC(&g->retries);
         ATOMIC_INC(&ds->connect.retries);
         int r = attempt(fd, addr, len, call.deadline_ns);
+        if (r == ATTEMPT_INTERRUPTED) {
+            fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
+            if (probe) /* the outcome comes later; let another call probe */
+                atomic_store_explicit(&ds->breaker.probing, 0, memory_order_relaxed);
+            errno = EINTR;
+            return -1;
+        }
         if (r == ATTEMPT_DEADLINE) {
             LOG_INFO("connect to %s gave up after %u retries (deadline): %s", ds->name,
                      call.retries, reshim_errno_name(last, eb));
@@ -254,8 +269,6 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
             return 0;
         }
         last = r;
-        if (last == EINTR)
-            break;
     }
     fdtab_update(fd, fi.gen, PH_FAILED, dest);
     record_final(ds, dest, last, call.retries, probe);
@@ -268,12 +281,19 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (!reshim_active())
         return REAL(connect)(fd, addr, len);
     struct fdinfo fi = fdtab_classify(fd);
-    if (fi.kind != FD_SOCK || !addr || len < sizeof(sa_family_t) ||
-        !retry_family(addr->sa_family) || !stream_type(fi.stype))
+    if (fi.kind != FD_SOCK || !stream_type(fi.stype))
         return real_connect(fd, addr, len);
 
+    /* The kernel reads addr first: a bad pointer or length must give EFAULT
+     * or EINVAL, never a crash in here. */
     int r = real_connect(fd, addr, len);
     int e = r < 0 ? errno : 0;
+    if (e == EFAULT || e == EINVAL || e == EAFNOSUPPORT || !addr || len < sizeof(sa_family_t) ||
+        !retry_family(addr->sa_family)) {
+        if (r < 0)
+            errno = e;
+        return r;
+    }
     if (fi.phase == PH_CONNECTING) {
         /* The app asks again for a pending connect's outcome. */
         if (r == 0 || e == EISCONN)
