@@ -11,7 +11,7 @@ CFLAGS ?= -O2 -g
 SHIM_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-strict-aliasing
-SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro,-z,now \
+SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
 	-Wl,--no-undefined
 
 SHIM_SRC := $(wildcard shim/*.c)

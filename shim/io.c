@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "nbconn.h"
 #include "net.h"
 #include "policy.h"
 #include "stats.h"
@@ -38,6 +39,8 @@ static void account(int fd, struct fdinfo fi, enum net_class cls, ssize_t r, int
         if (unlikely(fi.phase == PH_CONNECTING))
             reshim_connect_outcome(fd, fi, 0); /* the app used it without asking */
     } else if (policy_data_failure(err)) {
+        if (unlikely(fi.phase == PH_CONNECTING) && err != ENOTCONN)
+            reshim_connect_outcome(fd, fi, err); /* its first I/O told it the connect failed */
         ATOMIC_INC(&g->failures);
         if (retries)
             ATOMIC_INC(&g->gave_up);
@@ -79,6 +82,13 @@ static void short_sleep(unsigned attempt)
             fi_ = fdtab_classify(fd);                                              \
         if (fi_.kind != FD_SOCK)                                                   \
             return (real_expr);                                                    \
+        if (unlikely(fi_.phase == PH_CONNECTING)) {                                \
+            int pend_;                                                             \
+            if (nb_io_error(fd, &pend_)) {                                         \
+                errno = pend_;                                                     \
+                return -1;                                                         \
+            }                                                                      \
+        }                                                                          \
         ssize_t r_ = (real_expr);                                                  \
         int e_ = r_ < 0 ? errno : 0;                                               \
         unsigned tries_ = 0;                                                       \

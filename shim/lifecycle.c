@@ -17,6 +17,7 @@
 #include "dns.h"
 #include "fdtab.h"
 #include "log.h"
+#include "nbconn.h"
 #include "real.h"
 #include "reshim.h"
 #include "stats.h"
@@ -78,20 +79,44 @@ static void collect_warning(void *ctx, const char *var, const char *value, const
                       expected);
 }
 
+/* The environment is scanned once: only RESHIM_ entries (and
+ * XDG_RUNTIME_DIR) are kept, so 22 lookups do not each walk environ. */
+extern char **environ;
+#define ENV_KEEP 48
+struct env_view {
+    int n;
+    const char *entry[ENV_KEEP];
+};
+
+static void env_scan(struct env_view *v)
+{
+    v->n = 0;
+    for (char **e = environ; e && *e && v->n < ENV_KEEP; e++)
+        if (((*e)[0] == 'R' && strncmp(*e, "RESHIM_", 7) == 0) ||
+            ((*e)[0] == 'X' && strncmp(*e, "XDG_RUNTIME_DIR=", 16) == 0))
+            v->entry[v->n++] = *e;
+}
+
 static const char *env_get(void *ctx, const char *name)
 {
-    (void)ctx;
-    return getenv(name);
+    const struct env_view *v = ctx;
+    size_t len = strlen(name);
+    for (int i = 0; i < v->n; i++)
+        if (strncmp(v->entry[i], name, len) == 0 && v->entry[i][len] == '=')
+            return v->entry[i] + len + 1;
+    return NULL;
 }
 
 static void atfork_prepare(void)
 {
     reshim_bind_symbols(); /* a handler's write() in the child must not bind */
     reshim_dns_atfork(ATFORK_PREPARE);
+    nb_atfork(ATFORK_PREPARE);
 }
 
 static void atfork_parent(void)
 {
+    nb_atfork(ATFORK_PARENT);
     reshim_dns_atfork(ATFORK_PARENT);
 }
 
@@ -99,6 +124,7 @@ static void atfork_child(void)
 {
     atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
     reshim_dns_atfork(ATFORK_CHILD);
+    nb_atfork(ATFORK_CHILD);
     reshim_stats_reset();
 }
 
@@ -114,7 +140,9 @@ void reshim_init_slow(void)
     int saved = errno;
     GUARD_ENTER();
     atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
-    reshim_bind_symbols();
+    /* Real symbols are bound at the first real call (REAL()), not here: a
+     * process that never makes one (most of a shell script's children)
+     * never pays for 40 dlsym lookups. fork binds them first (atfork). */
     int final = RS_ACTIVE;
     if (getauxval(AT_SECURE)) {
         /* setuid/setgid/capabilities: never trust the environment; stay out. */
@@ -122,7 +150,9 @@ void reshim_init_slow(void)
         config.disable = true;
         final = RS_DISABLED;
     } else {
-        reshim_config_load(&config, env_get, NULL, collect_warning, NULL, (unsigned)getuid());
+        struct env_view view;
+        env_scan(&view);
+        reshim_config_load(&config, env_get, &view, collect_warning, NULL, (unsigned)getuid());
         reshim_log_configure(config.log_level, config.log_file);
         for (int i = 0; i < nwarnings; i++)
             LOG_WARN("%s", warnings[i]);

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "dns.h"
 #include "log.h"
+#include "nbconn.h"
 #include "policy.h"
 #include "stats.h"
 
@@ -66,10 +67,10 @@ static bool stream_type(int stype)
 
 /* ---- outcome accounting ------------------------------------------------ */
 
-static void record_final(struct dest_slot *ds, uint16_t dest, int err, unsigned retries,
-                         bool probe)
+void reshim_connect_final(uint16_t dest, int err, unsigned retries, bool probe)
 {
     const struct reshim_config *cfg = reshim_cfg();
+    struct dest_slot *ds = reshim_dest(dest);
     struct net_counters *g = &reshim_stats.net[NC_CONNECT];
     if (err == 0) {
         if (retries) {
@@ -98,7 +99,7 @@ void reshim_connect_outcome(int fd, struct fdinfo fi, int err)
 {
     if (!fdtab_update(fd, fi.gen, err ? PH_FAILED : PH_CONNECTED, fi.dest))
         return; /* someone else counted it, or the fd changed */
-    record_final(reshim_dest(fi.dest), fi.dest, err, 0, false);
+    reshim_connect_final(fi.dest, err, 0, false);
 }
 
 /* ---- blocking connect retries ------------------------------------------ */
@@ -149,7 +150,7 @@ static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t 
             }
             uint64_t left_ms = (deadline - now + 999999) / 1000000;
             struct pollfd p = {.fd = fd, .events = POLLOUT};
-            int n = poll(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
+            int n = REAL(poll)(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
             if (n < 0 && errno == EINTR) {
                 /* As the kernel does for an interrupted connect: the attempt
                  * goes on in the background and the app hears EINTR. */
@@ -263,7 +264,7 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
         }
         if (r == 0) {
             fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
-            record_final(ds, dest, 0, call.retries, probe);
+            reshim_connect_final(dest, 0, call.retries, probe);
             LOG_INFO("connect to %s recovered after %u %s", ds->name, call.retries,
                      call.retries == 1 ? "retry" : "retries");
             return 0;
@@ -271,7 +272,7 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
         last = r;
     }
     fdtab_update(fd, fi.gen, PH_FAILED, dest);
-    record_final(ds, dest, last, call.retries, probe);
+    reshim_connect_final(dest, last, call.retries, probe);
     errno = last;
     return -1;
 }
@@ -284,6 +285,13 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (fi.kind != FD_SOCK || !stream_type(fi.stype))
         return real_connect(fd, addr, len);
 
+    if (fi.phase == PH_CONNECTING) {
+        int pending;
+        if (nb_connect_again(fd, &pending)) { /* retrying, or its final error */
+            errno = pending;
+            return -1;
+        }
+    }
     /* The kernel reads addr first: a bad pointer or length must give EFAULT
      * or EINVAL, never a crash in here. */
     int r = real_connect(fd, addr, len);
@@ -296,6 +304,8 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     if (fi.phase == PH_CONNECTING) {
         /* The app asks again for a pending connect's outcome. */
+        if (r == 0 || e == EISCONN || (e != EALREADY && e != EINPROGRESS))
+            nb_forget(fd); /* the kernel answered: no retry of ours is pending */
         if (r == 0 || e == EISCONN)
             reshim_connect_outcome(fd, fi, 0);
         else if (e != EALREADY && e != EINPROGRESS)
@@ -317,7 +327,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     if (r == 0) {
         fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
-        record_final(ds, dest, 0, 0, false);
+        reshim_connect_final(dest, 0, 0, false);
         return 0;
     }
     if (e == EINPROGRESS || e == EINTR) {
@@ -325,13 +335,23 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
          * goes on; its outcome is counted where the app learns it. */
         fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
         ATOMIC_INC(&reshim_stats.nonblock_pending);
+        if (e == EINPROGRESS)
+            nb_start(fd, fi, dest, addr, len, start, 0);
         errno = e;
         return r;
     }
     int flags = real_fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK) && nb_start(fd, fi, dest, addr, len, start, e)) {
+        /* An immediate failure (a unix socket not there yet): retried behind
+         * an EINPROGRESS, as if the connect were taking longer. */
+        fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
+        ATOMIC_INC(&reshim_stats.nonblock_pending);
+        errno = EINPROGRESS;
+        return -1;
+    }
     if (flags < 0 || (flags & O_NONBLOCK)) {
         fdtab_update(fd, fi.gen, PH_FAILED, dest);
-        record_final(ds, dest, e, 0, false);
+        reshim_connect_final(dest, e, 0, false);
         errno = e;
         return r;
     }
@@ -401,8 +421,10 @@ static int reshim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fla
 static int reshim_close(int fd)
 {
     /* Forget first: once the real close returns, the number may be reused. */
-    if (reshim_active())
+    if (reshim_active()) {
+        nb_forget(fd);
         fdtab_clear(fd);
+    }
     return REAL(close)(fd);
 }
 
@@ -412,8 +434,10 @@ static int reshim_close_range(unsigned first, unsigned last, int flags)
         errno = ENOSYS;
         return -1;
     }
-    if (reshim_active() && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+    if (reshim_active() && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last) {
+        nb_forget_range(first, last);
         fdtab_clear_range(first, last);
+    }
     return real_close_range(first, last, flags);
 }
 
@@ -427,6 +451,8 @@ static int reshim_dup(int fd)
 
 static int reshim_dup2(int fd, int fd2)
 {
+    if (fd != fd2 && reshim_active())
+        nb_forget(fd2); /* whatever fd2 was is gone */
     int r = REAL(dup2)(fd, fd2);
     if (r >= 0 && reshim_active())
         fdtab_copy(fd, r);
@@ -435,6 +461,8 @@ static int reshim_dup2(int fd, int fd2)
 
 static int reshim_dup3(int fd, int fd2, int flags)
 {
+    if (fd != fd2 && reshim_active())
+        nb_forget(fd2); /* whatever fd2 was is gone */
     int r = REAL(dup3)(fd, fd2, flags);
     if (r >= 0 && reshim_active())
         fdtab_copy(fd, r);
@@ -457,6 +485,15 @@ static int reshim_fcntl(fcntl_fn real, int fd, int cmd, void *arg)
 
 static int reshim_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
 {
+    if (level == SOL_SOCKET && opt == SO_ERROR && val && len && *len >= (socklen_t)sizeof(int) &&
+        reshim_active() && fdtab_get(fd).phase == PH_CONNECTING) {
+        int err;
+        if (nb_so_error(fd, &err)) { /* a retried connect answers for itself */
+            *(int *)val = err;
+            *len = sizeof(int);
+            return 0;
+        }
+    }
     int r = REAL(getsockopt)(fd, level, opt, val, len);
     if (r == 0 && level == SOL_SOCKET && opt == SO_ERROR && val && len &&
         *len >= (socklen_t)sizeof(int) && reshim_active()) {

@@ -13,6 +13,10 @@
  * connected). Counts it once. */
 void reshim_connect_outcome(int fd, struct fdinfo fi, int err);
 
+/* Counts the final outcome of one connect call (after its retries) for the
+ * destination and its breaker. */
+void reshim_connect_final(uint16_t dest, int err, unsigned retries, bool probe);
+
 /* Forget fds passed in SCM_RIGHTS control messages (their numbers are new to us). */
 struct msghdr;
 void reshim_forget_passed_fds(const struct msghdr *msg);

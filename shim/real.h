@@ -5,6 +5,10 @@
 #define RESHIM_REAL_H
 
 #include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -41,7 +45,20 @@
       (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))                 \
     X(__read_chk, ssize_t, (int, void *, size_t, size_t))                                 \
     X(getaddrinfo, int,                                                                   \
-      (const char *, const char *, const struct addrinfo *, struct addrinfo **))
+      (const char *, const char *, const struct addrinfo *, struct addrinfo **))          \
+    X(poll, int, (struct pollfd *, nfds_t, int))                                          \
+    X(ppoll, int, (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))  \
+    X(__poll_chk, int, (struct pollfd *, nfds_t, int, size_t))                            \
+    X(__ppoll_chk, int,                                                                   \
+      (struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t))       \
+    X(select, int, (int, fd_set *, fd_set *, fd_set *, struct timeval *))                 \
+    X(pselect, int,                                                                       \
+      (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *))     \
+    X(epoll_ctl, int, (int, int, int, struct epoll_event *))                              \
+    X(epoll_wait, int, (int, struct epoll_event *, int, int))                             \
+    X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *))          \
+    X(epoll_pwait2, int,                                                                  \
+      (int, struct epoll_event *, int, const struct timespec *, const sigset_t *))
 
 #define REAL_DECL(name, ret, args) extern ret(*real_##name) args __attribute__((visibility("hidden")));
 REAL_SYMBOLS(REAL_DECL)

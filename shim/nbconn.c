@@ -1,0 +1,618 @@
+/* nbconn.c: non-blocking connect retries (see nbconn.h). Owns the table of
+ * pending connects, the remembered epoll registrations and the timer thread
+ * that reconnects sockets when their backoff ends. One mutex guards the
+ * table; it is taken with every signal blocked (so a handler on the same
+ * thread can never find it held) and never across a blocking call. The
+ * timer thread blocks all signals and never counts its own calls. */
+#define _GNU_SOURCE
+#include "nbconn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+
+#include "backoff.h"
+#include "breaker.h"
+#include "config.h"
+#include "dns.h"
+#include "log.h"
+#include "net.h"
+#include "policy.h"
+#include "stats.h"
+
+#define NB_SLOTS 1024
+
+enum nb_state { NB_FREE, NB_ATTEMPT, NB_BACKOFF, NB_FAILED };
+
+struct nb_slot {
+    int state;
+    int fd;
+    uint16_t gen;
+    uint16_t dest;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct retry_call call;
+    bool guards_checked, probe;
+    uint64_t retry_at;
+    int last_err, pending_err;
+};
+
+struct epreg {
+    _Atomic int epfd_plus1; /* 0: no registration known */
+    _Atomic uint32_t events;
+    _Atomic uint64_t data;
+    _Atomic int suspended;  /* reshim took it out of the epoll set for a backoff */
+};
+
+atomic_int reshim_nb_active;
+static struct nb_slot slots[NB_SLOTS];
+static int slots_hw; /* slots[0..slots_hw) may be in use */
+static pthread_mutex_t nb_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t nb_cond;
+static bool cond_ready, timer_running;
+static struct epreg *epregs;
+static _Atomic unsigned epregs_hw; /* highest fd ever recorded */
+
+static void lock(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+    pthread_mutex_lock(&nb_mutex);
+}
+
+static void unlock(const sigset_t *old)
+{
+    pthread_mutex_unlock(&nb_mutex);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static struct nb_slot *find(int fd)
+{
+    for (int i = 0; i < slots_hw; i++)
+        if (slots[i].state != NB_FREE && slots[i].fd == fd)
+            return &slots[i];
+    return NULL;
+}
+
+static void release(struct nb_slot *s)
+{
+    if (s->probe) /* a probe abandoned: let another call probe */
+        atomic_store_explicit(&reshim_dest(s->dest)->breaker.probing, 0, memory_order_relaxed);
+    s->state = NB_FREE;
+    atomic_fetch_sub(&reshim_nb_active, 1);
+}
+
+/* ---- epoll registrations ------------------------------------------------ */
+
+static bool epregs_map(void)
+{
+    if (epregs)
+        return true;
+    void *p = mmap(NULL, FDTAB_MAX * sizeof(struct epreg), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return false;
+    void *expected = NULL;
+    if (!__atomic_compare_exchange_n(&epregs, &expected, p, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        munmap(p, FDTAB_MAX * sizeof(struct epreg));
+    return true;
+}
+
+static void epreg_clear(int fd)
+{
+    if (epregs && fd >= 0 && (unsigned)fd < FDTAB_MAX &&
+        atomic_load_explicit(&epregs[fd].epfd_plus1, memory_order_relaxed)) {
+        atomic_store(&epregs[fd].epfd_plus1, 0);
+        atomic_store(&epregs[fd].suspended, 0);
+    }
+}
+
+int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    if (fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child() || !epregs_map())
+        return real_epoll_ctl(epfd, op, fd, ev);
+    struct epreg *r = &epregs[fd];
+    bool ours = atomic_load(&r->epfd_plus1) == epfd + 1 && atomic_load(&r->suspended);
+    if (!ours && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && nb_masked(fd)) {
+        /* Registered during a backoff: added when the socket reconnects. */
+        if (op == EPOLL_CTL_MOD) {
+            int rc = real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+            if (rc != 0)
+                return rc; /* ENOENT and friends, as the app would have had */
+        }
+        ours = true;
+    } else if (!ours) {
+        int rc = real_epoll_ctl(epfd, op, fd, ev);
+        if (rc != 0)
+            return rc;
+    }
+    /* Either the kernel took it, or reshim holds it out of the set for now. */
+    if (op == EPOLL_CTL_DEL) {
+        int cur = epfd + 1;
+        if (atomic_compare_exchange_strong(&r->epfd_plus1, &cur, 0))
+            atomic_store(&r->suspended, 0);
+        return 0;
+    }
+    if (!ev)
+        return 0;
+    atomic_store(&r->epfd_plus1, 0);
+    atomic_store(&r->events, ev->events);
+    atomic_store(&r->data, ev->data.u64);
+    atomic_store(&r->suspended, ours ? 1 : 0);
+    atomic_store(&r->epfd_plus1, epfd + 1);
+    unsigned hw = atomic_load(&epregs_hw);
+    while ((unsigned)fd > hw && !atomic_compare_exchange_weak(&epregs_hw, &hw, (unsigned)fd))
+        ;
+    return 0;
+}
+
+/* Takes fd out of its epoll set for a backoff (epoll reports EPOLLHUP even
+ * with no events asked for, so only removal silences a closed socket), or
+ * puts it back as the app registered it. */
+static void epoll_arm(int fd, bool on)
+{
+    if (!epregs || fd < 0 || (unsigned)fd >= FDTAB_MAX)
+        return;
+    struct epreg *r = &epregs[fd];
+    int epfd = atomic_load(&r->epfd_plus1) - 1;
+    if (epfd < 0)
+        return;
+    int saved = errno;
+    if (!on && !atomic_load(&r->suspended)) {
+        if (real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
+            atomic_store(&r->suspended, 1);
+    } else if (on && atomic_load(&r->suspended)) {
+        struct epoll_event ev = {.events = atomic_load(&r->events),
+                                 .data.u64 = atomic_load(&r->data)};
+        real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+        atomic_store(&r->suspended, 0);
+    }
+    errno = saved;
+}
+
+int nb_epoll_fd(int epfd, uint64_t data)
+{
+    if (!epregs)
+        return -1;
+    sigset_t old;
+    int fd = -1;
+    lock(&old);
+    for (int i = 0; i < slots_hw && fd < 0; i++) {
+        struct nb_slot *s = &slots[i];
+        if (s->state == NB_FREE)
+            continue;
+        struct epreg *r = &epregs[s->fd];
+        /* A suspended registration is out of the set: an event with the
+         * same data belongs to another fd. */
+        if (atomic_load(&r->epfd_plus1) == epfd + 1 && atomic_load(&r->data) == data &&
+            !atomic_load(&r->suspended))
+            fd = s->fd;
+    }
+    unlock(&old);
+    return fd;
+}
+
+/* A TCP connect still waiting for its answer (SYN sent, nothing back). */
+static bool still_connecting(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    return real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+           ti.tcpi_state == TCP_SYN_SENT;
+}
+
+/* ---- decisions ---------------------------------------------------------- */
+
+/* Under the lock: may this failure be retried? If so the slot enters its
+ * backoff and true is returned. */
+static bool decide(struct nb_slot *s, int err, uint64_t now)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    struct dest_slot *ds = reshim_dest(s->dest);
+    struct backoff bo = {cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
+    const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+    char eb[16];
+    uint64_t delay = 0;
+    enum retry_verdict v = policy_connect_next(&bo, cfg->retries, &s->call, sa->sa_family, err,
+                                               now, reshim_random(), &delay);
+    if (v != RV_RETRY) {
+        if (s->call.retries)
+            LOG_INFO("connect to %s gave up after %u retries (%s): %s", ds->name,
+                     s->call.retries, policy_verdict_name(v), reshim_errno_name(err, eb));
+        return false;
+    }
+    if (!s->guards_checked) {
+        s->guards_checked = true;
+        if (!dest_rules_allow(&cfg->dest, sa, s->addrlen, reshim_dns_name_has_addr, NULL)) {
+            ATOMIC_INC(&ds->skipped_filter);
+            return false;
+        }
+        if (!breaker_allow_retry(&ds->breaker, cfg->breaker, now, &s->probe)) {
+            ATOMIC_INC(&ds->skipped_breaker);
+            LOG_INFO("breaker for %s is open: not retrying %s", ds->name,
+                     reshim_errno_name(err, eb));
+            return false;
+        }
+    }
+    if (!rbudget_take(&ds->budget, cfg->retry_budget, now)) {
+        ATOMIC_INC(&ds->skipped_budget);
+        LOG_INFO("retry budget for %s spent: not retrying %s", ds->name,
+                 reshim_errno_name(err, eb));
+        return false;
+    }
+    s->call.retries++;
+    if (err == ETIMEDOUT)
+        s->call.timeouts++;
+    s->call.prev_delay = delay;
+    s->last_err = err;
+    s->retry_at = now + delay;
+    s->state = NB_BACKOFF;
+    ATOMIC_INC(&reshim_stats.net[NC_CONNECT].retries);
+    if (s->dest)
+        ATOMIC_INC(&ds->connect.retries);
+    LOG_DEBUG("connect to %s (non-blocking): %s; retry %u/%u in %llu ms", ds->name,
+              reshim_errno_name(err, eb), s->call.retries, cfg->retries,
+              (unsigned long long)(delay / 1000000));
+    return true;
+}
+
+/* Under the lock: the call's outcome is known and final. A failure that
+ * waits to be handed to the app keeps the fd in PH_CONNECTING until then, so
+ * the app's SO_ERROR, connect or I/O asks us and not the kernel (which has
+ * already given the error to reshim). */
+static void finish(struct nb_slot *s, int err)
+{
+    if (s->state != NB_FAILED)
+        fdtab_update(s->fd, s->gen, err ? PH_FAILED : PH_CONNECTED, s->dest);
+    if (!err && s->call.retries)
+        LOG_INFO("connect to %s recovered after %u %s", reshim_dest(s->dest)->name,
+                 s->call.retries, s->call.retries == 1 ? "retry" : "retries");
+    reshim_connect_final(s->dest, err, s->call.retries, s->probe);
+    s->probe = false;
+}
+
+/* ---- the timer thread --------------------------------------------------- */
+
+static void reconnect(struct nb_slot *s, uint64_t now)
+{
+    struct fdinfo fi = fdtab_get(s->fd);
+    if (fi.gen != s->gen || fi.kind != FD_SOCK) {
+        release(s); /* closed or replaced behind our back: never touch it */
+        return;
+    }
+    const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+    int r = real_connect(s->fd, sa, s->addrlen);
+    if (r < 0 && errno == ECONNABORTED) /* reaps the failed attempt */
+        r = real_connect(s->fd, sa, s->addrlen);
+    if (r == 0 || errno == EINPROGRESS || errno == EISCONN || errno == EALREADY) {
+        s->state = NB_ATTEMPT;
+        epoll_arm(s->fd, true);
+        return;
+    }
+    int e = errno;
+    if (decide(s, e, now))
+        return;
+    s->state = NB_FAILED;
+    s->pending_err = e;
+    finish(s, e);
+    epoll_arm(s->fd, true); /* the app's wait learns of it now */
+}
+
+static void *timer_main(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    reshim_guard = 1; /* this thread's own calls are never counted or retried */
+    pthread_mutex_lock(&nb_mutex);
+    for (;;) {
+        uint64_t now = reshim_now_ns(), earliest = 0;
+        for (int i = 0; i < slots_hw; i++) {
+            struct nb_slot *s = &slots[i];
+            if (s->state != NB_BACKOFF)
+                continue;
+            if (s->retry_at <= now)
+                reconnect(s, now);
+            if (s->state == NB_BACKOFF && (!earliest || s->retry_at < earliest))
+                earliest = s->retry_at;
+        }
+        if (!earliest) {
+            pthread_cond_wait(&nb_cond, &nb_mutex);
+        } else {
+            struct timespec ts = {.tv_sec = (time_t)(earliest / 1000000000ull),
+                                  .tv_nsec = (long)(earliest % 1000000000ull)};
+            pthread_cond_timedwait(&nb_cond, &nb_mutex, &ts);
+        }
+    }
+    return NULL;
+}
+
+/* Called without the lock. */
+static void timer_kick(void)
+{
+    sigset_t old;
+    bool start = false;
+    lock(&old);
+    if (!cond_ready) {
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&nb_cond, &ca);
+        pthread_condattr_destroy(&ca);
+        cond_ready = true;
+    }
+    if (!timer_running)
+        start = timer_running = true;
+    else
+        pthread_cond_signal(&nb_cond);
+    unlock(&old);
+    if (start) {
+        pthread_attr_t a;
+        pthread_t t;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&a, 128 * 1024);
+        GUARD_ENTER();
+        int rc = pthread_create(&t, &a, timer_main, NULL);
+        GUARD_LEAVE();
+        pthread_attr_destroy(&a);
+        if (rc != 0) {
+            LOG_ERROR("cannot start the retry timer thread (%d): non-blocking connects "
+                      "waiting for a retry will wait until their deadline", rc);
+            lock(&old);
+            timer_running = false;
+            unlock(&old);
+        }
+    }
+}
+
+/* ---- entry points from the wrappers ------------------------------------- */
+
+bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *addr,
+              socklen_t len, uint64_t start, int err)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    if (!cfg->nonblock || !cfg->retries || len > sizeof(struct sockaddr_storage) ||
+        reshim_in_foreign_child())
+        return false;
+    if (err && policy_connect_class(addr->sa_family, err) == RC_NEVER)
+        return false;
+    sigset_t old;
+    bool hidden = false, kick = false;
+    lock(&old);
+    struct nb_slot *s = find(fd);
+    if (s)
+        release(s); /* a stale slot of an earlier connect on this number */
+    s = NULL;
+    for (int i = 0; i < NB_SLOTS && !s; i++)
+        if (slots[i].state == NB_FREE)
+            s = &slots[i];
+    if (s) {
+        if (s - slots >= slots_hw)
+            slots_hw = (int)(s - slots) + 1;
+        memset(s, 0, sizeof *s);
+        s->fd = fd;
+        s->gen = fi.gen;
+        s->dest = dest;
+        memcpy(&s->addr, addr, len);
+        s->addrlen = len;
+        s->call.deadline_ns = start + cfg->retry_deadline_ns;
+        s->state = NB_ATTEMPT;
+        atomic_fetch_add(&reshim_nb_active, 1);
+        if (err) {
+            if (decide(s, err, reshim_now_ns()))
+                hidden = kick = true;
+            else
+                release(s);
+        }
+    }
+    unlock(&old);
+    if (kick)
+        timer_kick();
+    return hidden;
+}
+
+enum nb_verdict nb_on_event(int fd, unsigned *add)
+{
+    *add = 0;
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
+        return NB_NOT_OURS;
+    sigset_t old;
+    enum nb_verdict v = NB_NOT_OURS;
+    bool kick = false;
+    lock(&old);
+    struct nb_slot *s = find(fd);
+    if (s) {
+        switch (s->state) {
+        case NB_BACKOFF:
+            v = NB_HIDE;
+            break;
+        case NB_FAILED:
+            *add = POLLERR;
+            v = NB_DELIVER;
+            break;
+        case NB_ATTEMPT: {
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+                soerr = errno;
+            if (soerr == 0) {
+                struct sockaddr_storage ss;
+                socklen_t pl = sizeof ss;
+                if (getpeername(fd, (struct sockaddr *)&ss, &pl) == 0) {
+                    finish(s, 0);
+                    release(s);
+                    v = NB_DELIVER;
+                } else if (still_connecting(fd)) {
+                    v = NB_NOT_OURS; /* the event was another fd's (same epoll data) */
+                } else {
+                    /* Neither connected nor failed: someone else took the
+                     * error. Step aside and let the app see what it sees. */
+                    release(s);
+                    v = NB_NOT_OURS;
+                }
+            } else if (decide(s, soerr, reshim_now_ns())) {
+                epoll_arm(fd, false);
+                kick = true;
+                v = NB_HIDE;
+            } else {
+                s->state = NB_FAILED;
+                s->pending_err = soerr;
+                finish(s, soerr);
+                *add = POLLERR;
+                v = NB_DELIVER;
+            }
+            break;
+        }
+        }
+    }
+    unlock(&old);
+    if (kick)
+        timer_kick();
+    return v;
+}
+
+bool nb_masked(int fd)
+{
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
+        return false;
+    sigset_t old;
+    lock(&old);
+    struct nb_slot *s = find(fd);
+    bool m = s && s->state == NB_BACKOFF;
+    unlock(&old);
+    return m;
+}
+
+uint64_t nb_next_wake(void)
+{
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
+        return 0;
+    sigset_t old;
+    uint64_t earliest = 0;
+    lock(&old);
+    for (int i = 0; i < slots_hw; i++)
+        if (slots[i].state == NB_BACKOFF && (!earliest || slots[i].retry_at < earliest))
+            earliest = slots[i].retry_at;
+    unlock(&old);
+    return earliest;
+}
+
+/* Delivers a pending final error once (as the kernel clears sk_err). */
+static bool take_pending(int fd, int *err, bool attempt_asks_kernel, bool reset_socket)
+{
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
+        return false;
+    sigset_t old;
+    bool handled = false;
+    lock(&old);
+    struct nb_slot *s = find(fd);
+    if (s) {
+        if (s->state == NB_FAILED) {
+            *err = s->pending_err;
+            if (reset_socket) /* as the kernel's own answer would have, reset it */
+                real_connect(fd, (const struct sockaddr *)&s->addr, s->addrlen);
+            fdtab_update(s->fd, s->gen, PH_FAILED, s->dest);
+            release(s);
+            handled = true;
+        } else if (s->state == NB_BACKOFF) {
+            *err = 0; /* still "in progress" as far as the app can tell */
+            handled = true;
+        } else if (attempt_asks_kernel) {
+            int soerr = 0;
+            socklen_t sl = sizeof soerr;
+            if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+                soerr = errno;
+            if (soerr) { /* the app learned it without a wait of ours: final */
+                finish(s, soerr);
+                release(s);
+            }
+            *err = soerr;
+            handled = true;
+        }
+    }
+    unlock(&old);
+    return handled;
+}
+
+bool nb_so_error(int fd, int *err)
+{
+    return take_pending(fd, err, true, false);
+}
+
+bool nb_connect_again(int fd, int *err)
+{
+    if (!take_pending(fd, err, false, true))
+        return false;
+    if (*err == 0)
+        *err = EALREADY;
+    return true;
+}
+
+bool nb_io_error(int fd, int *err)
+{
+    if (!take_pending(fd, err, false, false))
+        return false;
+    if (*err == 0)
+        *err = EAGAIN;
+    return true;
+}
+
+void nb_forget(int fd)
+{
+    epreg_clear(fd); /* the kernel drops registrations of a closed fd too */
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
+        reshim_in_foreign_child())
+        return;
+    sigset_t old;
+    lock(&old);
+    struct nb_slot *s = find(fd);
+    if (s)
+        release(s);
+    unlock(&old);
+}
+
+void nb_forget_range(unsigned first, unsigned last)
+{
+    unsigned hw = atomic_load(&epregs_hw);
+    for (unsigned fd = first; fd <= last && fd <= hw && fd < FDTAB_MAX; fd++)
+        epreg_clear((int)fd);
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
+        reshim_in_foreign_child())
+        return;
+    sigset_t old;
+    lock(&old);
+    for (int i = 0; i < slots_hw; i++)
+        if (slots[i].state != NB_FREE && (unsigned)slots[i].fd >= first &&
+            (unsigned)slots[i].fd <= last)
+            release(&slots[i]);
+    unlock(&old);
+}
+
+void nb_atfork(int phase)
+{
+    if (phase == ATFORK_PREPARE) {
+        pthread_mutex_lock(&nb_mutex);
+    } else if (phase == ATFORK_PARENT) {
+        pthread_mutex_unlock(&nb_mutex);
+    } else {
+        /* The child shares the parent's sockets; the parent's retries go on
+         * there. The child forgets them and has no timer thread. */
+        pthread_mutex_init(&nb_mutex, NULL);
+        for (int i = 0; i < slots_hw; i++)
+            slots[i].state = NB_FREE;
+        slots_hw = 0;
+        atomic_store(&reshim_nb_active, 0);
+        timer_running = false;
+        cond_ready = false;
+    }
+}
