@@ -4,7 +4,8 @@
 set -eu
 
 PKGS="build-essential pkg-config libunwind-dev libcmocka-dev uthash-dev python3 curl wget
-redis-server redis-tools util-linux iproute2 procps socat jq"
+redis-server redis-tools util-linux iproute2 procps socat jq nodejs openjdk-17-jdk-headless
+libpython3.11-testsuite"
 
 missing=""
 for p in $PKGS; do

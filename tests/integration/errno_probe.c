@@ -5,17 +5,28 @@
  * errno as it was (each case starts with errno set to a sentinel). Run
  * without and with the shim, the outputs must be identical (test_errno.sh).
  *
- * usage: errno_probe [all|refused|efault]
- *   all      every case that reshim never retries (the default)
- *   refused  blocking connects that fail with errors reshim retries
- *            (ECONNREFUSED, ENOENT on unix sockets): run it with
+ * usage: errno_probe [all|refused|efault|waits|waits-efault|nbfail]
+ *   all      every case that reshim never retries (the default), the waits
+ *            (poll, ppoll, select, pselect, epoll_*, the _chk forms) included
+ *   refused  connects that fail with errors reshim retries (ECONNREFUSED,
+ *            ENOENT on unix sockets), blocking and non-blocking: run it with
  *            RESHIM_RETRIES=0
- *   efault   connect with an address pointer the kernel rejects (EFAULT);
- *            apart so that a crash there does not hide the other cases
+ *   efault   connect and the waits with pointers the kernel rejects
+ *            (EFAULT); apart so that a crash there does not hide the others
+ *   waits    the wait cases of "all" while a non-blocking connect to a port
+ *            that refuses is being retried in the background (the shim's
+ *            slow path in every wait); run it with a long backoff
+ *   waits-efault  the EFAULT waits in the same state, each in a child
+ *   nbfail   a non-blocking connect that is refused, waited for with each
+ *            wait, then what the app does next: run it with retries on and
+ *            a short backoff; when they run out the app sees what it sees
+ *            without the shim
  * The last line is "total N": the number of cases printed.
  *
  * Compiled fortified so that read/recv/recvfrom with a runtime length into a
- * buffer of known size become __read_chk/__recv_chk/__recvfrom_chk. */
+ * buffer of known size become __read_chk/__recv_chk/__recvfrom_chk, and
+ * poll/ppoll with a runtime nfds on an array of known size __poll_chk/
+ * __ppoll_chk (called directly too, for an overflow and for EFAULT). */
 #undef _FORTIFY_SOURCE
 #define _FORTIFY_SOURCE 2
 #define _GNU_SOURCE
@@ -30,11 +41,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -298,6 +313,8 @@ static void rw_calls_on(const char *what, int rfd, int wfd)
     CASE(ON(__read_chk), read(rfd, buf, runtime_len));
 #undef ON
 }
+
+static void probe_waits(void);
 
 static void probe_all(void)
 {
@@ -602,38 +619,7 @@ static void probe_all(void)
         set_nonblock(bl, 1); /* a blocking connect now would wait for the SYN timeout */
         CASE("connect-after-eintr-nonblock", connect(bl, (struct sockaddr *)&fa, sizeof fa));
         close(bl);
-        /* a refused non-blocking connect: reshim does not retry those */
-        struct sockaddr_in ra;
-        int rl = socket(AF_INET, SOCK_STREAM, 0); /* bound, never listening: refuses */
-        ra = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        sl = sizeof ra;
-        bind(rl, (struct sockaddr *)&ra, sizeof ra);
-        getsockname(rl, (struct sockaddr *)&ra, &sl);
-        nb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        CASE("connect-nonblock-refused", connect(nb, (struct sockaddr *)&ra, sizeof ra));
-        struct pollfd pf = {.fd = nb, .events = POLLOUT};
-        poll(&pf, 1, 2000);
-        CASE_X("getsockopt-so_error-refused",
-               (sl = sizeof v, v = -1, getsockopt(nb, SOL_SOCKET, SO_ERROR, &v, &sl)), "val=%s",
-               v == ECONNREFUSED ? "ECONNREFUSED" : v ? "other" : "0");
-        CASE("connect-nonblock-refused-again", connect(nb, (struct sockaddr *)&ra, sizeof ra));
-        close(nb);
-        nb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(nb, (struct sockaddr *)&ra, sizeof ra);
-        poll(&pf, 1, 2000);
-        pf.fd = nb;
-        poll(&pf, 1, 2000);
-        CASE("connect-nonblock-refused-reap", connect(nb, (struct sockaddr *)&ra, sizeof ra));
-        CASE("recv-after-refused", recv(nb, buf, 1, MSG_DONTWAIT));
-        close(nb);
-        close(rl);
-        /* a non-blocking unix connect to a missing path */
-        int un = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        CASE("connect-unix-nonblock-missing",
-             connect(un, (struct sockaddr *)&(struct sockaddr_un){.sun_family = AF_UNIX,
-                                                                  .sun_path = "/nonexistent/x"},
-                     sizeof(struct sockaddr_un)));
-        close(un);
+        /* refused non-blocking connects are retried now: probe_refused() */
         for (int i = 0; i < 4; i++)
             close(fillers[i]);
         close(fl);
@@ -732,6 +718,763 @@ static void probe_all(void)
     gai_case("gai-bad-socktype", "127.0.0.1", "80", 0, AF_INET, 12345);
     gai_case("gai-bad-flags", "127.0.0.1", "80", 0x40000000, AF_INET, SOCK_STREAM);
     gai_case("gai-canonname-null-node", NULL, "80", AI_CANONNAME, AF_INET, SOCK_STREAM);
+
+    /* ---- waits (no connect is being retried: the fast path) ----------- */
+    probe_waits();
+}
+
+/* ---- waits: poll, ppoll, __poll_chk, __ppoll_chk, select, pselect, epoll ---- */
+
+static volatile nfds_t runtime_n1 = 1, runtime_n2 = 2, runtime_n0 = 0; /* fortify: _chk */
+static volatile sig_atomic_t usr1_hits;
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_hits++;
+}
+
+/* An fd_set holding a and b (each when >= 0). */
+static fd_set *set_of(fd_set *s, int a, int b)
+{
+    FD_ZERO(s);
+    if (a >= 0)
+        FD_SET(a, s);
+    if (b >= 0)
+        FD_SET(b, s);
+    return s;
+}
+
+/* SIGUSR1 blocked and pending: a wait given a mask without it is interrupted
+ * at once, by exactly that signal (usr1_hits says the handler ran). */
+static sigset_t *usr1_pending(sigset_t *waitmask)
+{
+    sigset_t b;
+    sigemptyset(&b);
+    sigaddset(&b, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &b, NULL);
+    usr1_hits = 0;
+    raise(SIGUSR1);
+    sigprocmask(SIG_BLOCK, NULL, waitmask);
+    sigdelset(waitmask, SIGUSR1);
+    return waitmask;
+}
+
+static void usr1_unblock(void)
+{
+    sigset_t b;
+    sigemptyset(&b);
+    sigaddset(&b, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &b, NULL);
+}
+
+/* The events epoll returned, sorted by data, without fd numbers. */
+static const char *ep_events(const struct epoll_event *ev, int n)
+{
+    static char out[256];
+    struct epoll_event s[8];
+    size_t at = 0;
+    int k = n < 0 ? 0 : n > 8 ? 8 : n;
+    memcpy(s, ev, (size_t)k * sizeof *ev);
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && s[j - 1].data.u64 > s[j].data.u64; j--) {
+            struct epoll_event t = s[j];
+            s[j] = s[j - 1];
+            s[j - 1] = t;
+        }
+    out[0] = 0;
+    for (int i = 0; i < k && at < sizeof out - 40; i++)
+        at += snprintf(out + at, sizeof out - at, "%s%#llx:%#x", i ? "," : "",
+                       (unsigned long long)s[i].data.u64, s[i].events);
+    return k ? out : "none";
+}
+
+static struct epoll_event *ev_of(struct epoll_event *e, uint32_t events, uint64_t data)
+{
+    e->events = events;
+    e->data.u64 = data;
+    return e;
+}
+
+/* How a child ended: "exit N" or the signal's name. */
+static const char *child_end(int status)
+{
+    static char b[32];
+    if (WIFSIGNALED(status))
+        snprintf(b, sizeof b, "signal=%s", sigabbrev_np(WTERMSIG(status)) ?: "?");
+    else
+        snprintf(b, sizeof b, "exit=%d", WEXITSTATUS(status));
+    return b;
+}
+
+/* The fortified checks report an fds array shorter than nfds by aborting: in
+ * a child, with the core dump and the message off. which: 0 __poll_chk, 1
+ * __ppoll_chk. */
+static void chk_overflow_case(const char *name, int which)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rlimit no = {0, 0};
+        setrlimit(RLIMIT_CORE, &no);
+        int dn = open("/dev/null", O_WRONLY);
+        dup2(dn, 2);
+        setenv("LIBC_FATAL_STDERR_", "1", 1);
+        struct pollfd one[1] = {{.fd = -1}};
+        struct timespec z = {0, 0};
+        if (which == 0)
+            __poll_chk(one, runtime_n2, 0, sizeof one);
+        else
+            __ppoll_chk(one, runtime_n2, &z, NULL, sizeof one);
+        _exit(0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    line(name, "-", SENTINEL, child_end(st));
+}
+
+/* Every wait on edge inputs: bad and closed fds, bad timeouts, pipes with and
+ * without data, a ready socketpair, signals. Outcomes that name no fd. */
+static void probe_waits(void)
+{
+    char buf[64];
+    int p[2], sv[2];
+    struct pollfd one[1], two[2];
+    struct timespec ts;
+    struct timeval tv;
+    fd_set rs, ws, es;
+    sigset_t wm;
+    struct epoll_event e, evs[8];
+    int cfd = closed_fd();
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
+    sigaction(SIGALRM, &sa, NULL);
+    struct sigaction su = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &su, NULL);
+    if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        exit(2);
+    int nf = (p[0] > p[1] ? p[0] : p[1]) + 1;
+#define ONE(fd_, ev_) (one[0] = (struct pollfd){.fd = (fd_), .events = (ev_), .revents = 0x5a5a}, one)
+#define TWO(fa, ea, fb, eb)                                                   \
+    (two[0] = (struct pollfd){.fd = (fa), .events = (ea), .revents = 0x5a5a}, \
+     two[1] = (struct pollfd){.fd = (fb), .events = (eb), .revents = 0x5a5a}, two)
+#define TS(s, ns) (ts = (struct timespec){(s), (ns)}, &ts)
+#define TV(s, us) (tv = (struct timeval){(s), (us)}, &tv)
+#define REV1 "revents=%#x", (unsigned)(unsigned short)one[0].revents
+#define REV2 "revents=%#x,%#x", (unsigned)(unsigned short)two[0].revents, \
+             (unsigned)(unsigned short)two[1].revents
+
+    /* ---- poll (nfds a constant: the plain symbol) ---- */
+    CASE("poll-nfds-0", poll(NULL, 0, 0));
+    CASE("poll-nfds-0-timeout-10ms", poll(NULL, 0, 10));
+    CASE_X("poll-pipe-empty", poll(ONE(p[0], POLLIN), 1, 0), REV1);
+    CASE_X("poll-pipe-empty-timeout-20ms", poll(ONE(p[0], POLLIN), 1, 20), REV1);
+    CASE_X("poll-pipe-write-end", poll(ONE(p[1], POLLOUT), 1, 0), REV1);
+    CASE("write-pipe-1", write(p[1], "x", 1));
+    CASE_X("poll-pipe-data", poll(ONE(p[0], POLLIN), 1, 0), REV1);
+    CASE_X("poll-pipe-data-no-timeout", poll(ONE(p[0], POLLIN | POLLOUT), 1, -1), REV1);
+    CASE_X("poll-pipe-events-0", poll(ONE(p[0], 0), 1, 0), REV1);
+    CASE_X("poll-pipe-both-ends", poll(TWO(p[0], POLLIN, p[1], POLLOUT), 2, 0), REV2);
+    CASE_X("poll-closed-fd", poll(ONE(cfd, POLLIN), 1, 0), REV1);
+    CASE_X("poll-closed-fd-and-data", poll(TWO(cfd, POLLIN, p[0], POLLIN), 2, 0), REV2);
+    CASE_X("poll-neg-fd", poll(ONE(-1, POLLIN), 1, 0), REV1);
+    CASE_X("poll-neg-fd-and-data", poll(TWO(-1, POLLIN, p[0], POLLIN), 2, 0), REV2);
+    CASE_X("poll-socketpair-ready", poll(ONE(sv[0], POLLIN | POLLOUT), 1, 0), REV1);
+    CASE("send-socketpair-3", send(sv[1], "abc", 3, 0));
+    CASE_X("poll-socketpair-data", poll(TWO(sv[0], POLLIN | POLLOUT, sv[1], POLLIN), 2, 0), REV2);
+    {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        nfds_t n = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 24) ? (1u << 24) : rl.rlim_cur + 1;
+        struct pollfd *many = calloc(n, sizeof *many);
+        for (nfds_t i = 0; many && i < n; i++)
+            many[i].fd = -1;
+        if (many && n > rl.rlim_cur)
+            CASE("poll-nfds-over-rlimit", poll(many, n, 0));
+        else
+            line("poll-nfds-over-rlimit", "skipped", SENTINEL, NULL);
+        free(many);
+    }
+
+    /* ---- __poll_chk (nfds known only at run time) ---- */
+    CASE_X("__poll_chk-pipe-data", poll(one, (ONE(p[0], POLLIN), runtime_n1), 0), REV1);
+    CASE_X("__poll_chk-both-ends", poll(two, (TWO(p[0], POLLIN, p[1], POLLOUT), runtime_n2), 5), REV2);
+    CASE_X("__poll_chk-closed-fd", poll(one, (ONE(cfd, POLLOUT), runtime_n1), 0), REV1);
+    CASE_X("__poll_chk-neg-fd", poll(one, (ONE(-1, POLLOUT), runtime_n1), 0), REV1);
+    CASE("__poll_chk-nfds-0", poll(one, runtime_n0, 0));
+    chk_overflow_case("__poll_chk-overflow-child", 0);
+
+    /* ---- ppoll ---- */
+    CASE_X("ppoll-null-ts-data", ppoll(ONE(p[0], POLLIN), 1, NULL, NULL), REV1);
+    CASE_X("ppoll-zero-ts-data", ppoll(ONE(p[0], POLLIN), 1, TS(0, 0), NULL), REV1);
+    CASE_X("ppoll-ts-nsec-1e9", ppoll(ONE(p[0], POLLIN), 1, TS(0, 1000000000L), NULL), REV1);
+    CASE_X("ppoll-ts-nsec-neg", ppoll(ONE(p[0], POLLIN), 1, TS(0, -1), NULL), REV1);
+    CASE_X("ppoll-ts-sec-neg", ppoll(ONE(p[0], POLLIN), 1, TS(-1, 0), NULL), REV1);
+    CASE_X("ppoll-closed-fd", ppoll(ONE(cfd, POLLIN), 1, TS(0, 0), NULL), REV1);
+    CASE_X("ppoll-write-end", ppoll(ONE(p[1], POLLOUT), 1, TS(1, 0), NULL), REV1);
+    CASE("__ppoll_chk-nfds-0", ppoll(one, runtime_n0, TS(0, 0), NULL));
+    CASE_X("__ppoll_chk-pipe-data", ppoll(one, (ONE(p[0], POLLIN), runtime_n1), NULL, NULL), REV1);
+    CASE_X("__ppoll_chk-both-ends", ppoll(two, (TWO(p[0], POLLIN, p[1], POLLOUT), runtime_n2), TS(0, 0), NULL), REV2);
+    CASE_X("__ppoll_chk-ts-nsec-1e9", ppoll(one, (ONE(p[0], POLLIN), runtime_n1), TS(0, 1000000000L), NULL), REV1);
+    CASE_X("__ppoll_chk-closed-fd", ppoll(one, (ONE(cfd, POLLIN), runtime_n1), TS(0, 0), NULL), REV1);
+    chk_overflow_case("__ppoll_chk-overflow-child", 1);
+
+    /* ---- select ---- */
+    CASE("select-nfds-neg", select(-1, NULL, NULL, NULL, TV(0, 0)));
+    CASE("select-tv-usec-neg", select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(0, -1)));
+    CASE("select-tv-sec-neg", select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(-1, 0)));
+    CASE_X("select-nfds-0-zero-tv", select(0, NULL, NULL, NULL, TV(0, 0)), "tv=%ld.%06ld",
+           (long)tv.tv_sec, (long)tv.tv_usec);
+    CASE_X("select-nfds-0-timeout-10ms", select(0, NULL, NULL, NULL, TV(0, 10000)),
+           "tv=%ld.%06ld", (long)tv.tv_sec, (long)tv.tv_usec);
+    CASE_X("select-pipe-data", select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(0, 0)), "rd=%d",
+           FD_ISSET(p[0], &rs) != 0);
+    CASE_X("select-pipe-data-null-tv", select(nf, set_of(&rs, p[0], -1), NULL, NULL, NULL),
+           "rd=%d", FD_ISSET(p[0], &rs) != 0);
+    CASE_X("select-pipe-data-usec-over-1e6",
+           select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(0, 1500000)), "rd=%d",
+           FD_ISSET(p[0], &rs) != 0);
+    CASE_X("select-pipe-rd-wr-ex",
+           select(nf, set_of(&rs, p[0], p[1]), set_of(&ws, p[0], p[1]), set_of(&es, p[0], p[1]),
+                  TV(0, 0)),
+           "rd=%d,%d wr=%d,%d ex=%d,%d", FD_ISSET(p[0], &rs) != 0, FD_ISSET(p[1], &rs) != 0,
+           FD_ISSET(p[0], &ws) != 0, FD_ISSET(p[1], &ws) != 0, FD_ISSET(p[0], &es) != 0,
+           FD_ISSET(p[1], &es) != 0);
+    CASE("select-closed-fd", select(CLOSED_FD + 1, set_of(&rs, cfd, -1), NULL, NULL, TV(0, 0)));
+    CASE("read-pipe-drain", read(p[0], buf, sizeof buf));
+    CASE_X("select-pipe-empty-zero-tv", select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(0, 0)),
+           "rd=%d tv=%ld.%06ld", FD_ISSET(p[0], &rs) != 0, (long)tv.tv_sec, (long)tv.tv_usec);
+    CASE_X("select-pipe-empty-timeout-20ms",
+           select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(0, 20000)), "rd=%d tv=%ld.%06ld",
+           FD_ISSET(p[0], &rs) != 0, (long)tv.tv_sec, (long)tv.tv_usec);
+    arm_alarm_ms(50);
+    CASE_X("select-eintr", select(nf, set_of(&rs, p[0], -1), NULL, NULL, TV(5, 0)),
+           "tv_updated=%d", tv.tv_sec != 5 || tv.tv_usec != 0);
+    disarm_alarm();
+
+    /* ---- pselect ---- */
+    CASE("pselect-nfds-neg", pselect(-1, NULL, NULL, NULL, TS(0, 0), NULL));
+    CASE("pselect-ts-nsec-1e9", pselect(nf, set_of(&rs, p[0], -1), NULL, NULL, TS(0, 1000000000L), NULL));
+    CASE("pselect-ts-sec-neg", pselect(nf, set_of(&rs, p[0], -1), NULL, NULL, TS(-1, 0), NULL));
+    CASE_X("pselect-pipe-empty-zero-ts", pselect(nf, set_of(&rs, p[0], -1), NULL, NULL, TS(0, 0), NULL),
+           "rd=%d", FD_ISSET(p[0], &rs) != 0);
+    CASE_X("pselect-write-end", pselect(nf, NULL, set_of(&ws, p[1], -1), NULL, NULL, NULL),
+           "wr=%d", FD_ISSET(p[1], &ws) != 0);
+    CASE("pselect-closed-fd", pselect(CLOSED_FD + 1, set_of(&rs, cfd, -1), NULL, NULL, TS(0, 0), NULL));
+    CASE_X("pselect-sigmask-pending",
+           pselect(nf, set_of(&rs, p[0], -1), NULL, NULL, TS(5, 0), usr1_pending(&wm)),
+           "handled=%d", (int)usr1_hits);
+    usr1_unblock();
+    arm_alarm_ms(50);
+    CASE("pselect-eintr", pselect(nf, set_of(&rs, p[0], -1), NULL, NULL, NULL, NULL));
+    disarm_alarm();
+
+    /* ---- ppoll and poll: signals ---- */
+    CASE_X("ppoll-sigmask-pending", ppoll(ONE(p[0], POLLIN), 1, TS(5, 0), usr1_pending(&wm)),
+           "handled=%d", (int)usr1_hits);
+    usr1_unblock();
+    arm_alarm_ms(50);
+    CASE("poll-eintr", poll(ONE(p[0], POLLIN), 1, -1));
+    disarm_alarm();
+    arm_alarm_ms(50);
+    CASE("__poll_chk-eintr", poll(one, (ONE(p[0], POLLIN), runtime_n1), 5000));
+    disarm_alarm();
+    arm_alarm_ms(50);
+    CASE("ppoll-eintr", ppoll(ONE(p[0], POLLIN), 1, NULL, NULL));
+    disarm_alarm();
+
+    /* ---- epoll_ctl ---- */
+    int ep = epoll_create1(EPOLL_CLOEXEC), ep2 = epoll_create1(0);
+    char path[] = "/tmp/errno_probe.XXXXXX";
+    int f = mkstemp(path);
+    if (ep < 0 || ep2 < 0 || f < 0)
+        exit(2);
+    unlink(path);
+    CASE("epoll_ctl-epfd-1", epoll_ctl(-1, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-epfd-closed", epoll_ctl(cfd, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-epfd-not-epoll", epoll_ctl(p[1], EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-fd-1", epoll_ctl(ep, EPOLL_CTL_ADD, -1, ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-fd-closed", epoll_ctl(ep, EPOLL_CTL_ADD, cfd, ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-add-self", epoll_ctl(ep, EPOLL_CTL_ADD, ep, ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-add-regular-file", epoll_ctl(ep, EPOLL_CTL_ADD, f, ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-mod-unregistered", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-del-unregistered", epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    CASE("epoll_ctl-bad-op", epoll_ctl(ep, 99, p[0], ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_ctl-add-null-event", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], NULL));
+    CASE("epoll_ctl-add-pipe", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 0x11)));
+    CASE("epoll_ctl-add-again", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 0x11)));
+    CASE("epoll_ctl-mod", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], ev_of(&e, EPOLLIN | EPOLLRDHUP, 0x12)));
+    CASE("epoll_ctl-mod-exclusive", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], ev_of(&e, EPOLLIN | EPOLLEXCLUSIVE, 0x12)));
+    CASE("epoll_ctl-mod-null-event", epoll_ctl(ep, EPOLL_CTL_MOD, p[0], NULL));
+    CASE("epoll_ctl-del-null-event", epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    CASE("epoll_ctl-del-again", epoll_ctl(ep, EPOLL_CTL_DEL, p[0], ev_of(&e, 0, 0)));
+    CASE("epoll_ctl-add-exclusive", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN | EPOLLEXCLUSIVE, 0x13)));
+    CASE("epoll_ctl-add-epoll-in-epoll", epoll_ctl(ep2, EPOLL_CTL_ADD, ep, ev_of(&e, EPOLLIN, 0x14)));
+    CASE("epoll_ctl-add-loop", epoll_ctl(ep, EPOLL_CTL_ADD, ep2, ev_of(&e, EPOLLIN, 0x15)));
+    CASE("epoll_ctl-del-exclusive", epoll_ctl(ep, EPOLL_CTL_DEL, p[0], NULL));
+    CASE("epoll_ctl-del-nested", epoll_ctl(ep2, EPOLL_CTL_DEL, ep, NULL));
+    int us = socket(AF_INET, SOCK_STREAM, 0); /* an unconnected TCP socket */
+    CASE("epoll_ctl-add-unconnected-tcp", epoll_ctl(ep2, EPOLL_CTL_ADD, us, ev_of(&e, EPOLLIN | EPOLLOUT, 0x16)));
+    CASE_X("epoll_wait-unconnected-tcp", epoll_wait(ep2, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    CASE("epoll_ctl-del-unconnected-tcp", epoll_ctl(ep2, EPOLL_CTL_DEL, us, NULL));
+    close(us);
+
+    /* ---- epoll_wait ---- */
+    CASE("epoll_wait-epfd-1", epoll_wait(-1, evs, 8, 0));
+    CASE("epoll_wait-epfd-closed", epoll_wait(cfd, evs, 8, 0));
+    CASE("epoll_wait-not-epoll", epoll_wait(p[0], evs, 8, 0));
+    CASE("epoll_wait-maxevents-0", epoll_wait(ep, evs, 0, 0));
+    CASE("epoll_wait-maxevents-neg", epoll_wait(ep, evs, -(int)runtime_n1, 0));
+    CASE("epoll_wait-empty-set", epoll_wait(ep, evs, 8, 0));
+    CASE("epoll_wait-empty-set-timeout-20ms", epoll_wait(ep, evs, 8, 20));
+    CASE("epoll_ctl-add-pipe-in", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 0x21)));
+    CASE("epoll_wait-pipe-empty", epoll_wait(ep, evs, 8, 0));
+    CASE("write-pipe-2", write(p[1], "yz", 2));
+    CASE_X("epoll_wait-pipe-data", epoll_wait(ep, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    CASE_X("epoll_wait-pipe-data-no-timeout", epoll_wait(ep, evs, 8, -1), "ev=%s", ep_events(evs, 1));
+    CASE("epoll_ctl-add-socketpair-out", epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], ev_of(&e, EPOLLIN | EPOLLOUT, 0x22)));
+    CASE_X("epoll_wait-two-ready", epoll_wait(ep, evs, 8, 0), "ev=%s", ep_events(evs, 2));
+    CASE("epoll_wait-two-ready-maxevents-1", epoll_wait(ep, evs, 1, 0));
+    {
+        int d = dup(p[0]); /* registered through d; the pipe stays open via p[0] */
+        CASE("epoll_ctl-add-dup", epoll_ctl(ep2, EPOLL_CTL_ADD, d, ev_of(&e, EPOLLIN, 0x23)));
+        close(d);
+        CASE_X("epoll_wait-after-close-of-dup", epoll_wait(ep2, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+        CASE("epoll_ctl-del-closed-dup", epoll_ctl(ep2, EPOLL_CTL_DEL, d, NULL));
+    }
+    int ep3 = epoll_create1(0);
+    CASE("epoll_ctl-add-oneshot", epoll_ctl(ep3, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN | EPOLLONESHOT, 0x31)));
+    CASE_X("epoll_wait-oneshot-first", epoll_wait(ep3, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    CASE("epoll_wait-oneshot-second", epoll_wait(ep3, evs, 8, 0));
+    CASE("epoll_ctl-mod-rearm", epoll_ctl(ep3, EPOLL_CTL_MOD, p[0], ev_of(&e, EPOLLIN | EPOLLET, 0x32)));
+    CASE_X("epoll_wait-edge-first", epoll_wait(ep3, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    CASE("epoll_wait-edge-second", epoll_wait(ep3, evs, 8, 0));
+    CASE("write-pipe-1-more", write(p[1], "w", 1));
+    CASE_X("epoll_wait-edge-new-data", epoll_wait(ep3, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    close(ep3);
+    CASE("read-pipe-drain-2", read(p[0], buf, sizeof buf));
+    CASE("recv-socketpair-drain", recv(sv[0], buf, sizeof buf, 0));
+    CASE_X("epoll_wait-socketpair-out", epoll_wait(ep, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    CASE("close-socketpair-peer", close(sv[1]));
+    CASE_X("epoll_wait-socketpair-hup", epoll_wait(ep, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    CASE_X("poll-socketpair-hup", poll(ONE(sv[0], POLLIN | POLLRDHUP), 1, 0), REV1);
+    CASE("epoll_ctl-del-socketpair", epoll_ctl(ep, EPOLL_CTL_DEL, sv[0], NULL));
+    close(sv[0]);
+    arm_alarm_ms(50);
+    CASE("epoll_wait-eintr", epoll_wait(ep, evs, 8, -1));
+    disarm_alarm();
+
+    /* ---- epoll_pwait, epoll_pwait2 ---- */
+    CASE("epoll_pwait-epfd-1", epoll_pwait(-1, evs, 8, 0, NULL));
+    CASE("epoll_pwait-not-epoll", epoll_pwait(p[0], evs, 8, 0, NULL));
+    CASE("epoll_pwait-maxevents-0", epoll_pwait(ep, evs, 0, 0, NULL));
+    CASE("epoll_pwait-empty-timeout-20ms", epoll_pwait(ep, evs, 8, 20, NULL));
+    CASE_X("epoll_pwait-sigmask-pending", epoll_pwait(ep, evs, 8, 5000, usr1_pending(&wm)),
+           "handled=%d", (int)usr1_hits);
+    usr1_unblock();
+    CASE("epoll_pwait2-epfd-1", epoll_pwait2(-1, evs, 8, TS(0, 0), NULL));
+    CASE("epoll_pwait2-not-epoll", epoll_pwait2(p[0], evs, 8, TS(0, 0), NULL));
+    CASE("epoll_pwait2-maxevents-0", epoll_pwait2(ep, evs, 0, TS(0, 0), NULL));
+    CASE("epoll_pwait2-ts-nsec-1e9", epoll_pwait2(ep, evs, 8, TS(0, 1000000000L), NULL));
+    CASE("epoll_pwait2-ts-nsec-neg", epoll_pwait2(ep, evs, 8, TS(0, -1), NULL));
+    CASE("epoll_pwait2-ts-sec-neg", epoll_pwait2(ep, evs, 8, TS(-1, 0), NULL));
+    CASE("epoll_pwait2-empty-zero-ts", epoll_pwait2(ep, evs, 8, TS(0, 0), NULL));
+    CASE("epoll_pwait2-empty-ts-20ms", epoll_pwait2(ep, evs, 8, TS(0, 20000000), NULL));
+    CASE("write-pipe-3", write(p[1], "abc", 3));
+    CASE_X("epoll_pwait-data", epoll_pwait(ep, evs, 8, -1, NULL), "ev=%s", ep_events(evs, 1));
+    CASE_X("epoll_pwait2-data-null-ts", epoll_pwait2(ep, evs, 8, NULL, NULL), "ev=%s", ep_events(evs, 1));
+    CASE("read-pipe-drain-3", read(p[0], buf, sizeof buf));
+    CASE_X("epoll_pwait2-sigmask-pending", epoll_pwait2(ep, evs, 8, TS(5, 0), usr1_pending(&wm)),
+           "handled=%d", (int)usr1_hits);
+    usr1_unblock();
+    arm_alarm_ms(50);
+    CASE("epoll_pwait2-eintr", epoll_pwait2(ep, evs, 8, NULL, NULL));
+    disarm_alarm();
+    close(ep);
+    close(ep2);
+    close(f);
+    close(p[0]);
+    close(p[1]);
+#undef ONE
+#undef TWO
+#undef TS
+#undef TV
+#undef REV1
+#undef REV2
+}
+
+/* Pointers the kernel rejects with EFAULT, given to every wait: the shim
+ * must not read them before the kernel does. (Not a timeout pointer of
+ * ppoll, select or pselect: glibc itself reads those, and crashes.) */
+static void probe_waits_efault(void)
+{
+    int p[2];
+    struct epoll_event e;
+    fd_set rs;
+    if (pipe(p) != 0)
+        exit(2);
+    if (write(p[1], "x", 1) != 1)
+        exit(2);
+    int nf = (p[0] > p[1] ? p[0] : p[1]) + 1;
+    int ep = epoll_create1(0);
+    CASE("poll-efault-fds", poll((struct pollfd *)BADP, 1, 0));
+    CASE("__poll_chk-efault-fds", __poll_chk((struct pollfd *)BADP, 1, 0, sizeof(struct pollfd)));
+    CASE("ppoll-efault-fds", ppoll((struct pollfd *)BADP, 1, NULL, NULL));
+    CASE("__ppoll_chk-efault-fds", __ppoll_chk((struct pollfd *)BADP, 1, NULL, NULL, sizeof(struct pollfd)));
+    CASE("ppoll-efault-sigmask", ppoll(&(struct pollfd){.fd = p[0], .events = POLLIN}, 1,
+                                       &(struct timespec){0, 0}, (sigset_t *)BADP));
+    CASE("select-efault-readfds", select(nf, (fd_set *)BADP, NULL, NULL, &(struct timeval){0, 0}));
+    CASE("pselect-efault-writefds", pselect(nf, NULL, (fd_set *)BADP, NULL, &(struct timespec){0, 0}, NULL));
+    CASE("pselect-efault-sigmask", pselect(nf, set_of(&rs, p[0], -1), NULL, NULL,
+                                           &(struct timespec){0, 0}, (sigset_t *)BADP));
+    CASE("epoll_ctl-efault-event", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], (struct epoll_event *)BADP));
+    CASE("epoll_ctl-add", epoll_ctl(ep, EPOLL_CTL_ADD, p[0], ev_of(&e, EPOLLIN, 1)));
+    CASE("epoll_wait-efault-events", epoll_wait(ep, (struct epoll_event *)BADP, 1, 0));
+    CASE("epoll_pwait-efault-events", epoll_pwait(ep, (struct epoll_event *)BADP, 1, 0, NULL));
+    CASE("epoll_pwait2-efault-events", epoll_pwait2(ep, (struct epoll_event *)BADP, 1, NULL, NULL));
+    CASE("epoll_pwait2-efault-ts", epoll_pwait2(ep, &e, 1, (struct timespec *)BADP, NULL));
+    CASE("epoll_pwait-efault-sigmask", epoll_pwait(ep, &e, 1, 0, (sigset_t *)BADP));
+    CASE("epoll_pwait2-efault-sigmask", epoll_pwait2(ep, &e, 1, &(struct timespec){0, 0}, (sigset_t *)BADP));
+    close(ep);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* A non-blocking connect to a port that refuses, whose failure the shim
+ * (when preloaded) hides and retries: while it is pending every wait takes
+ * the shim's slow path. The socket is never looked at again; nothing about
+ * it is printed (without the shim it has simply failed). */
+static void start_background_retry(void)
+{
+    struct sockaddr_in ra = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof ra;
+    int rl = socket(AF_INET, SOCK_STREAM, 0); /* bound, never listening: refuses */
+    bind(rl, (struct sockaddr *)&ra, sizeof ra);
+    getsockname(rl, (struct sockaddr *)&ra, &sl);
+    int nb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(nb, (struct sockaddr *)&ra, sizeof ra);
+    struct pollfd pf = {.fd = nb, .events = POLLOUT};
+    poll(&pf, 1, 200); /* without the shim: the failure at once; with it: 200 ms, nothing */
+    /* nb and rl stay open until exit */
+}
+
+/* Each EFAULT wait in a child of its own that starts a background retry
+ * first (a fork child has none of its parent's): a crash names its case. */
+static void probe_waits_efault_retrying(void)
+{
+    static const char *names[] = {
+        "poll-efault-fds", "__poll_chk-efault-fds", "ppoll-efault-fds", "__ppoll_chk-efault-fds",
+        "ppoll-efault-sigmask", "select-efault-readfds", "pselect-efault-writefds",
+        "pselect-efault-sigmask", "epoll_ctl-efault-event", "epoll_wait-efault-events",
+        "epoll_pwait-efault-events", "epoll_pwait-efault-sigmask", "epoll_pwait2-efault-events",
+        "epoll_pwait2-efault-ts", "epoll_pwait2-efault-sigmask"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int out[2];
+        if (pipe(out) != 0)
+            exit(2);
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(out[0]);
+            int p[2];
+            struct epoll_event e = {.events = EPOLLIN, .data.u64 = 1};
+            fd_set rs;
+            if (pipe(p) != 0)
+                _exit(2);
+            if (write(p[1], "x", 1) != 1)
+                _exit(2);
+            int nf = (p[0] > p[1] ? p[0] : p[1]) + 1;
+            int ep = epoll_create1(0);
+            epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &e);
+            start_background_retry();
+            errno = SENTINEL;
+            long r = -2;
+            const char *n = names[i];
+            if (!strcmp(n, "poll-efault-fds"))
+                r = poll((struct pollfd *)BADP, 1, 0);
+            else if (!strcmp(n, "__poll_chk-efault-fds"))
+                r = __poll_chk((struct pollfd *)BADP, 1, 0, sizeof(struct pollfd));
+            else if (!strcmp(n, "ppoll-efault-fds"))
+                r = ppoll((struct pollfd *)BADP, 1, NULL, NULL);
+            else if (!strcmp(n, "__ppoll_chk-efault-fds"))
+                r = __ppoll_chk((struct pollfd *)BADP, 1, NULL, NULL, sizeof(struct pollfd));
+            else if (!strcmp(n, "pselect-efault-sigmask"))
+                r = pselect(nf, set_of(&rs, p[0], -1), NULL, NULL, &(struct timespec){0, 0},
+                            (sigset_t *)BADP);
+            else if (!strcmp(n, "epoll_pwait-efault-sigmask"))
+                r = epoll_pwait(ep, &e, 1, 0, (sigset_t *)BADP);
+            else if (!strcmp(n, "epoll_pwait2-efault-sigmask"))
+                r = epoll_pwait2(ep, &e, 1, &(struct timespec){0, 0}, (sigset_t *)BADP);
+            else if (!strcmp(n, "ppoll-efault-sigmask"))
+                r = ppoll(&(struct pollfd){.fd = p[0], .events = POLLIN}, 1,
+                          &(struct timespec){0, 0}, (sigset_t *)BADP);
+            else if (!strcmp(n, "select-efault-readfds"))
+                r = select(nf, (fd_set *)BADP, NULL, NULL, &(struct timeval){0, 0});
+            else if (!strcmp(n, "pselect-efault-writefds"))
+                r = pselect(nf, NULL, (fd_set *)BADP, NULL, &(struct timespec){0, 0}, NULL);
+            else if (!strcmp(n, "epoll_ctl-efault-event"))
+                r = epoll_ctl(ep, EPOLL_CTL_MOD, p[0], (struct epoll_event *)BADP);
+            else if (!strcmp(n, "epoll_wait-efault-events"))
+                r = epoll_wait(ep, (struct epoll_event *)BADP, 1, 0);
+            else if (!strcmp(n, "epoll_pwait-efault-events"))
+                r = epoll_pwait(ep, (struct epoll_event *)BADP, 1, 0, NULL);
+            else if (!strcmp(n, "epoll_pwait2-efault-events"))
+                r = epoll_pwait2(ep, (struct epoll_event *)BADP, 1, NULL, NULL);
+            else if (!strcmp(n, "epoll_pwait2-efault-ts"))
+                r = epoll_pwait2(ep, &e, 1, (struct timespec *)BADP, NULL);
+            int err = errno;
+            char msg[128];
+            int len = snprintf(msg, sizeof msg, "%ld %s", r, errname(err));
+            if (write(out[1], msg, (size_t)len) != len)
+                _exit(2);
+            _exit(0);
+        }
+        close(out[1]);
+        char got[128] = "";
+        ssize_t k = read(out[0], got, sizeof got - 1);
+        got[k > 0 ? k : 0] = 0;
+        close(out[0]);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && k > 0) {
+            printf("%s %s\n", names[i], got);
+            ncases++;
+        } else {
+            line(names[i], "died", SENTINEL, child_end(st));
+        }
+    }
+}
+
+/* ---- non-blocking connects that fail for good --------------------------- */
+
+/* A port on 127.0.0.1 that refuses (bound, never listening), a fresh one per
+ * sequence so that each is its own destination (budget, breaker). */
+static int refusing_port(struct sockaddr_in *ra)
+{
+    *ra = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof *ra;
+    int rl = socket(AF_INET, SOCK_STREAM, 0);
+    if (rl < 0 || bind(rl, (struct sockaddr *)ra, sizeof *ra) != 0 ||
+        getsockname(rl, (struct sockaddr *)ra, &sl) != 0)
+        exit(2);
+    return rl;
+}
+
+/* Each wait, on a non-blocking connect to a port that refuses, followed by
+ * what the app does next. Run with retries on (RESHIM_RETRIES=2 and a short
+ * backoff): when they run out, the app must see what it sees without the
+ * shim, only later: the same events, SO_ERROR once, the same repeated
+ * connect, the same I/O errors, the same epoll registration afterwards. */
+static void probe_nbfail(void)
+{
+    char buf[16];
+    struct sockaddr_in ra;
+    struct sockaddr *a = (struct sockaddr *)&ra;
+    socklen_t sl;
+    int v, rl, s, ep;
+    struct pollfd pf[1];
+    struct timespec ts5 = {5, 0};
+    struct epoll_event e, evs[8];
+    fd_set rs, ws, es;
+    signal(SIGPIPE, SIG_IGN);
+#define NBSOCK() socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)
+#define SOERR(name) \
+    CASE_X(name, (sl = sizeof v, v = -1, getsockopt(s, SOL_SOCKET, SO_ERROR, &v, &sl)), "val=%s", errname(v))
+#define PF(ev_) (pf[0] = (struct pollfd){.fd = s, .events = (ev_)}, pf)
+#define REV "revents=%#x", (unsigned)(unsigned short)pf[0].revents
+
+    /* poll; SO_ERROR twice; connect again; recv */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-poll-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-poll-wait", poll(PF(POLLOUT), 1, 5000), REV);
+    SOERR("nbfail-poll-so_error");
+    SOERR("nbfail-poll-so_error-again");
+    CASE("nbfail-poll-connect-again", connect(s, a, sizeof ra));
+    CASE("nbfail-poll-recv", recv(s, buf, 1, MSG_DONTWAIT));
+    close(s);
+    close(rl);
+
+    /* ppoll; connect again (reaps the error); recv; connect once more */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-ppoll-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-ppoll-wait", ppoll(PF(POLLIN | POLLOUT), 1, &ts5, NULL), REV);
+    CASE("nbfail-ppoll-connect-again", connect(s, a, sizeof ra));
+    CASE("nbfail-ppoll-recv", recv(s, buf, 1, MSG_DONTWAIT));
+    SOERR("nbfail-ppoll-so_error");
+    close(s);
+    close(rl);
+
+    /* ppoll; connect again; a new connect on the same socket */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-reuse-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-reuse-wait", ppoll(PF(POLLOUT), 1, &ts5, NULL), REV);
+    CASE("nbfail-reuse-connect-again", connect(s, a, sizeof ra));
+    close(rl);
+    {
+        struct sockaddr_in la;
+        int l = tcp_listener(4, &la);
+        CASE("nbfail-reuse-connect-elsewhere", connect(s, (struct sockaddr *)&la, sizeof la));
+        CASE_X("nbfail-reuse-elsewhere-wait", poll(PF(POLLOUT), 1, 5000), REV);
+        SOERR("nbfail-reuse-elsewhere-so_error");
+        close(l);
+    }
+    close(s);
+
+    /* __poll_chk; send (the first I/O takes the error); send again */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-poll_chk-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-poll_chk-wait", poll(pf, (PF(POLLOUT), runtime_n1), 5000), REV);
+    CASE("nbfail-poll_chk-send", send(s, "x", 1, MSG_NOSIGNAL));
+    CASE("nbfail-poll_chk-send-again", send(s, "x", 1, MSG_NOSIGNAL));
+    SOERR("nbfail-poll_chk-so_error");
+    close(s);
+    close(rl);
+
+    /* __ppoll_chk; recv; read */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-ppoll_chk-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-ppoll_chk-wait", ppoll(pf, (PF(POLLIN), runtime_n1), &ts5, NULL), REV);
+    CASE("nbfail-ppoll_chk-recv", recv(s, buf, 1, 0));
+    CASE("nbfail-ppoll_chk-read", read(s, buf, 1));
+    close(s);
+    close(rl);
+
+    /* select on write and except sets; SO_ERROR */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-select-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-select-wait", select(s + 1, NULL, set_of(&ws, s, -1), set_of(&es, s, -1), &(struct timeval){5, 0}),
+           "wr=%d ex=%d", FD_ISSET(s, &ws) != 0, FD_ISSET(s, &es) != 0);
+    SOERR("nbfail-select-so_error");
+    close(s);
+    close(rl);
+
+    /* select on the read set; read */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-select-rd-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-select-rd-wait", select(s + 1, set_of(&rs, s, -1), NULL, NULL, &(struct timeval){5, 0}),
+           "rd=%d", FD_ISSET(s, &rs) != 0);
+    CASE("nbfail-select-rd-read", read(s, buf, 1));
+    close(s);
+    close(rl);
+
+    /* pselect; writev-free: write */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    CASE("nbfail-pselect-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-pselect-wait", pselect(s + 1, NULL, set_of(&ws, s, -1), NULL, &ts5, NULL),
+           "wr=%d", FD_ISSET(s, &ws) != 0);
+    CASE("nbfail-pselect-write", write(s, "x", 1));
+    close(s);
+    close(rl);
+
+    /* epoll_wait, registered after the connect; SO_ERROR; DEL; DEL again */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    ep = epoll_create1(0);
+    CASE("nbfail-epoll_wait-connect", connect(s, a, sizeof ra));
+    CASE("nbfail-epoll_wait-add", epoll_ctl(ep, EPOLL_CTL_ADD, s, ev_of(&e, EPOLLOUT, 0xa1)));
+    CASE_X("nbfail-epoll_wait-wait", epoll_wait(ep, evs, 8, 5000), "ev=%s", ep_events(evs, 1));
+    SOERR("nbfail-epoll_wait-so_error");
+    CASE("nbfail-epoll_wait-add-again", epoll_ctl(ep, EPOLL_CTL_ADD, s, ev_of(&e, EPOLLOUT, 0xa1)));
+    CASE("nbfail-epoll_wait-del", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+    CASE("nbfail-epoll_wait-del-again", epoll_ctl(ep, EPOLL_CTL_DEL, s, NULL));
+    close(s);
+    close(ep);
+    close(rl);
+
+    /* epoll_wait, registered before the connect; MOD afterwards */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    ep = epoll_create1(0);
+    CASE("nbfail-epoll_early-add", epoll_ctl(ep, EPOLL_CTL_ADD, s, ev_of(&e, EPOLLIN | EPOLLOUT, 0xa2)));
+    CASE("nbfail-epoll_early-connect", connect(s, a, sizeof ra));
+    CASE_X("nbfail-epoll_early-wait", epoll_wait(ep, evs, 8, 5000), "ev=%s", ep_events(evs, 1));
+    CASE("nbfail-epoll_early-mod", epoll_ctl(ep, EPOLL_CTL_MOD, s, ev_of(&e, EPOLLIN, 0xa3)));
+    CASE_X("nbfail-epoll_early-wait-after-mod", epoll_wait(ep, evs, 8, 0), "ev=%s", ep_events(evs, 1));
+    SOERR("nbfail-epoll_early-so_error");
+    close(s);
+    close(ep);
+    close(rl);
+
+    /* epoll_pwait, EPOLLIN only */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    ep = epoll_create1(0);
+    CASE("nbfail-epoll_pwait-connect", connect(s, a, sizeof ra));
+    CASE("nbfail-epoll_pwait-add", epoll_ctl(ep, EPOLL_CTL_ADD, s, ev_of(&e, EPOLLIN, 0xa4)));
+    CASE_X("nbfail-epoll_pwait-wait", epoll_pwait(ep, evs, 8, 5000, NULL), "ev=%s", ep_events(evs, 1));
+    CASE("nbfail-epoll_pwait-recv", recv(s, buf, 1, 0));
+    close(s);
+    close(ep);
+    close(rl);
+
+    /* epoll_pwait2, edge-triggered one-shot; re-armed with MOD */
+    rl = refusing_port(&ra);
+    s = NBSOCK();
+    ep = epoll_create1(0);
+    CASE("nbfail-epoll_pwait2-connect", connect(s, a, sizeof ra));
+    CASE("nbfail-epoll_pwait2-add", epoll_ctl(ep, EPOLL_CTL_ADD, s, ev_of(&e, EPOLLOUT | EPOLLET | EPOLLONESHOT, 0xa5)));
+    CASE_X("nbfail-epoll_pwait2-wait", epoll_pwait2(ep, evs, 8, &ts5, NULL), "ev=%s", ep_events(evs, 1));
+    CASE("nbfail-epoll_pwait2-wait-again", epoll_pwait2(ep, evs, 8, &(struct timespec){0, 0}, NULL));
+    CASE("nbfail-epoll_pwait2-mod", epoll_ctl(ep, EPOLL_CTL_MOD, s, ev_of(&e, EPOLLOUT | EPOLLONESHOT, 0xa6)));
+    CASE_X("nbfail-epoll_pwait2-wait-rearmed", epoll_pwait2(ep, evs, 8, &(struct timespec){0, 0}, NULL), "ev=%s", ep_events(evs, 1));
+    SOERR("nbfail-epoll_pwait2-so_error");
+    SOERR("nbfail-epoll_pwait2-so_error-again");
+    close(s);
+    close(ep);
+    close(rl);
+#undef NBSOCK
+#undef SOERR
+#undef PF
+#undef REV
+}
+
+/* Refused non-blocking connects (once in probe_all, when reshim did not
+ * retry those): run with RESHIM_RETRIES=0 like the blocking ones. */
+static void probe_nonblock_refused(void)
+{
+    char buf[64];
+    socklen_t sl;
+    int v, nb;
+    {
+        /* a refused non-blocking connect (RESHIM_RETRIES=0: not retried) */
+        struct sockaddr_in ra;
+        int rl = socket(AF_INET, SOCK_STREAM, 0); /* bound, never listening: refuses */
+        ra = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        sl = sizeof ra;
+        bind(rl, (struct sockaddr *)&ra, sizeof ra);
+        getsockname(rl, (struct sockaddr *)&ra, &sl);
+        nb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        CASE("connect-nonblock-refused", connect(nb, (struct sockaddr *)&ra, sizeof ra));
+        struct pollfd pf = {.fd = nb, .events = POLLOUT};
+        poll(&pf, 1, 2000);
+        CASE_X("getsockopt-so_error-refused",
+               (sl = sizeof v, v = -1, getsockopt(nb, SOL_SOCKET, SO_ERROR, &v, &sl)), "val=%s",
+               v == ECONNREFUSED ? "ECONNREFUSED" : v ? "other" : "0");
+        CASE("connect-nonblock-refused-again", connect(nb, (struct sockaddr *)&ra, sizeof ra));
+        close(nb);
+        nb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(nb, (struct sockaddr *)&ra, sizeof ra);
+        poll(&pf, 1, 2000);
+        pf.fd = nb;
+        poll(&pf, 1, 2000);
+        CASE("connect-nonblock-refused-reap", connect(nb, (struct sockaddr *)&ra, sizeof ra));
+        CASE("recv-after-refused", recv(nb, buf, 1, MSG_DONTWAIT));
+        close(nb);
+        close(rl);
+        /* a non-blocking unix connect to a missing path */
+        int un = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        CASE("connect-unix-nonblock-missing",
+             connect(un, (struct sockaddr *)&(struct sockaddr_un){.sun_family = AF_UNIX,
+                                                                  .sun_path = "/nonexistent/x"},
+                     sizeof(struct sockaddr_un)));
+        close(un);
+    }
 }
 
 /* Connects reshim retries when blocking: run with RESHIM_RETRIES=0. */
@@ -766,6 +1509,7 @@ static void probe_refused(void)
     close(f);
     unlink(path);
     close(rl);
+    probe_nonblock_refused();
 }
 
 /* Arguments the kernel rejects with EFAULT: the shim must not look at them
@@ -779,6 +1523,7 @@ static void probe_efault(void)
          connect(nb, (struct sockaddr *)BADP, sizeof(struct sockaddr_in)));
     close(nb);
     close(t);
+    probe_waits_efault();
 }
 
 int main(int argc, char **argv)
@@ -791,8 +1536,15 @@ int main(int argc, char **argv)
         probe_refused();
     else if (strcmp(mode, "efault") == 0)
         probe_efault();
+    else if (strcmp(mode, "waits") == 0) {
+        start_background_retry();
+        probe_waits();
+    } else if (strcmp(mode, "waits-efault") == 0)
+        probe_waits_efault_retrying();
+    else if (strcmp(mode, "nbfail") == 0)
+        probe_nbfail();
     else {
-        fprintf(stderr, "usage: errno_probe [all|refused|efault]\n");
+        fprintf(stderr, "usage: errno_probe [all|refused|efault|waits|waits-efault|nbfail]\n");
         return 2;
     }
     printf("total %d\n", ncases);

@@ -5,7 +5,15 @@
 # pending and refused connects, bad arguments, getaddrinfo errors, ...) and
 # prints "NAME RET ERRNO" per case. Without and with reshim the output must be
 # identical, line for line. The probe is fortified, so read/recv/recvfrom
-# also reach reshim as __read_chk/__recv_chk/__recvfrom_chk.
+# also reach reshim as __read_chk/__recv_chk/__recvfrom_chk (and poll/ppoll
+# as __poll_chk/__ppoll_chk).
+# The waits (poll, ppoll, select, pselect, epoll_ctl, epoll_wait, epoll_pwait,
+# epoll_pwait2) are probed twice: with no connect being retried (they pass
+# straight through) and while a non-blocking connect to a refusing port is
+# being retried in the background (every wait takes reshim's slow path).
+# Last, non-blocking connects that are refused for good, waited for with each
+# wait: when the retries run out the app must see exactly what it sees
+# without reshim (events, SO_ERROR once, a repeated connect, the I/O after).
 source "$(dirname "$0")/lib.sh"
 
 PROBE="$BIN/errno_probe"
@@ -43,7 +51,16 @@ for want in \
     "connect-nonblock-again -1 EALREADY" "connect-blocking-eintr -1 EINTR" \
     "connect-bad-family-inet6-addr -1 EAFNOSUPPORT" "getsockopt-bad-option -1 ENOPROTOOPT" \
     "accept-not-listening -1 EINVAL" "close-closed -1 EBADF" "close_range-first-gt-last -1 EINVAL" \
-    "socket-bad-domain -1 EAFNOSUPPORT" "gai-numerichost-name EAI_NONAME" "gai-localhost-inet 0"; do
+    "socket-bad-domain -1 EAFNOSUPPORT" "gai-numerichost-name EAI_NONAME" "gai-localhost-inet 0" \
+    "poll-pipe-empty 0 - revents=0" "poll-pipe-data 1 - revents=0x1" "poll-closed-fd 1 - revents=0x20" \
+    "__poll_chk-pipe-data 1 - revents=0x1" "__poll_chk-overflow-child - - signal=ABRT" \
+    "ppoll-ts-nsec-1e9 -1 EINVAL" "__ppoll_chk-closed-fd 1 - revents=0x20" "select-nfds-neg -1 EINVAL" \
+    "select-tv-usec-neg -1 EINVAL" "select-pipe-data 1 - rd=1" "select-closed-fd -1 EBADF" \
+    "pselect-sigmask-pending -1 EINTR handled=1" "epoll_ctl-epfd-1 -1 EBADF" \
+    "epoll_ctl-add-again -1 EEXIST" "epoll_ctl-mod-unregistered -1 ENOENT" \
+    "epoll_ctl-del-unregistered -1 ENOENT" "epoll_wait-epfd-1 -1 EBADF" \
+    "epoll_wait-maxevents-0 -1 EINVAL" "epoll_wait-pipe-data 1 - ev=0x21:0x1" \
+    "epoll_pwait2-ts-nsec-1e9 -1 EINVAL" "epoll_wait-eintr -1 EINTR"; do
     grep -q "^$want" "$TMP/out0" || fail "probe without the shim lacks \"$want\" (the kernel or libc answers differently here?)"
 done
 if ! diff "$TMP/out0" "$TMP/out1" >"$TMP/diff"; then
@@ -65,6 +82,7 @@ RESHIM_RETRIES=0 RESHIM_LOG=info with_shim "$PROBE" refused >"$TMP/ref1" 2>"$TMP
     fail "errno_probe refused failed with the shim: $(cat "$TMP/ref1.err")"
 grep -q "^connect-blocking-refused -1 ECONNREFUSED" "$TMP/ref0" || fail "no refused connect without the shim: $(cat "$TMP/ref0")"
 grep -q "^connect-unix-missing -1 ENOENT" "$TMP/ref0" || fail "no ENOENT unix connect without the shim"
+grep -q "^getsockopt-so_error-refused 0 - val=ECONNREFUSED" "$TMP/ref0" || fail "no refused non-blocking connect without the shim"
 diff "$TMP/ref0" "$TMP/ref1" >&2 || fail "refused connects differ with the shim (RESHIM_RETRIES=0)"
 [ "$(summary_field "$TMP/ref1.err" connect retries)" = 0 ] || fail "retries with RESHIM_RETRIES=0"
 [ "$(summary_field "$TMP/ref1.err" connect failures)" -ge 3 ] || fail "refused connects not counted as failures"
@@ -80,3 +98,83 @@ fi
 [ "$rc" = 0 ] || fail "errno_probe efault failed with the shim (rc $rc): $(cat "$TMP/ef1")"
 diff "$TMP/ef0" "$TMP/ef1" >&2 || fail "EFAULT connect cases differ with the shim"
 pass "connect with a bad address pointer: EFAULT without and with the shim"
+
+# 4. The waits again, while a non-blocking connect to a port that refuses is
+#    being retried in the background (its backoff made long, so it is pending
+#    throughout): every wait goes through reshim's slow path (wait.c) and must
+#    still return what the kernel returns, errno, revents and fd sets included.
+WAITENV=(RESHIM_BACKOFF_BASE=30s RESHIM_BACKOFF_MAX=30s RESHIM_RETRY_DEADLINE=60s RESHIM_LOG=info)
+problems=0
+"$PROBE" waits >"$TMP/w0" 2>"$TMP/w0.err" || fail "errno_probe waits failed without the shim: $(cat "$TMP/w0.err")"
+rc=0; env "${WAITENV[@]}" LD_PRELOAD="$SHIM" "$PROBE" waits >"$TMP/w1" 2>"$TMP/w1.err" || rc=$?
+[ "$rc" = 0 ] || fail "errno_probe waits failed with the shim (rc $rc); last case before: $(tail -n 1 "$TMP/w1")"
+[ "$(summary_field "$TMP/w1.err" connect retries)" = 1 ] ||
+    fail "the background connect was not being retried (connect retries=$(summary_field "$TMP/w1.err" connect retries)): the waits did not take the slow path"
+wtotal=$(sed -n 's/^total //p' "$TMP/w0")
+if diff "$TMP/w0" "$TMP/w1" >"$TMP/wdiff"; then
+    pass "$wtotal wait cases identical while a non-blocking connect is being retried"
+else
+    sed 's/^/    /' "$TMP/wdiff" | head -n 30 >&2
+    echo "  FAIL: $(grep -c '^<' "$TMP/wdiff") of $wtotal wait cases differ while a non-blocking connect is being retried (shim/wait.c slow path: wait_poll/wait_select/wait_epoll)" >&2
+    grep -q '^> [_a-z]*ppoll[_a-z]*-ts-' "$TMP/wdiff" &&
+        echo "    (ppoll with an invalid timespec: shim/wait.c reshim_ppoll passes it to ts_ns(), which turns a negative one into 0 and takes tv_nsec >= 1e9 as is; the real wait then gets a valid timeout instead of failing with EINVAL)" >&2
+    grep -q '^> select-eintr .*tv_updated=0' "$TMP/wdiff" &&
+        echo "    (select that fails (EINTR): shim/wait.c wait_select returns without writing the time left to the app's timeval, which Linux always does)" >&2
+    problems=$((problems + 1))
+fi
+
+# 5. EFAULT pointers given to the waits in the same state, each in a child of
+#    its own: the slow path must not read what the kernel would reject.
+"$PROBE" waits-efault >"$TMP/we0" 2>&1 || fail "errno_probe waits-efault failed without the shim"
+grep -q "^poll-efault-fds -1 EFAULT" "$TMP/we0" || fail "no EFAULT poll without the shim: $(head -n 3 "$TMP/we0")"
+env "${WAITENV[@]}" LD_PRELOAD="$SHIM" "$PROBE" waits-efault >"$TMP/we1" 2>"$TMP/we1.err" ||
+    fail "errno_probe waits-efault failed with the shim: $(tail -n 3 "$TMP/we1.err")"
+if diff "$TMP/we0" "$TMP/we1" >"$TMP/wediff"; then
+    pass "$(sed -n 's/^total //p' "$TMP/we0") EFAULT wait cases identical while a non-blocking connect is being retried"
+else
+    sed 's/^/    /' "$TMP/wediff" | head -n 30 >&2
+    echo "  FAIL: with a retry pending, $(grep -c '^>.* died ' "$TMP/wediff") waits given a pointer the kernel rejects with EFAULT crash instead (shim/wait.c reads the app's memory before the real call does: wait_poll reads fds[i].fd, save_sets copies the fd_sets, reshim_epoll_pwait2 reads ts->tv_nsec)" >&2
+    problems=$((problems + 1))
+fi
+
+# 6. Non-blocking connects refused for good (a fresh refusing port each, so no
+#    budget or breaker gets in the way), with retries on and a short backoff:
+#    once they run out the app sees what it sees without the shim, only later.
+"$PROBE" nbfail >"$TMP/nf0" 2>&1 || fail "errno_probe nbfail failed without the shim"
+for want in "nbfail-poll-wait 1 - revents=0x1c" "nbfail-poll-so_error 0 - val=ECONNREFUSED" \
+    "nbfail-poll-so_error-again 0 - val=0" "nbfail-epoll_wait-wait 1 - ev=0xa1:0x1c"; do
+    grep -q "^$want" "$TMP/nf0" || fail "probe nbfail without the shim lacks \"$want\""
+done
+nseq=$(grep -c -- '-connect -1 EINPROGRESS$' "$TMP/nf0" || true)
+rc=0; RESHIM_RETRIES=2 RESHIM_BACKOFF_BASE=10ms RESHIM_LOG=info with_shim "$PROBE" nbfail >"$TMP/nf1" 2>"$TMP/nf1.err" || rc=$?
+[ "$rc" = 0 ] || fail "errno_probe nbfail failed with the shim (rc $rc); last case before: $(tail -n 1 "$TMP/nf1")"
+gave_up=$(summary_field "$TMP/nf1.err" connect gave_up)
+retries=$(summary_field "$TMP/nf1.err" connect retries)
+[ "${gave_up:-0}" -ge "$nseq" ] && [ "${retries:-0}" -ge $((2 * nseq)) ] ||
+    fail "the refused non-blocking connects were not all retried: $(grep -o 'connect calls=[^;]*' "$TMP/nf1.err") for $nseq connects"
+if diff "$TMP/nf0" "$TMP/nf1" >"$TMP/nfdiff"; then
+    pass "$nseq non-blocking connects refused for good: $(sed -n 's/^total //p' "$TMP/nf0") cases identical after the retries ran out (retries=$retries gave_up=$gave_up)"
+else
+    sed 's/^/    /' "$TMP/nfdiff" | head -n 30 >&2
+    echo "  FAIL: $(grep -c '^<' "$TMP/nfdiff") cases differ once the retries of a refused non-blocking connect ran out" >&2
+    if grep -q '^> nbfail-ppoll-recv 0 -' "$TMP/nfdiff"; then
+        echo "    (a repeated connect() that takes the final error is answered by shim/nbconn.c nb_connect_again without the real connect, which would have reset the socket: recv then reads EOF instead of ENOTCONN, and a new connect on the socket fails with ECONNABORTED)" >&2
+    fi
+    problems=$((problems + 1))
+fi
+RESHIM_NONBLOCK=off RESHIM_RETRIES=2 RESHIM_BACKOFF_BASE=10ms RESHIM_LOG=info with_shim "$PROBE" nbfail >"$TMP/nf2" 2>"$TMP/nf2.err" ||
+    fail "errno_probe nbfail failed with the shim and RESHIM_NONBLOCK=off"
+[ "$(summary_field "$TMP/nf2.err" connect retries)" = 0 ] || fail "RESHIM_NONBLOCK=off: non-blocking connects were retried"
+nf2_failures=$(summary_field "$TMP/nf2.err" connect failures)
+if [ "${nf2_failures:-0}" -lt "$nseq" ]; then
+    echo "  FAIL: RESHIM_NONBLOCK=off: only $nf2_failures failed connects counted for $nseq refused non-blocking connects ($(grep -o 'connect calls=[^;]*' "$TMP/nf2.err")): a failure the app learns from its first send/recv/read/write is never counted as a failed connect (shim/io.c account() records only the success of a PH_CONNECTING socket)" >&2
+    problems=$((problems + 1))
+fi
+if diff "$TMP/nf0" "$TMP/nf2" >"$TMP/nf2diff"; then
+    pass "RESHIM_NONBLOCK=off: $(sed -n 's/^total //p' "$TMP/nf0") cases identical, never retried ($(grep -o 'connect calls=[0-9]* failures=[0-9]*' "$TMP/nf2.err"))"
+else
+    sed 's/^/    /' "$TMP/nf2diff" | head -n 20 >&2
+    echo "  FAIL: RESHIM_NONBLOCK=off: $(grep -c '^<' "$TMP/nf2diff") nbfail cases differ" >&2
+    problems=$((problems + 1))
+fi
+[ "$problems" = 0 ] || fail "$problems of the wait and non-blocking checks failed (above)"

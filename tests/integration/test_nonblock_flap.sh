@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Non-blocking connects against a flapping backend (peers/flap_http.py:
+# listens 300 ms, gone 200 ms, over and over). Two unmodified event-loop
+# clients, 300 sequential requests each, a new connection every time:
+#   curl: 300 separate `curl -sS --no-keepalive` processes (libcurl connects
+#         non-blocking and waits with poll, then asks SO_ERROR);
+#   node: one node process, 300 sequential http.get with agent:false, 10 ms
+#         apart (libuv: non-blocking connect, epoll).
+# Without the shim the connects made while the server is gone are refused
+# (a sizeable share fails: asserted >= 5 %, reported). With the shim (defaults:
+# 3 retries, 0.5 s base) the refused non-blocking connect is hidden from the
+# client's wait and retried after its backoff: >= 99 % succeed, the exit
+# summaries show retries and recoveries, and no client ever blocks.
+source "$(dirname "$0")/lib.sh"
+
+make -s -C "$ROOT" all >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build the shim"; }
+command -v curl >/dev/null || skip "curl not installed"
+NODE=/usr/bin/node
+[ -x "$NODE" ] || skip "node not installed at $NODE"
+
+N=300
+MIN_OK=$((N * 99 / 100))          # 297
+MIN_FAIL_PLAIN=$((N / 20))        # without the shim at least 15 must fail
+
+port=$(free_port)
+spawn "$PY" "$PEERS/flap_http.py" "$port" 0.3 0.2 >"$TMP/server" 2>&1
+wait_port "$port" 10 || fail "flap server did not come up"
+URL="http://127.0.0.1:$port/"
+
+rate() { echo "$(( $1 * 1000 / N / 10 )).$(( $1 * 1000 / N % 10 ))%"; }
+
+# ---- curl: 300 processes ---------------------------------------------------
+# run_curl OUTFILE ERRFILE [with_shim]: one line per request, "ok" or the
+# curl exit code; the last line "secs=S".
+run_curl() {
+    local out=$1 err=$2; shift 2
+    local t0 i rc body
+    : >"$out"; : >"$err"
+    t0=$(date +%s%N)
+    for ((i = 0; i < N; i++)); do
+        rc=0
+        body=$("$@" curl -sS --no-keepalive -H 'Connection: close' "$URL" 2>>"$err") || rc=$?
+        if [ $rc -eq 0 ] && [ "$body" = flap ]; then echo ok; else echo "rc=$rc body=${body:0:20}"; fi
+    done >>"$out"
+    echo "secs=$(( ($(date +%s%N) - t0) / 1000000 ))ms" >>"$out"
+}
+count_ok() { grep -c '^ok$' "$1" || true; }
+
+run_curl "$TMP/curl0" "$TMP/curl0.err"
+ok0=$(count_ok "$TMP/curl0")
+echo "    curl without the shim: $ok0/$N ok ($(rate "$ok0")), $(tail -n 1 "$TMP/curl0");" \
+    "errors: $(grep -v '^ok$\|^secs=' "$TMP/curl0" | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
+grep -q "Failed to connect\|Couldn't connect" "$TMP/curl0.err" || [ "$ok0" -eq "$N" ] ||
+    { head -n 3 "$TMP/curl0.err"; fail "curl without the shim failed for another reason than a refused connect"; }
+[ $((N - ok0)) -ge "$MIN_FAIL_PLAIN" ] || fail "curl without the shim: only $((N - ok0))/$N failed: is the server flapping?"
+pass "curl without the shim: $ok0/$N succeeded ($(rate "$ok0")), $((N - ok0)) refused"
+
+wrap() { RESHIM_LOG=info LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; }
+run_curl "$TMP/curl1" "$TMP/curl1.err" wrap
+ok1=$(count_ok "$TMP/curl1")
+# Sum the counters over the 300 exit summaries.
+sum_field() { grep -o "exit summary: connect [^;]*" "$1" | grep -o "\b$2=[0-9]*" | cut -d= -f2 | awk '{s += $1} END {print s + 0}'; }
+summaries=$(grep -c "exit summary" "$TMP/curl1.err" || true)
+retries=$(sum_field "$TMP/curl1.err" retries); recovered=$(sum_field "$TMP/curl1.err" recovered)
+gave_up=$(sum_field "$TMP/curl1.err" gave_up)
+echo "    curl with the shim: $ok1/$N ok ($(rate "$ok1")), $(tail -n 1 "$TMP/curl1"); summaries=$summaries" \
+    "retries=$retries recovered=$recovered gave_up=$gave_up"
+grep -v ": info: \(connect to .* recovered after\|exit summary\)" "$TMP/curl1.err" | sort | uniq -c | head -n 10 | sed 's/^/    | /' || true
+[ "$summaries" -eq "$N" ] || fail "curl with the shim: $summaries exit summaries for $N processes: was the shim loaded?"
+[ "$ok1" -ge "$MIN_OK" ] || fail "curl with the shim: only $ok1/$N succeeded ($(rate "$ok1")), expected >= 99 %"
+[ "$recovered" -ge 1 ] || fail "curl with the shim: no connect recovered (retries=$retries): was the server ever down?"
+pass "curl with the shim: $ok1/$N succeeded ($(rate "$ok1")); without: $ok0/$N ($(rate "$ok0")); $recovered connects recovered"
+
+# ---- node: one process, 300 sequential http.get ------------------------------
+cat >"$TMP/client.js" <<'JSEOF'
+const http = require('http');
+const [url, n] = [process.argv[2], +process.argv[3]];
+let ok = 0, i = 0;
+const errors = {};
+const t0 = Date.now();
+function one() {
+  if (i++ === n) {
+    console.log(`ok=${ok} failed=${n - ok} secs=${((Date.now() - t0) / 1000).toFixed(1)}`);
+    for (const [k, v] of Object.entries(errors)) console.log(`  ${v} x ${k}`);
+    return;
+  }
+  let done = false;
+  const finish = (err) => {
+    if (done) return;
+    done = true;
+    if (err) errors[err] = (errors[err] || 0) + 1; else ok++;
+    setTimeout(one, 10); // 10 ms apart: the run spans many server cycles
+  };
+  const req = http.get(url, { agent: false, headers: { Connection: 'close' } }, (res) => {
+    let body = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => body += d);
+    res.on('end', () => finish(body === 'flap\n' ? null : 'wrong body'));
+    res.on('error', (e) => finish(e.code || e.message));
+  });
+  req.on('error', (e) => finish(e.code || e.message));
+}
+one();
+JSEOF
+
+"$NODE" "$TMP/client.js" "$URL" "$N" >"$TMP/node0" 2>"$TMP/node0.err" ||
+    fail "node crashed without the shim: $(tail -n 3 "$TMP/node0.err")"
+ok0=$(sed -n 's/^ok=\([0-9]*\) .*/\1/p' "$TMP/node0")
+[ -n "$ok0" ] || fail "no result from node without the shim: $(cat "$TMP/node0")"
+sed 's/^/    node without the shim: /' "$TMP/node0"
+grep -q "ECONNREFUSED" "$TMP/node0" || [ "$ok0" -eq "$N" ] || fail "node without the shim failed for another reason than ECONNREFUSED"
+[ $((N - ok0)) -ge "$MIN_FAIL_PLAIN" ] || fail "node without the shim: only $((N - ok0))/$N failed: is the server flapping?"
+pass "node without the shim: $ok0/$N succeeded ($(rate "$ok0"))"
+
+RESHIM_LOG=info with_shim "$NODE" "$TMP/client.js" "$URL" "$N" >"$TMP/node1" 2>"$TMP/node1.err" ||
+    { tail -n 5 "$TMP/node1.err"; fail "node crashed with the shim"; }
+ok1=$(sed -n 's/^ok=\([0-9]*\) .*/\1/p' "$TMP/node1")
+[ -n "$ok1" ] || fail "no result from node with the shim: $(cat "$TMP/node1")"
+sed 's/^/    node with the shim: /' "$TMP/node1"
+grep "exit summary" "$TMP/node1.err" | sed 's/^.*exit summary: \([^;]*\);.*/    shim: \1/'
+grep -v ": info: \(connect to .* recovered after\|exit summary\)" "$TMP/node1.err" | head -n 10 | sed 's/^/    | /' || true
+grep -q "exit summary" "$TMP/node1.err" || fail "node with the shim: no exit summary: was the shim loaded?"
+[ "$ok1" -ge "$MIN_OK" ] || fail "node with the shim: only $ok1/$N succeeded ($(rate "$ok1")), expected >= 99 %"
+rec=$(summary_field "$TMP/node1.err" connect recovered)
+[ "${rec:-0}" -ge 1 ] || fail "node with the shim: no connect recovered"
+pass "node with the shim: $ok1/$N succeeded ($(rate "$ok1")); without: $ok0/$N ($(rate "$ok0")); $rec connects recovered"
+echo "    server cycles: $(grep -c " up$" "$TMP/server" || true)"
