@@ -43,11 +43,16 @@ struct nb_slot {
     int last_err, pending_err;
 };
 
-struct epreg {
+struct epreg1 {
     _Atomic int epfd_plus1; /* 0: no registration known */
     _Atomic uint32_t events;
     _Atomic uint64_t data;
     _Atomic int suspended;  /* reshim took it out of the epoll set for a backoff */
+};
+
+#define EPREG_SETS 2 /* epoll sets remembered per fd (a third replaces the first) */
+struct epreg {
+    struct epreg1 set[EPREG_SETS];
 };
 
 atomic_int reshim_nb_active;
@@ -108,26 +113,58 @@ static bool epregs_map(void)
 
 static void epreg_clear(int fd)
 {
-    if (epregs && fd >= 0 && (unsigned)fd < FDTAB_MAX &&
-        atomic_load_explicit(&epregs[fd].epfd_plus1, memory_order_relaxed)) {
-        atomic_store(&epregs[fd].epfd_plus1, 0);
-        atomic_store(&epregs[fd].suspended, 0);
+    if (!epregs || fd < 0 || (unsigned)fd >= FDTAB_MAX)
+        return;
+    for (int i = 0; i < EPREG_SETS; i++) {
+        struct epreg1 *r = &epregs[fd].set[i];
+        if (atomic_load_explicit(&r->epfd_plus1, memory_order_relaxed)) {
+            atomic_store(&r->epfd_plus1, 0);
+            atomic_store(&r->suspended, 0);
+        }
     }
+}
+
+/* The record of fd's registration on epfd; with make, a free (or the first)
+ * one when there is none. */
+static struct epreg1 *epreg_of(int fd, int epfd, bool make)
+{
+    struct epreg1 *free_one = NULL;
+    for (int i = 0; i < EPREG_SETS; i++) {
+        struct epreg1 *r = &epregs[fd].set[i];
+        int cur = atomic_load(&r->epfd_plus1);
+        if (cur == epfd + 1)
+            return r;
+        if (!cur && !free_one)
+            free_one = r;
+    }
+    if (!make)
+        return NULL;
+    return free_one ? free_one : &epregs[fd].set[0];
 }
 
 int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
     if (fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child() || !epregs_map())
         return real_epoll_ctl(epfd, op, fd, ev);
-    struct epreg *r = &epregs[fd];
-    bool ours = atomic_load(&r->epfd_plus1) == epfd + 1 && atomic_load(&r->suspended);
+    struct epreg1 *r = epreg_of(fd, epfd, false);
+    bool ours = r && atomic_load(&r->suspended);
+    if (ours && op == EPOLL_CTL_ADD) {
+        errno = EEXIST; /* it is registered, only held out of the set by reshim */
+        return -1;
+    }
     if (!ours && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && nb_masked(fd)) {
-        /* Registered during a backoff: added when the socket reconnects. */
-        if (op == EPOLL_CTL_MOD) {
-            int rc = real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-            if (rc != 0)
-                return rc; /* ENOENT and friends, as the app would have had */
+        /* Registered during a backoff: added when the socket reconnects. A
+         * DEL first gets the kernel's verdict on epfd and fd (EBADF, EINVAL,
+         * ENOENT for a MOD of nothing, or "was there" for an ADD). */
+        int rc = real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+        if (op == EPOLL_CTL_MOD && rc != 0)
+            return rc;
+        if (op == EPOLL_CTL_ADD && rc == 0) {
+            errno = EEXIST;
+            return -1;
         }
+        if (op == EPOLL_CTL_ADD && errno != ENOENT)
+            return rc;
         ours = true;
     } else if (!ours) {
         int rc = real_epoll_ctl(epfd, op, fd, ev);
@@ -136,13 +173,15 @@ int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     }
     /* Either the kernel took it, or reshim holds it out of the set for now. */
     if (op == EPOLL_CTL_DEL) {
-        int cur = epfd + 1;
-        if (atomic_compare_exchange_strong(&r->epfd_plus1, &cur, 0))
+        if (r) {
+            atomic_store(&r->epfd_plus1, 0);
             atomic_store(&r->suspended, 0);
+        }
         return 0;
     }
     if (!ev)
         return 0;
+    r = epreg_of(fd, epfd, true);
     atomic_store(&r->epfd_plus1, 0);
     atomic_store(&r->events, ev->events);
     atomic_store(&r->data, ev->data.u64);
@@ -154,31 +193,33 @@ int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     return 0;
 }
 
-/* Takes fd out of its epoll set for a backoff (epoll reports EPOLLHUP even
+/* Takes fd out of its epoll sets for a backoff (epoll reports EPOLLHUP even
  * with no events asked for, so only removal silences a closed socket), or
  * puts it back as the app registered it. */
 static void epoll_arm(int fd, bool on)
 {
     if (!epregs || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return;
-    struct epreg *r = &epregs[fd];
-    int epfd = atomic_load(&r->epfd_plus1) - 1;
-    if (epfd < 0)
-        return;
     int saved = errno;
-    if (!on && !atomic_load(&r->suspended)) {
-        if (real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
-            atomic_store(&r->suspended, 1);
-    } else if (on && atomic_load(&r->suspended)) {
-        struct epoll_event ev = {.events = atomic_load(&r->events),
-                                 .data.u64 = atomic_load(&r->data)};
-        real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-        atomic_store(&r->suspended, 0);
+    for (int i = 0; i < EPREG_SETS; i++) {
+        struct epreg1 *r = &epregs[fd].set[i];
+        int epfd = atomic_load(&r->epfd_plus1) - 1;
+        if (epfd < 0)
+            continue;
+        if (!on && !atomic_load(&r->suspended)) {
+            if (real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
+                atomic_store(&r->suspended, 1);
+        } else if (on && atomic_load(&r->suspended)) {
+            struct epoll_event ev = {.events = atomic_load(&r->events),
+                                     .data.u64 = atomic_load(&r->data)};
+            real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+            atomic_store(&r->suspended, 0);
+        }
     }
     errno = saved;
 }
 
-int nb_epoll_fd(int epfd, uint64_t data)
+int nb_epoll_fd(int epfd, uint64_t data, uint32_t events)
 {
     if (!epregs)
         return -1;
@@ -189,11 +230,11 @@ int nb_epoll_fd(int epfd, uint64_t data)
         struct nb_slot *s = &slots[i];
         if (s->state == NB_FREE)
             continue;
-        struct epreg *r = &epregs[s->fd];
+        struct epreg1 *r = epreg_of(s->fd, epfd, false);
         /* A suspended registration is out of the set: an event with the
          * same data belongs to another fd. */
-        if (atomic_load(&r->epfd_plus1) == epfd + 1 && atomic_load(&r->data) == data &&
-            !atomic_load(&r->suspended))
+        if (r && atomic_load(&r->data) == data && !atomic_load(&r->suspended) &&
+            (events & (atomic_load(&r->events) | EPOLLERR | EPOLLHUP)))
             fd = s->fd;
     }
     unlock(&old);
@@ -426,6 +467,7 @@ enum nb_verdict nb_on_event(int fd, unsigned *add)
     *add = 0;
     if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
         return NB_NOT_OURS;
+    int saved = errno;
     sigset_t old;
     enum nb_verdict v = NB_NOT_OURS;
     bool kick = false;
@@ -478,6 +520,7 @@ enum nb_verdict nb_on_event(int fd, unsigned *add)
     unlock(&old);
     if (kick)
         timer_kick();
+    errno = saved;
     return v;
 }
 
@@ -508,14 +551,39 @@ uint64_t nb_next_wake(void)
 }
 
 /* Delivers a pending final error once (as the kernel clears sk_err). */
-static bool take_pending(int fd, int *err, bool attempt_asks_kernel, bool reset_socket)
+static bool take_pending(int fd, int *err, bool reset_socket)
 {
     if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
         return false;
+    int saved = errno; /* our own getsockopt/getpeername must not show */
     sigset_t old;
-    bool handled = false;
+    bool handled = false, kick = false;
     lock(&old);
     struct nb_slot *s = find(fd);
+    if (s && s->state == NB_ATTEMPT) {
+        /* The app asks before any wait of ours saw the outcome (a refusal on
+         * loopback is known at once). Look, as a wait would. */
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            soerr = errno;
+        if (soerr == 0) {
+            struct sockaddr_storage ss;
+            socklen_t pl = sizeof ss;
+            if (getpeername(fd, (struct sockaddr *)&ss, &pl) == 0) {
+                finish(s, 0); /* connected: the kernel answers from here on */
+                release(s);
+            }
+            s = NULL; /* in progress or connected: the kernel answers */
+        } else if (decide(s, soerr, reshim_now_ns())) {
+            epoll_arm(fd, false); /* back into a backoff: answered below */
+            kick = true;
+        } else {
+            s->state = NB_FAILED; /* final: delivered below, once */
+            s->pending_err = soerr;
+            finish(s, soerr);
+        }
+    }
     if (s) {
         if (s->state == NB_FAILED) {
             *err = s->pending_err;
@@ -527,31 +595,23 @@ static bool take_pending(int fd, int *err, bool attempt_asks_kernel, bool reset_
         } else if (s->state == NB_BACKOFF) {
             *err = 0; /* still "in progress" as far as the app can tell */
             handled = true;
-        } else if (attempt_asks_kernel) {
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-                soerr = errno;
-            if (soerr) { /* the app learned it without a wait of ours: final */
-                finish(s, soerr);
-                release(s);
-            }
-            *err = soerr;
-            handled = true;
         }
     }
     unlock(&old);
+    if (kick)
+        timer_kick();
+    errno = saved;
     return handled;
 }
 
 bool nb_so_error(int fd, int *err)
 {
-    return take_pending(fd, err, true, false);
+    return take_pending(fd, err, false);
 }
 
 bool nb_connect_again(int fd, int *err)
 {
-    if (!take_pending(fd, err, false, true))
+    if (!take_pending(fd, err, true))
         return false;
     if (*err == 0)
         *err = EALREADY;
@@ -560,7 +620,7 @@ bool nb_connect_again(int fd, int *err)
 
 bool nb_io_error(int fd, int *err)
 {
-    if (!take_pending(fd, err, false, false))
+    if (!take_pending(fd, err, false))
         return false;
     if (*err == 0)
         *err = EAGAIN;

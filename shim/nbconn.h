@@ -49,8 +49,9 @@ void nb_forget_range(unsigned first, unsigned last);
  * here and applied when it goes back. Returns what epoll_ctl returns. */
 struct epoll_event;
 int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
-/* The fd of an active slot registered on epfd with this data; -1 if none. */
-int nb_epoll_fd(int epfd, uint64_t data);
+/* The fd of an active slot registered on epfd with this data, whose
+ * registration could have produced these events; -1 if none. */
+int nb_epoll_fd(int epfd, uint64_t data, uint32_t events);
 
 void nb_atfork(int phase);
 

@@ -336,7 +336,7 @@ static int wait_epoll(int epfd, struct epoll_event *ev, int maxev, uint64_t time
         }
         int kept = 0;
         for (int i = 0; i < n; i++) {
-            int fd = retrying() ? nb_epoll_fd(epfd, ev[i].data.u64) : -1;
+            int fd = retrying() ? nb_epoll_fd(epfd, ev[i].data.u64, ev[i].events) : -1;
             unsigned add = 0;
             if (fd >= 0 && nb_on_event(fd, &add) == NB_HIDE)
                 continue;
