@@ -138,6 +138,7 @@ struct fdinfo fdtab_classify(int fd)
     struct fdinfo i = fdtab_get(fd);
     if (i.kind != FD_UNKNOWN || !in_range(fd))
         return i;
+    reshim_bind_symbols();
     int saved = errno;
     struct stat st;
     struct fdinfo n = {.kind = FD_NOTSOCK};

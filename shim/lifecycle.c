@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -107,8 +108,16 @@ static const char *env_get(void *ctx, const char *name)
     return NULL;
 }
 
+/* Signals stay blocked from prepare to parent/child: a handler that calls
+ * close() or poll() mid-fork must never find our locks held by its own
+ * thread (glibc runs the handlers and _Fork with signals open). */
+static TLS_IE sigset_t fork_mask;
+
 static void atfork_prepare(void)
 {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &fork_mask);
     reshim_bind_symbols(); /* a handler's write() in the child must not bind */
     reshim_dns_atfork(ATFORK_PREPARE);
     nb_atfork(ATFORK_PREPARE);
@@ -118,6 +127,7 @@ static void atfork_parent(void)
 {
     nb_atfork(ATFORK_PARENT);
     reshim_dns_atfork(ATFORK_PARENT);
+    pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
 static void atfork_child(void)
@@ -126,6 +136,7 @@ static void atfork_child(void)
     reshim_dns_atfork(ATFORK_CHILD);
     nb_atfork(ATFORK_CHILD);
     reshim_stats_reset();
+    pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
 void reshim_init_slow(void)

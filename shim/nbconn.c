@@ -8,6 +8,7 @@
 #include "nbconn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -53,6 +54,7 @@ struct epreg1 {
 #define EPREG_SETS 2 /* epoll sets remembered per fd (a third replaces the first) */
 struct epreg {
     struct epreg1 set[EPREG_SETS];
+    _Atomic int is_epfd; /* this fd number was used as an epoll instance */
 };
 
 atomic_int reshim_nb_active;
@@ -86,6 +88,14 @@ static struct nb_slot *find(int fd)
     return NULL;
 }
 
+/* The app has used the connection (its outcome was counted elsewhere), or
+ * the number now means another socket: this slot must never act again. */
+static bool stale(const struct nb_slot *s)
+{
+    struct fdinfo fi = fdtab_get(s->fd);
+    return fi.gen != s->gen || fi.phase != PH_CONNECTING;
+}
+
 static void release(struct nb_slot *s)
 {
     if (s->probe) /* a probe abandoned: let another call probe */
@@ -115,6 +125,19 @@ static void epreg_clear(int fd)
 {
     if (!epregs || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return;
+    if (atomic_load_explicit(&epregs[fd].is_epfd, memory_order_relaxed)) {
+        /* An epoll instance closes: no record may ever re-add a socket to
+         * whatever epoll set gets this number next. */
+        atomic_store(&epregs[fd].is_epfd, 0);
+        unsigned hw = atomic_load(&epregs_hw);
+        for (unsigned other = 0; other <= hw && other < FDTAB_MAX; other++)
+            for (int i = 0; i < EPREG_SETS; i++) {
+                struct epreg1 *r = &epregs[other].set[i];
+                int cur = fd + 1;
+                if (atomic_compare_exchange_strong(&r->epfd_plus1, &cur, 0))
+                    atomic_store(&r->suspended, 0);
+            }
+    }
     for (int i = 0; i < EPREG_SETS; i++) {
         struct epreg1 *r = &epregs[fd].set[i];
         if (atomic_load_explicit(&r->epfd_plus1, memory_order_relaxed)) {
@@ -181,6 +204,12 @@ int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     }
     if (!ev)
         return 0;
+    if (epfd >= 0 && (unsigned)epfd < FDTAB_MAX)
+        atomic_store(&epregs[epfd].is_epfd, 1);
+    unsigned ehw = atomic_load(&epregs_hw);
+    while (epfd >= 0 && (unsigned)epfd > ehw &&
+           !atomic_compare_exchange_weak(&epregs_hw, &ehw, (unsigned)epfd))
+        ;
     r = epreg_of(fd, epfd, true);
     atomic_store(&r->epfd_plus1, 0);
     atomic_store(&r->events, ev->events);
@@ -330,9 +359,16 @@ static void reconnect(struct nb_slot *s, uint64_t now)
         return;
     }
     const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+    int fl = real_fcntl(s->fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK)) /* the app made it blocking meanwhile */
+        real_fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
     int r = real_connect(s->fd, sa, s->addrlen);
     if (r < 0 && errno == ECONNABORTED) /* reaps the failed attempt */
         r = real_connect(s->fd, sa, s->addrlen);
+    int e0 = errno;
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        real_fcntl(s->fd, F_SETFL, fl);
+    errno = e0;
     if (r == 0 || errno == EINPROGRESS || errno == EISCONN || errno == EALREADY) {
         s->state = NB_ATTEMPT;
         epoll_arm(s->fd, true);
@@ -402,9 +438,13 @@ static void timer_kick(void)
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&a, 128 * 1024);
+        sigset_t all, prev;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited: no app handler runs there */
         GUARD_ENTER();
         int rc = pthread_create(&t, &a, timer_main, NULL);
         GUARD_LEAVE();
+        pthread_sigmask(SIG_SETMASK, &prev, NULL);
         pthread_attr_destroy(&a);
         if (rc != 0) {
             LOG_ERROR("cannot start the retry timer thread (%d): non-blocking connects "
@@ -450,10 +490,12 @@ bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *ad
         s->state = NB_ATTEMPT;
         atomic_fetch_add(&reshim_nb_active, 1);
         if (err) {
-            if (decide(s, err, reshim_now_ns()))
+            if (decide(s, err, reshim_now_ns())) {
+                epoll_arm(fd, false); /* an unconnected socket reports EPOLLHUP */
                 hidden = kick = true;
-            else
+            } else {
                 release(s);
+            }
         }
     }
     unlock(&old);
@@ -473,6 +515,10 @@ enum nb_verdict nb_on_event(int fd, unsigned *add)
     bool kick = false;
     lock(&old);
     struct nb_slot *s = find(fd);
+    if (s && stale(s)) {
+        release(s);
+        s = NULL;
+    }
     if (s) {
         switch (s->state) {
         case NB_BACKOFF:
@@ -560,6 +606,10 @@ static bool take_pending(int fd, int *err, bool reset_socket)
     bool handled = false, kick = false;
     lock(&old);
     struct nb_slot *s = find(fd);
+    if (s && stale(s)) {
+        release(s);
+        s = NULL;
+    }
     if (s && s->state == NB_ATTEMPT) {
         /* The app asks before any wait of ours saw the outcome (a refusal on
          * loopback is known at once). Look, as a wait would. */
@@ -587,8 +637,10 @@ static bool take_pending(int fd, int *err, bool reset_socket)
     if (s) {
         if (s->state == NB_FAILED) {
             *err = s->pending_err;
-            if (reset_socket) /* as the kernel's own answer would have, reset it */
-                real_connect(fd, (const struct sockaddr *)&s->addr, s->addrlen);
+            if (reset_socket) { /* as the kernel's own answer would have, reset it */
+                struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+                real_connect(fd, &unspec, sizeof unspec);
+            }
             fdtab_update(s->fd, s->gen, PH_FAILED, s->dest);
             release(s);
             handled = true;
@@ -629,6 +681,8 @@ bool nb_io_error(int fd, int *err)
 
 void nb_forget(int fd)
 {
+    if (reshim_in_foreign_child())
+        return; /* a vfork child shares our memory: the parent's state stays */
     epreg_clear(fd); /* the kernel drops registrations of a closed fd too */
     if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
         reshim_in_foreign_child())
@@ -643,6 +697,8 @@ void nb_forget(int fd)
 
 void nb_forget_range(unsigned first, unsigned last)
 {
+    if (reshim_in_foreign_child())
+        return;
     unsigned hw = atomic_load(&epregs_hw);
     for (unsigned fd = first; fd <= last && fd <= hw && fd < FDTAB_MAX; fd++)
         epreg_clear((int)fd);
@@ -656,6 +712,26 @@ void nb_forget_range(unsigned first, unsigned last)
             (unsigned)slots[i].fd <= last)
             release(&slots[i]);
     unlock(&old);
+}
+
+int nb_dup_over(int fd, int fd2, int flags, bool is_dup3)
+{
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
+        reshim_in_foreign_child())
+        return is_dup3 ? real_dup3(fd, fd2, flags) : real_dup2(fd, fd2);
+    sigset_t old;
+    lock(&old);
+    int r = is_dup3 ? real_dup3(fd, fd2, flags) : real_dup2(fd, fd2);
+    int e = errno;
+    if (r >= 0) {
+        struct nb_slot *s = find(fd2);
+        if (s)
+            release(s);
+        epreg_clear(fd2);
+    }
+    unlock(&old);
+    errno = e;
+    return r;
 }
 
 void nb_atfork(int phase)

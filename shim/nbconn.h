@@ -43,6 +43,10 @@ bool nb_io_error(int fd, int *err);
 /* fd is closed or replaced: forget it. */
 void nb_forget(int fd);
 void nb_forget_range(unsigned first, unsigned last);
+/* dup2/dup3(fd, fd2): done under the table's lock, so the timer thread can
+ * never reconnect fd2's old retry onto what fd2 becomes; forgets it only if
+ * the dup happened. */
+int nb_dup_over(int fd, int fd2, int flags, bool is_dup3);
 
 /* The app's epoll_ctl: remembered, so a backoff can take fd out of the set
  * and put it back; while reshim holds it out, the app's changes are kept

@@ -281,6 +281,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!reshim_active())
         return REAL(connect)(fd, addr, len);
+    reshim_bind_symbols(); /* real_* are used directly below */
     struct fdinfo fi = fdtab_classify(fd);
     if (fi.kind != FD_SOCK || !stream_type(fi.stype))
         return real_connect(fd, addr, len);
@@ -451,9 +452,11 @@ static int reshim_dup(int fd)
 
 static int reshim_dup2(int fd, int fd2)
 {
-    if (fd != fd2 && reshim_active())
-        nb_forget(fd2); /* whatever fd2 was is gone */
-    int r = REAL(dup2)(fd, fd2);
+    int r;
+    if (fd != fd2 && reshim_active() && REAL(dup2))
+        r = nb_dup_over(fd, fd2, 0, false); /* fd2's retry goes with it */
+    else
+        r = REAL(dup2)(fd, fd2);
     if (r >= 0 && reshim_active())
         fdtab_copy(fd, r);
     return r;
@@ -461,9 +464,11 @@ static int reshim_dup2(int fd, int fd2)
 
 static int reshim_dup3(int fd, int fd2, int flags)
 {
-    if (fd != fd2 && reshim_active())
-        nb_forget(fd2); /* whatever fd2 was is gone */
-    int r = REAL(dup3)(fd, fd2, flags);
+    int r;
+    if (fd != fd2 && reshim_active() && REAL(dup3))
+        r = nb_dup_over(fd, fd2, flags, true); /* fd2's retry goes with it */
+    else
+        r = REAL(dup3)(fd, fd2, flags);
     if (r >= 0 && reshim_active())
         fdtab_copy(fd, r);
     return r;

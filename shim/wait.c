@@ -247,6 +247,7 @@ static int wait_select(int nfds, fd_set *r, fd_set *w, fd_set *e, uint64_t timeo
         }
         if (n < 0) {
             int err = errno;
+            load_sets(&orig, nfds, r, w, e); /* Linux leaves the sets alone on errors */
             if (app_tv) { /* Linux writes the time left on errors too */
                 uint64_t t = reshim_now_ns(), left = end == FOREVER || t >= end ? 0 : end - t;
                 app_tv->tv_sec = (time_t)(left / 1000000000ull);
@@ -338,7 +339,7 @@ static int wait_epoll(int epfd, struct epoll_event *ev, int maxev, uint64_t time
         for (int i = 0; i < n; i++) {
             int fd = retrying() ? nb_epoll_fd(epfd, ev[i].data.u64, ev[i].events) : -1;
             unsigned add = 0;
-            if (fd >= 0 && nb_on_event(fd, &add) == NB_HIDE)
+            if (fd >= 0 && connecting(fd) && nb_on_event(fd, &add) == NB_HIDE)
                 continue;
             if (add)
                 ev[i].events |= EPOLLERR;
