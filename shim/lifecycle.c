@@ -14,10 +14,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "config.h"
 #include "dns.h"
 #include "fdtab.h"
 #include "log.h"
+#include "memmon.h"
 #include "nbconn.h"
 #include "real.h"
 #include "reshim.h"
@@ -121,10 +123,12 @@ static void atfork_prepare(void)
     reshim_bind_symbols(); /* a handler's write() in the child must not bind */
     reshim_dns_atfork(ATFORK_PREPARE);
     nb_atfork(ATFORK_PREPARE);
+    alloc_atfork(ATFORK_PREPARE);
 }
 
 static void atfork_parent(void)
 {
+    alloc_atfork(ATFORK_PARENT);
     nb_atfork(ATFORK_PARENT);
     reshim_dns_atfork(ATFORK_PARENT);
     pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
@@ -133,6 +137,8 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    alloc_atfork(ATFORK_CHILD);
+    memmon_atfork(ATFORK_CHILD);
     reshim_dns_atfork(ATFORK_CHILD);
     nb_atfork(ATFORK_CHILD);
     reshim_stats_reset();
@@ -177,6 +183,8 @@ void reshim_init_slow(void)
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
     }
+    if (final == RS_DISABLED)
+        alloc_set_passthrough(); /* stop counting: nothing will read the figures */
     atomic_store_explicit(&reshim_state, final, memory_order_release);
     GUARD_LEAVE();
     errno = saved;
@@ -194,7 +202,12 @@ __attribute__((destructor)) static void reshim_destructor(void)
         return;
     if (reshim_log_enabled(RLOG_INFO)) {
         char line[LOG_LINE_MAX - 64];
-        reshim_stats_summary(line, sizeof line);
+        size_t at = reshim_stats_summary(line, sizeof line);
+        if (at + 3 < sizeof line) {
+            line[at++] = ';';
+            line[at++] = ' ';
+            memmon_summary(line + at, sizeof line - at);
+        }
         LOG_INFO("exit summary: %s", line);
     }
     /* Other threads may still run until exit_group: they pass straight

@@ -1,0 +1,933 @@
+/* alloc.c: the malloc family and anonymous mappings, counted exactly and
+ * gated under policy enforce.
+ *
+ * Owns: the interposers (malloc, free, calloc, realloc, reallocarray,
+ * memalign, posix_memalign, aligned_alloc, valloc, pvalloc,
+ * malloc_usable_size, mmap, mmap64, munmap, mremap), the next allocator's
+ * entry points (dlsym(RTLD_NEXT): glibc, or jemalloc in redis-server), a
+ * static bootstrap arena for what is asked while those are being found, the
+ * per-thread counter slots, and the table of counted mappings.
+ *
+ * The hot path (malloc/free) takes no lock, makes no system call and never
+ * allocates: the next allocator's call, its malloc_usable_size, and plain
+ * stores to the calling thread's own counter slot (one writer per slot;
+ * readers sum every slot). Every 256 KiB of a thread's growth, or on an
+ * allocation of 1 MiB or more, the slow path updates the peak and lets
+ * memmon look at RSS. Counting never depends on the recursion guard (an
+ * allocation made inside the shim is freed by the app later), so live bytes
+ * stay exact; only the gate and memmon are skipped inside the shim.
+ *
+ * Never: calls an interposed allocation function of its own, takes a lock on
+ * the malloc path, or frees anything at exit. */
+#define _GNU_SOURCE
+#include "alloc.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "memmon.h"
+#include "reshim.h"
+
+/* ---- the next allocator -------------------------------------------------- */
+
+static void *(*next_malloc)(size_t);
+static void (*next_free)(void *);
+static void *(*next_calloc)(size_t, size_t);
+static void *(*next_realloc)(void *, size_t);
+static void *(*next_memalign)(size_t, size_t);
+static int (*next_posix_memalign)(void **, size_t, size_t);
+static void *(*next_aligned_alloc)(size_t, size_t);
+static size_t (*next_usable)(void *);
+static void *(*next_mmap)(void *, size_t, int, int, int, off_t);
+static int (*next_munmap)(void *, size_t);
+static void *(*next_mremap)(void *, size_t, size_t, int, ...);
+
+enum { AM_UNBOUND, AM_COUNT, AM_PASS };
+static atomic_int alloc_mode;  /* AM_*: the fast path runs only in AM_COUNT */
+static atomic_int bind_state;  /* 0 none, 1 binding, 2 bound */
+static TLS_IE int binding_here;
+/* Set while the next allocator runs: the mappings it makes itself (jemalloc
+ * maps its extents through the PLT) are heap, already counted as blocks. */
+static TLS_IE int in_next;
+#define NEXT(call) (in_next = 1, __extension__({ __typeof__(call) r_ = (call); in_next = 0; r_; }))
+#define NEXT_VOID(call) do { in_next = 1; call; in_next = 0; } while (0)
+static size_t page_size = 4096;
+
+atomic_int alloc_gate;
+
+/* ---- the bootstrap arena -------------------------------------------------
+ * Serves what dlsym (or another preload) asks for while the next allocator
+ * is being found. Each block is preceded by its size. Never freed. */
+#define ARENA_SIZE (256 * 1024)
+static unsigned char arena[ARENA_SIZE] __attribute__((aligned(4096)));
+static atomic_size_t arena_used;
+
+static inline bool in_arena(const void *p)
+{
+    return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + ARENA_SIZE;
+}
+
+static void *arena_alloc(size_t n, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    if (n > ARENA_SIZE || align > 4096) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t old = atomic_load(&arena_used), start, end;
+    do {
+        start = (old + 16 + align - 1) & ~(align - 1);
+        end = start + ((n + 15) & ~(size_t)15);
+        if (end > ARENA_SIZE) {
+            errno = ENOMEM;
+            return NULL;
+        }
+    } while (!atomic_compare_exchange_weak(&arena_used, &old, end));
+    memcpy(arena + start - sizeof(size_t), &n, sizeof n);
+    return arena + start;
+}
+
+static size_t arena_block_size(const void *p)
+{
+    size_t n;
+    memcpy(&n, (const unsigned char *)p - sizeof n, sizeof n);
+    return n;
+}
+
+static void die(const char *msg)
+{
+    /* No allocator to forward to: nothing can work. */
+    syscall(SYS_write, 2, msg, strlen(msg));
+    abort();
+}
+
+/* Finds the next allocator once. A nested call made by dlsym itself on this
+ * thread returns at once (binding_here) and is served from the arena; other
+ * threads wait for the binder. */
+static void bind_next(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&bind_state, &expected, 1)) {
+        if (binding_here)
+            return;
+        while (atomic_load_explicit(&bind_state, memory_order_acquire) != 2)
+            sched_yield();
+        return;
+    }
+    binding_here = 1;
+#define BIND(var, name) *(void **)&var = dlsym(RTLD_NEXT, name)
+    BIND(next_malloc, "malloc");
+    BIND(next_free, "free");
+    BIND(next_calloc, "calloc");
+    BIND(next_realloc, "realloc");
+    BIND(next_memalign, "memalign");
+    BIND(next_posix_memalign, "posix_memalign");
+    BIND(next_aligned_alloc, "aligned_alloc");
+    BIND(next_usable, "malloc_usable_size");
+    BIND(next_mmap, "mmap");
+    BIND(next_munmap, "munmap");
+    BIND(next_mremap, "mremap");
+#undef BIND
+    if (!next_malloc || !next_free || !next_calloc || !next_realloc || !next_usable ||
+        !next_posix_memalign || !next_mmap || !next_munmap || !next_mremap)
+        die("reshim: cannot find the next allocator (malloc, free, calloc, realloc, "
+            "posix_memalign, malloc_usable_size, mmap); aborting\n");
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps > 0)
+        page_size = (size_t)ps;
+    binding_here = 0;
+    int mode = AM_COUNT;
+    atomic_compare_exchange_strong(&alloc_mode, &(int){AM_UNBOUND}, mode);
+    atomic_store_explicit(&bind_state, 2, memory_order_release);
+}
+
+void alloc_set_passthrough(void)
+{
+    bind_next();
+    atomic_store_explicit(&alloc_mode, AM_PASS, memory_order_release);
+    atomic_store(&alloc_gate, 0);
+}
+
+/* ---- per-thread counters ------------------------------------------------- */
+
+#define SLOTS 4096
+#define GROWTH_STEP (256 * 1024)
+#define BIG_ALLOC (1024 * 1024)
+
+struct tslot {
+    _Atomic int64_t live;
+    _Atomic uint64_t allocs, frees;
+    atomic_int used;
+} __attribute__((aligned(64)));
+
+static struct tslot slots[SLOTS];
+static struct tslot shared_slot; /* threads without a slot: atomic read-modify-write */
+static atomic_int slots_hw;
+/* Written at check points only; kept off the cache line the malloc path reads. */
+static _Atomic uint64_t heap_peak __attribute__((aligned(64)));
+
+static TLS_IE struct tslot *my_slot;
+static TLS_IE int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
+static TLS_IE int64_t growth;  /* bytes grown since the last check point */
+
+static pthread_key_t slot_key;
+static atomic_int key_state; /* 0 none, 1 creating, 2 ready, 3 failed */
+
+/* Single writer: a load and a store, no locked instruction. */
+static inline void slot_add(_Atomic int64_t *v, int64_t d)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, RLX) + d, RLX);
+}
+static inline void slot_inc(_Atomic uint64_t *v)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, RLX) + 1, RLX);
+}
+
+static void slot_release(void *v)
+{
+    struct tslot *s = v;
+    my_slot = NULL;
+    slot_state = 3; /* later frees of this thread go to the shared slot */
+    atomic_store_explicit(&s->used, 0, memory_order_release);
+}
+
+static struct tslot *slot_claim(void)
+{
+    slot_state = 1; /* allocations made below count in the shared slot */
+    int ks = atomic_load_explicit(&key_state, memory_order_acquire);
+    if (ks == 0) {
+        int expected = 0;
+        if (atomic_compare_exchange_strong(&key_state, &expected, 1)) {
+            ks = pthread_key_create(&slot_key, slot_release) == 0 ? 2 : 3;
+            atomic_store_explicit(&key_state, ks, memory_order_release);
+        }
+    }
+    if (ks != 2) { /* being created by another thread, or failed: try next time */
+        slot_state = ks == 3 ? 3 : 0;
+        return NULL;
+    }
+    for (int i = 0; i < SLOTS; i++) {
+        int expected = 0;
+        if (atomic_load_explicit(&slots[i].used, RLX) == 0 &&
+            atomic_compare_exchange_strong_explicit(&slots[i].used, &expected, 1,
+                                                    memory_order_acquire, RLX)) {
+            int hw = atomic_load(&slots_hw);
+            while (hw < i + 1 && !atomic_compare_exchange_weak(&slots_hw, &hw, i + 1))
+                ;
+            if (pthread_setspecific(slot_key, &slots[i]) != 0) {
+                atomic_store_explicit(&slots[i].used, 0, memory_order_release);
+                break;
+            }
+            my_slot = &slots[i];
+            slot_state = 2;
+            return my_slot;
+        }
+    }
+    slot_state = 3; /* table full: this thread uses the shared slot */
+    return NULL;
+}
+
+static int64_t live_sum(void)
+{
+    int64_t sum = atomic_load_explicit(&shared_slot.live, RLX);
+    int hw = atomic_load_explicit(&slots_hw, RLX);
+    for (int i = 0; i < hw; i++)
+        sum += atomic_load_explicit(&slots[i].live, RLX);
+    return sum;
+}
+
+static void peak_update(int64_t live)
+{
+    if (live <= 0)
+        return;
+    uint64_t p = atomic_load_explicit(&heap_peak, RLX);
+    while ((uint64_t)live > p &&
+           !atomic_compare_exchange_weak_explicit(&heap_peak, &p, (uint64_t)live, RLX, RLX))
+        ;
+}
+
+static __attribute__((noinline)) void growth_point(size_t sz)
+{
+    growth = 0;
+    peak_update(live_sum());
+    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE)
+        memmon_growth(sz >= BIG_ALLOC ? sz : 0);
+}
+
+static __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
+{
+    struct tslot *s = slot_state == 0 ? slot_claim() : my_slot;
+    if (s) {
+        slot_add(&s->live, d);
+        slot_inc(alloc ? &s->allocs : &s->frees);
+    } else {
+        atomic_fetch_add_explicit(&shared_slot.live, d, RLX);
+        atomic_fetch_add_explicit(alloc ? &shared_slot.allocs : &shared_slot.frees, 1, RLX);
+    }
+}
+
+static inline void count_alloc(size_t sz)
+{
+    struct tslot *s = my_slot;
+    if (likely(s)) {
+        slot_add(&s->live, (int64_t)sz);
+        slot_inc(&s->allocs);
+    } else {
+        count_slow((int64_t)sz, true);
+    }
+    growth += (int64_t)sz;
+    if (unlikely(growth >= GROWTH_STEP || sz >= BIG_ALLOC))
+        growth_point(sz);
+}
+
+static inline void count_free(size_t sz)
+{
+    struct tslot *s = my_slot;
+    if (likely(s)) {
+        slot_add(&s->live, -(int64_t)sz);
+        slot_inc(&s->frees);
+    } else {
+        count_slow(-(int64_t)sz, false);
+    }
+    int64_t g = growth - (int64_t)sz;
+    growth = g < 0 ? 0 : g;
+}
+
+/* A block replaced by another (realloc): one free and one allocation. */
+static inline void count_replace(size_t old, size_t now)
+{
+    count_free(old);
+    count_alloc(now);
+}
+
+/* ---- the gate ------------------------------------------------------------ */
+
+/* Consulted on every growing allocation once memmon has armed the gate
+ * (enforce, near the budget), and on every large one (>= BIG_ALLOC) always:
+ * one request can take a process from far below its budget to far past it
+ * (a 300 MB bytearray), and such a request costs a system call anyway. */
+static inline bool gated(size_t n)
+{
+    return unlikely(n >= BIG_ALLOC || atomic_load_explicit(&alloc_gate, RLX)) && !reshim_guard &&
+           memmon_deny(n);
+}
+
+static void *enomem(void)
+{
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* ---- the malloc family --------------------------------------------------- */
+
+static inline int mode_now(void)
+{
+    return atomic_load_explicit(&alloc_mode, memory_order_acquire);
+}
+
+/* Not bound yet: bind, or serve from the arena when dlsym itself asks. */
+static bool cold_use_arena(void)
+{
+    bind_next();
+    return atomic_load_explicit(&bind_state, memory_order_acquire) != 2;
+}
+
+EXPORT void *malloc(size_t n)
+{
+    int m = mode_now();
+    if (unlikely(m != AM_COUNT)) {
+        if (m == AM_PASS)
+            return next_malloc(n);
+        if (cold_use_arena())
+            return arena_alloc(n, 16);
+        return malloc(n);
+    }
+    if (gated(n))
+        return enomem();
+    void *p = NEXT(next_malloc(n));
+    if (likely(p))
+        count_alloc(next_usable(p));
+    return p;
+}
+
+EXPORT void free(void *p)
+{
+    if (unlikely(!p) || unlikely(in_arena(p)))
+        return;
+    int m = mode_now();
+    if (unlikely(m != AM_COUNT)) {
+        if (m == AM_UNBOUND)
+            bind_next();
+        if (mode_now() != AM_COUNT) {
+            if (next_free)
+                next_free(p);
+            return;
+        }
+    }
+    count_free(next_usable(p));
+    NEXT_VOID(next_free(p));
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        return enomem();
+    int m = mode_now();
+    if (unlikely(m != AM_COUNT)) {
+        if (m == AM_PASS)
+            return next_calloc(nmemb, size);
+        if (cold_use_arena())
+            return arena_alloc(total, 16); /* static memory: already zero */
+        return calloc(nmemb, size);
+    }
+    if (gated(total))
+        return enomem();
+    void *p = NEXT(next_calloc(nmemb, size));
+    if (likely(p))
+        count_alloc(next_usable(p));
+    return p;
+}
+
+EXPORT void *realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    if (unlikely(in_arena(p))) {
+        /* Never freed; its contents move to a real block. */
+        void *q = malloc(n ? n : 1);
+        if (q) {
+            size_t old = arena_block_size(p);
+            memcpy(q, p, old < n ? old : n);
+        }
+        return q;
+    }
+    int m = mode_now();
+    if (unlikely(m != AM_COUNT)) {
+        if (m == AM_UNBOUND)
+            bind_next();
+        if (mode_now() != AM_COUNT)
+            return next_realloc(p, n);
+    }
+    size_t old = next_usable(p);
+    if (n > old && gated(n - old))
+        return enomem();
+    void *q = NEXT(next_realloc(p, n));
+    if (q)
+        count_replace(old, next_usable(q));
+    else if (n == 0)
+        count_free(old); /* glibc: realloc(p, 0) frees p and returns NULL */
+    return q;
+}
+
+EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        return enomem();
+    return realloc(p, total);
+}
+
+/* The aligned entry points share one path: the next allocator's
+ * posix_memalign, memalign or aligned_alloc (kind), never glibc's when the
+ * next allocator is another one (jemalloc has no pvalloc). */
+enum { AL_POSIX, AL_MEMALIGN, AL_ALIGNED };
+
+static void *aligned_next(int kind, size_t align, size_t n, int *err)
+{
+    void *p = NULL;
+    *err = 0;
+    if (kind == AL_ALIGNED && next_aligned_alloc)
+        p = next_aligned_alloc(align, n);
+    else if (kind != AL_POSIX && next_memalign)
+        p = next_memalign(align, n);
+    else {
+        size_t a = align;
+        if (kind != AL_POSIX) { /* memalign semantics on posix_memalign */
+            if (a < sizeof(void *))
+                a = sizeof(void *);
+            while (a & (a - 1))
+                a = (a | (a - 1)) + 1; /* next power of two */
+        }
+        *err = next_posix_memalign(&p, a, n);
+        if (*err)
+            p = NULL;
+        return p;
+    }
+    if (!p)
+        *err = errno;
+    return p;
+}
+
+static void *aligned_common(int kind, size_t align, size_t n, int *err)
+{
+    int m = mode_now();
+    if (unlikely(m != AM_COUNT)) {
+        if (m == AM_UNBOUND && cold_use_arena()) {
+            void *p = arena_alloc(n, align);
+            *err = p ? 0 : ENOMEM;
+            return p;
+        }
+        if (mode_now() != AM_COUNT)
+            return aligned_next(kind, align, n, err);
+    }
+    if (gated(n)) {
+        *err = ENOMEM;
+        return NULL;
+    }
+    void *p = NEXT(aligned_next(kind, align, n, err));
+    if (p)
+        count_alloc(next_usable(p));
+    return p;
+}
+
+EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
+{
+    int err;
+    void *p = aligned_common(AL_POSIX, align, n, &err);
+    if (!p && err)
+        return err;
+    *memptr = p;
+    return 0;
+}
+
+static void *aligned_ret(int kind, size_t align, size_t n)
+{
+    int saved = errno, err;
+    void *p = aligned_common(kind, align, n, &err);
+    errno = p ? saved : (err ? err : ENOMEM);
+    return p;
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    return aligned_ret(AL_MEMALIGN, align, n);
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    return aligned_ret(AL_ALIGNED, align, n);
+}
+
+EXPORT void *valloc(size_t n)
+{
+    return aligned_ret(AL_MEMALIGN, page_size, n);
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+    size_t rounded;
+    if (__builtin_add_overflow(n, page_size - 1, &rounded))
+        return enomem();
+    rounded &= ~(page_size - 1);
+    return aligned_ret(AL_MEMALIGN, page_size, rounded ? rounded : page_size);
+}
+
+EXPORT size_t malloc_usable_size(void *p)
+{
+    if (!p)
+        return 0;
+    if (in_arena(p))
+        return arena_block_size(p);
+    if (unlikely(mode_now() == AM_UNBOUND))
+        bind_next();
+    return next_usable(p);
+}
+
+/* ---- anonymous mappings ---------------------------------------------------
+ * Writable private anonymous mappings are counted (CPython's arenas, gcc's
+ * GC heap, V8, the JVM take their memory that way). A sorted table of
+ * counted ranges, coalesced, tells munmap/mremap what they release, even in
+ * part. Mapping calls cost microseconds anyway: a spin lock guards it. */
+
+struct range {
+    uintptr_t lo, hi;
+};
+#define RANGE_CAP 65536
+static struct range *ranges; /* RANGE_CAP entries, mapped on first use */
+static size_t nranges;
+static atomic_flag range_lock = ATOMIC_FLAG_INIT;
+static TLS_IE int in_range_op;
+static _Atomic uint64_t map_bytes __attribute__((aligned(64)));
+static _Atomic uint64_t map_peak, map_calls, unmap_calls, map_untracked;
+
+static inline bool counted_map(int prot, int flags)
+{
+    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE);
+}
+
+static inline uintptr_t page_up(uintptr_t x)
+{
+    return (x + page_size - 1) & ~(uintptr_t)(page_size - 1);
+}
+
+static void *raw_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (next_mmap)
+        return next_mmap(a, len, prot, flags, fd, off);
+    return (void *)syscall(SYS_mmap, a, len, prot, flags, fd, off);
+}
+
+static bool range_begin(void)
+{
+    if (in_range_op) /* a signal handler mapping inside our own update */
+        return false;
+    in_range_op = 1;
+    while (atomic_flag_test_and_set_explicit(&range_lock, memory_order_acquire))
+        sched_yield();
+    if (!ranges) {
+        void *m = raw_mmap(NULL, RANGE_CAP * sizeof(struct range), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            atomic_flag_clear_explicit(&range_lock, memory_order_release);
+            in_range_op = 0;
+            return false;
+        }
+        ranges = m;
+    }
+    return true;
+}
+
+static void range_end(void)
+{
+    atomic_flag_clear_explicit(&range_lock, memory_order_release);
+    in_range_op = 0;
+}
+
+/* First range whose end is above lo. */
+static size_t range_find(uintptr_t lo)
+{
+    size_t a = 0, b = nranges;
+    while (a < b) {
+        size_t mid = a + (b - a) / 2;
+        if (ranges[mid].hi <= lo)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    return a;
+}
+
+/* Removes [lo, hi) from the table; returns the bytes that were counted. */
+static uint64_t range_remove(uintptr_t lo, uintptr_t hi)
+{
+    uint64_t removed = 0;
+    size_t i = range_find(lo);
+    while (i < nranges && ranges[i].lo < hi) {
+        struct range *r = &ranges[i];
+        uintptr_t a = r->lo > lo ? r->lo : lo, b = r->hi < hi ? r->hi : hi;
+        removed += b - a;
+        if (r->lo < lo && r->hi > hi) { /* a hole in the middle: split */
+            if (nranges == RANGE_CAP) { /* cannot split: keep the larger part */
+                if (lo - r->lo >= r->hi - hi) {
+                    removed += r->hi - hi;
+                    r->hi = lo;
+                } else {
+                    removed += lo - r->lo;
+                    r->lo = hi;
+                }
+                atomic_fetch_add_explicit(&map_untracked, 1, RLX);
+                return removed;
+            }
+            memmove(r + 1, r, (nranges - i) * sizeof *r);
+            nranges++;
+            ranges[i].hi = lo;
+            ranges[i + 1].lo = hi;
+            return removed;
+        }
+        if (r->lo < lo) {
+            r->hi = lo;
+            i++;
+        } else if (r->hi > hi) {
+            r->lo = hi;
+            i++;
+        } else {
+            memmove(r, r + 1, (nranges - i - 1) * sizeof *r);
+            nranges--;
+        }
+    }
+    return removed;
+}
+
+/* Adds [lo, hi) (not overlapping anything after range_remove); false when
+ * the table is full. */
+static bool range_add(uintptr_t lo, uintptr_t hi)
+{
+    size_t i = range_find(lo);
+    bool join_prev = i > 0 && ranges[i - 1].hi == lo;
+    bool join_next = i < nranges && ranges[i].lo == hi;
+    if (join_prev && join_next) {
+        ranges[i - 1].hi = ranges[i].hi;
+        memmove(&ranges[i], &ranges[i + 1], (nranges - i - 1) * sizeof *ranges);
+        nranges--;
+    } else if (join_prev) {
+        ranges[i - 1].hi = hi;
+    } else if (join_next) {
+        ranges[i].lo = lo;
+    } else {
+        if (nranges == RANGE_CAP)
+            return false;
+        memmove(&ranges[i + 1], &ranges[i], (nranges - i) * sizeof *ranges);
+        ranges[i] = (struct range){lo, hi};
+        nranges++;
+    }
+    return true;
+}
+
+static void map_account(uint64_t removed, uint64_t added)
+{
+    uint64_t now = atomic_load_explicit(&map_bytes, RLX) - removed + added;
+    atomic_store_explicit(&map_bytes, now, RLX);
+    if (now > atomic_load_explicit(&map_peak, RLX))
+        atomic_store_explicit(&map_peak, now, RLX);
+}
+
+static bool range_is_counted(uintptr_t lo, uintptr_t hi)
+{
+    bool yes = false;
+    if (range_begin()) {
+        size_t i = range_find(lo);
+        yes = i < nranges && ranges[i].lo < hi;
+        range_end();
+    }
+    return yes;
+}
+
+static inline bool counting_maps(void)
+{
+    return mode_now() == AM_COUNT;
+}
+
+static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (in_next)
+        return raw_mmap(a, len, prot, flags, fd, off);
+    bool counted = counted_map(prot, flags);
+    if (counted && counting_maps() && gated(len)) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    void *p = raw_mmap(a, len, prot, flags, fd, off);
+    if (p == MAP_FAILED || !counting_maps() || (!counted && !(flags & MAP_FIXED)))
+        return p;
+    int saved = errno;
+    uintptr_t lo = (uintptr_t)p, hi = page_up(lo + len);
+    if (range_begin()) {
+        uint64_t removed = range_remove(lo, hi); /* MAP_FIXED over counted pages */
+        uint64_t added = 0;
+        if (counted) {
+            if (range_add(lo, hi))
+                added = hi - lo;
+            else
+                atomic_fetch_add_explicit(&map_untracked, 1, RLX);
+            atomic_fetch_add_explicit(&map_calls, 1, RLX);
+        }
+        map_account(removed, added);
+        range_end();
+    }
+    errno = saved;
+    if (counted && !reshim_guard) { /* new mappings are growth too */
+        growth += (int64_t)len;
+        if (growth >= GROWTH_STEP || len >= BIG_ALLOC)
+            growth_point(len);
+    }
+    return p;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return reshim_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return reshim_mmap(addr, len, prot, flags, fd, off);
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+    int rc = next_munmap ? next_munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+    if (rc != 0 || in_next || !counting_maps())
+        return rc;
+    int saved = errno;
+    uintptr_t lo = (uintptr_t)addr, hi = page_up(lo + len);
+    if (range_begin()) {
+        uint64_t removed = range_remove(lo, hi);
+        if (removed) {
+            map_account(removed, 0);
+            atomic_fetch_add_explicit(&unmap_calls, 1, RLX);
+        }
+        range_end();
+    }
+    errno = saved;
+    return rc;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+    void *want = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        want = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (unlikely(mode_now() == AM_UNBOUND))
+        bind_next();
+    uintptr_t lo = (uintptr_t)old, hi = page_up(lo + old_len);
+    bool counting = counting_maps() && !in_next;
+    if (counting && new_len > old_len && atomic_load_explicit(&alloc_gate, RLX) &&
+        range_is_counted(lo, hi) && gated(new_len - old_len)) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    void *p = next_mremap(old, old_len, new_len, flags, want);
+    if (p == MAP_FAILED || !counting)
+        return p;
+    int saved = errno;
+    if (range_begin()) {
+        uint64_t removed = range_remove(lo, hi), added = 0;
+        if (removed && (flags & MREMAP_DONTUNMAP) && range_add(lo, hi))
+            added += hi - lo; /* the old range stays mapped (empty) */
+        if (removed) {
+            uintptr_t nlo = (uintptr_t)p, nhi = page_up(nlo + new_len);
+            range_remove(nlo, nhi);
+            if (range_add(nlo, nhi))
+                added += nhi - nlo;
+            else
+                atomic_fetch_add_explicit(&map_untracked, 1, RLX);
+        }
+        map_account(removed, added);
+        range_end();
+    }
+    errno = saved;
+    return p;
+}
+
+/* ---- figures, trim, fork --------------------------------------------------- */
+
+void alloc_totals(struct alloc_totals *t)
+{
+    memset(t, 0, sizeof *t);
+    t->heap_live = atomic_load_explicit(&shared_slot.live, RLX);
+    t->allocs = atomic_load_explicit(&shared_slot.allocs, RLX);
+    t->frees = atomic_load_explicit(&shared_slot.frees, RLX);
+    int hw = atomic_load_explicit(&slots_hw, RLX);
+    for (int i = 0; i < hw; i++) {
+        t->heap_live += atomic_load_explicit(&slots[i].live, RLX);
+        t->allocs += atomic_load_explicit(&slots[i].allocs, RLX);
+        t->frees += atomic_load_explicit(&slots[i].frees, RLX);
+    }
+    peak_update(t->heap_live);
+    t->heap_peak = atomic_load_explicit(&heap_peak, RLX);
+    t->mmap_anon = atomic_load_explicit(&map_bytes, RLX);
+    t->mmap_anon_peak = atomic_load_explicit(&map_peak, RLX);
+    t->mmaps = atomic_load_explicit(&map_calls, RLX);
+    t->munmaps = atomic_load_explicit(&unmap_calls, RLX);
+    t->untracked = atomic_load_explicit(&map_untracked, RLX);
+}
+
+/* Which trim the next allocator offers, found once (dladdr: off the hot
+ * path, and never under a lock of ours). */
+static int (*trim_glibc)(size_t);
+static int (*trim_jemalloc)(const char *, void *, size_t *, void *, size_t);
+static void (*trim_tcmalloc)(void);
+static atomic_int trim_probed;
+static char next_name[64] = "?";
+
+static bool same_object(void *a, void *b)
+{
+    Dl_info x, y;
+    return a && b && dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
+}
+
+static void trim_probe(void)
+{
+    if (atomic_load_explicit(&trim_probed, memory_order_acquire))
+        return;
+    bind_next();
+    Dl_info info;
+    if (dladdr((void *)next_malloc, &info) && info.dli_fname) {
+        const char *base = strrchr(info.dli_fname, '/');
+        base = base ? base + 1 : info.dli_fname;
+        size_t n = strlen(base);
+        if (n >= sizeof next_name)
+            n = sizeof next_name - 1;
+        memcpy(next_name, base, n);
+        next_name[n] = 0;
+    }
+    void *g = dlsym(RTLD_NEXT, "malloc_trim");
+    void *j = dlsym(RTLD_NEXT, "mallctl");
+    void *t = dlsym(RTLD_NEXT, "MallocExtension_ReleaseFreeMemory");
+    if (same_object(g, (void *)next_malloc))
+        *(void **)&trim_glibc = g;
+    else if (same_object(j, (void *)next_malloc))
+        *(void **)&trim_jemalloc = j;
+    else if (same_object(t, (void *)next_malloc))
+        *(void **)&trim_tcmalloc = t;
+    atomic_store_explicit(&trim_probed, 1, memory_order_release);
+}
+
+const char *alloc_next_name(void)
+{
+    trim_probe();
+    return next_name;
+}
+
+int alloc_trim(void)
+{
+    trim_probe();
+    if (trim_glibc) {
+        trim_glibc(0);
+        return 0;
+    }
+    if (trim_jemalloc) /* MALLCTL_ARENAS_ALL is 4096 in jemalloc 5 */
+        return trim_jemalloc("arena.4096.purge", NULL, NULL, NULL, 0) == 0 ? 0 : -1;
+    if (trim_tcmalloc) {
+        trim_tcmalloc();
+        return 0;
+    }
+    return -1;
+}
+
+void alloc_atfork(int phase)
+{
+    if (phase == ATFORK_PREPARE) {
+        in_range_op = 1;
+        while (atomic_flag_test_and_set_explicit(&range_lock, memory_order_acquire))
+            sched_yield();
+        return;
+    }
+    atomic_flag_clear_explicit(&range_lock, memory_order_release);
+    in_range_op = 0;
+    if (phase != ATFORK_CHILD)
+        return;
+    /* The child holds the same blocks and mappings (live bytes stay), but its
+     * own counts start at zero; the other threads' slots are free again. */
+    int hw = atomic_load(&slots_hw);
+    for (int i = 0; i < hw; i++) {
+        atomic_store(&slots[i].allocs, 0);
+        atomic_store(&slots[i].frees, 0);
+        if (&slots[i] != my_slot)
+            atomic_store(&slots[i].used, 0);
+    }
+    atomic_store(&shared_slot.allocs, 0);
+    atomic_store(&shared_slot.frees, 0);
+    int64_t live = live_sum();
+    atomic_store(&heap_peak, live > 0 ? (uint64_t)live : 0);
+    atomic_store(&map_peak, atomic_load(&map_bytes));
+    atomic_store(&map_calls, 0);
+    atomic_store(&unmap_calls, 0);
+    atomic_store(&map_untracked, 0);
+}

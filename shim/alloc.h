@@ -1,0 +1,45 @@
+/* alloc.h: the malloc family and anonymous mappings, counted exactly.
+ * alloc.c owns the interposers (malloc ... malloc_usable_size, mmap, mmap64,
+ * munmap, mremap), the next allocator's entry points, the bootstrap arena,
+ * the per-thread counter slots and the table of counted mappings. */
+#ifndef RESHIM_ALLOC_H
+#define RESHIM_ALLOC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exact figures: the sum of every thread's counters at the time of the call
+ * (exact once the threads that allocate are quiet). */
+struct alloc_totals {
+    int64_t heap_live;        /* usable bytes of live malloc-family blocks */
+    uint64_t heap_peak;       /* highest heap_live seen at a check point */
+    uint64_t allocs, frees;
+    uint64_t mmap_anon;       /* bytes of writable private anonymous mappings */
+    uint64_t mmap_anon_peak;
+    uint64_t mmaps, munmaps;  /* counted mapping calls */
+    uint64_t untracked;       /* mappings not tracked because the table was full */
+};
+void alloc_totals(struct alloc_totals *t);
+
+/* The allocation gate: when set (by memmon, under policy enforce near the
+ * budget) every growing allocation asks memmon_deny() first. */
+extern atomic_int alloc_gate;
+
+/* After init: RESHIM_DISABLE or a setuid program stops the counting. */
+void alloc_set_passthrough(void);
+
+/* Returns free heap to the OS through the next allocator (glibc
+ * malloc_trim(0), jemalloc's arena purge); 0 when it could run, -1 when the
+ * next allocator offers no way. Called from memmon's thread, never on a hot
+ * path. */
+int alloc_trim(void);
+/* Name of the next allocator's object ("libc.so.6", "libjemalloc.so.2"). */
+const char *alloc_next_name(void);
+
+/* fork: prepare takes the mapping-table lock, parent/child release it; the
+ * child keeps live bytes (it holds those blocks) and zeroes the counts. */
+void alloc_atfork(int phase); /* ATFORK_* of dns.h */
+
+#endif
