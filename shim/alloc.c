@@ -317,10 +317,14 @@ static inline void count_replace(size_t old, size_t now)
  * (enforce, near the budget), and on every large one (>= BIG_ALLOC) always:
  * one request can take a process from far below its budget to far past it
  * (a 300 MB bytearray), and such a request costs a system call anyway. */
+static inline bool gate_asks(size_t n)
+{
+    return unlikely(n >= BIG_ALLOC || atomic_load_explicit(&alloc_gate, RLX)) && !reshim_guard;
+}
+
 static inline bool gated(size_t n)
 {
-    return unlikely(n >= BIG_ALLOC || atomic_load_explicit(&alloc_gate, RLX)) && !reshim_guard &&
-           memmon_deny(n);
+    return gate_asks(n) && memmon_deny(n);
 }
 
 static void *enomem(void)
@@ -531,7 +535,7 @@ EXPORT void *pvalloc(size_t n)
     if (__builtin_add_overflow(n, page_size - 1, &rounded))
         return enomem();
     rounded &= ~(page_size - 1);
-    return aligned_ret(AL_MEMALIGN, page_size, rounded ? rounded : page_size);
+    return aligned_ret(AL_MEMALIGN, page_size, rounded); /* 0: the smallest block, as glibc */
 }
 
 EXPORT size_t malloc_usable_size(void *p)
@@ -777,7 +781,9 @@ EXPORT int munmap(void *addr, size_t len)
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
     void *want = NULL;
-    if (flags & MREMAP_FIXED) {
+    /* The kernel takes new_address with MREMAP_FIXED, and as a hint with
+     * MREMAP_DONTUNMAP (glibc passes it on for both). */
+    if (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) {
         va_list ap;
         va_start(ap, flags);
         want = va_arg(ap, void *);
@@ -787,8 +793,8 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
         bind_next();
     uintptr_t lo = (uintptr_t)old, hi = page_up(lo + old_len);
     bool counting = counting_maps() && !in_next;
-    if (counting && new_len > old_len && atomic_load_explicit(&alloc_gate, RLX) &&
-        range_is_counted(lo, hi) && gated(new_len - old_len)) {
+    if (counting && new_len > old_len && gate_asks(new_len - old_len) &&
+        range_is_counted(lo, hi) && memmon_deny(new_len - old_len)) {
         errno = ENOMEM;
         return MAP_FAILED;
     }

@@ -1,13 +1,18 @@
 /* errno_probe: calls each function reshim interposes on failing and edge
  * inputs and prints one line per case: "NAME RET ERRNO [EXTRA]". RET is the
  * return value ("fd" for a new descriptor, whose number may differ between
- * runs); ERRNO is the errno name after the call, or "-" when the call left
+ * runs; "ptr", "NULL" or "MAP_FAILED" for a pointer, never its value);
+ * ERRNO is the errno name after the call, or "-" when the call left
  * errno as it was (each case starts with errno set to a sentinel). Run
  * without and with the shim, the outputs must be identical (test_errno.sh).
  *
  * usage: errno_probe [all|refused|efault|waits|waits-efault|nbfail]
  *   all      every case that reshim never retries (the default), the waits
- *            (poll, ppoll, select, pselect, epoll_*, the _chk forms) included
+ *            (poll, ppoll, select, pselect, epoll_*, the _chk forms) and the
+ *            malloc family and mappings (malloc, free, calloc, realloc,
+ *            reallocarray, posix_memalign, memalign, aligned_alloc, valloc,
+ *            pvalloc, malloc_usable_size, mmap, mmap64, munmap, mremap)
+ *            included
  *   refused  connects that fail with errors reshim retries (ECONNREFUSED,
  *            ENOENT on unix sockets), blocking and non-blocking: run it with
  *            RESHIM_RETRIES=0
@@ -39,9 +44,11 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -315,6 +322,7 @@ static void rw_calls_on(const char *what, int rfd, int wfd)
 }
 
 static void probe_waits(void);
+static void probe_alloc(void);
 
 static void probe_all(void)
 {
@@ -721,6 +729,9 @@ static void probe_all(void)
 
     /* ---- waits (no connect is being retried: the fast path) ----------- */
     probe_waits();
+
+    /* ---- the malloc family, mmap, mmap64, munmap, mremap -------------- */
+    probe_alloc();
 }
 
 /* ---- waits: poll, ppoll, __poll_chk, __ppoll_chk, select, pselect, epoll ---- */
@@ -1524,6 +1535,439 @@ static void probe_efault(void)
     close(nb);
     close(t);
     probe_waits_efault();
+}
+
+/* ---- the malloc family and mappings: malloc, free, calloc, realloc,
+ * reallocarray, posix_memalign, memalign, aligned_alloc, valloc, pvalloc,
+ * malloc_usable_size, mmap, mmap64, munmap, mremap ----------------------------
+ * Failing and edge inputs (sizes that overflow or exceed PTRDIFF_MAX, bad
+ * alignments, bad mapping arguments, unmapped ranges), and calls that succeed,
+ * with what the app can check of them (contents kept, zeroed, aligned). A
+ * pointer prints as "ptr", "NULL" or "MAP_FAILED", never its value. */
+
+static void *volatile sink; /* every result escapes: no call can be optimised away */
+static volatile size_t rt_size;
+/* A size or alignment the compiler cannot see (it would warn about, or fold,
+ * malloc(SIZE_MAX) and the like). */
+static size_t rt(size_t v)
+{
+    rt_size = v;
+    return rt_size;
+}
+#define RT(v) rt((size_t)(v))
+#define PD1 ((size_t)PTRDIFF_MAX + 1)
+#define OKP(p) ((p) != NULL && (p) != MAP_FAILED)
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+#define RW (PROT_READ | PROT_WRITE)
+
+static const char *ptr_ret(const void *p)
+{
+    return p == NULL ? "NULL" : p == MAP_FAILED ? "MAP_FAILED" : "ptr";
+}
+
+/* CASE_P(name, var, expr): a pointer result, kept in var for what follows. */
+#define CASE_P(name, var, expr)                 \
+    do {                                        \
+        errno = SENTINEL;                       \
+        var = (expr);                           \
+        int e_ = errno;                         \
+        sink = (void *)var;                     \
+        line((name), ptr_ret(var), e_, NULL);   \
+    } while (0)
+
+/* CASE_PX(name, var, expr, fmt, ...): plus an extra field, formatted after the call. */
+#define CASE_PX(name, var, expr, ...)           \
+    do {                                        \
+        errno = SENTINEL;                       \
+        var = (expr);                           \
+        int e_ = errno;                         \
+        sink = (void *)var;                     \
+        char x_[128];                           \
+        snprintf(x_, sizeof x_, __VA_ARGS__);   \
+        line((name), ptr_ret(var), e_, x_);     \
+    } while (0)
+
+static int all_bytes(const void *p, size_t n, int c)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != (unsigned char)c)
+            return 0;
+    return 1;
+}
+
+/* Fills n bytes with c, reads them back: 1 when the memory is writable. */
+static int fill_check(void *p, size_t n, int c)
+{
+    memset(p, c, n);
+    return all_bytes(p, n, c);
+}
+
+/* What an allocated block shows: aligned to align, at least n usable bytes. */
+static const char *blk(const void *p, size_t align, size_t n)
+{
+    static char b[64];
+    if (!OKP(p))
+        return "";
+    snprintf(b, sizeof b, "aligned=%d usable>=n=%d", align ? (uintptr_t)p % align == 0 : 1,
+             malloc_usable_size((void *)p) >= n);
+    return b;
+}
+
+/* An aligned allocation (memalign, aligned_alloc, valloc, pvalloc) checked
+ * for the alignment it must have and n usable bytes, then freed. */
+#define CASE_AL(name, expr, align, n)                       \
+    do {                                                    \
+        void *a_;                                           \
+        CASE_PX((name), a_, (expr), "%s", blk(a_, (align), (n))); \
+        free(a_);                                           \
+    } while (0)
+
+static char pm_mark; /* what *memptr holds before posix_memalign */
+
+static void pm_case(const char *name, size_t align, size_t n)
+{
+    void *m = &pm_mark;
+    errno = SENTINEL;
+    int r = posix_memalign(&m, RT(align), RT(n));
+    int e = errno;
+    sink = m;
+    char x[128];
+    snprintf(x, sizeof x, "err=%s memptr=%s%s%s", errname(r),
+             m == &pm_mark ? "untouched" : ptr_ret(m), OKP(m) && m != &pm_mark ? " " : "",
+             OKP(m) && m != &pm_mark ? blk(m, align, n) : "");
+    report(name, r, e, x);
+    if (r == 0 && m != &pm_mark)
+        free(m);
+}
+
+static void probe_malloc(void)
+{
+    void *p, *q;
+    void *volatile b; /* the block realloc keeps on failure: read afresh after each call */
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t pg = ps > 0 ? (size_t)ps : 4096;
+
+    /* malloc, free, malloc_usable_size */
+    CASE_P("malloc-size_max", p, malloc(RT(SIZE_MAX)));
+    CASE_P("malloc-ptrdiff_max+1", p, malloc(RT(PD1)));
+    CASE_P("malloc-ptrdiff_max", p, malloc(RT(PTRDIFF_MAX)));
+    CASE_P("malloc-size_max-page", p, malloc(RT(SIZE_MAX - pg)));
+    CASE_PX("malloc-0", p, malloc(RT(0)), "%s", blk(p, 16, 0));
+    CASE("free-malloc-0", (free(p), 0));
+    CASE_PX("malloc-100", p, malloc(RT(100)), "%s written=%d", blk(p, 16, 100),
+            p && fill_check(p, 100, 0x5a));
+    CASE("malloc_usable_size-null", malloc_usable_size(NULL));
+    CASE_X("malloc_usable_size-100", malloc_usable_size(p) >= 100, "kept=%d", all_bytes(p, 100, 0x5a));
+    CASE("free-block", (free(p), 0)); /* glibc keeps errno */
+    CASE("free-null", (free(NULL), 0));
+    CASE_PX("malloc-1mib", p, malloc(RT(1 << 20)), "%s written=%d", blk(p, 16, 1 << 20),
+            p && fill_check(p, 1 << 20, 0x6b));
+    CASE("free-1mib", (free(p), 0));
+
+    /* calloc: overflow of nmemb * size, huge sizes, zeroed memory */
+    CASE_P("calloc-overflow", p, calloc(RT(SIZE_MAX / 2 + 1), RT(4)));
+    CASE_P("calloc-overflow-size_max", p, calloc(RT(SIZE_MAX), RT(SIZE_MAX)));
+    CASE_P("calloc-overflow-2", p, calloc(RT(2), RT(SIZE_MAX / 2 + 1)));
+    CASE_P("calloc-size_max", p, calloc(RT(1), RT(SIZE_MAX)));
+    CASE_P("calloc-ptrdiff_max+1", p, calloc(RT(PD1), RT(1)));
+    CASE_PX("calloc-0-0", p, calloc(RT(0), RT(0)), "%s", blk(p, 16, 0));
+    free(p);
+    CASE_PX("calloc-0-size_max", p, calloc(RT(0), RT(SIZE_MAX)), "%s", blk(p, 16, 0));
+    free(p);
+    q = malloc(RT(200)); /* a dirty block calloc will likely get back */
+    if (q)
+        memset(q, 0xa5, 200);
+    sink = q;
+    free(q);
+    CASE_PX("calloc-25x8-zeroed", p, calloc(RT(25), RT(8)), "%s zeroed=%d", blk(p, 16, 200),
+            p && all_bytes(p, 200, 0));
+    free(p);
+    CASE_PX("calloc-1mib-zeroed", p, calloc(RT(1024), RT(1024)), "%s zeroed=%d",
+            blk(p, 16, 1 << 20), p && all_bytes(p, 1 << 20, 0));
+    free(p);
+
+    /* realloc: NULL, huge (the block stays as it was), grow, shrink, 0 */
+    CASE_PX("realloc-null", b, realloc(NULL, RT(64)), "%s written=%d", blk(b, 16, 64),
+            b && fill_check(b, 64, 0x11));
+    if (!b)
+        exit(2);
+    CASE_PX("realloc-size_max", q, realloc(b, RT(SIZE_MAX)), "kept=%d", all_bytes(b, 64, 0x11));
+    CASE_PX("realloc-ptrdiff_max+1", q, realloc(b, RT(PD1)), "kept=%d", all_bytes(b, 64, 0x11));
+    CASE_PX("realloc-ptrdiff_max", q, realloc(b, RT(PTRDIFF_MAX)), "kept=%d",
+            all_bytes(b, 64, 0x11));
+    CASE_PX("realloc-grow-4k", q, realloc(b, RT(4096)), "%s kept=%d", blk(q, 16, 4096),
+            q && all_bytes(q, 64, 0x11));
+    if (q)
+        b = q;
+    CASE_PX("realloc-grow-1mib", q, realloc(b, RT(1 << 20)), "%s kept=%d", blk(q, 16, 1 << 20),
+            q && all_bytes(q, 64, 0x11));
+    if (q)
+        b = q;
+    CASE_PX("realloc-shrink-16", q, realloc(b, RT(16)), "%s kept=%d", blk(q, 16, 16),
+            q && all_bytes(q, 16, 0x11));
+    if (q)
+        b = q;
+    CASE_P("realloc-0", q, realloc(b, RT(0))); /* glibc frees b and returns NULL */
+    free(q);
+
+    /* reallocarray: nmemb * size overflows (the block stays as it was) */
+    b = malloc(RT(32));
+    if (!b)
+        exit(2);
+    memset(b, 0x22, 32);
+    CASE_PX("reallocarray-overflow", q, reallocarray(b, RT(SIZE_MAX / 2 + 1), RT(2)), "kept=%d",
+            all_bytes(b, 32, 0x22));
+    CASE_PX("reallocarray-overflow-size_max", q, reallocarray(b, RT(SIZE_MAX), RT(SIZE_MAX)),
+            "kept=%d", all_bytes(b, 32, 0x22));
+    CASE_PX("reallocarray-ptrdiff_max+1", q, reallocarray(b, RT(PD1 / 2), RT(2)), "kept=%d",
+            all_bytes(b, 32, 0x22));
+    CASE_PX("reallocarray-grow", q, reallocarray(b, RT(16), RT(8)), "%s kept=%d",
+            blk(q, 16, 128), q && all_bytes(q, 32, 0x22));
+    if (q)
+        b = q;
+    free(b);
+    CASE_PX("reallocarray-null", p, reallocarray(NULL, RT(4), RT(8)), "%s", blk(p, 16, 32));
+    free(p);
+    CASE_P("reallocarray-null-overflow", p, reallocarray(NULL, RT(SIZE_MAX), RT(2)));
+
+    /* posix_memalign: EINVAL for an alignment that is not a power of two
+     * multiple of sizeof(void *) (errno kept), ENOMEM for huge sizes */
+    pm_case("posix_memalign-align-3", 3, 16);
+    pm_case("posix_memalign-align-0", 0, 16);
+    pm_case("posix_memalign-align-half-ptr", sizeof(void *) / 2, 16);
+    pm_case("posix_memalign-align-24", 24, 16);
+    pm_case("posix_memalign-align-size_max", SIZE_MAX, 16);
+    pm_case("posix_memalign-size_max", 64, SIZE_MAX);
+    pm_case("posix_memalign-ptrdiff_max+1", 16, PD1);
+    pm_case("posix_memalign-align-2^62", (size_t)1 << 62, 1);
+    pm_case("posix_memalign-ptr", sizeof(void *), 8);
+    pm_case("posix_memalign-64", 64, 100);
+    pm_case("posix_memalign-4096", 4096, 5000);
+    pm_case("posix_memalign-64-size-0", 64, 0);
+
+    /* memalign: a non-power-of-two alignment is rounded up (glibc) */
+    CASE_AL("memalign-24", memalign(RT(24), RT(100)), 32, 100);
+    CASE_AL("memalign-0", memalign(RT(0), RT(10)), 16, 10);
+    CASE_AL("memalign-3", memalign(RT(3), RT(10)), 16, 10);
+    CASE_AL("memalign-4096", memalign(RT(4096), RT(100)), 4096, 100);
+    CASE_AL("memalign-size_max", memalign(RT(64), RT(SIZE_MAX)), 64, 0);
+    CASE_AL("memalign-ptrdiff_max+1", memalign(RT(64), RT(PD1)), 64, 0);
+    CASE_AL("memalign-align-huge", memalign(RT(SIZE_MAX / 2 + 2), RT(16)), 0, 0);
+    CASE_AL("memalign-align-2^62", memalign(RT((size_t)1 << 62), RT(1)), 0, 0);
+
+    /* aligned_alloc: whatever glibc does with a bad alignment */
+    CASE_AL("aligned_alloc-3", aligned_alloc(RT(3), RT(16)), 4, 16);
+    CASE_AL("aligned_alloc-0", aligned_alloc(RT(0), RT(16)), 16, 16);
+    CASE_AL("aligned_alloc-24", aligned_alloc(RT(24), RT(48)), 32, 48);
+    CASE_AL("aligned_alloc-64", aligned_alloc(RT(64), RT(128)), 64, 128);
+    CASE_AL("aligned_alloc-64-size-100", aligned_alloc(RT(64), RT(100)), 64, 100);
+    CASE_AL("aligned_alloc-size_max", aligned_alloc(RT(64), RT(SIZE_MAX)), 64, 0);
+    CASE_AL("aligned_alloc-ptrdiff_max+1", aligned_alloc(RT(16), RT(PD1)), 16, 0);
+    CASE_AL("aligned_alloc-align-huge", aligned_alloc(RT(SIZE_MAX / 2 + 2), RT(16)), 0, 0);
+
+    /* valloc, pvalloc: page aligned; pvalloc rounds the size up to pages */
+    CASE_AL("valloc-1", valloc(RT(1)), pg, 1);
+    CASE_AL("valloc-0", valloc(RT(0)), pg, 0);
+    CASE_AL("valloc-3-pages", valloc(RT(3 * pg)), pg, 3 * pg);
+    CASE_AL("valloc-size_max", valloc(RT(SIZE_MAX)), 0, 0);
+    CASE_AL("valloc-ptrdiff_max+1", valloc(RT(PD1)), 0, 0);
+    CASE_AL("pvalloc-0", pvalloc(RT(0)), pg, pg);
+    CASE_AL("pvalloc-1", pvalloc(RT(1)), pg, pg);
+    CASE_AL("pvalloc-page+1", pvalloc(RT(pg + 1)), pg, 2 * pg);
+    CASE_AL("pvalloc-size_max", pvalloc(RT(SIZE_MAX)), 0, 0);
+    CASE_AL("pvalloc-round-overflow", pvalloc(RT(SIZE_MAX - pg + 2)), 0, 0);
+    CASE_AL("pvalloc-ptrdiff_max+1", pvalloc(RT(PD1)), 0, 0);
+}
+
+/* mmap or mmap64 (which), the same cases for both. */
+static void *map_call(int which, void *a, size_t len, int prot, int flags, int fd, off_t off)
+{
+    return which ? mmap64(a, len, prot, flags, fd, (off64_t)off) : mmap(a, len, prot, flags, fd, off);
+}
+
+static void probe_mmap_calls(int which, size_t pg)
+{
+    const char *fn = which ? "mmap64" : "mmap";
+    char name[64];
+    void *m, *q;
+    int pv[2];
+#define NM(what) (snprintf(name, sizeof name, "%s-%s", fn, what), name)
+    /* bad arguments */
+    CASE_P(NM("file-fd-1"), m, map_call(which, NULL, pg, PROT_READ, MAP_PRIVATE, -1, 0));
+    CASE_P(NM("closed-fd"), m, map_call(which, NULL, pg, PROT_READ, MAP_PRIVATE, closed_fd(), 0));
+    CASE_P(NM("len-0"), m, map_call(which, NULL, RT(0), RW, ANON, -1, 0));
+    CASE_P(NM("no-private-shared"), m, map_call(which, NULL, pg, RW, MAP_ANONYMOUS, -1, 0));
+    CASE_P(NM("offset-unaligned"), m, map_call(which, NULL, pg, RW, ANON, -1, 1));
+    CASE_P(NM("len-size_max"), m, map_call(which, NULL, RT(SIZE_MAX), RW, ANON, -1, 0));
+    CASE_P(NM("len-ptrdiff_max+1"), m, map_call(which, NULL, RT(PD1), RW, ANON, -1, 0));
+    CASE_P(NM("shared-validate-unknown-flag"), m,
+           map_call(which, NULL, pg, RW, MAP_SHARED_VALIDATE | MAP_ANONYMOUS | 0x200000, -1, 0));
+    if (pipe(pv) != 0)
+        exit(2);
+    CASE_P(NM("pipe"), m, map_call(which, NULL, pg, PROT_READ, MAP_PRIVATE, pv[0], 0));
+    close(pv[0]);
+    close(pv[1]);
+    char path[] = "/tmp/errno_probe.XXXXXX";
+    int f = mkstemp(path);
+    if (f < 0 || write(f, "hello", 5) != 5)
+        exit(2);
+    int wo = open(path, O_WRONLY), ro = open(path, O_RDONLY);
+    unlink(path);
+    if (wo < 0 || ro < 0)
+        exit(2);
+    CASE_P(NM("file-wronly"), m, map_call(which, NULL, pg, PROT_READ, MAP_SHARED, wo, 0));
+    CASE_P(NM("file-rdonly-shared-write"), m, map_call(which, NULL, pg, RW, MAP_SHARED, ro, 0));
+    CASE_PX(NM("file-private"), m, map_call(which, NULL, pg, RW, MAP_PRIVATE, ro, 0),
+            "data=%d", OKP(m) && memcmp(m, "hello", 5) == 0 && all_bytes((char *)m + 5, pg - 5, 0));
+    if (OKP(m))
+        CASE(NM("file-private-munmap"), munmap(m, pg));
+    CASE_PX(NM("file-shared"), m, map_call(which, NULL, pg, PROT_READ, MAP_SHARED, ro, 0),
+            "data=%d", OKP(m) && memcmp(m, "hello", 5) == 0);
+    if (OKP(m))
+        CASE(NM("file-shared-munmap"), munmap(m, pg));
+    close(wo);
+    close(ro);
+    close(f);
+
+    /* anonymous mappings that succeed: written, replaced in part, unmapped */
+    CASE_PX(NM("anon-4-pages"), m, map_call(which, NULL, 4 * pg, RW, ANON, -1, 0), "zeroed=%d",
+            OKP(m) && all_bytes(m, 4 * pg, 0));
+    if (!OKP(m))
+        exit(2);
+    CASE(NM("anon-4-pages-write"), fill_check(m, 4 * pg, 0x33));
+    char *c = m;
+    CASE_P(NM("fixed-unaligned"), q, map_call(which, c + 1, pg, RW, ANON | MAP_FIXED, -1, 0));
+    CASE_PX(NM("fixed-noreplace-taken"), q,
+            map_call(which, c + pg, pg, RW, ANON | MAP_FIXED_NOREPLACE, -1, 0), "kept=%d",
+            all_bytes(c, 4 * pg, 0x33));
+    CASE_PX(NM("fixed-over-anon"), q, map_call(which, c + pg, pg, RW, ANON | MAP_FIXED, -1, 0),
+            "at=%d zeroed=%d rest-kept=%d", q == c + pg, OKP(q) && all_bytes(q, pg, 0),
+            all_bytes(c, pg, 0x33) && all_bytes(c + 2 * pg, 2 * pg, 0x33));
+    CASE(NM("anon-munmap"), munmap(m, 4 * pg));
+    CASE_P(NM("anon-prot-none"), m, map_call(which, NULL, 2 * pg, PROT_NONE, ANON, -1, 0));
+    if (OKP(m))
+        CASE(NM("anon-prot-none-munmap"), munmap(m, 2 * pg));
+    CASE_PX(NM("anon-readonly"), m, map_call(which, NULL, pg, PROT_READ, ANON, -1, 0),
+            "zeroed=%d", OKP(m) && all_bytes(m, pg, 0));
+    if (OKP(m))
+        CASE(NM("anon-readonly-munmap"), munmap(m, pg));
+    CASE_PX(NM("anon-shared"), m, map_call(which, NULL, 2 * pg, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0),
+            "written=%d", OKP(m) && fill_check(m, 2 * pg, 0x44));
+    if (OKP(m))
+        CASE(NM("anon-shared-munmap"), munmap(m, 2 * pg));
+    CASE_PX(NM("anon-len-unaligned"), m, map_call(which, NULL, pg + 1, RW, ANON, -1, 0),
+            "written=%d", OKP(m) && fill_check(m, 2 * pg, 0x55)); /* rounded up to 2 pages */
+    if (OKP(m))
+        CASE(NM("anon-len-unaligned-munmap"), munmap(m, pg + 1));
+#undef NM
+}
+
+static void probe_mmap(void)
+{
+    void *m, *q, *t;
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t pg = ps > 0 ? (size_t)ps : 4096;
+
+    probe_mmap_calls(0, pg);
+    probe_mmap_calls(1, pg);
+
+    /* munmap: bad arguments, a part, a hole, what is no longer mapped */
+    m = mmap(NULL, 4 * pg, RW, ANON, -1, 0);
+    if (m == MAP_FAILED)
+        exit(2);
+    char *c = m;
+    memset(c, 0x66, 4 * pg);
+    CASE("munmap-unaligned", munmap(c + 1, pg));
+    CASE("munmap-len-0", munmap(c, RT(0)));
+    CASE("munmap-len-size_max", munmap(c, RT(SIZE_MAX)));
+    CASE("munmap-above-task-size", munmap((void *)(uintptr_t)-(intptr_t)pg, pg));
+    CASE_X("munmap-middle-page", munmap(c + pg, pg), "rest-kept=%d",
+           all_bytes(c, pg, 0x66) && all_bytes(c + 2 * pg, 2 * pg, 0x66));
+    CASE("munmap-middle-page-again", munmap(c + pg, pg));
+    CASE_X("munmap-last-page-len-unaligned", munmap(c + 3 * pg, 1), "rest-kept=%d",
+           all_bytes(c, pg, 0x66) && all_bytes(c + 2 * pg, pg, 0x66));
+    CASE("munmap-over-holes", munmap(c, 4 * pg));
+    CASE("munmap-unmapped", munmap(c, 4 * pg));
+
+    /* mremap: an unmapped address, bad arguments, grow, shrink, move */
+    m = mmap(NULL, 16 * pg, RW, ANON, -1, 0);
+    if (m == MAP_FAILED)
+        exit(2);
+    munmap(m, 16 * pg);
+    CASE_P("mremap-unmapped", q, mremap(m, pg, 2 * pg, MREMAP_MAYMOVE));
+    CASE_P("mremap-unmapped-nomove", q, mremap(m, pg, pg, 0));
+    m = mmap(NULL, 2 * pg, RW, ANON, -1, 0);
+    t = mmap(NULL, 8 * pg, RW, ANON, -1, 0);
+    if (m == MAP_FAILED || t == MAP_FAILED)
+        exit(2);
+    c = m;
+    memset(c, 0x77, 2 * pg);
+    CASE_PX("mremap-bad-flags", q, mremap(m, pg, pg, 0x40000000), "kept=%d", all_bytes(c, 2 * pg, 0x77));
+    CASE_P("mremap-unaligned", q, mremap(c + 1, pg, pg, MREMAP_MAYMOVE));
+    CASE_P("mremap-new-len-0", q, mremap(m, pg, RT(0), MREMAP_MAYMOVE));
+    CASE_P("mremap-fixed-no-maymove", q, mremap(m, pg, pg, MREMAP_FIXED, t));
+    CASE_P("mremap-fixed-unaligned-target", q,
+           mremap(m, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED, (char *)t + 1));
+    CASE_P("mremap-fixed-overlap", q, mremap(m, 2 * pg, 2 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, c + pg));
+    CASE_P("mremap-dontunmap-no-maymove", q, mremap(m, pg, pg, MREMAP_DONTUNMAP, NULL));
+    /* with MREMAP_DONTUNMAP (no MREMAP_FIXED) the kernel takes new_address as a
+     * hint, and rejects an unaligned one; on a scratch page of its own */
+    void *sc = mmap(NULL, pg, RW, ANON, -1, 0);
+    if (sc == MAP_FAILED)
+        exit(2);
+    CASE_P("mremap-dontunmap-unaligned-hint", q,
+           mremap(sc, pg, pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, (char *)t + 1));
+    if (OKP(q))
+        munmap(q, pg);
+    munmap(sc, pg);
+    CASE_PX("mremap-grow-in-place-blocked", q, mremap(m, pg, 2 * pg, 0), "kept=%d",
+            all_bytes(c, 2 * pg, 0x77));
+    CASE_P("mremap-grow-ptrdiff_max+1", q, mremap(m, 2 * pg, RT(PD1), MREMAP_MAYMOVE));
+    CASE_P("mremap-grow-size_max", q, mremap(m, 2 * pg, RT(SIZE_MAX), MREMAP_MAYMOVE));
+    CASE_PX("mremap-shrink", q, mremap(m, 2 * pg, pg, 0), "same=%d kept=%d", q == m,
+            all_bytes(c, pg, 0x77));
+    CASE_PX("mremap-same-len", q, mremap(m, pg, pg, 0), "same=%d kept=%d", q == m,
+            all_bytes(c, pg, 0x77));
+    CASE_PX("mremap-grow-maymove", q, mremap(m, pg, 8 * pg, MREMAP_MAYMOVE),
+            "kept=%d tail-zeroed=%d", OKP(q) && all_bytes(q, pg, 0x77),
+            OKP(q) && all_bytes((char *)q + pg, 7 * pg, 0));
+    if (!OKP(q))
+        exit(2);
+    m = q;
+    c = m;
+    memset(c + pg, 0x78, 7 * pg);
+    CASE_PX("mremap-fixed", q, mremap(m, 8 * pg, 8 * pg, MREMAP_MAYMOVE | MREMAP_FIXED, t),
+            "at-target=%d kept=%d", q == t,
+            OKP(q) && all_bytes(q, pg, 0x77) && all_bytes((char *)q + pg, 7 * pg, 0x78));
+    if (!OKP(q))
+        exit(2);
+    m = q;
+    CASE("munmap-after-mremap-old", munmap(c, 8 * pg));
+    CASE_P("mremap-dontunmap-grow", q, mremap(m, 8 * pg, 16 * pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL));
+    if (OKP(q))
+        munmap(q, 16 * pg);
+    CASE_PX("mremap-dontunmap", q, mremap(m, 8 * pg, 8 * pg, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL),
+            "moved=%d kept=%d old-zeroed=%d", q != m,
+            OKP(q) && all_bytes(q, pg, 0x77) && all_bytes((char *)q + pg, 7 * pg, 0x78),
+            OKP(q) && all_bytes(m, 8 * pg, 0));
+    if (OKP(q))
+        CASE("munmap-after-mremap-dontunmap", munmap(q, 8 * pg));
+    CASE("munmap-mremap-dontunmap-old", munmap(m, 8 * pg));
+    CASE_PX("mremap-shared-anon-map", m,
+            mmap(NULL, pg, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0), "written=%d",
+            OKP(m) && fill_check(m, pg, 0x79));
+    if (!OKP(m))
+        exit(2);
+    CASE_PX("mremap-shared-anon", q, mremap(m, pg, 4 * pg, MREMAP_MAYMOVE), "kept=%d",
+            OKP(q) && all_bytes(q, pg, 0x79));
+    munmap(OKP(q) ? q : m, OKP(q) ? 4 * pg : pg);
+}
+
+static void probe_alloc(void)
+{
+    probe_malloc();
+    probe_mmap();
 }
 
 int main(int argc, char **argv)

@@ -11,13 +11,23 @@
 # epoll_pwait2) are probed twice: with no connect being retried (they pass
 # straight through) and while a non-blocking connect to a refusing port is
 # being retried in the background (every wait takes reshim's slow path).
+# The malloc family and the mappings are probed too, in "all": malloc, calloc,
+# realloc, reallocarray, posix_memalign, memalign, aligned_alloc, valloc and
+# pvalloc with sizes that overflow or exceed PTRDIFF_MAX (ENOMEM) and bad
+# alignments (EINVAL, errno kept by posix_memalign), the blocks they return
+# (zeroed, contents kept by a failed realloc, aligned, malloc_usable_size),
+# free; mmap and mmap64 with bad fds, lengths, offsets and flags, anonymous
+# and file mappings, MAP_FIXED over a counted mapping; munmap of a part, of a
+# hole, unaligned, of nothing; mremap of an unmapped address (EFAULT), bad
+# flags, grow in place or moving, shrink, MREMAP_FIXED, MREMAP_DONTUNMAP.
+# Pointers print as ptr/NULL/MAP_FAILED, never as values.
 # Last, non-blocking connects that are refused for good, waited for with each
 # wait: when the retries run out the app must see exactly what it sees
 # without reshim (events, SO_ERROR once, a repeated connect, the I/O after).
 source "$(dirname "$0")/lib.sh"
 
 PROBE="$BIN/errno_probe"
-MIN_CASES=250
+MIN_CASES=500
 
 make -s -C "$ROOT" build/bin/errno_probe >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build errno_probe"; }
 
@@ -60,12 +70,34 @@ for want in \
     "epoll_ctl-add-again -1 EEXIST" "epoll_ctl-mod-unregistered -1 ENOENT" \
     "epoll_ctl-del-unregistered -1 ENOENT" "epoll_wait-epfd-1 -1 EBADF" \
     "epoll_wait-maxevents-0 -1 EINVAL" "epoll_wait-pipe-data 1 - ev=0x21:0x1" \
-    "epoll_pwait2-ts-nsec-1e9 -1 EINVAL" "epoll_wait-eintr -1 EINTR"; do
+    "epoll_pwait2-ts-nsec-1e9 -1 EINVAL" "epoll_wait-eintr -1 EINTR" \
+    "malloc-size_max NULL ENOMEM" "malloc-ptrdiff_max+1 NULL ENOMEM" "calloc-overflow NULL ENOMEM" \
+    "calloc-25x8-zeroed ptr - aligned=1 usable>=n=1 zeroed=1" "realloc-size_max NULL ENOMEM kept=1" \
+    "realloc-null ptr -" "reallocarray-overflow NULL ENOMEM kept=1" \
+    "posix_memalign-align-3 22 - err=EINVAL memptr=untouched" \
+    "posix_memalign-align-0 22 - err=EINVAL memptr=untouched" \
+    "posix_memalign-size_max 12 - err=ENOMEM" "posix_memalign-64 0 - err=0 memptr=ptr aligned=1" \
+    "memalign-24 ptr - aligned=1" "aligned_alloc-size_max NULL ENOMEM" "valloc-size_max NULL ENOMEM" \
+    "pvalloc-size_max NULL ENOMEM" "valloc-1 ptr - aligned=1 usable>=n=1" \
+    "malloc_usable_size-null 0 -" "free-null 0 -" "mmap-file-fd-1 MAP_FAILED EBADF" \
+    "mmap-len-0 MAP_FAILED EINVAL" "mmap-fixed-unaligned MAP_FAILED EINVAL" \
+    "mmap-no-private-shared MAP_FAILED EINVAL" "mmap-anon-4-pages ptr - zeroed=1" \
+    "mmap-anon-munmap 0 -" "mmap64-file-fd-1 MAP_FAILED EBADF" "mmap64-len-0 MAP_FAILED EINVAL" \
+    "munmap-unaligned -1 EINVAL" "munmap-len-0 -1 EINVAL" "munmap-middle-page 0 - rest-kept=1" \
+    "munmap-unmapped 0 -" "mremap-unmapped MAP_FAILED EFAULT" "mremap-bad-flags MAP_FAILED EINVAL" \
+    "mremap-grow-maymove ptr - kept=1 tail-zeroed=1" "mremap-shrink ptr - same=1 kept=1"; do
     grep -q "^$want" "$TMP/out0" || fail "probe without the shim lacks \"$want\" (the kernel or libc answers differently here?)"
 done
+# A difference here is counted (problems), not fatal: the checks below still run.
+problems=0
 if ! diff "$TMP/out0" "$TMP/out1" >"$TMP/diff"; then
-    sed 's/^/    /' "$TMP/diff" | head -n 30
-    fail "$(grep -c '^<' "$TMP/diff") of $total cases differ with the shim"
+    sed 's/^/    /' "$TMP/diff" | head -n 30 >&2
+    echo "  FAIL: $(grep -c '^<' "$TMP/diff") of $total cases differ with the shim" >&2
+    grep -q '^> pvalloc-0 ' "$TMP/diff" &&
+        echo "    (pvalloc(0): shim/alloc.c pvalloc allocates a whole page when the size rounds to 0; glibc 2.36 pvalloc(0) gives a 1-byte page-aligned block (malloc_usable_size 24), so the app sees another usable size)" >&2
+    grep -q '^> mremap-dontunmap-unaligned-hint ' "$TMP/diff" &&
+        echo "    (mremap with MREMAP_DONTUNMAP and a new_address: shim/alloc.c mremap reads new_address only with MREMAP_FIXED and passes NULL otherwise, but the kernel takes it as a placement hint with MREMAP_DONTUNMAP too (an unaligned one fails with EINVAL): the app's hint is dropped)" >&2
+    problems=$((problems + 1))
 fi
 grep -E "reshim\[[0-9]+\]: (warn|error)" "$TMP/err1" && fail "reshim warned during the probe"
 grep -q "exit summary" "$TMP/err1" || fail "no exit summary: was the shim loaded?"
@@ -74,7 +106,8 @@ for f in "connect calls" "dns calls" "send calls" "recv calls"; do
     [ "${n:-0}" -ge 5 ] || fail "shim counted only ${n:-0} $f: the probe did not go through it"
 done
 [ "$(summary_field "$TMP/err1" connect retries)" = 0 ] || fail "the shim retried a connect in the 'all' cases"
-pass "$total cases identical without and with the shim ($(grep -o 'send calls=[0-9]*' "$TMP/err1"), $(grep -o 'recv calls=[0-9]*' "$TMP/err1") counted)"
+[ "$problems" = 0 ] &&
+    pass "$total cases identical without and with the shim ($(grep -o 'send calls=[0-9]*' "$TMP/err1"), $(grep -o 'recv calls=[0-9]*' "$TMP/err1") counted)"
 
 # 2. Blocking connects reshim would retry (ECONNREFUSED; ENOENT on unix), retries off.
 "$PROBE" refused >"$TMP/ref0" 2>&1 || fail "errno_probe refused failed without the shim"
@@ -104,7 +137,6 @@ pass "connect with a bad address pointer: EFAULT without and with the shim"
 #    throughout): every wait goes through reshim's slow path (wait.c) and must
 #    still return what the kernel returns, errno, revents and fd sets included.
 WAITENV=(RESHIM_BACKOFF_BASE=30s RESHIM_BACKOFF_MAX=30s RESHIM_RETRY_DEADLINE=60s RESHIM_LOG=info)
-problems=0
 "$PROBE" waits >"$TMP/w0" 2>"$TMP/w0.err" || fail "errno_probe waits failed without the shim: $(cat "$TMP/w0.err")"
 rc=0; env "${WAITENV[@]}" LD_PRELOAD="$SHIM" "$PROBE" waits >"$TMP/w1" 2>"$TMP/w1.err" || rc=$?
 [ "$rc" = 0 ] || fail "errno_probe waits failed with the shim (rc $rc); last case before: $(tail -n 1 "$TMP/w1")"
@@ -177,4 +209,4 @@ else
     echo "  FAIL: RESHIM_NONBLOCK=off: $(grep -c '^<' "$TMP/nf2diff") nbfail cases differ" >&2
     problems=$((problems + 1))
 fi
-[ "$problems" = 0 ] || fail "$problems of the wait and non-blocking checks failed (above)"
+[ "$problems" = 0 ] || fail "$problems of the checks failed (above)"
