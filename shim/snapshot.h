@@ -1,0 +1,128 @@
+/* snapshot.h: one process's figures at one instant, as plain values, and
+ * their encodings: the `stats` JSON object of SPEC.md, its parser, and the
+ * Prometheus text exposition (0.0.4) of one or many snapshots.
+ *
+ * This is the contract between the three places that show figures: the
+ * stats thread in libreshim.so (server.c fills a snapshot from the live
+ * counters and encodes it), the pushed datagrams (RESHIM_PUSH), and the
+ * reshim CLI (which parses the JSON of each process back into a snapshot,
+ * then renders tables, the live view, or merged Prometheus text for many
+ * processes with the same encoder). encode.c is pure: no I/O, no clock, no
+ * allocation, no stdio (it runs inside the shim); unit-tested in
+ * tests/unit/test_encode.c. */
+#ifndef RESHIM_SNAPSHOT_H
+#define RESHIM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_COMM_MAX 64     /* comm (16 on Linux) or a longer name parsed from JSON */
+#define SNAP_DEST_MAX 128    /* DEST_NAME_MAX of dest.h */
+#define SNAP_DESTS 512       /* DEST_SLOTS of stats.h */
+#define SNAP_WORD_MAX 16     /* "ECONNREFUSED", "half-open", "critical", "cgroup" */
+
+enum snap_class { SNAP_CONNECT, SNAP_DNS, SNAP_SEND, SNAP_RECV, SNAP_CLASSES };
+extern const char *const snap_class_names[SNAP_CLASSES]; /* "connect" "dns" "send" "recv" */
+
+struct snap_calls {
+    uint64_t calls, failures, retries, recovered, gave_up;
+};
+
+struct snap_dest {
+    char dest[SNAP_DEST_MAX];        /* "127.0.0.1:8080", "[::1]:443", "unix:/run/x.sock" */
+    char dir[4];                     /* "out" (we connected) or "in" (we accepted) */
+    struct snap_calls connect;       /* calls, failures, retries, recovered, gave_up */
+    uint64_t sends, recvs, bytes_out, bytes_in, io_failures;
+    uint64_t skipped_breaker, skipped_budget, skipped_filter;
+    char last_error[SNAP_WORD_MAX];  /* errno name, "" when none */
+    char breaker[SNAP_WORD_MAX];     /* "closed", "open", "half-open" */
+};
+
+struct snap_mem {
+    uint64_t rss_bytes, rss_peak_bytes, rss_anon_bytes, rss_file_bytes, rss_shmem_bytes;
+    int64_t heap_live_bytes;
+    uint64_t heap_peak_bytes, allocs, frees;
+    uint64_t mmap_anon_bytes, mmap_anon_peak_bytes;
+    uint64_t budget_bytes, usage_bytes, working_set_bytes;
+    char budget_source[SNAP_WORD_MAX]; /* "env", "cgroup", "none" */
+    char state[SNAP_WORD_MAX];         /* "ok", "warn", "critical", "over" */
+    char policy[SNAP_WORD_MAX];        /* "warn", "trim", "enforce" */
+    uint64_t trims, trimmed_bytes, enomem;
+};
+
+struct reshim_snapshot {
+    int pid;
+    char comm[SNAP_COMM_MAX];
+    char version[SNAP_WORD_MAX];
+    double uptime_s;             /* since the shim initialised in this process */
+    double start_time_s;         /* unix time of that start */
+    double time_s;               /* unix time the snapshot was taken */
+    struct snap_calls net[SNAP_CLASSES];
+    uint64_t dns_stale;          /* getaddrinfo answered from the stale cache */
+    uint64_t dest_overflow;      /* destinations that did not fit the table */
+    struct snap_mem mem;
+    unsigned ndest;
+    struct snap_dest dest[SNAP_DESTS];
+};
+
+/* ---- the output buffer ----------------------------------------------------
+ * Appends never write past cap; a write that does not fit sets overflow and
+ * the text is cut there (callers size the buffer from snap_*_max()). */
+struct sbuf {
+    char *p;
+    size_t len, cap;   /* p[len] is kept NUL when cap > 0 */
+    bool overflow;
+};
+void sb_init(struct sbuf *b, char *mem, size_t cap);
+void sb_str(struct sbuf *b, const char *s);
+void sb_mem(struct sbuf *b, const char *s, size_t n);
+void sb_u64(struct sbuf *b, uint64_t v);
+void sb_i64(struct sbuf *b, int64_t v);
+void sb_fixed(struct sbuf *b, double v, int decimals); /* no exponent; NaN/inf as 0 */
+/* A JSON string literal: quotes, and \" \\ \b \f \n \r \t \u00XX for other
+ * control bytes; bytes >= 0x80 that are not valid UTF-8 become \ufffd, so
+ * the output is always valid JSON whatever the input (a comm can hold
+ * anything). */
+void sb_json_str(struct sbuf *b, const char *s);
+/* A Prometheus label value: \\ \" \n escaped, invalid UTF-8 replaced. */
+void sb_prom_label(struct sbuf *b, const char *s);
+
+/* ---- JSON ------------------------------------------------------------------ */
+
+/* The `stats` object, one line, ending in "\n". Keys as SPEC.md:
+ * {"pid":..,"comm":..,"version":..,"uptime_s":..,"start_time_s":..,"time_s":..,
+ *  "net":{"connect":{calls,failures,retries,recovered,gave_up},"dns":{..},
+ *         "send":{..},"recv":{..},"dns_stale":..,"dest_overflow":..,
+ *         "destinations":[{"dest":..,"dir":..,"calls":..,"failures":..,"retries":..,
+ *                          "recovered":..,"gave_up":..,"sends":..,"recvs":..,
+ *                          "bytes_out":..,"bytes_in":..,"io_failures":..,
+ *                          "skipped_breaker":..,"skipped_budget":..,
+ *                          "skipped_filter":..,"last_error":..,"breaker":..}, ...]},
+ *  "mem":{"rss_bytes":..,"rss_peak_bytes":..,"rss_anon_bytes":..,"rss_file_bytes":..,
+ *         "rss_shmem_bytes":..,"heap_live_bytes":..,"heap_peak_bytes":..,"allocs":..,
+ *         "frees":..,"mmap_anon_bytes":..,"mmap_anon_peak_bytes":..,"budget_bytes":..,
+ *         "usage_bytes":..,"working_set_bytes":..,"budget_source":..,"state":..,
+ *         "policy":..,"trims":..,"trimmed_bytes":..,"enomem":..}}
+ * last_error is null when empty. Returns the length written (b->overflow
+ * tells a cut). */
+size_t snap_json(const struct reshim_snapshot *s, struct sbuf *b);
+size_t snap_json_max(unsigned ndest); /* a buffer size that always fits */
+
+/* Parses a `stats` object (as written above, any key order, unknown keys
+ * and extra whitespace ignored, missing keys left zero). Returns 0, or -1
+ * with a short reason in err (never NULL) on input that is not such an
+ * object. Never reads past len; any input is safe (fuzzed). */
+int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
+                    const char **err);
+
+/* ---- Prometheus ------------------------------------------------------------
+ * Text exposition format 0.0.4 of n snapshots: each metric family once, with
+ * its # HELP and # TYPE lines, then one sample per process (and per class,
+ * destination or state where the family has that label), every sample
+ * labelled pid="..",comm="..". Names start with reshim_, units are base
+ * units in the name (_bytes, _seconds), counters end in _total. */
+size_t snap_prometheus(const struct reshim_snapshot *const *snaps, size_t n, struct sbuf *b);
+size_t snap_prometheus_max(const struct reshim_snapshot *const *snaps, size_t n);
+
+#endif
