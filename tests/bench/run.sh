@@ -2,9 +2,11 @@
 # tests/bench/run.sh: reshim's benchmarks (`make bench`). Each benchmark does
 # the same work without and with build/libreshim.so in alternating runs
 # (A B A B ...) and prints the median of each side and the ratio, then a
-# markdown table. It prints figures only: timing never fails the run (the
-# machine may be noisy); only a broken benchmark or a shim that did not load
-# makes it exit non-zero.
+# markdown table. The memory benchmarks also run the same work under
+# heaptrack (a third side, C, in the first rounds: A B C A B C ... A B), as
+# the reference users know. It prints figures only: timing never fails the
+# run (the machine may be noisy); only a broken benchmark or a shim that did
+# not load makes it exit non-zero.
 #
 #   bench_rtt    request/response round trips in one process (an echo thread
 #                and a client) over TCP loopback (send/recv, read/write), a
@@ -12,13 +14,29 @@
 #                LD_PRELOAD or not
 #   bench_spawn  N x posix_spawn + waitpid of /bin/true or python3, the
 #                children getting LD_PRELOAD (reshim, or an empty library as
-#                the floor of what any preload costs)
+#                the floor of what any preload costs); N = 1 times one run of
+#                the malloc-heavy programs below
+#   bench_malloc T threads x M free+malloc pairs over a window of slots
+#                (80 % 16-256 B, 18 % < 4 KiB, 2 % < 64 KiB, fixed seed); the
+#                program times its own loop. 1 thread and 2 threads over
+#                100k-slot windows, and 1 thread over 1000 slots (cache-resident:
+#                the per-operation floor)
+#   programs     with the shim's default settings (accounting on): cc1 -O2 of
+#                a generated C file (bench_gen csrc, preprocessed once into
+#                build/bench/), /usr/bin/python3 building a 3M-entry dict of
+#                strings and sorting it, GNU sort (LC_ALL=C) of 50 MiB of
+#                random words (bench_gen words, once into build/bench/)
 #
 # Settings (environment):
 #   BENCH_ROUNDS  runs of each side per benchmark (default: 21 for round
-#                 trips, 15 for /bin/true, 7 for python3)
-#   BENCH_QUICK=1 a fast smoke run: 3 rounds of much smaller batches
+#                 trips, 15 for /bin/true, 7 for python3 start-up, 11 for
+#                 malloc/free, 5 for the programs; heaptrack: 3, at most this)
+#   BENCH_QUICK=1 a fast smoke run: 3 rounds (heaptrack 1) of much smaller batches
 #   BENCH_PIN=0   do not pin the round-trip benchmarks to one CPU
+#   BENCH_ONLY    comma list of groups to run: rtt, spawn, malloc, programs
+#                 (default: all)
+#   BENCH_HEAPTRACK=0  skip the heaptrack rows (also skipped, with a note,
+#                 when heaptrack is not installed)
 #
 # The round-trip benchmarks run pinned to one CPU (taskset): on small VMs a
 # ping-pong between two CPUs is dominated by cross-CPU wake-ups, whose cost
@@ -34,7 +52,7 @@ WORK=$ROOT/build/bench
 unset LD_PRELOAD
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^RESHIM_' || true)
 
-for f in "$LIB" "$BIN/bench_rtt" "$BIN/bench_spawn"; do
+for f in "$LIB" "$BIN/bench_rtt" "$BIN/bench_spawn" "$BIN/bench_malloc" "$BIN/bench_gen"; do
     if [ ! -e "$f" ]; then
         echo "bench: $f is missing; run \`make bench\`" >&2
         exit 1
@@ -43,15 +61,30 @@ done
 mkdir -p "$WORK"
 
 # Batches are short (0.1-0.5 s) and many: with alternating runs, the median
-# of many short pairs is far steadier here than a few long runs.
+# of many short pairs is far steadier here than a few long runs. The
+# programs take 2-6 s a run, so they get fewer rounds; heaptrack (several
+# times slower) fewer still.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    R_RTT=3 R_SPAWN=3 R_PY=3
+    R_RTT=3 R_SPAWN=3 R_PY=3 R_MALLOC=3 R_PROG=3 R_HT=1
     N_TCP=2000 N_UNIX=4000 N_CONN=400 N_TRUE=100 N_PY=10
+    N_MT=200000 N_ST=500000 N_FUNCS=30 N_DICT=300000 N_WORDS=$((5 * 1024 * 1024))
 else
-    R_RTT=21 R_SPAWN=15 R_PY=7
+    R_RTT=21 R_SPAWN=15 R_PY=7 R_MALLOC=11 R_PROG=5 R_HT=3
     N_TCP=10000 N_UNIX=20000 N_CONN=2000 N_TRUE=500 N_PY=100
+    N_MT=2000000 N_ST=5000000 N_FUNCS=200 N_DICT=3000000 N_WORDS=$((50 * 1024 * 1024))
 fi
-if [ -n "${BENCH_ROUNDS:-}" ]; then R_RTT=$BENCH_ROUNDS R_SPAWN=$BENCH_ROUNDS R_PY=$BENCH_ROUNDS; fi
+if [ -n "${BENCH_ROUNDS:-}" ]; then
+    R_RTT=$BENCH_ROUNDS R_SPAWN=$BENCH_ROUNDS R_PY=$BENCH_ROUNDS R_MALLOC=$BENCH_ROUNDS
+    R_PROG=$BENCH_ROUNDS
+    ((R_HT > BENCH_ROUNDS)) && R_HT=$BENCH_ROUNDS
+fi
+
+# wanted GROUP: whether BENCH_ONLY (default: all) asks for this group.
+wanted() {
+    [ -z "${BENCH_ONLY:-}" ] && return 0
+    case ",$BENCH_ONLY," in *",$1,"*) return 0 ;; esac
+    return 1
+}
 
 PIN=()
 if [ "${BENCH_PIN:-1}" != 0 ] && command -v taskset >/dev/null 2>&1; then
@@ -84,8 +117,36 @@ field() {
     return 1
 }
 
-# Each runner takes 0 (without the shim) or 1 (with it) and prints the
-# seconds its timed part took. The same exec chain is used on both sides.
+# heaptrack, when installed: its rows are a third side of the memory
+# benchmarks. "ht" runs plain `heaptrack` (its interpreter digests the trace
+# while the program runs, on another CPU, and the command ends when it has);
+# "htraw" runs `heaptrack --raw` (the trace is only compressed and written:
+# heaptrack's interpreter ran out of memory on cc1 in our research runs).
+# Traces are removed after each run.
+HEAPTRACK=""
+HT_NOTE=""
+if [ "${BENCH_HEAPTRACK:-1}" = 0 ]; then
+    HT_NOTE="heaptrack rows skipped (BENCH_HEAPTRACK=0)"
+elif HEAPTRACK=$(command -v heaptrack 2>/dev/null) && [ -n "$HEAPTRACK" ]; then
+    HT_NOTE="$("$HEAPTRACK" --version 2>/dev/null | head -n 1)"
+else
+    HEAPTRACK=""
+    HT_NOTE="heaptrack is not installed (Debian package heaptrack): its rows are skipped"
+fi
+HT_OUT=$WORK/heaptrack/trace
+
+# heaptrack_argv SIDE: the words that run a command under heaptrack.
+heaptrack_argv() {
+    case $1 in
+    ht) HT_ARGV=("$HEAPTRACK" -o "$HT_OUT") ;;
+    htraw) HT_ARGV=("$HEAPTRACK" --raw -o "$HT_OUT") ;;
+    *) fail "unknown side $1" ;;
+    esac
+}
+
+# Each runner takes a side, 0 (without the shim), 1 (with it) or ht/htraw
+# (under heaptrack, without the shim), and prints the seconds its timed part
+# took. The same exec chain is used on both sides.
 run_rtt() { # shim mode n
     local out
     if [ "$1" = 1 ]; then
@@ -107,6 +168,56 @@ run_spawn() { # shim lib n program args...
     field seconds "$out"
 }
 
+# run_malloc SIDE THREADS PAIRS WINDOW: bench_malloc's own timing of its loop
+# (under heaptrack too: heaptrack's start-up and exit are not in it).
+run_malloc() {
+    local side=$1 out
+    shift
+    case $side in
+    0) out=$(env -u LD_PRELOAD "$BIN/bench_malloc" "$@" 2>&1) ;;
+    1) out=$(env LD_PRELOAD="$LIB" "$BIN/bench_malloc" "$@" 2>&1) ;;
+    *)
+        heaptrack_argv "$side"
+        mkdir -p "${HT_OUT%/*}"
+        rm -f "$HT_OUT".*
+        out=$("${HT_ARGV[@]}" "$BIN/bench_malloc" "$@" 2>&1)
+        ;;
+    esac
+    local rc=$?
+    rm -f "$HT_OUT".*
+    [ "$rc" = 0 ] || fail "bench_malloc $* failed (side $side): $(printf '%s\n' "$out" | tail -n 3)"
+    out=$(printf '%s\n' "$out" | grep '^bench_malloc ') || fail "bench_malloc $* printed no figures (side $side)"
+    field seconds "$out"
+}
+
+# run_prog SIDE PROGRAM ARGS...: the wall time of one run of the whole
+# program (bench_spawn 1), its output to a file. Under plain heaptrack this
+# includes the interpreter finishing its work after the program exits.
+run_prog() {
+    local side=$1 pre=() log=$WORK/prog.out
+    shift
+    case $side in
+    0) ;;
+    1) pre=(-p "$LIB") ;;
+    *)
+        heaptrack_argv "$side"
+        mkdir -p "${HT_OUT%/*}"
+        rm -f "$HT_OUT".*
+        set -- "${HT_ARGV[@]}" "$@"
+        ;;
+    esac
+    "$BIN/bench_spawn" "${pre[@]}" 1 "$@" >"$log" 2>&1
+    local rc=$?
+    rm -f "$HT_OUT".*
+    [ "$rc" = 0 ] || fail "$* failed (side $side): $(tail -n 3 "$log")"
+    field seconds "$(grep '^bench_spawn ' "$log")"
+}
+
+# run_sort: GNU sort in the C locale (the same bytes order on every machine).
+run_sort() {
+    LC_ALL=C run_prog "$@"
+}
+
 median() {
     printf '%s\n' "$@" | sort -g |
         awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
@@ -118,85 +229,266 @@ quartiles() {
         awk '{ v[NR] = $1 } END { q1 = int((NR + 3) / 4); q3 = NR + 1 - q1; print v[q1], v[q3] }'
 }
 
-# Rows of the final table, as "name|without|with|ratio".
+# Rows of the final table, as "name|without|with|ratio"; and, for the
+# malloc/free rows, "name|added ns per pair" lines for the summary.
 ROWS=()
+ADDED=()
 
-# compare NAME OPS KIND ROUNDS RUNNER ARGS...: one discarded warm-up run of
-# each side, then ROUNDS runs of each, alternating A B A B ... (A without the
-# shim, B with it). Each B is compared with the A before and the A after it,
-# so slow drift of the machine's speed cancels out and neither side always
-# runs first; the ratio reported is the median of these 2*ROUNDS-1 adjacent
-# ratios. The columns are the medians of each side: KIND "rate" shows OPS
-# per second, KIND "time" the wall time of a batch of OPS.
-compare() {
-    local name=$1 ops=$2 kind=$3 rounds=$4 runner=$5
-    shift 5
-    local r ta=() tb=() ratios=()
-    "$runner" 0 "$@" >/dev/null || exit 1
-    "$runner" 1 "$@" >/dev/null || exit 1
-    for ((r = 0; r < rounds; r++)); do
-        ta[r]=$("$runner" 0 "$@") || exit 1
-        tb[r]=$("$runner" 1 "$@") || exit 1
-    done
-    for ((r = 0; r < rounds; r++)); do
-        ratios+=("$(awk -v a="${ta[r]}" -v b="${tb[r]}" 'BEGIN { print b / a }')")
-        if ((r + 1 < rounds)); then
-            ratios+=("$(awk -v a="${ta[r + 1]}" -v b="${tb[r]}" 'BEGIN { print b / a }')")
+# add_row NAME OPS KIND A X [added]: a row for side X (an array of NX <= NA run
+# times) against side A (an array of NA run times, taken alternately with
+# X's: A[0] X[0] A[1] X[1] ...). Each X[r] is compared with A[r] before it
+# and A[r+1] after it, so slow drift of the machine's speed cancels out and
+# neither side always runs first; the ratio reported is the median of these
+# adjacent ratios. The columns are the medians of each side: KIND "rate"
+# shows OPS per second, "time" the wall time of a batch of OPS, "ns" the
+# nanoseconds per operation (OPS operations per run) and, on X's side, what
+# X adds to each: the median of the same adjacent differences X - A (with
+# "added", also listed under the table).
+add_row() {
+    local name=$1 ops=$2 kind=$3
+    local -n a_=$4 x_=$5
+    local r na=${#a_[@]} nx=${#x_[@]} ratios=() diffs=()
+    for ((r = 0; r < nx; r++)); do
+        ratios+=("$(awk -v a="${a_[r]}" -v b="${x_[r]}" 'BEGIN { print b / a }')")
+        diffs+=("$(awk -v a="${a_[r]}" -v b="${x_[r]}" 'BEGIN { print b - a }')")
+        if ((r + 1 < na)); then
+            ratios+=("$(awk -v a="${a_[r + 1]}" -v b="${x_[r]}" 'BEGIN { print b / a }')")
+            diffs+=("$(awk -v a="${a_[r + 1]}" -v b="${x_[r]}" 'BEGIN { print b - a }')")
         fi
     done
-    local ma mb mr q
-    ma=$(median "${ta[@]}")
-    mb=$(median "${tb[@]}")
+    local ma mb mr md q
+    ma=$(median "${a_[@]}")
+    mb=$(median "${x_[@]}")
     mr=$(median "${ratios[@]}")
+    md=$(median "${diffs[@]}")
     q=$(quartiles "${ratios[@]}")
     local row
-    row=$(awk -v n="$name" -v ops="$ops" -v k="$kind" -v a="$ma" -v b="$mb" -v r="$mr" 'BEGIN {
+    row=$(awk -v n="$name" -v ops="$ops" -v k="$kind" -v a="$ma" -v b="$mb" -v r="$mr" -v d="$md" 'BEGIN {
         if (k == "rate")
             printf "%s|%.0f/s|%.0f/s|%.3f", n, ops / a, ops / b, r
+        else if (k == "ns")
+            printf "%s|%.1f ns|%.1f ns (%+.1f)|%.3f", n, a * 1e9 / ops, b * 1e9 / ops, d * 1e9 / ops, r
         else
             printf "%s|%.3f s|%.3f s|%.3f", n, a, b, r
     }')
     ROWS+=("$row")
-    printf '  %-48s ratio %s  (middle half of %d ratios: %s)\n' "$name" "${row##*|}" \
+    if [ "$kind" = ns ] && [ "${6:-}" = added ]; then
+        ADDED+=("$name|$(awk -v d="$md" -v ops="$ops" 'BEGIN { printf "%+.1f ns", d * 1e9 / ops }')")
+    fi
+    printf '  %-56s ratio %s  (middle half of %d ratios: %s)\n' "$name" "${row##*|}" \
         "${#ratios[@]}" "$(awk -v q="$q" 'BEGIN { split(q, v, " "); printf "%.3f to %.3f", v[1], v[2] }')"
+}
+
+# compare [--tool SIDE TROUNDS TNAME] NAME OPS KIND ROUNDS RUNNER ARGS...:
+# one discarded warm-up run of each side, then ROUNDS runs of each,
+# alternating A B A B ... (A without the shim, B with it); a row for B
+# against A (add_row). With --tool (heaptrack), a third side C runs right
+# after B in the first TROUNDS rounds (A B C A B C ... A B), and gets its own
+# row, TNAME, against the same As, computed the same way.
+compare() {
+    local tool="" trounds=0 tname=""
+    if [ "$1" = --tool ]; then
+        tool=$2 trounds=$3 tname=$4
+        shift 4
+    fi
+    local name=$1 ops=$2 kind=$3 rounds=$4 runner=$5
+    shift 5
+    ((trounds > rounds)) && trounds=$rounds
+    local r ta=() tb=() tc=()
+    "$runner" 0 "$@" >/dev/null || exit 1
+    "$runner" 1 "$@" >/dev/null || exit 1
+    # shellcheck disable=SC2034 # ta, tb, tc: read by add_row (namerefs)
+    for ((r = 0; r < rounds; r++)); do
+        ta[r]=$("$runner" 0 "$@") || exit 1
+        tb[r]=$("$runner" 1 "$@") || exit 1
+        if ((r < trounds)); then
+            tc[r]=$("$runner" "$tool" "$@") || exit 1
+        fi
+    done
+    add_row "$name" "$ops" "$kind" ta tb added
+    if ((trounds > 0)); then
+        add_row "$tname" "$ops" "$kind" ta tc
+    fi
+}
+
+# ht_opts SIDE LABEL: the --tool words for compare, or none without heaptrack.
+ht_opts() {
+    HT_OPTS=()
+    if [ -n "$HEAPTRACK" ]; then
+        HT_OPTS=(--tool "$1" "$R_HT" "$2")
+    fi
+}
+
+# check_mem WHAT MIN_ALLOCS MIN_PEAK PROGRAM ARGS...: the shim must really
+# count a memory workload's allocations. One run with RESHIM_LOG=info, the
+# log in a file (coreutils close stderr before the shim's exit summary);
+# fails unless the summary shows at least MIN_ALLOCS allocations and a peak
+# (heap + anonymous mappings) of at least MIN_PEAK bytes.
+check_mem() {
+    local what=$1 min=$2 minpeak=$3 log=$WORK/check-mem.log
+    shift 3
+    rm -f "$log"
+    env LD_PRELOAD="$LIB" RESHIM_LOG=info RESHIM_LOG_FILE="$log" "$@" >"$WORK/check.out" 2>&1 ||
+        fail "$what failed with the shim: $(tail -n 3 "$WORK/check.out")"
+    local s allocs hpeak mpeak
+    s=$(grep 'exit summary' "$log" 2>/dev/null | tail -n 1)
+    allocs=$(printf '%s\n' "$s" | sed -n 's/.* allocs=\([0-9]*\).*/\1/p')
+    hpeak=$(printf '%s\n' "$s" | sed -n 's/.* heap_peak=\([0-9]*\).*/\1/p')
+    mpeak=$(printf '%s\n' "$s" | sed -n 's/.* mmap_anon_peak=\([0-9]*\).*/\1/p')
+    if [ -z "$allocs" ] || [ -z "$hpeak" ] || [ -z "$mpeak" ] || [ "$allocs" -lt "$min" ] ||
+        [ $((hpeak + mpeak)) -lt "$minpeak" ]; then
+        fail "the shim did not count $what's memory (exit summary: ${s:-none})"
+    fi
+    printf '  shim active in %-8s allocs=%s heap_peak=%s MiB mmap_anon_peak=%s MiB\n' "$what:" \
+        "$allocs" $((hpeak >> 20)) $((mpeak >> 20))
+}
+
+# Inputs of the programs, made once into build/bench/ (again when bench_gen
+# changes). cc1_input FUNCS: a preprocessed C file; words_input BYTES.
+cc1_input() {
+    local f=$WORK/cc1-$1.i
+    if [ ! -s "$f" ] || [ "$BIN/bench_gen" -nt "$f" ]; then
+        "$BIN/bench_gen" csrc "$1" >"$WORK/cc1-$1.c" || fail "bench_gen csrc $1 failed"
+        gcc -E -o "$f.tmp" "$WORK/cc1-$1.c" || fail "gcc -E of the cc1 input failed"
+        mv "$f.tmp" "$f"
+    fi
+    echo "$f"
+}
+words_input() {
+    local f=$WORK/words-$1.txt
+    if [ ! -s "$f" ] || [ "$BIN/bench_gen" -nt "$f" ]; then
+        "$BIN/bench_gen" words "$1" >"$f.tmp" || fail "bench_gen words $1 failed"
+        mv "$f.tmp" "$f"
+    fi
+    echo "$f"
 }
 
 echo "reshim benchmarks: the same work without and with the shim, alternating runs"
 echo "  cpu: $(nproc) online; round trips $([ ${#PIN[@]} -gt 0 ] && echo "pinned to CPU ${PIN[2]}" || echo "not pinned")"
-
-# The shim must really be there: its exit summary counts the calls.
-summary=$(env LD_PRELOAD="$LIB" RESHIM_LOG=info "$BIN/bench_rtt" tcp 1000 2>&1 >/dev/null | grep 'exit summary' || true)
-sends=$(printf '%s\n' "$summary" | sed -n 's/.*send calls=\([0-9]*\).*/\1/p')
-if [ -z "$sends" ] || [ "$sends" -lt 1000 ]; then
-    fail "the shim did not count the benchmark's calls (exit summary: ${summary:-none})"
+if wanted malloc || wanted programs; then
+    echo "  $HT_NOTE"
 fi
-echo "  shim active: a 1000-round-trip run counted send calls=$sends"
+
+if wanted rtt; then
+    # The shim must really be there: its exit summary counts the calls.
+    summary=$(env LD_PRELOAD="$LIB" RESHIM_LOG=info "$BIN/bench_rtt" tcp 1000 2>&1 >/dev/null | grep 'exit summary' || true)
+    sends=$(printf '%s\n' "$summary" | sed -n 's/.*send calls=\([0-9]*\).*/\1/p')
+    if [ -z "$sends" ] || [ "$sends" -lt 1000 ]; then
+        fail "the shim did not count the benchmark's calls (exit summary: ${summary:-none})"
+    fi
+    echo "  shim active: a 1000-round-trip run counted send calls=$sends"
+fi
+
+if wanted programs; then
+    CC1=$(gcc -print-prog-name=cc1 2>/dev/null)
+    case $CC1 in /*) [ -x "$CC1" ] || CC1="" ;; *) CC1="" ;; esac
+    [ -n "$CC1" ] || fail "gcc's cc1 not found (gcc -print-prog-name=cc1)"
+    SORT=$(command -v sort)
+    [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing"
+    CC1_IN=$(cc1_input "$N_FUNCS") || exit 1
+    CC1_SMALL=$(cc1_input 30) || exit 1
+    WORDS=$(words_input "$N_WORDS") || exit 1
+    WORDS_SMALL=$(words_input $((5 * 1024 * 1024))) || exit 1
+    PY_CODE="d={str(i):str(i)*3 for i in range($N_DICT)}; l=sorted(d.values()); print(sum(map(len,l)))"
+    PY_SMALL="d={str(i):str(i)*3 for i in range(300000)}; l=sorted(d.values()); print(sum(map(len,l)))"
+fi
+if wanted malloc || wanted programs; then
+    # Memory workloads: a smaller run of each with the shim's exit summary.
+    if wanted malloc; then
+        check_mem mtbench 200000 $((50 << 20)) "$BIN/bench_malloc" 2 100000
+    fi
+    if wanted programs; then
+        check_mem cc1 200000 $((10 << 20)) "$CC1" -quiet -O2 "$CC1_SMALL" -o "$WORK/cc1.s"
+        check_mem python3 1000 $((20 << 20)) /usr/bin/python3 -c "$PY_SMALL"
+        check_mem sort 5 $((5 << 20)) env LC_ALL=C "$SORT" -o "$WORK/sorted.txt" "$WORDS_SMALL"
+    fi
+    if [ -n "$HEAPTRACK" ]; then
+        # heaptrack's first run loads its libraries from disk: not in a row.
+        mkdir -p "${HT_OUT%/*}"
+        "$HEAPTRACK" --raw -o "$HT_OUT" /bin/true >/dev/null 2>&1 || fail "heaptrack /bin/true failed"
+        rm -f "$HT_OUT".*
+    fi
+fi
 echo
 
 SECONDS=0
-compare "TCP loopback round trips, send/recv, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp "$N_TCP"
-compare "TCP loopback round trips, read/write, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp-rw "$N_TCP"
-compare "unix socketpair round trips, send/recv, 64 B" "$N_UNIX" rate "$R_RTT" run_rtt unix "$N_UNIX"
-compare "TCP connect + 1 B each way + close" "$N_CONN" rate "$R_RTT" run_rtt connect "$N_CONN"
-compare "start-up: $N_TRUE x /bin/true" "$N_TRUE" time "$R_SPAWN" run_spawn "$LIB" "$N_TRUE" /bin/true
-if [ -n "$EMPTY" ]; then
-    # The floor, in the same units: an empty library preloaded instead of reshim.
-    compare "start-up: $N_TRUE x /bin/true, empty .so (floor)" "$N_TRUE" time "$R_SPAWN" \
-        run_spawn "$EMPTY" "$N_TRUE" /bin/true
+if wanted rtt; then
+    compare "TCP loopback round trips, send/recv, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp "$N_TCP"
+    compare "TCP loopback round trips, read/write, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp-rw "$N_TCP"
+    compare "unix socketpair round trips, send/recv, 64 B" "$N_UNIX" rate "$R_RTT" run_rtt unix "$N_UNIX"
+    compare "TCP connect + 1 B each way + close" "$N_CONN" rate "$R_RTT" run_rtt connect "$N_CONN"
 fi
-if [ -x /usr/bin/python3 ]; then
-    compare "start-up: $N_PY x python3 -c pass" "$N_PY" time "$R_PY" \
-        run_spawn "$LIB" "$N_PY" /usr/bin/python3 -c pass
+if wanted spawn; then
+    compare "start-up: $N_TRUE x /bin/true" "$N_TRUE" time "$R_SPAWN" run_spawn "$LIB" "$N_TRUE" /bin/true
+    if [ -n "$EMPTY" ]; then
+        # The floor, in the same units: an empty library preloaded instead of reshim.
+        compare "start-up: $N_TRUE x /bin/true, empty .so (floor)" "$N_TRUE" time "$R_SPAWN" \
+            run_spawn "$EMPTY" "$N_TRUE" /bin/true
+    fi
+    if [ -x /usr/bin/python3 ]; then
+        compare "start-up: $N_PY x python3 -c pass" "$N_PY" time "$R_PY" \
+            run_spawn "$LIB" "$N_PY" /usr/bin/python3 -c pass
+    fi
+fi
+if wanted malloc; then
+    # ns kind: OPS = pairs per thread; the figure is wall ns per pair of one thread.
+    name="malloc/free, 1 thread, 100k-slot window"
+    ht_opts htraw "$name, heaptrack --raw"
+    compare "${HT_OPTS[@]}" "$name" "$N_MT" ns "$R_MALLOC" run_malloc 1 "$N_MT" 100000
+    name="malloc/free, 2 threads, 100k-slot windows"
+    ht_opts htraw "$name, heaptrack --raw"
+    compare "${HT_OPTS[@]}" "$name" "$N_MT" ns "$R_MALLOC" run_malloc 2 "$N_MT" 100000
+    name="malloc/free, 1 thread, 1000 slots (cache-resident floor)"
+    ht_opts htraw "$name, heaptrack --raw"
+    compare "${HT_OPTS[@]}" "$name" "$N_ST" ns "$R_MALLOC" run_malloc 1 "$N_ST" 1000
+fi
+if wanted programs; then
+    name="cc1 -O2 of a generated C file ($N_FUNCS functions)"
+    ht_opts htraw "$name, heaptrack --raw"
+    compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_prog "$CC1" -quiet -O2 "$CC1_IN" -o "$WORK/cc1.s"
+    name="python3: dict of $(awk -v n="$N_DICT" 'BEGIN { printf(n >= 1e6 ? "%gM" : "%gk", n >= 1e6 ? n / 1e6 : n / 1e3) }') strings, sorted"
+    ht_opts ht "$name, heaptrack"
+    compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_prog /usr/bin/python3 -c "$PY_CODE"
+    name="sort of $((N_WORDS >> 20)) MiB of random words"
+    ht_opts ht "$name, heaptrack"
+    compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_sort "$SORT" -o "$WORK/sorted.txt" "$WORDS"
 fi
 
+rm -f "$WORK/sorted.txt" "$WORK/cc1.s" "$WORK/prog.out" "$WORK/check.out"
+
 echo
-echo "| benchmark | without shim | with shim | ratio |"
+echo "| benchmark | without shim | with shim (or heaptrack) | ratio |"
 echo "| --- | ---: | ---: | ---: |"
 for row in "${ROWS[@]}"; do
     IFS='|' read -r n a b r <<<"$row"
     echo "| $n | $a | $b | $r |"
 done
 echo
-echo "ratio: time with the shim / time without (above 1: the shim is slower), median over"
-echo "adjacent runs; the other columns are medians. Targets: round trips <= 1.02,"
-echo "start-up <= 1.10. Runs: $R_RTT (round trips), $R_SPAWN (/bin/true), $R_PY (python3) of each side; ${SECONDS} s."
+echo "ratio: time with the shim (or under heaptrack, without the shim) / time without (above"
+echo "1: slower), median over adjacent runs; the other columns are medians."
+if ((${#ADDED[@]} > 0)); then
+    echo "Added per malloc/free pair (median of adjacent differences, with - without):"
+    for a in "${ADDED[@]}"; do
+        echo "  ${a%%|*}: ${a##*|}"
+    done
+fi
+if wanted malloc || wanted programs; then
+    echo "Memory rows: the shim with its default settings (accounting on). malloc/free: the"
+    echo "program's own timing of its loop (ns per pair of one thread). Programs: the wall"
+    echo "time of the whole command. $HT_NOTE: plain heaptrack includes its interpreter"
+    echo "finishing after the program; --raw only records (its interpreter ran out of memory"
+    echo "on cc1), used for cc1 and malloc/free."
+fi
+runs=()
+wanted rtt && runs+=("$R_RTT (round trips)")
+wanted spawn && runs+=("$R_SPAWN (/bin/true)" "$R_PY (python3 start-up)")
+wanted malloc && runs+=("$R_MALLOC (malloc/free)")
+wanted programs && runs+=("$R_PROG (programs)")
+if [ -n "$HEAPTRACK" ] && { wanted malloc || wanted programs; }; then
+    runs+=("$R_HT (heaptrack)")
+fi
+echo "Targets: round trips <= 1.02, start-up <= 1.10; malloc/free <= +10 ns per pair"
+echo "(1 thread), <= 1.10 with 2 threads; programs <= 1.03."
+printf -v runs_text '%s, ' "${runs[@]}"
+echo "Runs of each side: ${runs_text%, }."
+echo "Whole run: ${SECONDS} s."
