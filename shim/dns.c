@@ -22,6 +22,7 @@
 #include "log.h"
 #include "net.h"
 #include "policy.h"
+#include "server.h"
 #include "stats.h"
 
 #define DNS_CACHE_SLOTS 64
@@ -240,6 +241,7 @@ static int reshim_getaddrinfo(const char *node, const char *service,
         return EAI_SYSTEM;
     if (!reshim_active())
         return real_getaddrinfo(node, service, hints, res);
+    server_tick();
     const struct reshim_config *cfg = reshim_cfg();
     struct net_counters *g = &reshim_stats.net[NC_DNS];
     struct dns_key key;

@@ -23,6 +23,7 @@
 #include "nbconn.h"
 #include "real.h"
 #include "reshim.h"
+#include "server.h"
 #include "stats.h"
 
 TLS_IE int reshim_guard;
@@ -142,6 +143,7 @@ static void atfork_child(void)
     reshim_dns_atfork(ATFORK_CHILD);
     nb_atfork(ATFORK_CHILD);
     reshim_stats_reset();
+    server_atfork_child();
     pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
@@ -180,6 +182,7 @@ void reshim_init_slow(void)
             final = RS_DISABLED;
         } else {
             pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+            server_init(env_get, &view); /* arms the stats thread's late start */
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
     }
@@ -210,6 +213,7 @@ __attribute__((destructor)) static void reshim_destructor(void)
         }
         LOG_INFO("exit summary: %s", line);
     }
+    server_exit(); /* final pushed datagram, socket file removed, thread stopped */
     /* Other threads may still run until exit_group: they pass straight
      * through from now on; nothing is freed. */
     atomic_store_explicit(&reshim_state, RS_TORN_DOWN, memory_order_release);

@@ -31,6 +31,7 @@
 #include "dns.h"
 #include "log.h"
 #include "reshim.h"
+#include "server.h"
 
 /* Megabytes with one decimal for log lines (the log formatter has no %f). */
 #define MBF "%llu.%u MB"
@@ -328,6 +329,7 @@ static void *mon_main(void *arg)
                 usage = poll_once(true);
             }
         }
+        server_tick(); /* the stats thread may start from here too */
         uint64_t ns = budget_poll_interval_ns(&params, usage);
         struct timespec ts = {(time_t)(ns / SEC), (long)(ns % SEC)};
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
@@ -370,6 +372,7 @@ static TLS_IE unsigned growth_steps;
 
 void memmon_growth(size_t big)
 {
+    server_tick(); /* a growth step is a slow point: the stats thread may start */
     if (atomic_load_explicit(&resolved, memory_order_acquire) != 2)
         resolve();
     if (!params.budget)

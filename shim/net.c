@@ -23,6 +23,7 @@
 #include "log.h"
 #include "nbconn.h"
 #include "policy.h"
+#include "server.h"
 #include "stats.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -281,6 +282,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!reshim_active())
         return REAL(connect)(fd, addr, len);
+    server_tick();
     reshim_bind_symbols(); /* real_* are used directly below */
     struct fdinfo fi = fdtab_classify(fd);
     if (fi.kind != FD_SOCK || !stream_type(fi.stype))
@@ -364,8 +366,10 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 static int reshim_socket(int domain, int type, int protocol)
 {
     int fd = REAL(socket)(domain, type, protocol);
-    if (fd >= 0 && reshim_active())
+    if (fd >= 0 && reshim_active()) {
         fdtab_new_socket(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC));
+        server_tick();
+    }
     return fd;
 }
 
@@ -406,16 +410,20 @@ static void note_accepted(int lfd, int fd)
 static int reshim_accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
     int r = REAL(accept)(fd, addr, len);
-    if (r >= 0 && reshim_active())
+    if (r >= 0 && reshim_active()) {
         note_accepted(fd, r);
+        server_tick();
+    }
     return r;
 }
 
 static int reshim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
     int r = REAL(accept4)(fd, addr, len, flags);
-    if (r >= 0 && reshim_active())
+    if (r >= 0 && reshim_active()) {
         note_accepted(fd, r);
+        server_tick();
+    }
     return r;
 }
 

@@ -15,12 +15,23 @@
 
 #include "nbconn.h"
 #include "net.h"
+#include "server.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
 #define FOREVER UINT64_MAX
 #define MASKED(fd) (INT_MIN + (int)(fd)) /* negative: poll ignores the entry */
+
+/* reshim_active() for the waits, which are also slow points where the
+ * stats thread may start (server.h). */
+static inline bool active_wait(void)
+{
+    if (!reshim_active())
+        return false;
+    server_tick();
+    return true;
+}
 
 static inline bool retrying(void)
 {
@@ -157,7 +168,7 @@ static int reshim_poll(struct pollfd *fds, nfds_t n, int timeout)
         errno = ENOSYS;
         return -1;
     }
-    if (!reshim_active() || !retrying() || !mapped(fds, n * sizeof *fds))
+    if (!active_wait() || !retrying() || !mapped(fds, n * sizeof *fds))
         return real_poll(fds, n, timeout);
     return wait_poll(fds, n, timeout < 0 ? FOREVER : (uint64_t)timeout * 1000000ull, NULL,
                      false);
@@ -170,7 +181,7 @@ static int reshim_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
         errno = ENOSYS;
         return -1;
     }
-    if (!reshim_active() || !retrying() || !mapped(fds, n * sizeof *fds) || !valid_ts(ts))
+    if (!active_wait() || !retrying() || !mapped(fds, n * sizeof *fds) || !valid_ts(ts))
         return real_ppoll(fds, n, ts, sigmask); /* the kernel says EFAULT or EINVAL */
     return wait_poll(fds, n, ts_ns(ts), sigmask, true);
 }
@@ -284,7 +295,7 @@ static int reshim_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timev
         return -1;
     }
     size_t bytes = nfds > 0 ? ((size_t)nfds + 7) / 8 : 0;
-    if (!reshim_active() || !retrying() || nfds < 0 || nfds > FD_SETSIZE ||
+    if (!active_wait() || !retrying() || nfds < 0 || nfds > FD_SETSIZE ||
         (r && !mapped(r, bytes)) || (w && !mapped(w, bytes)) || (e && !mapped(e, bytes)) ||
         (tv && !mapped(tv, sizeof *tv)))
         return real_select(nfds, r, w, e, tv);
@@ -305,7 +316,7 @@ static int reshim_pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struc
         return -1;
     }
     size_t bytes = nfds > 0 ? ((size_t)nfds + 7) / 8 : 0;
-    if (!reshim_active() || !retrying() || nfds < 0 || nfds > FD_SETSIZE || !valid_ts(ts) ||
+    if (!active_wait() || !retrying() || nfds < 0 || nfds > FD_SETSIZE || !valid_ts(ts) ||
         (r && !mapped(r, bytes)) || (w && !mapped(w, bytes)) || (e && !mapped(e, bytes)))
         return real_pselect(nfds, r, w, e, ts, sigmask);
     return wait_select(nfds, r, w, e, ts_ns(ts), sigmask, true, NULL);
@@ -356,7 +367,7 @@ static int reshim_epoll_wait(int epfd, struct epoll_event *ev, int maxev, int ti
         errno = ENOSYS;
         return -1;
     }
-    if (!reshim_active() || !retrying() || maxev <= 0)
+    if (!active_wait() || !retrying() || maxev <= 0)
         return real_epoll_wait(epfd, ev, maxev, timeout);
     return wait_epoll(epfd, ev, maxev, timeout < 0 ? FOREVER : (uint64_t)timeout * 1000000ull,
                       NULL, EP_WAIT);
@@ -369,7 +380,7 @@ static int reshim_epoll_pwait(int epfd, struct epoll_event *ev, int maxev, int t
         errno = ENOSYS;
         return -1;
     }
-    if (!reshim_active() || !retrying() || maxev <= 0)
+    if (!active_wait() || !retrying() || maxev <= 0)
         return real_epoll_pwait(epfd, ev, maxev, timeout, sigmask);
     return wait_epoll(epfd, ev, maxev, timeout < 0 ? FOREVER : (uint64_t)timeout * 1000000ull,
                       sigmask, EP_PWAIT);
@@ -382,7 +393,7 @@ static int reshim_epoll_pwait2(int epfd, struct epoll_event *ev, int maxev,
         errno = ENOSYS;
         return -1;
     }
-    if (!reshim_active() || !retrying() || maxev <= 0 || !valid_ts(ts))
+    if (!active_wait() || !retrying() || maxev <= 0 || !valid_ts(ts))
         return real_epoll_pwait2(epfd, ev, maxev, ts, sigmask);
     return wait_epoll(epfd, ev, maxev, ts_ns(ts), sigmask, EP_PWAIT2);
 }

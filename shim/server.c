@@ -1,0 +1,1627 @@
+/* server.c: the stats thread. Serves the line protocol of the stats socket
+ * (stats, watch MS, metrics, trim, heap N, config, version, help) to at most
+ * 32 local clients of the same uid (or root), and sends the stats line as a
+ * datagram to RESHIM_PUSH every RESHIM_INTERVAL and once at exit.
+ *
+ * Placement: $RESHIM_RUN_DIR/<pid>.sock in a directory created 0700 and
+ * refused (one warning) when it is a symlink, not a directory, owned by
+ * another uid or open to group/other; then the abstract @reshim-<uid>/<pid>.
+ *
+ * The thread starts late (server_tick from the first slow point after init)
+ * and opens its socket only once the process is 100 ms old,
+ * runs with every signal blocked and the recursion guard held (its own I/O
+ * is never counted, never retried), and never blocks: one poll() loop, all
+ * sockets non-blocking, every client with a bounded input buffer and an
+ * output buffer of its own, so a slow, silent or hostile client never delays
+ * the app and never starves another client.
+ *
+ * Never allocates through the app's malloc: buffers come from raw mmap
+ * system calls (not counted as the app's memory), snapshots are static.
+ * Descriptors are checked (fstat identity) before every use and before any
+ * close: an app that closes every fd may reuse our numbers, and we must then
+ * never read, write or close what has become the app's. */
+#define _GNU_SOURCE
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "budget.h"
+#include "log.h"
+#include "memmon.h"
+#include "net.h"
+#include "stats.h"
+
+#define MS_NS 1000000ull
+#define SEC_NS 1000000000ull
+
+#define START_DELAY_NS (100 * MS_NS) /* no thread, no socket before this */
+#define MAX_CLIENTS 32
+#define LINE_MAX_BYTES 4096          /* longest request line */
+#define IN_CAP (LINE_MAX_BYTES + 1)  /* the line and its "\n" */
+#define IDLE_NS (30 * SEC_NS)        /* a client that asks nothing for this long */
+#define STALL_NS (10 * SEC_NS)       /* a client that does not read its answer */
+#define WATCH_MIN_MS 10
+#define WATCH_MAX_MS 3600000
+#define HEAP_MAX_N 1000
+#define TRIM_GAP_NS SEC_NS           /* requested trims: at most one a second */
+#define STOP_WAIT_NS (100 * MS_NS)   /* the destructor waits this long for the thread */
+#define PUSH_EXIT_NS (200 * MS_NS)   /* the final datagram: retries within this */
+#define STACK_SIZE (128 * 1024)
+#define ACCEPT_BATCH 64
+#define LISTEN_BACKLOG 128
+#define CHECK_NS (250 * MS_NS)       /* listener identity check */
+#define PATH_CHECK_NS (5 * SEC_NS)   /* is our socket file still there? */
+#define RELISTEN_NS SEC_NS           /* re-create the listener at most this often */
+#define RETRY_LISTEN_NS (10 * SEC_NS)/* after a failure to create one */
+#define DRAIN_MAX (64 * 1024)        /* unread input discarded before a close */
+#define LINGERS 32                   /* refused connections that get their error line */
+#define LINGER_NS SEC_NS             /* ... and are closed after this, or at their EOF */
+#define SMALL_ANSWER (16 * 1024)
+#define MAX_WAIT_MS 1000
+
+#ifndef SOCK_PATH_MAX
+#define SOCK_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
+#endif
+
+atomic_int server_armed;
+
+static _Atomic uint64_t t0_ns;      /* monotonic, at init (or fork) */
+static _Atomic int64_t t0_real_ns;  /* unix time then */
+static atomic_int stop_req;         /* the destructor asks the thread to stop */
+static atomic_int running;          /* the thread is in its loop */
+
+/* ---- raw values of the RESHIM_ variables (for `config`) ----------------- */
+
+#define RAW_POOL 8192
+#define RAW_ONE 1024
+static char raw_pool[RAW_POOL];
+static uint16_t raw_at[V_COUNT];
+static bool raw_have[V_COUNT];
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+void server_init(reshim_getenv_fn get, void *ctx)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    size_t at = 0;
+    for (int v = 0; v < V_COUNT; v++) {
+        raw_have[v] = false;
+        if (cfg->source[v] == SRC_DEFAULT)
+            continue;
+        const char *s = get(ctx, reshim_config_names[v]);
+        if (!s)
+            continue;
+        size_t n = strnlen(s, RAW_ONE - 1);
+        if (at + n + 1 > RAW_POOL)
+            break;
+        memcpy(raw_pool + at, s, n);
+        raw_pool[at + n] = 0;
+        raw_at[v] = (uint16_t)at;
+        raw_have[v] = true;
+        at += n + 1;
+    }
+    atomic_store(&t0_real_ns, real_ns());
+    atomic_store(&t0_ns, reshim_now_ns());
+    atomic_store(&server_armed, 1);
+}
+
+/* ---- memory: raw mappings, never the app's malloc, never counted --------- */
+
+static void *raw_map(size_t n)
+{
+    long p = syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return (p == -1 || (void *)p == MAP_FAILED) ? NULL : (void *)p;
+}
+
+static void raw_unmap(void *p, size_t n)
+{
+    if (p && n)
+        syscall(SYS_munmap, p, n);
+}
+
+static size_t page_round(size_t n)
+{
+    return (n + 4095) & ~(size_t)4095;
+}
+
+/* ---- descriptors we own --------------------------------------------------- */
+
+struct owned {
+    int fd;      /* -1: none */
+    dev_t dev;
+    ino_t ino;
+};
+#define OWNED_NONE {-1, 0, 0}
+
+static bool own_take(struct owned *o, int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        o->fd = -1;
+        return false;
+    }
+    o->fd = fd;
+    o->dev = st.st_dev;
+    o->ino = st.st_ino;
+    return true;
+}
+
+/* Is o->fd still the object we opened (not closed, not reused by the app)? */
+static bool own_ok(const struct owned *o)
+{
+    struct stat st;
+    return o->fd >= 0 && fstat(o->fd, &st) == 0 && st.st_dev == o->dev && st.st_ino == o->ino;
+}
+
+static void own_close(struct owned *o)
+{
+    if (own_ok(o))
+        close(o->fd);
+    o->fd = -1;
+}
+
+/* ---- the snapshot --------------------------------------------------------- */
+
+static char comm_cache[SNAP_COMM_MAX];
+static atomic_int comm_pid; /* the pid comm_cache was read for */
+
+static void comm_get(char *dst, size_t n, int pid)
+{
+    if (atomic_load_explicit(&comm_pid, memory_order_acquire) != pid) {
+        char buf[SNAP_COMM_MAX];
+        ssize_t r = -1;
+        int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            r = read(fd, buf, sizeof buf - 1);
+            close(fd);
+        }
+        if (r < 0)
+            r = 0;
+        buf[r] = 0;
+        while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
+            buf[--r] = 0;
+        memcpy(comm_cache, buf, (size_t)r + 1);
+        atomic_store_explicit(&comm_pid, pid, memory_order_release);
+    }
+    size_t len = strnlen(comm_cache, sizeof comm_cache - 1);
+    if (len >= n)
+        len = n - 1;
+    memcpy(dst, comm_cache, len);
+    dst[len] = 0;
+}
+
+static void copy_word(char *dst, size_t n, const char *s)
+{
+    size_t len = strnlen(s, n - 1);
+    memcpy(dst, s, len);
+    dst[len] = 0;
+}
+
+static void copy_calls(struct snap_calls *d, struct net_counters *c)
+{
+    d->calls = ATOMIC_LOAD(&c->calls);
+    d->failures = ATOMIC_LOAD(&c->failures);
+    d->retries = ATOMIC_LOAD(&c->retries);
+    d->recovered = ATOMIC_LOAD(&c->recovered);
+    d->gave_up = ATOMIC_LOAD(&c->gave_up);
+}
+
+static bool dest_used(const struct snap_dest *d)
+{
+    return d->connect.calls || d->connect.failures || d->sends || d->recvs || d->io_failures ||
+           d->skipped_breaker || d->skipped_budget || d->skipped_filter;
+}
+
+void server_snapshot(struct reshim_snapshot *s)
+{
+    GUARD_ENTER();
+    const struct reshim_config *cfg = reshim_cfg();
+    uint64_t now = reshim_now_ns(), t0 = atomic_load(&t0_ns);
+    /* Field by field: the struct is large (the destination array), and only
+     * the entries in use are touched. */
+    s->pid = (int)syscall(SYS_getpid);
+    comm_get(s->comm, sizeof s->comm, s->pid);
+    copy_word(s->version, sizeof s->version, RESHIM_VERSION);
+    s->uptime_s = t0 && now > t0 ? (double)(now - t0) / 1e9 : 0;
+    s->start_time_s = (double)atomic_load(&t0_real_ns) / 1e9;
+    s->time_s = (double)real_ns() / 1e9;
+    for (int c = 0; c < NC_COUNT && c < SNAP_CLASSES; c++)
+        copy_calls(&s->net[c], &reshim_stats.net[c]);
+    s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
+    s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
+    unsigned nd = 0;
+    for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
+        unsigned slot = i % DEST_SLOTS; /* slot 0 (the overflow) last */
+        struct dest_slot *ds = &reshim_stats.dest[slot];
+        if (slot && atomic_load_explicit(&ds->state, memory_order_acquire) != 2)
+            continue;
+        struct snap_dest *d = &s->dest[nd];
+        memset(d, 0, sizeof *d);
+        copy_calls(&d->connect, &ds->connect);
+        d->sends = ATOMIC_LOAD(&ds->sends);
+        d->recvs = ATOMIC_LOAD(&ds->recvs);
+        d->bytes_out = ATOMIC_LOAD(&ds->bytes_out);
+        d->bytes_in = ATOMIC_LOAD(&ds->bytes_in);
+        d->io_failures = ATOMIC_LOAD(&ds->io_failures);
+        d->skipped_breaker = ATOMIC_LOAD(&ds->skipped_breaker);
+        d->skipped_budget = ATOMIC_LOAD(&ds->skipped_budget);
+        d->skipped_filter = ATOMIC_LOAD(&ds->skipped_filter);
+        /* A fork child keeps the parent's names with zeroed counters: a row
+         * only for destinations this process used. */
+        if (!dest_used(d))
+            continue;
+        copy_word(d->dest, sizeof d->dest, slot ? ds->name : "(other)");
+        copy_word(d->dir, sizeof d->dir, ds->dir == DEST_IN ? "in" : "out");
+        int err = (int)ATOMIC_LOAD(&ds->last_error);
+        if (err) {
+            char eb[16];
+            copy_word(d->last_error, sizeof d->last_error, reshim_errno_name(err, eb));
+        }
+        copy_word(d->breaker, sizeof d->breaker,
+                  breaker_state_name(breaker_state(&ds->breaker, cfg->breaker, now)));
+        nd++;
+    }
+    s->ndest = nd;
+
+    struct mem_snapshot m;
+    memmon_snapshot(&m);
+    struct snap_mem *o = &s->mem;
+    memset(o, 0, sizeof *o);
+    o->rss_bytes = m.rss;
+    o->rss_peak_bytes = m.rss_peak;
+    o->rss_anon_bytes = m.rss_anon;
+    o->rss_file_bytes = m.rss_file;
+    o->rss_shmem_bytes = m.rss_shmem;
+    o->heap_live_bytes = m.heap_live;
+    o->heap_peak_bytes = m.heap_peak;
+    o->allocs = m.allocs;
+    o->frees = m.frees;
+    o->mmap_anon_bytes = m.mmap_anon;
+    o->mmap_anon_peak_bytes = m.mmap_anon_peak;
+    o->budget_bytes = m.budget;
+    o->usage_bytes = m.usage;
+    o->working_set_bytes = m.working_set;
+    copy_word(o->budget_source, sizeof o->budget_source, budget_source_name(m.budget_source));
+    copy_word(o->state, sizeof o->state, mem_state_name(m.state));
+    copy_word(o->policy, sizeof o->policy, reshim_mem_policy_name(cfg->mem_policy));
+    o->trims = m.trims;
+    o->trimmed_bytes = m.trimmed;
+    o->enomem = m.enomem;
+    GUARD_LEAVE();
+}
+
+/* ---- the thread's state --------------------------------------------------- */
+
+struct client {
+    struct owned sock;   /* sock.fd -1: free slot */
+    bool eof;            /* the client half-closed */
+    bool closing;        /* close once the output is sent */
+    uint32_t watch_ms;   /* 0: not watching */
+    uint64_t next_frame; /* watch: when the next frame is due */
+    uint64_t active;     /* last request, or last answer sent in full */
+    uint64_t progress;   /* output: last byte the client took (or when it became pending) */
+    size_t in_len;
+    char *out;           /* raw mapping of out_cap bytes, or NULL */
+    size_t out_cap, out_len, out_off;
+    char in[IN_CAP];
+};
+
+static struct client clients[MAX_CLIENTS];
+/* Connections that got their last line (an error) and our EOF: their input
+ * is read and dropped until they close or LINGER_NS passes, so that a
+ * client still sending its request is not reset before it reads the line. */
+static struct owned lingering[LINGERS];
+static uint64_t linger_until[LINGERS];
+static struct owned lsn = OWNED_NONE, wakefd = OWNED_NONE, pushfd = OWNED_NONE;
+static char sock_path[SOCK_PATH_MAX];  /* our socket file; "" when abstract or none */
+static dev_t path_dev;
+static ino_t path_ino;
+static bool place_warned, abstract_warned;
+static uint64_t next_listen, last_lsn_check, last_path_check, lsn_pause_until;
+static uint64_t last_trim_ns;
+
+/* The thread's snapshot, taken at most once per loop turn and shared by
+ * every answer of that turn; the destructor has its own. */
+static struct reshim_snapshot snap_thread, snap_exit;
+static uint64_t turn, snap_turn;
+static char *push_buf;
+static size_t push_cap;
+
+/* Empty tables (static zeroes would say fd 0). */
+static bool tables_ready;
+static void tables_init(void)
+{
+    tables_ready = true;
+    for (int i = 0; i < MAX_CLIENTS; i++) {
+        memset(&clients[i], 0, offsetof(struct client, in));
+        clients[i].sock.fd = -1;
+    }
+    for (int i = 0; i < LINGERS; i++)
+        lingering[i].fd = -1;
+}
+
+static struct reshim_snapshot *thread_snapshot(void)
+{
+    if (snap_turn != turn) {
+        server_snapshot(&snap_thread);
+        snap_turn = turn;
+    }
+    return &snap_thread;
+}
+
+/* ---- client output ------------------------------------------------------- */
+
+static bool out_pending(const struct client *c)
+{
+    return c->out_off < c->out_len;
+}
+
+/* Room for an answer of up to need bytes (the output is empty). */
+static bool out_reserve(struct client *c, size_t need)
+{
+    if (need < SMALL_ANSWER)
+        need = SMALL_ANSWER;
+    if (c->out && c->out_cap >= need)
+        return true;
+    size_t cap = page_round(need);
+    char *p = raw_map(cap);
+    if (!p)
+        return false;
+    raw_unmap(c->out, c->out_cap);
+    c->out = p;
+    c->out_cap = cap;
+    return true;
+}
+
+static void out_begin(struct client *c, struct sbuf *b)
+{
+    c->out_len = c->out_off = 0;
+    sb_init(b, c->out, c->out_cap);
+}
+
+static void out_commit(struct client *c, struct sbuf *b, uint64_t now)
+{
+    c->out_len = b->len;
+    c->out_off = 0;
+    c->progress = now;
+}
+
+/* A one-line answer: {"error":"msg"} (msg is JSON-escaped here). */
+static void reply_error(struct client *c, const char *msg, uint64_t now)
+{
+    struct sbuf b;
+    if (!out_reserve(c, SMALL_ANSWER)) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    sb_str(&b, "{\"error\":");
+    sb_json_str(&b, msg);
+    sb_str(&b, "}\n");
+    out_commit(c, &b, now);
+}
+
+static void reply_text(struct client *c, const char *text, uint64_t now)
+{
+    struct sbuf b;
+    if (!out_reserve(c, strlen(text) + 2)) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    sb_str(&b, text);
+    sb_str(&b, "\n");
+    out_commit(c, &b, now);
+}
+
+static void reply_overflow(struct client *c, uint64_t now)
+{
+    reply_error(c, "internal error: the answer did not fit its buffer", now);
+}
+
+static void reply_stats(struct client *c, uint64_t now)
+{
+    struct reshim_snapshot *s = thread_snapshot();
+    struct sbuf b;
+    if (!out_reserve(c, snap_json_max(s->ndest))) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    snap_json(s, &b);
+    if (b.overflow)
+        reply_overflow(c, now);
+    else
+        out_commit(c, &b, now);
+}
+
+static void reply_metrics(struct client *c, uint64_t now)
+{
+    const struct reshim_snapshot *s = thread_snapshot();
+    const struct reshim_snapshot *const one[1] = {s};
+    struct sbuf b;
+    if (!out_reserve(c, snap_prometheus_max(one, 1))) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    snap_prometheus(one, 1, &b);
+    if (b.overflow)
+        reply_overflow(c, now);
+    else
+        out_commit(c, &b, now);
+}
+
+/* Resident bytes from /proc/self/statm. */
+static uint64_t statm_rss(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *p = buf;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    while (*p == ' ')
+        p++;
+    uint64_t pages = 0;
+    while (*p >= '0' && *p <= '9')
+        pages = pages * 10 + (uint64_t)(*p++ - '0');
+    long ps = sysconf(_SC_PAGESIZE);
+    return pages * (uint64_t)(ps > 0 ? ps : 4096);
+}
+
+static void reply_trim(struct client *c, uint64_t now)
+{
+    if (last_trim_ns && now - last_trim_ns < TRIM_GAP_NS) {
+        reply_error(c, "a trim ran less than 1 s ago; try again in a second", now);
+        return;
+    }
+    last_trim_ns = now;
+    uint64_t before = statm_rss(), t0 = reshim_now_ns();
+    int64_t released = memmon_trim(false);
+    uint64_t t1 = reshim_now_ns(), after = statm_rss();
+    if (released < 0) {
+        char msg[128];
+        reshim_format(msg, sizeof msg, "no trim: the allocator (%s) offers none",
+                      alloc_next_name());
+        reply_error(c, msg, t1);
+        return;
+    }
+    struct sbuf b;
+    if (!out_reserve(c, SMALL_ANSWER)) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    sb_str(&b, "{\"trimmed_bytes\":");
+    sb_u64(&b, (uint64_t)released);
+    sb_str(&b, ",\"rss_before_bytes\":");
+    sb_u64(&b, before);
+    sb_str(&b, ",\"rss_after_bytes\":");
+    sb_u64(&b, after);
+    sb_str(&b, ",\"ms\":");
+    sb_u64(&b, (t1 - t0) / MS_NS);
+    sb_str(&b, "}\n");
+    out_commit(c, &b, t1);
+}
+
+/* ---- `config`: effective values in each variable's own units ------------- */
+
+static const char *fmt_duration(char *buf, size_t n, uint64_t ns)
+{
+    static const struct {
+        uint64_t mult;
+        const char *unit;
+    } units[] = {{3600 * SEC_NS, "h"}, {60 * SEC_NS, "min"}, {SEC_NS, "s"},
+                 {MS_NS, "ms"},        {1000, "us"}};
+    if (ns == 0)
+        return "0";
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ns % units[i].mult == 0) {
+            reshim_format(buf, n, "%llu%s", (unsigned long long)(ns / units[i].mult),
+                          units[i].unit);
+            return buf;
+        }
+    reshim_format(buf, n, "%lluus", (unsigned long long)((ns + 500) / 1000));
+    return buf;
+}
+
+static const char *fmt_percent(char *buf, size_t n, double fraction)
+{
+    /* Hundredths of a percent: 0.2 -> "20%", 0.125 -> "12.5%". */
+    unsigned long long h = (unsigned long long)(fraction * 10000.0 + 0.5);
+    unsigned long long whole = h / 100, frac = h % 100;
+    if (frac == 0)
+        reshim_format(buf, n, "%llu%%", whole);
+    else if (frac % 10 == 0)
+        reshim_format(buf, n, "%llu.%llu%%", whole, frac / 10);
+    else
+        reshim_format(buf, n, "%llu.%llu%llu%%", whole, frac / 10, frac % 10);
+    return buf;
+}
+
+static const char *fmt_u64(char *buf, size_t n, uint64_t v)
+{
+    reshim_format(buf, n, "%llu", (unsigned long long)v);
+    return buf;
+}
+
+static const char *config_value(const struct reshim_config *cfg, int v, char *buf, size_t n)
+{
+    switch ((enum reshim_var)v) {
+    case V_DISABLE: return cfg->disable ? "1" : "0";
+    case V_LOG: return reshim_log_level_name(cfg->log_level);
+    case V_LOG_FILE: return cfg->log_file;
+    case V_RETRIES: return fmt_u64(buf, n, cfg->retries);
+    case V_BACKOFF_BASE: return fmt_duration(buf, n, cfg->backoff_base_ns);
+    case V_BACKOFF_MAX: return fmt_duration(buf, n, cfg->backoff_max_ns);
+    case V_JITTER: return reshim_jitter_name(cfg->jitter);
+    case V_RETRY_DEADLINE: return fmt_duration(buf, n, cfg->retry_deadline_ns);
+    case V_RETRY_BUDGET: return fmt_percent(buf, n, cfg->retry_budget);
+    case V_BREAKER: return fmt_u64(buf, n, cfg->breaker);
+    case V_NONBLOCK: return cfg->nonblock ? "on" : "off";
+    case V_DEST:
+        /* The rules as given (they parsed), or every destination. */
+        return cfg->source[V_DEST] == SRC_ENV && raw_have[V_DEST] ? raw_pool + raw_at[V_DEST]
+                                                                  : "all";
+    case V_DNS_STALE: return fmt_duration(buf, n, cfg->dns_stale_ns);
+    case V_MEM_BUDGET:
+        switch (cfg->mem_budget_kind) {
+        case BUDGET_AUTO: return "auto";
+        case BUDGET_OFF: return "off";
+        case BUDGET_BYTES: return fmt_u64(buf, n, cfg->mem_budget_bytes);
+        case BUDGET_PERCENT: return fmt_percent(buf, n, cfg->mem_budget_fraction);
+        }
+        return "?";
+    case V_MEM_WARN: return fmt_percent(buf, n, cfg->mem_warn);
+    case V_MEM_TRIM: return fmt_percent(buf, n, cfg->mem_trim);
+    case V_MEM_POLICY: return reshim_mem_policy_name(cfg->mem_policy);
+    case V_HEAP_SAMPLE: return fmt_u64(buf, n, cfg->heap_sample_bytes);
+    case V_RUN_DIR: return cfg->run_dir;
+    case V_INTERVAL: return fmt_duration(buf, n, cfg->interval_ns);
+    case V_PUSH: return cfg->push;
+    case V_COUNT: break;
+    }
+    return "";
+}
+
+static void reply_config(struct client *c, uint64_t now)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    char vb[V_COUNT][48];
+    const char *val[V_COUNT];
+    size_t need = 16;
+    for (int v = 0; v < V_COUNT; v++) {
+        val[v] = config_value(cfg, v, vb[v], sizeof vb[v]);
+        /* Escaping takes at most 6 bytes per input byte (\u00XX, \ufffd). */
+        need += strlen(reshim_config_names[v]) + 6 * strlen(val[v]) + 64;
+        if (raw_have[v])
+            need += 6 * strlen(raw_pool + raw_at[v]) + 16;
+    }
+    struct sbuf b;
+    if (!out_reserve(c, need)) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    sb_str(&b, "{");
+    for (int v = 0; v < V_COUNT; v++) {
+        enum reshim_source src = cfg->source[v];
+        if (v)
+            sb_str(&b, ",");
+        sb_json_str(&b, reshim_config_names[v]);
+        sb_str(&b, ":{\"value\":");
+        sb_json_str(&b, val[v]);
+        sb_str(&b, ",\"source\":");
+        sb_json_str(&b, src == SRC_ENV ? "env" : src == SRC_INVALID ? "invalid" : "default");
+        if (src == SRC_INVALID) {
+            sb_str(&b, ",\"given\":");
+            sb_json_str(&b, raw_have[v] ? raw_pool + raw_at[v] : "");
+        }
+        sb_str(&b, "}");
+    }
+    sb_str(&b, "}\n");
+    if (b.overflow)
+        reply_overflow(c, now);
+    else
+        out_commit(c, &b, now);
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+static bool is_space(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* A whole number in [lo, hi]; false on anything else. */
+static bool parse_bounded(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 12)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool word_is(const char *w, size_t n, const char *lit)
+{
+    return strlen(lit) == n && memcmp(w, lit, n) == 0;
+}
+
+static void reply_unknown(struct client *c, const char *line, size_t len, uint64_t now)
+{
+    /* {"error":"unknown request \"<request, JSON-escaped, cut to 64 bytes>\"; try help"} */
+    char req[65], esc[64 * 6 + 8];
+    size_t n = len < 64 ? len : 64;
+    memcpy(req, line, n);
+    req[n] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!req[i])
+            req[i] = ' '; /* a NUL byte would end the string early */
+    struct sbuf e;
+    sb_init(&e, esc, sizeof esc);
+    sb_json_str(&e, req); /* "..." with its quotes */
+    struct sbuf b;
+    if (!out_reserve(c, SMALL_ANSWER)) {
+        c->closing = true;
+        return;
+    }
+    out_begin(c, &b);
+    sb_str(&b, "{\"error\":\"unknown request \\\"");
+    if (e.len >= 2)
+        sb_mem(&b, esc + 1, e.len - 2);
+    sb_str(&b, "\\\"; try help\"}\n");
+    out_commit(c, &b, now);
+}
+
+static void start_watch(struct client *c, uint64_t ms, uint64_t now)
+{
+    c->watch_ms = (uint32_t)ms;
+    c->next_frame = now; /* the first frame at once */
+}
+
+static void handle_request(struct client *c, char *line, size_t len, uint64_t now)
+{
+    while (len && (line[len - 1] == '\r' || is_space(line[len - 1])))
+        len--;
+    while (len && is_space(*line))
+        line++, len--;
+    if (!len)
+        return; /* blank lines are ignored */
+    c->active = now;
+    size_t w = 0;
+    while (w < len && !is_space(line[w]))
+        w++;
+    const char *arg = line + w;
+    size_t alen = len - w;
+    while (alen && is_space(*arg))
+        arg++, alen--;
+
+    uint64_t v;
+    if (word_is(line, w, "stats") && !alen) {
+        reply_stats(c, now);
+    } else if (word_is(line, w, "metrics") && !alen) {
+        reply_metrics(c, now);
+    } else if (word_is(line, w, "config") && !alen) {
+        reply_config(c, now);
+    } else if (word_is(line, w, "version") && !alen) {
+        reply_text(c, "reshim " RESHIM_VERSION, now);
+    } else if (word_is(line, w, "help") && !alen) {
+        reply_text(c, "requests: stats, watch MS, metrics, trim, heap N, config, version, help",
+                   now);
+    } else if (word_is(line, w, "trim") && !alen) {
+        reply_trim(c, now);
+    } else if (word_is(line, w, "watch") && !alen) {
+        /* The default period: RESHIM_INTERVAL. */
+        v = reshim_cfg()->interval_ns / MS_NS;
+        start_watch(c, v < WATCH_MIN_MS ? WATCH_MIN_MS : v > WATCH_MAX_MS ? WATCH_MAX_MS : v, now);
+    } else if (word_is(line, w, "watch")) {
+        if (parse_bounded(arg, alen, WATCH_MIN_MS, WATCH_MAX_MS, &v))
+            start_watch(c, v, now);
+        else
+            reply_error(c, "watch MS: MS must be a whole number of milliseconds from 10 to "
+                           "3600000", now);
+    } else if (word_is(line, w, "heap")) {
+        if (parse_bounded(arg, alen, 1, HEAP_MAX_N, &v))
+            reply_error(c, "heap sampling is not available in this build (RESHIM_HEAP_SAMPLE "
+                           "comes with a later version)", now);
+        else
+            reply_error(c, "heap N: N must be a whole number from 1 to 1000", now);
+    } else {
+        reply_unknown(c, line, len, now);
+    }
+}
+
+/* ---- clients: life and I/O ------------------------------------------------ */
+
+static void client_reset(struct client *c)
+{
+    raw_unmap(c->out, c->out_cap);
+    c->out = NULL;
+    c->out_cap = c->out_len = c->out_off = 0;
+    c->in_len = 0;
+    c->eof = c->closing = false;
+    c->watch_ms = 0;
+    c->sock.fd = -1;
+}
+
+/* Discards what the client sent and we did not read (a unix socket closed
+ * with unread input resets the peer, which may then lose our last line). */
+static bool drain(int fd)
+{
+    char tmp[4096];
+    for (size_t got = 0; got < DRAIN_MAX;) {
+        ssize_t n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return false;
+        if (n <= 0)
+            return true; /* EOF, or an error: nothing more will come */
+        got += (size_t)n;
+    }
+    return false;
+}
+
+/* Our side is done (the last line is queued): EOF to the client, then its
+ * input is dropped until it closes (bounded), or the fd is closed now. */
+static void linger(int fd, uint64_t now)
+{
+    shutdown(fd, SHUT_WR);
+    if (drain(fd)) {
+        close(fd);
+        return;
+    }
+    for (int i = 0; i < LINGERS; i++)
+        if (lingering[i].fd < 0) {
+            if (!own_take(&lingering[i], fd))
+                break;
+            linger_until[i] = now + LINGER_NS;
+            return;
+        }
+    close(fd);
+}
+
+static void linger_check(int i, uint64_t now, bool readable)
+{
+    struct owned *o = &lingering[i];
+    if (o->fd < 0)
+        return;
+    if (!own_ok(o)) {
+        o->fd = -1;
+        return;
+    }
+    if ((readable && drain(o->fd)) || now >= linger_until[i])
+        own_close(o);
+}
+
+static void client_close(struct client *c)
+{
+    if (own_ok(&c->sock)) {
+        drain(c->sock.fd);
+        close(c->sock.fd);
+    }
+    client_reset(c);
+}
+
+/* After its last answer (an error that ends the connection). */
+static void client_finish(struct client *c, uint64_t now)
+{
+    if (own_ok(&c->sock))
+        linger(c->sock.fd, now);
+    client_reset(c);
+}
+
+/* The descriptor is no longer ours (closed or reused by the app): forget it. */
+static void client_forget(struct client *c)
+{
+    client_reset(c);
+}
+
+static void client_flush(struct client *c, uint64_t now)
+{
+    if (!out_pending(c))
+        return;
+    if (!own_ok(&c->sock)) {
+        client_forget(c);
+        return;
+    }
+    while (out_pending(c)) {
+        ssize_t n = send(c->sock.fd, c->out + c->out_off, c->out_len - c->out_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            c->progress = now;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        client_close(c); /* EPIPE, ECONNRESET: the client is gone */
+        return;
+    }
+    c->out_len = c->out_off = 0;
+    c->active = now;
+}
+
+static void client_read(struct client *c)
+{
+    if (c->in_len >= IN_CAP || c->eof)
+        return;
+    if (!own_ok(&c->sock)) {
+        client_forget(c);
+        return;
+    }
+    ssize_t n;
+    do
+        n = recv(c->sock.fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        c->in_len += (size_t)n;
+    else if (n == 0)
+        c->eof = true;
+    else if (errno != EAGAIN && errno != EWOULDBLOCK)
+        client_close(c);
+}
+
+/* One request per client per loop turn, and only once the previous answer
+ * is sent: answers stay in order, and no client holds the thread. */
+static void client_work(struct client *c, uint64_t now)
+{
+    if (c->sock.fd < 0 || c->watch_ms || c->closing || out_pending(c))
+        return;
+    char *nl = memchr(c->in, '\n', c->in_len);
+    if (nl) {
+        size_t len = (size_t)(nl - c->in);
+        handle_request(c, c->in, len, now);
+        size_t rest = c->in_len - len - 1;
+        memmove(c->in, nl + 1, rest);
+        c->in_len = rest;
+    } else if (c->in_len >= IN_CAP) {
+        reply_error(c, "request too long", now);
+        c->closing = true;
+        c->in_len = 0;
+    } else if (c->eof && c->in_len) {
+        /* The last line, without its newline. */
+        size_t len = c->in_len;
+        c->in_len = 0;
+        handle_request(c, c->in, len, now);
+    }
+}
+
+static void client_timers(struct client *c, uint64_t now)
+{
+    if (c->sock.fd < 0)
+        return;
+    if (c->closing && !out_pending(c)) {
+        client_finish(c, now);
+        return;
+    }
+    bool done;
+    if (out_pending(c))
+        done = now - c->progress >= STALL_NS; /* it does not read */
+    else if (c->eof && !c->in_len && !c->watch_ms)
+        done = true;                          /* every answer sent */
+    else
+        done = !c->watch_ms && now - c->active >= IDLE_NS; /* it asks nothing */
+    if (done)
+        client_close(c);
+}
+
+static void watch_frame(struct client *c, uint64_t now)
+{
+    if (c->sock.fd < 0 || !c->watch_ms || now < c->next_frame)
+        return;
+    uint64_t step = (uint64_t)c->watch_ms * MS_NS;
+    /* Skipped, not queued, while the previous frame is unsent. */
+    if (!out_pending(c)) {
+        reply_stats(c, now);
+        client_flush(c, now);
+    }
+    c->next_frame += step;
+    if (c->next_frame <= now)
+        c->next_frame += ((now - c->next_frame) / step + 1) * step;
+}
+
+/* Refuses a fresh connection with one error line. */
+static void refuse(int fd, const char *line, uint64_t now)
+{
+    send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+    linger(fd, now);
+}
+
+static void accept_clients(uint64_t now)
+{
+    uid_t me = geteuid();
+    for (int k = 0; k < ACCEPT_BATCH; k++) {
+        int fd = accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                lsn_pause_until = now + 100 * MS_NS; /* do not spin on a full fd table */
+            return;
+        }
+        struct ucred cr;
+        socklen_t cl = sizeof cr;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+            (cr.uid != me && cr.uid != 0)) {
+            refuse(fd, "{\"error\":\"permission denied\"}\n", now);
+            continue;
+        }
+        struct client *c = NULL;
+        for (int i = 0; i < MAX_CLIENTS && !c; i++)
+            if (clients[i].sock.fd < 0)
+                c = &clients[i];
+        if (!c) {
+            refuse(fd, "{\"error\":\"too many clients\"}\n", now);
+            continue;
+        }
+        client_reset(c);
+        if (!own_take(&c->sock, fd)) {
+            close(fd);
+            continue;
+        }
+        c->active = c->progress = now;
+    }
+}
+
+/* ---- the listener --------------------------------------------------------- */
+
+static unsigned my_uid(void)
+{
+    return (unsigned)getuid();
+}
+
+/* Why the run directory cannot be used (NULL: it can). Creates it 0700 when
+ * missing (its parent must exist). */
+static const char *dir_problem(const char *dir, char *why, size_t n)
+{
+    struct stat st;
+    char eb[16];
+    if (lstat(dir, &st) != 0) {
+        if (errno != ENOENT) {
+            reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
+            return why;
+        }
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+            reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
+            return why;
+        }
+        if (lstat(dir, &st) != 0) {
+            reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
+            return why;
+        }
+        if (!S_ISLNK(st.st_mode) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+            (st.st_mode & 07777) != 0700 && chmod(dir, 0700) == 0)
+            st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700; /* a umask made it narrower */
+    }
+    if (S_ISLNK(st.st_mode))
+        return "it is a symbolic link";
+    if (!S_ISDIR(st.st_mode))
+        return "it is not a directory";
+    if (st.st_uid != geteuid()) {
+        reshim_format(why, n, "it is owned by uid %u, not by uid %u", (unsigned)st.st_uid,
+                      (unsigned)geteuid());
+        return why;
+    }
+    if (st.st_mode & 077) {
+        reshim_format(why, n, "its mode %c%c%c%c lets other users in (0700 is required)", '0',
+                      (char)('0' + ((st.st_mode >> 6) & 7)),
+                      (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
+        return why;
+    }
+    return NULL;
+}
+
+static int new_stream_socket(void)
+{
+    return socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+/* Binds <path>; -1 with the reason in why. */
+static int bind_path(const char *path, char *why, size_t n)
+{
+    char eb[16];
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            reshim_format(why, n, "%s exists and is not a socket (left alone)", path);
+            return -1;
+        }
+        unlink(path); /* stale: a dead process of the same pid */
+    }
+    int fd = new_stream_socket();
+    if (fd < 0) {
+        reshim_format(why, n, "no socket (%s)", reshim_errno_name(errno, eb));
+        return -1;
+    }
+    fchmod(fd, 0600); /* the file is created with the socket inode's mode */
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path, path, strlen(path) + 1);
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        reshim_format(why, n, "cannot bind %s (%s)", path, reshim_errno_name(errno, eb));
+        close(fd);
+        return -1;
+    }
+    if (fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) != 0)
+        chmod(path, 0600);
+    if (listen(fd, LISTEN_BACKLOG) != 0 || lstat(path, &st) != 0) {
+        reshim_format(why, n, "cannot listen on %s (%s)", path, reshim_errno_name(errno, eb));
+        unlink(path);
+        close(fd);
+        return -1;
+    }
+    path_dev = st.st_dev;
+    path_ino = st.st_ino;
+    return fd;
+}
+
+static size_t abstract_name(char *buf, size_t n)
+{
+    return reshim_format(buf, n, "reshim-%u/%d", my_uid(), (int)syscall(SYS_getpid));
+}
+
+static int bind_abstract(void)
+{
+    char name[64], eb[16];
+    size_t len = abstract_name(name, sizeof name);
+    int fd = new_stream_socket();
+    if (fd < 0)
+        return -1;
+    struct sockaddr_un a;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    memcpy(a.sun_path + 1, name, len); /* sun_path[0] = 0: abstract, no trailing NUL */
+    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    if (bind(fd, (struct sockaddr *)&a, alen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        if (!abstract_warned) {
+            abstract_warned = true;
+            LOG_WARN("stats socket: cannot bind the abstract socket @%s (%s): no stats socket "
+                     "in this process",
+                     name, reshim_errno_name(errno, eb));
+        }
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* True when our socket file is still the one we bound. */
+static bool path_is_ours(void)
+{
+    struct stat st;
+    return sock_path[0] && lstat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+           st.st_dev == path_dev && st.st_ino == path_ino;
+}
+
+static void unlink_ours(void)
+{
+    if (path_is_ours())
+        unlink(sock_path);
+    sock_path[0] = 0;
+}
+
+static void listener_open(uint64_t now)
+{
+    const struct reshim_config *cfg = reshim_cfg();
+    char path[SOCK_PATH_MAX + 32], whybuf[SOCK_PATH_MAX + 96];
+    const char *why = NULL;
+    size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", cfg->run_dir,
+                                (int)syscall(SYS_getpid));
+    int fd = -1;
+    if (plen >= (size_t)SOCK_PATH_MAX)
+        why = "the socket path would not fit a unix socket address (107 bytes)";
+    else
+        why = dir_problem(cfg->run_dir, whybuf, sizeof whybuf);
+    if (!why) {
+        fd = bind_path(path, whybuf, sizeof whybuf);
+        if (fd < 0)
+            why = whybuf;
+    }
+    if (fd >= 0) {
+        memcpy(sock_path, path, plen + 1);
+    } else {
+        sock_path[0] = 0;
+        if (!place_warned) {
+            char name[64];
+            abstract_name(name, sizeof name);
+            place_warned = true;
+            LOG_WARN("stats socket: not using the run directory %s: %s; serving on the abstract "
+                     "socket @%s instead",
+                     cfg->run_dir, why, name);
+        }
+        fd = bind_abstract();
+    }
+    if (fd >= 0 && !own_take(&lsn, fd))
+        close(fd);
+    if (lsn.fd >= 0 && reshim_log_enabled(RLOG_DEBUG)) {
+        char name[SOCK_PATH_MAX + 1] = "@";
+        if (sock_path[0])
+            copy_word(name, sizeof name, sock_path);
+        else
+            abstract_name(name + 1, sizeof name - 1);
+        LOG_DEBUG("stats socket: serving on %s, %llu ms after start", name,
+                  (unsigned long long)((now - atomic_load(&t0_ns)) / MS_NS));
+    }
+    next_listen = now + (lsn.fd >= 0 ? RELISTEN_NS : RETRY_LISTEN_NS);
+    last_lsn_check = last_path_check = now;
+}
+
+static void listener_close(void)
+{
+    own_close(&lsn);
+    unlink_ours();
+}
+
+/* The app closed our listener (or its number now holds something else):
+ * forgotten, never closed by us; listener_maintain makes a new one. */
+static void listener_lost(void)
+{
+    LOG_INFO("stats socket: its descriptor was closed by the app; re-creating it");
+    lsn.fd = -1;
+    unlink_ours();
+}
+
+/* Notices an app that closed (or reused) our descriptor, or a socket file
+ * removed under us (tmp cleaners), and re-creates the listener. */
+static void listener_maintain(uint64_t now)
+{
+    if (lsn.fd >= 0 && now - last_lsn_check >= CHECK_NS) {
+        last_lsn_check = now;
+        if (!own_ok(&lsn))
+            listener_lost();
+    }
+    if (lsn.fd >= 0 && sock_path[0] && now - last_path_check >= PATH_CHECK_NS) {
+        last_path_check = now;
+        if (!path_is_ours()) {
+            LOG_INFO("stats socket: %s was removed; re-creating it", sock_path);
+            sock_path[0] = 0; /* not ours any more: left alone */
+            own_close(&lsn);
+        }
+    }
+    if (lsn.fd < 0 && now >= next_listen)
+        listener_open(now);
+}
+
+/* ---- the wake-up descriptor (the destructor's stop) ----------------------- */
+
+static void wake_open(void)
+{
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd >= 0 && !own_take(&wakefd, fd))
+        close(fd);
+}
+
+static void wake_drain(void)
+{
+    uint64_t v;
+    if (own_ok(&wakefd))
+        while (read(wakefd.fd, &v, sizeof v) == (ssize_t)sizeof v)
+            ;
+}
+
+/* ---- pushed datagrams ----------------------------------------------------- */
+
+static socklen_t push_addr(struct sockaddr_un *a, const char *path)
+{
+    memset(a, 0, sizeof *a);
+    a->sun_family = AF_UNIX;
+    size_t n = strnlen(path, sizeof a->sun_path - 1);
+    memcpy(a->sun_path, path, n);
+    if (path[0] == '@') { /* "@name": an abstract collector */
+        a->sun_path[0] = 0;
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    }
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
+/* One datagram; with a budget, EAGAIN (the collector's queue is full) is
+ * retried with short sleeps until it runs out. 0 sent, -1 dropped. */
+static int push_send(int fd, const char *buf, size_t len, uint64_t budget_ns)
+{
+    struct sockaddr_un a;
+    socklen_t alen = push_addr(&a, reshim_cfg()->push);
+    uint64_t start = reshim_now_ns();
+    uint64_t nap = MS_NS;
+    for (;;) {
+        ssize_t n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
+        if (n >= 0)
+            return 0;
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if ((e != EAGAIN && e != EWOULDBLOCK && e != ENOBUFS) || !budget_ns)
+            return -1;
+        uint64_t spent = reshim_now_ns() - start;
+        if (spent >= budget_ns)
+            return -1;
+        if (nap > budget_ns - spent)
+            nap = budget_ns - spent;
+        struct timespec ts = {0, (long)nap};
+        nanosleep(&ts, NULL);
+        nap = nap * 2 > 40 * MS_NS ? 40 * MS_NS : nap * 2;
+    }
+}
+
+static int new_dgram_socket(void)
+{
+    return socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+}
+
+static void push_periodic(void)
+{
+    struct reshim_snapshot *s = thread_snapshot();
+    size_t need = page_round(snap_json_max(s->ndest));
+    if (push_cap < need) {
+        char *p = raw_map(need);
+        if (!p)
+            return;
+        raw_unmap(push_buf, push_cap);
+        push_buf = p;
+        push_cap = need;
+    }
+    struct sbuf b;
+    sb_init(&b, push_buf, push_cap);
+    snap_json(s, &b);
+    if (b.overflow)
+        return;
+    if (!own_ok(&pushfd)) {
+        pushfd.fd = -1;
+        int fd = new_dgram_socket();
+        if (fd < 0 || !own_take(&pushfd, fd)) {
+            if (fd >= 0)
+                close(fd);
+            return;
+        }
+    }
+    push_send(pushfd.fd, b.p, b.len, 0);
+}
+
+/* ---- the thread ------------------------------------------------------------ */
+
+static int poll_ms(uint64_t now, uint64_t deadline)
+{
+    if (deadline <= now)
+        return 0;
+    uint64_t ms = (deadline - now + MS_NS - 1) / MS_NS;
+    return ms > MAX_WAIT_MS ? MAX_WAIT_MS : (int)ms;
+}
+
+static bool stopping(void)
+{
+    int s = atomic_load_explicit(&reshim_state, memory_order_acquire);
+    return atomic_load(&stop_req) || s == RS_TORN_DOWN || s == RS_DISABLED;
+}
+
+static void *srv_main(void *arg)
+{
+    (void)arg;
+    GUARD_ENTER(); /* everything this thread does passes straight through */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    atomic_store(&running, 1);
+    if (stopping())
+        goto out;
+    prctl(PR_SET_NAME, "reshim-stats", 0, 0, 0);
+    tables_init();
+    const struct reshim_config *cfg = reshim_cfg();
+    wake_open();
+    /* No socket (and no periodic push) in the first START_DELAY_NS: most
+     * short-lived processes (shell pipelines, a 500-process start-up
+     * benchmark) are gone before then and leave nothing behind. The wake fd
+     * ends the wait at exit. */
+    for (;;) {
+        if (stopping())
+            goto out;
+        uint64_t age = reshim_now_ns() - atomic_load(&t0_ns);
+        if (age >= START_DELAY_NS)
+            break;
+        struct pollfd pw = {wakefd.fd, POLLIN, 0};
+        int ms = (int)((START_DELAY_NS - age + MS_NS - 1) / MS_NS);
+        if (poll(&pw, wakefd.fd >= 0 ? 1 : 0, ms) > 0 && (pw.revents & POLLIN))
+            wake_drain();
+    }
+    uint64_t now = reshim_now_ns();
+    listener_open(now);
+    uint64_t next_push = cfg->push[0] ? now : UINT64_MAX;
+
+    for (;;) {
+        if (stopping())
+            break;
+        now = reshim_now_ns();
+        turn++;
+        listener_maintain(now);
+        if (wakefd.fd >= 0 && !own_ok(&wakefd))
+            wakefd.fd = -1;
+        if (wakefd.fd < 0)
+            wake_open();
+        if (now >= next_push) {
+            push_periodic();
+            next_push += cfg->interval_ns;
+            if (next_push <= now)
+                next_push = now + cfg->interval_ns;
+        }
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            struct client *c = &clients[i];
+            if (c->sock.fd < 0)
+                continue;
+            client_work(c, now);
+            client_flush(c, now);
+            watch_frame(c, now);
+            client_timers(c, now);
+        }
+
+        /* Wait: for the listener, the clients, the next timer. */
+        struct pollfd pf[MAX_CLIENTS + LINGERS + 2];
+        int who[MAX_CLIENTS + LINGERS + 2];
+        nfds_t n = 0;
+        uint64_t deadline = now + (uint64_t)MAX_WAIT_MS * MS_NS;
+        if (next_push < deadline)
+            deadline = next_push;
+        if (wakefd.fd >= 0) {
+            pf[n] = (struct pollfd){wakefd.fd, POLLIN, 0};
+            who[n++] = -1;
+        }
+        if (lsn.fd >= 0 && now >= lsn_pause_until) {
+            pf[n] = (struct pollfd){lsn.fd, POLLIN, 0};
+            who[n++] = -2;
+        } else if (lsn.fd >= 0 && lsn_pause_until < deadline) {
+            deadline = lsn_pause_until;
+        }
+        if (lsn.fd < 0 && next_listen < deadline)
+            deadline = next_listen;
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            struct client *c = &clients[i];
+            if (c->sock.fd < 0)
+                continue;
+            short ev = 0;
+            if (!c->watch_ms && !c->closing && !c->eof && c->in_len < IN_CAP)
+                ev |= POLLIN;
+            if (out_pending(c)) {
+                ev |= POLLOUT;
+                if (c->progress + STALL_NS < deadline)
+                    deadline = c->progress + STALL_NS;
+            } else if (c->watch_ms) {
+                if (c->next_frame < deadline)
+                    deadline = c->next_frame;
+            } else if (c->active + IDLE_NS < deadline) {
+                deadline = c->active + IDLE_NS;
+            }
+            if (c->watch_ms && out_pending(c) && c->next_frame < deadline)
+                deadline = c->next_frame; /* to skip frames on time */
+            pf[n] = (struct pollfd){c->sock.fd, ev, 0};
+            who[n++] = i;
+        }
+        for (int i = 0; i < LINGERS; i++) {
+            linger_check(i, now, false);
+            if (lingering[i].fd < 0)
+                continue;
+            if (linger_until[i] < deadline)
+                deadline = linger_until[i];
+            pf[n] = (struct pollfd){lingering[i].fd, POLLIN, 0};
+            who[n++] = -3 - i;
+        }
+        /* A complete request waiting (pipelined) is served without waiting. */
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            struct client *c = &clients[i];
+            if (c->sock.fd >= 0 && !c->watch_ms && !c->closing && !out_pending(c) &&
+                (memchr(c->in, '\n', c->in_len) || c->in_len >= IN_CAP ||
+                 (c->eof && c->in_len)))
+                deadline = now;
+        }
+        int r = poll(pf, n, poll_ms(now, deadline));
+        if (r < 0 && errno != EINTR) {
+            struct timespec ts = {0, 10 * (long)MS_NS}; /* never spin */
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        if (r <= 0)
+            continue;
+        now = reshim_now_ns();
+        for (nfds_t k = 0; k < n; k++) {
+            short re = pf[k].revents;
+            if (!re)
+                continue;
+            if (who[k] <= -3) {
+                int i = -3 - who[k];
+                if (lingering[i].fd != pf[k].fd)
+                    continue; /* the slot was reused in this turn */
+                if (re & POLLNVAL)
+                    lingering[i].fd = -1;
+                else
+                    linger_check(i, now, true);
+            } else if (who[k] == -1) {
+                if (re & POLLNVAL)
+                    wakefd.fd = -1;
+                else
+                    wake_drain();
+            } else if (who[k] == -2) {
+                if (!(re & POLLNVAL) && own_ok(&lsn))
+                    accept_clients(now);
+                else
+                    listener_lost();
+            } else {
+                struct client *c = &clients[who[k]];
+                if (c->sock.fd != pf[k].fd)
+                    continue;
+                if (re & POLLNVAL) {
+                    client_forget(c);
+                    continue;
+                }
+                if (re & POLLIN)
+                    client_read(c);
+                if (c->sock.fd >= 0 && (re & (POLLERR | POLLHUP)))
+                    client_close(c);
+                else if (c->sock.fd >= 0 && (re & POLLOUT))
+                    client_flush(c, now);
+            }
+        }
+    }
+out:
+    for (int i = 0; tables_ready && i < MAX_CLIENTS; i++)
+        if (clients[i].sock.fd >= 0)
+            client_close(&clients[i]);
+    for (int i = 0; tables_ready && i < LINGERS; i++)
+        own_close(&lingering[i]);
+    listener_close();
+    own_close(&pushfd);
+    atomic_store(&running, 0);
+    return NULL;
+}
+
+static void start_thread(void)
+{
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, STACK_SIZE);
+    sigset_t all, prev;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited: no app handler runs there */
+    GUARD_ENTER();
+    int rc = pthread_create(&t, &a, srv_main, NULL);
+    GUARD_LEAVE();
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    pthread_attr_destroy(&a);
+    if (rc != 0)
+        LOG_ERROR("cannot start the stats thread (%d): no stats socket, no pushed stats", rc);
+}
+
+void server_tick_slow(void)
+{
+    if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
+        return;
+    int saved = errno;
+    if (!reshim_in_foreign_child() && !atomic_load(&stop_req)) {
+        int expected = 1;
+        if (atomic_compare_exchange_strong(&server_armed, &expected, 0))
+            start_thread();
+    }
+    errno = saved;
+}
+
+/* ---- fork and exit ---------------------------------------------------------- */
+
+void server_atfork_child(void)
+{
+    GUARD_ENTER();
+    /* The thread is not inherited; its descriptors are (the parent keeps
+     * its own copies). The parent's socket file is the parent's. */
+    if (tables_ready) {
+        for (int i = 0; i < MAX_CLIENTS; i++)
+            own_close(&clients[i].sock);
+        for (int i = 0; i < LINGERS; i++)
+            own_close(&lingering[i]);
+        /* The client buffers are forgotten, not unmapped: the fork may have
+         * come in the middle of their update (copy-on-write pages the child
+         * never touches). */
+        tables_init();
+    }
+    own_close(&lsn);
+    own_close(&wakefd);
+    own_close(&pushfd);
+    push_buf = NULL; /* forgotten, as the client buffers */
+    push_cap = 0;
+    sock_path[0] = 0;
+    place_warned = abstract_warned = false;
+    next_listen = last_lsn_check = last_path_check = lsn_pause_until = 0;
+    last_trim_ns = 0;
+    snap_turn = turn = 0;
+    atomic_store(&running, 0);
+    atomic_store(&stop_req, 0);
+    atomic_store(&t0_real_ns, real_ns());
+    atomic_store(&t0_ns, reshim_now_ns());
+    atomic_store(&server_armed, 1);
+    GUARD_LEAVE();
+}
+
+static void final_push(void)
+{
+    server_snapshot(&snap_exit);
+    size_t cap = page_round(snap_json_max(snap_exit.ndest));
+    char *buf = raw_map(cap); /* never unmapped: nothing is freed at exit */
+    if (!buf)
+        return;
+    struct sbuf b;
+    sb_init(&b, buf, cap);
+    snap_json(&snap_exit, &b);
+    if (b.overflow)
+        return;
+    int fd = new_dgram_socket();
+    if (fd < 0)
+        return;
+    if (push_send(fd, b.p, b.len, PUSH_EXIT_NS) != 0)
+        LOG_DEBUG("pushed stats: the final datagram to %s was dropped", reshim_cfg()->push);
+    close(fd);
+}
+
+void server_exit(void)
+{
+    int saved = errno;
+    GUARD_ENTER();
+    atomic_store(&server_armed, 0);
+    atomic_store(&stop_req, 1);
+    if (atomic_load(&running)) {
+        uint64_t one = 1, start = reshim_now_ns();
+        if (own_ok(&wakefd))
+            (void)!write(wakefd.fd, &one, sizeof one);
+        /* It wakes at once and takes microseconds to finish: yield first. */
+        for (int spin = 0; atomic_load(&running) && reshim_now_ns() - start < STOP_WAIT_NS;
+             spin++) {
+            struct timespec ts = {0, 100000};
+            if (spin < 50)
+                sched_yield();
+            else
+                nanosleep(&ts, NULL);
+        }
+        if (atomic_load(&running))
+            unlink_ours(); /* the thread is busy (a long trim): remove the file anyway */
+    }
+    if (reshim_cfg()->push[0])
+        final_push();
+    GUARD_LEAVE();
+    errno = saved;
+}

@@ -1,0 +1,55 @@
+/* server.h: the stats socket and pushed stats (SPEC.md "Stats socket", the
+ * protocol the reshim CLI speaks). server.c owns the stats thread, its
+ * listening socket ($RESHIM_RUN_DIR/<pid>.sock or @reshim-<uid>/<pid>), its
+ * clients, the RESHIM_PUSH datagrams and the snapshot of the live counters.
+ *
+ * The thread starts late: never during init, only from the first slow point
+ * (a network wrapper, a wait, getaddrinfo, a heap growth step, the memory
+ * monitor's loop), so that a process that only idles afterwards (a server in
+ * accept, a worker in sleep) is still seen; it opens its socket (and starts
+ * pushing) only once the process has run for 100 ms, so that short-lived
+ * processes leave no socket behind, and processes that never reach a slow
+ * point (/bin/true, most shell commands) never get a thread at all. A slow
+ * point costs one relaxed load. */
+#ifndef RESHIM_SERVER_H
+#define RESHIM_SERVER_H
+
+#include <stdatomic.h>
+
+#include "config.h"
+#include "reshim.h"
+#include "snapshot.h"
+
+/* Set while the stats thread may still start in this process. */
+extern atomic_int server_armed;
+
+/* From init, once the configuration is loaded and the shim will be active:
+ * remembers the start time and the raw value of every RESHIM_ variable that
+ * was set (for the `config` answer), and arms the late start. */
+void server_init(reshim_getenv_fn get, void *ctx);
+
+void server_tick_slow(void);
+
+/* A slow point: starts the stats thread when it is due. Preserves errno. */
+static inline void server_tick(void)
+{
+    if (unlikely(atomic_load_explicit(&server_armed, memory_order_relaxed)))
+        server_tick_slow();
+}
+
+/* fork child (single-threaded): the parent's listener and clients are
+ * closed (only our own descriptors; the parent's socket file is left
+ * alone), counters of the server reset, and the late start re-armed for the
+ * child's own pid. */
+void server_atfork_child(void);
+
+/* At exit (the destructor): stops the thread within a bounded time, removes
+ * the socket file, and sends the final datagram when RESHIM_PUSH is set
+ * (even when the thread never started). Frees nothing. */
+void server_exit(void);
+
+/* Fills s from the live counters (net classes, destinations, memory) and the
+ * process's identity. Reads /proc; never allocates. */
+void server_snapshot(struct reshim_snapshot *s);
+
+#endif
