@@ -1,0 +1,178 @@
+/* cli.h: what the files of the reshim CLI share: finding shimmed processes
+ * and talking to their stats sockets (procs.c), the commands (one function
+ * each, in the file named after it), and output helpers. The CLI is an
+ * ordinary program: it may allocate and use stdio, and links the pure
+ * modules it shares with the library (snapshot encoders, configuration). */
+#ifndef RESHIM_CLI_H
+#define RESHIM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "snapshot.h"
+
+/* Exit codes (SPEC.md). */
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2   /* usage error or bad configuration */
+#define EXIT_NOPROC 3  /* no such process, or no shim in it */
+
+/* ---- procs.c: discovery and requests ------------------------------------ */
+
+struct proc_ref {
+    int pid;
+    bool abstract;        /* @reshim-<uid>/<pid> */
+    char path[108];       /* socket path (for abstract: the name without the '@') */
+};
+
+/* The run directory the shim of this user would use (RESHIM_RUN_DIR or its
+ * default, as config.c computes it). */
+const char *cli_run_dir(void);
+
+/* Every live shimmed process of this user: <run dir>/<pid>.sock files and
+ * abstract @reshim-<uid>/<pid> sockets (/proc/net/unix). A socket whose
+ * process is gone (or does not answer a connect) is stale: removed when
+ * remove_stale. Sorted by pid; returns how many (at most max), -1 on error. */
+int procs_list(struct proc_ref *out, int max, bool remove_stale);
+
+/* The socket of one pid: 0 found, -1 not (no such process, or no shim). */
+int procs_find(int pid, struct proc_ref *out);
+
+/* One request: connects, sends the line, half-closes, reads to EOF within
+ * timeout_ms. *answer is malloc'd and NUL-terminated. Returns 0, or -1 with
+ * a message on stderr prefixed "reshim: ". */
+int proc_request(const struct proc_ref *p, const char *request, char **answer, size_t *len,
+                 int timeout_ms);
+
+/* Connects and sends a request without half-closing (for `watch`): returns
+ * the fd, or -1. */
+int proc_open_stream(const struct proc_ref *p, const char *request);
+
+/* stats of one process, parsed; 0 or -1 (message on stderr). */
+int proc_snapshot(const struct proc_ref *p, struct reshim_snapshot *s, int timeout_ms);
+
+/* Snapshots of the given pids (npids 0: every live process), malloc'd, into
+ * snaps (at most max); returns how many were read. Processes that do not
+ * answer are skipped with a message on stderr. */
+int snapshots_collect(const int *pids, int npids, struct reshim_snapshot **snaps, int max);
+
+/* ---- output helpers (main.c) -------------------------------------------- */
+
+/* Colour on this stream: a terminal and NO_COLOR unset or empty. */
+bool cli_color(FILE *f);
+/* "12.3 MB", "512 KB", "3 B" into buf. */
+const char *cli_bytes(unsigned long long v, char *buf, size_t n);
+/* "3d4h", "2h05m", "4m10s", "12s" into buf. */
+const char *cli_duration(double s, char *buf, size_t n);
+
+/* ---- doctor.c: checks `run` may share ----------------------------------- */
+
+/* The shim library as `run` and `doctor` find it: RESHIM_LIBRARY, else
+ * <dir of this binary>/../lib/reshim/libreshim.so, else libreshim.so beside
+ * the binary (build/). The real path into out; 0, or -1 when not there. */
+int doctor_find_shim(char *out, size_t n);
+/* Can the shim be preloaded into cmd (a path, or a name looked up in PATH)?
+ * 1 yes; 0 no, with the reason in reason ("statically linked: ...", "built
+ * for musl ...", "setuid ...", "a Go program ..."). Prints nothing, runs
+ * nothing. */
+int doctor_preloadable(const char *cmd, char *reason, size_t n);
+
+/* ---- commands: each takes the arguments after its name ----------------- */
+
+int cmd_ls(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+int cmd_trim(int argc, char **argv);
+int cmd_heap(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);   /* doctor.c */
+int cmd_collect(int argc, char **argv);  /* collect.c */
+int cmd_serve(int argc, char **argv);    /* serve.c */
+
+/* ---- added by the CLI's commands (main.c, procs.c, json.c) -------------- */
+
+#define CLI_TIMEOUT_MS 2000      /* default wait for one process's answer */
+extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS otherwise */
+
+/* "reshim: " + the message + "\n" on stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "reshim: CMD: message" and a pointer to CMD --help on stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* true when -h or --help is among the arguments (before any "--"). */
+bool cli_wants_help(int argc, char **argv);
+/* Prints the help of a command written in main.c; -1 when it has none there. */
+int cli_usage(const char *cmd, FILE *f);
+/* A PID argument: digits only, > 0; -1 otherwise. */
+int cli_parse_pid(const char *s);
+
+/* procs_find, and when it fails a message on stderr saying why (no such
+ * process; a process without the shim, or of another user; a stale socket).
+ * Returns EXIT_OK or EXIT_NOPROC. */
+int procs_find_or_explain(int pid, struct proc_ref *out);
+
+/* The same request to n processes at once, within timeout_ms in all:
+ * answers[i] is malloc'd and NUL-terminated (lens[i] its length), or NULL
+ * for a process that failed (with a message on stderr). Returns how many
+ * answered. */
+int proc_request_many(const struct proc_ref *p, int n, const char *request, char **answers,
+                      size_t *lens, int timeout_ms);
+
+/* When an answer is {"error":"..."}, the message (malloc'd); NULL otherwise. */
+char *proc_answer_error(const char *answer, size_t len);
+
+/* A process's command name from /proc/PID/comm into buf ("?" if unknown). */
+const char *proc_comm(int pid, char *buf, size_t n);
+
+/* ---- json.c: a small JSON reader for the answers that are not snapshots -- */
+
+enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
+
+struct json {
+    enum json_type type;
+    bool b;                 /* JSON_BOOL */
+    double num;             /* JSON_NUMBER */
+    char *str;              /* JSON_STRING: decoded (UTF-8); JSON_NUMBER: the literal */
+    size_t n;               /* JSON_ARRAY, JSON_OBJECT: items */
+    struct json *items;
+    char **keys;            /* JSON_OBJECT */
+};
+
+/* Parses one JSON value (trailing whitespace allowed); NULL with a reason
+ * in *err on bad input. json_free frees what json_parse returned. */
+struct json *json_parse(const char *text, size_t len, const char **err);
+void json_free(struct json *j);
+/* The member of an object (NULL when absent or j is not an object). */
+const struct json *json_get(const struct json *j, const char *key);
+/* A string's text, or NULL. */
+const char *json_string(const struct json *j);
+/* A non-negative whole number; false when j is not one. */
+bool json_u64(const struct json *j, unsigned long long *out);
+
+/* ---- table.c: aligned tables for human output ---------------------------- */
+
+struct cli_table;
+/* ncols columns (at most 16) with their headings; align: one 'l' or 'r' per
+ * column (NULL: all left). */
+struct cli_table *table_new(int ncols, const char *const *head, const char *align);
+/* Appends the next cell (rows fill left to right); color is an SGR code such
+ * as "31" or NULL; the text is sanitized (control bytes become '?'). */
+void table_cell(struct cli_table *t, const char *color, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+size_t table_rows(const struct cli_table *t);
+void table_print(const struct cli_table *t, FILE *f, bool use_color, const char *indent,
+                 bool header);
+void table_free(struct cli_table *t);
+/* Control bytes (< 0x20, 0x7f) of s become '?', in place. */
+void cli_sanitize(char *s);
+/* cli_sanitize on every string of a snapshot (for terminal output). */
+void cli_sanitize_snapshot(struct reshim_snapshot *s);
+/* Columns a UTF-8 string takes (code points). */
+size_t cli_width(const char *s);
+/* The SGR colour of a memory state or a breaker state: green ok/closed,
+ * yellow warn/half-open, red critical/over/open; NULL otherwise. */
+const char *cli_state_color(const char *state);
+
+#endif

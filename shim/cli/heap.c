@@ -1,0 +1,127 @@
+/* heap.c: `reshim heap PID [--top N] [--json]`: the top sampled allocation
+ * sites of a process (request `heap N`). A shim without sampling answers
+ * with an error: printed as is, exit 1. An answer {"sites":[...]} is shown
+ * as a table (estimated live bytes, samples, the site: its symbolized
+ * frames, innermost first); the site keys read are the likely ones
+ * (live_bytes/bytes, count/samples, stack/frames or site/symbol). */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct json *first_of(const struct json *o, const char *const *keys)
+{
+    for (; *keys; keys++) {
+        const struct json *v = json_get(o, *keys);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
+/* A frame: a string, or an object with a symbol-ish member. */
+static const char *frame_text(const struct json *f)
+{
+    static const char *const keys[] = {"symbol", "function", "name", "frame", "addr", NULL};
+    const char *s = json_string(f);
+    return s ? s : json_string(first_of(f, keys));
+}
+
+static void site_text(const struct json *site, char *buf, size_t n)
+{
+    static const char *const stack_keys[] = {"stack", "frames", "trace", NULL};
+    static const char *const one_keys[] = {"site", "symbol", "function", "location", NULL};
+    const struct json *st = first_of(site, stack_keys);
+    size_t k = 0;
+    buf[0] = 0;
+    if (st && st->type == JSON_ARRAY) {
+        for (size_t i = 0; i < st->n && k + 1 < n; i++) {
+            const char *f = frame_text(&st->items[i]);
+            k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " < " : "", f ? f : "?");
+        }
+        return;
+    }
+    const char *one = json_string(first_of(site, one_keys));
+    snprintf(buf, n, "%s", one ? one : "?");
+}
+
+int cmd_heap(int argc, char **argv)
+{
+    bool json = false;
+    int pid = 0;
+    unsigned top = 20;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--top") == 0 || strcmp(argv[i], "-n") == 0 ||
+                   strncmp(argv[i], "--top=", 6) == 0) {
+            const char *v = argv[i][5] == '=' ? argv[i] + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || reshim_parse_uint(v, 1000, &top) || top < 1)
+                return cli_usage_error("heap", "--top needs a number from 1 to 1000");
+        } else if (argv[i][0] == '-' || pid) {
+            return cli_usage_error("heap", "unexpected argument '%s'", argv[i]);
+        } else if ((pid = cli_parse_pid(argv[i])) < 0) {
+            return cli_usage_error("heap", "'%s' is not a process id", argv[i]);
+        }
+    }
+    if (pid <= 0)
+        return cli_usage_error("heap", "which process? (a PID; reshim ls lists them)");
+    struct proc_ref p;
+    if (procs_find_or_explain(pid, &p) != EXIT_OK)
+        return EXIT_NOPROC;
+    char req[32], *ans;
+    size_t len;
+    snprintf(req, sizeof req, "heap %u", top);
+    if (proc_request(&p, req, &ans, &len, 2 * cli_timeout_ms))
+        return EXIT_FAIL;
+    int rc = EXIT_OK;
+    char *e = proc_answer_error(ans, len);
+    const char *why = NULL;
+    struct json *j = NULL;
+    const struct json *sites;
+    if (e) {
+        cli_err("process %d: %s", pid, e);
+        rc = EXIT_FAIL;
+    } else if (json) {
+        fwrite(ans, 1, len, stdout);
+        if (len && ans[len - 1] != '\n')
+            putchar('\n');
+    } else if (!(j = json_parse(ans, len, &why)) || !(sites = json_get(j, "sites")) ||
+               sites->type != JSON_ARRAY) {
+        cli_err("process %d: unexpected answer to heap (%s): %.200s", pid,
+                why ? why : "no \"sites\" list", ans);
+        rc = EXIT_FAIL;
+    } else {
+        static const char *const bytes_keys[] = {"live_bytes", "est_live_bytes", "bytes",
+                                                 "size", NULL};
+        static const char *const count_keys[] = {"count", "samples", "allocs", NULL};
+        static const char *const head[] = {"#", "LIVE (EST.)", "SAMPLES", "SITE"};
+        struct cli_table *t = table_new(4, head, "rrrl");
+        for (size_t i = 0; i < sites->n; i++) {
+            const struct json *s = &sites->items[i];
+            unsigned long long b = 0, c = 0;
+            char bb[32], where[512];
+            bool hb = json_u64(first_of(s, bytes_keys), &b);
+            bool hc = json_u64(first_of(s, count_keys), &c);
+            site_text(s, where, sizeof where);
+            table_cell(t, NULL, "%zu", i + 1);
+            table_cell(t, NULL, "%s", hb ? cli_bytes(b, bb, sizeof bb) : "-");
+            if (hc)
+                table_cell(t, NULL, "%llu", c);
+            else
+                table_cell(t, NULL, "-");
+            table_cell(t, NULL, "%s", where);
+        }
+        if (sites->n == 0)
+            printf("no allocation site sampled yet\n");
+        else
+            table_print(t, stdout, false, NULL, true);
+        table_free(t);
+    }
+    json_free(j);
+    free(e);
+    free(ans);
+    return rc;
+}

@@ -1,0 +1,609 @@
+/* procs.c: finding the shimmed processes of this user and talking to their
+ * stats sockets (protocol: one request line, half-close, read to EOF).
+ * Discovery: <run dir>/<pid>.sock files (the run dir computed by config.c
+ * exactly as the library does) and abstract @reshim-<uid>/<pid> sockets
+ * listed in /proc/net/unix. Every request has a deadline: a hung or
+ * malicious process never hangs the CLI. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* A socket file younger than this that refuses connections may belong to a
+ * process between its bind and its listen: never called stale. */
+#define STALE_GRACE_S 3
+
+static const char *env_get(void *ctx, const char *name)
+{
+    (void)ctx;
+    return getenv(name);
+}
+
+const char *cli_run_dir(void)
+{
+    static struct reshim_config cfg;
+    static bool done;
+    if (!done) {
+        reshim_config_load(&cfg, env_get, NULL, NULL, NULL, (unsigned)getuid());
+        done = true;
+    }
+    return cfg.run_dir;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* alive: exists and is not a zombie. */
+static bool pid_alive(int pid)
+{
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+        return false;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true; /* no /proc: kill said it exists */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return true;
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+const char *proc_comm(int pid, char *buf, size_t n)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t r = fd >= 0 ? read(fd, buf, n - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (r <= 0) {
+        snprintf(buf, n, "?");
+        return buf;
+    }
+    buf[r] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+    return buf;
+}
+
+static socklen_t make_addr(const struct proc_ref *p, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    size_t n = strnlen(p->path, sizeof p->path);
+    if (p->abstract) {
+        if (n > sizeof sa->sun_path - 1)
+            n = sizeof sa->sun_path - 1;
+        memcpy(sa->sun_path + 1, p->path, n);
+        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+    }
+    if (n > sizeof sa->sun_path - 1)
+        n = sizeof sa->sun_path - 1;
+    memcpy(sa->sun_path, p->path, n);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
+/* Connects within timeout_ms (a unix connect waits only while the backlog is
+ * full: SO_SNDTIMEO bounds it). Returns a non-blocking fd, or -1 with errno. */
+static int connect_ref(const struct proc_ref *p, int timeout_ms)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (timeout_ms < 1)
+        timeout_ms = 1;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_un sa;
+    socklen_t len = make_addr(p, &sa);
+    int rc;
+    do
+        rc = connect(fd, (struct sockaddr *)&sa, len);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        int e = errno;
+        close(fd);
+        errno = e == EINPROGRESS ? ETIMEDOUT : e;
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* ---- discovery ------------------------------------------------------------ */
+
+/* "<digits>.sock" -> pid, else -1. */
+static int sock_name_pid(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    if (!dot || strcmp(dot, ".sock") != 0 || dot == name || dot - name > 9)
+        return -1;
+    char num[16];
+    memcpy(num, name, (size_t)(dot - name));
+    num[dot - name] = 0;
+    return cli_parse_pid(num);
+}
+
+/* A socket file of a live process that refuses connections, old enough not
+ * to be one being set up, or of a process that is gone: stale. */
+static bool file_is_stale(const struct proc_ref *p, const struct stat *st)
+{
+    if (!pid_alive(p->pid))
+        return true;
+    int fd = connect_ref(p, 200);
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    if (errno != ECONNREFUSED)
+        return false; /* busy (backlog full, timeout): alive */
+    return time(NULL) - st->st_mtime > STALE_GRACE_S;
+}
+
+static int by_pid(const void *a, const void *b)
+{
+    const struct proc_ref *x = a, *y = b;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static bool have_pid(const struct proc_ref *out, int n, int pid)
+{
+    for (int i = 0; i < n; i++)
+        if (out[i].pid == pid)
+            return true;
+    return false;
+}
+
+/* Abstract sockets of this user from /proc/net/unix: calls fn for each pid
+ * that listens on @reshim-<uid>/<pid>. */
+static void scan_abstract(void (*fn)(void *ctx, int pid), void *ctx)
+{
+    FILE *f = fopen("/proc/net/unix", "re");
+    if (!f)
+        return;
+    char prefix[48];
+    int plen = snprintf(prefix, sizeof prefix, "@reshim-%u/", (unsigned)getuid());
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        /* Num RefCount Protocol Flags Type St Inode Path */
+        char flags[16], path[256];
+        unsigned type, st;
+        if (sscanf(line, "%*s %*s %*s %15s %x %x %*s %255s", flags, &type, &st, path) != 4)
+            continue;
+        if (type != 1 /* SOCK_STREAM */ || strtoul(flags, NULL, 16) != 0x10000 /* listening */)
+            continue;
+        if (strncmp(path, prefix, (size_t)plen) != 0)
+            continue;
+        int pid = cli_parse_pid(path + plen);
+        if (pid > 0)
+            fn(ctx, pid);
+    }
+    fclose(f);
+}
+
+struct list_ctx {
+    struct proc_ref *out;
+    int n, max;
+};
+
+static void add_abstract(void *c, int pid)
+{
+    struct list_ctx *l = c;
+    /* An abstract socket goes away with its process: never stale. Its pid
+     * may be of another pid namespace (a sidecar container sharing the
+     * network namespace), so it is not checked against ours. */
+    if (l->n >= l->max || have_pid(l->out, l->n, pid))
+        return;
+    struct proc_ref *p = &l->out[l->n++];
+    memset(p, 0, sizeof *p);
+    p->pid = pid;
+    p->abstract = true;
+    snprintf(p->path, sizeof p->path, "reshim-%u/%d", (unsigned)getuid(), pid);
+}
+
+int procs_list(struct proc_ref *out, int max, bool remove_stale)
+{
+    const char *dir = cli_run_dir();
+    struct list_ctx l = {out, 0, max};
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) && l.n < max) {
+            int pid = sock_name_pid(e->d_name);
+            if (pid <= 0 || pid == getpid())
+                continue;
+            struct proc_ref p = {.pid = pid};
+            if (snprintf(p.path, sizeof p.path, "%s/%s", dir, e->d_name) >= (int)sizeof p.path)
+                continue;
+            struct stat st;
+            if (lstat(p.path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != getuid())
+                continue;
+            if (file_is_stale(&p, &st)) {
+                if (remove_stale && unlink(p.path) != 0 && errno != ENOENT)
+                    cli_err("cannot remove the stale socket %s: %s", p.path, strerror(errno));
+                continue;
+            }
+            out[l.n++] = p;
+        }
+        closedir(d);
+    } else if (errno != ENOENT) {
+        cli_err("cannot read the run directory %s: %s", dir, strerror(errno));
+    }
+    scan_abstract(add_abstract, &l);
+    /* our own socket, when this CLI itself runs under the shim */
+    for (int i = 0; i < l.n; i++)
+        if (out[i].pid == getpid())
+            out[i--] = out[--l.n];
+    qsort(out, (size_t)l.n, sizeof *out, by_pid);
+    return l.n;
+}
+
+struct find_ctx {
+    int pid;
+    bool found;
+};
+
+static void match_abstract(void *c, int pid)
+{
+    struct find_ctx *f = c;
+    if (pid == f->pid)
+        f->found = true;
+}
+
+enum find_result { FOUND, NO_PROCESS, NO_SHIM, STALE };
+
+static enum find_result find(int pid, struct proc_ref *out)
+{
+    memset(out, 0, sizeof *out);
+    out->pid = pid;
+    const char *dir = cli_run_dir();
+    bool stale = false;
+    if (snprintf(out->path, sizeof out->path, "%s/%d.sock", dir, pid) < (int)sizeof out->path) {
+        struct stat st;
+        if (lstat(out->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == getuid()) {
+            if (!file_is_stale(out, &st))
+                return FOUND;
+            stale = true;
+        }
+    }
+    struct find_ctx f = {pid, false};
+    scan_abstract(match_abstract, &f);
+    if (f.found) {
+        out->abstract = true;
+        snprintf(out->path, sizeof out->path, "reshim-%u/%d", (unsigned)getuid(), pid);
+        return FOUND;
+    }
+    if (!pid_alive(pid))
+        return NO_PROCESS;
+    return stale ? STALE : NO_SHIM;
+}
+
+int procs_find(int pid, struct proc_ref *out)
+{
+    return find(pid, out) == FOUND ? 0 : -1;
+}
+
+int procs_find_or_explain(int pid, struct proc_ref *out)
+{
+    char comm[64];
+    switch (find(pid, out)) {
+    case FOUND:
+        return EXIT_OK;
+    case NO_PROCESS:
+        cli_err("no process %d", pid);
+        break;
+    case STALE:
+        cli_err("process %d (%s): its stats socket %s refuses connections (the shim in it "
+                "stopped serving, or the pid was reused)",
+                pid, proc_comm(pid, comm, sizeof comm), out->path);
+        break;
+    case NO_SHIM: {
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%d", pid);
+        if (stat(path, &st) == 0 && st.st_uid != getuid() && getuid() != 0)
+            cli_err("process %d (%s) belongs to uid %u: reshim sees only the processes of "
+                    "its own user (uid %u)",
+                    pid, proc_comm(pid, comm, sizeof comm), (unsigned)st.st_uid,
+                    (unsigned)getuid());
+        else
+            cli_err("process %d (%s) has no reshim stats socket in %s (not started with the "
+                    "shim, RESHIM_DISABLE=1, or another RESHIM_RUN_DIR)",
+                    pid, proc_comm(pid, comm, sizeof comm), cli_run_dir());
+        break;
+    }
+    }
+    return EXIT_NOPROC;
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+struct req {
+    int fd;
+    size_t sent;
+    char *buf;
+    size_t len, cap;
+    bool done;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void req_fail(struct req *r, const struct proc_ref *p, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_err("process %d: %s", p->pid, msg);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    free(r->buf);
+    r->buf = NULL;
+    r->done = true;
+}
+
+int proc_request_many(const struct proc_ref *p, int n, const char *request, char **answers,
+                      size_t *lens, int timeout_ms)
+{
+    if (n <= 0)
+        return 0;
+    long long deadline = now_ms() + timeout_ms;
+    size_t qlen = strlen(request);
+    char *line = malloc(qlen + 2);
+    struct req *r = calloc((size_t)n, sizeof *r);
+    struct pollfd *pf = calloc((size_t)n, sizeof *pf);
+    if (!line || !r || !pf) {
+        free(line), free(r), free(pf);
+        cli_err("out of memory");
+        return 0;
+    }
+    memcpy(line, request, qlen);
+    line[qlen++] = '\n';
+    line[qlen] = 0;
+    for (int i = 0; i < n; i++) {
+        answers[i] = NULL;
+        lens[i] = 0;
+        long long left = deadline - now_ms();
+        r[i].fd = connect_ref(&p[i], left > 0 ? (int)left : 1);
+        if (r[i].fd < 0) {
+            int e = errno;
+            req_fail(&r[i], &p[i], "cannot connect to its stats socket: %s",
+                     e == EAGAIN || e == ETIMEDOUT ? "busy (its backlog is full)" : strerror(e));
+        }
+    }
+    int ok = 0;
+    for (;;) {
+        int np = 0;
+        for (int i = 0; i < n; i++) {
+            if (r[i].done)
+                continue;
+            pf[np].fd = r[i].fd;
+            pf[np].events = r[i].sent < qlen ? POLLOUT : POLLIN;
+            pf[np].revents = 0;
+            np++;
+        }
+        if (np == 0)
+            break;
+        long long left = deadline - now_ms();
+        int rc = left > 0 ? poll(pf, (nfds_t)np, (int)left) : 0;
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            for (int i = 0; i < n; i++)
+                if (!r[i].done) {
+                    req_fail(&r[i], &p[i], "no answer within %.1f s", timeout_ms / 1000.0);
+                }
+            break;
+        }
+        for (int i = 0, k = 0; i < n; i++) {
+            if (r[i].done)
+                continue;
+            struct pollfd *q = &pf[k++];
+            if (!q->revents)
+                continue;
+            struct req *x = &r[i];
+            if (x->sent < qlen) {
+                ssize_t w = send(x->fd, line + x->sent, qlen - x->sent, MSG_NOSIGNAL);
+                if (w < 0 && (errno == EAGAIN || errno == EINTR))
+                    continue;
+                if (w < 0) {
+                    req_fail(x, &p[i], "cannot send the request: %s", strerror(errno));
+                    continue;
+                }
+                x->sent += (size_t)w;
+                if (x->sent == qlen)
+                    shutdown(x->fd, SHUT_WR);
+                continue;
+            }
+            if (x->len + 4096 + 1 > x->cap) {
+                size_t cap = x->cap ? x->cap * 2 : 16384;
+                char *nb = realloc(x->buf, cap);
+                if (!nb) {
+                    req_fail(x, &p[i], "out of memory");
+                    continue;
+                }
+                x->buf = nb;
+                x->cap = cap;
+            }
+            ssize_t got = recv(x->fd, x->buf + x->len, x->cap - x->len - 1, 0);
+            if (got < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            if (got < 0) {
+                req_fail(x, &p[i], "reading the answer: %s", strerror(errno));
+                continue;
+            }
+            if (got > 0) {
+                x->len += (size_t)got;
+                continue;
+            }
+            /* EOF: the whole answer */
+            close(x->fd);
+            x->fd = -1;
+            x->done = true;
+            if (x->len == 0) {
+                req_fail(x, &p[i], "closed the connection without an answer");
+                continue;
+            }
+            x->buf[x->len] = 0;
+            answers[i] = x->buf;
+            lens[i] = x->len;
+            x->buf = NULL;
+            ok++;
+        }
+    }
+    free(line);
+    free(r);
+    free(pf);
+    return ok;
+}
+
+int proc_request(const struct proc_ref *p, const char *request, char **answer, size_t *len,
+                 int timeout_ms)
+{
+    return proc_request_many(p, 1, request, answer, len, timeout_ms) == 1 ? 0 : -1;
+}
+
+int proc_open_stream(const struct proc_ref *p, const char *request)
+{
+    int fd = connect_ref(p, cli_timeout_ms);
+    if (fd < 0) {
+        cli_err("process %d: cannot connect to its stats socket: %s", p->pid, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(request);
+    char line[256];
+    if (n + 2 > sizeof line) {
+        close(fd);
+        return -1;
+    }
+    memcpy(line, request, n);
+    line[n++] = '\n';
+    size_t sent = 0;
+    long long deadline = now_ms() + cli_timeout_ms;
+    while (sent < n) {
+        ssize_t w = send(fd, line + sent, n - sent, MSG_NOSIGNAL);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EINTR) && now_ms() < deadline) {
+            struct pollfd q = {fd, POLLOUT, 0};
+            poll(&q, 1, 50);
+            continue;
+        }
+        cli_err("process %d: cannot send the request: %s", p->pid, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+char *proc_answer_error(const char *answer, size_t len)
+{
+    const char *p = answer, *end = answer + len;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    if (end - p < 9 || strncmp(p, "{\"error\"", 8) != 0)
+        return NULL;
+    const char *err;
+    struct json *j = json_parse(answer, len, &err);
+    const char *msg = json_string(json_get(j, "error"));
+    char *out = strdup(msg ? msg : "an error the CLI could not read");
+    json_free(j);
+    return out;
+}
+
+int proc_snapshot(const struct proc_ref *p, struct reshim_snapshot *s, int timeout_ms)
+{
+    char *ans;
+    size_t len;
+    if (proc_request(p, "stats", &ans, &len, timeout_ms))
+        return -1;
+    char *e = proc_answer_error(ans, len);
+    const char *why = NULL;
+    int rc = 0;
+    if (e) {
+        cli_err("process %d: %s", p->pid, e);
+        rc = -1;
+    } else if (snap_parse_json(ans, len, s, &why) != 0) {
+        cli_err("process %d: its stats answer is not a stats object (%s)", p->pid, why);
+        rc = -1;
+    }
+    free(e);
+    free(ans);
+    return rc;
+}
+
+#define COLLECT_MAX 4096
+
+int snapshots_collect(const int *pids, int npids, struct reshim_snapshot **snaps, int max)
+{
+    int cap = npids > 0 ? npids : COLLECT_MAX;
+    struct proc_ref *refs = calloc((size_t)cap, sizeof *refs);
+    if (!refs)
+        return 0;
+    int n = 0;
+    if (npids > 0) {
+        for (int i = 0; i < npids; i++)
+            if (procs_find_or_explain(pids[i], &refs[n]) == EXIT_OK)
+                n++;
+    } else {
+        n = procs_list(refs, cap, false);
+        if (n < 0)
+            n = 0;
+    }
+    if (n > max)
+        n = max;
+    char **ans = calloc((size_t)n + 1, sizeof *ans);
+    size_t *lens = calloc((size_t)n + 1, sizeof *lens);
+    int got = 0;
+    if (ans && lens) {
+        proc_request_many(refs, n, "stats", ans, lens, cli_timeout_ms);
+        for (int i = 0; i < n; i++) {
+            if (!ans[i])
+                continue;
+            char *e = proc_answer_error(ans[i], lens[i]);
+            const char *why = NULL;
+            struct reshim_snapshot *s = e ? NULL : malloc(sizeof *s);
+            if (e)
+                cli_err("process %d: %s", refs[i].pid, e);
+            else if (!s)
+                cli_err("out of memory");
+            else if (snap_parse_json(ans[i], lens[i], s, &why) != 0) {
+                cli_err("process %d: its stats answer is not a stats object (%s)", refs[i].pid,
+                        why);
+                free(s);
+            } else {
+                snaps[got++] = s;
+            }
+            free(e);
+            free(ans[i]);
+        }
+    }
+    free(ans);
+    free(lens);
+    free(refs);
+    return got;
+}

@@ -1,0 +1,66 @@
+/* trim.c: `reshim trim PID [--json]`: asks the process to return its free
+ * heap to the OS now and prints what RSS that released (human-readable, or
+ * the process's JSON answer). The process's refusal (rate limit, no trim in
+ * its allocator) is printed as it gave it, exit 1. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_trim(int argc, char **argv)
+{
+    bool json = false;
+    int pid = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (argv[i][0] == '-' || pid)
+            return cli_usage_error("trim", "unexpected argument '%s'", argv[i]);
+        else if ((pid = cli_parse_pid(argv[i])) < 0)
+            return cli_usage_error("trim", "'%s' is not a process id", argv[i]);
+    }
+    if (pid <= 0)
+        return cli_usage_error("trim", "which process? (a PID; reshim ls lists them)");
+    struct proc_ref p;
+    if (procs_find_or_explain(pid, &p) != EXIT_OK)
+        return EXIT_NOPROC;
+    char *ans;
+    size_t len;
+    /* A trim can take a while on a big heap: twice the usual wait. */
+    if (proc_request(&p, "trim", &ans, &len, 2 * cli_timeout_ms))
+        return EXIT_FAIL;
+    int rc = EXIT_OK;
+    char *e = proc_answer_error(ans, len);
+    const char *why = NULL;
+    struct json *j = NULL;
+    unsigned long long bytes, before, after, ms;
+    if (e) {
+        cli_err("process %d: trim refused: %s", pid, e);
+        rc = EXIT_FAIL;
+    } else if (json) {
+        fwrite(ans, 1, len, stdout);
+        if (len && ans[len - 1] != '\n')
+            putchar('\n');
+    } else if (!(j = json_parse(ans, len, &why)) ||
+               !json_u64(json_get(j, "trimmed_bytes"), &bytes)) {
+        cli_err("process %d: unexpected answer to trim (%s): %.200s", pid,
+                why ? why : "no trimmed_bytes", ans);
+        rc = EXIT_FAIL;
+    } else {
+        char a[32], b[32], c[32], extra[128] = "";
+        size_t k = 0;
+        if (json_u64(json_get(j, "rss_before_bytes"), &before) &&
+            json_u64(json_get(j, "rss_after_bytes"), &after))
+            k += (size_t)snprintf(extra + k, sizeof extra - k, "rss %s -> %s",
+                                  cli_bytes(before, b, sizeof b), cli_bytes(after, c, sizeof c));
+        if (json_u64(json_get(j, "ms"), &ms) && k < sizeof extra)
+            snprintf(extra + k, sizeof extra - k, "%sin %llu ms", k ? ", " : "", ms);
+        printf("released %s%s%s%s\n", cli_bytes(bytes, a, sizeof a), extra[0] ? " (" : "", extra,
+               extra[0] ? ")" : "");
+    }
+    json_free(j);
+    free(e);
+    free(ans);
+    return rc;
+}
