@@ -35,7 +35,17 @@ UNIT_LIBS := -lcmocka -lm
 .PHONY: all deps check check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
-all: $(BUILD)/libreshim.so
+# The CLI: shim/cli/*.c with the pure modules it shares with the library
+# (the snapshot encoders, the configuration parser).
+CLI_SRC := $(wildcard shim/cli/*.c)
+CLI_HDR := $(wildcard shim/cli/*.h)
+CLI_SHARED := shim/encode.c shim/config.c shim/dest.c
+CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
+
+all: $(BUILD)/libreshim.so $(CLI)
+
+$(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) $(CLI_SHARED) -lm
 
 $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) | $(BUILD)/obj
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
@@ -43,7 +53,7 @@ $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) | $(BUILD)/obj
 $(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
 	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(BUILD)/obj $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
+$(BUILD) $(BUILD)/obj $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
 	mkdir -p $@
 
 deps:
@@ -97,13 +107,21 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(TEST_PROGS)
 	@tests/bench/run.sh
 
+MANDIR := $(PREFIX)/share/man
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib/reshim $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/lib/reshim $(DESTDIR)$(PREFIX)/bin \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0644 $(BUILD)/libreshim.so $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so
+	install -m 0755 $(BUILD)/reshim $(DESTDIR)$(PREFIX)/bin/reshim
 	install -m 0755 scripts/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
+	install -m 0644 shim/man/reshim.1 shim/man/reshim-run.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 shim/man/libreshim.7 $(DESTDIR)$(MANDIR)/man7/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim-run
+	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim \
+		$(DESTDIR)$(PREFIX)/bin/reshim-run $(DESTDIR)$(MANDIR)/man1/reshim.1 \
+		$(DESTDIR)$(MANDIR)/man1/reshim-run.1 $(DESTDIR)$(MANDIR)/man7/libreshim.7
 	-rmdir $(DESTDIR)$(PREFIX)/lib/reshim 2>/dev/null
 
 clean:

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config libunwind-dev libcmocka-dev uthash-dev python3 curl wget
 redis-server redis-tools util-linux iproute2 procps socat jq nodejs openjdk-17-jdk-headless
-libpython3.11-testsuite"
+libpython3.11-testsuite heaptrack zstd prometheus busybox dash shellcheck groff-base man-db
+libcap2-bin"
 
 missing=""
 for p in $PKGS; do
@@ -27,4 +28,9 @@ $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # The Debian redis-server package starts a system instance; tests run their own.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+# The same for prometheus and its node exporter (tests start their own, on loopback).
+if command -v systemctl >/dev/null 2>&1; then
+    for s in redis-server prometheus prometheus-node-exporter; do
+        $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
+    done
+fi
