@@ -113,13 +113,15 @@ uint64_t budget_trim_floor(uint64_t budget)
 }
 
 bool budget_should_trim(const struct budget_params *p, enum mem_state s, uint64_t now_ns,
-                        uint64_t last_trim_ns, uint64_t reclaimable)
+                        uint64_t last_trim_ns, uint64_t last_released, uint64_t reclaimable)
 {
     if (!p->budget || p->policy == MEMPOL_WARN || s < MS_CRITICAL)
         return false;
-    if (last_trim_ns && now_ns - last_trim_ns < BUDGET_TRIM_INTERVAL_NS)
+    uint64_t floor = budget_trim_floor(p->budget);
+    uint64_t gap = last_released >= floor ? BUDGET_TRIM_AGAIN_NS : BUDGET_TRIM_INTERVAL_NS;
+    if (last_trim_ns && now_ns - last_trim_ns < gap)
         return false;
-    return reclaimable >= budget_trim_floor(p->budget);
+    return reclaimable >= floor;
 }
 
 bool budget_gate_armed(const struct budget_params *p, enum mem_state s)

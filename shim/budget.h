@@ -21,7 +21,8 @@ const char *budget_source_name(enum budget_source s); /* "none" "env" "cgroup" *
 #define BUDGET_HYSTERESIS 0.05   /* share of the budget usage must fall below a threshold to leave a state */
 #define BUDGET_RESERVE 0.02      /* share of the budget kept for small allocations under enforce */
 #define BUDGET_SMALL_REQUEST (64u * 1024) /* requests below this may use the reserve */
-#define BUDGET_TRIM_INTERVAL_NS (30ull * 1000000000ull) /* at most one automatic trim per 30 s */
+#define BUDGET_TRIM_INTERVAL_NS (30ull * 1000000000ull) /* after a futile automatic trim: 30 s */
+#define BUDGET_TRIM_AGAIN_NS (1000000000ull) /* after one that released at least the floor: 1 s */
 
 struct budget_params {
     uint64_t budget;             /* bytes; 0 = no budget (state always ok, nothing denied) */
@@ -54,11 +55,14 @@ enum mem_state budget_next_state(const struct budget_params *p, enum mem_state c
  * budget/20, clamped to [1 MiB, 64 MiB]. */
 uint64_t budget_trim_floor(uint64_t budget);
 
-/* Automatic trim: state >= critical, policy trim or enforce, no automatic
- * trim in the last BUDGET_TRIM_INTERVAL_NS (last_trim_ns 0 = never), and
- * reclaimable >= budget_trim_floor(budget). */
+/* Automatic trim: state >= critical, policy trim or enforce, reclaimable >=
+ * budget_trim_floor(budget), and the last automatic trim (last_trim_ns, 0 =
+ * never) far enough back: BUDGET_TRIM_INTERVAL_NS when it released less than
+ * the floor (a fragmented heap: trimming again soon would only cost time
+ * under the arena locks), BUDGET_TRIM_AGAIN_NS when it released at least the
+ * floor (a program that frees in steps gets each step back). */
 bool budget_should_trim(const struct budget_params *p, enum mem_state s, uint64_t now_ns,
-                        uint64_t last_trim_ns, uint64_t reclaimable);
+                        uint64_t last_trim_ns, uint64_t last_released, uint64_t reclaimable);
 
 /* True when the allocation gate must be consulted on every allocation:
  * policy enforce, a budget, and state >= warn. */

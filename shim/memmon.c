@@ -52,7 +52,7 @@ static _Atomic uint64_t rss_now, rss_anon_now, rss_shmem_now, ws_now, usage_now,
  * container is assumed to grow as this process does. */
 static _Atomic uint64_t ws_base;
 static _Atomic uint64_t trims, trimmed, enomem;
-static _Atomic uint64_t last_auto_trim_ns;
+static _Atomic uint64_t last_auto_trim_ns, last_auto_released;
 static atomic_int statm_fd = -1;
 static atomic_int deny_logged; /* a denial was logged since the last state change */
 static size_t page = 4096;
@@ -279,6 +279,8 @@ int64_t memmon_trim(bool automatic)
             released = (int64_t)(before - after);
         atomic_fetch_add(&trims, 1);
         atomic_fetch_add(&trimmed, (uint64_t)released);
+        if (automatic)
+            atomic_store(&last_auto_released, (uint64_t)released);
         LOG_INFO("%s trim (%s): released " MBF " in %llu ms",
                  automatic ? "automatic" : "requested", alloc_next_name(),
                  MBA((uint64_t)released), (unsigned long long)((t1 - t0) / MS));
@@ -324,7 +326,7 @@ static void *mon_main(void *arg)
             uint64_t held = (t.heap_live > 0 ? (uint64_t)t.heap_live : 0) + t.mmap_anon;
             uint64_t reclaimable = anon > held ? anon - held : 0;
             if (budget_should_trim(&params, st, now, atomic_load(&last_auto_trim_ns),
-                                   reclaimable)) {
+                                   atomic_load(&last_auto_released), reclaimable)) {
                 memmon_trim(true);
                 usage = poll_once(true);
             }
@@ -347,19 +349,7 @@ static void start_monitor(void)
         atomic_store(&mon_started, 0);
         return;
     }
-    pthread_t t;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 128 * 1024);
-    sigset_t all, prev;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited: no app handler runs there */
-    GUARD_ENTER();
-    int rc = pthread_create(&t, &a, mon_main, NULL);
-    GUARD_LEAVE();
-    pthread_sigmask(SIG_SETMASK, &prev, NULL);
-    pthread_attr_destroy(&a);
+    int rc = reshim_thread_start(mon_main, 128 * 1024);
     if (rc != 0)
         LOG_ERROR("cannot start the memory monitor thread (%d): RSS is checked only as the "
                   "heap grows",
@@ -503,4 +493,5 @@ void memmon_atfork(int phase)
     atomic_store(&enomem, 0);
     atomic_store(&rss_peak, 0);
     atomic_store(&last_auto_trim_ns, 0);
+    atomic_store(&last_auto_released, 0);
 }

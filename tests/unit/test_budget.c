@@ -559,54 +559,66 @@ static void test_should_trim(void **state)
     assert_int_equal(budget_trim_floor(B), floor);
 
     /* Never trimmed, critical, enough to reclaim. */
-    assert_true(budget_should_trim(&p, MS_CRITICAL, now, 0, floor));
-    assert_true(budget_should_trim(&p, MS_OVER, now, 0, floor));
-    assert_true(budget_should_trim(&p, MS_CRITICAL, now, 0, UINT64_MAX));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, 0, 0, floor));
+    assert_true(budget_should_trim(&p, MS_OVER, now, 0, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, 0, 0, UINT64_MAX));
     /* last_trim_ns 0 means never, even right after boot. */
-    assert_true(budget_should_trim(&p, MS_CRITICAL, 1, 0, floor));
-    assert_true(budget_should_trim(&p, MS_CRITICAL, 0, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, 1, 0, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, 0, 0, 0, floor));
 
     /* Below critical: never. */
-    assert_false(budget_should_trim(&p, MS_OK, now, 0, UINT64_MAX));
-    assert_false(budget_should_trim(&p, MS_WARN, now, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&p, MS_OK, now, 0, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&p, MS_WARN, now, 0, 0, UINT64_MAX));
 
     /* Policy warn: never; enforce: like trim. */
     struct budget_params w = params(B, 0.80, 0.90, MEMPOL_WARN);
-    assert_false(budget_should_trim(&w, MS_CRITICAL, now, 0, UINT64_MAX));
-    assert_false(budget_should_trim(&w, MS_OVER, now, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&w, MS_CRITICAL, now, 0, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&w, MS_OVER, now, 0, 0, UINT64_MAX));
     struct budget_params e = params(B, 0.80, 0.90, MEMPOL_ENFORCE);
-    assert_true(budget_should_trim(&e, MS_CRITICAL, now, 0, floor));
-    assert_true(budget_should_trim(&e, MS_OVER, now, 0, floor));
-    assert_false(budget_should_trim(&e, MS_WARN, now, 0, floor));
+    assert_true(budget_should_trim(&e, MS_CRITICAL, now, 0, 0, floor));
+    assert_true(budget_should_trim(&e, MS_OVER, now, 0, 0, floor));
+    assert_false(budget_should_trim(&e, MS_WARN, now, 0, 0, floor));
 
     /* At most once per 30 s. */
-    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now, floor));
-    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor));
-    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC + 1, floor));
-    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC, floor));
-    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 31 * SEC, floor));
-    assert_true(budget_should_trim(&p, MS_CRITICAL, now, 1, floor));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now, 0, floor));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, 0, floor));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC + 1, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 31 * SEC, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, 1, 0, floor));
     assert_int_equal(BUDGET_TRIM_INTERVAL_NS, 30 * SEC);
     /* A trim at t = 1 ns (not "never"): rate limited until 30 s + 1 ns. */
-    assert_false(budget_should_trim(&p, MS_CRITICAL, 30 * SEC, 1, floor));
-    assert_true(budget_should_trim(&p, MS_CRITICAL, 30 * SEC + 1, 1, floor));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, 30 * SEC, 1, 0, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, 30 * SEC + 1, 1, 0, floor));
+
+    /* After a trim that released at least the floor: again after 1 s (not
+     * 30), so that a program freeing in steps gets each step back. */
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC + 1, floor, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, UINT64_MAX, floor));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor - 1, floor));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC + 1, floor - 1, floor));
+    assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC, floor - 1, floor));
+    /* Still only when enough is reclaimable now. */
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor, floor - 1));
+    assert_int_equal(BUDGET_TRIM_AGAIN_NS, 1 * SEC);
 
     /* Not worth it below the floor. */
-    assert_false(budget_should_trim(&p, MS_CRITICAL, now, 0, floor - 1));
-    assert_false(budget_should_trim(&p, MS_OVER, now, 0, 0));
+    assert_false(budget_should_trim(&p, MS_CRITICAL, now, 0, 0, floor - 1));
+    assert_false(budget_should_trim(&p, MS_OVER, now, 0, 0, 0));
     struct budget_params small = dflt(10 * MiB); /* floor 1 MiB */
-    assert_true(budget_should_trim(&small, MS_CRITICAL, now, 0, 1 * MiB));
-    assert_false(budget_should_trim(&small, MS_CRITICAL, now, 0, 1 * MiB - 1));
+    assert_true(budget_should_trim(&small, MS_CRITICAL, now, 0, 0, 1 * MiB));
+    assert_false(budget_should_trim(&small, MS_CRITICAL, now, 0, 0, 1 * MiB - 1));
     struct budget_params big = dflt(10 * GiB); /* floor 64 MiB */
-    assert_true(budget_should_trim(&big, MS_CRITICAL, now, 0, 64 * MiB));
-    assert_false(budget_should_trim(&big, MS_CRITICAL, now, 0, 64 * MiB - 1));
+    assert_true(budget_should_trim(&big, MS_CRITICAL, now, 0, 0, 64 * MiB));
+    assert_false(budget_should_trim(&big, MS_CRITICAL, now, 0, 0, 64 * MiB - 1));
 
     /* No budget: never. */
     struct budget_params none = dflt(0);
-    assert_false(budget_should_trim(&none, MS_CRITICAL, now, 0, UINT64_MAX));
-    assert_false(budget_should_trim(&none, MS_OVER, now, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&none, MS_CRITICAL, now, 0, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&none, MS_OVER, now, 0, 0, UINT64_MAX));
     none.policy = MEMPOL_ENFORCE;
-    assert_false(budget_should_trim(&none, MS_OVER, now, 0, UINT64_MAX));
+    assert_false(budget_should_trim(&none, MS_OVER, now, 0, 0, UINT64_MAX));
 }
 
 /* ---- allocation gate ---- */
