@@ -199,6 +199,24 @@ __attribute__((constructor)) static void reshim_constructor(void)
         reshim_init_slow();
 }
 
+int reshim_thread_start(void *(*fn)(void *), size_t stack)
+{
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, stack);
+    sigset_t all, prev;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited by the new thread */
+    GUARD_ENTER();
+    int rc = pthread_create(&t, &a, fn, NULL);
+    GUARD_LEAVE();
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    pthread_attr_destroy(&a);
+    return rc;
+}
+
 __attribute__((destructor)) static void reshim_destructor(void)
 {
     if (atomic_load(&reshim_state) != RS_ACTIVE || reshim_in_foreign_child())

@@ -433,19 +433,7 @@ static void timer_kick(void)
         pthread_cond_signal(&nb_cond);
     unlock(&old);
     if (start) {
-        pthread_attr_t a;
-        pthread_t t;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&a, 128 * 1024);
-        sigset_t all, prev;
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited: no app handler runs there */
-        GUARD_ENTER();
-        int rc = pthread_create(&t, &a, timer_main, NULL);
-        GUARD_LEAVE();
-        pthread_sigmask(SIG_SETMASK, &prev, NULL);
-        pthread_attr_destroy(&a);
+        int rc = reshim_thread_start(timer_main, 128 * 1024);
         if (rc != 0) {
             LOG_ERROR("cannot start the retry timer thread (%d): non-blocking connects "
                       "waiting for a retry will wait until their deadline", rc);

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -35,6 +36,10 @@ HIDDEN const struct reshim_config *reshim_cfg(void);
 HIDDEN bool reshim_in_foreign_child(void); /* vfork/clone child sharing our memory */
 HIDDEN uint64_t reshim_random(void);       /* per-thread xorshift, never 0 */
 HIDDEN uint64_t reshim_now_ns(void);        /* CLOCK_MONOTONIC */
+/* Starts one of the shim's own threads: detached, with the given stack
+ * size, every signal blocked (so no app handler ever runs there), created
+ * under the guard. Returns pthread_create's result. */
+HIDDEN int reshim_thread_start(void *(*fn)(void *), size_t stack);
 
 /* True when a wrapper should do its work; false means "pass straight
  * through" (disabled, torn down, nested inside the shim, or init running on

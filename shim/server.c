@@ -1513,19 +1513,7 @@ out:
 
 static void start_thread(void)
 {
-    pthread_t t;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, STACK_SIZE);
-    sigset_t all, prev;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited: no app handler runs there */
-    GUARD_ENTER();
-    int rc = pthread_create(&t, &a, srv_main, NULL);
-    GUARD_LEAVE();
-    pthread_sigmask(SIG_SETMASK, &prev, NULL);
-    pthread_attr_destroy(&a);
+    int rc = reshim_thread_start(srv_main, STACK_SIZE);
     if (rc != 0)
         LOG_ERROR("cannot start the stats thread (%d): no stats socket, no pushed stats", rc);
 }
