@@ -123,6 +123,16 @@ int proc_request_many(const struct proc_ref *p, int n, const char *request, char
 /* When an answer is {"error":"..."}, the message (malloc'd); NULL otherwise. */
 char *proc_answer_error(const char *answer, size_t len);
 
+/* One request to the process of a command's PID argument: finds it (or says
+ * why not: EXIT_NOPROC), asks within timeout_ms (EXIT_FAIL), and turns an
+ * {"error":...} answer into the message "process PID: <refused><error>"
+ * (EXIT_FAIL; refused is "" or e.g. "trim refused: "). On EXIT_OK *ans is
+ * the answer, malloc'd and NUL-terminated. */
+int cli_ask(int pid, const char *request, int timeout_ms, const char *refused, char **ans,
+            size_t *len);
+/* An answer as it came (--json), with a final newline. */
+void cli_print_raw(const char *ans, size_t len);
+
 /* A process's command name from /proc/PID/comm into buf ("?" if unknown). */
 const char *proc_comm(int pid, char *buf, size_t n);
 

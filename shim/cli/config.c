@@ -175,24 +175,15 @@ static int local_config(bool check, bool json)
 
 static int remote_config(int pid, bool json)
 {
-    struct proc_ref p;
-    if (procs_find_or_explain(pid, &p) != EXIT_OK)
-        return EXIT_NOPROC;
     char *ans;
     size_t len;
-    if (proc_request(&p, "config", &ans, &len, cli_timeout_ms))
-        return EXIT_FAIL;
-    int rc = EXIT_OK;
-    char *e = proc_answer_error(ans, len);
+    int rc = cli_ask(pid, "config", cli_timeout_ms, "", &ans, &len);
+    if (rc != EXIT_OK)
+        return rc;
     const char *why = NULL;
     struct json *j = NULL;
-    if (e) {
-        cli_err("process %d: %s", pid, e);
-        rc = EXIT_FAIL;
-    } else if (json) {
-        fwrite(ans, 1, len, stdout);
-        if (len && ans[len - 1] != '\n')
-            putchar('\n');
+    if (json) {
+        cli_print_raw(ans, len);
     } else if (!(j = json_parse(ans, len, &why)) || j->type != JSON_OBJECT) {
         cli_err("process %d: unexpected answer to config (%s)", pid, why ? why : "not an object");
         rc = EXIT_FAIL;
@@ -215,7 +206,6 @@ static int remote_config(int pid, bool json)
         table_free(t);
     }
     json_free(j);
-    free(e);
     free(ans);
     return rc;
 }

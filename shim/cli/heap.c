@@ -68,26 +68,17 @@ int cmd_heap(int argc, char **argv)
     }
     if (pid <= 0)
         return cli_usage_error("heap", "which process? (a PID; reshim ls lists them)");
-    struct proc_ref p;
-    if (procs_find_or_explain(pid, &p) != EXIT_OK)
-        return EXIT_NOPROC;
     char req[32], *ans;
     size_t len;
     snprintf(req, sizeof req, "heap %u", top);
-    if (proc_request(&p, req, &ans, &len, 2 * cli_timeout_ms))
-        return EXIT_FAIL;
-    int rc = EXIT_OK;
-    char *e = proc_answer_error(ans, len);
+    int rc = cli_ask(pid, req, 2 * cli_timeout_ms, "", &ans, &len);
+    if (rc != EXIT_OK)
+        return rc;
     const char *why = NULL;
     struct json *j = NULL;
     const struct json *sites;
-    if (e) {
-        cli_err("process %d: %s", pid, e);
-        rc = EXIT_FAIL;
-    } else if (json) {
-        fwrite(ans, 1, len, stdout);
-        if (len && ans[len - 1] != '\n')
-            putchar('\n');
+    if (json) {
+        cli_print_raw(ans, len);
     } else if (!(j = json_parse(ans, len, &why)) || !(sites = json_get(j, "sites")) ||
                sites->type != JSON_ARRAY) {
         cli_err("process %d: unexpected answer to heap (%s): %.200s", pid,
@@ -121,7 +112,6 @@ int cmd_heap(int argc, char **argv)
         table_free(t);
     }
     json_free(j);
-    free(e);
     free(ans);
     return rc;
 }

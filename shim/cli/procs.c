@@ -535,6 +535,31 @@ char *proc_answer_error(const char *answer, size_t len)
     return out;
 }
 
+int cli_ask(int pid, const char *request, int timeout_ms, const char *refused, char **ans,
+            size_t *len)
+{
+    struct proc_ref p;
+    if (procs_find_or_explain(pid, &p) != EXIT_OK)
+        return EXIT_NOPROC;
+    if (proc_request(&p, request, ans, len, timeout_ms))
+        return EXIT_FAIL;
+    char *e = proc_answer_error(*ans, *len);
+    if (!e)
+        return EXIT_OK;
+    cli_err("process %d: %s%s", pid, refused, e);
+    free(e);
+    free(*ans);
+    *ans = NULL;
+    return EXIT_FAIL;
+}
+
+void cli_print_raw(const char *ans, size_t len)
+{
+    fwrite(ans, 1, len, stdout);
+    if (len && ans[len - 1] != '\n')
+        putchar('\n');
+}
+
 int proc_snapshot(const struct proc_ref *p, struct reshim_snapshot *s, int timeout_ms)
 {
     char *ans;

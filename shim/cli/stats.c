@@ -124,22 +124,13 @@ int cmd_stats(int argc, char **argv)
     }
     if (pid <= 0)
         return cli_usage_error("stats", "which process? (a PID; reshim ls lists them)");
-    struct proc_ref p;
-    if (procs_find_or_explain(pid, &p) != EXIT_OK)
-        return EXIT_NOPROC;
     char *ans;
     size_t len;
-    if (proc_request(&p, "stats", &ans, &len, cli_timeout_ms))
-        return EXIT_FAIL;
-    int rc = EXIT_OK;
-    char *e = proc_answer_error(ans, len);
-    if (e) {
-        cli_err("process %d: %s", pid, e);
-        rc = EXIT_FAIL;
-    } else if (json) {
-        fwrite(ans, 1, len, stdout);
-        if (len && ans[len - 1] != '\n')
-            putchar('\n');
+    int rc = cli_ask(pid, "stats", cli_timeout_ms, "", &ans, &len);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json) {
+        cli_print_raw(ans, len);
     } else {
         struct reshim_snapshot *s = malloc(sizeof *s);
         const char *why = NULL;
@@ -155,7 +146,6 @@ int cmd_stats(int argc, char **argv)
         }
         free(s);
     }
-    free(e);
     free(ans);
     return rc;
 }

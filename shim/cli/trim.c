@@ -22,26 +22,17 @@ int cmd_trim(int argc, char **argv)
     }
     if (pid <= 0)
         return cli_usage_error("trim", "which process? (a PID; reshim ls lists them)");
-    struct proc_ref p;
-    if (procs_find_or_explain(pid, &p) != EXIT_OK)
-        return EXIT_NOPROC;
     char *ans;
     size_t len;
     /* A trim can take a while on a big heap: twice the usual wait. */
-    if (proc_request(&p, "trim", &ans, &len, 2 * cli_timeout_ms))
-        return EXIT_FAIL;
-    int rc = EXIT_OK;
-    char *e = proc_answer_error(ans, len);
+    int rc = cli_ask(pid, "trim", 2 * cli_timeout_ms, "trim refused: ", &ans, &len);
+    if (rc != EXIT_OK)
+        return rc;
     const char *why = NULL;
     struct json *j = NULL;
     unsigned long long bytes, before, after, ms;
-    if (e) {
-        cli_err("process %d: trim refused: %s", pid, e);
-        rc = EXIT_FAIL;
-    } else if (json) {
-        fwrite(ans, 1, len, stdout);
-        if (len && ans[len - 1] != '\n')
-            putchar('\n');
+    if (json) {
+        cli_print_raw(ans, len);
     } else if (!(j = json_parse(ans, len, &why)) ||
                !json_u64(json_get(j, "trimmed_bytes"), &bytes)) {
         cli_err("process %d: unexpected answer to trim (%s): %.200s", pid,
@@ -60,7 +51,6 @@ int cmd_trim(int argc, char **argv)
                extra[0] ? ")" : "");
     }
     json_free(j);
-    free(e);
     free(ans);
     return rc;
 }
