@@ -599,6 +599,19 @@ static void test_should_trim(void **state)
     assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor - 1, floor));
     assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC + 1, floor - 1, floor));
     assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC, floor - 1, floor));
+    /* An episode: after a trim that paid off, state warn is enough, for
+     * 30 s; never after a futile one, never at ok. */
+    assert_true(budget_should_trim(&p, MS_WARN, now, now - 1 * SEC, floor, floor));
+    assert_true(budget_should_trim(&p, MS_WARN, now, now - 30 * SEC + 1, floor, floor));
+    assert_false(budget_should_trim(&p, MS_WARN, now, now - 30 * SEC, floor, floor));
+    assert_false(budget_should_trim(&p, MS_WARN, now, now - 1 * SEC + 1, floor, floor));
+    assert_false(budget_should_trim(&p, MS_WARN, now, now - 2 * SEC, floor - 1, floor));
+    assert_false(budget_should_trim(&p, MS_WARN, now, 0, floor, floor));
+    assert_false(budget_should_trim(&p, MS_OK, now, now - 2 * SEC, floor, floor));
+    assert_false(budget_should_trim(&p, MS_WARN, now, now - 2 * SEC, floor, floor - 1));
+    struct budget_params wp = params(B, 0.80, 0.90, MEMPOL_WARN);
+    assert_false(budget_should_trim(&wp, MS_WARN, now, now - 2 * SEC, floor, floor));
+
     /* Still only when enough is reclaimable now. */
     assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor, floor - 1));
     assert_int_equal(BUDGET_TRIM_AGAIN_NS, 1 * SEC);
