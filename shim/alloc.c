@@ -59,8 +59,9 @@ static TLS_IE int binding_here;
 /* Set while the next allocator runs: the mappings it makes itself (jemalloc
  * maps its extents through the PLT) are heap, already counted as blocks. */
 static TLS_IE int in_next;
-#define NEXT(call) (in_next = 1, __extension__({ __typeof__(call) r_ = (call); in_next = 0; r_; }))
-#define NEXT_VOID(call) do { in_next = 1; call; in_next = 0; } while (0)
+#define NEXT(call) \
+    __extension__({ int p_ = in_next; in_next = 1; __typeof__(call) r_ = (call); in_next = p_; r_; })
+#define NEXT_VOID(call) do { int p_ = in_next; in_next = 1; call; in_next = p_; } while (0)
 static size_t page_size = 4096;
 
 /* The usable size of a block, on every malloc and every free. glibc's
@@ -107,6 +108,11 @@ static void probe_glibc_header(void)
 }
 
 atomic_int alloc_gate;
+
+bool alloc_in_allocator(void)
+{
+    return in_next;
+}
 
 /* ---- the bootstrap arena -------------------------------------------------
  * Serves what dlsym (or another preload) asks for while the next allocator
@@ -305,8 +311,11 @@ static __attribute__((noinline)) void growth_point(size_t sz)
 {
     growth = 0;
     peak_update(live_sum());
-    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE)
+    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE) {
+        int saved = errno; /* a malloc that succeeds leaves errno alone */
         memmon_growth(sz >= BIG_ALLOC ? sz : 0);
+        errno = saved;
+    }
 }
 
 static __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
@@ -366,9 +375,17 @@ static inline bool gate_asks(size_t n)
     return unlikely(n >= BIG_ALLOC || atomic_load_explicit(&alloc_gate, RLX)) && !reshim_guard;
 }
 
+static __attribute__((noinline)) bool ask_gate(size_t n)
+{
+    int saved = errno; /* the caller sets ENOMEM itself when denied */
+    bool deny = memmon_deny(n);
+    errno = saved;
+    return deny;
+}
+
 static inline bool gated(size_t n)
 {
-    return gate_asks(n) && memmon_deny(n);
+    return gate_asks(n) && ask_gate(n);
 }
 
 static void *enomem(void)
@@ -610,9 +627,13 @@ static TLS_IE int in_range_op;
 static _Atomic uint64_t map_bytes __attribute__((aligned(64)));
 static _Atomic uint64_t map_peak, map_calls, unmap_calls, map_untracked;
 
+/* MAP_NORESERVE mappings are reservations (sparse arenas, guest RAM): they
+ * cost nothing until touched, so they are neither counted nor refused; RSS
+ * sees what is touched. */
 static inline bool counted_map(int prot, int flags)
 {
-    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE);
+    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE) &&
+           !(flags & MAP_NORESERVE);
 }
 
 static inline uintptr_t page_up(uintptr_t x)
@@ -838,7 +859,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     uintptr_t lo = (uintptr_t)old, hi = page_up(lo + old_len);
     bool counting = counting_maps() && !in_next;
     if (counting && new_len > old_len && gate_asks(new_len - old_len) &&
-        range_is_counted(lo, hi) && memmon_deny(new_len - old_len)) {
+        range_is_counted(lo, hi) && ask_gate(new_len - old_len)) {
         errno = ENOMEM;
         return MAP_FAILED;
     }

@@ -27,6 +27,11 @@ void alloc_totals(struct alloc_totals *t);
  * budget) every growing allocation asks memmon_deny() first. */
 extern atomic_int alloc_gate;
 
+/* True while this thread is inside the next allocator (a signal handler
+ * that interrupted malloc runs with this set): its locks may be held, so
+ * nothing that allocates may run. */
+bool alloc_in_allocator(void);
+
 /* After init: RESHIM_DISABLE or a setuid program stops the counting. */
 void alloc_set_passthrough(void);
 

@@ -5,6 +5,7 @@
  * the per-thread random source. Never frees anything at exit. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -197,6 +198,18 @@ __attribute__((constructor)) static void reshim_constructor(void)
 {
     if (atomic_load(&reshim_state) == RS_NONE)
         reshim_init_slow();
+}
+
+int reshim_fd_above_stdio(int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    GUARD_ENTER();
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (high >= 0)
+        close(fd);
+    GUARD_LEAVE();
+    return high >= 0 ? high : fd;
 }
 
 int reshim_thread_start(void *(*fn)(void *), size_t stack)

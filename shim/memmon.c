@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +55,10 @@ static _Atomic uint64_t ws_base;
 static _Atomic uint64_t trims, trimmed, enomem;
 static _Atomic uint64_t last_auto_trim_ns, last_auto_released;
 static atomic_int statm_fd = -1;
+/* Identity of the statm fd (/proc files have their own inodes): an app that
+ * closes every fd may reuse the number; pread on it is harmless, a close is
+ * not. */
+static _Atomic uint64_t statm_dev, statm_ino;
 static atomic_int deny_logged; /* a denial was logged since the last state change */
 static size_t page = 4096;
 
@@ -85,9 +90,14 @@ static bool read_statm(uint64_t *rss, uint64_t *shared)
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = atomic_load(&statm_fd);
         if (fd < 0) {
-            fd = open_ro("/proc/self/statm");
+            fd = reshim_fd_above_stdio(open_ro("/proc/self/statm"));
             if (fd < 0)
                 return false;
+            struct stat st;
+            if (fstat(fd, &st) == 0) {
+                atomic_store(&statm_dev, (uint64_t)st.st_dev);
+                atomic_store(&statm_ino, (uint64_t)st.st_ino);
+            }
             int expected = -1;
             if (!atomic_compare_exchange_strong(&statm_fd, &expected, fd)) {
                 close(fd);
@@ -482,7 +492,9 @@ void memmon_atfork(int phase)
         return;
     /* /proc/self was resolved at open time: the kept fd shows the parent. */
     int fd = atomic_exchange(&statm_fd, -1);
-    if (fd >= 0) {
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == atomic_load(&statm_dev) &&
+        (uint64_t)st.st_ino == atomic_load(&statm_ino)) {
         GUARD_ENTER();
         close(fd);
         GUARD_LEAVE();

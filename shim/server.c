@@ -31,7 +31,6 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -335,7 +334,10 @@ static struct client clients[MAX_CLIENTS];
  * client still sending its request is not reset before it reads the line. */
 static struct owned lingering[LINGERS];
 static uint64_t linger_until[LINGERS];
-static struct owned lsn = OWNED_NONE, wakefd = OWNED_NONE, pushfd = OWNED_NONE;
+/* wakefd/wakew: a pipe (not an eventfd: every eventfd shares one inode, so
+ * the fstat identity check could not tell ours from the app's). */
+static struct owned lsn = OWNED_NONE, wakefd = OWNED_NONE, wakew = OWNED_NONE,
+                    pushfd = OWNED_NONE;
 static char sock_path[SOCK_PATH_MAX];  /* our socket file; "" when abstract or none */
 static dev_t path_dev;
 static ino_t path_ino;
@@ -972,7 +974,7 @@ static void accept_clients(uint64_t now)
 {
     uid_t me = geteuid();
     for (int k = 0; k < ACCEPT_BATCH; k++) {
-        int fd = accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = reshim_fd_above_stdio(accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -1054,7 +1056,7 @@ static const char *dir_problem(const char *dir, char *why, size_t n)
 
 static int new_stream_socket(void)
 {
-    return socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return reshim_fd_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
 /* Binds <path>; -1 with the reason in why. */
@@ -1228,16 +1230,26 @@ static void listener_maintain(uint64_t now)
 
 static void wake_open(void)
 {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd >= 0 && !own_take(&wakefd, fd))
-        close(fd);
+    int p[2];
+    own_close(&wakefd);
+    own_close(&wakew);
+    own_close(&wakew);
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+        return;
+    p[0] = reshim_fd_above_stdio(p[0]);
+    p[1] = reshim_fd_above_stdio(p[1]);
+    if (!own_take(&wakefd, p[0]) || !own_take(&wakew, p[1])) {
+        close(p[0]);
+        close(p[1]);
+        wakefd.fd = wakew.fd = -1;
+    }
 }
 
 static void wake_drain(void)
 {
-    uint64_t v;
+    char v[64];
     if (own_ok(&wakefd))
-        while (read(wakefd.fd, &v, sizeof v) == (ssize_t)sizeof v)
+        while (read(wakefd.fd, v, sizeof v) > 0)
             ;
 }
 
@@ -1286,7 +1298,7 @@ static int push_send(int fd, const char *buf, size_t len, uint64_t budget_ns)
 
 static int new_dgram_socket(void)
 {
-    return socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return reshim_fd_above_stdio(socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
 static void push_periodic(void)
@@ -1523,7 +1535,9 @@ void server_tick_slow(void)
     if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
         return;
     int saved = errno;
-    if (!reshim_in_foreign_child() && !atomic_load(&stop_req)) {
+    /* Called from a signal handler that interrupted malloc, pthread_create
+     * would wait for the allocator lock this thread holds: later. */
+    if (!reshim_in_foreign_child() && !atomic_load(&stop_req) && !alloc_in_allocator()) {
         int expected = 1;
         if (atomic_compare_exchange_strong(&server_armed, &expected, 0))
             start_thread();
@@ -1594,8 +1608,8 @@ void server_exit(void)
     atomic_store(&stop_req, 1);
     if (atomic_load(&running)) {
         uint64_t one = 1, start = reshim_now_ns();
-        if (own_ok(&wakefd))
-            (void)!write(wakefd.fd, &one, sizeof one);
+        if (own_ok(&wakew))
+            (void)!write(wakew.fd, &one, 1);
         /* It wakes at once and takes microseconds to finish: yield first. */
         for (int spin = 0; atomic_load(&running) && reshim_now_ns() - start < STOP_WAIT_NS;
              spin++) {
