@@ -88,7 +88,9 @@ check-sanitize: $(ASAN_BINS) $(TSAN_BINS)
 TEST_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/bin/%,$(wildcard tests/integration/*.c)) \
 	$(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(wildcard tests/bench/*.c))
 $(BUILD)/bin/%: tests/integration/%.c | $(BUILD)/bin
-	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
+	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread $(PROG_LDFLAGS)
+# Its call sites are named in `reshim heap` (dladdr sees exported symbols).
+$(BUILD)/bin/heap_sites: PROG_LDFLAGS := -rdynamic
 $(BUILD)/bin/%: tests/bench/%.c | $(BUILD)/bin
 	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
 
