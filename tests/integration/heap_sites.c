@@ -24,7 +24,7 @@
 #define MAXB 200000
 
 struct site {
-    void **p;
+    void *p[MAXB]; /* static: the only allocations at a site are its blocks */
     size_t n;
 };
 static struct site big, mid, small_;
@@ -47,7 +47,6 @@ static size_t pick(unsigned *seed, size_t left)
 /* Allocates total bytes at this call site (the calls below are the site). */
 __attribute__((noinline)) void fill(struct site *st, size_t total, unsigned seed, int zeroed)
 {
-    st->p = calloc(MAXB, sizeof *st->p);
     for (size_t left = total; left > 0 && st->n < MAXB;) {
         size_t s = pick(&seed, left);
         void *q = zeroed ? calloc(1, s) : malloc(s);
@@ -140,6 +139,9 @@ int main(int argc, char **argv)
             printf("freed\n");
             fflush(stdout);
         }
+        /* A growth step now and then: the shim's slow points start its
+         * stats thread (in a fork child too); nothing of it stays live. */
+        free(malloc(300000));
         usleep(10000);
     }
     return 0;
