@@ -167,7 +167,8 @@ void heap_forget(void *p)
 void heap_take(void *p, struct heap_taken *t)
 {
     t->had = false;
-    if (!atomic_load_explicit(&heap_addrs.count, RLX) || in_lock)
+    if (!atomic_load_explicit(&heap_addrs.count, RLX) || in_lock ||
+        !hs_live_maybe(&heap_addrs, (uintptr_t)p))
         return;
     if (!hs_live_remove(&heap_addrs, (uintptr_t)p, &t->size, &t->site))
         return;

@@ -39,7 +39,8 @@ static inline bool heap_due(size_t n)
  * and sample it). */
 static inline void heap_forget_if(void *p)
 {
-    if (unlikely(atomic_load_explicit(&heap_addrs.count, memory_order_relaxed)))
+    if (unlikely(atomic_load_explicit(&heap_addrs.count, memory_order_relaxed)) &&
+        hs_live_maybe(&heap_addrs, (uintptr_t)p))
         heap_forget(p);
 }
 

@@ -278,7 +278,17 @@ size_t hs_top(struct hs_sites *t, uint32_t *out, double *val, size_t n)
 
 size_t hs_live_bytes(uint32_t cap)
 {
-    return (size_t)cap * (sizeof(uintptr_t) + sizeof(struct hs_live_val));
+    return (size_t)cap * (sizeof(uintptr_t) + sizeof(struct hs_live_val)) + HS_FILTER;
+}
+
+static void filter_add(struct hs_live *t, uintptr_t addr, int d)
+{
+    _Atomic uint8_t *c = &t->filter[hs_filter_at(addr)];
+    uint8_t v = atomic_load_explicit(c, RLX);
+    do {
+        if (v == 255 || (d < 0 && v == 0))
+            return; /* sticky once saturated */
+    } while (!atomic_compare_exchange_weak(c, &v, (uint8_t)(v + d)));
 }
 
 void hs_live_init(struct hs_live *t, void *mem, uint32_t cap)
@@ -286,6 +296,7 @@ void hs_live_init(struct hs_live *t, void *mem, uint32_t cap)
     memset(t, 0, sizeof *t);
     t->key = mem;
     t->val = (struct hs_live_val *)((char *)mem + (size_t)cap * sizeof(uintptr_t));
+    t->filter = (_Atomic uint8_t *)((char *)t->val + (size_t)cap * sizeof(struct hs_live_val));
     t->cap = cap;
 }
 
@@ -334,6 +345,7 @@ enum hs_ins hs_live_insert(struct hs_live *t, uintptr_t addr, uint64_t size, uin
         if (k == K_EMPTY || k == K_TOMB) {
             atomic_store_explicit(&t->val[pos].size, size, RLX);
             atomic_store_explicit(&t->val[pos].site, site, RLX);
+            filter_add(t, addr, +1); /* before the key: a free that finds it sees the count */
             atomic_store_explicit(&t->key[pos], addr, REL);
             atomic_fetch_add_explicit(&t->count, 1, RLX);
             return HS_INS_OK;
@@ -361,6 +373,7 @@ bool hs_live_remove(struct hs_live *t, uintptr_t addr, uint64_t *size, uint32_t 
         if (!atomic_compare_exchange_strong(&t->key[pos], &k, K_TOMB))
             return false; /* freed twice at once: the other one took it */
         atomic_fetch_sub_explicit(&t->count, 1, RLX);
+        filter_add(t, addr, -1);
         *size = sz;
         *site = st;
         return true;

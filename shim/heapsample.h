@@ -89,12 +89,29 @@ struct hs_live_val {
     _Atomic uint32_t site;
 };
 
+/* In front of the table, a counting filter small enough to stay in cache
+ * (HS_FILTER one-byte counters, sticky at 255): a free whose address has a
+ * zero counter skips the probe of the table (a cache miss in 1 MiB). */
+#define HS_FILTER 16384
+
 struct hs_live {
     _Atomic uintptr_t *key; /* cap keys: 0 empty, 1 tombstone */
     struct hs_live_val *val;
+    _Atomic uint8_t *filter; /* HS_FILTER counters */
     uint32_t cap; /* a power of two */
-    _Atomic uint32_t count;
+    _Atomic uint32_t count __attribute__((aligned(64))); /* its own line: written per sample */
 };
+
+static inline uint32_t hs_filter_at(uintptr_t addr)
+{
+    return (uint32_t)(((uint64_t)(addr >> 4) * 0xD6E8FEB86659FD93ull) >> 50) & (HS_FILTER - 1);
+}
+
+/* May addr be in the table? (no: certainly not) */
+static inline bool hs_live_maybe(const struct hs_live *t, uintptr_t addr)
+{
+    return atomic_load_explicit(&t->filter[hs_filter_at(addr)], memory_order_relaxed) != 0;
+}
 
 enum hs_ins { HS_INS_OK, HS_INS_REPLACED, HS_INS_FULL };
 
