@@ -19,7 +19,7 @@ SHIM_OBJ := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
 SHIM_HDR := $(wildcard shim/*.h)
 
 # Pure modules: unit-tested without LD_PRELOAD.
-UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode
+UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample
 UNIT_SRC_config := shim/config.c shim/dest.c
 UNIT_SRC_dest := shim/dest.c
 UNIT_SRC_backoff := shim/backoff.c
@@ -29,6 +29,7 @@ UNIT_SRC_log := shim/log.c shim/real.c
 UNIT_SRC_budget := shim/budget.c shim/config.c shim/dest.c
 UNIT_SRC_cgroup := shim/cgroup.c
 UNIT_SRC_encode := shim/encode.c
+UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
@@ -87,7 +88,9 @@ check-sanitize: $(ASAN_BINS) $(TSAN_BINS)
 TEST_PROGS := $(patsubst tests/integration/%.c,$(BUILD)/bin/%,$(wildcard tests/integration/*.c)) \
 	$(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(wildcard tests/bench/*.c))
 $(BUILD)/bin/%: tests/integration/%.c | $(BUILD)/bin
-	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
+	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread $(PROG_LDFLAGS)
+# Its call sites are named in `reshim heap` (dladdr sees exported symbols).
+$(BUILD)/bin/heap_sites: PROG_LDFLAGS := -rdynamic
 $(BUILD)/bin/%: tests/bench/%.c | $(BUILD)/bin
 	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
 

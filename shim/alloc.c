@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "heapprof.h"
 #include "memmon.h"
 #include "reshim.h"
 
@@ -418,11 +419,15 @@ EXPORT void *malloc(size_t n)
             return arena_alloc(n, 16);
         return malloc(n);
     }
+    bool smp = heap_due(n);
     if (gated(n))
         return enomem();
     void *p = NEXT(next_malloc(n));
-    if (likely(p))
+    if (likely(p)) {
         count_alloc(usable(p));
+        if (unlikely(smp))
+            heap_record(p, n);
+    }
     return p;
 }
 
@@ -440,6 +445,7 @@ EXPORT void free(void *p)
             return;
         }
     }
+    heap_forget_if(p);
     count_free(usable(p));
     NEXT_VOID(next_free(p));
 }
@@ -457,11 +463,15 @@ EXPORT void *calloc(size_t nmemb, size_t size)
             return arena_alloc(total, 16); /* static memory: already zero */
         return calloc(nmemb, size);
     }
+    bool smp = heap_due(total);
     if (gated(total))
         return enomem();
     void *p = NEXT(next_calloc(nmemb, size));
-    if (likely(p))
+    if (likely(p)) {
         count_alloc(usable(p));
+        if (unlikely(smp))
+            heap_record(p, total);
+    }
     return p;
 }
 
@@ -488,11 +498,22 @@ EXPORT void *realloc(void *p, size_t n)
     size_t old = usable(p);
     if (n > old && gated(n - old))
         return enomem();
+    /* For the profiler, a free of p and an allocation of n: the decision
+     * before the call, p forgotten before it (once realloc returns, another
+     * thread may get p), and remembered again if realloc fails. */
+    bool smp = heap_due(n);
+    struct heap_taken taken;
+    heap_take(p, &taken);
     void *q = NEXT(next_realloc(p, n));
-    if (q)
+    if (q) {
         count_replace(old, usable(q));
-    else if (n == 0)
+        if (unlikely(smp))
+            heap_record(q, n);
+    } else if (n == 0) {
         count_free(old); /* glibc: realloc(p, 0) frees p and returns NULL */
+    } else {
+        heap_restore(p, &taken);
+    }
     return q;
 }
 
@@ -547,13 +568,17 @@ static void *aligned_common(int kind, size_t align, size_t n, int *err)
         if (mode_now() != AM_COUNT)
             return aligned_next(kind, align, n, err);
     }
+    bool smp = heap_due(n);
     if (gated(n)) {
         *err = ENOMEM;
         return NULL;
     }
     void *p = NEXT(aligned_next(kind, align, n, err));
-    if (p)
+    if (p) {
         count_alloc(usable(p));
+        if (unlikely(smp))
+            heap_record(p, n);
+    }
     return p;
 }
 

@@ -23,6 +23,7 @@
 #include "memmon.h"
 #include "nbconn.h"
 #include "real.h"
+#include "heapprof.h"
 #include "reshim.h"
 #include "server.h"
 #include "stats.h"
@@ -126,10 +127,12 @@ static void atfork_prepare(void)
     reshim_dns_atfork(ATFORK_PREPARE);
     nb_atfork(ATFORK_PREPARE);
     alloc_atfork(ATFORK_PREPARE);
+    heapprof_atfork(ATFORK_PREPARE);
 }
 
 static void atfork_parent(void)
 {
+    heapprof_atfork(ATFORK_PARENT);
     alloc_atfork(ATFORK_PARENT);
     nb_atfork(ATFORK_PARENT);
     reshim_dns_atfork(ATFORK_PARENT);
@@ -139,6 +142,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    heapprof_atfork(ATFORK_CHILD);
     alloc_atfork(ATFORK_CHILD);
     memmon_atfork(ATFORK_CHILD);
     reshim_dns_atfork(ATFORK_CHILD);
@@ -184,6 +188,7 @@ void reshim_init_slow(void)
         } else {
             pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
             server_init(env_get, &view); /* arms the stats thread's late start */
+            heapprof_init(&config);
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
     }

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "dns.h"
 #include "log.h"
+#include "heapprof.h"
 #include "reshim.h"
 #include "server.h"
 
@@ -219,15 +220,24 @@ static void log_crossing(enum mem_state from, enum mem_state to, uint64_t usage)
         what = "; allocations that would grow memory now fail with ENOMEM";
     else if (to == MS_OVER)
         what = "; the process may be killed by the OOM killer";
+    /* Going up, the line names the top three sampled sites (symbolized
+     * here: this thread holds no lock of ours, and the guard is set). */
+    char top[640];
+    top[0] = 0;
+    if (to > from) {
+        GUARD_ENTER();
+        heapprof_top_text(top, sizeof top, 3);
+        GUARD_LEAVE();
+    }
     if (to > from && bsrc == BSRC_CGROUP)
         LOG_WARN("memory state %s: usage " MBF " of budget " MBF " (%u%%; rss " MBF
-                 ", container working set " MBF ")%s",
+                 ", container working set " MBF ")%s%s",
                  mem_state_name(to), MBA(usage), MBA(params.budget), pct(usage), MBA(rss),
-                 MBA(ws), what);
+                 MBA(ws), what, top);
     else if (to > from)
-        LOG_WARN("memory state %s: usage " MBF " of budget " MBF " (%u%%; rss " MBF ")%s",
+        LOG_WARN("memory state %s: usage " MBF " of budget " MBF " (%u%%; rss " MBF ")%s%s",
                  mem_state_name(to), MBA(usage), MBA(params.budget), pct(usage), MBA(rss),
-                 what);
+                 what, top);
     else
         LOG_INFO("memory state %s again: usage " MBF " of budget " MBF " (%u%%)",
                  mem_state_name(to), MBA(usage), MBA(params.budget), pct(usage));

@@ -1,9 +1,11 @@
 /* heap.c: `reshim heap PID [--top N] [--json]`: the top sampled allocation
  * sites of a process (request `heap N`). A shim without sampling answers
  * with an error: printed as is, exit 1. An answer {"sites":[...]} is shown
- * as a table (estimated live bytes, samples, the site: its symbolized
- * frames, innermost first); the site keys read are the likely ones
- * (live_bytes/bytes, count/samples, stack/frames or site/symbol). */
+ * as a table (estimated live bytes and objects, samples, the site: its
+ * symbolized frames, innermost first) and a line with the sampling rate,
+ * the estimated live bytes of every sampled site and the dropped samples;
+ * the site keys read are the likely ones (live_bytes/bytes,
+ * samples/count, stack/frames or site/symbol). */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "config.h"
@@ -87,18 +89,25 @@ int cmd_heap(int argc, char **argv)
     } else {
         static const char *const bytes_keys[] = {"live_bytes", "est_live_bytes", "bytes",
                                                  "size", NULL};
-        static const char *const count_keys[] = {"count", "samples", "allocs", NULL};
-        static const char *const head[] = {"#", "LIVE (EST.)", "SAMPLES", "SITE"};
-        struct cli_table *t = table_new(4, head, "rrrl");
+        static const char *const count_keys[] = {"samples", "count", "allocs", NULL};
+        static const char *const obj_keys[] = {"live_objects", "objects", NULL};
+        static const char *const head[] = {"#", "LIVE (EST.)", "OBJECTS", "SAMPLES", "SITE"};
+        struct cli_table *t = table_new(5, head, "rrrrl");
         for (size_t i = 0; i < sites->n; i++) {
             const struct json *s = &sites->items[i];
             unsigned long long b = 0, c = 0;
             char bb[32], where[512];
             bool hb = json_u64(first_of(s, bytes_keys), &b);
             bool hc = json_u64(first_of(s, count_keys), &c);
+            unsigned long long o = 0;
+            bool ho = json_u64(first_of(s, obj_keys), &o);
             site_text(s, where, sizeof where);
             table_cell(t, NULL, "%zu", i + 1);
             table_cell(t, NULL, "%s", hb ? cli_bytes(b, bb, sizeof bb) : "-");
+            if (ho)
+                table_cell(t, NULL, "%llu", o);
+            else
+                table_cell(t, NULL, "-");
             if (hc)
                 table_cell(t, NULL, "%llu", c);
             else
@@ -109,6 +118,15 @@ int cmd_heap(int argc, char **argv)
             printf("no allocation site sampled yet\n");
         else
             table_print(t, stdout, false, NULL, true);
+        unsigned long long r = 0, tot = 0, dr = 0;
+        if (json_u64(json_get(j, "sample_bytes"), &r) &&
+            json_u64(json_get(j, "sampled_live_bytes"), &tot)) {
+            char rb[32], tb[32];
+            json_u64(json_get(j, "dropped"), &dr);
+            printf("estimates from one sample per %s allocated on average; %s live in all "
+                   "sampled sites; %llu samples dropped\n",
+                   cli_bytes(r, rb, sizeof rb), cli_bytes(tot, tb, sizeof tb), dr);
+        }
         table_free(t);
     }
     json_free(j);

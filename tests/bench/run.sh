@@ -190,6 +190,22 @@ run_malloc() {
     field seconds "$out"
 }
 
+# run_malloc_sampling SIDE THREADS PAIRS WINDOW: bench_malloc under the shim
+# both times, heap sampling off (side 0: RESHIM_HEAP_SAMPLE=0, accounting
+# alone) and at the default 512 KiB (side 1): what the sampler costs.
+run_malloc_sampling() {
+    local side=$1 out
+    shift
+    if [ "$side" = 0 ]; then
+        out=$(env LD_PRELOAD="$LIB" RESHIM_HEAP_SAMPLE=0 "$BIN/bench_malloc" "$@" 2>&1)
+    else
+        out=$(env LD_PRELOAD="$LIB" RESHIM_HEAP_SAMPLE=512K "$BIN/bench_malloc" "$@" 2>&1)
+    fi
+    [ "$?" = 0 ] || fail "bench_malloc $* failed (sampling side $side): $(printf '%s\n' "$out" | tail -n 3)"
+    out=$(printf '%s\n' "$out" | grep '^bench_malloc ') || fail "bench_malloc $* printed no figures (sampling side $side)"
+    field seconds "$out"
+}
+
 # run_prog SIDE PROGRAM ARGS...: the wall time of one run of the whole
 # program (bench_spawn 1), its output to a file. Under plain heaptrack this
 # includes the interpreter finishing its work after the program exits.
@@ -441,6 +457,11 @@ if wanted malloc; then
     name="malloc/free, 1 thread, 1000 slots (cache-resident floor)"
     ht_opts htraw "$name, heaptrack --raw"
     compare "${HT_OPTS[@]}" "$name" "$N_ST" ns "$R_MALLOC" run_malloc 1 "$N_ST" 1000
+    # Both sides with the shim: "without" is RESHIM_HEAP_SAMPLE=0, "with" 512K.
+    compare "malloc/free, 1 thread, 1000 slots: heap sampling 512K vs off" "$N_ST" ns \
+        "$R_MALLOC" run_malloc_sampling 1 "$N_ST" 1000
+    compare "malloc/free, 2 threads, 100k-slot windows: heap sampling 512K vs off" "$N_MT" ns \
+        "$R_MALLOC" run_malloc_sampling 2 "$N_MT" 100000
 fi
 if wanted programs; then
     name="cc1 -O2 of a generated C file ($N_FUNCS functions)"
@@ -465,7 +486,8 @@ for row in "${ROWS[@]}"; do
 done
 echo
 echo "ratio: time with the shim (or under heaptrack, without the shim) / time without (above"
-echo "1: slower), median over adjacent runs; the other columns are medians."
+echo "1: slower), median over adjacent runs; the other columns are medians. Rows \"heap"
+echo "sampling 512K vs off\": both sides with the shim, RESHIM_HEAP_SAMPLE=0 against 512K."
 if ((${#ADDED[@]} > 0)); then
     echo "Added per malloc/free pair (median of adjacent differences, with - without):"
     for a in "${ADDED[@]}"; do

@@ -209,11 +209,20 @@ if st2['mem']['trims'] < 2: fail('mem.trims %r after two trims' % st2['mem']['tr
 ok('trim again after 1 s: trimmed_bytes %d; mem.trims = %d' % (tr2['trimmed_bytes'], st2['mem']['trims']))
 
 # ---- heap ----
-expect_error('heap 10', exact='heap sampling is not available in this build '
-             '(RESHIM_HEAP_SAMPLE comes with a later version)')
+hp, raw = one_json('heap 10')
+for k in ('sample_bytes', 'sites', 'sampled_live_bytes', 'dropped'):
+    if k not in hp: fail('heap 10: no %r in %r' % (k, raw[:300]))
+if hp['sample_bytes'] != 512 * 1024 or not 1 <= len(hp['sites']) <= 10: fail('heap 10: %r' % raw[:300])
+top = hp['sites'][0]
+for k in ('live_bytes', 'live_objects', 'allocs', 'stack'):
+    if k not in top: fail('heap 10: site without %r: %r' % (k, top))
+# The app's 24 MB block is one allocation far above R: sampled for sure, weighed ~ itself.
+if not (20 << 20) <= top['live_bytes'] <= (30 << 20) or not top['stack']:
+    fail('heap 10: top site %r, expected the 24 MB block' % top)
 for bad_n in ('heap 0', 'heap 1001', 'heap', 'heap ten'):
     expect_error(bad_n, contains='N')
-ok('heap 10: the not-available error; heap 0, 1001, no N, ten: errors about N')
+ok('heap 10: %d sites, top %d MB at %s; heap 0, 1001, no N, ten: errors about N'
+   % (len(hp['sites']), top['live_bytes'] >> 20, top['stack'][0]))
 
 # ---- config ----
 raw = sc.request(sock, 'config')

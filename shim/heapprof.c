@@ -1,0 +1,424 @@
+/* heapprof.c: who holds the memory: Poisson byte sampling of the malloc
+ * family, stacks, and per-site estimates of live bytes and objects.
+ *
+ * Owns: the per-thread countdown (initial-exec TLS), the unwinder, the site
+ * and live-address tables (heapsample.c) in raw mappings of our own, the
+ * spin lock that serialises their writers, the symbols, and the answers to
+ * `heap N` and to memmon's log line.
+ *
+ * The unwinder is libgcc's _Unwind_Backtrace, from libgcc_s.so.1 opened at
+ * init: the preload object keeps needing libc only at run time (no
+ * libunwind.so.8), libgcc_s on glibc >= 2.35 finds unwind tables with
+ * _dl_find_object (no loader lock, async-signal-safe), and it keeps no
+ * per-thread cache (libunwind's unw_backtrace keeps 256 KiB per sampling
+ * thread and calls dl_iterate_phdr on cache misses). It costs 1-4 us per
+ * sample: at the default 512 KiB, a few us per 512 KiB allocated.
+ *
+ * Rules kept here: the stack is taken under the recursion guard (what the
+ * unwinder does passes straight through) and outside every lock; the lock is
+ * taken only on the sampled path (record, and the free of a sampled block),
+ * never while unwinding or resolving symbols; symbols are resolved only on
+ * request, by the thread that asks (the stats or the monitor thread).
+ * Never: allocates through the app's malloc, or frees anything at exit. */
+#define _GNU_SOURCE
+#include "heapprof.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#include "config.h"
+#include "dns.h"
+#include "log.h"
+#include "snapshot.h"
+
+#define SITE_CAP 16384
+#define FRAME_CAP (256 * 1024) /* 2 MiB of frames: 16 a site on average */
+#define LIVE_CAP 65536
+#define DEPTH 24  /* frames kept per stack */
+#define SYM_MAX 200 /* bytes of one symbolized frame */
+
+TLS_IE int64_t heap_left;
+static TLS_IE int started;   /* this thread's countdown has been drawn */
+static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
+
+struct hs_live heap_addrs;
+static struct hs_sites sites;
+static void *site_mem, *live_mem;
+static size_t site_mem_len, live_mem_len;
+
+enum { HP_UNDECIDED, HP_ON, HP_OFF };
+static atomic_int hp_state;
+static uint64_t rate;
+static char off_reason[160] = "heap sampling is not set up";
+static atomic_flag hp_lock = ATOMIC_FLAG_INIT;
+
+static _Unwind_Reason_Code (*unwind_backtrace)(_Unwind_Trace_Fn, void *);
+static _Unwind_Ptr (*unwind_getip)(struct _Unwind_Context *);
+static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
+
+/* ---- the countdown --------------------------------------------------------- */
+
+bool heap_decide(size_t n)
+{
+    int st = atomic_load_explicit(&hp_state, memory_order_acquire);
+    if (st != HP_ON) {
+        /* Not set up yet (before init): look again after a while; off: never. */
+        heap_left = st == HP_OFF ? INT64_MAX / 2 : 64 * 1024;
+        return false;
+    }
+    if (!started) { /* the thread's first countdown: this allocation may be in it */
+        started = 1;
+        heap_left = hs_draw(reshim_random(), rate) - (int64_t)(n ? n : 1);
+        if (heap_left >= 0)
+            return false;
+    }
+    heap_left = hs_draw(reshim_random(), rate); /* fresh: each block sampled at most once */
+    /* The shim's own allocations are not sampled, nor those of a signal
+     * handler (or fork) interrupting our own update on this thread. */
+    return !reshim_guard && !in_lock;
+}
+
+/* ---- stacks ---------------------------------------------------------------- */
+
+struct bt {
+    uintptr_t *f;
+    int n, max;
+};
+
+static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
+{
+    struct bt *b = arg;
+    uintptr_t ip = (uintptr_t)unwind_getip(ctx);
+    if (!ip)
+        return _URC_END_OF_STACK;
+    if (b->n == 0 && ip >= self_lo && ip < self_hi)
+        return _URC_NO_REASON; /* malloc and the shim's own frames */
+    b->f[b->n++] = ip;
+    return b->n >= b->max ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+static __attribute__((noinline)) int capture(uintptr_t *f, int max)
+{
+    struct bt b = {f, 0, max};
+    unwind_backtrace(bt_step, &b);
+    return b.n;
+}
+
+static void lock(void)
+{
+    while (atomic_flag_test_and_set_explicit(&hp_lock, memory_order_acquire))
+        sched_yield();
+    in_lock = 1;
+}
+
+static void unlock(void)
+{
+    in_lock = 0;
+    atomic_flag_clear_explicit(&hp_lock, memory_order_release);
+}
+
+void heap_record(void *p, size_t n)
+{
+    int saved = errno;
+    GUARD_ENTER(); /* the unwinder's own calls pass straight through */
+    uintptr_t f[DEPTH];
+    int nf = capture(f, DEPTH);
+    uint64_t h = hs_stack_hash(f, nf);
+    struct hs_live_val old;
+    lock();
+    uint32_t site = hs_site_get(&sites, h, f, nf);
+    enum hs_ins r = hs_live_insert(&heap_addrs, (uintptr_t)p, n, site, &old);
+    if (r == HS_INS_FULL) {
+        ATOMIC_INC(&sites.dropped);
+    } else {
+        if (r == HS_INS_REPLACED)
+            hs_site_account(&sites, atomic_load_explicit(&old.site, RLX),
+                            atomic_load_explicit(&old.size, RLX), rate, -1);
+        hs_site_account(&sites, site, n, rate, +1);
+    }
+    unlock();
+    GUARD_LEAVE();
+    errno = saved;
+}
+
+void heap_forget(void *p)
+{
+    uint64_t size;
+    uint32_t site;
+    if (!hs_live_remove(&heap_addrs, (uintptr_t)p, &size, &site))
+        return;
+    if (in_lock) { /* a signal handler interrupted our own update */
+        ATOMIC_INC(&sites.dropped);
+        return;
+    }
+    lock();
+    hs_site_account(&sites, site, size, rate, -1);
+    unlock();
+}
+
+void heap_take(void *p, struct heap_taken *t)
+{
+    t->had = false;
+    if (!atomic_load_explicit(&heap_addrs.count, RLX) || in_lock ||
+        !hs_live_maybe(&heap_addrs, (uintptr_t)p))
+        return;
+    if (!hs_live_remove(&heap_addrs, (uintptr_t)p, &t->size, &t->site))
+        return;
+    t->had = true;
+    lock();
+    hs_site_account(&sites, t->site, t->size, rate, -1);
+    unlock();
+}
+
+void heap_restore(void *p, const struct heap_taken *t)
+{
+    if (!t->had)
+        return;
+    struct hs_live_val old;
+    lock();
+    if (hs_live_insert(&heap_addrs, (uintptr_t)p, t->size, t->site, &old) == HS_INS_OK) {
+        struct hs_site *s = hs_site_at(&sites, t->site);
+        uint64_t n = atomic_load_explicit(&s->samples, RLX);
+        hs_site_account(&sites, t->site, t->size, rate, +1);
+        atomic_store_explicit(&s->samples, n, RLX); /* the same sample, not a new one */
+    }
+    unlock();
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+static void *raw_map(size_t n)
+{
+    long p = syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return (p == -1 || (void *)p == MAP_FAILED) ? NULL : (void *)p;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    uintptr_t base = (uintptr_t)arg;
+    if (info->dlpi_addr != base)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t lo = base + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (!self_lo || lo < self_lo)
+            self_lo = lo;
+        if (hi > self_hi)
+            self_hi = hi;
+    }
+    return 1;
+}
+
+static void go_off(const char *why)
+{
+    snprintf(off_reason, sizeof off_reason, "%s", why);
+    atomic_store_explicit(&hp_state, HP_OFF, memory_order_release);
+}
+
+void heapprof_init(const struct reshim_config *cfg)
+{
+    if (!cfg->heap_sample_bytes) {
+        go_off("heap sampling is off (RESHIM_HEAP_SAMPLE=0)");
+        return;
+    }
+    Dl_info self;
+    if (!dladdr((void *)heapprof_init, &self) || !self.dli_fbase) {
+        go_off("heap sampling is unavailable: the shim cannot find itself (dladdr)");
+        return;
+    }
+    dl_iterate_phdr(find_self, self.dli_fbase);
+    void *gcc = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (gcc) {
+        *(void **)&unwind_backtrace = dlsym(gcc, "_Unwind_Backtrace");
+        *(void **)&unwind_getip = dlsym(gcc, "_Unwind_GetIP");
+    }
+    if (!unwind_backtrace || !unwind_getip) {
+        LOG_WARN("heap sampling off: cannot load the unwinder from libgcc_s.so.1 (%s)",
+                 gcc ? "no _Unwind_Backtrace" : dlerror());
+        go_off("heap sampling is unavailable: libgcc_s.so.1 (the unwinder) cannot be loaded");
+        return;
+    }
+    site_mem_len = hs_sites_bytes(SITE_CAP, FRAME_CAP);
+    live_mem_len = hs_live_bytes(LIVE_CAP);
+    site_mem = raw_map(site_mem_len);
+    live_mem = raw_map(live_mem_len);
+    if (!site_mem || !live_mem) {
+        go_off("heap sampling is unavailable: cannot map its tables");
+        return;
+    }
+    hs_sites_init(&sites, site_mem, SITE_CAP, FRAME_CAP);
+    hs_live_init(&heap_addrs, live_mem, LIVE_CAP);
+    /* Prime the unwinder: its first walk reads the unwind tables. */
+    uintptr_t f[DEPTH];
+    capture(f, DEPTH);
+    rate = cfg->heap_sample_bytes;
+    atomic_store_explicit(&hp_state, HP_ON, memory_order_release);
+}
+
+bool heapprof_on(void)
+{
+    return atomic_load_explicit(&hp_state, memory_order_acquire) == HP_ON;
+}
+
+const char *heapprof_off_reason(void)
+{
+    return off_reason;
+}
+
+void heapprof_atfork(int phase)
+{
+    /* The child keeps the parent's table: it holds the same blocks, and
+     * frees them through the same addresses. */
+    if (atomic_load_explicit(&hp_state, memory_order_acquire) != HP_ON)
+        return;
+    if (phase == ATFORK_PREPARE)
+        lock();
+    else
+        unlock();
+}
+
+/* ---- symbols and answers --------------------------------------------------- */
+
+static const char *base_name(const char *path)
+{
+    const char *s = path ? strrchr(path, '/') : NULL;
+    return s ? s + 1 : path && *path ? path : "?";
+}
+
+static void frame_name(uintptr_t ip, char *buf, size_t n)
+{
+    Dl_info di;
+    /* ip is a return address: the call is just before it. */
+    if (dladdr((void *)(ip - 1), &di) && di.dli_fbase) {
+        if (di.dli_sname && di.dli_saddr)
+            snprintf(buf, n, "%s+0x%lx (%s)", di.dli_sname,
+                     (unsigned long)(ip - (uintptr_t)di.dli_saddr), base_name(di.dli_fname));
+        else
+            snprintf(buf, n, "%s+0x%lx", base_name(di.dli_fname),
+                     (unsigned long)(ip - (uintptr_t)di.dli_fbase));
+    } else {
+        snprintf(buf, n, "0x%lx", (unsigned long)ip);
+    }
+}
+
+static size_t resident(void *mem, size_t len)
+{
+    unsigned char vec[2048];
+    size_t pages = (len + 4095) / 4096, res = 0;
+    for (size_t at = 0; at < pages; at += sizeof vec) {
+        size_t k = pages - at < sizeof vec ? pages - at : sizeof vec;
+        if (syscall(SYS_mincore, (char *)mem + at * 4096, k * 4096, vec) != 0)
+            return 0;
+        for (size_t i = 0; i < k; i++)
+            res += vec[i] & 1;
+    }
+    return res * 4096;
+}
+
+static uint64_t round_u64(double v)
+{
+    return v > 0 ? (uint64_t)(v + 0.5) : 0;
+}
+
+size_t heapprof_json_guess(unsigned n)
+{
+    return 512 + (size_t)n * (200 + DEPTH * 100);
+}
+
+size_t heapprof_json_max(unsigned n)
+{
+    return 512 + (size_t)n * (200 + DEPTH * (6 * SYM_MAX + 4));
+}
+
+bool heapprof_json(struct sbuf *b, unsigned n)
+{
+    uint32_t idx[1000];
+    double val[1000];
+    if (n > 1000)
+        n = 1000;
+    size_t k = hs_top(&sites, idx, val, n);
+    char sym[SYM_MAX];
+    sb_str(b, "{\"sample_bytes\":");
+    sb_u64(b, rate);
+    sb_str(b, ",\"sites\":[");
+    for (size_t i = 0; i < k; i++) {
+        struct hs_site *s = hs_site_at(&sites, idx[i]);
+        sb_str(b, i ? ",{\"live_bytes\":" : "{\"live_bytes\":");
+        sb_u64(b, round_u64(val[i]));
+        sb_str(b, ",\"live_objects\":");
+        sb_u64(b, round_u64(atomic_load_explicit(&s->live_objects, RLX)));
+        sb_str(b, ",\"allocs\":");
+        sb_u64(b, round_u64(atomic_load_explicit(&s->allocs, RLX)));
+        sb_str(b, ",\"samples\":");
+        sb_u64(b, atomic_load_explicit(&s->samples, RLX));
+        sb_str(b, ",\"live_samples\":");
+        sb_u64(b, atomic_load_explicit(&s->live_samples, RLX));
+        sb_str(b, ",\"stack\":[");
+        const uintptr_t *f;
+        int nf = hs_site_frames(&sites, idx[i], &f);
+        if (idx[i] == HS_OTHER)
+            sb_json_str(b, "[other]");
+        for (int j = 0; j < nf; j++) {
+            frame_name(f[j], sym, sizeof sym);
+            if (j)
+                sb_str(b, ",");
+            sb_json_str(b, sym);
+        }
+        sb_str(b, "]}");
+    }
+    sb_str(b, "],\"sampled_live_bytes\":");
+    sb_u64(b, round_u64(atomic_load_explicit(&sites.total_live, RLX)));
+    sb_str(b, ",\"live_samples\":");
+    sb_u64(b, atomic_load_explicit(&heap_addrs.count, RLX));
+    sb_str(b, ",\"sites_used\":");
+    sb_u64(b, atomic_load_explicit(&sites.used, RLX));
+    sb_str(b, ",\"other_samples\":");
+    sb_u64(b, atomic_load_explicit(&sites.overflowed, RLX));
+    sb_str(b, ",\"dropped\":");
+    sb_u64(b, atomic_load_explicit(&sites.dropped, RLX));
+    sb_str(b, ",\"unwinder\":\"libgcc_s _Unwind_Backtrace\",\"profiler_resident_bytes\":");
+    sb_u64(b, resident(site_mem, site_mem_len) + resident(live_mem, live_mem_len));
+    sb_str(b, "}\n");
+    return !b->overflow;
+}
+
+void heapprof_top_text(char *buf, size_t n, int k)
+{
+    uint32_t idx[8];
+    double val[8];
+    buf[0] = 0;
+    if (!heapprof_on() || n < 64)
+        return;
+    if (k > 8)
+        k = 8;
+    size_t got = hs_top(&sites, idx, val, (size_t)k), at = 0;
+    if (!got)
+        return;
+    at += (size_t)snprintf(buf, n, "; top sites:");
+    for (size_t i = 0; i < got && at + 32 < n; i++) {
+        at += (size_t)snprintf(buf + at, n - at, "%s %.1f MB at ", i ? ";" : "",
+                               val[i] / (1024.0 * 1024.0));
+        const uintptr_t *f;
+        int nf = hs_site_frames(&sites, idx[i], &f);
+        if (idx[i] == HS_OTHER)
+            at += (size_t)snprintf(buf + at, n - at, "[other]");
+        for (int j = 0; j < nf && j < 3 && at + 16 < n; j++) {
+            char sym[SYM_MAX];
+            frame_name(f[j], sym, sizeof sym);
+            at += (size_t)snprintf(buf + at, n - at, "%s%s", j ? " < " : "", sym);
+        }
+        if (at >= n)
+            at = n - 1;
+    }
+}

@@ -1,0 +1,74 @@
+/* heapprof.h: who holds the memory: sampled allocation sites.
+ * heapprof.c owns the per-thread byte countdown, the unwinder (libgcc's
+ * _Unwind_Backtrace, found with dlopen at init), the site and live-address
+ * tables (heapsample.c, in raw mappings of the shim's own), the symbols
+ * (dladdr, only when asked) and the answer to `heap N`.
+ *
+ * The malloc path pays one TLS decrement and a predictable branch
+ * (heap_due); the free path one relaxed load while no sample is live
+ * (heap_forget_if). */
+#ifndef RESHIM_HEAPPROF_H
+#define RESHIM_HEAPPROF_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heapsample.h"
+#include "reshim.h"
+
+struct sbuf;
+struct reshim_config;
+
+extern TLS_IE int64_t heap_left; /* bytes until this thread's next sample */
+extern struct hs_live heap_addrs;
+
+HIDDEN bool heap_decide(size_t n); /* the countdown went below 0: sample? */
+HIDDEN void heap_record(void *p, size_t n);
+HIDDEN void heap_forget(void *p);
+
+/* Decided before the real allocation; true: call heap_record() with the
+ * block once it exists. */
+static inline bool heap_due(size_t n)
+{
+    return unlikely((heap_left -= (int64_t)n) < 0) && heap_decide(n);
+}
+
+/* Before the real free (after it, another thread may get the same address
+ * and sample it). */
+static inline void heap_forget_if(void *p)
+{
+    if (unlikely(atomic_load_explicit(&heap_addrs.count, memory_order_relaxed)) &&
+        hs_live_maybe(&heap_addrs, (uintptr_t)p))
+        heap_forget(p);
+}
+
+/* realloc: a sampled block it moves or frees is forgotten first; when the
+ * realloc fails, heap_restore() records it again. */
+struct heap_taken {
+    bool had;
+    uint64_t size;
+    uint32_t site;
+};
+HIDDEN void heap_take(void *p, struct heap_taken *t);
+HIDDEN void heap_restore(void *p, const struct heap_taken *t);
+
+/* Init (guard held): maps the tables, finds and primes the unwinder. */
+HIDDEN void heapprof_init(const struct reshim_config *cfg);
+HIDDEN bool heapprof_on(void);
+HIDDEN const char *heapprof_off_reason(void);
+
+/* The answer to `heap N` into b (the stats thread; no lock of ours is
+ * held); false when b overflowed (then heapprof_json_max() is enough). */
+HIDDEN bool heapprof_json(struct sbuf *b, unsigned n);
+HIDDEN size_t heapprof_json_guess(unsigned n);
+HIDDEN size_t heapprof_json_max(unsigned n);
+
+/* "top sites: 61.2 MB at f+0x1 (m) < g+0x2 (m); ..." (k sites) for a log
+ * line; empty when nothing is sampled. */
+HIDDEN void heapprof_top_text(char *buf, size_t n, int k);
+
+HIDDEN void heapprof_atfork(int phase);
+
+#endif

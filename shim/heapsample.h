@@ -1,0 +1,127 @@
+/* heapsample.h: the pure parts of the heap profiler (heapprof.c is the
+ * shell): the Poisson byte sampler's arithmetic (exponential draw, sampling
+ * probability, weights), the table of allocation sites and the table of live
+ * sampled addresses. Both tables live in memory the caller provides (the
+ * shim maps it raw); nothing here allocates, locks or calls libm.
+ *
+ * Concurrency contract: writers of the site table and inserters into the
+ * address table are serialised by the caller (a spin lock held only on the
+ * sampled path); readers of the site table and hs_live_remove() are
+ * lock-free and may run at any time. */
+#ifndef RESHIM_HEAPSAMPLE_H
+#define RESHIM_HEAPSAMPLE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- arithmetic ---------------------------------------------------------- */
+
+double hs_log(double x);        /* natural logarithm, x > 0 (|rel. error| < 1e-12) */
+double hs_one_minus_exp(double x); /* 1 - e^(-x) for x >= 0, accurate for small x */
+
+/* Bytes until the next sample: floor(-R ln U), U uniform in (0, 1] built
+ * from the top 53 bits of rnd. Mean R (minus 1/2 for the floor), exponential:
+ * an allocation of s bytes is sampled when the countdown goes below 0, with
+ * probability exactly 1 - e^(-s/R) (memoryless). */
+int64_t hs_draw(uint64_t rnd, uint64_t rate);
+
+/* p(s) = 1 - e^(-s/R), and the weights of one sample: s/p(s) bytes, 1/p(s)
+ * objects (unbiased: E[weight * 1{sampled}] = s, resp. 1). */
+double hs_prob(uint64_t size, uint64_t rate);
+void hs_weight(uint64_t size, uint64_t rate, double *bytes, double *objects);
+
+/* ---- sites ----------------------------------------------------------------
+ * Open addressing, keyed by a 64-bit stack hash (never 0), kept <= 3/4 full;
+ * the frames of each site in one arena. Samples that find no room (table or
+ * arena full) go to the "[other]" site, index HS_OTHER. */
+#define HS_MAX_FRAMES 32
+#define HS_OTHER UINT32_MAX
+
+struct hs_site {
+    _Atomic uint64_t key;          /* 0: empty; published last (release) */
+    uint32_t nframes, frame_at;    /* written before key */
+    _Atomic double live_bytes;     /* sum of the weights of live samples */
+    _Atomic double live_objects;
+    _Atomic double allocs;         /* sum of object weights of every sample: estimated allocations */
+    _Atomic uint64_t samples;      /* samples taken here, ever */
+    _Atomic uint64_t live_samples; /* samples still live */
+};
+
+struct hs_sites {
+    struct hs_site *slot; /* cap slots */
+    uintptr_t *frames;    /* frames_cap entries */
+    uint32_t cap;         /* a power of two */
+    uint32_t frames_cap;
+    _Atomic uint32_t used, frames_used;
+    struct hs_site other;
+    _Atomic double total_live; /* sum over every site */
+    _Atomic uint64_t dropped;  /* samples not recorded (address table full) */
+    _Atomic uint64_t overflowed; /* samples sent to [other] */
+};
+
+/* Bytes of memory hs_sites_init() needs for cap slots and frames_cap frames. */
+size_t hs_sites_bytes(uint32_t cap, uint32_t frames_cap);
+void hs_sites_init(struct hs_sites *t, void *mem, uint32_t cap, uint32_t frames_cap);
+uint64_t hs_stack_hash(const uintptr_t *frames, int n); /* never 0 */
+/* The site of this stack, added when new (writer; serialised). */
+uint32_t hs_site_get(struct hs_sites *t, uint64_t hash, const uintptr_t *frames, int n);
+struct hs_site *hs_site_at(struct hs_sites *t, uint32_t idx);
+/* A sample of size bytes taken (sign +1) or freed (sign -1) at idx (writer). */
+void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t rate, int sign);
+/* Frames of a site (reader): returns the count, *f points into the arena. */
+int hs_site_frames(const struct hs_sites *t, uint32_t idx, const uintptr_t **f);
+/* The indexes of the (at most n) sites with the most live bytes, largest
+ * first ([other] included when it holds any), with those live bytes in
+ * val (n entries too); returns how many (reader). */
+size_t hs_top(struct hs_sites *t, uint32_t *out, double *val, size_t n);
+
+/* ---- live sampled addresses -----------------------------------------------
+ * Open addressing with a bounded probe window, keys only in one array (a
+ * free of an unsampled block reads one or two cache lines), kept <= 1/2
+ * full. Remove is lock-free (the key is swapped for a tombstone); insert is
+ * serialised by the caller and reclaims tombstones that end a run. */
+#define HS_WINDOW 32
+
+struct hs_live_val {
+    _Atomic uint64_t size;
+    _Atomic uint32_t site;
+};
+
+/* In front of the table, a counting filter small enough to stay in cache
+ * (HS_FILTER one-byte counters, sticky at 255): a free whose address has a
+ * zero counter skips the probe of the table (a cache miss in 1 MiB). */
+#define HS_FILTER 16384
+
+struct hs_live {
+    _Atomic uintptr_t *key; /* cap keys: 0 empty, 1 tombstone */
+    struct hs_live_val *val;
+    _Atomic uint8_t *filter; /* HS_FILTER counters */
+    uint32_t cap; /* a power of two */
+    _Atomic uint32_t count __attribute__((aligned(64))); /* its own line: written per sample */
+};
+
+static inline uint32_t hs_filter_at(uintptr_t addr)
+{
+    return (uint32_t)(((uint64_t)(addr >> 4) * 0xD6E8FEB86659FD93ull) >> 50) & (HS_FILTER - 1);
+}
+
+/* May addr be in the table? (no: certainly not) */
+static inline bool hs_live_maybe(const struct hs_live *t, uintptr_t addr)
+{
+    return atomic_load_explicit(&t->filter[hs_filter_at(addr)], memory_order_relaxed) != 0;
+}
+
+enum hs_ins { HS_INS_OK, HS_INS_REPLACED, HS_INS_FULL };
+
+size_t hs_live_bytes(uint32_t cap);
+void hs_live_init(struct hs_live *t, void *mem, uint32_t cap);
+/* Records addr; when a stale entry for addr was there (its free was never
+ * seen), it is replaced and returned in *old (HS_INS_REPLACED). */
+enum hs_ins hs_live_insert(struct hs_live *t, uintptr_t addr, uint64_t size, uint32_t site,
+                           struct hs_live_val *old);
+/* Forgets addr; true (and its size and site) when it was there. */
+bool hs_live_remove(struct hs_live *t, uintptr_t addr, uint64_t *size, uint32_t *site);
+
+#endif
