@@ -652,13 +652,9 @@ static TLS_IE int in_range_op;
 static _Atomic uint64_t map_bytes __attribute__((aligned(64)));
 static _Atomic uint64_t map_peak, map_calls, unmap_calls, map_untracked;
 
-/* MAP_NORESERVE mappings are reservations (sparse arenas, guest RAM): they
- * cost nothing until touched, so they are neither counted nor refused; RSS
- * sees what is touched. */
 static inline bool counted_map(int prot, int flags)
 {
-    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE) &&
-           !(flags & MAP_NORESERVE);
+    return (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE);
 }
 
 static inline uintptr_t page_up(uintptr_t x)
@@ -808,7 +804,10 @@ static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t
     if (in_next)
         return raw_mmap(a, len, prot, flags, fd, off);
     bool counted = counted_map(prot, flags);
-    if (counted && counting_maps() && gated(len)) {
+    /* MAP_NORESERVE: a reservation (V8's heap, sparse arenas, guest RAM)
+     * that costs nothing until touched: counted like any mapping, never
+     * refused (RSS shows what is touched). */
+    if (counted && !(flags & MAP_NORESERVE) && counting_maps() && gated(len)) {
         errno = ENOMEM;
         return MAP_FAILED;
     }

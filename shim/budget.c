@@ -115,14 +115,15 @@ uint64_t budget_trim_floor(uint64_t budget)
 bool budget_should_trim(const struct budget_params *p, enum mem_state s, uint64_t now_ns,
                         uint64_t last_trim_ns, uint64_t last_released, uint64_t reclaimable)
 {
-    if (!p->budget || p->policy == MEMPOL_WARN || s < MS_WARN)
+    if (!p->budget || p->policy == MEMPOL_WARN)
         return false;
     uint64_t floor = budget_trim_floor(p->budget);
     bool paid_off = last_trim_ns && last_released >= floor;
     uint64_t since = now_ns - last_trim_ns;
-    /* A trim at critical that paid off goes on (an episode) while usage is
-     * still at warn: the first trim often comes while the app is in the
-     * middle of freeing, and takes usage just under critical. */
+    /* A trim at critical that paid off goes on (an episode), whatever the
+     * state: the first trim often comes while the app is in the middle of
+     * freeing, and takes usage under critical with most of the freed heap
+     * still resident. */
     if (s < MS_CRITICAL && !(paid_off && since < BUDGET_TRIM_INTERVAL_NS))
         return false;
     uint64_t gap = paid_off ? BUDGET_TRIM_AGAIN_NS : BUDGET_TRIM_INTERVAL_NS;

@@ -62,8 +62,7 @@ uint64_t budget_trim_floor(uint64_t budget);
  * under the arena locks), BUDGET_TRIM_AGAIN_NS when it released at least the
  * floor (a program that frees in steps gets each step back). After a trim
  * that released at least the floor, less than BUDGET_TRIM_INTERVAL_NS ago,
- * state warn is enough (the episode goes on until usage falls below warn or
- * nothing worth it is left). */
+ * any state will do: the episode goes on until nothing worth it is left. */
 bool budget_should_trim(const struct budget_params *p, enum mem_state s, uint64_t now_ns,
                         uint64_t last_trim_ns, uint64_t last_released, uint64_t reclaimable);
 

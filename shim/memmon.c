@@ -337,7 +337,7 @@ static void *mon_main(void *arg)
          * hold, not on this process's RSS). */
         uint64_t usage = poll_once(slow || near);
         enum mem_state st = (enum mem_state)atomic_load(&state);
-        if (st >= MS_WARN && params.policy != MEMPOL_WARN) {
+        if (params.policy != MEMPOL_WARN) { /* budget_should_trim decides */
             /* What trim could give back: anonymous RSS not held by live
              * blocks or counted mappings (free heap pages, mostly). */
             struct alloc_totals t;

@@ -599,15 +599,18 @@ static void test_should_trim(void **state)
     assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 1 * SEC, floor - 1, floor));
     assert_false(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC + 1, floor - 1, floor));
     assert_true(budget_should_trim(&p, MS_CRITICAL, now, now - 30 * SEC, floor - 1, floor));
-    /* An episode: after a trim that paid off, state warn is enough, for
-     * 30 s; never after a futile one, never at ok. */
+    /* An episode: after a trim that paid off, any state will do, for 30 s;
+     * never after a futile one. */
     assert_true(budget_should_trim(&p, MS_WARN, now, now - 1 * SEC, floor, floor));
     assert_true(budget_should_trim(&p, MS_WARN, now, now - 30 * SEC + 1, floor, floor));
     assert_false(budget_should_trim(&p, MS_WARN, now, now - 30 * SEC, floor, floor));
     assert_false(budget_should_trim(&p, MS_WARN, now, now - 1 * SEC + 1, floor, floor));
     assert_false(budget_should_trim(&p, MS_WARN, now, now - 2 * SEC, floor - 1, floor));
     assert_false(budget_should_trim(&p, MS_WARN, now, 0, floor, floor));
-    assert_false(budget_should_trim(&p, MS_OK, now, now - 2 * SEC, floor, floor));
+    assert_true(budget_should_trim(&p, MS_OK, now, now - 2 * SEC, floor, floor));
+    assert_false(budget_should_trim(&p, MS_OK, now, now - 2 * SEC, floor - 1, floor));
+    assert_false(budget_should_trim(&p, MS_OK, now, now - 30 * SEC, floor, floor));
+    assert_false(budget_should_trim(&p, MS_OK, now, 0, 0, UINT64_MAX));
     assert_false(budget_should_trim(&p, MS_WARN, now, now - 2 * SEC, floor, floor - 1));
     struct budget_params wp = params(B, 0.80, 0.90, MEMPOL_WARN);
     assert_false(budget_should_trim(&wp, MS_WARN, now, now - 2 * SEC, floor, floor));
