@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <unwind.h>
 
@@ -54,7 +55,11 @@ static struct hs_sites sites;
 static void *site_mem, *live_mem;
 static size_t site_mem_len, live_mem_len;
 
-enum { HP_UNDECIDED, HP_ON, HP_OFF };
+/* UNDECIDED: before init. PENDING: the rate is known; the unwinder is
+ * loaded and the tables mapped at the first sample (so that a process that
+ * never allocates R bytes, /bin/true or a shell command, never pays for a
+ * dlopen). SETTING: one thread is doing that. */
+enum { HP_UNDECIDED, HP_ON, HP_OFF, HP_PENDING, HP_SETTING };
 static atomic_int hp_state;
 static uint64_t rate;
 static char off_reason[160] = "heap sampling is not set up";
@@ -66,11 +71,13 @@ static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
 /* ---- the countdown --------------------------------------------------------- */
 
+static bool setup(void);
+
 bool heap_decide(size_t n)
 {
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
-    if (st != HP_ON) {
-        /* Not set up yet (before init): look again after a while; off: never. */
+    if (st == HP_UNDECIDED || st == HP_OFF) {
+        /* Before init: look again after a while; off: never. */
         heap_left = st == HP_OFF ? INT64_MAX / 2 : 64 * 1024;
         return false;
     }
@@ -83,7 +90,24 @@ bool heap_decide(size_t n)
     heap_left = hs_draw(reshim_random(), rate); /* fresh: each block sampled at most once */
     /* The shim's own allocations are not sampled, nor those of a signal
      * handler (or fork) interrupting our own update on this thread. */
-    return !reshim_guard && !in_lock;
+    if (reshim_guard || in_lock)
+        return false;
+    if (st == HP_ON)
+        return true;
+    if (st == HP_PENDING)
+        return setup();
+    /* Another thread is setting up (a dlopen, a first unwind: about a
+     * millisecond): wait for it, so that this thread's samples are not lost,
+     * but only so long: if this thread holds the loader's lock (malloc from a
+     * library constructor), the setting up waits for it, not the reverse. */
+    int saved = errno;
+    for (int i = 0; i < 500 && st == HP_SETTING; i++) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        st = atomic_load_explicit(&hp_state, memory_order_acquire);
+    }
+    errno = saved;
+    return st == HP_ON;
 }
 
 /* ---- stacks ---------------------------------------------------------------- */
@@ -232,13 +256,29 @@ void heapprof_init(const struct reshim_config *cfg)
         go_off("heap sampling is off (RESHIM_HEAP_SAMPLE=0)");
         return;
     }
+    rate = cfg->heap_sample_bytes;
+    atomic_store_explicit(&hp_state, HP_PENDING, memory_order_release);
+}
+
+/* The first sample: finds the unwinder, maps the tables, primes the unwinder
+ * (its first walk reads the unwind tables). Runs once, on the allocating
+ * thread, under the guard (dlopen's own allocations pass straight through),
+ * holding no lock of ours. */
+static bool setup(void)
+{
+    int expected = HP_PENDING;
+    if (!atomic_compare_exchange_strong(&hp_state, &expected, HP_SETTING))
+        return expected == HP_ON;
+    int saved = errno;
+    GUARD_ENTER();
     Dl_info self;
+    void *gcc = NULL;
     if (!dladdr((void *)heapprof_init, &self) || !self.dli_fbase) {
         go_off("heap sampling is unavailable: the shim cannot find itself (dladdr)");
-        return;
+        goto out;
     }
     dl_iterate_phdr(find_self, self.dli_fbase);
-    void *gcc = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    gcc = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
     if (gcc) {
         *(void **)&unwind_backtrace = dlsym(gcc, "_Unwind_Backtrace");
         *(void **)&unwind_getip = dlsym(gcc, "_Unwind_GetIP");
@@ -247,7 +287,7 @@ void heapprof_init(const struct reshim_config *cfg)
         LOG_WARN("heap sampling off: cannot load the unwinder from libgcc_s.so.1 (%s)",
                  gcc ? "no _Unwind_Backtrace" : dlerror());
         go_off("heap sampling is unavailable: libgcc_s.so.1 (the unwinder) cannot be loaded");
-        return;
+        goto out;
     }
     site_mem_len = hs_sites_bytes(SITE_CAP, FRAME_CAP);
     live_mem_len = hs_live_bytes(LIVE_CAP);
@@ -255,20 +295,28 @@ void heapprof_init(const struct reshim_config *cfg)
     live_mem = raw_map(live_mem_len);
     if (!site_mem || !live_mem) {
         go_off("heap sampling is unavailable: cannot map its tables");
-        return;
+        goto out;
     }
     hs_sites_init(&sites, site_mem, SITE_CAP, FRAME_CAP);
     hs_live_init(&heap_addrs, live_mem, LIVE_CAP);
-    /* Prime the unwinder: its first walk reads the unwind tables. */
     uintptr_t f[DEPTH];
     capture(f, DEPTH);
-    rate = cfg->heap_sample_bytes;
     atomic_store_explicit(&hp_state, HP_ON, memory_order_release);
+out:
+    GUARD_LEAVE();
+    errno = saved;
+    return atomic_load_explicit(&hp_state, memory_order_acquire) == HP_ON;
 }
 
 bool heapprof_on(void)
 {
     return atomic_load_explicit(&hp_state, memory_order_acquire) == HP_ON;
+}
+
+bool heapprof_ready(void)
+{
+    int st = atomic_load_explicit(&hp_state, memory_order_acquire);
+    return st == HP_ON || (st == HP_PENDING && setup());
 }
 
 const char *heapprof_off_reason(void)
@@ -280,12 +328,14 @@ void heapprof_atfork(int phase)
 {
     /* The child keeps the parent's table: it holds the same blocks, and
      * frees them through the same addresses. */
-    if (atomic_load_explicit(&hp_state, memory_order_acquire) != HP_ON)
-        return;
-    if (phase == ATFORK_PREPARE)
-        lock();
-    else
+    static bool fork_locked; /* the state may turn ON between prepare and parent */
+    if (phase == ATFORK_PREPARE) {
+        fork_locked = atomic_load_explicit(&hp_state, memory_order_acquire) == HP_ON;
+        if (fork_locked)
+            lock();
+    } else if (fork_locked) {
         unlock();
+    }
 }
 
 /* ---- symbols and answers --------------------------------------------------- */

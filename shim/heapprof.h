@@ -54,9 +54,11 @@ struct heap_taken {
 HIDDEN void heap_take(void *p, struct heap_taken *t);
 HIDDEN void heap_restore(void *p, const struct heap_taken *t);
 
-/* Init (guard held): maps the tables, finds and primes the unwinder. */
+/* Init: takes the rate. The unwinder is found, its tables mapped and it is
+ * primed at the first sample (or the first `heap` request). */
 HIDDEN void heapprof_init(const struct reshim_config *cfg);
-HIDDEN bool heapprof_on(void);
+HIDDEN bool heapprof_on(void);    /* sampling and its tables are up */
+HIDDEN bool heapprof_ready(void); /* the same, setting them up now if sampling is on */
 HIDDEN const char *heapprof_off_reason(void);
 
 /* The answer to `heap N` into b (the stats thread; no lock of ours is

@@ -718,7 +718,7 @@ static void reply_unknown(struct client *c, const char *line, size_t len, uint64
  * thread, holding no lock of ours). */
 static void reply_heap(struct client *c, unsigned n, uint64_t now)
 {
-    if (!heapprof_on()) {
+    if (!heapprof_ready()) {
         reply_error(c, heapprof_off_reason(), now);
         return;
     }
