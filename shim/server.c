@@ -1260,7 +1260,6 @@ static void wake_open(void)
     int p[2];
     own_close(&wakefd);
     own_close(&wakew);
-    own_close(&wakew);
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
         return;
     p[0] = reshim_fd_above_stdio(p[0]);
@@ -1591,6 +1590,7 @@ void server_atfork_child(void)
     }
     own_close(&lsn);
     own_close(&wakefd);
+    own_close(&wakew);
     own_close(&pushfd);
     push_buf = NULL; /* forgotten, as the client buffers */
     push_cap = 0;
