@@ -33,7 +33,7 @@ UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: all deps check check-unit check-sanitize check-integration demo bench \
+.PHONY: all deps check check-full check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -97,10 +97,26 @@ $(BUILD)/bin/%: tests/bench/%.c | $(BUILD)/bin
 check-integration: all $(TEST_PROGS)
 	@tests/integration/run.sh
 
+# Each test area under tests/ may bring a make fragment (tests/AREA/AREA.mk)
+# that adds its own targets to CHECK_EXTRA (run by `make check`, after the
+# integration tests) and to CHECK_FULL (run by `make check-full` as well).
+CHECK_EXTRA :=
+CHECK_FULL :=
+include $(sort $(wildcard tests/*/*.mk))
+
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-unit check-sanitize
 	@$(MAKE) --no-print-directory check-integration
+	@$(if $(strip $(CHECK_EXTRA)),$(MAKE) --no-print-directory $(CHECK_EXTRA))
+
+# Everything `make check` does, with the long variants: every CPython test
+# module, stress for minutes, the full outage matrix.
+check-full: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-unit check-sanitize
+	@RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory check-integration
+	@$(if $(strip $(CHECK_EXTRA) $(CHECK_FULL)),RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory $(CHECK_EXTRA) $(CHECK_FULL))
 
 demo: deps
 	@$(MAKE) --no-print-directory all

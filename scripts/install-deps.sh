@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential pkg-config libunwind-dev libcmocka-dev uthash-dev python3 curl wget
 redis-server redis-tools util-linux iproute2 procps socat jq nodejs openjdk-17-jdk-headless
 libpython3.11-testsuite heaptrack zstd prometheus busybox dash shellcheck groff-base man-db
-libcap2-bin"
+libcap2-bin clang libclang-rt-14-dev haproxy nginx-light wrk git iptables nftables"
 
 missing=""
 for p in $PKGS; do
@@ -28,9 +28,10 @@ $SUDO apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # The Debian redis-server package starts a system instance; tests run their own.
-# The same for prometheus and its node exporter (tests start their own, on loopback).
+# The same for prometheus and its node exporter, haproxy and nginx (tests start
+# their own, on loopback).
 if command -v systemctl >/dev/null 2>&1; then
-    for s in redis-server prometheus prometheus-node-exporter; do
+    for s in redis-server prometheus prometheus-node-exporter haproxy nginx; do
         $SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
     done
 fi

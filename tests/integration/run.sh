@@ -2,7 +2,7 @@
 # Runs every tests/integration/test_*.sh (or those named on the command line)
 # with a time limit each; prints a line per test and "N passed, N failed".
 cd "$(dirname "$0")"
-pass=0; fail=0; skip=0; failed=()
+pass=0; fail=0; skip=0; failed=(); report=""
 tests=("$@"); [ ${#tests[@]} -eq 0 ] && tests=(test_*.sh)
 for t in "${tests[@]}"; do
     name=${t%.sh}; name=${name#test_}
@@ -14,8 +14,12 @@ for t in "${tests[@]}"; do
        [ -n "${VERBOSE:-}" ] && printf '%s\n' "$out" | sed 's/^/    /' ;;
     77) skip=$((skip + 1)); printf 'integration %-28s skip  (%s)\n' "$name" "$(printf '%s' "$out" | tail -n 1)" ;;
     *) fail=$((fail + 1)); failed+=("$name"); printf 'integration %-28s FAIL  (rc %s, %ss)\n' "$name" "$rc" "$secs"
-       printf '%s\n' "$out" | tail -n 40 | sed 's/^/    | /' ;;
+       tailout=$(printf '%s\n' "$out" | tail -n 40 | sed 's/^/    | /')
+       printf '%s\n' "$tailout"
+       report+="--- $name (rc $rc)"$'\n'"$tailout"$'\n' ;;
     esac
 done
+# A CI log is often read from its end: repeat what failed there.
+[ -n "$report" ] && printf 'failed tests, last lines of each:\n%s' "$report"
 echo "integration: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
