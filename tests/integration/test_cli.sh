@@ -82,9 +82,22 @@ dead=$(sh -c 'echo $$')
 pass "ls removes the stale socket of dead pid $dead and keeps the live ones"
 
 # No process at all: a message, exit 0; nothing on stdout off a terminal, [] with --json.
+# Other shimmed processes of this uid (a lingering child of an earlier test,
+# anything else running as root) answer on abstract sockets, which ls lists
+# whatever the run directory: so, as root, ls runs in a network namespace of
+# its own, whose abstract namespace is empty.
 mkdir -m 700 "$TMP/empty"
-RESHIM_RUN_DIR="$TMP/empty" "$RESHIM" ls >"$TMP/ls0" 2>"$TMP/ls0.err" || fail "ls with no process: exit $?"
-grep -q "^reshim: no process" "$TMP/ls0.err" || fail "ls with no process said: $(cat "$TMP/ls0.err")"
+alone=(env RESHIM_RUN_DIR="$TMP/empty")
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then alone=(unshare -n "${alone[@]}"); fi
+"${alone[@]}" "$RESHIM" ls >"$TMP/ls0" 2>"$TMP/ls0.err" || fail "ls with no process: exit $?"
+if [ "${alone[0]}" = unshare ] || ! grep -q . "$TMP/ls0"; then
+    grep -q "^reshim: no process" "$TMP/ls0.err" || fail "ls with no process said: $(cat "$TMP/ls0.err" "$TMP/ls0")"
+    [ -s "$TMP/ls0" ] && fail "ls with no process wrote to stdout: $(cat "$TMP/ls0")"
+    [ "$("${alone[@]}" "$RESHIM" ls --json)" = "[]" ] || fail "ls --json with no process: $("${alone[@]}" "$RESHIM" ls --json)"
+    pass "ls with no process: a message on stderr, nothing on stdout, [] with --json"
+else
+    echo "    (not checked: ls with no process; other shimmed processes of this uid run: $(awk '{print $1}' "$TMP/ls0" | tr '\n' ' '))"
+fi
 
 # ---- stats ------------------------------------------------------------------------
 "$RESHIM" stats "$A" --json >"$TMP/a.json" || fail "stats --json failed"
