@@ -58,8 +58,20 @@ wait_sock() { # PID: the stats socket comes 100 ms after start
     return 1
 }
 
-# scenario TAG PROFILE MODE [ENV...]
+# scenario TAG PROFILE MODE [ENV...]: once more in a fresh process when an
+# estimate is off. The estimates are random: a block of n bytes is missed with
+# probability exp(-n/R), 1.8 % for a 2 MiB block at 512 KiB, and missing one
+# of hold_small's three or four blocks puts that site 20-50 % low (seen about
+# once in 30 runs). Two such runs in a row are a defect, not chance.
 scenario() {
+    local tag=$1
+    RETRY=""; scenario_once "$@" && return 0
+    [ "$RETRY" ] || exit 1
+    echo "    $tag: $RETRY; a second run with new random draws:"
+    RETRY=""; scenario_once "$@" && return 0
+    fail "$tag, second run: $RETRY"
+}
+scenario_once() {
     local tag=$1 prof=$2 mode=$3; shift 3
     env "$@" LD_PRELOAD="$SHIM" "$BIN/heap_sites" "$prof" "$mode" >"$TMP/$tag.out" 2>"$TMP/$tag.err" &
     local runner=$!
@@ -69,12 +81,14 @@ scenario() {
     CHILDREN+=($pid)
     wait_sock "$pid" || fail "$tag: no stats socket"
     "$CLI" heap "$pid" --top 50 --json >"$TMP/$tag.json" || fail "$tag: reshim heap failed"
-    out=$(check "$TMP/$tag.json" hold_big=60 hold_mid=30 hold_small=10) || fail "$tag: $out"
+    out=$(check "$TMP/$tag.json" hold_big=60 hold_mid=30 hold_small=10 2>&1) ||
+        { RETRY="$tag: $out"; kill "$pid" 2>/dev/null; wait "$runner" 2>/dev/null; return 1; }
     pass "$tag: $out"
     kill -USR1 "$pid"
     wait_line "$TMP/$tag.out" freed || fail "$tag: no 'freed'"
     "$CLI" heap "$pid" --top 50 --json >"$TMP/$tag.2.json" || fail "$tag: reshim heap failed after the free"
-    out=$(check "$TMP/$tag.2.json" hold_big=60 hold_mid=0 hold_small=10) || fail "$tag after the free: $out"
+    out=$(check "$TMP/$tag.2.json" hold_big=60 hold_mid=0 hold_small=10 2>&1) ||
+        { RETRY="$tag after the free: $out"; kill "$pid" 2>/dev/null; wait "$runner" 2>/dev/null; return 1; }
     pass "$tag, hold_mid freed: $out"
     if [ "$tag" = default ]; then
         "$CLI" heap "$pid" --top 3 >"$TMP/table" || fail "reshim heap (table) failed"
