@@ -342,6 +342,14 @@ static struct owned lsn = OWNED_NONE, wakefd = OWNED_NONE, wakew = OWNED_NONE,
 static char sock_path[SOCK_PATH_MAX];  /* our socket file; "" when abstract or none */
 static dev_t path_dev;
 static ino_t path_ino;
+/* The run directory the socket file is in: its path (the prefix of
+ * sock_path), its identity, and the socket's name in it. Every operation on
+ * the socket file goes through a descriptor of that directory, checked to
+ * be the same one: a path component swapped for a symbolic link by whoever
+ * owns a parent never leads us to bind, chmod or unlink elsewhere. */
+static dev_t rdir_dev;
+static ino_t rdir_ino;
+static size_t rdir_len;
 static bool place_warned, abstract_warned;
 static uint64_t next_listen, last_lsn_check, last_path_check, lsn_pause_until;
 static uint64_t last_trim_ns;
@@ -1040,12 +1048,77 @@ static unsigned my_uid(void)
     return (unsigned)getuid();
 }
 
-/* Why the run directory cannot be used (NULL: it can). Creates it 0700 when
+/* Why a parent of the run directory makes it unsafe (NULL: none does). Each
+ * must be a real directory (no symbolic link) that only we or root can
+ * change: owned by us or root, and not writable by group or others unless
+ * sticky (/tmp). Otherwise its owner (or group) could swap the run
+ * directory, or a component on the way, for a symbolic link between our
+ * checks and our bind, and have our socket file made (a stale one removed,
+ * a mode changed) in a directory of their choosing. A missing parent: NULL
+ * (the mkdir that follows says so). */
+static const char *parents_problem(const char *dir, char *why, size_t n)
+{
+    char p[SOCK_PATH_MAX + 32];
+    char eb[16];
+    size_t len = strlen(dir);
+    if (len >= sizeof p)
+        return NULL; /* too long for a socket path anyway: refused before */
+    memcpy(p, dir, len + 1);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = 0;
+    size_t last = len; /* where the last component starts */
+    while (last > 0 && p[last - 1] != '/')
+        last--;
+    for (size_t i = 0; i < last; i++) {
+        if (p[i] != '/' || (i > 0 && p[i - 1] == '/'))
+            continue;
+        size_t end = i == 0 ? 1 : i;
+        char keep = p[end];
+        p[end] = 0;
+        struct stat st;
+        const char *bad = NULL;
+        if (lstat(p, &st) != 0) {
+            if (errno == ENOENT)
+                return NULL;
+            reshim_format(why, n, "its parent %s cannot be examined (%s)", p,
+                          reshim_errno_name(errno, eb));
+            bad = why;
+        } else if (S_ISLNK(st.st_mode)) {
+            reshim_format(why, n, "its parent %s is a symbolic link", p);
+            bad = why;
+        } else if (!S_ISDIR(st.st_mode)) {
+            return NULL; /* the mkdir or the lstat that follows says so */
+        } else if (st.st_uid != geteuid() && st.st_uid != 0) {
+            char who[32] = "root";
+            if (geteuid() != 0)
+                reshim_format(who, sizeof who, "uid %u or root", (unsigned)geteuid());
+            reshim_format(why, n, "its parent %s is owned by uid %u (only %s may own it)", p,
+                          (unsigned)st.st_uid, who);
+            bad = why;
+        } else if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+            reshim_format(why, n, "its parent %s is writable by other users and not sticky "
+                          "(mode %04o)", p, (unsigned)(st.st_mode & 07777));
+            bad = why;
+        }
+        p[end] = keep;
+        if (bad)
+            return bad;
+    }
+    return NULL;
+}
+
+/* Why the run directory cannot be used (NULL: it can, and *dfd is an O_PATH
+ * descriptor of it, checked through that descriptor). Creates it 0700 when
  * missing (its parent must exist). */
-static const char *dir_problem(const char *dir, char *why, size_t n)
+static const char *dir_problem(const char *dir, int *dfd, char *why, size_t n)
 {
     struct stat st;
     char eb[16];
+    bool made = false;
+    *dfd = -1;
+    const char *parent = parents_problem(dir, why, n);
+    if (parent)
+        return parent;
     if (lstat(dir, &st) != 0) {
         if (errno != ENOENT) {
             reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
@@ -1055,30 +1128,78 @@ static const char *dir_problem(const char *dir, char *why, size_t n)
             reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
             return why;
         }
-        if (lstat(dir, &st) != 0) {
-            reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-            return why;
-        }
-        if (!S_ISLNK(st.st_mode) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-            (st.st_mode & 07777) != 0700 && chmod(dir, 0700) == 0)
-            st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700; /* a umask made it narrower */
-    }
-    if (S_ISLNK(st.st_mode))
+        made = true;
+    } else if (S_ISLNK(st.st_mode)) {
         return "it is a symbolic link";
-    if (!S_ISDIR(st.st_mode))
+    } else if (!S_ISDIR(st.st_mode)) {
         return "it is not a directory";
+    }
+    /* From here on, the directory itself (never a path that may have changed
+     * since the lstat above). */
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            return "it is a symbolic link";
+        if (errno == ENOTDIR)
+            return "it is not a directory";
+        reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
+        return why;
+    }
+    if (fstat(fd, &st) != 0) {
+        reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
+        close(fd);
+        return why;
+    }
+    if (!S_ISDIR(st.st_mode)) { /* swapped since the lstat */
+        close(fd);
+        return "it is not a directory";
+    }
     if (st.st_uid != geteuid()) {
         reshim_format(why, n, "it is owned by uid %u, not by uid %u", (unsigned)st.st_uid,
                       (unsigned)geteuid());
+        close(fd);
         return why;
+    }
+    if (made && (st.st_mode & 07777) != 0700) {
+        /* A umask made it narrower: 0700, on the directory we just checked. */
+        int rfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rfd >= 0) {
+            if (fchmod(rfd, 0700) == 0)
+                st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700;
+            close(rfd);
+        }
     }
     if (st.st_mode & 077) {
         reshim_format(why, n, "its mode %c%c%c%c lets other users in (0700 is required)", '0',
                       (char)('0' + ((st.st_mode >> 6) & 7)),
                       (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
+        close(fd);
         return why;
     }
+    rdir_dev = st.st_dev;
+    rdir_ino = st.st_ino;
+    *dfd = fd;
     return NULL;
+}
+
+/* The run directory of our socket file again, if it is still the one we
+ * checked (-1: it is not, or there is none). */
+static int rdir_reopen(void)
+{
+    char dir[SOCK_PATH_MAX];
+    struct stat st;
+    if (!sock_path[0] || rdir_len == 0 || rdir_len >= sizeof dir)
+        return -1;
+    memcpy(dir, sock_path, rdir_len);
+    dir[rdir_len] = 0;
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || st.st_dev != rdir_dev || st.st_ino != rdir_ino) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static int new_stream_socket(void)
@@ -1086,17 +1207,18 @@ static int new_stream_socket(void)
     return reshim_fd_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
-/* Binds <path>; -1 with the reason in why. */
-static int bind_path(const char *path, char *why, size_t n)
+/* Binds <path>, which is <the directory of dfd>/<name>; -1 with the reason
+ * in why. */
+static int bind_path(int dfd, const char *path, const char *name, char *why, size_t n)
 {
     char eb[16];
     struct stat st;
-    if (lstat(path, &st) == 0) {
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             reshim_format(why, n, "%s exists and is not a socket (left alone)", path);
             return -1;
         }
-        unlink(path); /* stale: a dead process of the same pid */
+        unlinkat(dfd, name, 0); /* stale: a dead process of the same pid */
     }
     int fd = new_stream_socket();
     if (fd < 0) {
@@ -1107,17 +1229,17 @@ static int bind_path(const char *path, char *why, size_t n)
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    memcpy(a.sun_path, path, strlen(path) + 1);
+    memcpy(a.sun_path, path, strlen(path) + 1); /* safe: parents_problem */
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         reshim_format(why, n, "cannot bind %s (%s)", path, reshim_errno_name(errno, eb));
         close(fd);
         return -1;
     }
-    if (fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) != 0)
-        chmod(path, 0600);
-    if (listen(fd, LISTEN_BACKLOG) != 0 || lstat(path, &st) != 0) {
+    fchmodat(dfd, name, 0600, 0); /* our 0700 directory: nobody else can swap the name */
+    if (listen(fd, LISTEN_BACKLOG) != 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISSOCK(st.st_mode)) {
         reshim_format(why, n, "cannot listen on %s (%s)", path, reshim_errno_name(errno, eb));
-        unlink(path);
+        unlinkat(dfd, name, 0);
         close(fd);
         return -1;
     }
@@ -1156,18 +1278,31 @@ static int bind_abstract(void)
     return fd;
 }
 
-/* True when our socket file is still the one we bound. */
+/* True when our socket file is still the one we bound, in the directory we
+ * checked; unlinks it too when asked. */
+static bool path_is_ours_do(bool remove)
+{
+    int dfd = rdir_reopen();
+    if (dfd < 0)
+        return false;
+    struct stat st;
+    const char *name = sock_path + rdir_len + 1;
+    bool ours = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+                st.st_dev == path_dev && st.st_ino == path_ino;
+    if (ours && remove)
+        unlinkat(dfd, name, 0);
+    close(dfd);
+    return ours;
+}
+
 static bool path_is_ours(void)
 {
-    struct stat st;
-    return sock_path[0] && lstat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-           st.st_dev == path_dev && st.st_ino == path_ino;
+    return path_is_ours_do(false);
 }
 
 static void unlink_ours(void)
 {
-    if (path_is_ours())
-        unlink(sock_path);
+    path_is_ours_do(true);
     sock_path[0] = 0;
 }
 
@@ -1178,18 +1313,22 @@ static void listener_open(uint64_t now)
     const char *why = NULL;
     size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", cfg->run_dir,
                                 (int)syscall(SYS_getpid));
-    int fd = -1;
+    int fd = -1, dfd = -1;
+    size_t dlen = strlen(cfg->run_dir);
     if (plen >= (size_t)SOCK_PATH_MAX)
         why = "the socket path would not fit a unix socket address (107 bytes)";
     else
-        why = dir_problem(cfg->run_dir, whybuf, sizeof whybuf);
+        why = dir_problem(cfg->run_dir, &dfd, whybuf, sizeof whybuf);
     if (!why) {
-        fd = bind_path(path, whybuf, sizeof whybuf);
+        fd = bind_path(dfd, path, path + dlen + 1, whybuf, sizeof whybuf);
         if (fd < 0)
             why = whybuf;
     }
+    if (dfd >= 0)
+        close(dfd);
     if (fd >= 0) {
         memcpy(sock_path, path, plen + 1);
+        rdir_len = dlen;
     } else {
         sock_path[0] = 0;
         if (!place_warned) {
