@@ -1097,7 +1097,9 @@ static const char *parents_problem(const char *dir, char *why, size_t n)
             bad = why;
         } else if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
             reshim_format(why, n, "its parent %s is writable by other users and not sticky "
-                          "(mode %04o)", p, (unsigned)(st.st_mode & 07777));
+                          "(mode %c%c%c%c)", p, (char)('0' + ((st.st_mode >> 9) & 7)),
+                          (char)('0' + ((st.st_mode >> 6) & 7)),
+                          (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
             bad = why;
         }
         p[end] = keep;

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Where the stats socket is made, and what is never followed (needs root:
+# the attacker is uid 65534, played with setpriv). Extends
+# test_stats_security.sh (symlink / another uid's / 0755 run dir, planted
+# symlink or file at <pid>.sock).
+#   - A run dir open to group or others (0770, 0707, 0730, 0703, 0750, 0711)
+#     is refused, named, its mode untouched.
+#   - A FIFO, a directory, or a symlink to another live socket at <pid>.sock:
+#     left alone (the FIFO never opened), abstract socket instead.
+#   - A run dir below a directory another user can change is refused: owned
+#     by uid 65534 (while that uid swaps the run dir with a symlink to a
+#     victim directory, renameat2 RENAME_EXCHANGE, as fast as it can: the
+#     victim directory stays empty; control: a naive root bind through the
+#     same path lands in the victim directory), group-writable and not
+#     sticky, or a symlink. A sticky world-writable parent (like /tmp) is
+#     accepted.
+#   - umask 0277 (a run dir made 0500): made 0700, socket 0600.
+#   - strace of the app: every file syscall on the run dir and the socket
+#     name is a no-follow form (lstat with AT_SYMLINK_NOFOLLOW, an O_PATH |
+#     O_NOFOLLOW | O_DIRECTORY open, *at calls on that descriptor), also with
+#     a symlink planted at <pid>.sock: nothing follows it, nothing removes it.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/security_lib.sh"
+security_require_root
+security_write_app
+SWAP="$BIN/security_swap"
+[ -x "$SWAP" ] || fail "$SWAP is missing (make the test programs)"
+
+# warned NAME DIR REASON: the app fell back to the abstract socket with one
+# warning naming DIR and REASON.
+warned() {
+    local name=$1 dir=$2 reason=$3
+    wait_abstract 0 "$APP_PID" || { cat "$TMP/$name.err" >&2; fail "$name: no abstract socket"; }
+    local w; w=$(grep "stats socket" "$TMP/$name.err" || true)
+    [ "$(printf '%s\n' "$w" | grep -c .)" = 1 ] || fail "$name: expected one warning, got: $w"
+    case "$w" in
+    *"not using the run directory $dir: $reason"*"serving on the abstract socket @reshim-0/$APP_PID instead"*) ;;
+    *) fail "$name: the warning does not say '$reason': $w" ;;
+    esac
+    [ "$(ask "@reshim-0/$APP_PID" version)" = "reshim 0.1.0" ] || fail "$name: the abstract socket does not answer"
+}
+
+# ---- run directories open to group or others ----
+for mode in 0770 0707 0730 0703 0750 0711; do
+    d="$TMP/mode$mode"; mkdir "$d"; chmod "$mode" "$d"
+    start_app "mode$mode" env RESHIM_RUN_DIR="$d"
+    warned "mode$mode" "$d" "its mode $mode lets other users in (0700 is required)"
+    stop_app "mode$mode"
+    [ "$(stat -c %a "$d")" = "${mode#0}" ] || fail "mode $mode changed to $(stat -c %a "$d")"
+    [ -z "$(ls -A "$d")" ] || fail "something was made in the $mode dir: $(ls "$d")"
+done
+pass "run dirs of mode 0770, 0707, 0730, 0703, 0750, 0711: each refused with one warning naming the mode; mode untouched, nothing made in them"
+
+# ---- things planted at <pid>.sock (the pid is known: sh execs the app) ----
+RUN="$TMP/run"; mkdir -m 700 "$RUN"
+plant() {  # plant NAME SNIPPET (with $D the run dir and $$ the app's pid to be)
+    local name=$1 snippet=$2
+    rm -f "$TMP/quit.$name"
+    D="$RUN" sh -c "$snippet; exec env LD_PRELOAD='$SHIM' RESHIM_RUN_DIR='$RUN' '$PY' '$TMP/app.py' '$TMP/quit.$name'" \
+        >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    CHILDREN+=($!)
+    local i=0
+    while ! grep -q '^ready' "$TMP/$name.out" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 500 ] && { cat "$TMP/$name.err" >&2; fail "$name: the app did not start"; }
+        sleep 0.02
+    done
+    APP_PID=$(sed -n 's/^ready //p' "$TMP/$name.out")
+}
+plant fifo 'mkfifo "$D/$$.sock"'
+warned fifo "$RUN" "$RUN/$APP_PID.sock exists and is not a socket (left alone)"
+[ -p "$RUN/$APP_PID.sock" ] || fail "the FIFO was replaced"
+# Nobody opened the FIFO: a writer now finds no reader (ENXIO).
+"$PY" -c 'import os,sys
+try:
+    os.open(sys.argv[1], os.O_WRONLY | os.O_NONBLOCK); sys.exit("the FIFO has a reader")
+except OSError as e:
+    sys.exit(0 if e.errno == 6 else "unexpected %s" % e)' "$RUN/$APP_PID.sock" || fail "FIFO check"
+stop_app fifo; [ -p "$RUN/$APP_PID.sock" ] || fail "the FIFO was removed at exit"; rm -f "$RUN/$APP_PID.sock"
+plant dir 'mkdir "$D/$$.sock"; echo keep > "$D/$$.sock/f"'
+warned dir "$RUN" "$RUN/$APP_PID.sock exists and is not a socket (left alone)"
+stop_app dir
+[ "$(cat "$RUN/$APP_PID.sock/f")" = keep ] || fail "the directory at <pid>.sock was changed"; rm -rf "${RUN:?}/$APP_PID.sock"
+# A live socket of another root program, reached by a symlink at <pid>.sock.
+"$PY" -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print("up", flush=True); time.sleep(60)' \
+    "$TMP/other.sock" >"$TMP/other.out" & CHILDREN+=($!); OTHER_LSN=$!
+i=0; until grep -q up "$TMP/other.out"; do i=$((i + 1)); [ $i -gt 250 ] && fail "no other socket"; sleep 0.02; done
+ino=$(stat -c %i "$TMP/other.sock")
+plant sockl 'ln -s "'"$TMP"'/other.sock" "$D/$$.sock"'
+warned sockl "$RUN" "$RUN/$APP_PID.sock exists and is not a socket (left alone)"
+stop_app sockl
+[ -L "$RUN/$APP_PID.sock" ] && [ "$(stat -c %i "$TMP/other.sock")" = "$ino" ] || fail "the symlink or the other program's socket changed"
+kill "$OTHER_LSN"; rm -f "$RUN/$APP_PID.sock"
+pass "a FIFO (never opened), a directory, a symlink to another program's live socket at <pid>.sock: left alone, abstract socket instead"
+
+# ---- parents another user can change ----
+mkdir -m 755 "$TMP/att"; chown $NOBODY:$NOBODY "$TMP/att"
+mkdir -m 700 "$TMP/att/run" "$TMP/victim"          # root's run dir, under uid 65534's directory
+as_uid $NOBODY ln -s "$TMP/victim" "$TMP/att/alt"
+# Control: a naive root program binding through the same path while uid
+# 65534 swaps run and alt lands some of its sockets in the victim directory.
+rm -f "$TMP/stop"
+as_uid $NOBODY "$SWAP" "$TMP/att/run" "$TMP/att/alt" "$TMP/stop" >"$TMP/swaps1" &
+CHILDREN+=($!); SW=$!
+"$PY" -c '
+import os, socket, sys
+for i in range(400):
+    s = socket.socket(socket.AF_UNIX)
+    try: s.bind("%s/naive%d.sock" % (sys.argv[1], i))
+    except OSError: pass
+    s.close()' "$TMP/att/run"
+touch "$TMP/stop"; wait "$SW" || true
+naive=$(find "$TMP/victim" -name 'naive*' | wc -l)
+[ "$naive" -gt 0 ] || fail "control: the swap never diverted a naive bind (swaps: $(cat "$TMP/swaps1"))"
+rm -f "$TMP/victim"/* "$TMP/att/run"/* "$TMP/stop"
+as_uid $NOBODY "$SWAP" "$TMP/att/run" "$TMP/att/alt" "$TMP/stop" >"$TMP/swaps2" &
+CHILDREN+=($!); SW=$!
+for k in 1 2 3 4 5 6 7 8; do
+    start_app "att$k" env RESHIM_RUN_DIR="$TMP/att/run"
+    warned "att$k" "$TMP/att/run" "its parent $TMP/att is owned by uid $NOBODY (only root may own it)"
+done
+for k in 1 2 3 4 5 6 7 8; do stop_app "att$k"; done
+touch "$TMP/stop"; wait "$SW" || true
+[ -z "$(ls -A "$TMP/victim")" ] || fail "sockets were made in the victim directory: $(ls "$TMP/victim")"
+[ -z "$(ls -A "$TMP/att/run")" ] || fail "sockets were made in the refused run dir: $(ls "$TMP/att/run")"
+pass "run dir below a dir of uid $NOBODY: refused (8 apps, while that uid made $(cat "$TMP/swaps2") swaps of run and a symlink to a victim dir); the victim dir stays empty; control: a naive root bind through that path landed $naive of 400 sockets in it"
+
+mkdir -m 775 "$TMP/grp"; chgrp $NOBODY "$TMP/grp"
+start_app grp env RESHIM_RUN_DIR="$TMP/grp/run"
+warned grp "$TMP/grp/run" "its parent $TMP/grp is writable by other users and not sticky (mode 0775)"
+stop_app grp; [ ! -e "$TMP/grp/run" ] || fail "a run dir was made under the group-writable parent"
+mkdir -m 700 "$TMP/realp"; ln -s "$TMP/realp" "$TMP/linkp"
+start_app linkp env RESHIM_RUN_DIR="$TMP/linkp/run"
+warned linkp "$TMP/linkp/run" "its parent $TMP/linkp is a symbolic link"
+stop_app linkp; [ -z "$(ls -A "$TMP/realp")" ] || fail "something was made through the parent symlink"
+mkdir -m 1777 "$TMP/sticky"
+start_app sticky env RESHIM_RUN_DIR="$TMP/sticky/run"
+wait_sock "$TMP/sticky/run/$APP_PID.sock" || { cat "$TMP/sticky.err" >&2; fail "sticky parent: no socket"; }
+[ -z "$(grep "stats socket" "$TMP/sticky.err" || true)" ] || fail "sticky parent: a warning: $(cat "$TMP/sticky.err")"
+stop_app sticky
+pass "parents: group-writable 0775 refused, a symlink refused (nothing made through it), sticky 1777 (like /tmp) accepted"
+
+# ---- a narrow umask ----
+start_app umask sh -c 'umask 0277; exec "$@"' sh env RESHIM_RUN_DIR="$TMP/um"
+wait_sock "$TMP/um/$APP_PID.sock" || { cat "$TMP/umask.err" >&2; fail "umask 0277: no socket"; }
+[ "$(stat -c %a "$TMP/um") $(stat -c %a "$TMP/um/$APP_PID.sock")" = "700 600" ] ||
+    fail "umask 0277: dir $(stat -c %a "$TMP/um"), socket $(stat -c %a "$TMP/um/$APP_PID.sock")"
+stop_app umask
+pass "umask 0277: the run dir made 0700 (through its descriptor), the socket 0600"
+
+# ---- strace: no-follow forms only ----
+command -v strace >/dev/null || fail "strace is not installed (scripts/install-deps.sh installs it)"
+# traced NAME SNIPPET: runs the app under strace -f (SNIPPET first, in the
+# shell that becomes the app), waits for its socket (or abstract), stops it.
+traced() {
+    local name=$1 snippet=$2
+    rm -f "$TMP/quit.$name"
+    strace -f -qq -s 256 -e trace=%file,bind,unlinkat -e signal=none -o "$TMP/$name.strace" \
+        env D="$SRUN" sh -c "$snippet; exec env LD_PRELOAD='$SHIM' RESHIM_RUN_DIR='$SRUN' '$PY' '$TMP/app.py' '$TMP/quit.$name'" \
+        >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    CHILDREN+=($!)
+    local i=0
+    while ! grep -q '^ready' "$TMP/$name.out" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 1000 ] && { cat "$TMP/$name.err" >&2; fail "$name: the app did not start under strace"; }
+        sleep 0.02
+    done
+    APP_PID=$(sed -n 's/^ready //p' "$TMP/$name.out")
+    i=0; until [ -S "$SRUN/$APP_PID.sock" ] || grep -q " @reshim-0/$APP_PID\$" /proc/net/unix; do
+        i=$((i + 1)); [ $i -gt 500 ] && fail "$name: no socket under strace"; sleep 0.02
+    done
+    [ "$(ask "$([ -S "$SRUN/$APP_PID.sock" ] && echo "$SRUN/$APP_PID.sock" || echo "@reshim-0/$APP_PID")" version)" = "reshim 0.1.0" ] ||
+        fail "$name: no answer under strace"
+    stop_app "$name"
+    i=0; while [ -n "$(jobs -pr)" ] && kill -0 "$APP_PID" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 500 ] && fail "$name: the app did not exit"; sleep 0.02
+    done
+}
+# check_trace NAME: every syscall line naming the run dir or <pid>.sock is
+# one of the no-follow forms; prints the forms seen.
+check_trace() {
+    "$PY" - "$TMP/$1.strace" "$SRUN" "$APP_PID" <<'PYEOF'
+import re, sys
+log, d, pid = sys.argv[1], sys.argv[2], sys.argv[3]
+name = pid + ".sock"
+dq = re.escape(d)
+allowed = [
+    ("lstat (no follow) of the dir or a parent", r'newfstatat\(AT_FDCWD, "[^"]*", .*AT_SYMLINK_NOFOLLOW\)'),
+    ("mkdir 0700", r'mkdir\("%s", 0700\)' % dq),
+    ("open O_PATH|O_NOFOLLOW|O_DIRECTORY", r'openat\(AT_FDCWD, "%s", (?=[^)]*O_PATH)(?=[^)]*O_NOFOLLOW)(?=[^)]*O_DIRECTORY)[^)]*\)' % dq),
+    ("fstatat(dirfd, <pid>.sock, NOFOLLOW)", r'newfstatat\(\d+, "%s", .*AT_SYMLINK_NOFOLLOW\)' % re.escape(name)),
+    ("unlinkat(dirfd, <pid>.sock)", r'unlinkat\(\d+, "%s", 0\)' % re.escape(name)),
+    ("fchmodat(dirfd, <pid>.sock, 0600)", r'fchmodat\(\d+, "%s", 0600\)' % re.escape(name)),
+    ("bind <dir>/<pid>.sock", r'bind\(\d+, \{sa_family=AF_UNIX, sun_path="%s/%s"\}' % (dq, re.escape(name))),
+]
+seen, bad, planted_pid = {}, [], None
+lines = open(log).read().splitlines()
+for l in lines:
+    if "symlinkat(" in l or "mkfifo" in l or "mknodat(" in l:
+        planted_pid = l.split()[0]           # the planting child (ln), not the app
+for l in lines:
+    if planted_pid and l.split()[0] == planted_pid:
+        continue
+    if d not in l and ('"%s"' % name) not in l:
+        continue
+    if "execve(" in l:                       # the command line of sh/env
+        continue
+    for label, rx in allowed:
+        if re.search(rx, l):
+            seen[label] = seen.get(label, 0) + 1
+            break
+    else:
+        bad.append(l)
+if bad:
+    print("not a no-follow form:\n  " + "\n  ".join(bad[:10]))
+    sys.exit(1)
+print("; ".join("%s x%d" % kv for kv in seen.items()))
+PYEOF
+}
+SRUN="$TMP/srun"
+traced plain ':'
+forms=$(check_trace plain) || fail "strace, a fresh run dir: $forms"
+case "$forms" in *"open O_PATH"*"bind"*) ;; *) fail "strace saw no open/bind of the run dir: $forms" ;; esac
+[ ! -e "$SRUN/$APP_PID.sock" ] || fail "the socket was not removed at exit"
+echo "    fresh run dir: $forms"
+echo precious > "$TMP/victim2"
+traced planted 'ln -s "'"$TMP"'/victim2" "$D/$$.sock"'
+forms=$(check_trace planted) || fail "strace, planted symlink: $forms"
+if grep -v symlinkat "$TMP/planted.strace" | grep -q victim2; then fail "a syscall named the symlink's target: $(grep victim2 "$TMP/planted.strace")"; fi
+if grep -E "(unlinkat|bind)\(.*$APP_PID\.sock" "$TMP/planted.strace" | grep -q .; then fail "the planted symlink was unlinked or bound: $(grep "$APP_PID.sock" "$TMP/planted.strace")"; fi
+[ -L "$SRUN/$APP_PID.sock" ] && [ "$(cat "$TMP/victim2")" = precious ] || fail "the planted symlink or its target changed"
+echo "    planted symlink: $forms"
+pass "strace -f of the app: every file syscall on the run dir and <pid>.sock is a no-follow form; with a symlink planted at <pid>.sock only an fstatat(NOFOLLOW) touches it, its target is never named"
