@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # security_lib.sh: helpers of the test_security_*.sh tests (sourced after
 # lib.sh). Needs root: other uids are played with setpriv.
 NOBODY=65534

@@ -36,7 +36,7 @@ ask "$S" stats >/dev/null; ask "$S" "heap 3" >/dev/null
 
 strace -f -ff -qq -s 200 -e trace=%file,write,writev,pwrite64,ftruncate,truncate,rename,renameat,renameat2,creat -e signal=none \
     -o "$TMP/app.strace" -p "$APP_PID" 2>"$TMP/strace.err" &
-ST=$!; CHILDREN+=($ST)
+ST=$!; CHILDREN+=("$ST")
 # All threads traced (TracerPid set in each task)?
 i=0; while :; do
     untraced=0

@@ -87,6 +87,7 @@ observe() {
 }
 row() { printf '    %-44s %s\n' "$1" "$2"; }
 # expect WHAT GOT PATTERN
+# shellcheck disable=SC2254 # $3 is a pattern
 expect() { case "$2" in $3) row "$1" "$2" ;; *) fail "$1: got '$2', expected '$3'" ;; esac; }
 ACTIVE="ruid=$NOBODY euid=$NOBODY secure=0 malloc=failed loaded=yes thread=yes socket=yes log=yes pushed=[1-9]* stderr=[0-9]*"
 NOTLOADED="ruid=$NOBODY euid=0 secure=1 malloc=ok loaded=no thread=no socket=no log=no pushed=0 stderr=0"
@@ -95,7 +96,7 @@ PASSIVE="ruid=$NOBODY euid=0 secure=1 malloc=ok loaded=yes thread=no socket=no l
 CAP_PASSIVE="ruid=$NOBODY euid=$NOBODY secure=1 malloc=ok loaded=yes thread=no socket=no log=no pushed=0 stderr=0"
 
 echo "    LD_PRELOAD=$SHIM, as uid $NOBODY, with the attacker's RESHIM_ variables:"
-AS=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups)
+AS=(setpriv "--reuid=$NOBODY" "--regid=$NOBODY" --clear-groups)
 expect "plain copy (control)" "$(observe plain "${AS[@]}" env "${ATTACK[@]}" LD_PRELOAD="$SHIM" "$TMP/plain" "$TMP/quit.plain")" "$ACTIVE"
 expect "setuid root copy" "$(observe suid "${AS[@]}" env "${ATTACK[@]}" LD_PRELOAD="$SHIM" "$TMP/suid" "$TMP/quit.suid")" "$NOTLOADED"
 expect "cap_net_bind_service+ep copy" "$(observe cap "${AS[@]}" env "${ATTACK[@]}" LD_PRELOAD="$SHIM" "$TMP/cap" "$TMP/quit.cap")" "$CAP_NOTLOADED"
