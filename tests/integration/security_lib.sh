@@ -34,13 +34,19 @@ PYEOF
 }
 
 APP_PID=""
-# start_app NAME [PREFIX...]: starts the app under the shim (PREFIX may be
-# env VAR=... or setpriv ...); sets APP_PID. Output in $TMP/NAME.out/.err.
-start_app() {
+# launch_app NAME [PREFIX...]: starts the app under the shim (PREFIX may be
+# env VAR=... or setpriv ...), without waiting. Output in $TMP/NAME.out/.err.
+launch_app() {
     local name=$1; shift
     rm -f "$TMP/quit.$name"
     "$@" env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" "$TMP/quit.$name" >"$TMP/$name.out" 2>"$TMP/$name.err" &
     CHILDREN+=($!)
+}
+# start_app NAME [PREFIX...]: launch_app, then wait_app.
+start_app() { launch_app "$@"; wait_app "$1"; }
+# wait_app NAME: until it is ready; sets APP_PID.
+wait_app() {
+    local name=$1
     local i=0
     while ! grep -q '^ready' "$TMP/$name.out" 2>/dev/null; do
         i=$((i + 1)); [ $i -gt 500 ] && { cat "$TMP/$name.err" >&2; fail "$name: the app did not start"; }

@@ -43,7 +43,11 @@ warned() {
 # ---- run directories open to group or others ----
 for mode in 0770 0707 0730 0703 0750 0711; do
     d="$TMP/mode$mode"; mkdir "$d"; chmod "$mode" "$d"
-    start_app "mode$mode" env RESHIM_RUN_DIR="$d"
+    launch_app "mode$mode" env RESHIM_RUN_DIR="$d"
+done
+for mode in 0770 0707 0730 0703 0750 0711; do
+    d="$TMP/mode$mode"
+    wait_app "mode$mode"
     warned "mode$mode" "$d" "its mode $mode lets other users in (0700 is required)"
     stop_app "mode$mode"
     [ "$(stat -c %a "$d")" = "${mode#0}" ] || fail "mode $mode changed to $(stat -c %a "$d")"
@@ -114,8 +118,9 @@ naive=$(find "$TMP/victim" -name 'naive*' | wc -l)
 rm -f "$TMP/victim"/* "$TMP/att/run"/* "$TMP/stop"
 as_uid $NOBODY "$SWAP" "$TMP/att/run" "$TMP/att/alt" "$TMP/stop" >"$TMP/swaps2" &
 CHILDREN+=($!); SW=$!
+for k in 1 2 3 4 5 6 7 8; do launch_app "att$k" env RESHIM_RUN_DIR="$TMP/att/run"; done
 for k in 1 2 3 4 5 6 7 8; do
-    start_app "att$k" env RESHIM_RUN_DIR="$TMP/att/run"
+    wait_app "att$k"
     warned "att$k" "$TMP/att/run" "its parent $TMP/att is owned by uid $NOBODY (only root may own it)"
 done
 for k in 1 2 3 4 5 6 7 8; do stop_app "att$k"; done
@@ -125,15 +130,18 @@ touch "$TMP/stop"; wait "$SW" || true
 pass "run dir below a dir of uid $NOBODY: refused (8 apps, while that uid made $(cat "$TMP/swaps2") swaps of run and a symlink to a victim dir); the victim dir stays empty; control: a naive root bind through that path landed $naive of 400 sockets in it"
 
 mkdir -m 775 "$TMP/grp"; chgrp $NOBODY "$TMP/grp"
-start_app grp env RESHIM_RUN_DIR="$TMP/grp/run"
+mkdir -m 700 "$TMP/realp"; ln -s "$TMP/realp" "$TMP/linkp"
+mkdir -m 1777 "$TMP/sticky"
+launch_app grp env RESHIM_RUN_DIR="$TMP/grp/run"
+launch_app linkp env RESHIM_RUN_DIR="$TMP/linkp/run"
+launch_app sticky env RESHIM_RUN_DIR="$TMP/sticky/run"
+wait_app grp
 warned grp "$TMP/grp/run" "its parent $TMP/grp is writable by other users and not sticky (mode 0775)"
 stop_app grp; [ ! -e "$TMP/grp/run" ] || fail "a run dir was made under the group-writable parent"
-mkdir -m 700 "$TMP/realp"; ln -s "$TMP/realp" "$TMP/linkp"
-start_app linkp env RESHIM_RUN_DIR="$TMP/linkp/run"
+wait_app linkp
 warned linkp "$TMP/linkp/run" "its parent $TMP/linkp is a symbolic link"
 stop_app linkp; [ -z "$(ls -A "$TMP/realp")" ] || fail "something was made through the parent symlink"
-mkdir -m 1777 "$TMP/sticky"
-start_app sticky env RESHIM_RUN_DIR="$TMP/sticky/run"
+wait_app sticky
 wait_sock "$TMP/sticky/run/$APP_PID.sock" || { cat "$TMP/sticky.err" >&2; fail "sticky parent: no socket"; }
 [ -z "$(grep "stats socket" "$TMP/sticky.err" || true)" ] || fail "sticky parent: a warning: $(cat "$TMP/sticky.err")"
 stop_app sticky

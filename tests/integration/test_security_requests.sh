@@ -64,24 +64,32 @@ requests=(
     "\$(touch $TMP/new14)" "\`touch $TMP/new15\`" "metrics; touch $TMP/new16" "../../../../etc/passwd"
     "/etc/passwd" "$TMP/canary" "STATS" "Stats" "$near" "$long" 'stats\r'
 )
-n=0
-for req in "${requests[@]}"; do
-    n=$((n + 1))
-    ans=$(ask "$S" "$req")
-    "$PY" -c '
-import json, sys
-a = sys.argv[1]
-lines = a.split("\n")
-if len(lines) != 1 or not a:
-    sys.exit("not one line: %r" % a[:300])
-o = json.loads(a)
-if not isinstance(o, dict):
-    sys.exit("not an object: %r" % a[:300])
-if "error" not in o and "pid" not in o and "trimmed_bytes" not in o:
-    sys.exit("neither an error nor a normal answer: %r" % a[:300])
-' "$ans" || fail "request $n (${req:0:60}): ${ans:0:200}"
-    case "$ans" in '{"error"'*) echo "error" ;; *) echo "normal: ${req:0:40}" ;; esac >>"$TMP/kinds"
-done
+# One client process, one connection per request (each body is a python
+# bytes-literal body: \x00 is a NUL byte).
+printf '%s\n' "${requests[@]}" > "$TMP/requests"
+n=${#requests[@]}
+"$PY" - "$CLIENT_DIR" "$S" "$TMP/requests" > "$TMP/kinds" <<'PYEOF' || fail "a request got a bad answer (above)"
+import ast, json, sys
+sys.path.insert(0, sys.argv[1])
+import stats_client as sc
+for k, body in enumerate(open(sys.argv[3]).read().split("\n")[:-1], 1):
+    req = ast.literal_eval('b"' + body + '"')
+    a = sc.request(sys.argv[2], req).decode(errors="replace")
+    why = None
+    if a.count("\n") != 1 or not a.endswith("\n"):
+        why = "not one line"
+    else:
+        try:
+            o = json.loads(a)
+            if not isinstance(o, dict) or ("error" not in o and "pid" not in o and "trimmed_bytes" not in o):
+                why = "neither an error nor a normal answer"
+        except ValueError:
+            why = "not JSON"
+    if why:
+        sys.stderr.write("request %d (%r): %s: %r\n" % (k, req[:60], why, a[:200]))
+        sys.exit(1)
+    print("error" if "error" in o else "normal: %r" % req[:40])
+PYEOF
 # The valid requests (stats with \r, trim) are normal; all the others errors.
 normal=$(grep -c '^normal' "$TMP/kinds" || true); errors=$(grep -c '^error' "$TMP/kinds" || true)
 [ "$normal" -le 2 ] || fail "more normal answers than expected: $(grep '^normal' "$TMP/kinds")"
