@@ -1048,111 +1048,97 @@ static unsigned my_uid(void)
     return (unsigned)getuid();
 }
 
-/* Why a parent of the run directory makes it unsafe (NULL: none does). Each
- * must be a real directory (no symbolic link) that only we or root can
- * change: owned by us or root, and not writable by group or others unless
- * sticky (/tmp). Otherwise its owner (or group) could swap the run
- * directory, or a component on the way, for a symbolic link between our
- * checks and our bind, and have our socket file made (a stale one removed,
- * a mode changed) in a directory of their choosing. A missing parent: NULL
- * (the mkdir that follows says so). */
-static const char *parents_problem(const char *dir, char *why, size_t n)
+/* Can a user other than us (and root) rename or replace entries of this
+ * directory? Owned by another uid, or writable by group or others without
+ * the sticky bit (/tmp has it). */
+static bool others_can_change(const struct stat *st)
 {
-    char p[SOCK_PATH_MAX + 32];
-    char eb[16];
-    size_t len = strlen(dir);
-    if (len >= sizeof p)
-        return NULL; /* too long for a socket path anyway: refused before */
-    memcpy(p, dir, len + 1);
-    while (len > 1 && p[len - 1] == '/')
-        p[--len] = 0;
-    size_t last = len; /* where the last component starts */
-    while (last > 0 && p[last - 1] != '/')
-        last--;
-    for (size_t i = 0; i < last; i++) {
-        if (p[i] != '/' || (i > 0 && p[i - 1] == '/'))
-            continue;
-        size_t end = i == 0 ? 1 : i;
-        char keep = p[end];
-        p[end] = 0;
-        struct stat st;
-        const char *bad = NULL;
-        if (lstat(p, &st) != 0) {
-            if (errno == ENOENT)
-                return NULL;
-            reshim_format(why, n, "its parent %s cannot be examined (%s)", p,
-                          reshim_errno_name(errno, eb));
-            bad = why;
-        } else if (S_ISLNK(st.st_mode)) {
-            reshim_format(why, n, "its parent %s is a symbolic link", p);
-            bad = why;
-        } else if (!S_ISDIR(st.st_mode)) {
-            return NULL; /* the mkdir or the lstat that follows says so */
-        } else if (st.st_uid != geteuid() && st.st_uid != 0) {
-            char who[32] = "root";
-            if (geteuid() != 0)
-                reshim_format(who, sizeof who, "uid %u or root", (unsigned)geteuid());
-            reshim_format(why, n, "its parent %s is owned by uid %u (only %s may own it)", p,
-                          (unsigned)st.st_uid, who);
-            bad = why;
-        } else if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-            reshim_format(why, n, "its parent %s is writable by other users and not sticky "
-                          "(mode %c%c%c%c)", p, (char)('0' + ((st.st_mode >> 9) & 7)),
-                          (char)('0' + ((st.st_mode >> 6) & 7)),
-                          (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
-            bad = why;
-        }
-        p[end] = keep;
-        if (bad)
-            return bad;
-    }
-    return NULL;
+    return (st->st_uid != geteuid() && st->st_uid != 0) ||
+           ((st->st_mode & 022) && !(st->st_mode & S_ISVTX));
 }
 
 /* Why the run directory cannot be used (NULL: it can, and *dfd is an O_PATH
- * descriptor of it, checked through that descriptor). Creates it 0700 when
- * missing (its parent must exist). */
-static const char *dir_problem(const char *dir, int *dfd, char *why, size_t n)
+ * descriptor of it). It is reached from / one component at a time, never
+ * following a symbolic link (refused: "reachable through a symlink"), made
+ * (mkdirat, 0700) when missing and checked through its descriptor: no
+ * path that another user could change between two of our calls is ever
+ * followed. *changeable: a directory above it could be changed by another
+ * user (who could then swap the path for a symlink before our bind, so the
+ * bind must go through the descriptor). */
+static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char *why, size_t n)
 {
-    struct stat st;
+    char p[SOCK_PATH_MAX + 32];
     char eb[16];
-    bool made = false;
+    struct stat st;
     *dfd = -1;
-    const char *parent = parents_problem(dir, why, n);
-    if (parent)
-        return parent;
-    if (lstat(dir, &st) != 0) {
-        if (errno != ENOENT) {
-            reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-            return why;
-        }
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
-            return why;
-        }
-        made = true;
-    } else if (S_ISLNK(st.st_mode)) {
-        return "it is a symbolic link";
-    } else if (!S_ISDIR(st.st_mode)) {
-        return "it is not a directory";
-    }
-    /* From here on, the directory itself (never a path that may have changed
-     * since the lstat above). */
-    int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    *changeable = false;
+    size_t len = strlen(dir);
+    if (len >= sizeof p || dir[0] != '/')
+        return "it is not an absolute path";
+    memcpy(p, dir, len + 1);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = 0;
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ELOOP)
-            return "it is a symbolic link";
-        if (errno == ENOTDIR)
-            return "it is not a directory";
         reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
         return why;
+    }
+    bool made = false;
+    char *c = p + 1;
+    while (*c) {
+        char *e = strchr(c, '/');
+        if (e)
+            *e = 0; /* p is now the path up to this component */
+        bool last = !e || !e[1 + strspn(e + 1, "/")];
+        if (fstat(fd, &st) == 0 && others_can_change(&st))
+            *changeable = true;
+        int nfd = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0 && errno == ENOENT && last) {
+            if (mkdirat(fd, c, 0700) != 0 && errno != EEXIST) {
+                reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
+                close(fd);
+                return why;
+            }
+            made = true;
+            nfd = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (nfd < 0) {
+            int err = errno;
+            struct stat ls;
+            bool link = fstatat(fd, c, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode);
+            close(fd);
+            if (err == ENOENT && !last)
+                return "it cannot be created (ENOENT)"; /* a missing parent */
+            if (last && link)
+                return "it is a symbolic link";
+            if (last && (err == ENOTDIR || err == ELOOP))
+                return "it is not a directory";
+            if (link)
+                reshim_format(why, n, "its parent %s is a symbolic link", p);
+            else if (err == ENOTDIR || err == ELOOP)
+                reshim_format(why, n, "its parent %s is not a directory", p);
+            else if (last)
+                reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(err, eb));
+            else
+                reshim_format(why, n, "its parent %s cannot be examined (%s)", p,
+                              reshim_errno_name(err, eb));
+            return why;
+        }
+        close(fd);
+        fd = nfd;
+        if (last)
+            break;
+        *e = '/';
+        c = e + 1;
+        while (*c == '/')
+            c++;
     }
     if (fstat(fd, &st) != 0) {
         reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
         close(fd);
         return why;
     }
-    if (!S_ISDIR(st.st_mode)) { /* swapped since the lstat */
+    if (!S_ISDIR(st.st_mode)) {
         close(fd);
         return "it is not a directory";
     }
@@ -1210,8 +1196,12 @@ static int new_stream_socket(void)
 }
 
 /* Binds <path>, which is <the directory of dfd>/<name>; -1 with the reason
- * in why. */
-static int bind_path(int dfd, const char *path, const char *name, char *why, size_t n)
+ * in why. via_fd: through /proc/self/fd/<dfd>/<name>, which lands in that
+ * directory whatever its path leads to by then (a directory above it can be
+ * changed by another user); the socket's address then reads so in
+ * /proc/net/unix, the file is at <path> all the same. */
+static int bind_path(int dfd, const char *path, const char *name, bool via_fd, char *why,
+                     size_t n)
 {
     char eb[16];
     struct stat st;
@@ -1231,7 +1221,20 @@ static int bind_path(int dfd, const char *path, const char *name, char *why, siz
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    memcpy(a.sun_path, path, strlen(path) + 1); /* safe: parents_problem */
+    if (via_fd) {
+        char via[32];
+        reshim_format(via, sizeof via, "/proc/self/fd/%d", dfd);
+        if (stat(via, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_dev != rdir_dev ||
+            st.st_ino != rdir_ino) {
+            reshim_format(why, n, "a directory above it can be changed by other users, and "
+                          "/proc/self/fd is not there to bind safely");
+            close(fd);
+            return -1;
+        }
+        reshim_format(a.sun_path, sizeof a.sun_path, "%s/%s", via, name);
+    } else {
+        memcpy(a.sun_path, path, strlen(path) + 1); /* no one else can change the way */
+    }
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         reshim_format(why, n, "cannot bind %s (%s)", path, reshim_errno_name(errno, eb));
         close(fd);
@@ -1316,13 +1319,14 @@ static void listener_open(uint64_t now)
     size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", cfg->run_dir,
                                 (int)syscall(SYS_getpid));
     int fd = -1, dfd = -1;
+    bool changeable = false;
     size_t dlen = strlen(cfg->run_dir);
     if (plen >= (size_t)SOCK_PATH_MAX)
         why = "the socket path would not fit a unix socket address (107 bytes)";
     else
-        why = dir_problem(cfg->run_dir, &dfd, whybuf, sizeof whybuf);
+        why = dir_problem(cfg->run_dir, &dfd, &changeable, whybuf, sizeof whybuf);
     if (!why) {
-        fd = bind_path(dfd, path, path + dlen + 1, whybuf, sizeof whybuf);
+        fd = bind_path(dfd, path, path + dlen + 1, changeable, whybuf, sizeof whybuf);
         if (fd < 0)
             why = whybuf;
     }

@@ -87,7 +87,7 @@ stop_app dir
 # A live socket of another root program, reached by a symlink at <pid>.sock.
 "$PY" -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print("up", flush=True); time.sleep(60)' \
     "$TMP/other.sock" >"$TMP/other.out" & CHILDREN+=($!); OTHER_LSN=$!
-i=0; until grep -q up "$TMP/other.out"; do i=$((i + 1)); [ $i -gt 250 ] && fail "no other socket"; sleep 0.02; done
+i=0; until grep -q up "$TMP/other.out" 2>/dev/null; do i=$((i + 1)); [ $i -gt 250 ] && fail "no other socket"; sleep 0.02; done
 ino=$(stat -c %i "$TMP/other.sock")
 plant sockl 'ln -s "'"$TMP"'/other.sock" "$D/$$.sock"'
 warned sockl "$RUN" "$RUN/$APP_PID.sock exists and is not a socket (left alone)"
@@ -119,15 +119,51 @@ rm -f "$TMP/victim"/* "$TMP/att/run"/* "$TMP/stop"
 as_uid $NOBODY "$SWAP" "$TMP/att/run" "$TMP/att/alt" "$TMP/stop" >"$TMP/swaps2" &
 CHILDREN+=($!); SW=$!
 for k in 1 2 3 4 5 6 7 8; do launch_app "att$k" env RESHIM_RUN_DIR="$TMP/att/run"; done
+for k in 1 2 3 4 5 6 7 8; do wait_app "att$k"; eval "ATT_PID$k=$APP_PID"; done
+sleep 0.3   # every app is past its socket set-up (the control above shows the swaps land)
+touch "$TMP/stop"; wait "$SW" || true
+[ -d "$TMP/att/run" ] && [ ! -L "$TMP/att/run" ] || fail "the swapper did not leave run as it was"
+served=0; refused=0
 for k in 1 2 3 4 5 6 7 8; do
-    wait_app "att$k"
-    warned "att$k" "$TMP/att/run" "its parent $TMP/att is owned by uid $NOBODY (only root may own it)"
+    eval "APP_PID=\$ATT_PID$k"
+    if [ -S "$TMP/att/run/$APP_PID.sock" ]; then
+        [ "$(ask "$TMP/att/run/$APP_PID.sock" version)" = "reshim 0.1.0" ] || fail "att$k: its socket does not answer"
+        grep -q " /proc/self/fd/[0-9]*/$APP_PID.sock\$" /proc/net/unix || fail "att$k: not bound through its directory's descriptor"
+        served=$((served + 1))
+    else
+        w=$(grep "stats socket" "$TMP/att$k.err" || true)
+        case "$w" in *"not using the run directory $TMP/att/run: it is "*"; serving on the abstract socket @reshim-0/$APP_PID instead"*) ;;
+        *) fail "att$k: neither a socket in the run dir nor a refusal: $w" ;; esac
+        wait_abstract 0 "$APP_PID" || fail "att$k: no abstract socket"
+        refused=$((refused + 1))
+    fi
 done
 for k in 1 2 3 4 5 6 7 8; do stop_app "att$k"; done
-touch "$TMP/stop"; wait "$SW" || true
 [ -z "$(ls -A "$TMP/victim")" ] || fail "sockets were made in the victim directory: $(ls "$TMP/victim")"
-[ -z "$(ls -A "$TMP/att/run")" ] || fail "sockets were made in the refused run dir: $(ls "$TMP/att/run")"
-pass "run dir below a dir of uid $NOBODY: refused (8 apps, while that uid made $(cat "$TMP/swaps2") swaps of run and a symlink to a victim dir); the victim dir stays empty; control: a naive root bind through that path landed $naive of 400 sockets in it"
+[ -z "$(ls -A "$TMP/att/run")" ] || fail "sockets were left in the run dir: $(ls "$TMP/att/run")"
+pass "run dir below a dir of uid $NOBODY while that uid made $(cat "$TMP/swaps2") swaps of it and a symlink to a victim dir: the victim dir stays empty; $served apps bound through the run dir's descriptor (/proc/self/fd/N/<pid>.sock) and answer there, $refused saw the symlink and went abstract; all removed at exit; control: a naive root bind through that path landed $naive of 400 sockets in it"
+
+# The same parent, nobody swapping: served there, bound through the descriptor.
+start_app att-quiet env RESHIM_RUN_DIR="$TMP/att/run2"
+wait_sock "$TMP/att/run2/$APP_PID.sock" || { cat "$TMP/att-quiet.err" >&2; fail "att-quiet: no socket"; }
+[ -z "$(grep "stats socket" "$TMP/att-quiet.err" || true)" ] || fail "att-quiet: a warning: $(cat "$TMP/att-quiet.err")"
+grep -q " /proc/self/fd/[0-9]*/$APP_PID.sock\$" /proc/net/unix || fail "att-quiet: not bound through the descriptor"
+# uid 65534 now moves the run dir away and puts its own in its place with a
+# socket of its own at <pid>.sock: root's CLI does not take it for the app.
+as_uid $NOBODY mv "$TMP/att/run2" "$TMP/att/run2.moved"
+as_uid $NOBODY mkdir -m 700 "$TMP/att/run2"
+as_uid $NOBODY "$PY" -c 'import socket,sys,time; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print("up", flush=True); time.sleep(30)' \
+    "$TMP/att/run2/$APP_PID.sock" >"$TMP/fake2.out" 2>&1 & CHILDREN+=($!); FAKE2=$!
+i=0; until grep -q up "$TMP/fake2.out" 2>/dev/null; do i=$((i + 1)); [ $i -gt 250 ] && fail "no fake socket"; sleep 0.02; done
+rc=0; out=$(RESHIM_RUN_DIR="$TMP/att/run2" "$ROOT/build/reshim" stats "$APP_PID" 2>"$TMP/cli.err") || rc=$?
+[ $rc != 0 ] && [ -z "$out" ] || fail "root's CLI took uid $NOBODY's socket for the app: $out"
+stop_app att-quiet; kill "$FAKE2"
+# At exit the path no longer leads to the app's directory: nothing is
+# removed through it (the app's socket stays in the moved dir, uid 65534's
+# is left alone).
+[ -S "$TMP/att/run2/$APP_PID.sock" ] || fail "the app removed uid $NOBODY's socket"
+[ "$(stat -c %U "$TMP/att/run2/$APP_PID.sock")" = nobody ] || fail "uid $NOBODY's socket was replaced"
+pass "below a dir of uid $NOBODY, nobody swapping: served in the run dir, bound through its descriptor, no warning; when that uid moves the run dir away and plants its own socket, root's CLI does not take it ($(sed 's/^reshim: //' "$TMP/cli.err" | head -n 1)); at exit the app removes nothing through the changed path"
 
 mkdir -m 775 "$TMP/grp"; chgrp $NOBODY "$TMP/grp"
 mkdir -m 700 "$TMP/realp"; ln -s "$TMP/realp" "$TMP/linkp"
@@ -136,16 +172,19 @@ launch_app grp env RESHIM_RUN_DIR="$TMP/grp/run"
 launch_app linkp env RESHIM_RUN_DIR="$TMP/linkp/run"
 launch_app sticky env RESHIM_RUN_DIR="$TMP/sticky/run"
 wait_app grp
-warned grp "$TMP/grp/run" "its parent $TMP/grp is writable by other users and not sticky (mode 0775)"
-stop_app grp; [ ! -e "$TMP/grp/run" ] || fail "a run dir was made under the group-writable parent"
+wait_sock "$TMP/grp/run/$APP_PID.sock" || { cat "$TMP/grp.err" >&2; fail "group-writable parent: no socket"; }
+[ -z "$(grep "stats socket" "$TMP/grp.err" || true)" ] || fail "group-writable parent: a warning: $(cat "$TMP/grp.err")"
+grep -q " /proc/self/fd/[0-9]*/$APP_PID.sock\$" /proc/net/unix || fail "group-writable parent: not bound through the descriptor"
+stop_app grp
 wait_app linkp
 warned linkp "$TMP/linkp/run" "its parent $TMP/linkp is a symbolic link"
 stop_app linkp; [ -z "$(ls -A "$TMP/realp")" ] || fail "something was made through the parent symlink"
 wait_app sticky
 wait_sock "$TMP/sticky/run/$APP_PID.sock" || { cat "$TMP/sticky.err" >&2; fail "sticky parent: no socket"; }
+grep -q " $TMP/sticky/run/$APP_PID.sock\$" /proc/net/unix || fail "sticky parent: not bound at the plain path"
 [ -z "$(grep "stats socket" "$TMP/sticky.err" || true)" ] || fail "sticky parent: a warning: $(cat "$TMP/sticky.err")"
 stop_app sticky
-pass "parents: group-writable 0775 refused, a symlink refused (nothing made through it), sticky 1777 (like /tmp) accepted"
+pass "parents: group-writable 0775 served through the run dir's descriptor; a symlink refused (nothing made through it); sticky 1777 (like /tmp) served at the plain path"
 
 # ---- a narrow umask ----
 start_app umask sh -c 'umask 0277; exec "$@"' sh env RESHIM_RUN_DIR="$TMP/um"
@@ -190,15 +229,21 @@ import re, sys
 log, d, pid = sys.argv[1], sys.argv[2], sys.argv[3]
 name = pid + ".sock"
 dq = re.escape(d)
+comps = [c for c in d.split("/") if c]
+cq = "|".join(re.escape(c) for c in comps)
+nofollow_dir = r'(?=[^)]*O_PATH)(?=[^)]*O_NOFOLLOW)(?=[^)]*O_DIRECTORY)[^)]*\)'
 allowed = [
-    ("lstat (no follow) of the dir or a parent", r'newfstatat\(AT_FDCWD, "[^"]*", .*AT_SYMLINK_NOFOLLOW\)'),
-    ("mkdir 0700", r'mkdir\("%s", 0700\)' % dq),
-    ("open O_PATH|O_NOFOLLOW|O_DIRECTORY", r'openat\(AT_FDCWD, "%s", (?=[^)]*O_PATH)(?=[^)]*O_NOFOLLOW)(?=[^)]*O_DIRECTORY)[^)]*\)' % dq),
+    ("open / O_PATH", r'openat\(AT_FDCWD, "/", (?=[^)]*O_PATH)(?=[^)]*O_DIRECTORY)[^)]*\)'),
+    ("walk: openat(dirfd, component, O_PATH|O_NOFOLLOW|O_DIRECTORY)", r'openat\(\d+, "(%s)", %s' % (cq, nofollow_dir)),
+    ("mkdirat(dirfd, last, 0700)", r'mkdirat\(\d+, "%s", 0700\)' % re.escape(comps[-1])),
+    ("fstatat(dirfd, component, NOFOLLOW)", r'newfstatat\(\d+, "(%s)", .*AT_SYMLINK_NOFOLLOW\)' % cq),
+    ("reopen: open(dir, O_PATH|O_NOFOLLOW|O_DIRECTORY)", r'openat\(AT_FDCWD, "%s", %s' % (dq, nofollow_dir)),
     ("fstatat(dirfd, <pid>.sock, NOFOLLOW)", r'newfstatat\(\d+, "%s", .*AT_SYMLINK_NOFOLLOW\)' % re.escape(name)),
     ("unlinkat(dirfd, <pid>.sock)", r'unlinkat\(\d+, "%s", 0\)' % re.escape(name)),
     ("fchmodat(dirfd, <pid>.sock, 0600)", r'fchmodat\(\d+, "%s", 0600\)' % re.escape(name)),
     ("bind <dir>/<pid>.sock", r'bind\(\d+, \{sa_family=AF_UNIX, sun_path="%s/%s"\}' % (dq, re.escape(name))),
 ]
+mine = re.compile(r'%s|"%s"|\(\d+, "(%s)"|openat\(AT_FDCWD, "/",' % (dq, re.escape(name), cq))
 seen, bad, planted_pid = {}, [], None
 lines = open(log).read().splitlines()
 for l in lines:
@@ -207,7 +252,7 @@ for l in lines:
 for l in lines:
     if planted_pid and l.split()[0] == planted_pid:
         continue
-    if d not in l and ('"%s"' % name) not in l:
+    if not mine.search(l):
         continue
     if "execve(" in l:                       # the command line of sh/env
         continue
@@ -226,7 +271,9 @@ PYEOF
 SRUN="$TMP/srun"
 traced plain ':'
 forms=$(check_trace plain) || fail "strace, a fresh run dir: $forms"
-case "$forms" in *"open O_PATH"*"bind"*) ;; *) fail "strace saw no open/bind of the run dir: $forms" ;; esac
+case "$forms" in *"walk: openat"*) ;; *) fail "strace saw no walk to the run dir: $forms" ;; esac
+case "$forms" in *"mkdirat"*) ;; *) fail "strace saw no mkdirat of the run dir: $forms" ;; esac
+case "$forms" in *"bind"*) ;; *) fail "strace saw no bind: $forms" ;; esac
 [ ! -e "$SRUN/$APP_PID.sock" ] || fail "the socket was not removed at exit"
 echo "    fresh run dir: $forms"
 echo precious > "$TMP/victim2"
