@@ -269,11 +269,14 @@ int procs_list(struct proc_ref *out, int max, bool remove_stale)
             struct proc_ref p = {.pid = pid};
             if (snprintf(p.path, sizeof p.path, "%s/%s", dir, e->d_name) >= (int)sizeof p.path)
                 continue;
+            /* The entry of the directory we read, never a path that may
+             * lead elsewhere by now. */
             struct stat st;
-            if (lstat(p.path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != getuid())
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISSOCK(st.st_mode) || st.st_uid != getuid())
                 continue;
             if (file_is_stale(&p, &st)) {
-                if (remove_stale && unlink(p.path) != 0 && errno != ENOENT)
+                if (remove_stale && unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
                     cli_err("cannot remove the stale socket %s: %s", p.path, strerror(errno));
                 continue;
             }
