@@ -1008,6 +1008,10 @@ static void refuse(int fd, const char *line, uint64_t now)
 static void accept_clients(uint64_t now)
 {
     uid_t me = geteuid();
+    /* A process that changed its credentials (a daemon that dropped root,
+     * a fork that setuid'd) is not dumpable: the kernel keeps its new uid
+     * from ptrace and from /proc/PID; its stats are root's only, too. */
+    bool same_uid_ok = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
     for (int k = 0; k < ACCEPT_BATCH; k++) {
         int fd = reshim_fd_above_stdio(accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
@@ -1020,7 +1024,7 @@ static void accept_clients(uint64_t now)
         struct ucred cr;
         socklen_t cl = sizeof cr;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
-            (cr.uid != me && cr.uid != 0)) {
+            (cr.uid != 0 && (cr.uid != me || !same_uid_ok))) {
             refuse(fd, "{\"error\":\"permission denied\"}\n", now);
             continue;
         }

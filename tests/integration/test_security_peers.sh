@@ -185,3 +185,38 @@ stop_app squat
 [ "$(sed -n 's/^done //p' "$TMP/squat.out")" = 2000 ] || fail "squat: the app's output: $(cat "$TMP/squat.out")"
 kill "$(sed -n 's/^squatting //p' "$TMP/squatter.out")"
 pass "a squatter of uid $NOBODY on @reshim-0/<pid> before the app: the app warns ($(grep -o 'cannot bind.*' "$TMP/squat.err" | cut -c1-70)...), runs on, output intact; root's reshim stats refuses the squatter (a denial of the stats socket only)"
+
+# ---- a process that dropped root (not dumpable) ----
+cat > "$TMP/dropper.py" <<'PYEOF'
+import ctypes, os, select, socket, sys, time
+time.sleep(0.15)
+socket.socket().close()
+print("ready", os.getpid(), flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.02)
+os.setgroups([]); os.setgid(65534); os.setuid(65534)
+print("dropped uid=%d dumpable=%d" % (os.getuid(), ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)), flush=True)
+while not os.path.exists(sys.argv[2]):
+    select.select([], [], [], 0.05)
+print("done", flush=True)
+PYEOF
+chmod 644 "$TMP/dropper.py"
+env LD_PRELOAD="$SHIM" RESHIM_RUN_DIR=/nonexistent/run "$PY" "$TMP/dropper.py" "$TMP/drop.go" "$TMP/drop.quit" >"$TMP/drop.out" 2>"$TMP/drop.err" &
+CHILDREN+=($!)
+i=0; until grep -q '^ready' "$TMP/drop.out" 2>/dev/null; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not start"; sleep 0.02; done
+D_PID=$(sed -n 's/^ready //p' "$TMP/drop.out")
+wait_abstract 0 "$D_PID" || fail "dropper: no @reshim-0/$D_PID"
+touch "$TMP/drop.go"
+i=0; until grep -q '^dropped' "$TMP/drop.out"; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not drop: $(cat "$TMP/drop.err")"; sleep 0.02; done
+grep -q "^dropped uid=$NOBODY dumpable=0" "$TMP/drop.out" || fail "dropper: $(cat "$TMP/drop.out")"
+# Control: the kernel keeps uid 65534 out of it (no /proc/PID/environ for it).
+if as_uid $NOBODY cat "/proc/$D_PID/environ" >/dev/null 2>&1; then fail "control: uid $NOBODY reads the dropper's environ"; fi
+ans=$(ask "@reshim-0/$D_PID" stats as_uid $NOBODY)
+[ "$ans" = "$DENIED" ] || fail "uid $NOBODY read the stats of a process that dropped root to it: ${ans:0:120}"
+ans=$(ask "@reshim-0/$D_PID" trim as_uid $NOBODY)
+[ "$ans" = "$DENIED" ] || fail "uid $NOBODY drove a process that dropped root to it: ${ans:0:120}"
+ans=$(ask "@reshim-0/$D_PID" stats)
+case "$ans" in "{\"pid\":$D_PID,"*) ;; *) fail "root on the dropper: ${ans:0:120}" ;; esac
+touch "$TMP/drop.quit"
+i=0; until grep -q '^done' "$TMP/drop.out"; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not finish"; sleep 0.02; done
+pass "a root process that dropped to uid $NOBODY (not dumpable: the kernel keeps that uid out of /proc/PID, the control): uid $NOBODY gets $DENIED for stats and trim; root is served"
