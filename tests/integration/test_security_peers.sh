@@ -175,7 +175,7 @@ i=0; while ! grep -q '^ready' "$TMP/squat.out" 2>/dev/null; do
     i=$((i + 1)); [ $i -gt 500 ] && { cat "$TMP/squat.err" >&2; fail "squat: the app did not start"; }; sleep 0.02
 done
 SQ_PID=$(sed -n 's/^ready //p' "$TMP/squat.out")
-i=0; while ! grep -q "cannot bind the abstract socket" "$TMP/squat.err"; do
+i=0; while ! grep -q "cannot bind the abstract socket @reshim-0/[0-9]* (EADDRINUSE)" "$TMP/squat.err"; do
     i=$((i + 1)); [ $i -gt 250 ] && fail "squat: no warning: $(cat "$TMP/squat.err")"; sleep 0.02
 done
 rc=0; out=$("$RESHIM" stats "$SQ_PID" 2>"$TMP/cli.err") || rc=$?
