@@ -7,13 +7,17 @@
 #     is refused, named, its mode untouched.
 #   - A FIFO, a directory, or a symlink to another live socket at <pid>.sock:
 #     left alone (the FIFO never opened), abstract socket instead.
-#   - A run dir below a directory another user can change is refused: owned
-#     by uid 65534 (while that uid swaps the run dir with a symlink to a
-#     victim directory, renameat2 RENAME_EXCHANGE, as fast as it can: the
-#     victim directory stays empty; control: a naive root bind through the
-#     same path lands in the victim directory), group-writable and not
-#     sticky, or a symlink. A sticky world-writable parent (like /tmp) is
-#     accepted.
+#   - A run dir below a directory another user can change (owned by uid
+#     65534, or group-writable and not sticky): while that uid swaps the run
+#     dir with a symlink to a victim directory (renameat2 RENAME_EXCHANGE, as
+#     fast as it can), the victim directory stays empty: each app either
+#     binds through the run dir's descriptor (/proc/self/fd/N/<pid>.sock) or
+#     sees the symlink and goes abstract. Control: a naive root bind through
+#     the same path lands in the victim directory. Moved away and replaced
+#     later, the run dir's planted socket is not believed by root's CLI and
+#     nothing is removed through the changed path. A parent that is a
+#     symlink is refused; a sticky world-writable one (like /tmp) is used at
+#     the plain path.
 #   - umask 0277 (a run dir made 0500): made 0700, socket 0600.
 #   - strace of the app: every file syscall on the run dir and the socket
 #     name is a no-follow form (lstat with AT_SYMLINK_NOFOLLOW, an O_PATH |

@@ -17,6 +17,9 @@
 #   - A squatter of uid 65534 holding @reshim-0/<pid> before the app starts
 #     gets nothing: the app warns, runs on and its output is intact (the
 #     only effect is that this process has no stats socket).
+#   - A root process that dropped to uid 65534 (setuid: not dumpable, so the
+#     kernel keeps that uid out of its /proc/PID, the control): uid 65534
+#     gets the refusal for stats and trim; root is served.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/security_lib.sh"
 security_require_root
