@@ -53,13 +53,21 @@ wait_app() {
         sleep 0.02
     done
     APP_PID=$(sed -n 's/^ready //p' "$TMP/$name.out")
+    echo "$APP_PID" > "$TMP/$name.pid"
 }
-# stop_app NAME: asks it to quit and waits until it printed "done".
+# stop_app NAME: asks it to quit, waits until it printed "done" and exited
+# (the shim removes its socket file in its exit path).
 stop_app() {
     touch "$TMP/quit.$1"
-    local i=0
+    local i=0 pid
+    pid=$(cat "$TMP/$1.pid" 2>/dev/null || true)
     while ! grep -q '^done' "$TMP/$1.out" 2>/dev/null; do
-        i=$((i + 1)); [ $i -gt 500 ] && fail "$1: the app did not finish"
+        i=$((i + 1)); [ $i -gt 1000 ] && fail "$1: the app did not finish"
+        sleep 0.02
+    done
+    # (a zombie counts as exited: it is the test's child, reaped at the end)
+    while [ -n "$pid" ] && [ -e "/proc/$pid" ] && [ "$(awk '/^State/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != Z ]; do
+        i=$((i + 1)); [ $i -gt 1000 ] && fail "$1: the app did not exit"
         sleep 0.02
     done
 }
