@@ -41,6 +41,7 @@ const char *reshim_errno_name(int err, char buf[16])
     case EHOSTUNREACH: return "EHOSTUNREACH";
     case ETIMEDOUT: return "ETIMEDOUT";
     case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EADDRINUSE: return "EADDRINUSE";
     case ENOENT: return "ENOENT";
     case EAGAIN: return "EAGAIN";
     case EINTR: return "EINTR";

@@ -342,6 +342,14 @@ static struct owned lsn = OWNED_NONE, wakefd = OWNED_NONE, wakew = OWNED_NONE,
 static char sock_path[SOCK_PATH_MAX];  /* our socket file; "" when abstract or none */
 static dev_t path_dev;
 static ino_t path_ino;
+/* The run directory the socket file is in: its path (the prefix of
+ * sock_path), its identity, and the socket's name in it. Every operation on
+ * the socket file goes through a descriptor of that directory, checked to
+ * be the same one: a path component swapped for a symbolic link by whoever
+ * owns a parent never leads us to bind, chmod or unlink elsewhere. */
+static dev_t rdir_dev;
+static ino_t rdir_ino;
+static size_t rdir_len;
 static bool place_warned, abstract_warned;
 static uint64_t next_listen, last_lsn_check, last_path_check, lsn_pause_until;
 static uint64_t last_trim_ns;
@@ -1000,6 +1008,10 @@ static void refuse(int fd, const char *line, uint64_t now)
 static void accept_clients(uint64_t now)
 {
     uid_t me = geteuid();
+    /* A process that changed its credentials (a daemon that dropped root,
+     * a fork that setuid'd) is not dumpable: the kernel keeps its new uid
+     * from ptrace and from /proc/PID; its stats are root's only, too. */
+    bool same_uid_ok = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
     for (int k = 0; k < ACCEPT_BATCH; k++) {
         int fd = reshim_fd_above_stdio(accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
@@ -1012,7 +1024,7 @@ static void accept_clients(uint64_t now)
         struct ucred cr;
         socklen_t cl = sizeof cr;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
-            (cr.uid != me && cr.uid != 0)) {
+            (cr.uid != 0 && (cr.uid != me || !same_uid_ok))) {
             refuse(fd, "{\"error\":\"permission denied\"}\n", now);
             continue;
         }
@@ -1040,45 +1052,146 @@ static unsigned my_uid(void)
     return (unsigned)getuid();
 }
 
-/* Why the run directory cannot be used (NULL: it can). Creates it 0700 when
- * missing (its parent must exist). */
-static const char *dir_problem(const char *dir, char *why, size_t n)
+/* Can a user other than us (and root) rename or replace entries of this
+ * directory? Owned by another uid, or writable by group or others without
+ * the sticky bit (/tmp has it). */
+static bool others_can_change(const struct stat *st)
 {
-    struct stat st;
+    return (st->st_uid != geteuid() && st->st_uid != 0) ||
+           ((st->st_mode & 022) && !(st->st_mode & S_ISVTX));
+}
+
+/* Why the run directory cannot be used (NULL: it can, and *dfd is an O_PATH
+ * descriptor of it). It is reached from / one component at a time, never
+ * following a symbolic link (refused: "reachable through a symlink"), made
+ * (mkdirat, 0700) when missing and checked through its descriptor: no
+ * path that another user could change between two of our calls is ever
+ * followed. *changeable: a directory above it could be changed by another
+ * user (who could then swap the path for a symlink before our bind, so the
+ * bind must go through the descriptor). */
+static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char *why, size_t n)
+{
+    char p[SOCK_PATH_MAX + 32];
     char eb[16];
-    if (lstat(dir, &st) != 0) {
-        if (errno != ENOENT) {
-            reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-            return why;
-        }
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-            reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
-            return why;
-        }
-        if (lstat(dir, &st) != 0) {
-            reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-            return why;
-        }
-        if (!S_ISLNK(st.st_mode) && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-            (st.st_mode & 07777) != 0700 && chmod(dir, 0700) == 0)
-            st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700; /* a umask made it narrower */
+    struct stat st;
+    *dfd = -1;
+    *changeable = false;
+    size_t len = strlen(dir);
+    if (len >= sizeof p || dir[0] != '/')
+        return "it is not an absolute path";
+    memcpy(p, dir, len + 1);
+    while (len > 1 && p[len - 1] == '/')
+        p[--len] = 0;
+    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
+        return why;
     }
-    if (S_ISLNK(st.st_mode))
-        return "it is a symbolic link";
-    if (!S_ISDIR(st.st_mode))
+    bool made = false;
+    char *c = p + 1;
+    while (*c) {
+        char *e = strchr(c, '/');
+        if (e)
+            *e = 0; /* p is now the path up to this component */
+        bool last = !e || !e[1 + strspn(e + 1, "/")];
+        if (fstat(fd, &st) == 0 && others_can_change(&st))
+            *changeable = true;
+        int nfd = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0 && errno == ENOENT && last) {
+            if (mkdirat(fd, c, 0700) != 0 && errno != EEXIST) {
+                reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
+                close(fd);
+                return why;
+            }
+            made = true;
+            nfd = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (nfd < 0) {
+            int err = errno;
+            struct stat ls;
+            bool link = fstatat(fd, c, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode);
+            close(fd);
+            if (err == ENOENT && !last)
+                return "it cannot be created (ENOENT)"; /* a missing parent */
+            if (last && link)
+                return "it is a symbolic link";
+            if (last && (err == ENOTDIR || err == ELOOP))
+                return "it is not a directory";
+            if (link)
+                reshim_format(why, n, "its parent %s is a symbolic link", p);
+            else if (err == ENOTDIR || err == ELOOP)
+                reshim_format(why, n, "its parent %s is not a directory", p);
+            else if (last)
+                reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(err, eb));
+            else
+                reshim_format(why, n, "its parent %s cannot be examined (%s)", p,
+                              reshim_errno_name(err, eb));
+            return why;
+        }
+        close(fd);
+        fd = nfd;
+        if (last)
+            break;
+        *e = '/';
+        c = e + 1;
+        while (*c == '/')
+            c++;
+    }
+    if (fstat(fd, &st) != 0) {
+        reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
+        close(fd);
+        return why;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        close(fd);
         return "it is not a directory";
+    }
     if (st.st_uid != geteuid()) {
         reshim_format(why, n, "it is owned by uid %u, not by uid %u", (unsigned)st.st_uid,
                       (unsigned)geteuid());
+        close(fd);
         return why;
+    }
+    if (made && (st.st_mode & 07777) != 0700) {
+        /* A umask made it narrower: 0700, on the directory we just checked. */
+        int rfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (rfd >= 0) {
+            if (fchmod(rfd, 0700) == 0)
+                st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700;
+            close(rfd);
+        }
     }
     if (st.st_mode & 077) {
         reshim_format(why, n, "its mode %c%c%c%c lets other users in (0700 is required)", '0',
                       (char)('0' + ((st.st_mode >> 6) & 7)),
                       (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
+        close(fd);
         return why;
     }
+    rdir_dev = st.st_dev;
+    rdir_ino = st.st_ino;
+    *dfd = fd;
     return NULL;
+}
+
+/* The run directory of our socket file again, if it is still the one we
+ * checked (-1: it is not, or there is none). */
+static int rdir_reopen(void)
+{
+    char dir[SOCK_PATH_MAX];
+    struct stat st;
+    if (!sock_path[0] || rdir_len == 0 || rdir_len >= sizeof dir)
+        return -1;
+    memcpy(dir, sock_path, rdir_len);
+    dir[rdir_len] = 0;
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) != 0 || st.st_dev != rdir_dev || st.st_ino != rdir_ino) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 static int new_stream_socket(void)
@@ -1086,17 +1199,22 @@ static int new_stream_socket(void)
     return reshim_fd_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
-/* Binds <path>; -1 with the reason in why. */
-static int bind_path(const char *path, char *why, size_t n)
+/* Binds <path>, which is <the directory of dfd>/<name>; -1 with the reason
+ * in why. via_fd: through /proc/self/fd/<dfd>/<name>, which lands in that
+ * directory whatever its path leads to by then (a directory above it can be
+ * changed by another user); the socket's address then reads so in
+ * /proc/net/unix, the file is at <path> all the same. */
+static int bind_path(int dfd, const char *path, const char *name, bool via_fd, char *why,
+                     size_t n)
 {
     char eb[16];
     struct stat st;
-    if (lstat(path, &st) == 0) {
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
             reshim_format(why, n, "%s exists and is not a socket (left alone)", path);
             return -1;
         }
-        unlink(path); /* stale: a dead process of the same pid */
+        unlinkat(dfd, name, 0); /* stale: a dead process of the same pid */
     }
     int fd = new_stream_socket();
     if (fd < 0) {
@@ -1107,17 +1225,30 @@ static int bind_path(const char *path, char *why, size_t n)
     struct sockaddr_un a;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    memcpy(a.sun_path, path, strlen(path) + 1);
+    if (via_fd) {
+        char via[32];
+        reshim_format(via, sizeof via, "/proc/self/fd/%d", dfd);
+        if (stat(via, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_dev != rdir_dev ||
+            st.st_ino != rdir_ino) {
+            reshim_format(why, n, "a directory above it can be changed by other users, and "
+                          "/proc/self/fd is not there to bind safely");
+            close(fd);
+            return -1;
+        }
+        reshim_format(a.sun_path, sizeof a.sun_path, "%s/%s", via, name);
+    } else {
+        memcpy(a.sun_path, path, strlen(path) + 1); /* no one else can change the way */
+    }
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         reshim_format(why, n, "cannot bind %s (%s)", path, reshim_errno_name(errno, eb));
         close(fd);
         return -1;
     }
-    if (fchmodat(AT_FDCWD, path, 0600, AT_SYMLINK_NOFOLLOW) != 0)
-        chmod(path, 0600);
-    if (listen(fd, LISTEN_BACKLOG) != 0 || lstat(path, &st) != 0) {
+    fchmodat(dfd, name, 0600, 0); /* our 0700 directory: nobody else can swap the name */
+    if (listen(fd, LISTEN_BACKLOG) != 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISSOCK(st.st_mode)) {
         reshim_format(why, n, "cannot listen on %s (%s)", path, reshim_errno_name(errno, eb));
-        unlink(path);
+        unlinkat(dfd, name, 0);
         close(fd);
         return -1;
     }
@@ -1156,18 +1287,31 @@ static int bind_abstract(void)
     return fd;
 }
 
-/* True when our socket file is still the one we bound. */
+/* True when our socket file is still the one we bound, in the directory we
+ * checked; unlinks it too when asked. */
+static bool path_is_ours_do(bool remove)
+{
+    int dfd = rdir_reopen();
+    if (dfd < 0)
+        return false;
+    struct stat st;
+    const char *name = sock_path + rdir_len + 1;
+    bool ours = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
+                st.st_dev == path_dev && st.st_ino == path_ino;
+    if (ours && remove)
+        unlinkat(dfd, name, 0);
+    close(dfd);
+    return ours;
+}
+
 static bool path_is_ours(void)
 {
-    struct stat st;
-    return sock_path[0] && lstat(sock_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-           st.st_dev == path_dev && st.st_ino == path_ino;
+    return path_is_ours_do(false);
 }
 
 static void unlink_ours(void)
 {
-    if (path_is_ours())
-        unlink(sock_path);
+    path_is_ours_do(true);
     sock_path[0] = 0;
 }
 
@@ -1178,18 +1322,23 @@ static void listener_open(uint64_t now)
     const char *why = NULL;
     size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", cfg->run_dir,
                                 (int)syscall(SYS_getpid));
-    int fd = -1;
+    int fd = -1, dfd = -1;
+    bool changeable = false;
+    size_t dlen = strlen(cfg->run_dir);
     if (plen >= (size_t)SOCK_PATH_MAX)
         why = "the socket path would not fit a unix socket address (107 bytes)";
     else
-        why = dir_problem(cfg->run_dir, whybuf, sizeof whybuf);
+        why = dir_problem(cfg->run_dir, &dfd, &changeable, whybuf, sizeof whybuf);
     if (!why) {
-        fd = bind_path(path, whybuf, sizeof whybuf);
+        fd = bind_path(dfd, path, path + dlen + 1, changeable, whybuf, sizeof whybuf);
         if (fd < 0)
             why = whybuf;
     }
+    if (dfd >= 0)
+        close(dfd);
     if (fd >= 0) {
         memcpy(sock_path, path, plen + 1);
+        rdir_len = dlen;
     } else {
         sock_path[0] = 0;
         if (!place_warned) {

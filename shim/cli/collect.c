@@ -427,8 +427,9 @@ static int bind_socket(struct collector *c, const char *path)
         close(fd);
         return -1;
     }
-    if (!c->abstract)
-        chmod(path, 0600);
+    /* No chmod after the bind: umask 0177 made it 0600 already, and a chmod
+     * by path would follow a symlink swapped in meanwhile (in a directory
+     * others can write), changing the mode of whatever it points to. */
     c->fd = fd;
     return 0;
 }

@@ -104,8 +104,32 @@ static socklen_t make_addr(const struct proc_ref *p, struct sockaddr_un *sa)
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 }
 
+/* The uid that held the last socket connect_ref refused (errno EPERM). */
+static unsigned foreign_uid;
+
+/* What connect_ref's errno means, for a message. */
+static const char *connect_error(int e, char *buf, size_t n)
+{
+    if (e == EAGAIN || e == ETIMEDOUT)
+        return "busy (its backlog is full)";
+    if (e == EPERM) {
+        if (getuid() == 0)
+            snprintf(buf, n, "it is served by uid %u, not by root: not trusted, ignored",
+                     foreign_uid);
+        else
+            snprintf(buf, n, "it is served by uid %u, not by uid %u or root: not trusted, ignored",
+                     foreign_uid, (unsigned)getuid());
+        return buf;
+    }
+    return strerror(e);
+}
+
 /* Connects within timeout_ms (a unix connect waits only while the backlog is
- * full: SO_SNDTIMEO bounds it). Returns a non-blocking fd, or -1 with errno. */
+ * full: SO_SNDTIMEO bounds it). Returns a non-blocking fd, or -1 with errno.
+ * The server must be of our uid or root (SO_PEERCRED): anyone in the network
+ * namespace can bind an abstract @reshim-<uid>/<pid> first, and a socket file
+ * can be swapped between our lstat and our connect; such a server would
+ * otherwise feed us made-up stats. Refused with EPERM. */
 static int connect_ref(const struct proc_ref *p, int timeout_ms)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -125,6 +149,15 @@ static int connect_ref(const struct proc_ref *p, int timeout_ms)
         int e = errno;
         close(fd);
         errno = e == EINPROGRESS ? ETIMEDOUT : e;
+        return -1;
+    }
+    struct ucred cr;
+    socklen_t cl = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+        (cr.uid != getuid() && cr.uid != 0)) {
+        foreign_uid = cl == sizeof cr ? (unsigned)cr.uid : (unsigned)-1;
+        close(fd);
+        errno = EPERM;
         return -1;
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -236,11 +269,14 @@ int procs_list(struct proc_ref *out, int max, bool remove_stale)
             struct proc_ref p = {.pid = pid};
             if (snprintf(p.path, sizeof p.path, "%s/%s", dir, e->d_name) >= (int)sizeof p.path)
                 continue;
+            /* The entry of the directory we read, never a path that may
+             * lead elsewhere by now. */
             struct stat st;
-            if (lstat(p.path, &st) != 0 || !S_ISSOCK(st.st_mode) || st.st_uid != getuid())
+            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !S_ISSOCK(st.st_mode) || st.st_uid != getuid())
                 continue;
             if (file_is_stale(&p, &st)) {
-                if (remove_stale && unlink(p.path) != 0 && errno != ENOENT)
+                if (remove_stale && unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
                     cli_err("cannot remove the stale socket %s: %s", p.path, strerror(errno));
                 continue;
             }
@@ -388,9 +424,9 @@ int proc_request_many(const struct proc_ref *p, int n, const char *request, char
         long long left = deadline - now_ms();
         r[i].fd = connect_ref(&p[i], left > 0 ? (int)left : 1);
         if (r[i].fd < 0) {
-            int e = errno;
+            char eb[160];
             req_fail(&r[i], &p[i], "cannot connect to its stats socket: %s",
-                     e == EAGAIN || e == ETIMEDOUT ? "busy (its backlog is full)" : strerror(e));
+                     connect_error(errno, eb, sizeof eb));
         }
     }
     int ok = 0;
@@ -489,7 +525,9 @@ int proc_open_stream(const struct proc_ref *p, const char *request)
 {
     int fd = connect_ref(p, cli_timeout_ms);
     if (fd < 0) {
-        cli_err("process %d: cannot connect to its stats socket: %s", p->pid, strerror(errno));
+        char eb[160];
+        cli_err("process %d: cannot connect to its stats socket: %s", p->pid,
+                connect_error(errno, eb, sizeof eb));
         return -1;
     }
     size_t n = strlen(request);
