@@ -172,7 +172,7 @@ pass "workers ${W[*]}: same pids, fds back to baseline (${base[${W[0]}]}, ${base
 stop_nginx shim
 clean_stderr nginx "$TMP/shim/stderr" "$TMP/shim/error.log"
 grep -E "\[(alert|crit|emerg)\]" "$TMP/plain/error.log" "$TMP/shim/error.log" && fail "nginx logged alerts (a worker crash?)"
-pass "shimmed nginx stopped with exit code 0; no reshim warning, nothing in error.log worse than warn: $(wc -l <"$TMP/shim/error.log") lines"
+pass "shimmed nginx stopped with exit code 0; no reshim warning, no alert in error.log"
 
 # ---- the server restarts between two requests ----
 restart_case() {   # restart_case NAME [env...]: curl right after a stop; nginx back 1 s later
