@@ -129,6 +129,7 @@ stop_nginx plain
 pass "without the shim: ${#FILES[@]} files (0 B .. 10 MB) intact over one connection; wrk $(wrk_reqs wrk0) requests, no errors"
 
 # ---- with the shim: nginx, curl and wrk ----
+port=$(free_port)   # a port of its own: nothing else can have taken it since the first phase
 conf shim
 start_nginx shim LD_PRELOAD="$SHIM" RESHIM_LOG=warn
 wait_workers
@@ -139,7 +140,8 @@ for w in "${W[@]}"; do
     wait_sock "$w" 10 || fail "worker $w: the stats socket does not answer"
     stats_json "$w" "$TMP/w$w.0.json" || fail "worker $w: stats not valid JSON"
 done
-curl -s -o /dev/null "http://127.0.0.1:$port/one.txt"    # each worker past its first request
+curl -sS -o /dev/null "http://127.0.0.1:$port/one.txt" 2>"$TMP/warm.err" ||   # a worker past its first request
+    { cat "$TMP/warm.err" "$TMP/shim/stderr" "$TMP/shim/error.log" >&2; fail "with the shim: the first request failed"; }
 sleep 0.3
 declare -A base
 for w in "${W[@]}"; do base[$w]=$(fd_count "$w"); fd_list "$w" >"$TMP/fds.$w"; done
@@ -177,6 +179,7 @@ pass "shimmed nginx stopped with exit code 0; no reshim warning, no alert in err
 # ---- the server restarts between two requests ----
 restart_case() {   # restart_case NAME [env...]: curl right after a stop; nginx back 1 s later
     local name=$1; shift
+    port=$(free_port)
     conf "$name"
     start_nginx "$name" LD_PRELOAD="$SHIM" RESHIM_LOG=warn
     curl -sS --fail -o /dev/null "http://127.0.0.1:$port/s65537.bin" || fail "$name: the first request failed"
