@@ -172,9 +172,10 @@ done
 [ "$sent" -ge "$(wrk_reqs wrk1)" ] || fail "workers' send calls grew by $sent, fewer than wrk's $(wrk_reqs wrk1) responses"
 pass "workers ${W[*]}: same pids, fds back to baseline (${base[${W[0]}]}, ${base[${W[1]}]}), send calls +$sent >= $(wrk_reqs wrk1) responses"
 stop_nginx shim
+for w in "${W[@]}"; do [ -S "$RESHIM_RUN_DIR/$w.sock" ] && fail "the stats socket of worker $w is left behind"; done
 clean_stderr nginx "$TMP/shim/stderr" "$TMP/shim/error.log"
 grep -E "\[(alert|crit|emerg)\]" "$TMP/plain/error.log" "$TMP/shim/error.log" && fail "nginx logged alerts (a worker crash?)"
-pass "shimmed nginx stopped with exit code 0; no reshim warning, no alert in error.log"
+pass "shimmed nginx stopped with exit code 0; the workers' stats sockets removed; no reshim warning, no alert in error.log"
 
 # ---- the server restarts between two requests ----
 restart_case() {   # restart_case NAME [env...]: curl right after a stop; nginx back 1 s later

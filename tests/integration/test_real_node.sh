@@ -92,4 +92,5 @@ m1=$(json_field "$TMP/st1.json" "d['mem']['mmap_anon_bytes'] + d['mem']['heap_li
 pass "server stats: recv calls +$((r1 - r0)), send calls +$((s1 - s0)), heap+mappings $((m1 >> 20)) MiB"
 stop_server shim
 clean_stderr "node server" "$TMP/shim.out" "$TMP/shim.err"
-pass "shimmed node server exited 0 on SIGTERM, no reshim warning"
+[ -S "$RESHIM_RUN_DIR/$srv.sock" ] && fail "the stats socket of the node server ($srv) is left behind"
+pass "shimmed node server exited 0 on SIGTERM, no reshim warning, its stats socket removed"

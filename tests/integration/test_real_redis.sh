@@ -123,7 +123,8 @@ pass "server stats: allocs $st0_allocs -> $st1_allocs, frees $st0_frees -> $st1_
 
 stop_server shim "$port"
 clean_stderr "redis-server" "$TMP/shim.out" "$TMP/shim.err"
-pass "shimmed redis-server shut down cleanly (rc 0), no reshim warning"
+[ -S "$RESHIM_RUN_DIR/$srv_pid.sock" ] && fail "the stats socket of redis-server ($srv_pid) is left behind"
+pass "shimmed redis-server shut down cleanly (rc 0), no reshim warning, its stats socket removed"
 
 printf '  rates (req/s, without -> with the shim, ratio):'
 for t in SET GET INCR LPUSH; do
