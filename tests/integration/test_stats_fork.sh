@@ -211,38 +211,48 @@ print('  ok: RESHIM_PUSH, RESHIM_INTERVAL=100ms: %d periodic datagrams (mean gap
       % (len(periodic), 1000 * sum(gaps) / len(gaps), calls))
 PYEOF
 
-# exactly_one LOG N COMM: N datagrams, N distinct pids, all of COMM.
+# exactly_one LOG N COMM PIDS: N datagrams, one per process started (PIDS
+# lists their pids: a pid the kernel reused during the run is there twice,
+# and so are its datagrams), all of COMM.
 exactly_one() {
-    "$PY" - "$1" "$2" "$3" <<'PYEOF'
+    "$PY" - "$1" "$2" "$3" "$4" <<'PYEOF'
 import collections, json, sys
 rows = [json.loads(l) for l in open(sys.argv[1], 'rb')]
 n, comm = int(sys.argv[2]), sys.argv[3]
+want = collections.Counter(int(l) for l in open(sys.argv[4]))
 per = collections.Counter(r['pid'] for r in rows)
-dups = {p: c for p, c in per.items() if c > 1}
-if dups: sys.exit('pids with more than one datagram: %r' % dups)
-if len(rows) != n: sys.exit('%d datagrams from %d processes' % (len(rows), n))
+dups = {p: c for p, c in per.items() if c > want[p]}
+if dups: sys.exit('pids with more datagrams than processes: %r' % dups)
+if len(rows) != n or sum(want.values()) != n: sys.exit('%d datagrams from %d processes' % (len(rows), sum(want.values())))
+missing = {p: c - per[p] for p, c in want.items() if per[p] < c}
+if missing: sys.exit('pids without their datagram: %r' % missing)
 bad = [r['comm'] for r in rows if r['comm'] != comm]
 if bad: sys.exit('datagrams of comm %r' % bad[:5])
-print('%d' % len(per))
+print('%d' % len(rows))
 PYEOF
 }
 
 start_recv
-for i in $(seq 200); do RESHIM_PUSH="$PUSH" with_shim /bin/true; done
+: >"$TMP/pids"
+for i in $(seq 200); do env RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" /bin/true & echo $! >>"$TMP/pids"; wait $!; done
 stop_recv
-got=$(exactly_one "$PUSHLOG" 200 true) || fail "200 /bin/true in a row: $got"
-pass "200 /bin/true in a row with RESHIM_PUSH: $got datagrams from $got distinct pids, exactly one each"
+got=$(exactly_one "$PUSHLOG" 200 true "$TMP/pids") || fail "200 /bin/true in a row: $got"
+pass "200 /bin/true in a row with RESHIM_PUSH: $got datagrams, exactly one from each process"
 
 start_recv
+: >"$TMP/pids"
 for r in $(seq 10); do
-    ( for i in $(seq 20); do RESHIM_PUSH="$PUSH" with_shim /bin/true & done; wait )
+    batch=()
+    for i in $(seq 20); do env RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" /bin/true & batch+=($!); echo $! >>"$TMP/pids"; done
+    wait "${batch[@]}"
 done
 stop_recv
-got=$(exactly_one "$PUSHLOG" 200 true) || fail "200 /bin/true, 20 at a time: $got"
+got=$(exactly_one "$PUSHLOG" 200 true "$TMP/pids") || fail "200 /bin/true, 20 at a time: $got"
 pass "200 /bin/true 20 at a time (a collector queue of $(cat /proc/sys/net/unix/max_dgram_qlen)): $got datagrams, exactly one each, none lost"
 
 start_recv
-for i in $(seq 20); do RESHIM_PUSH="$PUSH" with_shim "$PY" -c pass; done
+: >"$TMP/pids"
+for i in $(seq 20); do env RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" "$PY" -c pass & echo $! >>"$TMP/pids"; wait $!; done
 stop_recv
-got=$(exactly_one "$PUSHLOG" 20 python3) || fail "20 python3 -c pass: $got"
+got=$(exactly_one "$PUSHLOG" 20 python3 "$TMP/pids") || fail "20 python3 -c pass: $got"
 pass "20 python3 -c pass: one final datagram each"
