@@ -21,7 +21,7 @@ Scenarios:
   reset     every 2nd accepted connection is closed at once with a RST (SO_LINGER 0)
   blackhole in a network namespace, SYNs to the backend are dropped (iptables)
             until T0+1.5 s; clients and haproxy run in the namespace
-  dns       in a network namespace whose resolv.conf (timeout:1 attempts:2) points
+  dns       in a network namespace whose resolv.conf (timeout:1 attempts:1) points
             to peers/dns_server.py, which drops every query until T0+1.5 s;
             the clients resolve the backend's name. HAProxy, a long-running
             sidecar, resolved the name when it started (before the outage).
@@ -54,6 +54,8 @@ OUTAGE = 1.5
 CLIENT_TIMEOUT = 5          # curl --max-time, urllib timeout=, node
 HARD_LIMIT = 15             # a client still running T0+this is killed (counted failed)
 NS_PREFIX = "reshim-outage-"
+# HAProxy waits min(timeout connect, 1 s) before a retry after a failed connect.
+HAPROXY_CONNECT = os.environ.get("OUTAGE_HAPROXY_CONNECT", "1s")
 DNS_NAME = "backend.outage.test"
 CONFIGS = ("none", "reshim", "haproxy")
 ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "blackhole", "dns")
@@ -64,7 +66,7 @@ LABEL = {
     "flapping": "flapping (up 300 ms, down 200 ms)",
     "reset": "reset on accept (1 in 2 accepts RST)",
     "blackhole": "black hole (SYNs dropped for 1.5 s)",
-    "dns": "DNS silent for 1.5 s (resolver timeout 1 s, 2 attempts)",
+    "dns": "DNS silent for 1.5 s (resolver timeout:1 attempts:1)",
 }
 
 TMP = tempfile.mkdtemp(prefix="reshim-outage.")
@@ -206,7 +208,7 @@ HAPROXY_CFG = """global
     maxconn 4096
 defaults
     mode http
-    timeout connect 1s
+    timeout connect {connect}
     timeout client 10s
     timeout server 5s
     timeout queue 5s
@@ -227,8 +229,9 @@ def haproxy(servers, ns=None):
     fes = {k: (free_port() if not ns else 18100 + i) for i, k in enumerate(sorted(servers))}
     cfg = os.path.join(TMP, "haproxy-%d.cfg" % len(PROCS))
     with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG + "".join(HAPROXY_PAIR.format(k=k, fe=fes[k], server=servers[k])
-                                      for k in sorted(servers)))
+        f.write(HAPROXY_CFG.format(connect=HAPROXY_CONNECT) +
+                "".join(HAPROXY_PAIR.format(k=k, fe=fes[k], server=servers[k])
+                        for k in sorted(servers)))
     p = spawn_peer(["haproxy", "-db", "-f", cfg], ns=ns, name="haproxy")
     try:
         wait_ports(fes.values(), ns)
@@ -399,7 +402,7 @@ def make_namespaces(scenarios):
         d = "/etc/netns/" + name
         os.makedirs(d)
         with open(d + "/resolv.conf", "w") as f:
-            f.write("nameserver 127.0.0.53\noptions timeout:1 attempts:2\n")
+            f.write("nameserver 127.0.0.53\noptions timeout:1 attempts:1\n")
         with open(d + "/hosts", "w") as f:   # the name must come from DNS
             f.write("127.0.0.1 localhost\n::1 localhost\n")
         NS["dns"] = name
@@ -679,8 +682,9 @@ def main():
     header = ("%s runs per cell; client timeout %d s (curl --max-time, urllib timeout=, node "
               "timer); time from the release to the client's exit, success or failure; "
               "reshim with its defaults; %s with retries 3, option redispatch, retry-on "
-              "all-retryable-errors, timeout connect 1s (mode http). Matrix took %.0f s."
-              % (reps, CLIENT_TIMEOUT, ver, time.monotonic() - started))
+              "all-retryable-errors, timeout connect %s (mode http). Matrix took %.0f s."
+              % ("/".join(map(str, counts)), CLIENT_TIMEOUT, ver, HAPROXY_CONNECT,
+                 time.monotonic() - started))
     why = reasons(results, scenarios, kinds)
     text = md + "\n\n" + header + "\n"
     print(text)
