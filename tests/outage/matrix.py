@@ -69,7 +69,7 @@ LABEL = {
     "dns": "DNS silent for 1.5 s (resolver timeout:1 attempts:1)",
 }
 
-TMP = tempfile.mkdtemp(prefix="reshim-outage.")
+TMP = tempfile.mkdtemp(prefix="reshim-outage.%d." % os.getpid())
 CLEAN = []          # callables, run in reverse order at exit
 PROCS = []          # long-lived peers we started
 
@@ -127,9 +127,16 @@ def free_port():
     return p
 
 
+def die_with_us():
+    """In the child before exec: SIGTERM when the driver dies, even by SIGKILL."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+
+
 def spawn(cmd, ns=None, **kw):
     full = (["ip", "netns", "exec", ns] if ns else []) + cmd
-    p = subprocess.Popen(full, env=base_env(), stdin=subprocess.DEVNULL, **kw)
+    p = subprocess.Popen(full, env=base_env(), stdin=subprocess.DEVNULL,
+                         preexec_fn=die_with_us, **kw)
     PROCS.append(p)
     return p
 
@@ -195,6 +202,11 @@ def ns_remove_stale():
         if m and not os.path.exists("/proc/" + m.group(1)):
             print("outage: removing stale namespace %s" % name, file=sys.stderr)
             ns_delete(name)
+    tmpdir = tempfile.gettempdir()          # temp dirs of runs killed by SIGKILL
+    for name in os.listdir(tmpdir):
+        m = re.match(r"reshim-outage\.(\d+)\.", name)
+        if m and not os.path.exists("/proc/" + m.group(1)):
+            shutil.rmtree(os.path.join(tmpdir, name), ignore_errors=True)
     if os.path.isdir("/etc/netns"):
         for name in os.listdir("/etc/netns"):
             m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
@@ -487,7 +499,8 @@ class Trial:
         self.kind, self.config = kind, config
         self.release = ('url = "%s"\n' % url if kind == "curl" else "g\n").encode()
         self.p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, preexec_fn=die_with_us)
+        PROCS.append(self.p)      # killed at exit if a run is interrupted
         self.out = b""
         self.t = None
         self.ok = False
@@ -567,6 +580,8 @@ def run_batch(scenario, kinds, n):
         return trials
     finally:
         stop()
+        done = {id(t.p) for t in trials}
+        PROCS[:] = [p for p in PROCS if id(p) not in done or p.poll() is None]
 
 
 # ---------------------------------------------------------------- report
