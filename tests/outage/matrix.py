@@ -3,15 +3,26 @@
 without reshim, with reshim (defaults) and behind an HAProxy sidecar tuned for
 retries. Prints a markdown table (and writes it with --out).
 
-usage: matrix.py [--reps N] [--reps-of SCENARIO=N,...] [--batch N] [--scenarios a,b,...] [--clients curl,python,node]
+usage: matrix.py [--reps N] [--reps-of SCENARIO=N,...] [--batch N]
+                 [--scenarios a,b,...] [--clients curl,python,node]
                  [--out FILE] [--json FILE] [--assert]
 
 Every scenario puts one outage of OUTAGE seconds (1.5) in front of each batch
-of clients: all clients of a batch are started, wait until every one of them
-is ready (interpreter loaded), then all are released at the same instant T0;
-the peer recovers at T0 + OUTAGE. Each configuration (no shim, reshim,
-haproxy) has its own backend, so counting peers (reset) stay exact per
-configuration. Time is from T0 to the client's exit, success or failure.
+of clients: all clients of a batch (BATCH per cell) are started, wait until
+every one of them is ready (interpreter loaded; curl waits for its URL on
+stdin, -K -), then all are released at the same instant T0; the peer
+recovers at T0 + OUTAGE. Steady faults (flapping, reset) release the clients
+one after the other instead (STAGGER). Each cell (client kind x
+configuration: no shim, reshim, haproxy) has its own backend port, so
+counting peers (reset) stay exact per cell. Time is from the release to the
+client's exit, success or failure.
+
+--assert checks outcomes only, never times: in every scenario and client,
+reshim succeeds at least as often as no shim; refused and late are rescued
+>= 95 %, flapping too (binomial test, see below); and without the shim,
+refused, late and down fail at least half the time (the outage was real).
+OUTAGE_HAPROXY_CONNECT (default 1s) sets HAProxy's timeout connect;
+OUTAGE_KEEP=1 keeps the peers' logs.
 
 Scenarios:
   refused   port bound, not listening until T0+1.5 s, then serves (ECONNREFUSED first)
