@@ -30,6 +30,6 @@ outage: all | $(BUILD)
 check-outage: all | $(BUILD)
 	@if [ "$${RESHIM_CHECK_FULL:-}" = 1 ]; then $(OUTAGE_FULL_CMD); else \
 		echo "outage: quick matrix ($(OUTAGE_QUICK))"; \
-		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 15 --reps-of flapping=30 \
+		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20 \
 		--clients curl,python --scenarios $(subst $(space),$(comma),$(strip $(OUTAGE_QUICK))) \
 		--out $(BUILD)/outage-quick.md --assert; fi
