@@ -1,0 +1,771 @@
+#!/usr/bin/python3
+"""The outage matrix: real clients against local peers that fail in chosen ways,
+without reshim, with reshim (defaults) and behind an HAProxy sidecar tuned for
+retries. Prints a markdown table (and writes it with --out).
+
+usage: matrix.py [--reps N] [--reps-of SCENARIO=N,...] [--batch N]
+                 [--scenarios a,b,...] [--clients curl,python,node]
+                 [--out FILE] [--json FILE] [--assert]
+
+Every scenario puts one outage of OUTAGE seconds (1.5) in front of each batch
+of clients: all clients of a batch (BATCH per cell) are started, wait until
+every one of them is ready (interpreter loaded; curl waits for its URL on
+stdin, -K -), then all are released at the same instant T0; the peer
+recovers at T0 + OUTAGE. Steady faults (flapping, reset) release the clients
+one after the other instead (STAGGER). Each cell (client kind x
+configuration: no shim, reshim, haproxy) has its own backend port, so
+counting peers (reset) stay exact per cell. Time is from the release to the
+client's exit, success or failure.
+
+--assert checks outcomes only, never times: in every scenario and client,
+reshim succeeds at least as often as no shim; refused and late are rescued
+>= 95 %, flapping too (binomial test, see below); and without the shim,
+refused, late and down fail at least half the time (the outage was real).
+OUTAGE_HAPROXY_CONNECT (default 1s) sets HAProxy's timeout connect;
+OUTAGE_KEEP=1 keeps the peers' logs.
+
+Scenarios:
+  refused   port bound, not listening until T0+1.5 s, then serves (ECONNREFUSED first)
+  down      nothing ever listens (ECONNREFUSED forever): the cost of retrying
+  late      the server process itself is started at T0+1.5 s
+  flapping  listens 300 ms, closed 200 ms, over and over (peers/flap_http.py)
+  reset     every 2nd accepted connection is closed at once with a RST (SO_LINGER 0)
+  blackhole in a network namespace, SYNs to the backend are dropped (iptables)
+            until T0+1.5 s; clients and haproxy run in the namespace
+  dns       in a network namespace whose resolv.conf (timeout:1 attempts:1) points
+            to peers/dns_server.py, which drops every query until T0+1.5 s;
+            the clients resolve the backend's name. HAProxy, a long-running
+            sidecar, resolved the name when it started (before the outage).
+
+Cleanup (processes, namespaces, /etc/netns entries) runs at exit and on
+SIGINT/SIGTERM/SIGHUP; namespaces left by a killed run (named
+reshim-outage-PID-*, PID dead) are removed at the next start.
+"""
+import atexit
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+SHIM = os.path.join(ROOT, "build", "libreshim.so")
+PEERS = os.path.join(HERE, "peers")
+IPEERS = os.path.join(ROOT, "tests", "integration", "peers")
+PY = "/usr/bin/python3"
+OUTAGE = 1.5
+CLIENT_TIMEOUT = 5          # curl --max-time, urllib timeout=, node
+HARD_LIMIT = 15             # a client still running T0+this is killed (counted failed)
+NS_PREFIX = "reshim-outage-"
+# HAProxy waits min(timeout connect, 1 s) before a retry after a failed connect.
+HAPROXY_CONNECT = os.environ.get("OUTAGE_HAPROXY_CONNECT", "1s")
+# Settings for the reshim cells (default: none, the shim's defaults), e.g.
+# OUTAGE_RESHIM_ENV="RESHIM_RETRIES=5 RESHIM_BACKOFF_BASE=200ms".
+RESHIM_ENV = [x for x in os.environ.get("OUTAGE_RESHIM_ENV", "").split() if "=" in x]
+DNS_NAME = "backend.outage.test"
+CONFIGS = ("none", "reshim", "haproxy")
+ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "blackhole", "dns")
+LABEL = {
+    "refused": "refused, then up (not listening for 1.5 s)",
+    "down": "down (refused, never up)",
+    "late": "late (server process starts after 1.5 s)",
+    "flapping": "flapping (up 300 ms, down 200 ms)",
+    "reset": "reset on accept (1 in 2 accepts RST)",
+    "blackhole": "black hole (SYNs dropped for 1.5 s)",
+    "dns": "DNS silent for 1.5 s (resolver timeout:1 attempts:1)",
+}
+
+TMP = tempfile.mkdtemp(prefix="reshim-outage.%d." % os.getpid())
+CLEAN = []          # callables, run in reverse order at exit
+PROCS = []          # long-lived peers we started
+
+
+def cleanup():
+    while CLEAN:
+        f = CLEAN.pop()
+        try:
+            f()
+        except Exception as e:  # keep cleaning
+            print("outage: cleanup: %s" % e, file=sys.stderr)
+    for p in PROCS:
+        kill(p)
+    if os.environ.get("OUTAGE_KEEP"):
+        print("outage: logs kept in %s" % TMP, file=sys.stderr)
+    else:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+atexit.register(cleanup)
+for _s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_s, lambda s, f: sys.exit(128 + s))
+
+
+def kill(p):
+    if p.poll() is None:
+        try:
+            p.terminate()
+            p.wait(3)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        except ProcessLookupError:
+            pass
+
+
+def run(cmd, check=True):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: rc %d: %s" % (" ".join(cmd), r.returncode, r.stdout.strip()))
+    return r.stdout
+
+
+def base_env():
+    env = {k: v for k, v in os.environ.items()
+           if not re.match(r"(?i)^(https?|all|no)_proxy$|^LD_PRELOAD$|^RESHIM_", k)}
+    return env
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def die_with_us():
+    """In the child before exec: SIGTERM when the driver dies, even by SIGKILL."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+
+
+def spawn(cmd, ns=None, **kw):
+    full = (["ip", "netns", "exec", ns] if ns else []) + cmd
+    p = subprocess.Popen(full, env=base_env(), stdin=subprocess.DEVNULL,
+                         preexec_fn=die_with_us, **kw)
+    PROCS.append(p)
+    return p
+
+
+def wait_line(p, word, secs=20):
+    """Waits until the peer's log (p.log) has a line equal to word."""
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        with open(p.log, "rb") as f:
+            if word.encode() in f.read().split(b"\n"):
+                return
+        if p.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise RuntimeError("peer %s did not say %r: %r" % (p.args, word, open(p.log).read()[-300:]))
+
+
+def spawn_peer(cmd, ns=None, name="peer"):
+    """A peer whose stdout and stderr go to TMP/NAME-N.log."""
+    log = os.path.join(TMP, "%s-%d.log" % (name, len(PROCS)))
+    with open(log, "wb") as f:
+        p = spawn(cmd, ns=ns, stdout=f, stderr=subprocess.STDOUT)
+    p.log = log
+    return p
+
+
+def wait_ports(ports, ns=None, secs=20):
+    code = ("import socket,sys,time\n"
+            "end=time.monotonic()+%d\n"
+            "for p in sys.argv[1:]:\n"
+            "  while socket.socket().connect_ex(('127.0.0.1',int(p))):\n"
+            "    if time.monotonic()>end: sys.exit('port %%s never listened'%%p)\n"
+            "    time.sleep(0.02)\n" % secs)
+    run((["ip", "netns", "exec", ns] if ns else []) + [PY, "-c", code] + [str(p) for p in ports])
+
+
+# ---------------------------------------------------------------- namespaces
+
+def ns_create(tag):
+    name = "%s%d-%s" % (NS_PREFIX, os.getpid(), tag)
+    run(["ip", "netns", "add", name])
+    CLEAN.append(lambda: ns_delete(name))
+    run(["ip", "-n", name, "link", "set", "lo", "up"])
+    return name
+
+
+def ns_delete(name):
+    run(["ip", "netns", "del", name], check=False)
+    d = "/etc/netns/" + name
+    if os.path.isdir(d):
+        shutil.rmtree(d, ignore_errors=True)
+    try:
+        os.rmdir("/etc/netns")   # only when empty: others may use it
+    except OSError:
+        pass
+
+
+def ns_remove_stale():
+    out = run(["ip", "netns", "list"], check=False)
+    for line in out.splitlines():
+        name = line.split()[0] if line.split() else ""
+        m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
+        if m and not os.path.exists("/proc/" + m.group(1)):
+            print("outage: removing stale namespace %s" % name, file=sys.stderr)
+            ns_delete(name)
+    tmpdir = tempfile.gettempdir()          # temp dirs of runs killed by SIGKILL
+    for name in os.listdir(tmpdir):
+        m = re.match(r"reshim-outage\.(\d+)\.", name)
+        if m and not os.path.exists("/proc/" + m.group(1)):
+            shutil.rmtree(os.path.join(tmpdir, name), ignore_errors=True)
+    if os.path.isdir("/etc/netns"):
+        for name in os.listdir("/etc/netns"):
+            m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
+            if m and not os.path.exists("/proc/" + m.group(1)):
+                ns_delete(name)
+
+
+# ---------------------------------------------------------------- haproxy
+
+HAPROXY_CFG = """global
+    maxconn 4096
+defaults
+    mode http
+    timeout connect {connect}
+    timeout client 10s
+    timeout server 5s
+    timeout queue 5s
+    retries 3
+    option redispatch
+    retry-on all-retryable-errors
+"""
+HAPROXY_PAIR = """frontend fe_{k}
+    bind 127.0.0.1:{fe}
+    default_backend be_{k}
+backend be_{k}
+    server s1 {server}
+"""
+
+
+def haproxy(servers, ns=None):
+    """One HAProxy, a frontend and backend per client kind: {kind: server} -> {kind: port}."""
+    fes = {k: (free_port() if not ns else 18100 + i) for i, k in enumerate(sorted(servers))}
+    cfg = os.path.join(TMP, "haproxy-%d.cfg" % len(PROCS))
+    with open(cfg, "w") as f:
+        f.write(HAPROXY_CFG.format(connect=HAPROXY_CONNECT) +
+                "".join(HAPROXY_PAIR.format(k=k, fe=fes[k], server=servers[k])
+                        for k in sorted(servers)))
+    p = spawn_peer(["haproxy", "-db", "-f", cfg], ns=ns, name="haproxy")
+    try:
+        wait_ports(fes.values(), ns)
+    except RuntimeError:
+        raise RuntimeError("haproxy did not start: " + open(p.log).read())
+    return p, fes
+
+
+# ---------------------------------------------------------------- scenarios
+# Each (client kind, configuration) pair has its own backend port, so that
+# counting peers (reset) and timing stay exact per cell.
+# setup(kinds) -> (urls: {(kind, config): url}, ns, recover (run at T0+OUTAGE) or None, stop)
+
+def backend(args, ns=None, word="ready"):
+    p = spawn_peer([PY, os.path.join(PEERS, "backend.py"), "--verbose"] + args, ns=ns,
+                   name="backend")
+    wait_line(p, word)
+    return p
+
+
+def keys_of(kinds):
+    return [(k, c) for k in kinds for c in CONFIGS]
+
+
+def host_ports(kinds):
+    return {key: free_port() for key in keys_of(kinds)}
+
+
+def ns_ports(kinds):
+    return {key: 18081 + i for i, key in enumerate(keys_of(kinds))}
+
+
+def urls_for(ports, fes, host="127.0.0.1"):
+    urls = {}
+    for (k, c), port in ports.items():
+        urls[(k, c)] = ("http://127.0.0.1:%d/" % fes[k] if c == "haproxy"
+                        else "http://%s:%d/" % (host, port))
+    return urls
+
+
+def hp_servers(ports, host="127.0.0.1"):
+    return {k: "%s:%d" % (host, port) for (k, c), port in ports.items() if c == "haproxy"}
+
+
+def setup_refused(kinds):
+    ports = host_ports(kinds)
+    procs = [backend(["--listen-on-signal", "127.0.0.1", str(p)]) for p in ports.values()]
+    hp, fes = haproxy(hp_servers(ports))
+
+    def recover():
+        for p in procs:
+            p.send_signal(signal.SIGUSR1)
+    return urls_for(ports, fes), None, recover, lambda: [kill(p) for p in procs + [hp]]
+
+
+def setup_down(kinds):
+    ports = host_ports(kinds)
+    hp, fes = haproxy(hp_servers(ports))
+    return urls_for(ports, fes), None, None, lambda: kill(hp)
+
+
+def setup_late(kinds):
+    ports = host_ports(kinds)
+    hp, fes = haproxy(hp_servers(ports))
+    procs = []
+
+    def recover():
+        for p in ports.values():
+            procs.append(spawn_peer([PY, os.path.join(PEERS, "backend.py"), "--verbose",
+                                     "127.0.0.1", str(p)], name="late"))
+    return urls_for(ports, fes), None, recover, lambda: [kill(p) for p in procs + [hp]]
+
+
+def setup_flapping(kinds):
+    ports = host_ports(kinds)
+    procs = []
+    for port in ports.values():
+        p = spawn_peer([PY, os.path.join(IPEERS, "flap_http.py"), str(port), "0.3", "0.2"],
+                       name="flap")
+        procs.append(p)
+    for p in procs:
+        wait_line(p, "cycle 1 up")
+    hp, fes = haproxy(hp_servers(ports))
+    return urls_for(ports, fes), None, None, lambda: [kill(p) for p in procs + [hp]]
+
+
+def setup_reset(kinds):
+    ports = host_ports(kinds)
+    procs = [backend(["--reset-every", "2", "127.0.0.1", str(p)]) for p in ports.values()]
+    hp, fes = haproxy(hp_servers(ports))
+    return urls_for(ports, fes), None, None, lambda: [kill(p) for p in procs + [hp]]
+
+
+def setup_blackhole(kinds):
+    ns = NS["blackhole"]
+    ports = ns_ports(kinds)
+    procs = [backend(["127.0.0.1", str(p)], ns=ns) for p in ports.values()]
+    wait_ports(ports.values(), ns)
+    hp, fes = haproxy(hp_servers(ports), ns=ns)
+    rule = ["-p", "tcp", "--dport", "%d:%d" % (min(ports.values()), max(ports.values())),
+            "--tcp-flags", "SYN,ACK,FIN,RST", "SYN", "-j", "DROP"]
+    run(["ip", "netns", "exec", ns, "iptables", "-I", "INPUT"] + rule)
+    state = {"rule": True}
+
+    def recover():
+        if state["rule"]:
+            run(["ip", "netns", "exec", ns, "iptables", "-D", "INPUT"] + rule)
+            state["rule"] = False
+
+    def stop():
+        recover()
+        for p in procs + [hp]:
+            kill(p)
+    return urls_for(ports, fes), ns, recover, stop
+
+
+def setup_dns(kinds):
+    ns = NS["dns"]
+    ports = ns_ports(kinds)
+    procs = [backend(["127.0.0.1", str(p)], ns=ns) for p in ports.values()]
+    flag = os.path.join(TMP, "dns-silent")
+    log = os.path.join(TMP, "dns.log")
+    open(log, "w").close()
+    dns = spawn([PY, os.path.join(IPEERS, "dns_server.py"), "127.0.0.53", "53", DNS_NAME, flag,
+                 log], ns=ns)
+    procs.append(dns)
+    end = time.monotonic() + 20
+    while "ready" not in open(log).read():
+        if time.monotonic() > end or dns.poll() is not None:
+            raise RuntimeError("dns_server.py did not start")
+        time.sleep(0.02)
+    # HAProxy resolves the name through libc at its start, while DNS answers.
+    hp, fes = haproxy(hp_servers(ports, DNS_NAME), ns=ns)
+    procs.append(hp)
+    # A lookup that works proves the resolv.conf of the namespace is in use.
+    got = run(["ip", "netns", "exec", ns, PY, "-c", "import socket; print(socket.getaddrinfo("
+               "'%s', 80, socket.AF_INET, socket.SOCK_STREAM))" % DNS_NAME])
+    if "127.0.0.1" not in got:
+        raise RuntimeError("the namespace does not resolve %s: %r" % (DNS_NAME, got))
+    open(flag, "w").close()     # silent from now on, until recover()
+
+    def recover():
+        if os.path.exists(flag):
+            os.unlink(flag)
+
+    def stop():
+        recover()
+        for p in procs:
+            kill(p)
+    return urls_for(ports, fes, DNS_NAME), ns, recover, stop
+
+
+SETUP = {"refused": setup_refused, "down": setup_down, "late": setup_late,
+         "flapping": setup_flapping, "reset": setup_reset, "blackhole": setup_blackhole,
+         "dns": setup_dns}
+# Clients of these scenarios are released one after the other over this many
+# seconds (same offsets in every cell), not all at once: a steady fault has no
+# start, and released together they would all meet the same phase.
+STAGGER = {"flapping": 1.0, "reset": 0.5}
+NS = {}
+
+
+def make_namespaces(scenarios):
+    if "blackhole" in scenarios:
+        NS["blackhole"] = ns_create("bh")
+    if "dns" in scenarios:
+        name = ns_create("dns")
+        d = "/etc/netns/" + name
+        os.makedirs(d)
+        with open(d + "/resolv.conf", "w") as f:
+            f.write("nameserver 127.0.0.53\noptions timeout:1 attempts:1\n")
+        with open(d + "/hosts", "w") as f:   # the name must come from DNS
+            f.write("127.0.0.1 localhost\n::1 localhost\n")
+        NS["dns"] = name
+
+
+# ---------------------------------------------------------------- clients
+# Each client prints "r" once loaded, waits for a line on stdin (the release at
+# T0), fetches the URL once and prints one result line; exit 0 on a 200 with a body.
+
+PY_CLIENT = r"""
+import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+print("r", flush=True)
+sys.stdin.readline()
+try:
+    with opener.open(sys.argv[1], timeout=%d) as r:
+        body = r.read()
+    ok = r.status == 200 and len(body) > 0
+    print("ok" if ok else "bad status %%d" %% r.status)
+    sys.exit(0 if ok else 1)
+except Exception as e:
+    why = getattr(e, "reason", e)
+    print("fail %%s: %%s" %% (type(why).__name__, why))
+    sys.exit(1)
+""" % CLIENT_TIMEOUT
+
+NODE_CLIENT = r"""
+const http = require('http');
+const url = process.argv[1];
+function done(ok, why) { console.log(ok ? 'ok' : 'fail ' + why); process.exit(ok ? 0 : 1); }
+process.stdout.write('r\n');
+process.stdin.once('data', () => {
+  setTimeout(() => done(false, 'timeout'), %d).unref();
+  const req = http.get(url, {agent: false}, (res) => {
+    let n = 0;
+    res.on('data', (d) => { n += d.length; });
+    res.on('end', () => done(res.statusCode === 200 && n > 0, 'status ' + res.statusCode));
+  });
+  req.on('error', (e) => done(false, e.code || e.message));
+});
+""" % (CLIENT_TIMEOUT * 1000)
+
+
+def client_cmd(kind, url):
+    if kind == "curl":
+        # curl loads, then reads its URL from stdin (-K -): the release.
+        return ["sh", "-c", 'echo r; exec curl -sS -o /dev/null --noproxy "*" '
+                '--max-time %d -w "%%{http_code}\\n" -K -' % CLIENT_TIMEOUT]
+    if kind == "python":
+        return [PY, "-c", PY_CLIENT, url]
+    if kind == "node":
+        return ["node", "-e", NODE_CLIENT, url]
+    raise ValueError(kind)
+
+
+def outcome(kind, rc, out):
+    lines = [l for l in out.decode(errors="replace").splitlines() if l.strip() and l != "r"]
+    last = lines[-1] if lines else ""
+    if kind == "curl":
+        if rc == 0 and last == "200":
+            return True, "ok"
+        err = [l for l in lines if l.startswith("curl:")]
+        why = re.sub(r" after \d+ ms| with \d+ out of \d+ bytes received|\d+ milliseconds| port \d+",
+                     "", err[0]) if err else "http %s" % last
+        return False, "rc %d %s" % (rc, why[:70])
+    if rc == 0 and last == "ok":
+        return True, "ok"
+    return False, re.sub(r"\d+(\.\d+)?", "N", last)[:70] or "rc %d" % rc
+
+
+class Trial:
+    def __init__(self, kind, config, url, ns):
+        env = base_env()
+        if config == "reshim":
+            env["LD_PRELOAD"] = SHIM
+            env.update(x.split("=", 1) for x in RESHIM_ENV)
+        cmd = client_cmd(kind, url)
+        if ns:
+            cmd = ["ip", "netns", "exec", ns] + cmd
+            if config == "reshim":     # preload the client, not `ip`
+                del env["LD_PRELOAD"]
+                cmd = cmd[:4] + ["env", "LD_PRELOAD=" + SHIM] + RESHIM_ENV + cmd[4:]
+        self.kind, self.config = kind, config
+        self.release = ('url = "%s"\n' % url if kind == "curl" else "g\n").encode()
+        self.p = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, preexec_fn=die_with_us)
+        PROCS.append(self.p)      # killed at exit if a run is interrupted
+        self.out = b""
+        self.t = None
+        self.ok = False
+        self.why = "not run"
+
+    def collect(self):
+        """Thread body: the client's output up to its exit, and when it exited."""
+        while True:
+            chunk = os.read(self.p.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            self.out += chunk
+        rc = self.p.wait()
+        self.t = time.monotonic() - self.t0
+        self.ok, self.why = outcome(self.kind, rc, self.out)
+
+
+def run_batch(scenario, kinds, n):
+    tb = time.monotonic()
+    urls, ns, recover, stop = SETUP[scenario](kinds)
+    phases = [("setup", time.monotonic() - tb)]
+    try:
+        trials = []
+        for k in kinds:
+            for c in CONFIGS:
+                for j in range(n):
+                    t = Trial(k, c, urls[(k, c)], ns)
+                    t.offset = STAGGER.get(scenario, 0) * j / n
+                    trials.append(t)
+        # Wait until every client is loaded ("r" on stdout).
+        pending = {t.p.stdout.fileno(): t for t in trials}
+        sel = selectors.DefaultSelector()
+        for fd in pending:
+            sel.register(fd, selectors.EVENT_READ)
+        end = time.monotonic() + 60
+        while pending and time.monotonic() < end:
+            for key, _ in sel.select(1):
+                t = pending[key.fd]
+                chunk = os.read(key.fd, 64)
+                t.out += chunk
+                if b"r\n" in t.out or not chunk:
+                    sel.unregister(key.fd)
+                    del pending[key.fd]
+        sel.close()
+        if pending:
+            raise RuntimeError("%d clients never got ready" % len(pending))
+        phases.append(("ready", time.monotonic() - tb))
+        time.sleep(0.3)      # curl (-K -) finishes loading before it reads stdin
+        t0 = [0.0]
+        threads = [threading.Thread(target=t.collect, daemon=True) for t in trials]
+        for th in threads:
+            th.start()
+        t0[0] = time.monotonic()
+        for t in sorted(trials, key=lambda x: x.offset):       # the release: T0 (+offset)
+            wait = t0[0] + t.offset - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            t.t0 = time.monotonic()
+            try:
+                t.p.stdin.write(t.release)
+                t.p.stdin.close()
+            except BrokenPipeError:
+                pass
+        if recover:
+            delay = t0[0] + OUTAGE - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            recover()
+        for th in threads:
+            th.join(max(0.1, t0[0] + HARD_LIMIT - time.monotonic()))
+        for t in trials:
+            if t.p.poll() is None:
+                t.p.kill()
+        for th in threads:
+            th.join()
+        phases.append(("run", time.monotonic() - tb))
+        if os.environ.get("OUTAGE_DEBUG"):
+            print("outage: batch %s: %s" % (scenario, ", ".join(
+                "%s %.1f s" % x for x in phases)), file=sys.stderr)
+        for t in trials:
+            t.out = t.out.replace(b"r\n", b"", 1)
+            if t.t is None:
+                t.ok, t.why = False, "killed"
+        return trials
+    finally:
+        stop()
+        done = {id(t.p) for t in trials}
+        PROCS[:] = [p for p in PROCS if id(p) not in done or p.poll() is None]
+
+
+# ---------------------------------------------------------------- report
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = max(0, min(len(xs) - 1, int(-(-q * len(xs) // 1)) - 1))   # nearest rank
+    return xs[k]
+
+
+def binom_tail(n, k, p):
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    from math import comb
+    return sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
+
+
+def fmt_t(x):
+    return "%.2f s" % x
+
+
+def table(results, scenarios, kinds):
+    lines = ["| scenario | client | no shim ok | p50 | p95 | reshim ok | p50 | p95 |"
+             " haproxy ok | p50 | p95 |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in scenarios:
+        for k in kinds:
+            row = ["%s" % LABEL[s], k]
+            for c in CONFIGS:
+                r = results[s][k][c]
+                row += ["%d%%" % round(100.0 * r["ok"] / r["n"]), fmt_t(r["p50"]), fmt_t(r["p95"])]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def reasons(results, scenarios, kinds):
+    out = []
+    for s in scenarios:
+        for k in kinds:
+            for c in CONFIGS:
+                fails = results[s][k][c]["why"]
+                if fails:
+                    out.append("- %s, %s, %s: %s" % (s, k, c, "; ".join(
+                        "%d× %s" % (v, w) for w, v in sorted(fails.items(), key=lambda x: -x[1]))))
+    return "\n".join(out)
+
+
+def main():
+    argv = sys.argv[1:]
+    opts = {"reps": 20, "batch": 20, "reps-of": "", "scenarios": ",".join(ALL_SCENARIOS),
+            "clients": "curl,python", "out": None, "json": None}
+    check = False
+    while argv:
+        a = argv.pop(0)
+        if a == "--assert":
+            check = True
+        elif a.startswith("--") and a[2:] in opts and argv:
+            opts[a[2:]] = argv.pop(0)
+        else:
+            sys.exit(__doc__)
+    reps, batch = int(opts["reps"]), int(opts["batch"])
+    reps_of = {}
+    for item in [x for x in opts["reps-of"].split(",") if x]:
+        name, _, val = item.partition("=")
+        reps_of[name] = int(val)
+    scenarios = [s for s in opts["scenarios"].split(",") if s]
+    kinds = [k for k in opts["clients"].split(",") if k]
+    for s in scenarios:
+        if s not in ALL_SCENARIOS:
+            sys.exit("outage: unknown scenario %s" % s)
+    if os.geteuid() != 0 and ("blackhole" in scenarios or "dns" in scenarios):
+        sys.exit("outage: the blackhole and dns scenarios need root (network namespaces)")
+    for tool in ["haproxy", "ip", "iptables"] + [k for k in kinds if k in ("curl", "node")]:
+        if not shutil.which(tool):
+            sys.exit("outage: %s is not installed" % tool)
+    if not os.path.exists(SHIM):
+        sys.exit("outage: %s missing (make all)" % SHIM)
+
+    ns_remove_stale()
+    make_namespaces(scenarios)
+    started = time.monotonic()
+    results = {}
+    for s in scenarios:
+        t_s = time.monotonic()
+        trials = []
+        left = reps_of.get(s, reps)
+        while left > 0:
+            n = min(batch, left)
+            trials += run_batch(s, kinds, n)
+            left -= n
+        results[s] = {}
+        for k in kinds:
+            results[s][k] = {}
+            for c in CONFIGS:
+                ts = [t for t in trials if t.kind == k and t.config == c]
+                why = {}
+                for t in ts:
+                    if not t.ok:
+                        why[t.why] = why.get(t.why, 0) + 1
+                results[s][k][c] = {"n": len(ts), "ok": sum(t.ok for t in ts),
+                                    "p50": pct([t.t for t in ts], 0.5),
+                                    "p95": pct([t.t for t in ts], 0.95), "why": why}
+            r = results[s][k]
+            print("outage: %-9s %-6s ok none %d/%d, reshim %d/%d, haproxy %d/%d" % (
+                s, k, r["none"]["ok"], r["none"]["n"], r["reshim"]["ok"], r["reshim"]["n"],
+                r["haproxy"]["ok"], r["haproxy"]["n"]), file=sys.stderr, flush=True)
+        print("outage: %s done in %.1f s" % (s, time.monotonic() - t_s), file=sys.stderr)
+
+    md = table(results, scenarios, kinds)
+    ver = run(["haproxy", "-v"]).splitlines()[0].split(" - ")[0]
+    counts = sorted({results[x][k]["none"]["n"] for x in scenarios for k in kinds})
+    header = ("%s runs per cell; client timeout %d s (curl --max-time, urllib timeout=, node "
+              "timer); time from the release to the client's exit, success or failure; "
+              "reshim with %s; %s with retries 3, option redispatch, retry-on "
+              "all-retryable-errors, timeout connect %s (mode http). Matrix took %.0f s."
+              % ("/".join(map(str, counts)), CLIENT_TIMEOUT,
+                 " ".join(RESHIM_ENV) if RESHIM_ENV else "its defaults", ver, HAPROXY_CONNECT,
+                 time.monotonic() - started))
+    why = reasons(results, scenarios, kinds)
+    text = md + "\n\n" + header + "\n"
+    print(text)
+    if why:
+        print("Failures by reason:\n" + why)
+    if opts["out"]:
+        with open(opts["out"], "w") as f:
+            f.write(text + ("\nFailures by reason:\n\n" + why + "\n" if why else ""))
+    if opts["json"]:
+        with open(opts["json"], "w") as f:
+            json.dump(results, f, indent=1)
+
+    if check:
+        bad = []
+        for s in scenarios:
+            for k in kinds:
+                r = results[s][k]
+                if r["reshim"]["ok"] < r["none"]["ok"]:
+                    bad.append("%s/%s: reshim %d ok < no shim %d ok" % (
+                        s, k, r["reshim"]["ok"], r["none"]["ok"]))
+                n, f = r["reshim"]["n"], r["reshim"]["n"] - r["reshim"]["ok"]
+                if s in ("refused", "late") and r["reshim"]["ok"] < 0.95 * n:
+                    bad.append("%s/%s: reshim rescued only %d/%d" % (s, k, n - f, n))
+                if s in ("refused", "late", "down") and r["none"]["ok"] > r["none"]["n"] // 2:
+                    bad.append("%s/%s: without the shim %d/%d succeeded: no real outage" % (
+                        s, k, r["none"]["ok"], r["none"]["n"]))
+        # Flapping is a coin toss per attempt (each retry lands in the 200 ms
+        # down phase with p ~ 0.4): a rescue rate of ~97 %, so a few failures
+        # in a small sample are noise. Pooled over the clients, fail only when
+        # the sample rules out a rate >= 95 % (one-sided binomial, p < 0.001).
+        if "flapping" in scenarios:
+            n = sum(results["flapping"][k]["reshim"]["n"] for k in kinds)
+            f = n - sum(results["flapping"][k]["reshim"]["ok"] for k in kinds)
+            if binom_tail(n, f, 0.05) < 0.001:
+                bad.append("flapping: reshim rescued only %d/%d (all clients): a rescue rate "
+                           "of 95 %% gives that few with p = %.5f" % (
+                               n - f, n, binom_tail(n, f, 0.05)))
+        if bad:
+            print("outage: FAIL\n  " + "\n  ".join(bad), file=sys.stderr)
+            sys.exit(1)
+        print("outage: all assertions hold (reshim >= no shim everywhere; refused, late, "
+              "flapping rescued >= 95%)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
