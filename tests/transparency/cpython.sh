@@ -1,0 +1,156 @@
+#!/bin/bash
+# cpython.sh: CPython's own test suite with and without the shim, compared
+# test by test. Debian's /usr/bin/python3 (3.11) and its `test` package
+# (libpython3.11-testsuite) run each module twice: once plain, once with
+# LD_PRELOAD=build/libreshim.so at default settings (RESHIM_LOG=warn, so any
+# line the shim writes shows up in the log and in the table). Outcomes come
+# from regrtest's --junit-xml, one per test id. The tests that differ are run
+# again, both sides (--matchfile), to tell flaky tests (their outcome without
+# the shim changes from run to run) from real differences; see outcomes.py
+# for the exact rule. Prints a table, lists every differing test id with
+# its outcomes, exits 1 when any test differs for real (or a run gave no
+# results at all).
+#
+# usage: cpython.sh [options] [MODULE[:PAT,...]]...
+#   --check       the subset `make check` runs (default when no module given)
+#   --full        all ten modules (`make check-full`)
+#   --retries N   rounds of retries of the differing tests (default 1)
+#   --timeout S   per-test timeout given to regrtest (default 300); a module
+#                 run is killed after 6*S seconds
+#   --keep DIR    write the logs and results to DIR and keep them
+#                 (default: a temporary directory under build/, removed)
+# A MODULE may carry regrtest patterns after a colon, comma-separated:
+# PAT selects tests (-m PAT), -PAT ignores them (-i PAT); e.g.
+#   cpython.sh test_mmap test_signal:-*Stress*
+# Tests that need the internet are not enabled (no -u network): they skip
+# on both sides.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+SHIM="$ROOT/build/libreshim.so"
+PY=/usr/bin/python3
+OUT="$HERE/outcomes.py"
+
+ALL="test_socket test_selectors test_asyncio test_signal test_subprocess test_threading test_os test_urllib2_localnet test_httplib test_mmap"
+# Chosen by measured time (about 40 s a side here, under load): the
+# networking and mapping modules whole, plus the parts of test_signal and
+# test_os that touch what the shim wraps (fds, sockets, signals, fork).
+CHECK="test_selectors test_httplib test_urllib2_localnet test_mmap test_signal:-*StressTest* test_os:*Fd*,*fd*,*Fork*,*Pipe*,*Spawn*,*Eventfd*,*Dup*,*Scandir*"
+
+retries=1
+timeout=300
+keep=
+mods=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --check) mods+=($CHECK) ;;
+        --full) mods+=($ALL) ;;
+        --retries) retries=${2:?--retries needs a number}; shift ;;
+        --timeout) timeout=${2:?--timeout needs seconds}; shift ;;
+        --keep) keep=${2:?--keep needs a directory}; shift ;;
+        -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -*) echo "cpython.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+        *) mods+=("$1") ;;
+    esac
+    shift
+done
+[ ${#mods[@]} -eq 0 ] && mods=($CHECK)
+case $retries in ''|*[!0-9]*) echo "cpython.sh: --retries wants a number" >&2; exit 2 ;; esac
+case $timeout in ''|*[!0-9]*|0) echo "cpython.sh: --timeout wants seconds" >&2; exit 2 ;; esac
+
+[ -x "$PY" ] || { echo "cpython.sh: $PY not found" >&2; exit 2; }
+[ -f "$SHIM" ] || { echo "cpython.sh: $SHIM not built (make all)" >&2; exit 2; }
+"$PY" -c 'import test.libregrtest, test.support' 2>/dev/null ||
+    { echo "cpython.sh: $PY has no test package (apt-get install libpython3.11-testsuite)" >&2; exit 2; }
+
+if [ -n "$keep" ]; then
+    mkdir -p "$keep" || exit 2
+    WORK=$(cd "$keep" && pwd)
+else
+    mkdir -p "$ROOT/build"
+    WORK=$(mktemp -d "$ROOT/build/cpython-tests.XXXXXX")
+    trap 'rm -rf "$WORK"' EXIT
+fi
+
+# The runs get a clean environment as far as Python and the shim go: no
+# PYTHON* settings, no RESHIM_* (e.g. make check-full's RESHIM_CHECK_FULL).
+clean_env=()
+for v in $(env | sed -n 's/^\(\(PYTHON\|RESHIM_\)[A-Za-z0-9_]*\)=.*/\1/p'); do
+    clean_env+=(-u "$v")
+done
+clean_env+=(-u LD_PRELOAD)
+
+# run_side SIDE NAME ROUND ARGS...: one regrtest run; NAME is the module's
+# directory name, ARGS the regrtest arguments (patterns and the module).
+run_side() {
+    local side=$1 name=$2 round=$3
+    shift 3
+    local d="$WORK/$name" tmpd
+    tmpd=$(mktemp -d "$d/tmp.$side.$round.XXXXXX")
+    local pre=()
+    [ "$side" = with ] && pre=(LD_PRELOAD="$SHIM" RESHIM_LOG=warn)
+    local t0 t1
+    t0=$(date +%s.%N)
+    ( cd "$tmpd" && env "${clean_env[@]}" "${pre[@]}" TMPDIR="$tmpd" \
+        timeout -k 20 $((timeout * 6)) "$PY" -m test --timeout "$timeout" --tempdir "$tmpd" \
+        --junit-xml "$d/$side.$round.xml" "$@" ) > "$d/$side.$round.log" 2>&1
+    echo "exit status $?" >> "$d/$side.$round.log"
+    t1=$(date +%s.%N)
+    echo "$t0 $t1" | awk '{printf "%.2f\n", $2 - $1}' > "$d/time.$side.$round"
+    "$PY" "$OUT" extract "$d/$side.$round.xml" "$d/$side.$round.json"
+    if [ "$side" = with ]; then
+        grep -a 'reshim\[[0-9]*\]' "$d/$side.$round.log" > "$d/shimlog.$round" || true
+    fi
+    rm -rf "$tmpd"
+}
+
+names=()
+for spec in "${mods[@]}"; do
+    mod=${spec%%:*}
+    case $mod in test_[a-z0-9_]*) ;; *) echo "cpython.sh: not a test module: $spec" >&2; exit 2 ;; esac
+    pats=()
+    if [ "$spec" != "$mod" ]; then
+        IFS=, read -ra parts <<< "${spec#*:}"
+        for p in "${parts[@]}"; do
+            [ -z "$p" ] && continue
+            if [ "${p#-}" != "$p" ]; then pats+=(-i "${p#-}"); else pats+=(-m "$p"); fi
+        done
+    fi
+    name=$mod
+    # The same module twice (two pattern sets) gets two directories.
+    while [ -d "$WORK/$name" ]; do name="$name+"; done
+    mkdir -p "$WORK/$name"
+    names+=("$name")
+    echo "== $spec" >&2
+    run_side without "$name" 1 "${pats[@]}" "$mod"
+    run_side with "$name" 1 "${pats[@]}" "$mod"
+    ids="$WORK/$name/differ.1"
+    n=$("$PY" "$OUT" diff "$WORK/$name/without.1.json" "$WORK/$name/with.1.json" "$ids")
+    echo "   $(cat "$WORK/$name/time.without.1") s without, $(cat "$WORK/$name/time.with.1") s with; $n differ" >&2
+    r=1
+    while [ "$n" -gt 0 ] && [ $r -le "$retries" ] &&
+          [ -s "$WORK/$name/without.1.json" ] && [ -s "$WORK/$name/with.1.json" ]; do
+        r=$((r + 1))
+        echo "   retry $((r - 1)): the $n differing tests, both sides" >&2
+        run_side without "$name" $r --matchfile "$WORK/$name/differ.1" "$mod"
+        run_side with "$name" $r --matchfile "$WORK/$name/differ.1" "$mod"
+    done
+done
+
+"$PY" "$OUT" report "$WORK" "${names[@]}"
+rc=$?
+if [ $rc -ne 0 ]; then
+    if [ -n "$keep" ]; then
+        echo "logs in $WORK/MODULE/{without,with}.ROUND.log" >&2
+    else
+        # Show where each difference came from before the directory goes.
+        for name in "${names[@]}"; do
+            f="$WORK/$name/with.1.log"
+            [ -s "$WORK/$name/differ.1" ] || [ ! -s "$WORK/$name/with.1.json" ] || continue
+            echo "---- $name: end of the log with the shim" >&2
+            tail -n 60 "$f" >&2
+        done
+    fi
+fi
+exit $rc
