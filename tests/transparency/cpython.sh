@@ -14,7 +14,9 @@
 # usage: cpython.sh [options] [MODULE[:PAT,...]]...
 #   --check       the subset `make check` runs (default when no module given)
 #   --full        all ten modules (`make check-full`)
-#   --retries N   rounds of retries of the differing tests (default 1)
+#   --retries N   rounds of retries of the differing tests (default 2)
+#   -j 2          the first run of both sides at once (two lanes, never the
+#                 same module twice at once); retries run one at a time
 #   --timeout S   per-test timeout given to regrtest (default 300); a module
 #                 run is killed after 6*S seconds
 #   --keep DIR    write the logs and results to DIR and keep them
@@ -32,14 +34,19 @@ SHIM="$ROOT/build/libreshim.so"
 PY=/usr/bin/python3
 OUT="$HERE/outcomes.py"
 
-ALL="test_socket test_selectors test_asyncio test_signal test_subprocess test_threading test_os test_urllib2_localnet test_httplib test_mmap"
+# test_socket's VSOCK stream test hangs on this VM (a guest with /dev/vsock,
+# CID 3) with and without the shim alike: its client cannot connect to its
+# own CID, the server waits in accept() until the per-test timeout kills the
+# whole module run. It is left out on both sides.
+ALL="test_socket:-*ThreadedVSOCKSocketStreamTest* test_selectors test_asyncio test_signal test_subprocess test_threading test_os test_urllib2_localnet test_httplib test_mmap"
 # Chosen by measured time (about 40 s a side here, under load): the
 # networking and mapping modules whole, plus the parts of test_signal and
 # test_os that touch what the shim wraps (fds, sockets, signals, fork).
 CHECK="test_selectors test_httplib test_urllib2_localnet test_mmap test_signal:-*StressTest* test_os:*Fd*,*fd*,*Fork*,*Pipe*,*Spawn*,*Eventfd*,*Dup*,*Scandir*"
 
-retries=1
+retries=2
 timeout=300
+jobs=1
 keep=
 mods=()
 while [ $# -gt 0 ]; do
@@ -47,6 +54,7 @@ while [ $# -gt 0 ]; do
         --check) mods+=($CHECK) ;;
         --full) mods+=($ALL) ;;
         --retries) retries=${2:?--retries needs a number}; shift ;;
+        -j) jobs=${2:?-j needs a number}; shift ;;
         --timeout) timeout=${2:?--timeout needs seconds}; shift ;;
         --keep) keep=${2:?--keep needs a directory}; shift ;;
         -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -56,6 +64,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ ${#mods[@]} -eq 0 ] && mods=($CHECK)
+case $jobs in 1|2) ;; *) echo "cpython.sh: -j takes 1 or 2" >&2; exit 2 ;; esac
 case $retries in ''|*[!0-9]*) echo "cpython.sh: --retries wants a number" >&2; exit 2 ;; esac
 case $timeout in ''|*[!0-9]*|0) echo "cpython.sh: --timeout wants seconds" >&2; exit 2 ;; esac
 
@@ -106,9 +115,12 @@ run_side() {
 }
 
 names=()
+declare -A args_of mod_of spec_of
 for spec in "${mods[@]}"; do
     mod=${spec%%:*}
     case $mod in test_[a-z0-9_]*) ;; *) echo "cpython.sh: not a test module: $spec" >&2; exit 2 ;; esac
+    [ -e "/usr/lib/python3.11/test/$mod.py" ] || [ -d "/usr/lib/python3.11/test/$mod" ] ||
+        { echo "cpython.sh: no such test module: $mod" >&2; exit 2; }
     pats=()
     if [ "$spec" != "$mod" ]; then
         IFS=, read -ra parts <<< "${spec#*:}"
@@ -122,19 +134,48 @@ for spec in "${mods[@]}"; do
     while [ -d "$WORK/$name" ]; do name="$name+"; done
     mkdir -p "$WORK/$name"
     names+=("$name")
-    echo "== $spec" >&2
-    run_side without "$name" 1 "${pats[@]}" "$mod"
-    run_side with "$name" 1 "${pats[@]}" "$mod"
-    ids="$WORK/$name/differ.1"
-    n=$("$PY" "$OUT" diff "$WORK/$name/without.1.json" "$WORK/$name/with.1.json" "$ids")
-    echo "   $(cat "$WORK/$name/time.without.1") s without, $(cat "$WORK/$name/time.with.1") s with; $n differ" >&2
+    args_of[$name]="${pats[*]@Q} $mod"
+    mod_of[$name]=$mod
+    spec_of[$name]=$spec
+done
+
+# side_locked SIDE NAME: the first run of one side of a module, under the
+# module's lock: one module never runs twice at once (its tests may use
+# fixed names, e.g. test_socket's abstract unix socket address).
+side_locked() {
+    local side=$1 name=$2 lk
+    exec {lk}>"$WORK/$name/lock"
+    flock "$lk"
+    eval "run_side $side \"\$name\" 1 ${args_of[$name]}"
+    exec {lk}>&-
+    echo "   $name: $(cat "$WORK/$name/time.$side.1") s $side the shim" >&2
+}
+
+# Round 1. With -j 2 one lane takes the modules in order without the
+# shim while the other takes them in reverse order with it.
+if [ "$jobs" -ge 2 ]; then
+    ( for name in "${names[@]}"; do side_locked without "$name"; done ) &
+    lane=$!
+    for ((i = ${#names[@]} - 1; i >= 0; i--)); do side_locked with "${names[$i]}"; done
+    wait "$lane"
+else
+    for name in "${names[@]}"; do
+        side_locked without "$name"
+        side_locked with "$name"
+    done
+fi
+
+# The retries: the tests that differed, both sides, serially.
+for name in "${names[@]}"; do
+    d="$WORK/$name"
+    n=$("$PY" "$OUT" diff "$d/without.1.json" "$d/with.1.json" "$d/differ.1")
+    echo "== ${spec_of[$name]}: $n differ" >&2
     r=1
-    while [ "$n" -gt 0 ] && [ $r -le "$retries" ] &&
-          [ -s "$WORK/$name/without.1.json" ] && [ -s "$WORK/$name/with.1.json" ]; do
+    while [ "$n" -gt 0 ] && [ $r -le "$retries" ] && [ -s "$d/without.1.json" ] && [ -s "$d/with.1.json" ]; do
         r=$((r + 1))
         echo "   retry $((r - 1)): the $n differing tests, both sides" >&2
-        run_side without "$name" $r --matchfile "$WORK/$name/differ.1" "$mod"
-        run_side with "$name" $r --matchfile "$WORK/$name/differ.1" "$mod"
+        run_side without "$name" $r --matchfile "$d/differ.1" "${mod_of[$name]}"
+        run_side with "$name" $r --matchfile "$d/differ.1" "${mod_of[$name]}"
     done
 done
 

@@ -19,12 +19,14 @@
       log lines in shimlog.r.
 
 A test that differs in round 1 is retried (both sides) in later rounds.
-It is *flaky* only when its outcome without the shim is not stable (it
-changed between the rounds without the shim): such a test says nothing
-about the shim. Every other test that differed in any round is a
-*difference*: e.g. failing with the shim in both rounds and passing
-without in both, or failing with the shim only sometimes while it never
-fails without.
+It is *flaky* when its outcome without the shim is not stable (it changed
+between the rounds without the shim): such a test says nothing about the
+shim. Otherwise it is a *difference* when it differed in at least two
+rounds (e.g. failing with the shim in both the run and the retry, passing
+without in both; or failing with the shim in two of three rounds), or when
+there was no retry to ask. A test that differed in round 1 only and was the
+same in every retry is listed as *once*, not counted: the retries, not a
+rule about timing, decide.
 """
 import json
 import os
@@ -111,6 +113,7 @@ def report(work, modules):
     rows = []
     differences = []  # (module, id, [without outcomes], [with outcomes])
     flaky = []
+    once = []
     crashed = []
     shimlog_lines = {}
     for mod in modules:
@@ -138,8 +141,11 @@ def report(work, modules):
                     continue  # the retry did not select it (no data, not a verdict)
                 wo.append(a)
                 wi.append(b)
+            nd = sum(1 for a, b in zip(wo, wi) if a != b)
             if len(set(wo)) > 1:
                 flaky.append((mod, t, wo, wi))
+            elif nd == 1 and len(wo) > 1:
+                once.append((mod, t, wo, wi))
             else:
                 differences.append((mod, t, wo, wi))
                 mod_diff += 1
@@ -173,13 +179,18 @@ def report(work, modules):
         if i == 0:
             print("|" + "|".join("-" * (x + 2) for x in w) + "|")
     print("(differ: outcomes not the same in the first run; real: of those, the ones whose"
-          " outcome without the shim stayed the same in every retry; shim log: lines the"
-          " shim wrote at RESHIM_LOG=warn)")
+          " outcome without the shim stayed the same in every retry and differed with it"
+          " again in a retry; shim log: lines the shim wrote at RESHIM_LOG=warn)")
     for mod, side in crashed:
         print("NO RESULTS: %s %s the shim (crash or timeout; see its log)" % (mod, side))
     if flaky:
         print("\nflaky (outcome changed between runs without the shim; not counted):")
         for mod, t, wo, wi in flaky:
+            print("  %s: without %s, with %s" % (t, ",".join(wo), ",".join(wi)))
+    if once:
+        print("\nonce (differed in the first run only, the same in every retry; without the"
+              " shim always the same; not counted):")
+        for mod, t, wo, wi in once:
             print("  %s: without %s, with %s" % (t, ",".join(wo), ",".join(wi)))
     if differences:
         print("\nDIFFERENCES (runs without the shim agree with each other, not with the shim):")
