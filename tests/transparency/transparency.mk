@@ -5,7 +5,7 @@
 
 check-cpython: all
 	@echo "== CPython's tests with and without the shim (subset)"
-	@tests/transparency/cpython.sh --check
+	@tests/transparency/cpython.sh -j 2 --check
 
 check-cpython-full: all
 	@echo "== CPython's tests with and without the shim (all ten modules)"
