@@ -82,8 +82,12 @@ if [ -n "$keep" ]; then
 else
     mkdir -p "$ROOT/build"
     WORK=$(mktemp -d "$ROOT/build/cpython-tests.XXXXXX")
-    trap 'rm -rf "$WORK"' EXIT
 fi
+
+# The tests run in a short directory of their own (removed at exit).
+SCRATCH=$(mktemp -d /tmp/rscpy.XXXXXX)
+trap 'rm -rf "$SCRATCH"' EXIT
+if [ -z "$keep" ]; then trap 'rm -rf "$SCRATCH" "$WORK"' EXIT; fi
 
 # The runs get a clean environment as far as Python and the shim go: no
 # PYTHON* settings, no RESHIM_* (e.g. make check-full's RESHIM_CHECK_FULL).
@@ -99,7 +103,11 @@ run_side() {
     local side=$1 name=$2 round=$3
     shift 3
     local d="$WORK/$name" tmpd
-    tmpd=$(mktemp -d "$d/tmp.$side.$round.XXXXXX")
+    # The tests' own directory: short, and of the same length on both
+    # sides (test_socket's unix socket tests skip when their path passes
+    # sun_path's 108 bytes: "with" one byte longer than "without" once made
+    # testSurrogateescapeBind run on one side only).
+    tmpd=$(mktemp -d "$SCRATCH/${side:0:2}$round.XXXXXX")
     local pre=()
     [ "$side" = with ] && pre=(LD_PRELOAD="$SHIM" RESHIM_LOG=warn)
     local t0 t1
