@@ -43,13 +43,13 @@ PYEOF
 # The fd list without the shim (listdir's own fd is in both).
 plain=$("$PY" -I -S "$TMP/young.py" | awk '{print $2}')
 counted=0
-for i in $(seq 40); do
+for _ in $(seq 40); do
     out=$(RESHIM_LOG=warn with_shim "$PY" -I -S "$TMP/young.py" 2>"$TMP/err")
     [ -s "$TMP/err" ] && fail "the shim wrote to stderr: $(head -n 3 "$TMP/err")"
-    set -- $out
-    [ "$1" = young ] || continue
+    read -r age fds <<< "$out"
+    [ "$age" = young ] || continue
     counted=$((counted + 1))
-    [ "$2" = "$plain" ] || fail "a young process has fds $2 with the shim, $plain without"
+    [ "$fds" = "$plain" ] || fail "a young process has fds $fds with the shim, $plain without"
 done
 [ $counted -ge 5 ] || skip "only $counted of 40 samples were under 90 ms old (machine too loaded)"
 pass "$counted young processes with the shim: fds $plain, the same as without"

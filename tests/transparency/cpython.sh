@@ -54,8 +54,8 @@ keep=
 mods=()
 while [ $# -gt 0 ]; do
     case $1 in
-        --check) mods+=($CHECK) ;;
-        --full) mods+=($ALL) ;;
+        --check) read -ra more <<< "$CHECK"; mods+=("${more[@]}") ;;
+        --full) read -ra more <<< "$ALL"; mods+=("${more[@]}") ;;
         --retries) retries=${2:?--retries needs a number}; shift ;;
         -j) jobs=${2:?-j needs a number}; shift ;;
         --timeout) timeout=${2:?--timeout needs seconds}; shift ;;
@@ -66,7 +66,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#mods[@]} -eq 0 ] && mods=($CHECK)
+[ ${#mods[@]} -eq 0 ] && read -ra mods <<< "$CHECK"
 case $jobs in 1|2) ;; *) echo "cpython.sh: -j takes 1 or 2" >&2; exit 2 ;; esac
 case $retries in ''|*[!0-9]*) echo "cpython.sh: --retries wants a number" >&2; exit 2 ;; esac
 case $timeout in ''|*[!0-9]*|0) echo "cpython.sh: --timeout wants seconds" >&2; exit 2 ;; esac
