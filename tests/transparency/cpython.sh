@@ -20,7 +20,8 @@
 #   --timeout S   per-test timeout given to regrtest (default 300); a module
 #                 run is killed after 6*S seconds
 #   --keep DIR    write the logs and results to DIR and keep them
-#                 (default: a temporary directory under build/, removed)
+#                 (default: a temporary directory under build/, removed);
+#                 the tests themselves run in a short /tmp/rscpy.* (removed)
 # A MODULE may carry regrtest patterns after a colon, comma-separated:
 # PAT selects tests (-m PAT), -PAT ignores them (-i PAT); e.g.
 #   cpython.sh test_mmap test_signal:-*Stress*
