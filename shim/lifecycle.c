@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -205,12 +206,31 @@ __attribute__((constructor)) static void reshim_constructor(void)
         reshim_init_slow();
 }
 
+/* The shim's long-lived descriptors (wake pipe, stats socket and its
+ * clients, the statm fd) live near the top of the first 1024 fds, not at
+ * the lowest free numbers: the app's own open()/dup() then get exactly the
+ * numbers they would get without the shim. CPython's
+ * test_os.test_closerange (two consecutive fds, else a skip) skipped under
+ * the shim when a one-fd hole of the app's sat below our pipe. With a
+ * small RLIMIT_NOFILE they go as high as it allows; never on 0-2. */
+#define FD_PARK_TOP 1024
+#define FD_PARK_ROOM 64
+
 int reshim_fd_above_stdio(int fd)
 {
-    if (fd < 0 || fd > 2)
+    if (fd < 0)
         return fd;
     GUARD_ENTER();
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    struct rlimit rl;
+    long floor = FD_PARK_TOP - FD_PARK_ROOM;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (long)rl.rlim_cur < FD_PARK_TOP)
+        floor = (long)rl.rlim_cur - FD_PARK_ROOM / 4;
+    int high = -1;
+    if (floor > fd)
+        high = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    if (high < 0 && fd <= 2)
+        high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (high >= 0)
         close(fd);
     GUARD_LEAVE();

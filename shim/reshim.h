@@ -40,10 +40,12 @@ HIDDEN uint64_t reshim_now_ns(void);        /* CLOCK_MONOTONIC */
  * size, every signal blocked (so no app handler ever runs there), created
  * under the guard. Returns pthread_create's result. */
 HIDDEN int reshim_thread_start(void *(*fn)(void *), size_t stack);
-/* A descriptor of the shim's own, moved above 0, 1 and 2 (close-on-exec):
+/* A descriptor of the shim's own, moved (close-on-exec) to the lowest free
+ * fd from 960 (RLIMIT_NOFILE-16 under a lower limit), never on 0, 1 or 2:
  * a daemon that closed its standard descriptors must never find the shim's
- * socket or file there. Returns the descriptor to use (fd itself when it is
- * already above, or when it cannot be moved). */
+ * socket or file there, and the app's own fds keep the numbers they have
+ * without the shim. Returns the descriptor to use (fd itself when it
+ * cannot be moved). */
 HIDDEN int reshim_fd_above_stdio(int fd);
 
 /* True when a wrapper should do its work; false means "pass straight

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -1534,22 +1535,22 @@ static void *srv_main(void *arg)
     prctl(PR_SET_NAME, "reshim-stats", 0, 0, 0);
     tables_init();
     const struct reshim_config *cfg = reshim_cfg();
-    wake_open();
-    /* No socket (and no periodic push) in the first START_DELAY_NS: most
-     * short-lived processes (shell pipelines, a 500-process start-up
-     * benchmark) are gone before then and leave nothing behind. The wake fd
-     * ends the wait at exit. */
+    /* No descriptor at all (no socket, no wake pipe, no periodic push) in
+     * the first START_DELAY_NS: most short-lived processes (shell
+     * pipelines, a 500-process start-up benchmark, a test's child that
+     * lists its open fds) are gone before then and never see one of ours.
+     * A futex on stop_req, not a pipe, ends this wait at exit. */
     for (;;) {
         if (stopping())
             goto out;
         uint64_t age = reshim_now_ns() - atomic_load(&t0_ns);
         if (age >= START_DELAY_NS)
             break;
-        struct pollfd pw = {wakefd.fd, POLLIN, 0};
-        int ms = (int)((START_DELAY_NS - age + MS_NS - 1) / MS_NS);
-        if (poll(&pw, wakefd.fd >= 0 ? 1 : 0, ms) > 0 && (pw.revents & POLLIN))
-            wake_drain();
+        uint64_t left = START_DELAY_NS - age;
+        struct timespec ts = {(time_t)(left / SEC_NS), (long)(left % SEC_NS)};
+        syscall(SYS_futex, &stop_req, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
     }
+    wake_open(); /* before the loop's first stopping(): server_exit sees it */
     uint64_t now = reshim_now_ns();
     listener_open(now);
     uint64_t next_push = cfg->push[0] ? now : UINT64_MAX;
@@ -1784,6 +1785,7 @@ void server_exit(void)
     atomic_store(&stop_req, 1);
     if (atomic_load(&running)) {
         uint64_t one = 1, start = reshim_now_ns();
+        syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); /* the start delay */
         if (own_ok(&wakew))
             (void)!write(wakew.fd, &one, 1);
         /* It wakes at once and takes microseconds to finish: yield first. */
