@@ -11,11 +11,12 @@
  * 1 MiB). Blocks are patterned at both ends and checked before every free,
  * calloc'ed memory must be zero, alignment as asked.
  *
- * Exactness: after a warm-up (see warm_up), the threads are created first and wait on a barrier; the main
- * thread reads the own stats socket (baseline), releases them, reads it about
- * once a second while they run (the stats thread sums the counter slots the
- * workers write), and again after every thread has freed everything and
- * waits on a second barrier. Then (the question allocates nothing):
+ * Exactness: after a warm-up (see warm_up), the threads are created first
+ * and wait on a barrier; the main thread reads the own stats socket
+ * (baseline), releases them, reads it about twice a second while they run
+ * (the stats thread sums the counter slots the workers write), and again
+ * after every thread has freed everything and waits on a second barrier.
+ * Then (the question itself allocates nothing):
  *   heap_live_bytes(end) == heap_live_bytes(base)
  *   allocs(end) - allocs(base) == the allocating calls the threads made
  *   frees(end)  - frees(base)  == the blocks the threads gave back
