@@ -111,11 +111,16 @@ void reshim_connect_outcome(int fd, struct fdinfo fi, int err)
  * never hears EINTR: a signal that interrupts the shim's own backoff sleep
  * or attempt poll (never restarted by the kernel) must not end the retries
  * either (a periodic SA_RESTART timer would otherwise turn every retry
- * off). Asked only after an EINTR: one sigaction() per signal number. */
+ * off). The fault signals are left out: their handlers (crash reporters,
+ * sanitizers, runtimes) run on a fault of the thread itself, never in the
+ * middle of a sleep. Asked only after an EINTR: one sigaction() per signal. */
 static bool signals_restart(void)
 {
     for (int s = 1; s < NSIG; s++) {
         struct sigaction sa;
+        if (s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGTRAP ||
+            s == SIGSYS)
+            continue;
         if (sigaction(s, NULL, &sa) != 0) /* SIGKILL, SIGSTOP are fine; glibc's own */
             continue;
         if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
