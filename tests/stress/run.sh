@@ -65,8 +65,8 @@ sanitizer_clean() {
 
 # A line collector on 127.0.0.1 (not shimmed): counts the lines it got.
 start_collector() {   # start_collector PORTVAR FILE
-    local port
-    port=$(free_port)
+    local _p
+    _p=$(free_port)
     spawn "$PY" -c "
 import socketserver, sys, threading
 lock = threading.Lock()
@@ -77,10 +77,10 @@ class H(socketserver.StreamRequestHandler):
             f.write(data)
 socketserver.ThreadingTCPServer.allow_reuse_address = True
 socketserver.ThreadingTCPServer.daemon_threads = True
-socketserver.ThreadingTCPServer(('127.0.0.1', $port), H).serve_forever()
+socketserver.ThreadingTCPServer(('127.0.0.1', $_p), H).serve_forever()
 "
-    wait_port "$port" 10 || { echo "collector did not start" >&2; exit 1; }
-    printf -v "$1" '%s' "$port"
+    wait_port "$_p" 10 || { echo "collector did not start" >&2; exit 1; }
+    printf -v "$1" '%s' "$_p"
 }
 
 t_start() { T0=$(date +%s%N); }
@@ -132,14 +132,12 @@ check_exec() {
     RESHIM_LOG=info RESHIM_RETRIES=1 RESHIM_BACKOFF_BASE=1ms \
         shimmed timeout -k 5 300 "$ST/st_exec" "$n" "$port" "$dead" self >"$TMP/e.out" 2>"$TMP/e.err"
     rc=$?
-    # sh -c chains: each level a shell (shimmed) that runs one generation
-    # and execs the next level's shell.
-    local depth=$(( n / 2 )) cmd="exec \"$ST/st_exec\" 0 $port $dead sh"
-    for ((i = 0; i < depth; i++)); do
-        cmd="\"$ST/st_exec\" 0 $port $dead sh && exec sh -c '$(printf '%s' "$cmd" | sed "s/'/'\\\\''/g")'"
-    done
+    # sh -c chains (tests/stress/st_chain.sh): each level a shell under the
+    # shim that forks one generation and execs the next level via sh -c.
+    local depth=$(( n / 2 ))
     RESHIM_LOG=info RESHIM_RETRIES=1 RESHIM_BACKOFF_BASE=1ms \
-        shimmed timeout -k 5 300 sh -c "$cmd" >>"$TMP/e.out" 2>"$TMP/e.sh.err"
+        shimmed timeout -k 5 300 sh "$ROOT/tests/stress/st_chain.sh" "$depth" "$ST" "$port" "$dead" \
+        >>"$TMP/e.out" 2>"$TMP/e.sh.err"
     local rc2=$?
     for _ in $(seq 50); do
         lines=$(grep -c . "$TMP/chain.lines" 2>/dev/null || echo 0)
@@ -263,6 +261,8 @@ if [ "$FULL" = 1 ]; then
 else
     SECS=20 FORKS=1000 SPAWNS=1000 GENS=50 CSECS=3
 fi
+# ST_ONLY="check_exec 5": one check alone (for debugging).
+if [ -n "${ST_ONLY:-}" ]; then $ST_ONLY; [ "$failures" = 0 ]; exit $?; fi
 case $VARIANT in
 plain)
     check_alloc "$SECS"; check_fork "$FORKS"; check_spawn "$SPAWNS"; check_exec "$GENS"
