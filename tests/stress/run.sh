@@ -37,7 +37,10 @@ tsan)
     # app's malloc family goes straight to TSan, the shim's counting of it
     # is off in this variant, everything else of the shim is instrumented.
     LIB="$(gcc -print-file-name=libtsan.so):$ST/libreshim-tsan.so"
-    export TSAN_OPTIONS=halt_on_error=0:exitcode=66:report_signal_unsafe=0 ;;
+    # No forks with threads under TSan ("starting new threads after
+    # multi-threaded fork is not supported"): the fork checks are left out.
+    export TSAN_OPTIONS="halt_on_error=0:exitcode=66:report_signal_unsafe=0:suppressions=$ROOT/tests/stress/tsan.supp"
+    export ST_NO_FORK=1 ST_NO_EXACT=1 ;;
 valgrind) LIB="$SHIM" ;;
 *) echo "usage: run.sh plain|asan|tsan|valgrind" >&2; exit 2 ;;
 esac
@@ -269,9 +272,9 @@ plain)
     check_closeall "$CSECS"; check_signals; check_bigtls ;;
 asan | tsan)
     if [ "$FULL" = 1 ]; then SECS=60 FORKS=1000 SPAWNS=300 GENS=50 CSECS=20
-    else SECS=4 FORKS=150 SPAWNS=100 GENS=10 CSECS=2; fi
-    check_alloc "$SECS"; check_fork "$FORKS"; check_spawn "$SPAWNS"; check_exec "$GENS"
-    check_closeall "$CSECS"; check_signals; check_bigtls ;;
+    else SECS=3 FORKS=150 SPAWNS=100 GENS=10 CSECS=2; fi
+    check_alloc "$SECS"; [ "$VARIANT" = asan ] && check_fork "$FORKS"
+    check_spawn "$SPAWNS"; check_exec "$GENS"; check_closeall "$CSECS"; check_signals; check_bigtls ;;
 valgrind) check_valgrind ;;
 esac
 [ "$failures" = 0 ]

@@ -10,6 +10,7 @@ before and after; with ST_STATS=1 the process's own stats socket must answer
 before and after with its pid. Prints "spawned N ok M fds A -> B";
 exit 0 only when all that holds."""
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def ask(req):
     while not os.path.exists(path):
         if time.monotonic() > end:
             return None
-        time.sleep(0.02)
+        select.select([], [], [], 0.02)  # a wait: where the shim may start its thread
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(20)
         s.connect(path)
