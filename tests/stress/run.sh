@@ -92,10 +92,12 @@ t_start() { T0=$(date +%s%N); }
 check_alloc() {
     local secs=$1 threads=8 exact=1 rc
     [ "$VARIANT" = tsan ] && exact=0
-    t_start
-    ST_NO_STATS=1 timeout -k 5 $((secs + 60)) "$ST/st_alloc" "$threads" 2 >"$TMP/a0.out" 2>"$TMP/a0.err"
-    rc=$?
-    [ "$rc" = 0 ] || { result "alloc (no shim)" "$rc" "$TMP/a0.out" "$TMP/a0.err" "$T0"; return; }
+    if [ "$VARIANT" = plain ]; then   # the program's own checks, without the shim
+        t_start
+        ST_NO_STATS=1 timeout -k 5 $((secs + 60)) "$ST/st_alloc" "$threads" 2 >"$TMP/a0.out" 2>"$TMP/a0.err"
+        rc=$?
+        [ "$rc" = 0 ] || { result "alloc (no shim)" "$rc" "$TMP/a0.out" "$TMP/a0.err" "$T0"; return; }
+    fi
     t_start
     if [ $exact = 1 ]; then
         shimmed timeout -k 5 $((secs + 120)) "$ST/st_alloc" "$threads" "$secs" >"$TMP/a.out" 2>"$TMP/a.err"
@@ -162,10 +164,12 @@ check_exec() {
 check_closeall() {
     local secs=$1 rc
     mkdir -p "$TMP/c0" "$TMP/c1"
-    t_start
-    timeout -k 5 120 "$ST/st_closeall" "$TMP/c0" 1 >"$TMP/c0.out" 2>"$TMP/c0.err"
-    rc=$?
-    [ "$rc" = 0 ] || { result "closeall (no shim)" "$rc" "$TMP/c0.out" "$TMP/c0.err" "$T0"; return; }
+    if [ "$VARIANT" = plain ]; then
+        t_start
+        timeout -k 5 120 "$ST/st_closeall" "$TMP/c0" 1 >"$TMP/c0.out" 2>"$TMP/c0.err"
+        rc=$?
+        [ "$rc" = 0 ] || { result "closeall (no shim)" "$rc" "$TMP/c0.out" "$TMP/c0.err" "$T0"; return; }
+    fi
     "$PY" -c "
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind('$TMP/push.sock')
@@ -185,9 +189,10 @@ while True: s.recv(70000)" </dev/null >/dev/null 2>&1 &
 }
 
 # ---- 6. signals ---------------------------------------------------------------
-# mode: expected result without the shim, with the shim.
+# mode:expected result without the shim:with the shim (regex). Without
+# SA_RESTART a signal may also land inside the real connect (EINTR).
 SIGNAL_CASES="connect-restart:ECONNREFUSED:ECONNREFUSED late-restart:ECONNREFUSED:OK
-connect-intr:ECONNREFUSED:ECONNREFUSED late-intr:ECONNREFUSED:ECONNREFUSED|OK
+connect-intr:ECONNREFUSED|EINTR:ECONNREFUSED|EINTR late-intr:ECONNREFUSED|EINTR:ECONNREFUSED|EINTR|OK
 recv-restart:1:1 recv-intr:EINTR:EINTR send-restart:sent:sent poll-restart:EINTR:EINTR
 nbconnect-restart:ECONNREFUSED:OK"
 check_signals() {
@@ -196,8 +201,12 @@ check_signals() {
     : >"$TMP/sig.err"
     for c in $SIGNAL_CASES; do
         IFS=: read -r mode want0 want1 <<<"$c"
-        got0=$(timeout -k 5 60 "$ST/st_signal" "$mode" 2>>"$TMP/sig.err") || rc=1
-        got1=$(RESHIM_LOG=info RESHIM_BACKOFF_BASE=100ms shimmed timeout -k 5 120 "$ST/st_signal" "$mode" 2>"$TMP/sig1.err") || rc=1
+        if [ "$VARIANT" = plain ]; then
+            got0=$(timeout -k 5 60 "$ST/st_signal" "$mode" 2>>"$TMP/sig.err") || rc=1
+        else
+            got0=" result=$want0 "   # the sanitizer variants run the shimmed side only
+        fi
+        got1=$(RESHIM_LOG=info RESHIM_RETRIES=5 RESHIM_BACKOFF_BASE=100ms RESHIM_BACKOFF_MAX=300ms shimmed timeout -k 5 120 "$ST/st_signal" "$mode" 2>"$TMP/sig1.err") || rc=1
         cat "$TMP/sig1.err" >>"$TMP/sig.err"
         local r0=${got0#* result=}; r0=${r0%% *}; local r1=${got1#* result=}; r1=${r1%% *}
         local n1=${got1#* handled=}
@@ -205,8 +214,10 @@ check_signals() {
             echo "$mode: without the shim $r0 (want $want0), with it $r1 (want $want1)" >>"$TMP/sig.err"; rc=1
         fi
         # SA_RESTART: the shim's retries run to the end in spite of the signals.
-        if [ "$mode" = connect-restart ] && [ "$(summary_field "$TMP/sig1.err" connect retries)" != 3 ]; then
-            echo "connect-restart: $(summary_field "$TMP/sig1.err" connect retries) retries, 3 configured" >>"$TMP/sig.err"; rc=1
+        # (5 retries of at least 50, 100, 150, 150, 150 ms: the listener of
+        # the late-* modes, up after 150 ms, is there before they run out.)
+        if [ "$mode" = connect-restart ] && [ "$(summary_field "$TMP/sig1.err" connect retries)" != 5 ]; then
+            echo "connect-restart: $(summary_field "$TMP/sig1.err" connect retries) retries, 5 configured" >>"$TMP/sig.err"; rc=1
         fi
         figs+="$mode ${r0}/${r1} (${n1} sig); "
     done
@@ -227,10 +238,10 @@ check_bigtls() {
 check_valgrind() {
     command -v valgrind >/dev/null || { echo "stress valgrind: skip (no valgrind)"; return; }
     local cli="$ROOT/build/reshim" pid rc all=0 figs=""
-    with_shim "$PY" -c "
-import socket, time
+    LD_PRELOAD="$SHIM" "$PY" -c "
+import select
 for _ in range(2000):
-    time.sleep(0.1)
+    select.select([], [], [], 0.1)
 " &
     pid=$!; CHILDREN+=($pid)
     for _ in $(seq 100); do [ -S "$RESHIM_RUN_DIR/$pid.sock" ] && break; sleep 0.05; done
@@ -253,6 +264,7 @@ for _ in range(2000):
     run_vg 0 doctor doctor /bin/true
     run_vg 2 bad-usage stats
     run_vg 3 no-such-pid stats 999999
+    run_vg 2 bad-top heap "$pid" --top nope
     RESHIM_RETRIES=lots "${vg[@]}" "$cli" config --check >"$TMP/vg.out" 2>"$TMP/vg.err"; rc=$?
     if [ "$rc" = 2 ]; then figs+="bad-env rc=2; "; else all=1; figs+="bad-env rc=$rc (want 2); "; cat "$TMP/vg.err" >>"$TMP/vgall.err"; fi
     echo "$figs" >"$TMP/vgall.out"
@@ -272,7 +284,7 @@ plain)
     check_closeall "$CSECS"; check_signals; check_bigtls ;;
 asan | tsan)
     if [ "$FULL" = 1 ]; then SECS=60 FORKS=1000 SPAWNS=300 GENS=50 CSECS=20
-    else SECS=3 FORKS=150 SPAWNS=100 GENS=10 CSECS=2; fi
+    else SECS=2 FORKS=150 SPAWNS=100 GENS=10 CSECS=2; fi
     check_alloc "$SECS"; [ "$VARIANT" = asan ] && check_fork "$FORKS"
     check_spawn "$SPAWNS"; check_exec "$GENS"; check_closeall "$CSECS"; check_signals; check_bigtls ;;
 valgrind) check_valgrind ;;

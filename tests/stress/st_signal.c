@@ -14,7 +14,7 @@
  *   connect-restart, connect-intr: a blocking connect to a refused port
  *     (bound, never listening). Without the shim: ECONNREFUSED at once.
  *   late-restart, late-intr: a blocking connect to a port whose listener
- *     starts 400 ms later (a thread of this process). Without the shim:
+ *     starts 150 ms later (a thread of this process). Without the shim:
  *     ECONNREFUSED; with it the retry should reach the listener.
  *   recv-restart, recv-intr: recv on a socketpair whose peer writes 1 byte
  *     after 300 ms. Kernel: restarted with SA_RESTART (result=1), else EINTR.
@@ -66,7 +66,7 @@ static int late_port;
 static int late_fd = -1;
 static void *late_listener(void *arg)
 {
-    usleep(400000);
+    usleep(150000);
     struct sockaddr_in a;
     memset(&a, 0, sizeof a);
     a.sin_family = AF_INET;
