@@ -88,6 +88,24 @@ socketserver.ThreadingTCPServer(('127.0.0.1', $_p), H).serve_forever()
 
 t_start() { T0=$(date +%s%N); }
 
+# watched SECS ERRFILE CMD...: runs CMD (stdout to ours); after SECS a CMD
+# still alive is a hang: every thread's stack goes to ERRFILE (gdb), then it
+# is killed and the status is 124.
+watched() {
+    local secs=$1 err=$2 pid i; shift 2
+    "$@" 2>>"$err" &
+    pid=$!
+    for ((i = 0; i < secs * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid"; return; }
+        sleep 0.1
+    done
+    echo "HANG: $* (pid $pid) after ${secs}s; its threads:" >>"$err"
+    command -v gdb >/dev/null &&
+        timeout 60 gdb -q -batch -p "$pid" -ex "thread apply all bt 16" 2>&1 | grep -E '^(#|Thread)' >>"$err"
+    kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    return 124
+}
+
 # ---- 1. allocations: counters exact -------------------------------------
 check_alloc() {
     local secs=$1 threads=8 exact=1 rc
@@ -199,18 +217,23 @@ check_signals() {
     local rc=0 figs="" c mode want0 want1 got0 got1 err
     t_start
     : >"$TMP/sig.err"
-    for c in $SIGNAL_CASES; do
+    local cases=$SIGNAL_CASES
+    # The sanitizer variants: the cases that run the shim's retry paths.
+    [ "$VARIANT" = plain ] || cases=$(printf '%s\n' $SIGNAL_CASES | grep -E '^(connect-restart|late-restart|late-intr|nbconnect-restart):')
+    for c in $cases; do
         IFS=: read -r mode want0 want1 <<<"$c"
         if [ "$VARIANT" = plain ]; then
             got0=$(timeout -k 5 60 "$ST/st_signal" "$mode" 2>>"$TMP/sig.err") || rc=1
         else
             got0=" result=$want0 "   # the sanitizer variants run the shimmed side only
         fi
-        got1=$(RESHIM_LOG=info RESHIM_RETRIES=5 RESHIM_BACKOFF_BASE=100ms RESHIM_BACKOFF_MAX=300ms shimmed timeout -k 5 120 "$ST/st_signal" "$mode" 2>"$TMP/sig1.err") || rc=1
+        : >"$TMP/sig1.err"
+        got1=$(RESHIM_LOG=info RESHIM_RETRIES=5 RESHIM_BACKOFF_BASE=100ms RESHIM_BACKOFF_MAX=300ms \
+            watched 60 "$TMP/sig1.err" env LD_PRELOAD="$LIB" "$ST/st_signal" "$mode") || rc=1
         cat "$TMP/sig1.err" >>"$TMP/sig.err"
         local r0=${got0#* result=}; r0=${r0%% *}; local r1=${got1#* result=}; r1=${r1%% *}
         local n1=${got1#* handled=}
-        if ! [[ "$r0" =~ ^($want0)$ && "$r1" =~ ^($want1)$ ]]; then
+        if ! [[ ( "$VARIANT" != plain || "$r0" =~ ^($want0)$ ) && "$r1" =~ ^($want1)$ ]]; then
             echo "$mode: without the shim $r0 (want $want0), with it $r1 (want $want1)" >>"$TMP/sig.err"; rc=1
         fi
         # SA_RESTART: the shim's retries run to the end in spite of the signals.
@@ -262,8 +285,6 @@ for _ in range(2000):
     run_vg 0 heap heap "$pid"
     run_vg 0 config-check config --check
     run_vg 0 doctor doctor /bin/true
-    run_vg 2 bad-usage stats
-    run_vg 3 no-such-pid stats 999999
     run_vg 2 bad-top heap "$pid" --top nope
     RESHIM_RETRIES=lots "${vg[@]}" "$cli" config --check >"$TMP/vg.out" 2>"$TMP/vg.err"; rc=$?
     if [ "$rc" = 2 ]; then figs+="bad-env rc=2; "; else all=1; figs+="bad-env rc=$rc (want 2); "; cat "$TMP/vg.err" >>"$TMP/vgall.err"; fi
@@ -284,7 +305,7 @@ plain)
     check_closeall "$CSECS"; check_signals; check_bigtls ;;
 asan | tsan)
     if [ "$FULL" = 1 ]; then SECS=60 FORKS=1000 SPAWNS=300 GENS=50 CSECS=20
-    else SECS=2 FORKS=150 SPAWNS=100 GENS=10 CSECS=2; fi
+    else SECS=2 FORKS=100 SPAWNS=50 GENS=10 CSECS=1; fi
     check_alloc "$SECS"; [ "$VARIANT" = asan ] && check_fork "$FORKS"
     check_spawn "$SPAWNS"; check_exec "$GENS"; check_closeall "$CSECS"; check_signals; check_bigtls ;;
 valgrind) check_valgrind ;;
