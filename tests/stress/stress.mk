@@ -28,7 +28,8 @@ $(STRESS_DIR)/libreshim-asan.so: $(patsubst shim/%.c,$(STRESS_DIR)/asan-obj/%.o,
 $(STRESS_DIR)/libreshim-tsan.so: $(patsubst shim/%.c,$(STRESS_DIR)/tsan-obj/%.o,$(SHIM_SRC)) shim/libreshim.map
 	$(CC) $(SHIM_LDFLAGS) -fsanitize=thread -o $@ $(filter %.o,$^) -ldl -lpthread
 
-STRESS_DEPS := all $(STRESS_PROGS) $(STRESS_DIR)/libreshim-asan.so $(STRESS_DIR)/libreshim-tsan.so
+STRESS_LIBS := $(STRESS_DIR)/libreshim-asan.so $(STRESS_DIR)/libreshim-tsan.so
+STRESS_DEPS := all $(STRESS_PROGS)
 
 .PHONY: check-stress check-stress-full check-stress-plain check-stress-asan check-stress-tsan \
 	check-stress-valgrind
@@ -43,10 +44,14 @@ check-stress-valgrind: all
 	@tests/stress/run.sh valgrind
 
 # Every variant runs even when an earlier one failed; the target fails after.
+# The two sanitized libraries build two files at a time (`make check` runs
+# without -j): half the wait.
 check-stress: $(STRESS_DEPS)
+	@$(MAKE) --no-print-directory -j2 $(STRESS_LIBS)
 	@rc=0; for v in plain asan tsan valgrind; do tests/stress/run.sh $$v || rc=1; done; exit $$rc
 
 check-stress-full: $(STRESS_DEPS)
+	@$(MAKE) --no-print-directory -j2 $(STRESS_LIBS)
 	@rc=0; for v in plain asan tsan valgrind; do RESHIM_CHECK_FULL=1 tests/stress/run.sh $$v || rc=1; done; exit $$rc
 
 CHECK_EXTRA += check-stress
