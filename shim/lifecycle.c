@@ -249,6 +249,15 @@ int reshim_thread_start(void *(*fn)(void *), size_t stack)
     pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited by the new thread */
     GUARD_ENTER();
     int rc = pthread_create(&t, &a, fn, NULL);
+    if (rc == EINVAL) {
+        /* glibc puts the static TLS on the thread's stack: a large one (an
+         * app's big __thread data, a sanitizer runtime) does not fit in
+         * `stack`. The default size (RLIMIT_STACK, virtual) makes room. */
+        pthread_attr_destroy(&a);
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&t, &a, fn, NULL);
+    }
     GUARD_LEAVE();
     pthread_sigmask(SIG_SETMASK, &prev, NULL);
     pthread_attr_destroy(&a);

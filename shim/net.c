@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -106,12 +107,46 @@ void reshim_connect_outcome(int fd, struct fdinfo fi, int err)
 
 /* ---- blocking connect retries ------------------------------------------ */
 
-/* Sleeps ns; false when a signal interrupted the sleep. */
+/* True when every signal the app catches has SA_RESTART. A blocking
+ * connect the kernel runs is then restarted after a handler, and the app
+ * never hears EINTR: a signal that interrupts the shim's own backoff sleep
+ * or attempt poll (never restarted by the kernel) must not end the retries
+ * either (a periodic SA_RESTART timer would otherwise turn every retry
+ * off). The fault signals are left out: their handlers (crash reporters,
+ * sanitizers, runtimes) run on a fault of the thread itself, never in the
+ * middle of a sleep. Asked only after an EINTR: one sigaction() per signal. */
+static bool signals_restart(void)
+{
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        if (s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGTRAP ||
+            s == SIGSYS)
+            continue;
+        if (sigaction(s, NULL, &sa) != 0) /* SIGKILL, SIGSTOP are fine; glibc's own */
+            continue;
+        if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
+            continue; /* no handler: the signal kills, stops, or is ignored */
+        if (!(sa.sa_flags & SA_RESTART))
+            return false;
+    }
+    return true;
+}
+
+/* Sleeps ns; false when a signal interrupted the sleep (and a handler
+ * without SA_RESTART is installed: see signals_restart). */
 static bool backoff_sleep(uint64_t ns)
 {
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
-                          .tv_nsec = (long)(ns % 1000000000ull)};
-    return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    uint64_t t = (uint64_t)until.tv_nsec + ns;
+    until.tv_sec += (time_t)(t / 1000000000ull);
+    until.tv_nsec = (long)(t % 1000000000ull);
+    for (;;) {
+        int r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
+        if (r == EINTR && signals_restart())
+            continue;
+        return r == 0;
+    }
 }
 
 /* Drops a half-open attempt so the socket can connect again. */
@@ -120,6 +155,8 @@ static void dissolve(int fd)
     struct sockaddr unspec = {.sa_family = AF_UNSPEC};
     real_connect(fd, &unspec, sizeof unspec);
 }
+
+static uint64_t app_timeout_ns(int fd);
 
 #define ATTEMPT_DEADLINE (-1)
 #define ATTEMPT_INTERRUPTED (-2)
@@ -153,9 +190,12 @@ static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t 
             uint64_t left_ms = (deadline - now + 999999) / 1000000;
             struct pollfd p = {.fd = fd, .events = POLLOUT};
             int n = REAL(poll)(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
+            if (n < 0 && errno == EINTR && app_timeout_ns(fd) == 0 && signals_restart())
+                continue; /* the kernel would have restarted the app's connect */
             if (n < 0 && errno == EINTR) {
-                /* As the kernel does for an interrupted connect: the attempt
-                 * goes on in the background and the app hears EINTR. */
+                /* As the kernel does for an interrupted connect (a handler
+                 * without SA_RESTART, or a send timeout on the socket): the
+                 * attempt goes on in the background and the app hears EINTR. */
                 result = ATTEMPT_INTERRUPTED;
                 break;
             }

@@ -1405,20 +1405,39 @@ static void listener_maintain(uint64_t now)
 
 /* ---- the wake-up descriptor (the destructor's stop) ----------------------- */
 
+/* wakew is written by the thread (here) and read by the destructor on the
+ * main thread (server_exit): a spin lock keeps the destructor from reading
+ * it half made, or writing to a descriptor the thread is replacing. Held
+ * for a few system calls, never across a wait; reset in a fork child. */
+static atomic_flag wake_lock = ATOMIC_FLAG_INIT;
+
+static void wake_lock_take(void)
+{
+    while (atomic_flag_test_and_set_explicit(&wake_lock, memory_order_acquire))
+        sched_yield();
+}
+
+static void wake_lock_drop(void)
+{
+    atomic_flag_clear_explicit(&wake_lock, memory_order_release);
+}
+
 static void wake_open(void)
 {
     int p[2];
+    wake_lock_take();
     own_close(&wakefd);
     own_close(&wakew);
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
-        return;
-    p[0] = reshim_fd_above_stdio(p[0]);
-    p[1] = reshim_fd_above_stdio(p[1]);
-    if (!own_take(&wakefd, p[0]) || !own_take(&wakew, p[1])) {
-        close(p[0]);
-        close(p[1]);
-        wakefd.fd = wakew.fd = -1;
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
+        p[0] = reshim_fd_above_stdio(p[0]);
+        p[1] = reshim_fd_above_stdio(p[1]);
+        if (!own_take(&wakefd, p[0]) || !own_take(&wakew, p[1])) {
+            close(p[0]);
+            close(p[1]);
+            wakefd.fd = wakew.fd = -1;
+        }
     }
+    wake_lock_drop();
 }
 
 static void wake_drain(void)
@@ -1739,6 +1758,7 @@ void server_atfork_child(void)
         tables_init();
     }
     own_close(&lsn);
+    wake_lock_drop(); /* the fork may have come while the thread held it */
     own_close(&wakefd);
     own_close(&wakew);
     own_close(&pushfd);
@@ -1786,8 +1806,10 @@ void server_exit(void)
     if (atomic_load(&running)) {
         uint64_t one = 1, start = reshim_now_ns();
         syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); /* the start delay */
+        wake_lock_take();
         if (own_ok(&wakew))
             (void)!write(wakew.fd, &one, 1);
+        wake_lock_drop();
         /* It wakes at once and takes microseconds to finish: yield first. */
         for (int spin = 0; atomic_load(&running) && reshim_now_ns() - start < STOP_WAIT_NS;
              spin++) {
