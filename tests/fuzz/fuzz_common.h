@@ -140,6 +140,7 @@ struct jv {
     const unsigned char *s;
     size_t i, n;
     int depth, max_depth;
+    bool any_bytes; /* bytes >= 0x80 in strings need not be UTF-8 */
     const char *why;
 };
 
@@ -191,7 +192,7 @@ static inline bool jv_string(struct jv *v)
             }
             continue;
         }
-        size_t k = u8_len(v->s + v->i, v->n - v->i);
+        size_t k = v->any_bytes && c >= 0x80 ? 1 : u8_len(v->s + v->i, v->n - v->i);
         if (!k)
             return jv_fail(v, "invalid UTF-8 in a string");
         v->i += k;
@@ -289,14 +290,26 @@ static inline bool jv_value(struct jv *v)
     return jv_fail(v, "unexpected byte");
 }
 
-/* One JSON value, nothing but whitespace around it. NULL: valid; else why not. */
-static inline const char *json_strict(const char *text, size_t n, int max_depth)
+static inline const char *json_check(const char *text, size_t n, int max_depth, bool any_bytes)
 {
-    struct jv v = {(const unsigned char *)text, 0, n, 0, max_depth, NULL};
+    struct jv v = {(const unsigned char *)text, 0, n, 0, max_depth, any_bytes, NULL};
     if (!jv_value(&v))
         return v.why ? v.why : "invalid";
     jv_ws(&v);
     return v.i == n ? NULL : "bytes after the value";
+}
+
+/* One JSON value, nothing but whitespace around it, at most max_depth
+ * arrays and objects deep. NULL: valid; else why not. */
+static inline const char *json_strict(const char *text, size_t n, int max_depth)
+{
+    return json_check(text, n, max_depth, false);
+}
+
+/* The same, but strings may hold any byte >= 0x80 (not only UTF-8). */
+static inline const char *json_strict_bytes(const char *text, size_t n, int max_depth)
+{
+    return json_check(text, n, max_depth, true);
 }
 
 #endif

@@ -3,9 +3,10 @@
  * not trust (errors, trim results, the configuration, heap sites).
  *
  * Checked: no crash, leak or undefined behaviour, no read past len, the
- * recursion bounded (65 levels of nesting; deeper input is refused, not
- * followed); input that is strict JSON (fuzz_common.h) no deeper than 60
- * levels is accepted; an accepted tree is well-formed, and written back out
+ * recursion bounded (64 levels below the top; deeper input is refused, not
+ * followed); input that is strict JSON (fuzz_common.h) within that depth is
+ * accepted, and what is accepted is JSON (strings may hold bytes that are
+ * not UTF-8: json.c passes them on); an accepted tree is well-formed, and written back out
  * as JSON (by a writer here) it parses to an equal tree; json_get and
  * json_u64 agree with the tree. The strings (and the raw input cut at NUL
  * bytes) go into tables: printed without colour, the text holds no control
@@ -203,12 +204,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *text = (const char *)data;
     const char *err = NULL;
     struct json *j = json_parse(text, size, &err);
-    const char *strict = json_strict(text, size, 60);
+    /* json.c follows 64 levels below the top value: 64 arrays or objects
+     * with values inside, or 65 when the innermost is empty. */
+    const char *strict = json_strict(text, size, 64);
     if (!strict)
         CHECK(j, "strict JSON refused: %s", err ? err : "?");
     if (!j) {
         CHECK(err && err[0], "refused without a reason");
     } else {
+        const char *why = json_strict_bytes(text, size, 65);
+        CHECK(!why, "accepted what is not JSON (%s)", why);
         struct out o = {0};
         write_tree(&o, j, 0);
         const char *err2 = NULL;
