@@ -168,14 +168,15 @@ struct cli_table;
  * column (NULL: all left). */
 struct cli_table *table_new(int ncols, const char *const *head, const char *align);
 /* Appends the next cell (rows fill left to right); color is an SGR code such
- * as "31" or NULL; the text is sanitized (control bytes become '?'). */
+ * as "31" or NULL; the text is sanitized (cli_sanitize). */
 void table_cell(struct cli_table *t, const char *color, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t table_rows(const struct cli_table *t);
 void table_print(const struct cli_table *t, FILE *f, bool use_color, const char *indent,
                  bool header);
 void table_free(struct cli_table *t);
-/* Control bytes (< 0x20, 0x7f) of s become '?', in place. */
+/* Control characters (< 0x20, 0x7f, U+0080-U+009F) and bytes that are not
+ * UTF-8 become '?', in place (the text may get shorter). */
 void cli_sanitize(char *s);
 /* cli_sanitize on every string of a snapshot (for terminal output). */
 void cli_sanitize_snapshot(struct reshim_snapshot *s);
