@@ -9,9 +9,9 @@
  * not UTF-8: json.c passes them on); an accepted tree is well-formed, and written back out
  * as JSON (by a writer here) it parses to an equal tree; json_get and
  * json_u64 agree with the tree. The strings (and the raw input cut at NUL
- * bytes) go into tables: printed without colour, the text holds no control
- * byte but the newlines ending its rows; with colour, every ESC starts an
- * SGR sequence; row count as given. */
+ * bytes) go into tables: the text printed is UTF-8 and holds no control
+ * character (C0, DEL, C1) but the newlines ending its rows and, with
+ * colour, the ESC of SGR sequences; row count as given. */
 #define _GNU_SOURCE
 #include <math.h>
 
@@ -193,6 +193,13 @@ static void check_table(const char *const *cells, int n, int ncols, bool color)
             continue;
         }
         CHECK(c >= 0x20 && c != 0x7f, "control byte 0x%02x in a table", c);
+        /* Text for a terminal: UTF-8, and no C1 control (U+0080-U+009F:
+         * 0x9b is CSI, as ESC [ is) in either form, raw or encoded. */
+        size_t k = u8_len((const unsigned char *)text + i, len - i);
+        CHECK(k, "byte 0x%02x that is not UTF-8 in a table", c);
+        CHECK(!(c == 0xc2 && (unsigned char)text[i + 1] < 0xa0), "C1 control U+%04X in a table",
+              (unsigned char)text[i + 1]);
+        i += k - 1;
     }
     CHECK(lines == rows + 1, "%zu lines for %zu rows", lines, rows);
     free(text);
@@ -226,7 +233,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n = 0;
         collect(j, cells, &n, 32);
         if (n)
-            check_table(cells, n, 1 + n % 4, size & 1);
+            check_table(cells, n, 1 + (int)(size % (size_t)(n < 4 ? n : 4)), size & 1);
         json_free(j);
     }
 
@@ -239,7 +246,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int n = 0;
     for (size_t at = 0; at <= size && n < 32; at += strlen(copy + at) + 1)
         cells[n++] = copy + at;
-    check_table(cells, n, 1 + (int)(size % 4), size & 2);
+    check_table(cells, n, 1 + (int)((size >> 2) % (size_t)(n < 4 ? n : 4)), size & 2);
     free(copy);
     return 0;
 }
