@@ -5,13 +5,13 @@
  * Checked: no crash, leak or undefined behaviour, no read past len, the
  * recursion bounded (64 levels below the top; deeper input is refused, not
  * followed); input that is strict JSON (fuzz_common.h) within that depth is
- * accepted, and what is accepted is JSON (strings may hold bytes that are
- * not UTF-8: json.c passes them on); an accepted tree is well-formed, and written back out
- * as JSON (by a writer here) it parses to an equal tree; json_get and
- * json_u64 agree with the tree. The strings (and the raw input cut at NUL
- * bytes) go into tables: the text printed is UTF-8 and holds no control
- * character (C0, DEL, C1) but the newlines ending its rows and, with
- * colour, the ESC of SGR sequences; row count as given. */
+ * accepted, and what is accepted is JSON (but strings may hold bytes that
+ * are not UTF-8: json.c passes them on); an accepted tree is well-formed,
+ * and written back out as JSON (by a writer here) it parses to an equal
+ * tree; json_get and json_u64 agree with the tree. The strings (and the raw
+ * input cut at NUL bytes) go into tables: the text printed is UTF-8 and
+ * holds no control character (C0, DEL, C1) but the newlines ending its rows
+ * and, with colour, the ESC of SGR sequences; row count as given. */
 #define _GNU_SOURCE
 #include <math.h>
 
