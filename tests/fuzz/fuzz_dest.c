@@ -140,7 +140,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t body = r.n < sizeof ss - sizeof(sa_family_t) ? r.n : sizeof ss - sizeof(sa_family_t);
     memcpy((char *)&ss + sizeof(sa_family_t), r.p, body);
     ss.ss_family = family;
-    socklen_t len = (socklen_t)(lenb < 2 ? lenb : sizeof(sa_family_t) + (lenb - 2u) % (sizeof ss - 1));
+    socklen_t len = (socklen_t)(lenb < 2 ? lenb
+                                         : sizeof(sa_family_t) + (lenb - 2u) % (sizeof ss - 1));
     const struct sockaddr *sa = (const struct sockaddr *)&ss;
 
     char name[DEST_NAME_MAX + 1];

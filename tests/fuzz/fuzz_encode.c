@@ -289,7 +289,8 @@ static void check_prom_line(const char *l, size_t n, struct fam_seen *fams, int 
         if (!help) {
             const char *t = l + 8 + k;
             size_t tl = n - 8 - k;
-            CHECK((tl == 7 && memcmp(t, "counter", 7) == 0) || (tl == 5 && memcmp(t, "gauge", 5) == 0),
+            CHECK((tl == 7 && memcmp(t, "counter", 7) == 0) ||
+                      (tl == 5 && memcmp(t, "gauge", 5) == 0),
                   "type %.*s", (int)tl, t);
         }
         struct fam_seen *f = NULL;
