@@ -1,8 +1,9 @@
 # tests/fuzz/fuzz.mk: libFuzzer harnesses (clang, -fsanitize=fuzzer,address,undefined).
 #   make fuzz         each harness for FUZZ_SECONDS (default 120) over its kept
 #                     corpus tests/fuzz/corpus/NAME; new inputs in build/fuzz/new/NAME
-#   make fuzz-merge   adds to the kept corpus the new inputs that bring coverage
-#                     (libFuzzer -merge=1: the corpus stays small)
+#   make fuzz-merge   adds to the kept corpus the new inputs that reach code it
+#                     does not (libFuzzer -merge=1 -use_counters=0: edges only, not
+#                     hit counts, so that the corpus stays a few hundred files)
 #   make check-fuzz   (part of make check) builds each harness, runs its corpus
 #                     and FUZZ_CHECK_SECONDS (default 4) of fuzzing; fails on any
 #                     crash, leak, UB or failed check. Without clang and its
@@ -71,7 +72,7 @@ fuzz: fuzz-build
 fuzz-merge: fuzz-build
 	@for n in $(FUZZ_NAMES); do \
 		[ -d $(BUILD)/fuzz/new/$$n ] || continue; \
-		$(BUILD)/fuzz/fuzz_$$n -merge=1 tests/fuzz/corpus/$$n $(BUILD)/fuzz/new/$$n \
+		$(BUILD)/fuzz/fuzz_$$n -merge=1 -use_counters=0 tests/fuzz/corpus/$$n $(BUILD)/fuzz/new/$$n \
 			>$(BUILD)/fuzz/logs/$$n.merge.log 2>&1 || { echo "fuzz-merge $$n failed" >&2; exit 1; }; \
 		echo "fuzz-merge $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs"; \
 	done

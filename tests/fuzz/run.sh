@@ -65,7 +65,7 @@ run_one() {
         return 1
     fi
     echo "fuzz[$mode] $name: ok: ${runs:-?} runs, ${eps:-?} exec/s, cov: ${cov:-?} ft: ${ft:-?}," \
-        "corpus ${corp:-?} (seeds $seeds), ${secs} s" >"$B/logs/$name.result"
+        "corpus ${corp:-?} (kept $seeds), ${secs} s" >"$B/logs/$name.result"
 }
 
 # check: FUZZ_JOBS harnesses at a time (the time limit is wall-clock time);
@@ -96,7 +96,7 @@ for name in "$@"; do
 done
 if [ "$mode" = fuzz ]; then
     echo
-    echo "| harness        |      runs |  exec/s |  cov: |    ft: | seeds |"
+    echo "| harness        |      runs |  exec/s |  cov: |    ft: |  kept |"
     echo "|----------------|-----------|---------|-------|--------|-------|"
     for name in "$@"; do cat "$B/logs/$name.row"; done
 fi
