@@ -97,7 +97,7 @@ int cmd_serve(int argc, char **argv);    /* serve.c */
 #define CLI_TIMEOUT_MS 2000      /* default wait for one process's answer */
 extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS otherwise */
 
-/* "reshim: " + the message + "\n" on stderr. */
+/* "reshim: " + the message (cut to 1 KiB, cli_sanitize'd) + "\n" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "reshim: CMD: message" and a pointer to CMD --help on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -120,7 +120,8 @@ int procs_find_or_explain(int pid, struct proc_ref *out);
 int proc_request_many(const struct proc_ref *p, int n, const char *request, char **answers,
                       size_t *lens, int timeout_ms);
 
-/* When an answer is {"error":"..."}, the message (malloc'd); NULL otherwise. */
+/* When an answer is {"error":"..."}, the message (malloc'd, cli_sanitize'd); NULL
+ * otherwise. */
 char *proc_answer_error(const char *answer, size_t len);
 
 /* One request to the process of a command's PID argument: finds it (or says

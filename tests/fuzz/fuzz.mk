@@ -8,6 +8,7 @@
 #                     and FUZZ_CHECK_SECONDS (default 4) of fuzzing; fails on any
 #                     crash, leak, UB or failed check. Without clang and its
 #                     fuzzer runtime it fails, saying what to install.
+#   make check-cli-hostile  (part of make check) tests/fuzz/cli_hostile.sh
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 120
@@ -31,7 +32,7 @@ FUZZ_OBJ_snapjson := encode
 
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
-.PHONY: fuzz fuzz-build fuzz-merge fuzz-toolchain check-fuzz
+.PHONY: fuzz fuzz-build fuzz-merge fuzz-toolchain check-fuzz check-cli-hostile
 
 # Loud, not a skip: the toolchain is a dependency (scripts/install-deps.sh).
 fuzz-toolchain:
@@ -77,4 +78,9 @@ fuzz-merge: fuzz-build
 		echo "fuzz-merge $$n: $$(ls tests/fuzz/corpus/$$n | wc -l) inputs"; \
 	done
 
-CHECK_EXTRA += check-fuzz
+# The CLI end to end against a process answering escape sequences (the
+# regression test of the terminal-injection defects the fuzzers led to).
+check-cli-hostile: all
+	@tests/fuzz/cli_hostile.sh
+
+CHECK_EXTRA += check-fuzz check-cli-hostile
