@@ -23,7 +23,7 @@ max_len() {
         request) echo 8192 ;;  # a few lines; one up to the server's 4096-byte limit
         encode) echo 8192 ;;   # 2 snapshots of up to 5 destinations, every field full
         json) echo 16384 ;;    # CLI answers: errors, config, heap sites
-        snapjson) echo 65536 ;; # a stats line with many destinations
+        snapjson) echo 204800 ;; # a stats line with more destinations than fit (520)
         *) echo 4096 ;;
     esac
 }
