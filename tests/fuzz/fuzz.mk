@@ -5,7 +5,8 @@
 #                     does not (libFuzzer -merge=1 -use_counters=0: edges only, not
 #                     hit counts, so that the corpus stays a few hundred files)
 #   make check-fuzz   (part of make check) builds each harness, runs its corpus
-#                     and FUZZ_CHECK_SECONDS (default 4) of fuzzing; fails on any
+#                     and FUZZ_CHECK_SECONDS (default 4) of fuzzing, two harnesses
+#                     at a time (FUZZ_JOBS, environment); fails on any
 #                     crash, leak, UB or failed check. Without clang and its
 #                     fuzzer runtime it fails, saying what to install.
 #   make check-cli-hostile  (part of make check) tests/fuzz/cli_hostile.sh
