@@ -58,9 +58,8 @@
 #define IN_CAP (LINE_MAX_BYTES + 1)  /* the line and its "\n" */
 #define IDLE_NS (30 * SEC_NS)        /* a client that asks nothing for this long */
 #define STALL_NS (10 * SEC_NS)       /* a client that does not read its answer */
-#define WATCH_MIN_MS 10
-#define WATCH_MAX_MS 3600000
-#define HEAP_MAX_N 1000
+#define WATCH_MIN_MS SREQ_WATCH_MIN_MS
+#define WATCH_MAX_MS SREQ_WATCH_MAX_MS
 #define TRIM_GAP_NS SEC_NS           /* requested trims: at most one a second */
 #define STOP_WAIT_NS (100 * MS_NS)   /* the destructor waits this long for the thread */
 #define PUSH_EXIT_NS (200 * MS_NS)   /* the final datagram: retries within this */
@@ -670,56 +669,15 @@ static void reply_config(struct client *c, uint64_t now)
 
 /* ---- requests ------------------------------------------------------------- */
 
-static bool is_space(char ch)
-{
-    return ch == ' ' || ch == '\t';
-}
-
-/* A whole number in [lo, hi]; false on anything else. */
-static bool parse_bounded(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (n == 0 || n > 12)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(s[i] - '0');
-    }
-    if (v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool word_is(const char *w, size_t n, const char *lit)
-{
-    return strlen(lit) == n && memcmp(w, lit, n) == 0;
-}
-
 static void reply_unknown(struct client *c, const char *line, size_t len, uint64_t now)
 {
-    /* {"error":"unknown request \"<request, JSON-escaped, cut to 64 bytes>\"; try help"} */
-    char req[65], esc[64 * 6 + 8];
-    size_t n = len < 64 ? len : 64;
-    memcpy(req, line, n);
-    req[n] = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!req[i])
-            req[i] = ' '; /* a NUL byte would end the string early */
-    struct sbuf e;
-    sb_init(&e, esc, sizeof esc);
-    sb_json_str(&e, req); /* "..." with its quotes */
     struct sbuf b;
     if (!out_reserve(c, SMALL_ANSWER)) {
         c->closing = true;
         return;
     }
     out_begin(c, &b);
-    sb_str(&b, "{\"error\":\"unknown request \\\"");
-    if (e.len >= 2)
-        sb_mem(&b, esc + 1, e.len - 2);
-    sb_str(&b, "\\\"; try help\"}\n");
+    snap_unknown_request(&b, line, len);
     out_commit(c, &b, now);
 }
 
@@ -756,54 +714,56 @@ static void start_watch(struct client *c, uint64_t ms, uint64_t now)
     c->next_frame = now; /* the first frame at once */
 }
 
+/* The line is classified by snap_parse_request (encode.c, fuzzed). */
 static void handle_request(struct client *c, char *line, size_t len, uint64_t now)
 {
-    while (len && (line[len - 1] == '\r' || is_space(line[len - 1])))
-        len--;
-    while (len && is_space(*line))
-        line++, len--;
-    if (!len)
+    uint64_t v;
+    enum snap_req r = snap_parse_request(line, len, &v);
+    if (r == SREQ_BLANK)
         return; /* blank lines are ignored */
     c->active = now;
-    size_t w = 0;
-    while (w < len && !is_space(line[w]))
-        w++;
-    const char *arg = line + w;
-    size_t alen = len - w;
-    while (alen && is_space(*arg))
-        arg++, alen--;
-
-    uint64_t v;
-    if (word_is(line, w, "stats") && !alen) {
+    switch (r) {
+    case SREQ_BLANK:
+        break;
+    case SREQ_STATS:
         reply_stats(c, now);
-    } else if (word_is(line, w, "metrics") && !alen) {
+        break;
+    case SREQ_METRICS:
         reply_metrics(c, now);
-    } else if (word_is(line, w, "config") && !alen) {
+        break;
+    case SREQ_CONFIG:
         reply_config(c, now);
-    } else if (word_is(line, w, "version") && !alen) {
+        break;
+    case SREQ_VERSION:
         reply_text(c, "reshim " RESHIM_VERSION, now);
-    } else if (word_is(line, w, "help") && !alen) {
+        break;
+    case SREQ_HELP:
         reply_text(c, "requests: stats, watch MS, metrics, trim, heap N, config, version, help",
                    now);
-    } else if (word_is(line, w, "trim") && !alen) {
+        break;
+    case SREQ_TRIM:
         reply_trim(c, now);
-    } else if (word_is(line, w, "watch") && !alen) {
-        /* The default period: RESHIM_INTERVAL. */
-        v = reshim_cfg()->interval_ns / MS_NS;
-        start_watch(c, v < WATCH_MIN_MS ? WATCH_MIN_MS : v > WATCH_MAX_MS ? WATCH_MAX_MS : v, now);
-    } else if (word_is(line, w, "watch")) {
-        if (parse_bounded(arg, alen, WATCH_MIN_MS, WATCH_MAX_MS, &v))
-            start_watch(c, v, now);
-        else
-            reply_error(c, "watch MS: MS must be a whole number of milliseconds from 10 to "
-                           "3600000", now);
-    } else if (word_is(line, w, "heap")) {
-        if (parse_bounded(arg, alen, 1, HEAP_MAX_N, &v))
-            reply_heap(c, (unsigned)v, now);
-        else
-            reply_error(c, "heap N: N must be a whole number from 1 to 1000", now);
-    } else {
+        break;
+    case SREQ_WATCH:
+        if (!v) { /* the default period: RESHIM_INTERVAL */
+            v = reshim_cfg()->interval_ns / MS_NS;
+            v = v < WATCH_MIN_MS ? WATCH_MIN_MS : v > WATCH_MAX_MS ? WATCH_MAX_MS : v;
+        }
+        start_watch(c, v, now);
+        break;
+    case SREQ_BAD_WATCH:
+        reply_error(c, "watch MS: MS must be a whole number of milliseconds from 10 to 3600000",
+                    now);
+        break;
+    case SREQ_HEAP:
+        reply_heap(c, (unsigned)v, now);
+        break;
+    case SREQ_BAD_HEAP:
+        reply_error(c, "heap N: N must be a whole number from 1 to 1000", now);
+        break;
+    case SREQ_UNKNOWN:
         reply_unknown(c, line, len, now);
+        break;
     }
 }
 

@@ -125,4 +125,30 @@ int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
 size_t snap_prometheus(const struct reshim_snapshot *const *snaps, size_t n, struct sbuf *b);
 size_t snap_prometheus_max(const struct reshim_snapshot *const *snaps, size_t n);
 
+/* ---- requests ----------------------------------------------------------------
+ * One request line of the stats socket (SPEC.md), as the stats thread reads
+ * it: blanks around it and a final \r dropped, then a word and, for watch
+ * and heap, a whole number. Pure, so that it can be fuzzed apart from the
+ * sockets (server.c only dispatches on the answer). */
+enum snap_req {
+    SREQ_BLANK,     /* an empty or blank line: ignored */
+    SREQ_STATS, SREQ_METRICS, SREQ_CONFIG, SREQ_VERSION, SREQ_HELP, SREQ_TRIM,
+    SREQ_WATCH,     /* *arg: the period in ms; 0 = RESHIM_INTERVAL's */
+    SREQ_HEAP,      /* *arg: N */
+    SREQ_BAD_WATCH, /* watch with an argument that is not MS */
+    SREQ_BAD_HEAP,  /* heap with an argument that is not N */
+    SREQ_UNKNOWN,
+};
+#define SREQ_WATCH_MIN_MS 10
+#define SREQ_WATCH_MAX_MS 3600000
+#define SREQ_HEAP_MAX_N 1000
+#define SREQ_ECHO_MAX 64 /* bytes of an unknown request repeated in its error */
+
+/* Classifies line[0..len) (any bytes; never read past len). *arg is set for
+ * SREQ_WATCH and SREQ_HEAP (0 otherwise). */
+enum snap_req snap_parse_request(const char *line, size_t len, uint64_t *arg);
+/* The answer to an unknown request, one line of JSON:
+ * {"error":"unknown request \"<its first 64 bytes, escaped>\"; try help"}\n */
+void snap_unknown_request(struct sbuf *b, const char *line, size_t len);
+
 #endif

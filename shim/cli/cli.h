@@ -97,7 +97,7 @@ int cmd_serve(int argc, char **argv);    /* serve.c */
 #define CLI_TIMEOUT_MS 2000      /* default wait for one process's answer */
 extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS otherwise */
 
-/* "reshim: " + the message + "\n" on stderr. */
+/* "reshim: " + the message (cut to 1 KiB, cli_sanitize'd) + "\n" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "reshim: CMD: message" and a pointer to CMD --help on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -120,7 +120,8 @@ int procs_find_or_explain(int pid, struct proc_ref *out);
 int proc_request_many(const struct proc_ref *p, int n, const char *request, char **answers,
                       size_t *lens, int timeout_ms);
 
-/* When an answer is {"error":"..."}, the message (malloc'd); NULL otherwise. */
+/* When an answer is {"error":"..."}, the message (malloc'd, cli_sanitize'd); NULL
+ * otherwise. */
 char *proc_answer_error(const char *answer, size_t len);
 
 /* One request to the process of a command's PID argument: finds it (or says
@@ -168,14 +169,15 @@ struct cli_table;
  * column (NULL: all left). */
 struct cli_table *table_new(int ncols, const char *const *head, const char *align);
 /* Appends the next cell (rows fill left to right); color is an SGR code such
- * as "31" or NULL; the text is sanitized (control bytes become '?'). */
+ * as "31" or NULL; the text is sanitized (cli_sanitize). */
 void table_cell(struct cli_table *t, const char *color, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 size_t table_rows(const struct cli_table *t);
 void table_print(const struct cli_table *t, FILE *f, bool use_color, const char *indent,
                  bool header);
 void table_free(struct cli_table *t);
-/* Control bytes (< 0x20, 0x7f) of s become '?', in place. */
+/* Control characters (< 0x20, 0x7f, U+0080-U+009F) and bytes that are not
+ * UTF-8 become '?', in place (the text may get shorter). */
 void cli_sanitize(char *s);
 /* cli_sanitize on every string of a snapshot (for terminal output). */
 void cli_sanitize_snapshot(struct reshim_snapshot *s);

@@ -150,8 +150,8 @@ static char *parse_string(struct reader *r)
                     cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
                 else
                     r->p = save, cp = 0xfffd;
-            } else if (cp >= 0xd800 && cp < 0xe000) {
-                cp = 0xfffd;
+            } else if ((cp >= 0xd800 && cp < 0xe000) || cp == 0) {
+                cp = 0xfffd; /* a lone surrogate; a NUL would end the C string */
             }
             if (put_utf8(&b, cp))
                 goto bad;
@@ -255,6 +255,15 @@ static int literal(struct reader *r, const char *word)
     return 0;
 }
 
+/* Skips a run of digits; false when there is none. */
+static bool digits(struct reader *r)
+{
+    const char *s = r->p;
+    while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+        r->p++;
+    return r->p > s;
+}
+
 static int parse_value(struct reader *r, struct json *out, int depth)
 {
     memset(out, 0, sizeof *out);
@@ -284,17 +293,27 @@ static int parse_value(struct reader *r, struct json *out, int depth)
         return literal(r, "null");
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
+        /* -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, as RFC 8259
+         * writes it: strtod alone would also take 01, 1. and -.5 */
         const char *s = r->p;
         if (*r->p == '-')
             r->p++;
-        int digits = 0;
-        while (r->p < r->end && ((*r->p >= '0' && *r->p <= '9') || *r->p == '.' || *r->p == 'e' ||
-                                 *r->p == 'E' || *r->p == '+' || *r->p == '-')) {
-            digits += *r->p >= '0' && *r->p <= '9';
+        if (r->p < r->end && *r->p == '0')
             r->p++;
-        }
-        if (!digits)
+        else if (!digits(r))
             return fail(r, "bad number");
+        if (r->p < r->end && *r->p == '.') {
+            r->p++;
+            if (!digits(r))
+                return fail(r, "bad number");
+        }
+        if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
+            r->p++;
+            if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
+                r->p++;
+            if (!digits(r))
+                return fail(r, "bad number");
+        }
         size_t n = (size_t)(r->p - s);
         out->type = JSON_NUMBER;
         if (!(out->str = malloc(n + 1)))

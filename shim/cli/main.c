@@ -259,12 +259,14 @@ bool cli_wants_help(int argc, char **argv)
 
 void cli_err(const char *fmt, ...)
 {
+    /* Messages quote what processes answered: sanitized for the terminal. */
+    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    fputs("reshim: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    cli_sanitize(buf);
+    fprintf(stderr, "reshim: %s\n", buf);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)

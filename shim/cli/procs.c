@@ -570,6 +570,8 @@ char *proc_answer_error(const char *answer, size_t len)
     const char *msg = json_string(json_get(j, "error"));
     char *out = strdup(msg ? msg : "an error the CLI could not read");
     json_free(j);
+    if (out)
+        cli_sanitize(out); /* it goes to a terminal: no escape sequences of the process's */
     return out;
 }
 

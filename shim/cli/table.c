@@ -1,8 +1,9 @@
 /* table.c: aligned text tables for the CLI's human output (ls, stats,
  * heap): columns sized to their widest cell, left- or right-aligned, an
  * optional colour per cell (used only when the caller says colour is on),
- * and text from processes made safe for a terminal (control bytes shown as
- * '?', so a process name cannot send escape sequences). */
+ * and text from processes made safe for a terminal (control characters and
+ * bytes that are not UTF-8 shown as '?', so a process name cannot send
+ * escape sequences). */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -25,11 +26,47 @@ struct cli_table {
     size_t n, cap;            /* cells */
 };
 
+/* Length of the well-formed UTF-8 sequence at s (NUL-terminated), or 0. */
+static size_t utf8_at(const unsigned char *s)
+{
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (s[1] < lo || s[1] > hi) /* a NUL stops here too */
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* Each control character (C0, DEL, and C1: U+0080-U+009F, whose U+009B is
+ * a CSI to many terminals) and each byte that is not UTF-8 becomes one '?';
+ * the text can only get shorter. */
 void cli_sanitize(char *s)
 {
-    for (unsigned char *p = (unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = '?';
+    unsigned char *r = (unsigned char *)s, *w = r;
+    while (*r) {
+        size_t k = utf8_at(r);
+        if (k == 0 || *r < 0x20 || *r == 0x7f || (r[0] == 0xc2 && r[1] < 0xa0)) {
+            *w++ = '?';
+            r += k ? k : 1;
+        } else {
+            memmove(w, r, k);
+            w += k;
+            r += k;
+        }
+    }
+    *w = '\0';
 }
 
 void cli_sanitize_snapshot(struct reshim_snapshot *s)
