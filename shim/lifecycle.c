@@ -207,32 +207,65 @@ __attribute__((constructor)) static void reshim_constructor(void)
 }
 
 /* The shim's long-lived descriptors (wake pipe, stats socket and its
- * clients, the statm fd) live near the top of the first 1024 fds, not at
- * the lowest free numbers: the app's own open()/dup() then get exactly the
- * numbers they would get without the shim. CPython's
- * test_os.test_closerange (two consecutive fds, else a skip) skipped under
- * the shim when a one-fd hole of the app's sat below our pipe. With a
- * small RLIMIT_NOFILE they go as high as it allows; never on 0-2. */
-#define FD_PARK_TOP 1024
-#define FD_PARK_ROOM 64
+ * clients, the statm fd, the push socket) live at the top of the process's
+ * current descriptor table, not at the lowest free numbers: the app's own
+ * open()/dup() then get exactly the numbers they would get without the shim
+ * (CPython's test_os.test_closerange, which needs two consecutive fds,
+ * skipped under the shim when a one-fd hole of the app's sat below our
+ * pipe). Not above the table's size (FDSize in /proc/self/status, 64 for a
+ * young process): a larger table would change what select() says of a
+ * closed fd beyond the old size (the kernel ignores fds past the table, and
+ * reports EBADF within it). Never on 0-2. Called from the shim's threads
+ * only, a few times per process. */
+#define FD_PARK_ROOM 16
+
+static long fd_table_size(void)
+{
+    char buf[1024];
+    int f = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (f < 0)
+        return 64; /* the kernel's first table */
+    ssize_t n = read(f, buf, sizeof buf - 1);
+    close(f);
+    if (n <= 0)
+        return 64;
+    buf[n] = 0;
+    const char *l = strstr(buf, "\nFDSize:");
+    if (!l)
+        return 64;
+    long v = strtol(l + 8, NULL, 10);
+    return v > 0 ? v : 64;
+}
 
 int reshim_fd_above_stdio(int fd)
 {
     if (fd < 0)
         return fd;
     GUARD_ENTER();
+    int saved = errno;
+    long top = fd_table_size();
     struct rlimit rl;
-    long floor = FD_PARK_TOP - FD_PARK_ROOM;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-        (long)rl.rlim_cur < FD_PARK_TOP)
-        floor = (long)rl.rlim_cur - FD_PARK_ROOM / 4;
+        (long)rl.rlim_cur < top)
+        top = (long)rl.rlim_cur;
+    /* The highest free number below the top, probed downwards (F_DUPFD
+     * from a floor would grow the table when the room is full). */
     int high = -1;
-    if (floor > fd)
-        high = fcntl(fd, F_DUPFD_CLOEXEC, (int)floor);
+    for (long c = top - 1; c > fd && c >= top - FD_PARK_ROOM && c > 2; c--) {
+        if (fcntl((int)c, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        high = fcntl(fd, F_DUPFD_CLOEXEC, (int)c);
+        if (high >= top) { /* an app thread took it meanwhile: stay low */
+            close(high);
+            high = -1;
+        }
+        break;
+    }
     if (high < 0 && fd <= 2)
         high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (high >= 0)
         close(fd);
+    errno = saved;
     GUARD_LEAVE();
     return high >= 0 ? high : fd;
 }
