@@ -215,11 +215,11 @@ __attribute__((constructor)) static void reshim_constructor(void)
  * pipe). Not above the table's size (FDSize in /proc/self/status, 64 for a
  * young process): a larger table would change what select() says of a
  * closed fd beyond the old size (the kernel ignores fds past the table, and
- * reports EBADF within it). Never on 0-2. Called from the shim's threads
- * only, a few times per process. */
+ * reports EBADF within it). Never on 0-2. Called a few times per process
+ * (the statm fd may be parked on an app thread, inside malloc). */
 #define FD_PARK_ROOM 16
 
-static long fd_table_size(void)
+static long fd_table_size_read(void)
 {
     char buf[1024];
     int f = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
@@ -235,6 +235,20 @@ static long fd_table_size(void)
         return 64;
     long v = strtol(l + 8, NULL, 10);
     return v > 0 ? v : 64;
+}
+
+/* Read once: the open takes the lowest free number for a moment, which an
+ * app thread opening at that instant would miss. A table only grows, so a
+ * size read earlier is still within it. */
+static long fd_table_size(void)
+{
+    static atomic_long cached;
+    long v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (!v) {
+        v = fd_table_size_read();
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
 }
 
 int reshim_fd_above_stdio(int fd)

@@ -117,19 +117,22 @@ void reshim_connect_outcome(int fd, struct fdinfo fi, int err)
  * middle of a sleep. Asked only after an EINTR: one sigaction() per signal. */
 static bool signals_restart(void)
 {
-    for (int s = 1; s < NSIG; s++) {
+    int saved = errno; /* sigaction refuses glibc's own signals with EINVAL */
+    bool all = true;
+    for (int s = 1; s < NSIG && all; s++) {
         struct sigaction sa;
         if (s == SIGSEGV || s == SIGBUS || s == SIGFPE || s == SIGILL || s == SIGTRAP ||
-            s == SIGSYS)
+            s == SIGSYS || (s > SIGSYS && s < SIGRTMIN))
             continue;
-        if (sigaction(s, NULL, &sa) != 0) /* SIGKILL, SIGSTOP are fine; glibc's own */
+        if (sigaction(s, NULL, &sa) != 0) /* SIGKILL, SIGSTOP are fine */
             continue;
         if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
             continue; /* no handler: the signal kills, stops, or is ignored */
         if (!(sa.sa_flags & SA_RESTART))
-            return false;
+            all = false;
     }
-    return true;
+    errno = saved;
+    return all;
 }
 
 /* Sleeps ns; false when a signal interrupted the sleep (and a handler
@@ -190,8 +193,10 @@ static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t 
             uint64_t left_ms = (deadline - now + 999999) / 1000000;
             struct pollfd p = {.fd = fd, .events = POLLOUT};
             int n = REAL(poll)(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
-            if (n < 0 && errno == EINTR && app_timeout_ns(fd) == 0 && signals_restart())
+            int perr = errno;
+            if (n < 0 && perr == EINTR && app_timeout_ns(fd) == 0 && signals_restart())
                 continue; /* the kernel would have restarted the app's connect */
+            errno = perr;
             if (n < 0 && errno == EINTR) {
                 /* As the kernel does for an interrupted connect (a handler
                  * without SA_RESTART, or a send timeout on the socket): the

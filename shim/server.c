@@ -985,8 +985,13 @@ static void accept_clients(uint64_t now)
         struct ucred cr;
         socklen_t cl = sizeof cr;
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
-            (cr.uid != 0 && (cr.uid != me || !same_uid_ok))) {
+            (cr.uid != 0 && cr.uid != me)) {
             refuse(fd, "{\"error\":\"permission denied\"}\n", now);
+            continue;
+        }
+        if (cr.uid != 0 && !same_uid_ok) { /* as the kernel keeps it out of /proc/PID */
+            refuse(fd, "{\"error\":\"permission denied: the process is not dumpable (it "
+                       "changed its uid or said so); ask as root\"}\n", now);
             continue;
         }
         struct client *c = NULL;
@@ -1766,10 +1771,17 @@ void server_exit(void)
     if (atomic_load(&running)) {
         uint64_t one = 1, start = reshim_now_ns();
         syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); /* the start delay */
-        wake_lock_take();
-        if (own_ok(&wakew))
-            (void)!write(wakew.fd, &one, 1);
-        wake_lock_drop();
+        /* Bounded: a thread of higher priority spinning here could keep the
+         * holder from running; the thread sees stop_req within its wait. */
+        bool locked = false;
+        while (!(locked = !atomic_flag_test_and_set_explicit(&wake_lock, memory_order_acquire)) &&
+               reshim_now_ns() - start < STOP_WAIT_NS / 2)
+            sched_yield();
+        if (locked) {
+            if (own_ok(&wakew))
+                (void)!write(wakew.fd, &one, 1);
+            wake_lock_drop();
+        }
         /* It wakes at once and takes microseconds to finish: yield first. */
         for (int spin = 0; atomic_load(&running) && reshim_now_ns() - start < STOP_WAIT_NS;
              spin++) {

@@ -151,7 +151,7 @@ static int connect_ref(const struct proc_ref *p, int timeout_ms)
         errno = e == EINPROGRESS ? ETIMEDOUT : e;
         return -1;
     }
-    struct ucred cr;
+    struct ucred cr = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
     socklen_t cl = sizeof cr;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
         (cr.uid != getuid() && cr.uid != 0)) {

@@ -212,7 +212,7 @@ while True: s.recv(70000)" </dev/null >/dev/null 2>&1 &
 SIGNAL_CASES="connect-restart:ECONNREFUSED:ECONNREFUSED late-restart:ECONNREFUSED:OK
 connect-intr:ECONNREFUSED|EINTR:ECONNREFUSED|EINTR late-intr:ECONNREFUSED|EINTR:ECONNREFUSED|EINTR|OK
 recv-restart:1:1 recv-intr:EINTR:EINTR send-restart:sent:sent poll-restart:EINTR:EINTR
-nbconnect-restart:ECONNREFUSED:OK"
+nbconnect-restart:ECONNREFUSED:OK backlog-rt-restart:ECONNREFUSED:EINTR|OK"
 check_signals() {
     local rc=0 figs="" c mode want0 want1 got0 got1 err
     t_start

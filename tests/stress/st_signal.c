@@ -25,6 +25,16 @@
  *     restarted, EINTR even with SA_RESTART.
  *   nbconnect-restart: a non-blocking connect to the late listener, then
  *     poll(POLLOUT) again after every EINTR and SO_ERROR at the end.
+ *   backlog-rt-restart: a blocking connect to a refused port that, 50 ms
+ *     later, listens with a full accept queue (backlog 0, one connection
+ *     queued by a helper thread) and accepts after 1 s: the shim's retry
+ *     attempt waits in its poll (the SYN is dropped until then). Signals
+ *     start only after 300 ms, inside that attempt. A handler without
+ *     SA_RESTART for SIGRTMIN+2 (never sent) is installed too, so the shim
+ *     hands the interruption to the app: EINTR (or OK, should the attempt
+ *     end first); never the EINVAL of sigaction() refusing glibc's own
+ *     signals 32 and 33 (a review found the attempt returning that). Kernel:
+ *     ECONNREFUSED at once.
  * result is OK, an errno name, or a byte count. Exit 0 when the call
  * returned at all and handled == sent; the caller compares the results. */
 #define _GNU_SOURCE
@@ -49,8 +59,11 @@ static void on_usr1(int sig)
     errno = e;
 }
 
+static int send_after_us;
 static void *sender(void *arg)
 {
+    if (send_after_us)
+        usleep((useconds_t)send_after_us);
     while (!atomic_load(&stop_sending)) {
         int before = handled;
         pthread_kill(main_thread, SIGUSR1);
@@ -78,6 +91,28 @@ static void *late_listener(void *arg)
         perror("st_signal: listen");
     return NULL;
 }
+
+static int backlog_fd = -1;
+static void *late_accept(void *arg)
+{
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((unsigned short)late_port);
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    usleep(50000);
+    int q = socket(AF_INET, SOCK_STREAM, 0);
+    if (listen(backlog_fd, 0) != 0 || q < 0 || connect(q, (struct sockaddr *)&a, sizeof a) != 0)
+        perror("st_signal: a listener with a full queue");
+    usleep(1000000);
+    int c = accept(backlog_fd, NULL, NULL); /* frees the queue */
+    usleep(3000000); /* keeps the queued peer open while the test ends */
+    if (c >= 0)
+        close(c);
+    return NULL;
+}
+
+static void on_rt(int sig) { (void)sig; }
 
 static void *late_writer(void *arg)
 {
@@ -142,6 +177,15 @@ int main(int argc, char **argv)
         late.sin_port = htons((unsigned short)late_port);
         late.sin_addr.s_addr = htonl(0x7f000001);
         have_helper = !pthread_create(&helper, NULL, late_listener, NULL);
+    } else if (strncmp(mode, "backlog", 7) == 0) {
+        struct sigaction rt;
+        memset(&rt, 0, sizeof rt);
+        rt.sa_handler = on_rt; /* no SA_RESTART */
+        sigemptyset(&rt.sa_mask);
+        sigaction(SIGRTMIN + 2, &rt, NULL);
+        backlog_fd = refused_port(&late_port); /* bound, listening later */
+        send_after_us = 300000;
+        have_helper = !pthread_create(&helper, NULL, late_accept, NULL);
     } else if (strncmp(mode, "recv", 4) == 0) {
         socketpair(AF_UNIX, SOCK_STREAM, 0, pair);
         have_helper = !pthread_create(&helper, NULL, late_writer, &pair[1]);
@@ -159,8 +203,9 @@ int main(int argc, char **argv)
 
     char result[64] = "?";
     int r, e;
-    if (strncmp(mode, "connect", 7) == 0 || strncmp(mode, "late", 4) == 0) {
-        int port = strncmp(mode, "late", 4) == 0 ? late_port : dead_port;
+    if (strncmp(mode, "connect", 7) == 0 || strncmp(mode, "late", 4) == 0 ||
+        strncmp(mode, "backlog", 7) == 0) {
+        int port = strncmp(mode, "connect", 7) != 0 ? late_port : dead_port;
         int fd = tcp_connect(port);
         e = errno;
         snprintf(result, sizeof result, "%s", fd >= 0 ? "OK" : ename(e));
