@@ -37,3 +37,13 @@ uint64_t backoff_delay(const struct backoff *b, unsigned attempt, uint64_t prev_
         return uniform(d / 2, d, rnd);
     }
 }
+
+uint64_t backoff_span(const struct backoff *b, unsigned retries, uint64_t deadline_ns)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < retries && sum < deadline_ns; i++) {
+        uint64_t d = backoff_nominal(b, i);
+        sum = d > UINT64_MAX - sum ? UINT64_MAX : sum + d;
+    }
+    return sum < deadline_ns ? sum : deadline_ns;
+}

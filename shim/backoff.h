@@ -23,4 +23,8 @@ uint64_t backoff_nominal(const struct backoff *b, unsigned attempt);
  *   decorrelated: min(max, U(base, 3 * prev))  (AWS "Exponential Backoff And Jitter") */
 uint64_t backoff_delay(const struct backoff *b, unsigned attempt, uint64_t prev_ns, uint64_t rnd);
 
+/* How long the backoff of `retries` retries lasts at most in nominal delays
+ * (the sum of backoff_nominal for each), but no longer than deadline_ns. */
+uint64_t backoff_span(const struct backoff *b, unsigned retries, uint64_t deadline_ns);
+
 #endif

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -166,4 +167,26 @@ struct fdinfo fdtab_classify(int fd)
     store(fd, n);
     struct fdinfo stored = fdtab_get(fd);
     return stored.kind == FD_UNKNOWN ? n : stored;
+}
+
+enum conn_result fdtab_connect_result(int fd, int soerr, int *err)
+{
+    if (soerr < 0) {
+        socklen_t sl = sizeof soerr;
+        soerr = 0;
+        if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+            soerr = errno;
+    }
+    *err = soerr;
+    if (soerr)
+        return CONN_FAILED;
+    struct sockaddr_storage ss;
+    socklen_t pl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &pl) == 0)
+        return CONN_CONNECTED;
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    if (real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && ti.tcpi_state == TCP_SYN_SENT)
+        return CONN_PENDING;
+    return CONN_NEITHER;
 }

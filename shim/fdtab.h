@@ -45,4 +45,12 @@ void fdtab_clear(int fd);
 void fdtab_clear_range(unsigned first, unsigned last);
 void fdtab_copy(int from, int to);                   /* dup family */
 
+/* What became of a pending connect on fd. soerr is SO_ERROR as the app read
+ * it, or -1 to read it here (which clears it, as the app's read would); *err
+ * gets it. A zero SO_ERROR means connected only when there is a peer; while
+ * TCP is still in SYN_SENT the connect is pending; otherwise someone else
+ * took its error (neither). */
+enum conn_result { CONN_CONNECTED, CONN_FAILED, CONN_PENDING, CONN_NEITHER };
+enum conn_result fdtab_connect_result(int fd, int soerr, int *err);
+
 #endif

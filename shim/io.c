@@ -16,6 +16,7 @@
 #include "log.h"
 #include "nbconn.h"
 #include "net.h"
+#include "retry.h"
 #include "policy.h"
 #include "stats.h"
 
@@ -37,10 +38,10 @@ static void account(int fd, struct fdinfo fi, enum net_class cls, ssize_t r, int
             ATOMIC_ADD(cls == NC_SEND ? &ds->bytes_out : &ds->bytes_in, (uint64_t)r);
         }
         if (unlikely(fi.phase == PH_CONNECTING))
-            reshim_connect_outcome(fd, fi, 0); /* the app used it without asking */
+            retry_connect_learned(fd, fi, 0); /* the app used it without asking */
     } else if (policy_data_failure(err)) {
         if (unlikely(fi.phase == PH_CONNECTING) && err != ENOTCONN)
-            reshim_connect_outcome(fd, fi, err); /* its first I/O told it the connect failed */
+            retry_connect_learned(fd, fi, err); /* its first I/O told it the connect failed */
         ATOMIC_INC(&g->failures);
         if (retries)
             ATOMIC_INC(&g->gave_up);

@@ -212,3 +212,30 @@ void reshim_log_at(struct log_site *site, enum reshim_log_level level, const cha
     emit(line, len);
     errno = saved;
 }
+
+const char *reshim_errno_name(int err, char buf[16])
+{
+    switch (err) {
+    case 0: return "OK";
+    case ECONNREFUSED: return "ECONNREFUSED";
+    case ECONNRESET: return "ECONNRESET";
+    case ECONNABORTED: return "ECONNABORTED";
+    case ENETUNREACH: return "ENETUNREACH";
+    case EHOSTUNREACH: return "EHOSTUNREACH";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EADDRINUSE: return "EADDRINUSE";
+    case ENOENT: return "ENOENT";
+    case EAGAIN: return "EAGAIN";
+    case EINTR: return "EINTR";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOBUFS: return "ENOBUFS";
+    case ENOMEM: return "ENOMEM";
+    case EPIPE: return "EPIPE";
+    case EINPROGRESS: return "EINPROGRESS";
+    default:
+        reshim_format(buf, 16, "errno %d", err);
+        return buf;
+    }
+}

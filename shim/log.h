@@ -50,4 +50,7 @@ void reshim_log_at(struct log_site *site, enum reshim_log_level level, const cha
 #define LOG_INFO(...) RLOG(RLOG_INFO, __VA_ARGS__)
 #define LOG_DEBUG(...) RLOG(RLOG_DEBUG, __VA_ARGS__)
 
+/* "ECONNREFUSED" for the errnos reshim talks about, else "errno N". */
+const char *reshim_errno_name(int err, char buf[16]);
+
 #endif

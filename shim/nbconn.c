@@ -9,8 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,13 +16,13 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 
-#include "backoff.h"
-#include "breaker.h"
 #include "config.h"
-#include "dns.h"
+#include "dns.h" /* ATFORK_* */
 #include "log.h"
-#include "net.h"
 #include "policy.h"
+#include "real.h"
+#include "reshim.h"
+#include "retry.h"
 #include "stats.h"
 
 #define NB_SLOTS 1024
@@ -38,8 +36,7 @@ struct nb_slot {
     uint16_t dest;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    struct retry_call call;
-    bool guards_checked, probe;
+    struct retry_session rs;
     uint64_t retry_at;
     int last_err, pending_err;
 };
@@ -98,8 +95,7 @@ static bool stale(const struct nb_slot *s)
 
 static void release(struct nb_slot *s)
 {
-    if (s->probe) /* a probe abandoned: let another call probe */
-        atomic_store_explicit(&reshim_dest(s->dest)->breaker.probing, 0, memory_order_relaxed);
+    retry_abandon(&s->rs); /* nothing once the outcome was counted */
     s->state = NB_FREE;
     atomic_fetch_sub(&reshim_nb_active, 1);
 }
@@ -270,67 +266,18 @@ int nb_epoll_fd(int epfd, uint64_t data, uint32_t events)
     return fd;
 }
 
-/* A TCP connect still waiting for its answer (SYN sent, nothing back). */
-static bool still_connecting(int fd)
-{
-    struct tcp_info ti;
-    socklen_t len = sizeof ti;
-    return real_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-           ti.tcpi_state == TCP_SYN_SENT;
-}
-
 /* ---- decisions ---------------------------------------------------------- */
 
 /* Under the lock: may this failure be retried? If so the slot enters its
  * backoff and true is returned. */
 static bool decide(struct nb_slot *s, int err, uint64_t now)
 {
-    const struct reshim_config *cfg = reshim_cfg();
-    struct dest_slot *ds = reshim_dest(s->dest);
-    struct backoff bo = {cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
-    const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
-    char eb[16];
-    uint64_t delay = 0;
-    enum retry_verdict v = policy_connect_next(&bo, cfg->retries, &s->call, sa->sa_family, err,
-                                               now, reshim_random(), &delay);
-    if (v != RV_RETRY) {
-        if (s->call.retries)
-            LOG_INFO("connect to %s gave up after %u retries (%s): %s", ds->name,
-                     s->call.retries, policy_verdict_name(v), reshim_errno_name(err, eb));
+    uint64_t delay;
+    if (!retry_next(&s->rs, (const struct sockaddr *)&s->addr, s->addrlen, err, now, &delay))
         return false;
-    }
-    if (!s->guards_checked) {
-        s->guards_checked = true;
-        if (!dest_rules_allow(&cfg->dest, sa, s->addrlen, reshim_dns_name_has_addr, NULL)) {
-            ATOMIC_INC(&ds->skipped_filter);
-            return false;
-        }
-        if (!breaker_allow_retry(&ds->breaker, cfg->breaker, now, &s->probe)) {
-            ATOMIC_INC(&ds->skipped_breaker);
-            LOG_INFO("breaker for %s is open: not retrying %s", ds->name,
-                     reshim_errno_name(err, eb));
-            return false;
-        }
-    }
-    if (!rbudget_take(&ds->budget, cfg->retry_budget, now)) {
-        ATOMIC_INC(&ds->skipped_budget);
-        LOG_INFO("retry budget for %s spent: not retrying %s", ds->name,
-                 reshim_errno_name(err, eb));
-        return false;
-    }
-    s->call.retries++;
-    if (err == ETIMEDOUT)
-        s->call.timeouts++;
-    s->call.prev_delay = delay;
     s->last_err = err;
     s->retry_at = now + delay;
     s->state = NB_BACKOFF;
-    ATOMIC_INC(&reshim_stats.net[NC_CONNECT].retries);
-    if (s->dest)
-        ATOMIC_INC(&ds->connect.retries);
-    LOG_DEBUG("connect to %s (non-blocking): %s; retry %u/%u in %llu ms", ds->name,
-              reshim_errno_name(err, eb), s->call.retries, cfg->retries,
-              (unsigned long long)(delay / 1000000));
     return true;
 }
 
@@ -342,11 +289,24 @@ static void finish(struct nb_slot *s, int err)
 {
     if (s->state != NB_FAILED)
         fdtab_update(s->fd, s->gen, err ? PH_FAILED : PH_CONNECTED, s->dest);
-    if (!err && s->call.retries)
-        LOG_INFO("connect to %s recovered after %u %s", reshim_dest(s->dest)->name,
-                 s->call.retries, s->call.retries == 1 ? "retry" : "retries");
-    reshim_connect_final(s->dest, err, s->call.retries, s->probe);
-    s->probe = false;
+    retry_end(&s->rs, err);
+}
+
+/* Under the lock: an attempt of the slot's connect failed with err. Either
+ * it goes back into a backoff (true: out of its epoll sets, the timer thread
+ * must be kicked) or the failure is final (false: NB_FAILED, counted, back in
+ * its epoll sets for the app's wait to learn of it). */
+static bool failed_attempt(struct nb_slot *s, int err, uint64_t now)
+{
+    if (decide(s, err, now)) {
+        epoll_arm(s->fd, false); /* an unconnected socket reports EPOLLHUP */
+        return true;
+    }
+    s->state = NB_FAILED;
+    s->pending_err = err;
+    finish(s, err);
+    epoll_arm(s->fd, true);
+    return false;
 }
 
 /* ---- the timer thread --------------------------------------------------- */
@@ -374,13 +334,7 @@ static void reconnect(struct nb_slot *s, uint64_t now)
         epoll_arm(s->fd, true);
         return;
     }
-    int e = errno;
-    if (decide(s, e, now))
-        return;
-    s->state = NB_FAILED;
-    s->pending_err = e;
-    finish(s, e);
-    epoll_arm(s->fd, true); /* the app's wait learns of it now */
+    failed_attempt(s, errno, now);
 }
 
 static void *timer_main(void *arg)
@@ -474,7 +428,7 @@ bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *ad
         s->dest = dest;
         memcpy(&s->addr, addr, len);
         s->addrlen = len;
-        s->call.deadline_ns = start + cfg->retry_deadline_ns;
+        retry_begin(&s->rs, dest, addr->sa_family, true, start, start + cfg->retry_deadline_ns);
         s->state = NB_ATTEMPT;
         atomic_fetch_add(&reshim_nb_active, 1);
         if (err) {
@@ -482,7 +436,7 @@ bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *ad
                 epoll_arm(fd, false); /* an unconnected socket reports EPOLLHUP */
                 hidden = kick = true;
             } else {
-                release(s);
+                release(s); /* the caller counts the failure */
             }
         }
     }
@@ -517,35 +471,31 @@ enum nb_verdict nb_on_event(int fd, unsigned *add)
             v = NB_DELIVER;
             break;
         case NB_ATTEMPT: {
-            int soerr = 0;
-            socklen_t sl = sizeof soerr;
-            if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-                soerr = errno;
-            if (soerr == 0) {
-                struct sockaddr_storage ss;
-                socklen_t pl = sizeof ss;
-                if (getpeername(fd, (struct sockaddr *)&ss, &pl) == 0) {
-                    finish(s, 0);
-                    release(s);
-                    v = NB_DELIVER;
-                } else if (still_connecting(fd)) {
-                    v = NB_NOT_OURS; /* the event was another fd's (same epoll data) */
-                } else {
-                    /* Neither connected nor failed: someone else took the
-                     * error. Step aside and let the app see what it sees. */
-                    release(s);
-                    v = NB_NOT_OURS;
-                }
-            } else if (decide(s, soerr, reshim_now_ns())) {
-                epoll_arm(fd, false);
-                kick = true;
-                v = NB_HIDE;
-            } else {
-                s->state = NB_FAILED;
-                s->pending_err = soerr;
-                finish(s, soerr);
-                *add = POLLERR;
+            int soerr;
+            switch (fdtab_connect_result(fd, -1, &soerr)) {
+            case CONN_CONNECTED:
+                finish(s, 0);
+                release(s);
                 v = NB_DELIVER;
+                break;
+            case CONN_PENDING:
+                v = NB_NOT_OURS; /* the event was another fd's (same epoll data) */
+                break;
+            case CONN_NEITHER:
+                /* Neither connected nor failed: someone else took the error.
+                 * Step aside and let the app see what it sees. */
+                release(s);
+                v = NB_NOT_OURS;
+                break;
+            case CONN_FAILED:
+                if (failed_attempt(s, soerr, reshim_now_ns())) {
+                    kick = true;
+                    v = NB_HIDE;
+                } else {
+                    *add = POLLERR;
+                    v = NB_DELIVER;
+                }
+                break;
             }
             break;
         }
@@ -601,26 +551,17 @@ static bool take_pending(int fd, int *err, bool reset_socket)
     if (s && s->state == NB_ATTEMPT) {
         /* The app asks before any wait of ours saw the outcome (a refusal on
          * loopback is known at once). Look, as a wait would. */
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (real_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-            soerr = errno;
-        if (soerr == 0) {
-            struct sockaddr_storage ss;
-            socklen_t pl = sizeof ss;
-            if (getpeername(fd, (struct sockaddr *)&ss, &pl) == 0) {
-                finish(s, 0); /* connected: the kernel answers from here on */
-                release(s);
-            }
-            s = NULL; /* in progress or connected: the kernel answers */
-        } else if (decide(s, soerr, reshim_now_ns())) {
-            epoll_arm(fd, false); /* back into a backoff: answered below */
-            kick = true;
-        } else {
-            s->state = NB_FAILED; /* final: delivered below, once */
-            s->pending_err = soerr;
-            finish(s, soerr);
+        int soerr;
+        enum conn_result cr = fdtab_connect_result(fd, -1, &soerr);
+        if (cr == CONN_CONNECTED) {
+            finish(s, 0); /* connected: the kernel answers from here on */
+            release(s);
         }
+        if (cr != CONN_FAILED)
+            s = NULL; /* in progress or connected: the kernel answers */
+        else if (failed_attempt(s, soerr, reshim_now_ns()))
+            kick = true; /* back into a backoff: answered below */
+        /* else final: delivered below, once */
     }
     if (s) {
         if (s->state == NB_FAILED) {

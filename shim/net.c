@@ -17,46 +17,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backoff.h"
-#include "breaker.h"
 #include "config.h"
-#include "dns.h"
 #include "log.h"
 #include "nbconn.h"
 #include "policy.h"
+#include "retry.h"
 #include "server.h"
 #include "stats.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-
-const char *reshim_errno_name(int err, char buf[16])
-{
-    switch (err) {
-    case 0: return "OK";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ECONNRESET: return "ECONNRESET";
-    case ECONNABORTED: return "ECONNABORTED";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case EADDRINUSE: return "EADDRINUSE";
-    case ENOENT: return "ENOENT";
-    case EAGAIN: return "EAGAIN";
-    case EINTR: return "EINTR";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOBUFS: return "ENOBUFS";
-    case ENOMEM: return "ENOMEM";
-    case EPIPE: return "EPIPE";
-    case EINPROGRESS: return "EINPROGRESS";
-    default:
-        reshim_format(buf, 16, "errno %d", err);
-        return buf;
-    }
-}
 
 static bool retry_family(int family)
 {
@@ -66,43 +37,6 @@ static bool retry_family(int family)
 static bool stream_type(int stype)
 {
     return stype == SOCK_STREAM || stype == SOCK_SEQPACKET;
-}
-
-/* ---- outcome accounting ------------------------------------------------ */
-
-void reshim_connect_final(uint16_t dest, int err, unsigned retries, bool probe)
-{
-    const struct reshim_config *cfg = reshim_cfg();
-    struct dest_slot *ds = reshim_dest(dest);
-    struct net_counters *g = &reshim_stats.net[NC_CONNECT];
-    if (err == 0) {
-        if (retries) {
-            ATOMIC_INC(&g->recovered);
-            if (dest)
-                ATOMIC_INC(&ds->connect.recovered);
-        }
-    } else {
-        ATOMIC_INC(&g->failures);
-        if (retries)
-            ATOMIC_INC(&g->gave_up);
-        if (dest) {
-            ATOMIC_INC(&ds->connect.failures);
-            if (retries)
-                ATOMIC_INC(&ds->connect.gave_up);
-            ATOMIC_STORE(&ds->last_error, err);
-        }
-    }
-    if (dest && breaker_record(&ds->breaker, cfg->breaker, err != 0, probe, reshim_now_ns(),
-                               reshim_random()))
-        LOG_WARN("breaker open for %s after %u failed connects in a row: no retries until it "
-                 "half-opens", ds->name, (unsigned)ATOMIC_LOAD(&ds->breaker.consecutive));
-}
-
-void reshim_connect_outcome(int fd, struct fdinfo fi, int err)
-{
-    if (!fdtab_update(fd, fi.gen, err ? PH_FAILED : PH_CONNECTED, fi.dest))
-        return; /* someone else counted it, or the fd changed */
-    reshim_connect_final(fi.dest, err, 0, false);
 }
 
 /* ---- blocking connect retries ------------------------------------------ */
@@ -237,89 +171,46 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
                           uint16_t dest, uint64_t start, int first_err)
 {
     const struct reshim_config *cfg = reshim_cfg();
-    struct dest_slot *ds = reshim_dest(dest);
-    struct net_counters *g = &reshim_stats.net[NC_CONNECT];
-    struct backoff bo = {cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
-    struct retry_call call = {.deadline_ns = start + cfg->retry_deadline_ns};
-    uint64_t app = app_timeout_ns(fd);
-    if (app && start + app < call.deadline_ns)
-        call.deadline_ns = start + app;
-    int family = addr->sa_family;
+    uint64_t deadline = start + cfg->retry_deadline_ns, app = app_timeout_ns(fd);
+    if (app && start + app < deadline)
+        deadline = start + app;
+    struct retry_session rs;
+    retry_begin(&rs, dest, addr->sa_family, false, start, deadline);
     int last = first_err;
-    bool probe = false, checked_guards = false;
-    char eb[16];
-
-    for (;;) {
-        uint64_t now = reshim_now_ns(), delay = 0;
-        enum retry_verdict v = policy_connect_next(&bo, cfg->retries, &call, family, last, now,
-                                                   reshim_random(), &delay);
-        if (v != RV_RETRY) {
-            if (call.retries)
-                LOG_INFO("connect to %s gave up after %u retries (%s): %s", ds->name,
-                         call.retries, policy_verdict_name(v), reshim_errno_name(last, eb));
-            break;
-        }
-        if (!checked_guards) { /* once per call: filter, then breaker */
-            checked_guards = true;
-            if (!dest_rules_allow(&cfg->dest, addr, len, reshim_dns_name_has_addr, NULL)) {
-                ATOMIC_INC(&ds->skipped_filter);
-                break;
-            }
-            if (!breaker_allow_retry(&ds->breaker, cfg->breaker, now, &probe)) {
-                ATOMIC_INC(&ds->skipped_breaker);
-                LOG_INFO("breaker for %s is open: not retrying %s", ds->name,
-                         reshim_errno_name(last, eb));
-                break;
-            }
-        }
-        if (!rbudget_take(&ds->budget, cfg->retry_budget, now)) {
-            ATOMIC_INC(&ds->skipped_budget);
-            LOG_INFO("retry budget for %s spent: not retrying %s", ds->name,
-                     reshim_errno_name(last, eb));
-            break;
-        }
-        LOG_DEBUG("connect to %s: %s; retry %u/%u in %llu ms", ds->name,
-                  reshim_errno_name(last, eb), call.retries + 1, cfg->retries,
-                  (unsigned long long)(delay / 1000000));
+    uint64_t delay;
+    while (retry_next(&rs, addr, len, last, reshim_now_ns(), &delay)) {
         if (!backoff_sleep(delay)) {
             /* A signal: stop retrying. Nothing is in progress, so the app gets
              * the last real error (EINTR would promise a pending connect). */
-            LOG_INFO("connect to %s: retries stopped by a signal: %s", ds->name,
-                     reshim_errno_name(last, eb));
+            rs.why = "stopped by a signal";
             break;
         }
-        if (fdtab_get(fd).gen != fi.gen)
-            break; /* another thread closed or replaced the fd meanwhile */
-        call.retries++;
-        if (last == ETIMEDOUT)
-            call.timeouts++;
-        call.prev_delay = delay;
-        ATOMIC_INC(&g->retries);
-        ATOMIC_INC(&ds->connect.retries);
-        int r = attempt(fd, addr, len, call.deadline_ns);
+        if (fdtab_get(fd).gen != fi.gen) {
+            retry_abandon(&rs); /* another thread closed or replaced the fd meanwhile */
+            errno = last;
+            return -1;
+        }
+        int r = attempt(fd, addr, len, deadline);
         if (r == ATTEMPT_INTERRUPTED) {
+            /* The attempt goes on; its outcome is counted where the app learns it. */
             fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
-            if (probe) /* the outcome comes later; let another call probe */
-                atomic_store_explicit(&ds->breaker.probing, 0, memory_order_relaxed);
+            retry_abandon(&rs);
             errno = EINTR;
             return -1;
         }
         if (r == ATTEMPT_DEADLINE) {
-            LOG_INFO("connect to %s gave up after %u retries (deadline): %s", ds->name,
-                     call.retries, reshim_errno_name(last, eb));
+            rs.why = "deadline";
             break;
         }
         if (r == 0) {
             fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
-            reshim_connect_final(dest, 0, call.retries, probe);
-            LOG_INFO("connect to %s recovered after %u %s", ds->name, call.retries,
-                     call.retries == 1 ? "retry" : "retries");
+            retry_end(&rs, 0);
             return 0;
         }
         last = r;
     }
     fdtab_update(fd, fi.gen, PH_FAILED, dest);
-    reshim_connect_final(dest, last, call.retries, probe);
+    retry_end(&rs, last);
     errno = last;
     return -1;
 }
@@ -356,9 +247,9 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
         if (r == 0 || e == EISCONN || (e != EALREADY && e != EINPROGRESS))
             nb_forget(fd); /* the kernel answered: no retry of ours is pending */
         if (r == 0 || e == EISCONN)
-            reshim_connect_outcome(fd, fi, 0);
+            retry_connect_learned(fd, fi, 0);
         else if (e != EALREADY && e != EINPROGRESS)
-            reshim_connect_outcome(fd, fi, e);
+            retry_connect_learned(fd, fi, e);
         errno = e;
         return r;
     }
@@ -368,15 +259,10 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     uint64_t start = reshim_now_ns();
     uint16_t dest = reshim_dest_lookup(addr, len, DEST_OUT);
-    struct dest_slot *ds = reshim_dest(dest);
-    ATOMIC_INC(&reshim_stats.net[NC_CONNECT].calls);
-    if (dest) {
-        ATOMIC_INC(&ds->connect.calls);
-        rbudget_note_call(&ds->budget, start);
-    }
+    retry_count_call(dest, start);
     if (r == 0) {
         fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
-        reshim_connect_final(dest, 0, 0, false);
+        retry_outcome(dest, 0, start);
         return 0;
     }
     if (e == EINPROGRESS || e == EINTR) {
@@ -400,7 +286,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     if (flags < 0 || (flags & O_NONBLOCK)) {
         fdtab_update(fd, fi.gen, PH_FAILED, dest);
-        reshim_connect_final(dest, e, 0, false);
+        retry_outcome(dest, e, start);
         errno = e;
         return r;
     }
@@ -559,15 +445,10 @@ static int reshim_getsockopt(int fd, int level, int opt, void *val, socklen_t *l
         struct fdinfo fi = fdtab_get(fd);
         if (fi.kind == FD_SOCK && fi.phase == PH_CONNECTING) {
             int err = *(int *)val, saved = errno;
-            if (err) {
-                reshim_connect_outcome(fd, fi, err);
-            } else {
-                /* 0 also means "still in progress": only a peer tells success. */
-                struct sockaddr_storage ss;
-                socklen_t sl = sizeof ss;
-                if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-                    reshim_connect_outcome(fd, fi, 0);
-            }
+            /* 0 also means "still in progress": only a peer tells success. */
+            enum conn_result cr = fdtab_connect_result(fd, err, &err);
+            if (cr == CONN_CONNECTED || cr == CONN_FAILED)
+                retry_connect_learned(fd, fi, err);
             errno = saved;
         }
     }

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "memmon.h"
 #include "net.h"
+#include "retry.h"
 #include "stats.h"
 
 #define MS_NS 1000000ull
@@ -281,7 +282,7 @@ void server_snapshot(struct reshim_snapshot *s)
             copy_word(d->last_error, sizeof d->last_error, reshim_errno_name(err, eb));
         }
         copy_word(d->breaker, sizeof d->breaker,
-                  breaker_state_name(breaker_state(&ds->breaker, cfg->breaker, now)));
+                  breaker_state_name(breaker_state(&ds->breaker, retry_breaker_params(), now)));
         nd++;
     }
     s->ndest = nd;
