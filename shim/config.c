@@ -41,9 +41,9 @@ void reshim_config_defaults(struct reshim_config *c, unsigned uid, const char *x
 {
     memset(c, 0, sizeof *c);
     c->log_level = RLOG_WARN;
-    c->retries = 3;
-    c->backoff_base_ns = 500 * MS;
-    c->backoff_max_ns = 5 * SEC;
+    c->retries = 5;
+    c->backoff_base_ns = 250 * MS;
+    c->backoff_max_ns = 1 * SEC;
     c->jitter = JITTER_EQUAL;
     c->retry_deadline_ns = 10 * SEC;
     c->retry_budget = 0.20;
@@ -392,11 +392,15 @@ int reshim_config_load(struct reshim_config *c, reshim_getenv_fn get, void *getc
         }
     }
     if (c->backoff_max_ns < c->backoff_base_ns) {
-        if (warn)
-            warn(warnctx, "RESHIM_BACKOFF_MAX", get(getctx, "RESHIM_BACKOFF_MAX") ?: "5s",
-                 "a cap not below RESHIM_BACKOFF_BASE (the cap is raised to the base)");
+        /* A cap the user set below the base is an error; the default cap
+         * (1 s) simply follows a longer base. */
+        if (c->source[V_BACKOFF_MAX] == SRC_ENV) {
+            if (warn)
+                warn(warnctx, "RESHIM_BACKOFF_MAX", get(getctx, "RESHIM_BACKOFF_MAX") ?: "",
+                     "a cap not below RESHIM_BACKOFF_BASE (the cap is raised to the base)");
+            bad++;
+        }
         c->backoff_max_ns = c->backoff_base_ns;
-        bad++;
     }
     if (c->mem_warn > c->mem_trim) {
         if (warn)

@@ -176,7 +176,7 @@ pass "heap: $(head -n 2 "$TMP/heap" | cut -c1-120 | tr '\n' '|')"
 # ---- config --check ---------------------------------------------------------------
 clean=(env -u RESHIM_RUN_DIR -u RESHIM_RETRIES -u RESHIM_MEM_BUDGET -u RESHIM_LOG)
 "${clean[@]}" "$RESHIM" config --check >"$TMP/cfg" 2>"$TMP/cfg.err" || fail "config --check on a clean environment exited $?"
-grep -q "^RESHIM_RETRIES  *3  *default" "$TMP/cfg" || fail "config --check: $(cat "$TMP/cfg")"
+grep -q "^RESHIM_RETRIES  *5  *default" "$TMP/cfg" || fail "config --check: $(cat "$TMP/cfg")"
 rc=0; "${clean[@]}" RESHIM_RETRIES=lots RESHIM_MEM_BUDGET=300M "$RESHIM" config --check >"$TMP/cfg2" 2>"$TMP/cfg2.err" || rc=$?
 [ "$rc" = 2 ] || fail "config --check with RESHIM_RETRIES=lots exited $rc"
 grep -q "RESHIM_RETRIES=lots.*whole number" "$TMP/cfg2.err" || fail "config --check said: $(cat "$TMP/cfg2.err")"

@@ -100,8 +100,8 @@ for prog in asyncio node; do
         fail "$prog with the shim: only $(field healthy_ok_during) healthy fetches while the dead connect was pending ($dead_s s): $out"
     fcmp "$cpu < $max_cpu" ||
         fail "$prog with the shim: $cpu s of CPU for $(field wall_s) s (limit $max_cpu s): spinning while waiting out a backoff? $out"
-    grep -q "connect to 127.0.0.1:$DEAD_PORT gave up after 3 retries" "$TMP/err" ||
-        { sed 's/^/    | /' "$TMP/err" >&2; fail "$prog with the shim: no 'gave up after 3 retries' line for the dead port"; }
+    grep -q "connect to 127.0.0.1:$DEAD_PORT gave up after 5 retries" "$TMP/err" ||
+        { sed 's/^/    | /' "$TMP/err" >&2; fail "$prog with the shim: no 'gave up after 5 retries' line for the dead port"; }
     grep -Eq "reshim\[[0-9]+\]: (warn|error)" "$TMP/err" && fail "$prog with the shim: reshim warned: $(grep -E 'reshim\[[0-9]+\]: (warn|error)' "$TMP/err" | head -n 2)"
     recovered=$(summary_field "$TMP/err" connect recovered)
     gave_up=$(summary_field "$TMP/err" connect gave_up)
