@@ -18,8 +18,9 @@
 #     gets nothing: the app warns, runs on and its output is intact (the
 #     only effect is that this process has no stats socket).
 #   - A root process that dropped to uid 65534 (setuid: not dumpable, so the
-#     kernel keeps that uid out of its /proc/PID, the control): uid 65534
-#     gets the refusal for stats and trim; root is served.
+#     kernel keeps that uid out of its /proc/PID, the control) makes its
+#     socket again under its new uid (@reshim-65534/<pid>): uid 65534 gets
+#     the refusal for stats and trim; root is served, and root's CLI finds it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/security_lib.sh"
 security_require_root
@@ -212,14 +213,17 @@ wait_abstract 0 "$D_PID" || fail "dropper: no @reshim-0/$D_PID"
 touch "$TMP/drop.go"
 i=0; until grep -q '^dropped' "$TMP/drop.out"; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not drop: $(cat "$TMP/drop.err")"; sleep 0.02; done
 grep -q "^dropped uid=$NOBODY dumpable=0" "$TMP/drop.out" || fail "dropper: $(cat "$TMP/drop.out")"
+wait_abstract $NOBODY "$D_PID" || fail "dropper: no @reshim-$NOBODY/$D_PID after the drop"
 # Control: the kernel keeps uid 65534 out of it (no /proc/PID/environ for it).
 if as_uid $NOBODY cat "/proc/$D_PID/environ" >/dev/null 2>&1; then fail "control: uid $NOBODY reads the dropper's environ"; fi
-ans=$(ask "@reshim-0/$D_PID" stats as_uid $NOBODY)
+ans=$(ask "@reshim-$NOBODY/$D_PID" stats as_uid $NOBODY)
 [ "${ans#*permission denied: the process is not dumpable}" != "$ans" ] || fail "uid $NOBODY read the stats of a process that dropped root to it: ${ans:0:120}"
-ans=$(ask "@reshim-0/$D_PID" trim as_uid $NOBODY)
+ans=$(ask "@reshim-$NOBODY/$D_PID" trim as_uid $NOBODY)
 [ "${ans#*permission denied: the process is not dumpable}" != "$ans" ] || fail "uid $NOBODY drove a process that dropped root to it: ${ans:0:120}"
-ans=$(ask "@reshim-0/$D_PID" stats)
+ans=$(ask "@reshim-$NOBODY/$D_PID" stats)
 case "$ans" in "{\"pid\":$D_PID,"*) ;; *) fail "root on the dropper: ${ans:0:120}" ;; esac
+[ "$("$RESHIM" stats "$D_PID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["pid"])')" = "$D_PID" ] ||
+    fail "root's reshim stats $D_PID (the dropper)"
 touch "$TMP/drop.quit"
 i=0; until grep -q '^done' "$TMP/drop.out"; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not finish"; sleep 0.02; done
-pass "a root process that dropped to uid $NOBODY (not dumpable: the kernel keeps that uid out of /proc/PID, the control): uid $NOBODY gets "permission denied: the process is not dumpable..." for stats and trim; root is served"
+pass "a root process that dropped to uid $NOBODY (not dumpable: the kernel keeps that uid out of /proc/PID, the control) serves on @reshim-$NOBODY/<pid> now: uid $NOBODY gets "permission denied: the process is not dumpable..." for stats and trim; root is served (and root's reshim stats finds it)"
