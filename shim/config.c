@@ -37,6 +37,12 @@ const char *const reshim_config_names[V_COUNT] = {
 #define MS 1000000ull
 #define SEC 1000000000ull
 
+/* The default run directory of a uid without $XDG_RUNTIME_DIR. */
+static void tmp_run_dir(char *buf, size_t n, unsigned uid)
+{
+    snprintf(buf, n, "/tmp/reshim-%u", uid);
+}
+
 void reshim_config_defaults(struct reshim_config *c, unsigned uid, const char *xdg)
 {
     memset(c, 0, sizeof *c);
@@ -59,7 +65,16 @@ void reshim_config_defaults(struct reshim_config *c, unsigned uid, const char *x
     if (xdg && xdg[0] == '/' && strlen(xdg) + sizeof "/reshim" <= sizeof c->run_dir)
         snprintf(c->run_dir, sizeof c->run_dir, "%s/reshim", xdg);
     else
-        snprintf(c->run_dir, sizeof c->run_dir, "/tmp/reshim-%u", uid);
+        tmp_run_dir(c->run_dir, sizeof c->run_dir, uid);
+    c->run_dir_uid = uid;
+}
+
+const char *reshim_run_dir_for(const struct reshim_config *c, unsigned euid, char *buf, size_t n)
+{
+    if (c->source[V_RUN_DIR] == SRC_ENV || euid == c->run_dir_uid)
+        return c->run_dir;
+    tmp_run_dir(buf, n, euid);
+    return buf;
 }
 
 /* A non-negative decimal number with an optional fraction; *end points past it. */

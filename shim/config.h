@@ -50,6 +50,7 @@ struct reshim_config {
     enum reshim_mem_policy mem_policy;
     uint64_t heap_sample_bytes;     /* 0 = off */
     char run_dir[RESHIM_PATH_MAX];
+    unsigned run_dir_uid;           /* the uid the default run_dir is of */
     uint64_t interval_ns;
     char push[RESHIM_PATH_MAX];     /* "" = unset */
     enum reshim_source source[V_COUNT];
@@ -65,6 +66,14 @@ void reshim_config_defaults(struct reshim_config *c, unsigned uid, const char *x
  * and replaced by its default). */
 int reshim_config_load(struct reshim_config *c, reshim_getenv_fn get, void *getctx,
                        reshim_warn_fn warn, void *warnctx, unsigned uid);
+
+/* The run directory of a process whose effective uid is now euid (its
+ * stats socket is placed when it is made, maybe after a daemon changed its
+ * uid): RESHIM_RUN_DIR when set; else the default computed at start while
+ * euid is still the uid it was computed for; else the new uid's default
+ * without $XDG_RUNTIME_DIR (that one is the old user's): /tmp/reshim-<euid>,
+ * written into buf (n bytes). */
+const char *reshim_run_dir_for(const struct reshim_config *c, unsigned euid, char *buf, size_t n);
 
 /* Unit parsers: 0 on success, -1 on a value that does not parse. */
 int reshim_parse_size(const char *s, uint64_t *bytes);      /* 512K, 1MiB, 2G, 100B, 4096 */

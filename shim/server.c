@@ -6,6 +6,10 @@
  * Placement: $RESHIM_RUN_DIR/<pid>.sock in a directory created 0700 and
  * refused (one warning) when it is a symlink, not a directory, owned by
  * another uid or open to group/other; then the abstract @reshim-<uid>/<pid>.
+ * The uid is the effective one when the socket is made (the one SO_PEERCRED
+ * reports): a process that changed it (nginx's workers, `user nobody`) gets
+ * the default run directory of its new uid (config.c: reshim_run_dir_for),
+ * and a listener made before such a change is made again.
  *
  * The thread starts late (server_tick from the first slow point after init)
  * and opens its socket only once the process is 100 ms old,
@@ -352,6 +356,10 @@ static dev_t rdir_dev;
 static ino_t rdir_ino;
 static size_t rdir_len;
 static bool place_warned, abstract_warned;
+/* The run directory chosen at the last listener_open, and the effective uid
+ * the listener was made under. */
+static char run_dir[RESHIM_PATH_MAX];
+static uid_t lsn_euid;
 static uint64_t next_listen, last_lsn_check, last_path_check, lsn_pause_until;
 static uint64_t last_trim_ns;
 
@@ -618,7 +626,7 @@ static const char *config_value(const struct reshim_config *cfg, int v, char *bu
     case V_MEM_TRIM: return fmt_percent(buf, n, cfg->mem_trim);
     case V_MEM_POLICY: return reshim_mem_policy_name(cfg->mem_policy);
     case V_HEAP_SAMPLE: return fmt_u64(buf, n, cfg->heap_sample_bytes);
-    case V_RUN_DIR: return cfg->run_dir;
+    case V_RUN_DIR: return run_dir[0] ? run_dir : cfg->run_dir; /* as placed */
     case V_INTERVAL: return fmt_duration(buf, n, cfg->interval_ns);
     case V_PUSH: return cfg->push;
     case V_COUNT: break;
@@ -1014,9 +1022,11 @@ static void accept_clients(uint64_t now)
 
 /* ---- the listener --------------------------------------------------------- */
 
+/* The uid of our socket's name: the effective one, as SO_PEERCRED tells
+ * our clients. */
 static unsigned my_uid(void)
 {
-    return (unsigned)getuid();
+    return (unsigned)geteuid();
 }
 
 /* Can a user other than us (and root) rename or replace entries of this
@@ -1284,18 +1294,20 @@ static void unlink_ours(void)
 
 static void listener_open(uint64_t now)
 {
-    const struct reshim_config *cfg = reshim_cfg();
-    char path[SOCK_PATH_MAX + 32], whybuf[SOCK_PATH_MAX + 96];
+    char path[SOCK_PATH_MAX + 32], whybuf[SOCK_PATH_MAX + 96], dbuf[RESHIM_PATH_MAX];
     const char *why = NULL;
-    size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", cfg->run_dir,
+    lsn_euid = geteuid();
+    const char *dir = reshim_run_dir_for(reshim_cfg(), (unsigned)lsn_euid, dbuf, sizeof dbuf);
+    copy_word(run_dir, sizeof run_dir, dir);
+    size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", run_dir,
                                 (int)syscall(SYS_getpid));
     int fd = -1, dfd = -1;
     bool changeable = false;
-    size_t dlen = strlen(cfg->run_dir);
+    size_t dlen = strlen(run_dir);
     if (plen >= (size_t)SOCK_PATH_MAX)
         why = "the socket path would not fit a unix socket address (107 bytes)";
     else
-        why = dir_problem(cfg->run_dir, &dfd, &changeable, whybuf, sizeof whybuf);
+        why = dir_problem(run_dir, &dfd, &changeable, whybuf, sizeof whybuf);
     if (!why) {
         fd = bind_path(dfd, path, path + dlen + 1, changeable, whybuf, sizeof whybuf);
         if (fd < 0)
@@ -1314,7 +1326,7 @@ static void listener_open(uint64_t now)
             place_warned = true;
             LOG_WARN("stats socket: not using the run directory %s: %s; serving on the abstract "
                      "socket @%s instead",
-                     cfg->run_dir, why, name);
+                     run_dir, why, name);
         }
         fd = bind_abstract();
     }
@@ -1354,8 +1366,18 @@ static void listener_maintain(uint64_t now)
 {
     if (lsn.fd >= 0 && now - last_lsn_check >= CHECK_NS) {
         last_lsn_check = now;
-        if (!own_ok(&lsn))
+        if (!own_ok(&lsn)) {
             listener_lost();
+        } else if (geteuid() != lsn_euid) {
+            /* The process changed its uid since (a daemon dropping root):
+             * the socket goes where the new uid's is looked for. The old
+             * file is removed when the new uid may; else `reshim ls` of
+             * the old uid removes it as stale. */
+            LOG_DEBUG("stats socket: the uid changed from %u to %u; re-creating it",
+                      (unsigned)lsn_euid, (unsigned)geteuid());
+            listener_close();
+            next_listen = now;
+        }
     }
     if (lsn.fd >= 0 && sock_path[0] && now - last_path_check >= PATH_CHECK_NS) {
         last_path_check = now;
@@ -1730,7 +1752,7 @@ void server_atfork_child(void)
     own_close(&pushfd);
     push_buf = NULL; /* forgotten, as the client buffers */
     push_cap = 0;
-    sock_path[0] = 0;
+    sock_path[0] = run_dir[0] = 0;
     place_warned = abstract_warned = false;
     next_listen = last_lsn_check = last_path_check = lsn_pause_until = 0;
     last_trim_ns = 0;

@@ -23,6 +23,8 @@
 struct proc_ref {
     int pid;
     bool abstract;        /* @reshim-<uid>/<pid> */
+    unsigned uid;         /* whose socket: ours, or (root) its run dir's owner, its name's uid */
+    unsigned gid;         /* the group of its run directory */
     char path[108];       /* socket path (for abstract: the name without the '@') */
 };
 
@@ -31,10 +33,15 @@ struct proc_ref {
 const char *cli_run_dir(void);
 
 /* Every live shimmed process of this user: <run dir>/<pid>.sock files and
- * abstract @reshim-<uid>/<pid> sockets (/proc/net/unix). A socket whose
- * process is gone (or does not answer a connect) is stale: removed when
- * remove_stale. Sorted by pid; returns how many (at most max), -1 on error. */
+ * abstract @reshim-<uid>/<pid> sockets (/proc/net/unix); for root, of every
+ * user (each one's default run directory, abstract names of every uid). A
+ * socket whose process is gone (or does not answer a connect) is stale:
+ * removed when remove_stale. Sorted by pid; returns how many (at most max),
+ * -1 on error. */
 int procs_list(struct proc_ref *out, int max, bool remove_stale);
+
+/* "no process ... runs with the shim (sockets in ...)" on stderr. */
+void procs_say_none(void);
 
 /* The socket of one pid: 0 found, -1 not (no such process, or no shim). */
 int procs_find(int pid, struct proc_ref *out);

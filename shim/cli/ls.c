@@ -178,8 +178,7 @@ int cmd_ls(int argc, char **argv)
         nrows++;
     }
     if (nrows == 0 && n == 0)
-        cli_err("no process of uid %u runs with the shim (sockets in %s)", (unsigned)getuid(),
-                cli_run_dir());
+        procs_say_none();
     if (json)
         print_json(rows, nrows);
     else if (quiet)

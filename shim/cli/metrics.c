@@ -52,8 +52,7 @@ int cmd_metrics(int argc, char **argv)
     } else {
         n = snapshots_collect(NULL, 0, snaps, METRICS_MAX);
         if (n == 0)
-            cli_err("no process of uid %u runs with the shim (sockets in %s)", (unsigned)getuid(),
-                    cli_run_dir());
+            procs_say_none();
     }
     if (n > 0) {
         const struct reshim_snapshot *const *cs = (const struct reshim_snapshot *const *)snaps;

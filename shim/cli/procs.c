@@ -2,8 +2,11 @@
  * stats sockets (protocol: one request line, half-close, read to EOF).
  * Discovery: <run dir>/<pid>.sock files (the run dir computed by config.c
  * exactly as the library does) and abstract @reshim-<uid>/<pid> sockets
- * listed in /proc/net/unix. Every request has a deadline: a hung or
- * malicious process never hangs the CLI. */
+ * listed in /proc/net/unix. Root sees every user's: each user's default run
+ * directory (/tmp/reshim-<uid>, /run/user/<uid>/reshim) and abstract names
+ * of every uid, where only that user's process of that pid is believed.
+ * Every request has a deadline: a hung or malicious process never hangs
+ * the CLI. */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -15,6 +18,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -104,14 +108,21 @@ static socklen_t make_addr(const struct proc_ref *p, struct sockaddr_un *sa)
     return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 }
 
-/* The uid that held the last socket connect_ref refused (errno EPERM). */
-static unsigned foreign_uid;
+/* The server connect_ref refused last (errno EPERM): its uid and pid, and
+ * the user and pid its socket's place said. */
+static unsigned foreign_uid, expected_uid;
+static int foreign_pid, expected_pid;
 
 /* What connect_ref's errno means, for a message. */
 static const char *connect_error(int e, char *buf, size_t n)
 {
     if (e == EAGAIN || e == ETIMEDOUT)
         return "busy (its backlog is full)";
+    if (e == EPERM && expected_uid != getuid()) {
+        snprintf(buf, n, "it is served by uid %u (pid %d), not by process %d of uid %u itself: "
+                 "not trusted, ignored", foreign_uid, foreign_pid, expected_pid, expected_uid);
+        return buf;
+    }
     if (e == EPERM) {
         if (getuid() == 0)
             snprintf(buf, n, "it is served by uid %u, not by root: not trusted, ignored",
@@ -124,12 +135,30 @@ static const char *connect_error(int e, char *buf, size_t n)
     return strerror(e);
 }
 
+/* Another user's socket file (root's CLI) is reached with that user's
+ * rights (fsuid and fsgid), never root's: its owner may have swapped it for
+ * a link to a socket only root can reach. on false: back to ours. */
+static bool owner_rights(const struct proc_ref *p, bool on)
+{
+    if (p->abstract || p->uid == getuid())
+        return true;
+    uid_t u = on ? (uid_t)p->uid : getuid();
+    gid_t g = on ? (gid_t)p->gid : getgid();
+    if (on) /* the group first: a non-zero fsuid may not set it */
+        setfsgid(g);
+    setfsuid(u);
+    if (!on)
+        setfsgid(g);
+    return (uid_t)setfsuid((uid_t)-1) == u && (gid_t)setfsgid((gid_t)-1) == g;
+}
+
 /* Connects within timeout_ms (a unix connect waits only while the backlog is
  * full: SO_SNDTIMEO bounds it). Returns a non-blocking fd, or -1 with errno.
  * The server must be of our uid or root (SO_PEERCRED): anyone in the network
  * namespace can bind an abstract @reshim-<uid>/<pid> first, and a socket file
  * can be swapped between our lstat and our connect; such a server would
- * otherwise feed us made-up stats. Refused with EPERM. */
+ * otherwise feed us made-up stats. Refused with EPERM. Another user's
+ * socket (root's CLI) must be served by that user's process of that pid. */
 static int connect_ref(const struct proc_ref *p, int timeout_ms)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -141,10 +170,18 @@ static int connect_ref(const struct proc_ref *p, int timeout_ms)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     struct sockaddr_un sa;
     socklen_t len = make_addr(p, &sa);
-    int rc;
-    do
-        rc = connect(fd, (struct sockaddr *)&sa, len);
-    while (rc < 0 && errno == EINTR);
+    int rc = -1;
+    errno = EACCES;
+    if (owner_rights(p, true))
+        do
+            rc = connect(fd, (struct sockaddr *)&sa, len);
+        while (rc < 0 && errno == EINTR);
+    int e0 = errno;
+    if (!owner_rights(p, false)) { /* never go on with another user's rights */
+        cli_err("cannot take back the CLI's own file system rights");
+        exit(EXIT_FAIL);
+    }
+    errno = e0;
     if (rc < 0) {
         int e = errno;
         close(fd);
@@ -153,9 +190,13 @@ static int connect_ref(const struct proc_ref *p, int timeout_ms)
     }
     struct ucred cr = {.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
     socklen_t cl = sizeof cr;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
-        (cr.uid != getuid() && cr.uid != 0)) {
-        foreign_uid = cl == sizeof cr ? (unsigned)cr.uid : (unsigned)-1;
+    bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cl == sizeof cr;
+    if (!ok || (p->uid == getuid() ? cr.uid != getuid() && cr.uid != 0
+                                   : cr.uid != p->uid || cr.pid != p->pid)) {
+        foreign_uid = ok ? (unsigned)cr.uid : (unsigned)-1;
+        foreign_pid = ok ? cr.pid : 0;
+        expected_uid = p->uid;
+        expected_pid = p->pid;
         close(fd);
         errno = EPERM;
         return -1;
@@ -208,15 +249,115 @@ static bool have_pid(const struct proc_ref *out, int n, int pid)
     return false;
 }
 
-/* Abstract sockets of this user from /proc/net/unix: calls fn for each pid
- * that listens on @reshim-<uid>/<pid>. */
-static void scan_abstract(void (*fn)(void *ctx, int pid), void *ctx)
+/* A uid in a name: digits only, no sign, fits 32 bits; -1 otherwise. */
+static long long parse_uid(const char *s, const char **end)
+{
+    long long v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9' && p - s < 10)
+        v = v * 10 + (*p++ - '0');
+    *end = p;
+    return p == s || v > 4294967295ll ? -1 : v;
+}
+
+/* ---- run directories ------------------------------------------------------ */
+
+#define RUN_DIRS_MAX 256
+
+struct run_dir {
+    int fd;             /* O_RDONLY | O_DIRECTORY */
+    unsigned uid, gid;  /* its owner: the user whose sockets it holds */
+    dev_t dev;
+    ino_t ino;
+    char path[108];
+};
+
+/* dirs[*n] = <parent>/<name> when it is a directory of that uid, reached
+ * without following a symbolic link (its owner could point it anywhere),
+ * and not one already there. */
+static void run_dir_add(struct run_dir *dirs, int *n, int parent, const char *name, unsigned uid,
+                        const char *path)
+{
+    struct stat st;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    bool seen = fstat(fd, &st) != 0 || st.st_uid != uid ||
+                snprintf(dirs[*n].path, sizeof dirs[*n].path, "%s", path) >=
+                    (int)sizeof dirs[*n].path;
+    for (int i = 0; i < *n && !seen; i++)
+        seen = dirs[i].dev == st.st_dev && dirs[i].ino == st.st_ino;
+    if (seen) {
+        close(fd);
+        return;
+    }
+    dirs[*n] = (struct run_dir){fd, uid, (unsigned)st.st_gid, st.st_dev, st.st_ino, ""};
+    snprintf(dirs[*n].path, sizeof dirs[*n].path, "%s", path);
+    (*n)++;
+}
+
+/* Every run directory with sockets to look at: ours (cli_run_dir()), and as
+ * root every user's default one too: /tmp/reshim-<uid> and
+ * /run/user/<uid>/reshim, owned by that uid (a process that changed its
+ * uid puts its socket there: reshim_run_dir_for). Returns how many are open;
+ * run_dirs_close closes them. complain: a message when ours is unreadable. */
+static int run_dirs_open(struct run_dir *dirs, bool complain)
+{
+    int n = 0;
+    const char *own = cli_run_dir();
+    char sub[32];
+    run_dir_add(dirs, &n, AT_FDCWD, own, getuid(), own);
+    if (n == 0 && complain && errno != ENOENT)
+        cli_err("cannot read the run directory %s: %s", own, strerror(errno));
+    if (getuid() != 0)
+        return n;
+    static const char *const parents[] = {"/tmp", "/run/user"};
+    for (int k = 0; k < 2; k++) {
+        DIR *d = opendir(parents[k]);
+        struct dirent *e;
+        while (d && (e = readdir(d)) && n < RUN_DIRS_MAX) {
+            const char *end, *num = k == 0 ? e->d_name + 7 : e->d_name;
+            if (k == 0 && strncmp(e->d_name, "reshim-", 7) != 0)
+                continue;
+            long long uid = parse_uid(num, &end);
+            if (uid < 0 || *end)
+                continue;
+            if (k == 0) {
+                if (snprintf(sub, sizeof sub, "/tmp/%s", e->d_name) < (int)sizeof sub)
+                    run_dir_add(dirs, &n, dirfd(d), e->d_name, (unsigned)uid, sub);
+                continue;
+            }
+            /* /run/user/<uid> is the user's own: its reshim entry too */
+            struct stat st;
+            int ufd = openat(dirfd(d), e->d_name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (ufd < 0)
+                continue;
+            if (snprintf(sub, sizeof sub, "/run/user/%s/reshim", e->d_name) < (int)sizeof sub &&
+                fstat(ufd, &st) == 0 && st.st_uid == (uid_t)uid)
+                run_dir_add(dirs, &n, ufd, "reshim", (unsigned)uid, sub);
+            close(ufd);
+        }
+        if (d)
+            closedir(d);
+    }
+    return n;
+}
+
+static void run_dirs_close(struct run_dir *dirs, int n)
+{
+    for (int i = 0; i < n; i++)
+        close(dirs[i].fd);
+}
+
+/* ---- abstract sockets ----------------------------------------------------- */
+
+/* Abstract sockets from /proc/net/unix: calls fn for each listener on
+ * @reshim-<uid>/<pid> of this user (root: of every uid). */
+static void scan_abstract(void (*fn)(void *ctx, unsigned uid, int pid), void *ctx)
 {
     FILE *f = fopen("/proc/net/unix", "re");
     if (!f)
         return;
-    char prefix[48];
-    int plen = snprintf(prefix, sizeof prefix, "@reshim-%u/", (unsigned)getuid());
     char line[512];
     while (fgets(line, sizeof line, f)) {
         /* Num RefCount Protocol Flags Type St Inode Path */
@@ -226,11 +367,13 @@ static void scan_abstract(void (*fn)(void *ctx, int pid), void *ctx)
             continue;
         if (type != 1 /* SOCK_STREAM */ || strtoul(flags, NULL, 16) != 0x10000 /* listening */)
             continue;
-        if (strncmp(path, prefix, (size_t)plen) != 0)
+        const char *end;
+        long long uid = strncmp(path, "@reshim-", 8) == 0 ? parse_uid(path + 8, &end) : -1;
+        if (uid < 0 || *end != '/' || (getuid() != 0 && uid != getuid()))
             continue;
-        int pid = cli_parse_pid(path + plen);
+        int pid = cli_parse_pid(end + 1);
         if (pid > 0)
-            fn(ctx, pid);
+            fn(ctx, (unsigned)uid, pid);
     }
     fclose(f);
 }
@@ -240,7 +383,7 @@ struct list_ctx {
     int n, max;
 };
 
-static void add_abstract(void *c, int pid)
+static void add_abstract(void *c, unsigned uid, int pid)
 {
     struct list_ctx *l = c;
     /* An abstract socket goes away with its process: never stale. Its pid
@@ -252,40 +395,56 @@ static void add_abstract(void *c, int pid)
     memset(p, 0, sizeof *p);
     p->pid = pid;
     p->abstract = true;
-    snprintf(p->path, sizeof p->path, "reshim-%u/%d", (unsigned)getuid(), pid);
+    p->uid = uid;
+    snprintf(p->path, sizeof p->path, "reshim-%u/%d", uid, pid);
+}
+
+/* The socket file <dir>/<name> as a proc_ref: a socket of the directory's
+ * owner (the entry of the directory we opened, never a path that may lead
+ * elsewhere by now); *st its status. */
+static bool file_ref(const struct run_dir *dir, const char *name, int pid, struct proc_ref *p,
+                     struct stat *st)
+{
+    memset(p, 0, sizeof *p);
+    p->pid = pid;
+    p->uid = dir->uid;
+    p->gid = dir->gid;
+    return snprintf(p->path, sizeof p->path, "%s/%s", dir->path, name) < (int)sizeof p->path &&
+           fstatat(dir->fd, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st->st_mode) &&
+           st->st_uid == dir->uid;
 }
 
 int procs_list(struct proc_ref *out, int max, bool remove_stale)
 {
-    const char *dir = cli_run_dir();
     struct list_ctx l = {out, 0, max};
-    DIR *d = opendir(dir);
-    if (d) {
+    struct run_dir dirs[RUN_DIRS_MAX];
+    int nd = run_dirs_open(dirs, true);
+    for (int k = 0; k < nd; k++) {
+        int dfd = dup(dirs[k].fd);
+        DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+        if (!d) {
+            if (dfd >= 0)
+                close(dfd);
+            continue;
+        }
         struct dirent *e;
         while ((e = readdir(d)) && l.n < max) {
             int pid = sock_name_pid(e->d_name);
-            if (pid <= 0 || pid == getpid())
-                continue;
-            struct proc_ref p = {.pid = pid};
-            if (snprintf(p.path, sizeof p.path, "%s/%s", dir, e->d_name) >= (int)sizeof p.path)
-                continue;
-            /* The entry of the directory we read, never a path that may
-             * lead elsewhere by now. */
+            struct proc_ref p;
             struct stat st;
-            if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                !S_ISSOCK(st.st_mode) || st.st_uid != getuid())
+            if (pid <= 0 || pid == getpid() || have_pid(out, l.n, pid) ||
+                !file_ref(&dirs[k], e->d_name, pid, &p, &st))
                 continue;
             if (file_is_stale(&p, &st)) {
-                if (remove_stale && unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT)
+                if (remove_stale && unlinkat(dirs[k].fd, e->d_name, 0) != 0 && errno != ENOENT)
                     cli_err("cannot remove the stale socket %s: %s", p.path, strerror(errno));
                 continue;
             }
             out[l.n++] = p;
         }
         closedir(d);
-    } else if (errno != ENOENT) {
-        cli_err("cannot read the run directory %s: %s", dir, strerror(errno));
     }
+    run_dirs_close(dirs, nd);
     scan_abstract(add_abstract, &l);
     /* our own socket, when this CLI itself runs under the shim */
     for (int i = 0; i < l.n; i++)
@@ -295,41 +454,65 @@ int procs_list(struct proc_ref *out, int max, bool remove_stale)
     return l.n;
 }
 
+void procs_say_none(void)
+{
+    if (getuid() == 0)
+        cli_err("no process runs with the shim (sockets in %s, in every user's run directory, "
+                "and abstract ones)", cli_run_dir());
+    else
+        cli_err("no process of uid %u runs with the shim (sockets in %s)", (unsigned)getuid(),
+                cli_run_dir());
+}
+
 struct find_ctx {
     int pid;
     bool found;
+    unsigned uid;
 };
 
-static void match_abstract(void *c, int pid)
+static void match_abstract(void *c, unsigned uid, int pid)
 {
     struct find_ctx *f = c;
-    if (pid == f->pid)
+    if (pid == f->pid && !f->found) {
         f->found = true;
+        f->uid = uid;
+    }
 }
 
 enum find_result { FOUND, NO_PROCESS, NO_SHIM, STALE };
 
 static enum find_result find(int pid, struct proc_ref *out)
 {
+    struct run_dir dirs[RUN_DIRS_MAX];
+    int nd = run_dirs_open(dirs, false);
+    bool stale = false;
+    char name[32];
+    struct proc_ref staled = {.pid = pid};
+    snprintf(name, sizeof name, "%d.sock", pid);
+    for (int k = 0; k < nd; k++) {
+        struct stat st;
+        if (!file_ref(&dirs[k], name, pid, out, &st))
+            continue;
+        if (!file_is_stale(out, &st)) {
+            run_dirs_close(dirs, nd);
+            return FOUND;
+        }
+        if (!stale)
+            staled = *out;
+        stale = true;
+    }
+    run_dirs_close(dirs, nd);
+    struct find_ctx f = {pid, false, 0};
+    scan_abstract(match_abstract, &f);
     memset(out, 0, sizeof *out);
     out->pid = pid;
-    const char *dir = cli_run_dir();
-    bool stale = false;
-    if (snprintf(out->path, sizeof out->path, "%s/%d.sock", dir, pid) < (int)sizeof out->path) {
-        struct stat st;
-        if (lstat(out->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == getuid()) {
-            if (!file_is_stale(out, &st))
-                return FOUND;
-            stale = true;
-        }
-    }
-    struct find_ctx f = {pid, false};
-    scan_abstract(match_abstract, &f);
     if (f.found) {
         out->abstract = true;
-        snprintf(out->path, sizeof out->path, "reshim-%u/%d", (unsigned)getuid(), pid);
+        out->uid = f.uid;
+        snprintf(out->path, sizeof out->path, "reshim-%u/%d", f.uid, pid);
         return FOUND;
     }
+    *out = staled;
     if (!pid_alive(pid))
         return NO_PROCESS;
     return stale ? STALE : NO_SHIM;
@@ -364,9 +547,10 @@ int procs_find_or_explain(int pid, struct proc_ref *out)
                     pid, proc_comm(pid, comm, sizeof comm), (unsigned)st.st_uid,
                     (unsigned)getuid());
         else
-            cli_err("process %d (%s) has no reshim stats socket in %s (not started with the "
+            cli_err("process %d (%s) has no reshim stats socket in %s%s (not started with the "
                     "shim, RESHIM_DISABLE=1, or another RESHIM_RUN_DIR)",
-                    pid, proc_comm(pid, comm, sizeof comm), cli_run_dir());
+                    pid, proc_comm(pid, comm, sizeof comm), cli_run_dir(),
+                    getuid() == 0 ? " or another user's run directory" : "");
         break;
     }
     }

@@ -14,12 +14,17 @@
 #   - A fake server of uid 65534 on @reshim-0/<pid> is not believed by
 #     root's CLI (ls lists no row, stats/metrics fail and name the uid);
 #     control: the same fake server run as root is listed.
+#   - Root's CLI looks at other users' sockets too, and believes one only
+#     when that user's process of that pid serves it: a fake of uid 65534 on
+#     @reshim-65534/<another pid> is refused (control: on its own pid it is
+#     listed); a link planted in /tmp/reshim-65534 is not followed.
 #   - A squatter of uid 65534 holding @reshim-0/<pid> before the app starts
 #     gets nothing: the app warns, runs on and its output is intact (the
 #     only effect is that this process has no stats socket).
 #   - A root process that dropped to uid 65534 (setuid: not dumpable, so the
-#     kernel keeps that uid out of its /proc/PID, the control): uid 65534
-#     gets the refusal for stats and trim; root is served.
+#     kernel keeps that uid out of its /proc/PID, the control) makes its
+#     socket again under its new uid (@reshim-65534/<pid>): uid 65534 gets
+#     the refusal for stats and trim; root is served, and root's CLI finds it.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/security_lib.sh"
 security_require_root
@@ -114,7 +119,7 @@ stop_app pathapp; stop_app absapp
 cat > "$TMP/fake.py" <<'PYEOF'
 import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
-s.bind("\0reshim-%s/%d" % (sys.argv[1], os.getpid())); s.listen(16)
+s.bind("\0reshim-%s/%s" % (sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else os.getpid())); s.listen(16)
 print("listening", os.getpid(), flush=True)
 stats = ('{"pid":%d,"comm":"FAKE","version":"0.1.0","uptime_s":1,"net":{},'
          '"mem":{"rss_bytes":1}}\n' % os.getpid()).encode()
@@ -127,10 +132,12 @@ while True:
     c.close()
 PYEOF
 chmod 644 "$TMP/fake.py"
-# fake_server NAME UID [PREFIX...]: starts it; sets FAKE_PID.
+# fake_server NAME UID [PREFIX...]: starts it; sets FAKE_PID. FAKE_AS: the
+# pid its name claims (default: its own).
+FAKE_AS=
 fake_server() {
     local name=$1 uid=$2; shift 2
-    "$@" "$PY" "$TMP/fake.py" "$uid" >"$TMP/$name.out" 2>&1 &
+    "$@" "$PY" "$TMP/fake.py" "$uid" $FAKE_AS >"$TMP/$name.out" 2>&1 &
     CHILDREN+=($!)
     local i=0
     while ! grep -q '^listening' "$TMP/$name.out"; do
@@ -158,6 +165,34 @@ out=$("$RESHIM" metrics 2>/dev/null || true)
 if printf '%s' "$out" | grep -q FAKE; then fail "root: reshim metrics (all) exported the fake: $out"; fi
 kill "$FAKE_PID"
 pass "a fake server of uid $NOBODY on @reshim-0/<pid>: root's reshim ls/stats/metrics/heap do not believe it ($(sed 's/^reshim: //' "$TMP/ls.err" | head -n 1)); control: run by root it is listed as FAKE"
+
+# ---- root's CLI and the sockets of other users ----
+# Root looks at every uid's abstract names and run directories: there, only
+# that user's process of that pid is believed (SO_PEERCRED uid and pid).
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups sleep 120 & VICTIM=$!; CHILDREN+=($VICTIM)
+FAKE_AS=$VICTIM fake_server fake-other $NOBODY as_uid $NOBODY
+rc=0; out=$("$RESHIM" stats "$VICTIM" 2>"$TMP/cli.err") || rc=$?
+[ $rc != 0 ] && [ -z "$out" ] && grep -q "served by uid $NOBODY (pid $FAKE_PID), not by process $VICTIM of uid $NOBODY itself" "$TMP/cli.err" ||
+    fail "root: reshim stats of a pid whose @reshim-$NOBODY name another process holds: rc $rc, $out $(cat "$TMP/cli.err")"
+msg=$(sed 's/^reshim: //' "$TMP/cli.err" | head -n 1)
+out=$("$RESHIM" ls 2>/dev/null || true)
+if printf '%s\n' "$out" | grep -q FAKE; then fail "root's reshim ls believed a fake of another pid: $out"; fi
+kill "$FAKE_PID"
+FAKE_AS= fake_server fake-own $NOBODY as_uid $NOBODY
+out=$("$RESHIM" ls 2>&1)
+printf '%s\n' "$out" | grep -Eq "^$FAKE_PID +FAKE " || fail "control: uid $NOBODY's process on @reshim-$NOBODY/<its pid> is not listed by root: $out"
+kill "$FAKE_PID"
+# A link planted in uid 65534's run directory, named after its process, to
+# root's app socket: never followed (and, swapped in after the check, it
+# would be with uid 65534's rights only).
+as_uid $NOBODY mkdir -p "/tmp/reshim-$NOBODY"
+[ "$(stat -c %u "/tmp/reshim-$NOBODY")" = $NOBODY ] || skip "/tmp/reshim-$NOBODY is not uid $NOBODY's"
+as_uid $NOBODY ln -sf "$S" "/tmp/reshim-$NOBODY/$VICTIM.sock"
+rc=0; out=$("$RESHIM" stats "$VICTIM" 2>"$TMP/cli.err") || rc=$?
+rm -f "/tmp/reshim-$NOBODY/$VICTIM.sock"
+[ $rc = 3 ] && [ -z "$out" ] || fail "root: reshim stats through a planted link: rc $rc, $out $(cat "$TMP/cli.err")"
+kill $VICTIM
+pass "root's CLI and uid $NOBODY's sockets: a fake on @reshim-$NOBODY/<another pid> is refused (${msg:0:90}...); on its own pid it is listed (control); a link planted in /tmp/reshim-$NOBODY is not followed (exit 3)"
 
 # ---- a squatter on the app's abstract name ----
 rm -f "$TMP/quit.squat"
@@ -212,14 +247,17 @@ wait_abstract 0 "$D_PID" || fail "dropper: no @reshim-0/$D_PID"
 touch "$TMP/drop.go"
 i=0; until grep -q '^dropped' "$TMP/drop.out"; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not drop: $(cat "$TMP/drop.err")"; sleep 0.02; done
 grep -q "^dropped uid=$NOBODY dumpable=0" "$TMP/drop.out" || fail "dropper: $(cat "$TMP/drop.out")"
+wait_abstract $NOBODY "$D_PID" || fail "dropper: no @reshim-$NOBODY/$D_PID after the drop"
 # Control: the kernel keeps uid 65534 out of it (no /proc/PID/environ for it).
 if as_uid $NOBODY cat "/proc/$D_PID/environ" >/dev/null 2>&1; then fail "control: uid $NOBODY reads the dropper's environ"; fi
-ans=$(ask "@reshim-0/$D_PID" stats as_uid $NOBODY)
+ans=$(ask "@reshim-$NOBODY/$D_PID" stats as_uid $NOBODY)
 [ "${ans#*permission denied: the process is not dumpable}" != "$ans" ] || fail "uid $NOBODY read the stats of a process that dropped root to it: ${ans:0:120}"
-ans=$(ask "@reshim-0/$D_PID" trim as_uid $NOBODY)
+ans=$(ask "@reshim-$NOBODY/$D_PID" trim as_uid $NOBODY)
 [ "${ans#*permission denied: the process is not dumpable}" != "$ans" ] || fail "uid $NOBODY drove a process that dropped root to it: ${ans:0:120}"
-ans=$(ask "@reshim-0/$D_PID" stats)
+ans=$(ask "@reshim-$NOBODY/$D_PID" stats)
 case "$ans" in "{\"pid\":$D_PID,"*) ;; *) fail "root on the dropper: ${ans:0:120}" ;; esac
+[ "$("$RESHIM" stats "$D_PID" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["pid"])')" = "$D_PID" ] ||
+    fail "root's reshim stats $D_PID (the dropper)"
 touch "$TMP/drop.quit"
 i=0; until grep -q '^done' "$TMP/drop.out"; do i=$((i + 1)); [ $i -gt 500 ] && fail "dropper did not finish"; sleep 0.02; done
-pass "a root process that dropped to uid $NOBODY (not dumpable: the kernel keeps that uid out of /proc/PID, the control): uid $NOBODY gets "permission denied: the process is not dumpable..." for stats and trim; root is served"
+pass "a root process that dropped to uid $NOBODY (not dumpable: the kernel keeps that uid out of /proc/PID, the control) serves on @reshim-$NOBODY/<pid> now: uid $NOBODY gets "permission denied: the process is not dumpable..." for stats and trim; root is served (and root's reshim stats finds it)"

@@ -210,6 +210,40 @@ static void test_defaults_empty_environment(void **state)
         assert_int_equal(d.source[v], SRC_DEFAULT);
 }
 
+static void test_run_dir_after_uid_change(void **state)
+{
+    /* A root master whose workers became nobody: the run directory follows
+     * the uid the socket is made under, unless RESHIM_RUN_DIR was given. */
+    struct fake_env env = {0};
+    struct warns w;
+    struct reshim_config c;
+    char buf[RESHIM_PATH_MAX];
+    memset(&w, 0, sizeof w);
+    assert_int_equal(reshim_config_load(&c, env_get, &env, warn_rec, &w, 0), 0);
+    assert_string_equal(reshim_run_dir_for(&c, 0, buf, sizeof buf), "/tmp/reshim-0");
+    assert_string_equal(reshim_run_dir_for(&c, 65534, buf, sizeof buf), "/tmp/reshim-65534");
+
+    /* $XDG_RUNTIME_DIR is the starting user's: kept for that uid only. */
+    env_set(&env, "XDG_RUNTIME_DIR", "/run/user/1000");
+    assert_int_equal(load(&c, &env, &w), 0);
+    assert_string_equal(reshim_run_dir_for(&c, 1000, buf, sizeof buf), "/run/user/1000/reshim");
+    assert_string_equal(reshim_run_dir_for(&c, 33, buf, sizeof buf), "/tmp/reshim-33");
+    assert_string_equal(reshim_run_dir_for(&c, 4294967295u, buf, sizeof buf),
+                        "/tmp/reshim-4294967295");
+
+    /* A bad RESHIM_RUN_DIR is the default: it follows the uid too. */
+    env_set(&env, "RESHIM_RUN_DIR", "relative/dir");
+    assert_int_equal(load(&c, &env, &w), 1);
+    assert_string_equal(reshim_run_dir_for(&c, 33, buf, sizeof buf), "/tmp/reshim-33");
+
+    /* An explicit one is kept whatever the uid (the server refuses it when
+     * it is not the new uid's, with a warning). */
+    env_set(&env, "RESHIM_RUN_DIR", "/var/run/reshim");
+    assert_int_equal(load(&c, &env, &w), 0);
+    assert_string_equal(reshim_run_dir_for(&c, 1000, buf, sizeof buf), "/var/run/reshim");
+    assert_string_equal(reshim_run_dir_for(&c, 33, buf, sizeof buf), "/var/run/reshim");
+}
+
 static void test_defaults_unrelated_environment(void **state)
 {
     /* Variables that are not RESHIM_'s (or look alike) change nothing. */
@@ -1042,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_defaults_empty_environment),
         cmocka_unit_test(test_defaults_unrelated_environment),
         cmocka_unit_test(test_default_run_dir),
+        cmocka_unit_test(test_run_dir_after_uid_change),
         cmocka_unit_test(test_parse_size_good),
         cmocka_unit_test(test_parse_size_bad),
         cmocka_unit_test(test_parse_percent),
