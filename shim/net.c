@@ -259,7 +259,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     }
     uint64_t start = reshim_now_ns();
     uint16_t dest = reshim_dest_lookup(addr, len, DEST_OUT);
-    retry_count_call(dest, start);
+    retry_count_call(dest);
     if (r == 0) {
         fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
         retry_outcome(dest, 0, start);

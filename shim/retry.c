@@ -33,9 +33,8 @@ const struct breaker_params *retry_breaker_params(void)
     return &p;
 }
 
-void retry_count_call(uint16_t dest, uint64_t now)
+void retry_count_call(uint16_t dest)
 {
-    (void)now;
     ATOMIC_INC(&reshim_stats.net[NC_CONNECT].calls);
     if (dest) {
         struct dest_slot *ds = reshim_dest(dest);
@@ -66,8 +65,8 @@ static void account(uint16_t dest, int err, unsigned retries, bool *probe, uint6
             ATOMIC_STORE(&ds->last_error, err);
         }
     }
-    if (!dest) {
-        *probe = false;
+    if (!dest) { /* the overflow slot's breaker never opens */
+        breaker_drop_probe(&ds->breaker, probe);
         return;
     }
     uint64_t now = reshim_now_ns();

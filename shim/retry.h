@@ -31,7 +31,7 @@ struct retry_session {
 
 /* A connect call to dest (0: none known) starts: counted, and it adds its
  * share to the destination's retry budget. */
-void retry_count_call(uint16_t dest, uint64_t now);
+void retry_count_call(uint16_t dest);
 
 /* A session for that call; deadline_ns is when retrying must stop. */
 void retry_begin(struct retry_session *s, uint16_t dest, int family, bool nonblocking,
