@@ -8,6 +8,7 @@ OUTAGE_HAPROXY_CONNECT (default 1s) sets HAProxy's timeout connect;
 OUTAGE_RESHIM_ENV adds settings to the reshim cells; OUTAGE_KEEP=1 keeps the
 peers' logs (the temp dir)."""
 import atexit
+import ctypes
 import os
 import re
 import shutil
@@ -87,15 +88,19 @@ def free_port():
     return p
 
 
+_PRCTL = ctypes.CDLL(None).prctl    # resolved here, not in a child forked by a thread
+
+
 def die_with_us():
-    """In the child before exec: SIGTERM when the driver dies, even by SIGKILL."""
-    import ctypes
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    """In the child before exec: SIGTERM when the driver dies, even by SIGKILL.
+    Linux sends it when the *thread* that forked the child ends: spawn from a
+    thread that outlives the child (longlived.py's cyclers and cells do)."""
+    _PRCTL(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
 
 
-def spawn(cmd, ns=None, **kw):
+def spawn(cmd, ns=None, env=None, **kw):
     full = (["ip", "netns", "exec", ns] if ns else []) + cmd
-    p = subprocess.Popen(full, env=base_env(), stdin=subprocess.DEVNULL,
+    p = subprocess.Popen(full, env=base_env() if env is None else env, stdin=subprocess.DEVNULL,
                          preexec_fn=die_with_us, **kw)
     PROCS.append(p)
     return p
@@ -131,7 +136,6 @@ def wait_ports(ports, ns=None, secs=20):
             "    if time.monotonic()>end: sys.exit('port %%s never listened'%%p)\n"
             "    time.sleep(0.02)\n" % secs)
     run((["ip", "netns", "exec", ns] if ns else []) + [PY, "-c", code] + [str(p) for p in ports])
-
 
 
 # ---------------------------------------------------------------- haproxy
