@@ -51,8 +51,10 @@ ECONNRESET, RemoteDisconnected / socket hang up = closed without a response;
 and, as a cross-check, the requests nginx logged as served (200) in its
 access log. Each failure is also placed in the nginx phase (up or down) at
 which its request started. The reshim cells run with RESHIM_LOG=info into a
-log file whose lines are counted (retry budget spent, breaker open, gave up,
-recovered); OUTAGE_RESHIM_ENV adds settings (and can override those two).
+log file: its exit summary (connect, send, recv counters) is printed, and its
+lines are counted (retry budget spent, breaker open, gave up, recovered; the
+shim rate-limits each message, so these are lower bounds); OUTAGE_RESHIM_ENV
+adds settings (and can override those two).
 
 --assert (failed = failures / N per cell; each check is one-sided binomial at
 p < 0.001, so that small quick counts do not fail on noise; with large N
@@ -83,8 +85,8 @@ import sys
 import threading
 import time
 
-from outagelib import (HAPROXY_CONNECT, IPEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP, base_env,
-                       binom_tail, free_port, haproxy, kill, reshim_env, run, spawn,
+from outagelib import (CLEAN, HAPROXY_CONNECT, IPEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP,
+                       base_env, binom_tail, free_port, haproxy, kill, reshim_env, run, spawn,
                        spawn_peer, wait_line)
 
 NGINX = "/usr/sbin/nginx"
@@ -349,6 +351,7 @@ class Nginx:
         self.error = None
         self.first_up = threading.Event()
         self.thread = threading.Thread(target=self.cycle, daemon=True)
+        CLEAN.append(self.stop_ev.set)    # at exit: no new start after the cleanup
 
     def start(self):
         t = time.monotonic()
@@ -459,8 +462,10 @@ def reshim_log_counts(path):
                 for k, rx in RESHIM_LOG_KINDS:
                     if rx.search(line):
                         counts[k] += 1
-                if "exit summary:" in line:
-                    summary = line.split("exit summary:", 1)[1].strip()
+                if "exit summary:" in line:      # its connect, send and recv counters
+                    summary = "; ".join(x.strip() for x in line.split("exit summary:", 1)[1]
+                                        .split(";") if x.strip().split(" ")[0] in
+                                        ("connect", "send", "recv"))
     except FileNotFoundError:
         pass
     return counts, summary
@@ -638,12 +643,19 @@ def reasons(results):
                 items.append("%d× %s%s" % (v, w, " [started while nginx up %d, down %d]" % (
                     p["up"], p["down"]) if p else ""))
             out.append("- %s, %s: %s" % (res["row"], COLUMN[c], "; ".join(items)))
+        for c in CONFIGS:
+            d = res["cells"][c]
+            ng = d.get("nginx")
+            if ng and ng["served"] != d["ok"]:
+                out.append("- %s, %s: cross-check: the client counted %d ok, nginx logged %d "
+                           "served" % (res["row"], COLUMN[c], d["ok"], ng["served"]))
         lg = res["cells"]["reshim"].get("reshim_log")
         if lg:
-            out.append("- %s, reshim log: %s" % (res["row"], ", ".join(
-                "%s %d" % kv for kv in lg.items())))
             if res["cells"]["reshim"].get("reshim_summary"):
-                out.append("  - exit summary: %s" % res["cells"]["reshim"]["reshim_summary"])
+                out.append("- %s, reshim's exit summary: %s" % (
+                    res["row"], res["cells"]["reshim"]["reshim_summary"]))
+            out.append("  - its log lines (each message is rate-limited by the shim: at "
+                       "least): %s" % ", ".join("%s %d" % kv for kv in lg.items()))
     return "\n".join(out)
 
 
