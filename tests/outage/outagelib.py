@@ -9,6 +9,7 @@ OUTAGE_RESHIM_ENV adds settings to the reshim cells; OUTAGE_KEEP=1 keeps the
 peers' logs (the temp dir)."""
 import atexit
 import ctypes
+import itertools
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,12 +82,22 @@ def base_env():
     return env
 
 
+_GIVEN = set()                 # ports handed out: never twice in one run
+_LOCK = threading.Lock()        # longlived.py calls these from threads
+_SEQ = itertools.count()        # unique numbers for file names
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    for _ in range(100):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        with _LOCK:
+            if p not in _GIVEN:
+                _GIVEN.add(p)
+                return p
+    raise RuntimeError("no free port that was not handed out already")
 
 
 _PRCTL = ctypes.CDLL(None).prctl    # resolved here, not in a child forked by a thread
@@ -121,7 +133,7 @@ def wait_line(p, word, secs=20):
 
 def spawn_peer(cmd, ns=None, name="peer"):
     """A peer whose stdout and stderr go to TMP/NAME-N.log."""
-    log = os.path.join(TMP, "%s-%d.log" % (name, len(PROCS)))
+    log = os.path.join(TMP, "%s-%d.log" % (name, next(_SEQ)))
     with open(log, "wb") as f:
         p = spawn(cmd, ns=ns, stdout=f, stderr=subprocess.STDOUT)
     p.log = log
@@ -163,7 +175,7 @@ backend be_{k}
 def haproxy(servers, ns=None):
     """One HAProxy, a frontend and backend per client kind: {kind: server} -> {kind: port}."""
     fes = {k: (free_port() if not ns else 18100 + i) for i, k in enumerate(sorted(servers))}
-    cfg = os.path.join(TMP, "haproxy-%d.cfg" % len(PROCS))
+    cfg = os.path.join(TMP, "haproxy-%d.cfg" % next(_SEQ))
     with open(cfg, "w") as f:
         f.write(HAPROXY_CFG.format(connect=HAPROXY_CONNECT) +
                 "".join(HAPROXY_PAIR.format(k=k, fe=fes[k], server=servers[k])
