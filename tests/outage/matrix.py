@@ -41,35 +41,26 @@ Cleanup (processes, namespaces, /etc/netns entries) runs at exit and on
 SIGINT/SIGTERM/SIGHUP; namespaces left by a killed run (named
 reshim-outage-PID-*, PID dead) are removed at the next start.
 """
-import atexit
 import json
 import os
 import re
 import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-SHIM = os.path.join(ROOT, "build", "libreshim.so")
-PEERS = os.path.join(HERE, "peers")
-IPEERS = os.path.join(ROOT, "tests", "integration", "peers")
-PY = "/usr/bin/python3"
+from outagelib import (CLEAN, HAPROXY_CONNECT, IPEERS, PEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP,
+                       base_env, binom_tail, die_with_us, free_port, haproxy, kill, reshim_env,
+                       run, spawn, spawn_peer, wait_line, wait_ports)
+
 OUTAGE = 1.5
 CLIENT_TIMEOUT = 5          # curl --max-time, urllib timeout=, node
 HARD_LIMIT = 15             # a client still running T0+this is killed (counted failed)
 NS_PREFIX = "reshim-outage-"
-# HAProxy waits min(timeout connect, 1 s) before a retry after a failed connect.
-HAPROXY_CONNECT = os.environ.get("OUTAGE_HAPROXY_CONNECT", "1s")
-# Settings for the reshim cells (default: none, the shim's defaults), e.g.
-# OUTAGE_RESHIM_ENV="RESHIM_RETRIES=5 RESHIM_BACKOFF_BASE=200ms".
-RESHIM_ENV = [x for x in os.environ.get("OUTAGE_RESHIM_ENV", "").split() if "=" in x]
 DNS_NAME = "backend.outage.test"
 CONFIGS = ("none", "reshim", "haproxy")
 ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "blackhole", "dns")
@@ -82,110 +73,6 @@ LABEL = {
     "blackhole": "black hole (SYNs dropped for 1.5 s)",
     "dns": "DNS silent for 1.5 s (resolver timeout:1 attempts:1)",
 }
-
-TMP = tempfile.mkdtemp(prefix="reshim-outage.%d." % os.getpid())
-CLEAN = []          # callables, run in reverse order at exit
-PROCS = []          # long-lived peers we started
-
-
-def cleanup():
-    while CLEAN:
-        f = CLEAN.pop()
-        try:
-            f()
-        except Exception as e:  # keep cleaning
-            print("outage: cleanup: %s" % e, file=sys.stderr)
-    for p in PROCS:
-        kill(p)
-    if os.environ.get("OUTAGE_KEEP"):
-        print("outage: logs kept in %s" % TMP, file=sys.stderr)
-    else:
-        shutil.rmtree(TMP, ignore_errors=True)
-
-
-atexit.register(cleanup)
-for _s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(_s, lambda s, f: sys.exit(128 + s))
-
-
-def kill(p):
-    if p.poll() is None:
-        try:
-            p.terminate()
-            p.wait(3)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        except ProcessLookupError:
-            pass
-
-
-def run(cmd, check=True):
-    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if check and r.returncode != 0:
-        raise RuntimeError("%s: rc %d: %s" % (" ".join(cmd), r.returncode, r.stdout.strip()))
-    return r.stdout
-
-
-def base_env():
-    env = {k: v for k, v in os.environ.items()
-           if not re.match(r"(?i)^(https?|all|no)_proxy$|^LD_PRELOAD$|^RESHIM_", k)}
-    return env
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def die_with_us():
-    """In the child before exec: SIGTERM when the driver dies, even by SIGKILL."""
-    import ctypes
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
-
-
-def spawn(cmd, ns=None, **kw):
-    full = (["ip", "netns", "exec", ns] if ns else []) + cmd
-    p = subprocess.Popen(full, env=base_env(), stdin=subprocess.DEVNULL,
-                         preexec_fn=die_with_us, **kw)
-    PROCS.append(p)
-    return p
-
-
-def wait_line(p, word, secs=20):
-    """Waits until the peer's log (p.log) has a line equal to word."""
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        with open(p.log, "rb") as f:
-            if word.encode() in f.read().split(b"\n"):
-                return
-        if p.poll() is not None:
-            break
-        time.sleep(0.02)
-    raise RuntimeError("peer %s did not say %r: %r" % (p.args, word, open(p.log).read()[-300:]))
-
-
-def spawn_peer(cmd, ns=None, name="peer"):
-    """A peer whose stdout and stderr go to TMP/NAME-N.log."""
-    log = os.path.join(TMP, "%s-%d.log" % (name, len(PROCS)))
-    with open(log, "wb") as f:
-        p = spawn(cmd, ns=ns, stdout=f, stderr=subprocess.STDOUT)
-    p.log = log
-    return p
-
-
-def wait_ports(ports, ns=None, secs=20):
-    code = ("import socket,sys,time\n"
-            "end=time.monotonic()+%d\n"
-            "for p in sys.argv[1:]:\n"
-            "  while socket.socket().connect_ex(('127.0.0.1',int(p))):\n"
-            "    if time.monotonic()>end: sys.exit('port %%s never listened'%%p)\n"
-            "    time.sleep(0.02)\n" % secs)
-    run((["ip", "netns", "exec", ns] if ns else []) + [PY, "-c", code] + [str(p) for p in ports])
-
 
 # ---------------------------------------------------------------- namespaces
 
@@ -226,44 +113,6 @@ def ns_remove_stale():
             m = re.match(re.escape(NS_PREFIX) + r"(\d+)-", name)
             if m and not os.path.exists("/proc/" + m.group(1)):
                 ns_delete(name)
-
-
-# ---------------------------------------------------------------- haproxy
-
-HAPROXY_CFG = """global
-    maxconn 4096
-defaults
-    mode http
-    timeout connect {connect}
-    timeout client 10s
-    timeout server 5s
-    timeout queue 5s
-    retries 3
-    option redispatch
-    retry-on all-retryable-errors
-"""
-HAPROXY_PAIR = """frontend fe_{k}
-    bind 127.0.0.1:{fe}
-    default_backend be_{k}
-backend be_{k}
-    server s1 {server}
-"""
-
-
-def haproxy(servers, ns=None):
-    """One HAProxy, a frontend and backend per client kind: {kind: server} -> {kind: port}."""
-    fes = {k: (free_port() if not ns else 18100 + i) for i, k in enumerate(sorted(servers))}
-    cfg = os.path.join(TMP, "haproxy-%d.cfg" % len(PROCS))
-    with open(cfg, "w") as f:
-        f.write(HAPROXY_CFG.format(connect=HAPROXY_CONNECT) +
-                "".join(HAPROXY_PAIR.format(k=k, fe=fes[k], server=servers[k])
-                        for k in sorted(servers)))
-    p = spawn_peer(["haproxy", "-db", "-f", cfg], ns=ns, name="haproxy")
-    try:
-        wait_ports(fes.values(), ns)
-    except RuntimeError:
-        raise RuntimeError("haproxy did not start: " + open(p.log).read())
-    return p, fes
 
 
 # ---------------------------------------------------------------- scenarios
@@ -501,10 +350,7 @@ def outcome(kind, rc, out):
 
 class Trial:
     def __init__(self, kind, config, url, ns):
-        env = base_env()
-        if config == "reshim":
-            env["LD_PRELOAD"] = SHIM
-            env.update(x.split("=", 1) for x in RESHIM_ENV)
+        env = reshim_env(base_env()) if config == "reshim" else base_env()
         cmd = client_cmd(kind, url)
         if ns:
             cmd = ["ip", "netns", "exec", ns] + cmd
@@ -614,12 +460,6 @@ def pct(xs, q):
         return float("nan")
     k = max(0, min(len(xs) - 1, int(-(-q * len(xs) // 1)) - 1))   # nearest rank
     return xs[k]
-
-
-def binom_tail(n, k, p):
-    """P(X >= k) for X ~ Binomial(n, p)."""
-    from math import comb
-    return sum(comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
 def fmt_t(x):
