@@ -790,8 +790,8 @@ def main():
         if bad:
             print("longlived: FAIL\n  " + "\n  ".join(bad), file=sys.stderr)
             sys.exit(1)
-        print("longlived: all assertions hold (reshim within 1 point of HAProxy, >= 97 %% "
-              "where HAProxy is; flapping >= 99 %%; the outage was real)", file=sys.stderr)
+        print("longlived: all assertions hold (reshim within 1 point of HAProxy, >= 97 % "
+              "where HAProxy is; flapping >= 99 %; the outage was real)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@
 #                      an nginx restarted over and over (python3 requests, node
 #                      keep-alive pools, 20 in flight) and the flapping peer;
 #                      writes build/outage-longlived.md and .json; asserts
-#   make check-outage-longlived   a quick run of it with assertions (about 2
-#                      minutes; not yet in `make check`: it fails on a shim
-#                      whose retry budget and breaker stop the retries of
-#                      long-lived processes, issue 12)
+#   make check-outage-longlived   a quick run of it with assertions (about 1.5
+#                      minutes; part of `make check`)
 # Needs root for the network namespaces (blackhole, dns); without root the
 # quick check runs the loopback scenarios only.
 OUTAGE := tests/outage/matrix.py
@@ -28,7 +26,7 @@ OUTAGE_NS_PROBE = n=reshim-outage-probe-$$$$; if [ "$$(id -u)" = 0 ] && ip netns
 OUTAGE_QUICK := refused,down,late,flapping,reset
 
 .PHONY: outage check-outage outage-longlived check-outage-longlived
-CHECK_EXTRA += check-outage
+CHECK_EXTRA += check-outage check-outage-longlived
 
 OUTAGE_FULL_CMD := /usr/bin/python3 $(OUTAGE) --reps 100 --batch 10 --clients curl,python,node \
 	--out $(BUILD)/outage.md --json $(BUILD)/outage.json --assert
