@@ -86,8 +86,8 @@ import threading
 import time
 
 from outagelib import (CLEAN, HAPROXY_CONNECT, IPEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP,
-                       base_env, binom_tail, free_port, haproxy, kill, reshim_env, run, spawn,
-                       spawn_peer, wait_line)
+                       base_env, binom_tail, free_port, haproxy, kill, parse_args, reshim_env,
+                       run, spawn, spawn_peer, wait_line)
 
 NGINX = "/usr/sbin/nginx"
 NGINX_WORKERS = 2
@@ -694,19 +694,10 @@ def assertions(results):
 
 
 def main():
-    argv = sys.argv[1:]
     global JITTER, SEED
-    opts = {"rows": ",".join(ROWS), "requests": "300", "out": None, "json": None,
-            "jitter": str(JITTER), "seed": str(SEED), "parallel": "1"}
-    check = False
-    while argv:
-        a = argv.pop(0)
-        if a == "--assert":
-            check = True
-        elif a.startswith("--") and a[2:] in opts and argv:
-            opts[a[2:]] = argv.pop(0)
-        else:
-            sys.exit(__doc__)
+    opts, check = parse_args(sys.argv[1:], {
+        "rows": ",".join(ROWS), "requests": "300", "out": None, "json": None,
+        "jitter": str(JITTER), "seed": str(SEED), "parallel": "1"}, __doc__)
     rows = [x for x in opts["rows"].split(",") if x]
     JITTER, SEED = float(opts["jitter"]), opts["seed"]
     if not 0 <= JITTER < 1:

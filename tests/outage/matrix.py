@@ -54,8 +54,8 @@ import threading
 import time
 
 from outagelib import (CLEAN, HAPROXY_CONNECT, IPEERS, PEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP,
-                       base_env, binom_tail, die_with_us, free_port, haproxy, kill, reshim_env,
-                       run, spawn, spawn_peer, wait_line, wait_ports)
+                       base_env, binom_tail, die_with_us, free_port, haproxy, kill, parse_args,
+                       reshim_env, run, spawn, spawn_peer, wait_line, wait_ports)
 
 OUTAGE = 1.5
 CLIENT_TIMEOUT = 5          # curl --max-time, urllib timeout=, node
@@ -493,18 +493,9 @@ def reasons(results, scenarios, kinds):
 
 
 def main():
-    argv = sys.argv[1:]
-    opts = {"reps": 20, "batch": 20, "reps-of": "", "scenarios": ",".join(ALL_SCENARIOS),
-            "clients": "curl,python", "out": None, "json": None}
-    check = False
-    while argv:
-        a = argv.pop(0)
-        if a == "--assert":
-            check = True
-        elif a.startswith("--") and a[2:] in opts and argv:
-            opts[a[2:]] = argv.pop(0)
-        else:
-            sys.exit(__doc__)
+    opts, check = parse_args(sys.argv[1:], {
+        "reps": 20, "batch": 20, "reps-of": "", "scenarios": ",".join(ALL_SCENARIOS),
+        "clients": "curl,python", "out": None, "json": None}, __doc__)
     reps, batch = int(opts["reps"]), int(opts["batch"])
     reps_of = {}
     for item in [x for x in opts["reps-of"].split(",") if x]:

@@ -188,6 +188,22 @@ def haproxy(servers, ns=None):
     return p, fes
 
 
+def parse_args(argv, opts, usage):
+    """--NAME VALUE for each key of opts (its default), and --assert: returns
+    (opts, check). Anything else exits with the usage text."""
+    opts, check = dict(opts), False
+    argv = list(argv)
+    while argv:
+        a = argv.pop(0)
+        if a == "--assert":
+            check = True
+        elif a.startswith("--") and a[2:] in opts and argv:
+            opts[a[2:]] = argv.pop(0)
+        else:
+            sys.exit(usage)
+    return opts, check
+
+
 def binom_tail(n, k, p):
     """P(X >= k) for X ~ Binomial(n, p)."""
     from math import comb
