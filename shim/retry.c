@@ -18,19 +18,12 @@ static struct backoff backoff_of(const struct reshim_config *cfg)
     return (struct backoff){cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
 }
 
-const struct breaker_params *retry_breaker_params(void)
+struct breaker_params retry_breaker_params(void)
 {
-    /* The configuration is read once: so is this (a race computes the same). */
-    static struct breaker_params p;
-    static _Atomic int ready;
-    if (!atomic_load_explicit(&ready, memory_order_acquire)) {
-        const struct reshim_config *cfg = reshim_cfg();
-        struct backoff bo = backoff_of(cfg);
-        p.threshold = cfg->breaker;
-        p.after_ns = breaker_after_ns(backoff_span(&bo, cfg->retries, cfg->retry_deadline_ns));
-        atomic_store_explicit(&ready, 1, memory_order_release);
-    }
-    return &p;
+    const struct reshim_config *cfg = reshim_cfg();
+    struct backoff bo = backoff_of(cfg);
+    return (struct breaker_params){
+        cfg->breaker, breaker_after_ns(backoff_span(&bo, cfg->retries, cfg->retry_deadline_ns))};
 }
 
 void retry_count_call(uint16_t dest)
@@ -70,8 +63,8 @@ static void account(uint16_t dest, int err, unsigned retries, bool *probe, uint6
         return;
     }
     uint64_t now = reshim_now_ns();
-    if (breaker_record(&ds->breaker, retry_breaker_params(), err != 0, *probe, start_ns, now,
-                       reshim_random()))
+    struct breaker_params bp = retry_breaker_params();
+    if (breaker_record(&ds->breaker, &bp, err != 0, *probe, start_ns, now, reshim_random()))
         LOG_WARN("breaker open for %s after %u failed connects in a row over %llu ms: no "
                  "retries until it half-opens", ds->name,
                  (unsigned)ATOMIC_LOAD(&ds->breaker.consecutive),
@@ -121,7 +114,8 @@ bool retry_next(struct retry_session *s, const struct sockaddr *addr, socklen_t 
             s->why = "RESHIM_DEST";
             return false;
         }
-        if (!breaker_allow_retry(&ds->breaker, retry_breaker_params(), now, &s->probe)) {
+        struct breaker_params bp = retry_breaker_params();
+        if (!breaker_allow_retry(&ds->breaker, &bp, now, &s->probe)) {
             ATOMIC_INC(&ds->skipped_breaker);
             LOG_INFO("breaker for %s is open: not retrying %s", ds->name,
                      reshim_errno_name(err, eb));

@@ -58,6 +58,6 @@ void retry_outcome(uint16_t dest, int err, uint64_t start_ns);
 void retry_connect_learned(int fd, struct fdinfo fi, int err);
 
 /* The breaker parameters of this configuration (threshold, after_ns). */
-const struct breaker_params *retry_breaker_params(void);
+struct breaker_params retry_breaker_params(void);
 
 #endif

@@ -258,6 +258,7 @@ void server_snapshot(struct reshim_snapshot *s)
     s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
     s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
     unsigned nd = 0;
+    struct breaker_params bp = retry_breaker_params();
     for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
         unsigned slot = i % DEST_SLOTS; /* slot 0 (the overflow) last */
         struct dest_slot *ds = &reshim_stats.dest[slot];
@@ -286,7 +287,7 @@ void server_snapshot(struct reshim_snapshot *s)
             copy_word(d->last_error, sizeof d->last_error, reshim_errno_name(err, eb));
         }
         copy_word(d->breaker, sizeof d->breaker,
-                  breaker_state_name(breaker_state(&ds->breaker, retry_breaker_params(), now)));
+                  breaker_state_name(breaker_state(&ds->breaker, &bp, now)));
         nd++;
     }
     s->ndest = nd;
