@@ -1,6 +1,11 @@
 # reshim: `make` builds build/libreshim.so; `make check` runs every test;
 # `make demo` the demo; `make bench` the benchmarks. See README.md.
 
+# The version, in this one place: the library, the CLI, reshim-run, the man
+# pages, the stats JSON and the packages take it from here (CHANGELOG.md says
+# what each version changed).
+VERSION := 0.2.0
+
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
@@ -33,7 +38,7 @@ UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: all deps check check-full check-unit check-sanitize check-integration demo bench \
+.PHONY: print-version all deps check check-full check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -103,6 +108,11 @@ check-integration: all $(TEST_PROGS)
 CHECK_EXTRA :=
 CHECK_FULL :=
 include $(sort $(wildcard tests/*/*.mk))
+# Packaging fragments (scripts/*.mk): make deb, make wheel, make dist...
+include $(sort $(wildcard scripts/*.mk))
+
+print-version:
+	@echo $(VERSION)
 
 check: deps
 	@$(MAKE) --no-print-directory all
