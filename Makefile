@@ -13,7 +13,12 @@ BUILD := build
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS ?= -O2 -g
-SHIM_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -fvisibility=hidden \
+# Every compile gets the version as RESHIM_VERSION (shim/reshim.h has no
+# default); $(VERSION_STAMP) changes only when VERSION does, and what is
+# built with it depends on it, so a new version rebuilds them.
+VERSION_CFLAGS := -DRESHIM_VERSION='"$(VERSION)"'
+VERSION_STAMP := $(BUILD)/VERSION
+SHIM_CFLAGS := $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-strict-aliasing
 SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
@@ -38,7 +43,7 @@ UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: print-version all deps check check-full check-unit check-sanitize check-integration demo bench \
+.PHONY: FORCE print-version all deps check check-full check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -48,18 +53,31 @@ CLI_HDR := $(wildcard shim/cli/*.h)
 CLI_SHARED := shim/encode.c shim/config.c shim/dest.c
 CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
 
-all: $(BUILD)/libreshim.so $(CLI)
+# The man pages and reshim-run as installed: @VERSION@ replaced.
+MAN_PAGES := $(patsubst shim/man/%,$(BUILD)/man/%,$(wildcard shim/man/*.[1-8]))
 
-$(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) $(CLI_SHARED) -lm
+all: $(BUILD)/libreshim.so $(CLI) $(BUILD)/reshim-run $(MAN_PAGES)
 
-$(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) | $(BUILD)/obj
+# Rewritten only when VERSION differs from what it holds (always checked).
+$(VERSION_STAMP): FORCE | $(BUILD)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(VERSION)" ] || echo "$(VERSION)" >$@
+
+$(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
+	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
+		$(CLI_SHARED) -lm
+
+$(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/obj
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(BUILD)/reshim-run: scripts/reshim-run $(VERSION_STAMP) | $(BUILD)
+	sed 's/@VERSION@/$(VERSION)/g' $< >$@.tmp && chmod 0755 $@.tmp && mv $@.tmp $@
+$(BUILD)/man/%: shim/man/% $(VERSION_STAMP) | $(BUILD)/man
+	sed 's/@VERSION@/$(VERSION)/g' $< >$@
 
 $(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
 	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(BUILD) $(BUILD)/obj $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
+$(BUILD) $(BUILD)/obj $(BUILD)/man $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
 	mkdir -p $@
 
 deps:
@@ -143,9 +161,9 @@ install: all
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0644 $(BUILD)/libreshim.so $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so
 	install -m 0755 $(BUILD)/reshim $(DESTDIR)$(PREFIX)/bin/reshim
-	install -m 0755 scripts/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
-	install -m 0644 shim/man/reshim.1 shim/man/reshim-run.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 0644 shim/man/libreshim.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 0755 $(BUILD)/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
+	install -m 0644 $(BUILD)/man/reshim.1 $(BUILD)/man/reshim-run.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/libreshim.7 $(DESTDIR)$(MANDIR)/man7/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim \

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <time.h>
 
-#define RESHIM_VERSION "0.1.0"
+/* RESHIM_VERSION, the version string ("0.2.0"), comes from the build: the
+ * Makefile's VERSION, passed as -DRESHIM_VERSION. No default here, so that
+ * nothing else holds a copy: a compile without it fails where it is used. */
 
 #define EXPORT __attribute__((visibility("default")))
 #define HIDDEN __attribute__((visibility("hidden")))

@@ -8,6 +8,10 @@ SHIM="$ROOT/build/libreshim.so"
 BIN="$ROOT/build/bin"
 PEERS="$ROOT/tests/integration/peers"
 PY=/usr/bin/python3          # Debian's python3, never a pyenv shim
+# The version the build must report: the Makefile's VERSION, its one place.
+VERSION=$(sed -n 's/^VERSION *:*= *\([^ ]*\).*/\1/p' "$ROOT/Makefile")
+[ -n "$VERSION" ] || { echo "lib.sh: no VERSION in $ROOT/Makefile" >&2; exit 1; }
+export RESHIM_TEST_VERSION=$VERSION   # for the Python the tests run
 TMP=$(mktemp -d /tmp/reshim-test.XXXXXX)
 CHILDREN=()
 

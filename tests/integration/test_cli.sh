@@ -296,5 +296,5 @@ grep -q "^reshim: process $PLAIN (python3) has no reshim stats socket" <<<"$msg"
 for c in ls stats watch metrics trim heap run config; do
     "$RESHIM" "$c" --help | grep -q "^examples:" || fail "reshim $c --help has no examples"
 done
-[ "$("$RESHIM" --version)" = "reshim 0.1.0" ] || fail "reshim --version: $("$RESHIM" --version)"
+[ "$("$RESHIM" --version)" = "reshim $VERSION" ] || fail "reshim --version: $("$RESHIM" --version)"
 pass "exit codes: unknown command 2, no such pid 3, no shim 3, missing or bad argument 2; --help of each command"

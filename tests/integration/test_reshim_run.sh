@@ -20,10 +20,19 @@ else
     pass "shellcheck not installed: skipped"
 fi
 
-want=$(sed -n 's/^#define RESHIM_VERSION "\(.*\)"/\1/p' "$ROOT/shim/reshim.h")
-got=$(dash "$RUN" --version)
-[ "$got" = "reshim-run $want" ] || fail "--version says '$got', shim/reshim.h says $want"
-pass "--version matches RESHIM_VERSION ($want)"
+# The version: the in-tree copy reads the sibling build's build/VERSION;
+# build/reshim-run (installed by make install) has it written in by make.
+[ "$(dash "$RUN" --version)" = "reshim-run $VERSION" ] ||
+    fail "--version says '$(dash "$RUN" --version)', the Makefile says $VERSION"
+[ "$(dash "$ROOT/build/reshim-run" --version)" = "reshim-run $VERSION" ] ||
+    fail "build/reshim-run --version says '$(dash "$ROOT/build/reshim-run" --version)'"
+if grep -q '@VERSION@' "$ROOT/build/reshim-run" "$ROOT"/build/man/*; then
+    fail "a placeholder left in build/reshim-run or build/man/"
+fi
+mkdir -p "$TMP/unbuilt/scripts" && cp "$RUN" "$TMP/unbuilt/scripts/"
+[ "$(dash "$TMP/unbuilt/scripts/reshim-run" --version)" = "reshim-run dev" ] ||
+    fail "an in-tree copy with no build says '$(dash "$TMP/unbuilt/scripts/reshim-run" --version)', want dev"
+pass "--version: the Makefile's ($VERSION) in-tree and in build/reshim-run; dev with no build"
 
 # ---- helpers built in $TMP ----------------------------------------------------
 cat > "$TMP/empty.c" <<'EOF'
@@ -228,7 +237,7 @@ EOF
 done
 
 # ---- man pages -----------------------------------------------------------------
-pages=("$ROOT"/shim/man/reshim.1 "$ROOT"/shim/man/reshim-run.1 "$ROOT"/shim/man/libreshim.7)
+pages=("$ROOT"/build/man/reshim.1 "$ROOT"/build/man/reshim-run.1 "$ROOT"/build/man/libreshim.7)
 for p in "${pages[@]}"; do [ -f "$p" ] || fail "missing man page ${p#"$ROOT"/}"; done
 if command -v groff >/dev/null; then
     for p in "${pages[@]}"; do

@@ -41,7 +41,7 @@ warned() {
     *"not using the run directory $dir: $reason"*"serving on the abstract socket @reshim-0/$APP_PID instead"*) ;;
     *) fail "$name: the warning does not say '$reason': $w" ;;
     esac
-    [ "$(ask "@reshim-0/$APP_PID" version)" = "reshim 0.1.0" ] || fail "$name: the abstract socket does not answer"
+    [ "$(ask "@reshim-0/$APP_PID" version)" = "reshim $VERSION" ] || fail "$name: the abstract socket does not answer"
 }
 
 # ---- run directories open to group or others ----
@@ -131,7 +131,7 @@ served=0; refused=0
 for k in 1 2 3 4 5 6 7 8; do
     eval "APP_PID=\$ATT_PID$k"
     if [ -S "$TMP/att/run/$APP_PID.sock" ]; then
-        [ "$(ask "$TMP/att/run/$APP_PID.sock" version)" = "reshim 0.1.0" ] || fail "att$k: its socket does not answer"
+        [ "$(ask "$TMP/att/run/$APP_PID.sock" version)" = "reshim $VERSION" ] || fail "att$k: its socket does not answer"
         grep -q " /proc/self/fd/[0-9]*/$APP_PID.sock\$" /proc/net/unix || fail "att$k: not bound through its directory's descriptor"
         served=$((served + 1))
     else
@@ -226,7 +226,7 @@ traced() {
     i=0; until [ -S "$SRUN/$APP_PID.sock" ] || grep -q " @reshim-0/$APP_PID\$" /proc/net/unix; do
         i=$((i + 1)); [ $i -gt 500 ] && fail "$name: no socket under strace"; sleep 0.02
     done
-    [ "$(ask "$([ -S "$SRUN/$APP_PID.sock" ] && echo "$SRUN/$APP_PID.sock" || echo "@reshim-0/$APP_PID")" version)" = "reshim 0.1.0" ] ||
+    [ "$(ask "$([ -S "$SRUN/$APP_PID.sock" ] && echo "$SRUN/$APP_PID.sock" || echo "@reshim-0/$APP_PID")" version)" = "reshim $VERSION" ] ||
         fail "$name: no answer under strace"
     stop_app "$name"
     i=0; while [ -n "$(jobs -pr)" ] && kill -0 "$APP_PID" 2>/dev/null; do

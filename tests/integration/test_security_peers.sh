@@ -121,8 +121,9 @@ import os, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.bind("\0reshim-%s/%s" % (sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else os.getpid())); s.listen(16)
 print("listening", os.getpid(), flush=True)
-stats = ('{"pid":%d,"comm":"FAKE","version":"0.1.0","uptime_s":1,"net":{},'
-         '"mem":{"rss_bytes":1}}\n' % os.getpid()).encode()
+# The version the real shim would give (lib.sh exports it).
+stats = ('{"pid":%d,"comm":"FAKE","version":"%s","uptime_s":1,"net":{},'
+         '"mem":{"rss_bytes":1}}\n' % (os.getpid(), os.environ.get("RESHIM_TEST_VERSION", "0"))).encode()
 while True:
     c, _ = s.accept()
     try:

@@ -29,7 +29,7 @@ RUN="$TMP/run"
 start_app app env RESHIM_RUN_DIR="$RUN" RESHIM_HEAP_SAMPLE=4096
 S="$RUN/$APP_PID.sock"
 wait_sock "$S" || { cat "$TMP/app.err" >&2; fail "no socket $S"; }
-[ "$(ask "$S" version)" = "reshim 0.1.0" ] || fail "the app does not answer"
+[ "$(ask "$S" version)" = "reshim $VERSION" ] || fail "the app does not answer"
 # First requests of each kind before tracing: the one-time reads (comm,
 # the unwinder's first load) are not what is looked for.
 ask "$S" stats >/dev/null; ask "$S" "heap 3" >/dev/null

@@ -161,14 +161,14 @@ wait_abstract 0 "$APP_PID" || fail "no abstract socket"
 ans=$(ask "@reshim-0/$APP_PID" stats as_uid $NOBODY)
 [ "$ans" = '{"error":"permission denied"}' ] || fail "uid $NOBODY on root's abstract socket: ${ans:0:100}"
 ans=$(ask "@reshim-0/$APP_PID" version)
-[ "$ans" = "reshim 0.1.0" ] || fail "root on its own abstract socket: $ans"
+[ "$ans" = "reshim $VERSION" ] || fail "root on its own abstract socket: $ans"
 stop_app refusedir
 pass "abstract socket of a root app: uid $NOBODY gets {\"error\":\"permission denied\"} (SO_PEERCRED), root is served"
 
 start_app nobody-abs "${AS_NOBODY[@]}" env RESHIM_RUN_DIR=/nonexistent/run
 wait_abstract $NOBODY "$APP_PID" || { cat "$TMP/nobody-abs.err" >&2; fail "no @reshim-$NOBODY/$APP_PID"; }
-[ "$(ask "@reshim-$NOBODY/$APP_PID" version as_uid $NOBODY)" = "reshim 0.1.0" ] || fail "uid $NOBODY on its own abstract socket"
-[ "$(ask "@reshim-$NOBODY/$APP_PID" version)" = "reshim 0.1.0" ] || fail "root on uid $NOBODY's abstract socket"
+[ "$(ask "@reshim-$NOBODY/$APP_PID" version as_uid $NOBODY)" = "reshim $VERSION" ] || fail "uid $NOBODY on its own abstract socket"
+[ "$(ask "@reshim-$NOBODY/$APP_PID" version)" = "reshim $VERSION" ] || fail "root on uid $NOBODY's abstract socket"
 ans=$(ask "@reshim-$NOBODY/$APP_PID" version as_uid $OTHER)
 [ "$ans" = '{"error":"permission denied"}' ] || fail "uid $OTHER on uid $NOBODY's abstract socket: $ans"
 stop_app nobody-abs
@@ -180,8 +180,8 @@ S="$TMP/nobody/run/$APP_PID.sock"
 i=0; while [ ! -S "$S" ]; do i=$((i + 1)); [ $i -gt 250 ] && { cat "$TMP/nobody-path.err" >&2; fail "no $S"; }; sleep 0.02; done
 [ "$(stat -c '%u %a' "$TMP/nobody/run")" = "$NOBODY 700" ] || fail "uid $NOBODY's run dir: $(stat -c '%u %a' "$TMP/nobody/run")"
 [ "$(stat -c '%u %a' "$S")" = "$NOBODY 600" ] || fail "uid $NOBODY's socket: $(stat -c '%u %a' "$S")"
-[ "$(ask "$S" version as_uid $NOBODY)" = "reshim 0.1.0" ] || fail "uid $NOBODY on its own socket"
-[ "$(ask "$S" version)" = "reshim 0.1.0" ] || fail "root on uid $NOBODY's socket"
+[ "$(ask "$S" version as_uid $NOBODY)" = "reshim $VERSION" ] || fail "uid $NOBODY on its own socket"
+[ "$(ask "$S" version)" = "reshim $VERSION" ] || fail "root on uid $NOBODY's socket"
 ans=$(ask "$S" version as_uid $OTHER)
 [ "$ans" = "connect error: PermissionError" ] || fail "uid $OTHER reached uid $NOBODY's socket: $ans"
 stop_app nobody-path

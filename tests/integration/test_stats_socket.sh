@@ -82,6 +82,8 @@ import collections, json, os, shutil, socket, subprocess, sys, time
 sys.path.insert(0, sys.argv[1])
 import stats_client as sc
 sock, pid, port, dead, rundir = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+VERSION = os.environ['RESHIM_TEST_VERSION']       # the Makefile's (lib.sh)
+VLINE = ('reshim ' + VERSION).encode()
 
 def fail(msg):
     print('  FAIL: ' + msg, file=sys.stderr)
@@ -116,7 +118,7 @@ for k in ('pid', 'comm', 'version', 'uptime_s', 'net', 'mem'):
         fail('stats: no key %s' % k)
 if st['pid'] != pid: fail('stats pid %r != %d' % (st['pid'], pid))
 if st['comm'] != 'python3': fail('stats comm %r' % st['comm'])
-if st['version'] != '0.1.0': fail('stats version %r' % st['version'])
+if st['version'] != VERSION: fail('stats version %r' % st['version'])
 if not (0 < st['uptime_s'] < 120): fail('stats uptime_s %r' % st['uptime_s'])
 calls_keys = ('calls', 'failures', 'retries', 'recovered', 'gave_up')
 for cls in ('connect', 'dns', 'send', 'recv'):
@@ -253,7 +255,7 @@ ok('config: all %d variables in order; RESHIM_RETRIES "1" from env, RESHIM_BREAK
    'default "5" used), RESHIM_BACKOFF_BASE "10ms", defaults in their units (20%%, 1h, 524288)' % len(cfg))
 
 # ---- version, help, unknown, errors ----
-if sc.request(sock, 'version') != b'reshim 0.1.0\n': fail('version: %r' % sc.request(sock, 'version'))
+if sc.request(sock, 'version') != VLINE + b'\n': fail('version: %r' % sc.request(sock, 'version'))
 if sc.request(sock, 'help') != b'requests: stats, watch MS, metrics, trim, heap N, config, version, help\n':
     fail('help: %r' % sc.request(sock, 'help'))
 expect_error('frobnicate', exact='unknown request "frobnicate"; try help')
@@ -266,8 +268,8 @@ ok('version, help exact; unknown requests: the error line, the request escaped a
 # ---- several requests on one connection, line endings ----
 raw = sc.request(sock, 'version\nhelp\n\n  stats  \r\nversion')
 lines = raw.split(b'\n')
-if len(lines) != 5 or lines[0] != b'reshim 0.1.0' or not lines[1].startswith(b'requests:') \
-        or json.loads(lines[2])['pid'] != pid or lines[3] != b'reshim 0.1.0' or lines[4] != b'':
+if len(lines) != 5 or lines[0] != VLINE or not lines[1].startswith(b'requests:') \
+        or json.loads(lines[2])['pid'] != pid or lines[3] != VLINE or lines[4] != b'':
     fail('pipelined requests: %r' % raw[:400])
 ok('4 requests on one connection (a blank line, spaces, \\r\\n, no final newline): answered in order')
 

@@ -18,9 +18,9 @@ $(STRESS_DIR) $(STRESS_DIR)/asan-obj $(STRESS_DIR)/tsan-obj:
 $(STRESS_DIR)/st_%: tests/stress/st_%.c tests/stress/stress_util.h | $(STRESS_DIR)
 	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
 
-$(STRESS_DIR)/asan-obj/%.o: shim/%.c $(SHIM_HDR) | $(STRESS_DIR)/asan-obj
+$(STRESS_DIR)/asan-obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(STRESS_DIR)/asan-obj
 	$(CC) $(STRESS_SAN_CFLAGS) $(if $(filter $*,$(STRESS_SAN_PLAIN)),-fsanitize=undefined,-fsanitize=address,undefined) -c $< -o $@
-$(STRESS_DIR)/tsan-obj/%.o: shim/%.c $(SHIM_HDR) | $(STRESS_DIR)/tsan-obj
+$(STRESS_DIR)/tsan-obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(STRESS_DIR)/tsan-obj
 	$(CC) $(STRESS_SAN_CFLAGS) $(if $(filter $*,$(STRESS_SAN_PLAIN)),,-fsanitize=thread) -c $< -o $@
 
 $(STRESS_DIR)/libreshim-asan.so: $(patsubst shim/%.c,$(STRESS_DIR)/asan-obj/%.o,$(SHIM_SRC)) shim/libreshim.map
