@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <time.h>
 
-/* RESHIM_VERSION, the version string ("0.2.0"), comes from the build: the
+/* RESHIM_VERSION, the version string ("MAJOR.MINOR.PATCH"), comes from the build: the
  * Makefile's VERSION, passed as -DRESHIM_VERSION. No default here, so that
  * nothing else holds a copy: a compile without it fails where it is used. */
 
