@@ -10,5 +10,7 @@ deb: all
 lintian: deb
 	lintian --info --display-info $(BUILD)/reshim_$(VERSION)_$(shell dpkg --print-architecture).deb
 
+# A skip (exit 77: not root, no mirror) says why and does not fail make.
 check-deb: deb
-	@BUILD="$(BUILD)" scripts/check-deb.sh $(VERSION)
+	@BUILD="$(BUILD)" scripts/check-deb.sh $(VERSION); rc=$$?; \
+		if [ $$rc = 77 ]; then echo "check-deb: skipped"; else exit $$rc; fi
