@@ -8,7 +8,10 @@
 # /proc/self/maps, `reshim stats PID --json` from the venv's reshim). The
 # guard: activate() twice re-executes once; a re-exec after which the library
 # is still not loaded warns and does not loop; RESHIM_DISABLE=1 warns and does
-# not re-execute. Exit 0 pass, 77 skip (reason on stderr), else failure.
+# not re-execute; so do (faked where this machine cannot show them) not
+# Linux, not glibc, an old glibc, no sys.orig_argv, an empty sys.executable, a
+# setuid interpreter, a forked worker, the library missing, a program read
+# from stdin. Exit 0 pass, 77 skip (reason on stderr), else failure.
 source "$(dirname "$0")/../../tests/integration/lib.sh"
 
 WHEEL=${WHEEL:-$(ls "$ROOT"/build/reshim-*.whl 2>/dev/null | tail -n 1)}
@@ -112,7 +115,7 @@ after=$(sed -n 's/^after //p' "$TMP/out")
     fail "activate(): pids before ${before[*]}, after: $after (expected one pid, True, mapped)"
 read -r _ retries recovered < <(grep '^stats ' "$TMP/out") || fail "activate(): no stats: $(cat "$TMP/err")"
 [ "$recovered" = 1 ] && [ "$retries" -ge 1 ] || fail "activate(): reshim stats: retries=$retries recovered=$recovered"
-! grep -q "Warning" "$TMP/err" || fail "activate(): a warning: $(grep Warning "$TMP/err")"
+! grep -q "warn: activate" "$TMP/err" || fail "activate(): a warning: $(grep 'warn: activate' "$TMP/err")"
 pass "reshim.activate(): re-executed once as pid ${before[0]} (same pid), libreshim.so mapped, the body after ${ms} ms; reshim stats ${before[0]} --json: connect retries=$retries recovered=$recovered"
 
 # ---- the guard ---------------------------------------------------------------
@@ -132,7 +135,7 @@ rc=0; RESHIM_LIBRARY=$TMP/fake/libnotreshim.so timeout 10 "$VPY" "$TMP/client.py
 [ $rc -eq 0 ] || fail "the guard: rc $rc (a loop killed by timeout is 124): $(head -c 600 "$TMP/out")"
 [ "$(grep -c '^before' "$TMP/out")" = 2 ] && grep -q '^after [0-9]* False unmapped$' "$TMP/out" ||
     fail "the guard: $(cat "$TMP/out")"
-[ "$(grep -c 'reshim: re-executed with .* but it is not loaded' "$TMP/err")" = 1 ] ||
+[ "$(grep -c '^reshim: warn: activate(): re-executed with .* but it is not loaded' "$TMP/err")" = 1 ] ||
     fail "the guard: no (or more than one) warning: $(cat "$TMP/err")"
 pass "the guard: a re-exec that did not load the library: one re-exec, False, one warning"
 
@@ -140,6 +143,36 @@ pass "the guard: a re-exec that did not load the library: one re-exec, False, on
 RESHIM_DISABLE=1 "$VPY" "$TMP/client.py" 0 only >"$TMP/out" 2>"$TMP/err" || fail "RESHIM_DISABLE=1: $(cat "$TMP/err")"
 [ "$(grep -c '^before' "$TMP/out")" = 1 ] && grep -q '^after [0-9]* False unmapped$' "$TMP/out" ||
     fail "RESHIM_DISABLE=1: $(cat "$TMP/out")"
-grep -q 'RuntimeWarning: reshim: RESHIM_DISABLE=1: not activated' "$TMP/err" ||
+grep -q '^reshim: warn: activate(): RESHIM_DISABLE=1: not activated' "$TMP/err" ||
     fail "RESHIM_DISABLE=1: no warning: $(cat "$TMP/err")"
-pass "RESHIM_DISABLE=1: no re-exec, False, the warning: $(grep -o 'RuntimeWarning: .*' "$TMP/err")"
+[ "$(wc -l <"$TMP/err")" = 1 ] || fail "RESHIM_DISABLE=1: more than the one line of warning: $(cat "$TMP/err")"
+pass "RESHIM_DISABLE=1: no re-exec, False, one line on stderr: $(cat "$TMP/err")"
+
+# Where a re-exec cannot work: one line on stderr, False, no re-exec (each
+# case faked in the interpreter where this machine cannot show it).
+cases=(
+    "not Linux|import sys; sys.platform = 'darwin'"
+    "not glibc|import os; os.confstr = lambda name: None"
+    "old glibc|import os; os.confstr = lambda name: 'glibc 2.31'"
+    "no sys.orig_argv|import sys; del sys.orig_argv"
+    "embedded (sys.executable empty)|import sys; sys.executable = ''"
+    "setuid interpreter|import os; os.geteuid = lambda: os.getuid() + 1"
+    "a forked worker|import os, sys; pid = os.fork(); pid and sys.exit(os.waitpid(pid, 0)[1] >> 8)"
+)
+for c in "${cases[@]}"; do
+    name=${c%%|*}
+    rc=0; "$VPY" -c "${c#*|}
+import reshim; print('before'); print(reshim.activate())" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    [ $rc -eq 0 ] && [ "$(tr '\n' ' ' <"$TMP/out")" = "before False " ] && [ "$(wc -l <"$TMP/err")" = 1 ] &&
+        grep -q '^reshim: warn: activate(): .*running without reshim$' "$TMP/err" ||
+        fail "$name: rc $rc, stdout: $(cat "$TMP/out"), stderr: $(cat "$TMP/err")"
+    pass "$name: False, no re-exec: $(cut -c 27-110 "$TMP/err")..."
+done
+rc=0; RESHIM_LIBRARY=$TMP/none.so "$VPY" -c 'import reshim; print(reshim.activate())' >"$TMP/out" 2>"$TMP/err" || rc=$?
+[ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = False ] && grep -q "none.so: no such readable file" "$TMP/err" ||
+    fail "library missing: rc $rc: $(cat "$TMP/out" "$TMP/err")"
+pass "the library missing: False, no re-exec: $(cut -c 27-110 "$TMP/err")..."
+rc=0; echo 'import reshim; print(reshim.activate())' | "$VPY" - >"$TMP/out" 2>"$TMP/err" || rc=$?
+[ $rc -eq 0 ] && [ "$(cat "$TMP/out")" = False ] && grep -q "read from stdin" "$TMP/err" ||
+    fail "a program from stdin: rc $rc: $(cat "$TMP/out" "$TMP/err")"
+pass "a program from stdin: False, no re-exec"

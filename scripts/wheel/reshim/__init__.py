@@ -16,7 +16,6 @@ and the same pid (os.execv), with the bundled library first in LD_PRELOAD.
 import os
 import stat
 import sys
-import warnings
 
 __all__ = ["activate", "active", "library", "cli", "run_script"]
 
@@ -66,11 +65,15 @@ def _executable(path):
 
 
 def _warn(msg):
-    """One line on stderr (as a warnings.warn, so it can be filtered), once."""
+    """One line on stderr, once per message (reshim-run's style)."""
     if msg in _warned:
         return
     _warned.add(msg)
-    warnings.warn("reshim: " + msg, RuntimeWarning, stacklevel=3)
+    try:
+        sys.stderr.write("reshim: warn: activate(): %s\n" % msg)
+        sys.stderr.flush()
+    except Exception:
+        pass
 
 
 def _is_reshim(path):
