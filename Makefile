@@ -155,6 +155,9 @@ bench: deps
 	@tests/bench/run.sh
 
 MANDIR := $(PREFIX)/share/man
+# The operations kit: alerting rules, dashboard, Kubernetes example.
+OPSDIR := $(PREFIX)/share/doc/reshim/ops
+OPS_FILES := $(sort $(wildcard ops/*/*))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/reshim $(DESTDIR)$(PREFIX)/bin \
@@ -164,12 +167,18 @@ install: all
 	install -m 0755 $(BUILD)/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
 	install -m 0644 $(BUILD)/man/reshim.1 $(BUILD)/man/reshim-run.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/libreshim.7 $(DESTDIR)$(MANDIR)/man7/
+	for f in $(OPS_FILES); do \
+		install -d $(DESTDIR)$(OPSDIR)/$$(basename $$(dirname $$f)) && \
+		install -m 0644 $$f $(DESTDIR)$(OPSDIR)/$$(basename $$(dirname $$f))/ || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim \
 		$(DESTDIR)$(PREFIX)/bin/reshim-run $(DESTDIR)$(MANDIR)/man1/reshim.1 \
 		$(DESTDIR)$(MANDIR)/man1/reshim-run.1 $(DESTDIR)$(MANDIR)/man7/libreshim.7
 	-rmdir $(DESTDIR)$(PREFIX)/lib/reshim 2>/dev/null
+	rm -rf $(DESTDIR)$(OPSDIR)
+	-rmdir $(DESTDIR)$(PREFIX)/share/doc/reshim 2>/dev/null
 
 clean:
 	rm -rf $(BUILD)
