@@ -22,9 +22,9 @@ WHEEL_SRC := $(wildcard scripts/wheel/reshim/*.py)
 wheel: $(WHEEL)
 
 $(WHEEL): scripts/wheel/build_wheel.py $(WHEEL_SRC) $(BUILD)/libreshim.so $(BUILD)/reshim \
-		scripts/reshim-run Makefile scripts/wheel.mk
-	python3 scripts/wheel/build_wheel.py --version $(VERSION) --lib $(BUILD)/libreshim.so \
-		--cli $(BUILD)/reshim --run scripts/reshim-run --src scripts/wheel/reshim \
+		$(BUILD)/reshim-run Makefile scripts/wheel.mk
+	/usr/bin/python3 scripts/wheel/build_wheel.py --version $(VERSION) --lib $(BUILD)/libreshim.so \
+		--cli $(BUILD)/reshim --run $(BUILD)/reshim-run --src scripts/wheel/reshim \
 		--glibc $(WHEEL_GLIBC) --arch $(WHEEL_ARCH) --out $(BUILD) >/dev/null
 	@echo "wheel: $@ ($$(du -k $@ | cut -f1) KiB)"
 
