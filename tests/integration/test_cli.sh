@@ -88,7 +88,13 @@ pass "ls removes the stale socket of dead pid $dead and keeps the live ones"
 # its own, whose abstract namespace is empty.
 mkdir -m 700 "$TMP/empty"
 alone=(env RESHIM_RUN_DIR="$TMP/empty")
-if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then alone=(unshare -n "${alone[@]}"); fi
+# As root, ls also looks in every user's default run directory and abstract
+# names: alone means a network namespace (abstract sockets) and a mount
+# namespace with empty /tmp and /run/user (run directories) of its own.
+if [ "$(id -u)" = 0 ] && unshare -n -m true 2>/dev/null; then
+    alone=(unshare -n -m sh -c 'mount -t tmpfs tmpfs /tmp && { [ ! -d /run/user ] || mount -t tmpfs tmpfs /run/user; } &&
+        mkdir -m 700 /tmp/empty && RESHIM_RUN_DIR=/tmp/empty exec "$@"' sh)
+fi
 "${alone[@]}" "$RESHIM" ls >"$TMP/ls0" 2>"$TMP/ls0.err" || fail "ls with no process: exit $?"
 if [ "${alone[0]}" = unshare ] || ! grep -q . "$TMP/ls0"; then
     grep -q "^reshim: no process" "$TMP/ls0.err" || fail "ls with no process said: $(cat "$TMP/ls0.err" "$TMP/ls0")"
