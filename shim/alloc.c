@@ -843,6 +843,11 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
     return reshim_mmap(addr, len, prot, flags, fd, off);
 }
 
+/* musl's <sys/mman.h> makes mmap64 a macro for mmap (its libc has no such
+ * symbol); the export stays, for a program built against older musl. */
+#ifdef mmap64
+#undef mmap64
+#endif
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     return reshim_mmap(addr, len, prot, flags, fd, off);

@@ -29,7 +29,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <linux/futex.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,6 +40,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+/* musl-gcc has no kernel headers: the two futex operations used, from the
+ * kernel's uapi (stable ABI). */
+#ifndef FUTEX_WAIT_PRIVATE
+#define FUTEX_WAIT_PRIVATE (0 | 128)
+#define FUTEX_WAKE_PRIVATE (1 | 128)
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
