@@ -985,6 +985,13 @@ const char *alloc_next_name(void)
     return next_name;
 }
 
+const char *alloc_trim_method(void)
+{
+    trim_probe();
+    return trim_glibc ? "malloc_trim" : trim_jemalloc ? "jemalloc" : trim_tcmalloc ? "tcmalloc"
+                                                                                 : "none";
+}
+
 int alloc_trim(void)
 {
     trim_probe();

@@ -324,6 +324,7 @@ void server_snapshot(struct reshim_snapshot *s)
     o->trims = m.trims;
     o->trimmed_bytes = m.trimmed;
     o->enomem = m.enomem;
+    copy_word(o->trim, sizeof o->trim, alloc_trim_method());
     GUARD_LEAVE();
 }
 
@@ -540,8 +541,13 @@ static void reply_trim(struct client *c, uint64_t now)
     uint64_t t1 = reshim_now_ns(), after = statm_rss();
     if (released < 0) {
         char msg[128];
+#ifdef RESHIM_MUSL
+        reshim_format(msg, sizeof msg, "no trim: musl's allocator (%s) returns freed memory "
+                      "itself and has no trim entry point", alloc_next_name());
+#else
         reshim_format(msg, sizeof msg, "no trim: the allocator (%s) offers none",
                       alloc_next_name());
+#endif
         reply_error(c, msg, t1);
         return;
     }
