@@ -85,6 +85,7 @@ done
 
 # 2. A refused port (nothing ever listens): the retries give up and the app
 # sees ECONNREFUSED, as under glibc; the figures say so.
+declare -A refused
 for libc in musl glibc; do
     port=$(free_port)
     rc=0
@@ -93,16 +94,16 @@ for libc in musl glibc; do
     [ "$rc" != 0 ] && grep -q "connect: ECONNREFUSED" "$TMP/err" || fail "refused/$libc: rc $rc: $(cat "$TMP/err")"
     r=$(summary_field "$TMP/err" connect retries); g=$(summary_field "$TMP/err" connect gave_up)
     [ "$r" = 3 ] && [ "$g" = 1 ] || fail "refused/$libc: retries=$r gave_up=$g, expected 3 and 1"
-    eval "refused_$libc=\"rc $rc, retries $r, gave_up $g\""
+    refused[$libc]="rc $rc, retries $r, gave_up $g"
 done
-[ "$refused_musl" = "$refused_glibc" ] || fail "refused port: musl ($refused_musl) differs from glibc ($refused_glibc)"
-pass "refused port: ECONNREFUSED after the retries, musl and glibc alike ($refused_musl)"
+[ "${refused[musl]}" = "${refused[glibc]}" ] ||
+    fail "refused port: musl (${refused[musl]}) differs from glibc (${refused[glibc]})"
+pass "refused port: ECONNREFUSED after the retries, musl and glibc alike (${refused[musl]})"
 
 # stats_json PID OUT: the process's stats, read by the glibc CLI, waiting
 # (up to 10 s) for its stats thread to answer.
 stats_json() {
-    local i
-    for i in $(seq 200); do
+    for _ in $(seq 200); do
         "$CLI" stats "$1" --json >"$2" 2>/dev/null && return 0
         kill -0 "$1" 2>/dev/null || return 1
         sleep 0.05
@@ -178,3 +179,26 @@ wait "$pid" || fail "trim: the probe failed"
 n=$(grep -c "no trim on musl" "$TMP/trim.err" || true)
 [ "$n" = 1 ] || fail "trim: 'no trim on musl' logged $n times"
 pass "reshim trim on musl: '$(tr -d '\n' <"$TMP/trim1")'; logged once"
+
+# 6. reshim-run and `reshim run` pick the library of the program's C library:
+# the musl build for the musl program, the glibc one for the glibc program
+# (seen in /proc/PID/maps of the running program).
+for launcher in reshim-run "reshim run"; do
+    for libc in musl glibc; do
+        if [ "$launcher" = reshim-run ]; then
+            coproc PROBE { exec "$ROOT/build/reshim-run" "$TMP/libc_probe.$libc" mem 8 64 2>>"$TMP/run.err"; }
+        else
+            coproc PROBE { exec "$CLI" run -- "$TMP/libc_probe.$libc" mem 8 64 2>>"$TMP/run.err"; }
+        fi
+        pid=$PROBE_PID
+        read -r -t 10 line <&"${PROBE[0]}" || fail "$launcher $libc: no ready1 ($(cat "$TMP/run.err"))"
+        mapped=$(grep -o '/[^ ]*libreshim\.so$' "/proc/$pid/maps" | sort -u)
+        echo >&"${PROBE[1]}"; read -r -t 10 line <&"${PROBE[0]}" || true; echo >&"${PROBE[1]}"
+        wait "$pid" || fail "$launcher $libc: the probe failed"
+        want=$(readlink -f "$(lib_for "$libc")")
+        [ "$mapped" = "$want" ] || fail "$launcher, $libc program: mapped '${mapped:-nothing}', expected $want"
+    done
+    pass "$launcher: the musl program maps build/musl/libreshim.so, the glibc one build/libreshim.so"
+done
+grep -Eq "^reshim-run: warn|^reshim: warning" "$TMP/run.err" && fail "a launcher warned: $(cat "$TMP/run.err")"
+true
