@@ -18,6 +18,11 @@
  *   libc_probe enforce MB      malloc(MB MiB): prints "enforce: ENOMEM" (NULL
  *                              with errno ENOMEM, exit 0) or "enforce:
  *                              allocated" (exit 1) or another errno (exit 2)
+ *   libc_probe gai NAME N FLAG getaddrinfo(NAME) (AF_INET, SOCK_STREAM), then
+ *                              creates the file FLAG and looks NAME up N more
+ *                              times; each answer is freed with freeaddrinfo.
+ *                              Prints "gai I ok ADDR" or "gai I fail MESSAGE"
+ *                              per lookup; exit 0 when all were answered
  *   libc_probe fork PORT MS    forks; the child runs `nb PORT MS`; the parent
  *                              prints "fork: child exit C" and exits C */
 #define _GNU_SOURCE
@@ -25,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -151,8 +157,33 @@ static int mem(int n, size_t size)
     return 0;
 }
 
+static int gai(const char *name, int n, const char *flag)
+{
+    int bad = 0;
+    for (int i = 0; i <= n; i++) {
+        if (i == 1)
+            close(open(flag, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+        struct addrinfo *res = NULL;
+        int r = getaddrinfo(name, "80", &hints, &res);
+        char line[200], addr[64] = "?";
+        if (r == 0) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof addr);
+            snprintf(line, sizeof line, "gai %d ok %s\n", i, addr);
+            freeaddrinfo(res);
+        } else {
+            snprintf(line, sizeof line, "gai %d fail %s\n", i, gai_strerror(r));
+            bad++;
+        }
+        say(line);
+    }
+    return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 5 && !strcmp(argv[1], "gai"))
+        return gai(argv[2], atoi(argv[3]), argv[4]);
     if (argc >= 4 && !strcmp(argv[1], "nb"))
         return nb(atoi(argv[2]), atoi(argv[3]));
     if (argc >= 4 && !strcmp(argv[1], "mem"))
