@@ -31,7 +31,9 @@ SHIM_HDR := $(wildcard shim/*.h)
 # The same library for musl programs (Alpine), where musl-gcc is installed
 # (Debian's musl-tools): its own objects, the same flags. musl's libc holds
 # libdl and libpthread.
-MUSL_CC ?= $(shell command -v musl-gcc 2>/dev/null)
+ifeq ($(origin MUSL_CC),undefined)
+MUSL_CC := $(shell command -v musl-gcc 2>/dev/null)
+endif
 MUSL_LIB := $(if $(MUSL_CC),$(BUILD)/musl/libreshim.so)
 MUSL_OBJ := $(patsubst shim/%.c,$(BUILD)/musl/obj/%.o,$(SHIM_SRC))
 
