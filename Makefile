@@ -28,6 +28,15 @@ SHIM_SRC := $(wildcard shim/*.c)
 SHIM_OBJ := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
 SHIM_HDR := $(wildcard shim/*.h)
 
+# The same library for musl programs (Alpine), where musl-gcc is installed
+# (Debian's musl-tools): its own objects, the same flags. musl's libc holds
+# libdl and libpthread.
+ifeq ($(origin MUSL_CC),undefined)
+MUSL_CC := $(shell command -v musl-gcc 2>/dev/null)
+endif
+MUSL_LIB := $(if $(MUSL_CC),$(BUILD)/musl/libreshim.so)
+MUSL_OBJ := $(patsubst shim/%.c,$(BUILD)/musl/obj/%.o,$(SHIM_SRC))
+
 # Pure modules: unit-tested without LD_PRELOAD.
 UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample
 UNIT_SRC_config := shim/config.c shim/dest.c
@@ -56,7 +65,7 @@ CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
 # The man pages and reshim-run as installed: @VERSION@ replaced.
 MAN_PAGES := $(patsubst shim/man/%,$(BUILD)/man/%,$(wildcard shim/man/*.[1-8]))
 
-all: $(BUILD)/libreshim.so $(CLI) $(BUILD)/reshim-run $(MAN_PAGES)
+all: $(BUILD)/libreshim.so $(MUSL_LIB) $(CLI) $(BUILD)/reshim-run $(MAN_PAGES)
 
 # Rewritten only when VERSION differs from what it holds (always checked).
 $(VERSION_STAMP): FORCE | $(BUILD)
@@ -77,7 +86,13 @@ $(BUILD)/man/%: shim/man/% $(VERSION_STAMP) | $(BUILD)/man
 $(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
 	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl -lpthread
 
-$(BUILD) $(BUILD)/obj $(BUILD)/man $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
+$(BUILD)/musl/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/musl/obj
+	$(MUSL_CC) $(SHIM_CFLAGS) -c $< -o $@
+
+$(BUILD)/musl/libreshim.so: $(MUSL_OBJ) shim/libreshim.map
+	$(MUSL_CC) $(SHIM_LDFLAGS) -o $@ $(MUSL_OBJ)
+
+$(BUILD) $(BUILD)/obj $(BUILD)/musl/obj $(BUILD)/man $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
 	mkdir -p $@
 
 deps:
@@ -163,6 +178,10 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/reshim $(DESTDIR)$(PREFIX)/bin \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0644 $(BUILD)/libreshim.so $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so
+	if [ -f $(BUILD)/musl/libreshim.so ]; then \
+		install -d $(DESTDIR)$(PREFIX)/lib/reshim/musl && \
+		install -m 0644 $(BUILD)/musl/libreshim.so $(DESTDIR)$(PREFIX)/lib/reshim/musl/libreshim.so; \
+	fi
 	install -m 0755 $(BUILD)/reshim $(DESTDIR)$(PREFIX)/bin/reshim
 	install -m 0755 $(BUILD)/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
 	install -m 0644 $(BUILD)/man/reshim.1 $(BUILD)/man/reshim-run.1 $(DESTDIR)$(MANDIR)/man1/
@@ -173,6 +192,8 @@ install: all
 	done
 
 uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/musl/libreshim.so
+	-rmdir $(DESTDIR)$(PREFIX)/lib/reshim/musl 2>/dev/null
 	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim \
 		$(DESTDIR)$(PREFIX)/bin/reshim-run $(DESTDIR)$(MANDIR)/man1/reshim.1 \
 		$(DESTDIR)$(MANDIR)/man1/reshim-run.1 $(DESTDIR)$(MANDIR)/man7/libreshim.7

@@ -47,6 +47,14 @@ while IFS= read -r -d '' f; do
     fi
 done < <(find "$STAGE" -type f -print0)
 
+# 2b. The musl build links musl's libc.so (no libc.so.6): tell lintian.
+if [ -f "$STAGE/usr/lib/reshim/musl/libreshim.so" ]; then
+    mkdir -p "$STAGE/usr/share/lintian/overrides"
+    printf '%s\n' '# The musl build (for musl programs) links musl'"'"'s libc.so, not glibc'"'"'s.' \
+        'reshim: library-not-linked-against-libc [usr/lib/reshim/musl/libreshim.so]' \
+        >"$STAGE/usr/share/lintian/overrides/reshim"
+fi
+
 # 3. Man pages gzipped -9n (no name, no time stamp in the header).
 if [ -d "$STAGE/usr/share/man" ]; then
     find "$STAGE/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} +
@@ -118,7 +126,9 @@ mkdir -p "$WORK/shlibs/debian"
 printf 'Source: reshim\n\nPackage: reshim\nArchitecture: any\n' > "$WORK/shlibs/debian/control"
 if [ ${#ELF[@]} -gt 0 ]; then
     abs=()
-    for f in "${ELF[@]}"; do abs+=("$ROOT/$f"); done
+    # The musl build (lib/reshim/musl/) needs musl's loader, which only a
+    # musl program brings: no Debian dependency.
+    for f in "${ELF[@]}"; do [[ $f == */musl/* ]] || abs+=("$ROOT/$f"); done
     if out=$(cd "$WORK/shlibs" && dpkg-shlibdeps -O --warnings=0 "${abs[@]}" 2>"$ROOT/$WORK/shlibdeps.err"); then
         depends=${out#shlibs:Depends=}
     else

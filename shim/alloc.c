@@ -843,6 +843,11 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
     return reshim_mmap(addr, len, prot, flags, fd, off);
 }
 
+/* musl's <sys/mman.h> makes mmap64 a macro for mmap (its libc has no such
+ * symbol); the export stays, for a program built against older musl. */
+#ifdef mmap64
+#undef mmap64
+#endif
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
     return reshim_mmap(addr, len, prot, flags, fd, off);
@@ -978,6 +983,13 @@ const char *alloc_next_name(void)
 {
     trim_probe();
     return next_name;
+}
+
+const char *alloc_trim_method(void)
+{
+    trim_probe();
+    return trim_glibc ? "malloc_trim" : trim_jemalloc ? "jemalloc" : trim_tcmalloc ? "tcmalloc"
+                                                                                 : "none";
 }
 
 int alloc_trim(void)

@@ -42,6 +42,10 @@ void alloc_set_passthrough(void);
 int alloc_trim(void);
 /* Name of the next allocator's object ("libc.so.6", "libjemalloc.so.2"). */
 const char *alloc_next_name(void);
+/* How alloc_trim returns memory: "malloc_trim" (glibc), "jemalloc",
+ * "tcmalloc", or "none" (musl: mallocng returns freed memory itself and
+ * has no trim entry point; a debugging malloc). */
+const char *alloc_trim_method(void);
 
 /* fork: prepare takes the mapping-table lock, parent/child release it; the
  * child keeps live bytes (it holds those blocks) and zeroes the counts. */

@@ -4,7 +4,9 @@
  * RESHIM_DNS_STALE old, is returned instead (serve-stale, RFC 8767).
  * EAI_NONAME and EAI_FAIL are never retried. Owns the answer cache (a small
  * fixed table under one mutex: getaddrinfo is not async-signal-safe). The
- * lists it hands out are laid out as glibc's, so freeaddrinfo frees them. */
+ * lists it hands out are laid out as the C library lays out its own, so its
+ * freeaddrinfo frees them: glibc's (one block per node, the name apart) or
+ * musl's (one array of struct aibuf, see copy_for_app). */
 #define _GNU_SOURCE
 #include "dns.h"
 
@@ -128,6 +130,58 @@ static struct addrinfo *copy_list(const struct addrinfo *src)
     return head;
 }
 
+#ifdef RESHIM_MUSL
+/* musl's layout (src/network/lookup.h, getaddrinfo.c, freeaddrinfo.c since
+ * 1.1.20): one calloc'd array of struct aibuf, the canonical name after it;
+ * node k has slot k, node 0 holds the count of nodes still owned (ref).
+ * freeaddrinfo walks to the last node, steps back `slot` elements to the
+ * array and frees it when ref drops to 0. Older musl freed the head node
+ * with free(), which is this array's start too. */
+struct musl_aibuf {
+    struct addrinfo ai;
+    union {
+        struct sockaddr_in sin;
+        struct sockaddr_in6 sin6;
+    } sa;
+    volatile int lock[1];
+    short slot, ref;
+};
+
+static struct addrinfo *copy_for_app(const struct addrinfo *src)
+{
+    size_t n = 0, canon_len = 0;
+    const char *canon = NULL;
+    for (const struct addrinfo *a = src; a; a = a->ai_next) {
+        if (a->ai_addrlen > sizeof(((struct musl_aibuf *)0)->sa) || ++n > 32767)
+            return NULL; /* not what musl's getaddrinfo makes: no stale answer */
+        if (a->ai_canonname && !canon)
+            canon = a->ai_canonname;
+    }
+    if (!n)
+        return NULL;
+    if (canon)
+        canon_len = strlen(canon);
+    struct musl_aibuf *out = calloc(1, n * sizeof *out + canon_len + 1);
+    if (!out)
+        return NULL;
+    char *outcanon = canon ? memcpy((char *)(out + n), canon, canon_len + 1) : NULL;
+    size_t k = 0;
+    for (const struct addrinfo *a = src; a; a = a->ai_next, k++) {
+        out[k].ai = *a;
+        out[k].ai.ai_addr = a->ai_addr ? (struct sockaddr *)&out[k].sa : NULL;
+        if (a->ai_addr)
+            memcpy(&out[k].sa, a->ai_addr, a->ai_addrlen);
+        out[k].ai.ai_canonname = a->ai_canonname ? outcanon : NULL;
+        out[k].ai.ai_next = k + 1 < n ? &out[k + 1].ai : NULL;
+        out[k].slot = (short)k;
+    }
+    out[0].ref = (short)n;
+    return &out[0].ai;
+}
+#else
+#define copy_for_app copy_list /* glibc: freeaddrinfo frees node by node */
+#endif
+
 static void remember(const struct dns_key *k, const struct addrinfo *answer)
 {
     struct addrinfo *copy = copy_list(answer);
@@ -168,7 +222,7 @@ static struct addrinfo *stale_answer(const struct dns_key *k, uint64_t max_age, 
     for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
         struct dns_entry *e = &cache[i];
         if (e->used && key_eq(&e->key, k) && now - e->stored_ns <= max_age) {
-            copy = copy_list(e->answer);
+            copy = copy_for_app(e->answer);
             e->used_ns = now;
             *age = now - e->stored_ns;
             break;

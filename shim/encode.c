@@ -486,6 +486,7 @@ static const struct field mem_f[] = {
     F_U64(M, "trims", trims),
     F_U64(M, "trimmed_bytes", trimmed_bytes),
     F_U64(M, "enomem", enomem),
+    F_STR(M, "trim", trim),
 };
 #undef M
 

@@ -192,7 +192,7 @@ static ssize_t mmsg_bytes(const struct mmsghdr *v, int n)
     return sum;
 }
 
-static int reshim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
+static int reshim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, reshim_mmsg_flags flags)
 {
     if (!REAL(sendmmsg)) {
         errno = ENOSYS;
@@ -209,7 +209,7 @@ static int reshim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int flags)
     return r;
 }
 
-static int reshim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int flags,
+static int reshim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, reshim_mmsg_flags flags,
                            struct timespec *timeout)
 {
     if (!REAL(recvmmsg)) {
@@ -264,7 +264,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
     return reshim_sendmsg(fd, msg, flags);
 }
 
-EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, reshim_mmsg_flags flags)
 {
     return reshim_sendmmsg(fd, v, n, flags);
 }
@@ -306,7 +306,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     return reshim_recvmsg(fd, msg, flags);
 }
 
-EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags,
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, reshim_mmsg_flags flags,
                     struct timespec *timeout)
 {
     return reshim_recvmmsg(fd, v, n, flags, timeout);

@@ -54,6 +54,7 @@ static _Atomic uint64_t rss_now, rss_anon_now, rss_shmem_now, ws_now, usage_now,
  * container is assumed to grow as this process does. */
 static _Atomic uint64_t ws_base;
 static _Atomic uint64_t trims, trimmed, enomem;
+static atomic_bool said_no_trim; /* the allocator offers no trim: logged once */
 static _Atomic uint64_t last_auto_trim_ns, last_auto_released;
 static atomic_int statm_fd = -1;
 /* Identity of the statm fd (/proc files have their own inodes): an app that
@@ -304,8 +305,15 @@ int64_t memmon_trim(bool automatic)
         LOG_INFO("%s trim (%s): released " MBF " in %llu ms",
                  automatic ? "automatic" : "requested", alloc_next_name(),
                  MBA((uint64_t)released), (unsigned long long)((t1 - t0) / MS));
-    } else {
-        LOG_INFO("no trim: the allocator (%s) offers none", alloc_next_name());
+    } else if (!atomic_exchange(&said_no_trim, true)) { /* once per process */
+#ifdef RESHIM_MUSL
+        LOG_INFO("no trim on musl: its allocator (%s) returns freed memory to the OS itself "
+                 "and has no trim entry point; the trim step does nothing (stats: "
+                 "mem.trim \"none\")", alloc_next_name());
+#else
+        LOG_INFO("no trim: the allocator (%s) offers none; the trim step does nothing "
+                 "(stats: mem.trim \"none\")", alloc_next_name());
+#endif
     }
     GUARD_LEAVE();
     return released;

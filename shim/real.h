@@ -14,6 +14,13 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/* sendmmsg/recvmmsg take their flags as int in glibc, unsigned int in musl. */
+#ifdef __GLIBC__
+typedef int reshim_mmsg_flags;
+#else
+typedef unsigned int reshim_mmsg_flags;
+#endif
+
 #define REAL_SYMBOLS(X)                                                                   \
     X(socket, int, (int, int, int))                                                       \
     X(socketpair, int, (int, int, int, int *))                                            \
@@ -34,8 +41,8 @@
     X(recvfrom, ssize_t, (int, void *, size_t, int, struct sockaddr *, socklen_t *))      \
     X(sendmsg, ssize_t, (int, const struct msghdr *, int))                                \
     X(recvmsg, ssize_t, (int, struct msghdr *, int))                                      \
-    X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, int))                          \
-    X(recvmmsg, int, (int, struct mmsghdr *, unsigned int, int, struct timespec *))       \
+    X(sendmmsg, int, (int, struct mmsghdr *, unsigned int, reshim_mmsg_flags))                    \
+    X(recvmmsg, int, (int, struct mmsghdr *, unsigned int, reshim_mmsg_flags, struct timespec *))\
     X(read, ssize_t, (int, void *, size_t))                                               \
     X(write, ssize_t, (int, const void *, size_t))                                        \
     X(readv, ssize_t, (int, const struct iovec *, int))                                   \

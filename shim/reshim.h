@@ -10,6 +10,14 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The C library: glibc defines __GLIBC__ (features.h, included above);
+ * musl defines nothing of its own, and musl-gcc is the only other build. */
+#ifdef __GLIBC__
+#define RESHIM_GLIBC 1
+#else
+#define RESHIM_MUSL 1
+#endif
+
 /* RESHIM_VERSION, the version string ("MAJOR.MINOR.PATCH"), comes from the build: the
  * Makefile's VERSION, passed as -DRESHIM_VERSION. No default here, so that
  * nothing else holds a copy: a compile without it fails where it is used. */

@@ -29,7 +29,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
 #include <linux/futex.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -38,6 +40,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+/* musl-gcc has no kernel headers: the two futex operations used, from the
+ * kernel's uapi (stable ABI). */
+#ifndef FUTEX_WAIT_PRIVATE
+#define FUTEX_WAIT_PRIVATE (0 | 128)
+#define FUTEX_WAKE_PRIVATE (1 | 128)
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -316,6 +324,7 @@ void server_snapshot(struct reshim_snapshot *s)
     o->trims = m.trims;
     o->trimmed_bytes = m.trimmed;
     o->enomem = m.enomem;
+    copy_word(o->trim, sizeof o->trim, alloc_trim_method());
     GUARD_LEAVE();
 }
 
@@ -532,8 +541,13 @@ static void reply_trim(struct client *c, uint64_t now)
     uint64_t t1 = reshim_now_ns(), after = statm_rss();
     if (released < 0) {
         char msg[128];
+#ifdef RESHIM_MUSL
+        reshim_format(msg, sizeof msg, "no trim: musl's allocator (%s) returns freed memory "
+                      "itself and has no trim entry point", alloc_next_name());
+#else
         reshim_format(msg, sizeof msg, "no trim: the allocator (%s) offers none",
                       alloc_next_name());
+#endif
         reply_error(c, msg, t1);
         return;
     }

@@ -49,6 +49,7 @@ struct snap_mem {
     char state[SNAP_WORD_MAX];         /* "ok", "warn", "critical", "over" */
     char policy[SNAP_WORD_MAX];        /* "warn", "trim", "enforce" */
     uint64_t trims, trimmed_bytes, enomem;
+    char trim[SNAP_WORD_MAX];          /* "malloc_trim", "jemalloc", "tcmalloc", "none" */
 };
 
 struct reshim_snapshot {
@@ -103,7 +104,7 @@ void sb_prom_label(struct sbuf *b, const char *s);
  *         "rss_shmem_bytes":..,"heap_live_bytes":..,"heap_peak_bytes":..,"allocs":..,
  *         "frees":..,"mmap_anon_bytes":..,"mmap_anon_peak_bytes":..,"budget_bytes":..,
  *         "usage_bytes":..,"working_set_bytes":..,"budget_source":..,"state":..,
- *         "policy":..,"trims":..,"trimmed_bytes":..,"enomem":..}}
+ *         "policy":..,"trims":..,"trimmed_bytes":..,"enomem":..,"trim":..}}
  * last_error is null when empty. Returns the length written (b->overflow
  * tells a cut). */
 size_t snap_json(const struct reshim_snapshot *s, struct sbuf *b);

@@ -194,4 +194,12 @@ size_t cli_width(const char *s);
  * yellow warn/half-open, red critical/over/open; NULL otherwise. */
 const char *cli_state_color(const char *state);
 
+/* run.c: the two builds of the library, DIR/libreshim.so (glibc) and
+ * DIR/musl/libreshim.so (musl). cli_lib_is_musl: the path is the musl build
+ * (its name says musl, or its directory is named musl). cli_lib_for:
+ * switches lib (n bytes) to the build for a musl (or glibc) program found
+ * beside it; false, lib untouched, when there is none. */
+bool cli_lib_is_musl(const char *lib);
+bool cli_lib_for(char *lib, size_t n, bool musl);
+
 #endif

@@ -1215,8 +1215,21 @@ static void check_elf(struct report *r, const char *path, int fd, const struct s
         const char *libc = interp_libc(f->interp);
         bool interp_here = access(f->interp, F_OK) == 0;
         const char *shim_libc = si->libc ? si->libc : "glibc";
+        char other[PATH_MAX];
         if (!libc) {
             add(r, L_WARN, "dynamically linked, interpreter %s: an unknown C library", f->interp);
+        } else if (strcmp(libc, shim_libc) && si->found &&
+                   (!strcmp(libc, "musl") || !strcmp(libc, "glibc")) &&
+                   cli_lib_for(strcpy(other, si->path), sizeof other, !strcmp(libc, "musl")) &&
+                   strcmp(other, si->path)) {
+            /* `reshim run` and reshim-run take the build beside this one. */
+            add(r, L_OK, "dynamically linked, interpreter %s (%s): `reshim run` and reshim-run "
+                "preload the %s build, %s", f->interp, libc, libc, other);
+            if (!strcmp(libc, "musl"))
+                add(r, L_OK, "on musl: no trim (musl's allocator returns freed memory itself "
+                    "and has no trim entry point; the trim step does nothing, stats mem.trim "
+                    "\"none\"); retries, serve-stale DNS, the budget and enforce work; heap "
+                    "sampling needs libgcc_s.so.1 where musl's loader finds it");
         } else if (strcmp(libc, shim_libc)) {
             char reason[LINE_MAX_LEN];
             snprintf(reason, sizeof reason, "built for %s (interpreter %s); the shim is built "

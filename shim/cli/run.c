@@ -187,9 +187,46 @@ static enum elf_kind elf_interp(int fd, char *interp, size_t n)
     return ELF_STATIC;
 }
 
-/* Warns when CMD cannot be preloaded; returns false when the library must
- * not be added at all (it would kill CMD: a musl program). */
-static bool check_target(const char *cmd)
+bool cli_lib_is_musl(const char *lib)
+{
+    const char *base = strrchr(lib, '/');
+    base = base ? base + 1 : lib;
+    if (strstr(base, "musl"))
+        return true;
+    size_t dlen = (size_t)(base - lib);
+    return dlen >= 6 && strncmp(base - 6, "/musl/", 6) == 0;
+}
+
+bool cli_lib_for(char *lib, size_t n, bool musl)
+{
+    if (cli_lib_is_musl(lib) == musl)
+        return true;
+    char dir[PATH_MAX], cand[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", lib);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return false;
+    *slash = 0;
+    if (musl) {
+        snprintf(cand, sizeof cand, "%s/musl/libreshim.so", dir);
+    } else {
+        slash = strrchr(dir, '/'); /* DIR/musl -> DIR */
+        if (!slash)
+            return false;
+        *slash = 0;
+        snprintf(cand, sizeof cand, "%s/libreshim.so", dir);
+    }
+    if (access(cand, R_OK) != 0 || cli_lib_is_musl(cand) != musl || strlen(cand) >= n)
+        return false;
+    snprintf(lib, n, "%s", cand);
+    return true;
+}
+
+/* Warns when CMD cannot be preloaded, and picks the library for its C
+ * library (lib: glibc's or musl's build, the one beside the other); returns
+ * false when no library must be added at all (one built for another C
+ * library would stop CMD). */
+static bool check_target(const char *cmd, char *lib, size_t libn)
 {
     char path[PATH_MAX], line[PATH_MAX];
     if (resolve_cmd(cmd, path, sizeof path) != 0)
@@ -232,10 +269,15 @@ static bool check_target(const char *cmd)
             cli_err("warning: %s is statically linked (no ELF interpreter): nothing can be "
                     "preloaded into it, so it runs without the shim",
                     path);
-        } else if (k == ELF_MUSL) {
-            cli_err("warning: %s uses the musl C library (%s) and this libreshim.so is built for "
-                    "glibc: preloading it would stop the program, so it runs without the shim",
-                    path, interp);
+            return true;
+        }
+        bool musl = k == ELF_MUSL;
+        if (!cli_lib_for(lib, libn, musl)) {
+            cli_err("warning: %s uses the %s C library (%s) and %s is built for %s (no %s build "
+                    "beside it): preloading it would stop the program, so it runs without the "
+                    "shim",
+                    path, musl ? "musl" : "GNU", interp, lib, musl ? "glibc" : "musl",
+                    musl ? "musl/libreshim.so" : "glibc");
             return false;
         }
         return true;
@@ -310,7 +352,7 @@ int cmd_run(int argc, char **argv)
                 lib);
         return EXIT_FAIL;
     }
-    if (check_target(cmd[0])) {
+    if (check_target(cmd[0], lib, sizeof lib)) {
         char *pre = preload_with(getenv("LD_PRELOAD"), lib);
         if (!pre || setenv("LD_PRELOAD", pre, 1) != 0) {
             cli_err("run: cannot set LD_PRELOAD: %s", strerror(errno ? errno : ENOMEM));

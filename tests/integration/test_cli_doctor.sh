@@ -123,8 +123,19 @@ pass "Go-like binaries (.note.go.buildid section; Go note elsewhere): cannot, ex
 # 6. musl: the interpreter names the C library.
 MUSL_LD=/lib/ld-musl-$(uname -m).so.1
 cc -Wl,--dynamic-linker="$MUSL_LD" -o "$TMP/musl" "$TMP/hello.c"
-doctor_is 1 "cannot be preloaded: built for musl \(interpreter $MUSL_LD\); the shim is built for glibc" "$TMP/musl"
-pass "musl-interpreter binary: '$(verdict | sed "s#$TMP/##")', exit 1"
+# With only the glibc build (a copy alone in a directory): it cannot.
+mkdir "$TMP/lone" && cp "$SHIM" "$TMP/lone/libreshim.so"
+RESHIM_LIBRARY="$TMP/lone/libreshim.so" doctor_is 1 \
+    "cannot be preloaded: built for musl \(interpreter $MUSL_LD\); the shim is built for glibc" "$TMP/musl"
+pass "musl-interpreter binary, no musl build beside the library: '$(verdict | sed "s#$TMP/##")', exit 1"
+# With the musl build beside it (build/musl/libreshim.so): it can, and the
+# musl limits are named.
+if [ -f "$ROOT/build/musl/libreshim.so" ]; then
+    doctor_is 0 "can be preloaded\$" "$TMP/musl"
+    grep -q "preload the musl build, $ROOT/build/musl/libreshim.so" "$TMP/out" || fail "doctor does not name the musl build"
+    grep -q 'on musl: no trim' "$TMP/out" || fail "doctor does not say that musl has no trim"
+    pass "musl-interpreter binary with build/musl beside: '$(verdict | sed "s#$TMP/##")', exit 0; 'on musl: no trim' said"
+fi
 
 # 7. Other classes and byte orders, headers made by hand.
 mkelf() { # CLASS ENDIAN MACHINE INTERP OUT

@@ -152,11 +152,16 @@ for sh in "${shells[@]}"; do
         pass "[$sh] no libc.a: the static case is skipped"
     fi
 
-    # -- a program whose interpreter is musl's: warned, LD_PRELOAD untouched
-    w "$TMP/show-musl" >"$TMP/out" 2>"$TMP/err" || fail "[$sh] musl-named program failed: $(cat "$TMP/err")"
+    # -- a program whose interpreter is musl's, and only a glibc build (a copy
+    # alone in a directory): warned, LD_PRELOAD untouched
+    mkdir -p "$TMP/lone" && cp "$SHIM" "$TMP/lone/libreshim.so"
+    env -i PATH="$path" RESHIM_LIBRARY="$TMP/lone/libreshim.so" "${SH[@]}" "$RUN" "$TMP/show-musl" \
+        >"$TMP/out" 2>"$TMP/err" || fail "[$sh] musl-named program failed: $(cat "$TMP/err")"
     grep -q "warn: .*musl.*built for glibc" "$TMP/err" || fail "[$sh] no musl warning: $(cat "$TMP/err")"
     [ "$(cat "$TMP/out")" = "LD_PRELOAD=(unset)" ] || fail "[$sh] musl program got $(cat "$TMP/out")"
-    pass "[$sh] interpreter ld-musl: a warning, run without the shim (a glibc shim would stop it)"
+    pass "[$sh] interpreter ld-musl, no musl build: a warning, run without the shim (a glibc shim would stop it)"
+    # (with the musl build beside the glibc one, a real musl program gets it:
+    # test_musl.sh)
 
     # -- setuid to another user (root only): warned; the loader really ignores it
     if [ "$(id -u)" = 0 ]; then

@@ -107,6 +107,7 @@ static void fill_rich(struct reshim_snapshot *s, unsigned seed)
     m->trims = 50000015;
     m->trimmed_bytes = 50000016;
     m->enomem = 50000017;
+    strcpy(m->trim, "malloc_trim");
 }
 
 /* The longest snapshot: every string full of bytes that take the longest
@@ -486,7 +487,7 @@ static const char zero_json[] =
     "\"rss_file_bytes\":0,\"rss_shmem_bytes\":0,\"heap_live_bytes\":0,\"heap_peak_bytes\":0,"
     "\"allocs\":0,\"frees\":0,\"mmap_anon_bytes\":0,\"mmap_anon_peak_bytes\":0,"
     "\"budget_bytes\":0,\"usage_bytes\":0,\"working_set_bytes\":0,\"budget_source\":\"\","
-    "\"state\":\"\",\"policy\":\"\",\"trims\":0,\"trimmed_bytes\":0,\"enomem\":0}}\n";
+    "\"state\":\"\",\"policy\":\"\",\"trims\":0,\"trimmed_bytes\":0,\"enomem\":0,\"trim\":\"\"}}\n";
 
 /* The keys and their order, as snapshot.h documents them. */
 static void test_json_layout(void **state)
@@ -584,7 +585,7 @@ static void test_json_roundtrip(void **state)
 static void test_parse_reordered_unknown(void **state)
 {
     static const char doc[] =
-        " \r\n\t{ \"mem\" : { \"enomem\" : 50000017 , \"trimmed_bytes\":50000016,"
+        " \r\n\t{ \"mem\" : { \"trim\":\"malloc_trim\", \"enomem\" : 50000017 , \"trimmed_bytes\":50000016,"
         "\"trims\":50000015,\"policy\":\"enforce\",\"state\":\"critical\","
         "\"budget_source\":\"cgroup\",\"future\":{\"a\":[1,2,{\"b\":null}],\"c\":\"d\"},"
         "\"working_set_bytes\":50000014,\"usage_bytes\":50000013,\"budget_bytes\":50000012,"
