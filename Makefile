@@ -61,11 +61,17 @@ CLI_SRC := $(wildcard shim/cli/*.c)
 CLI_HDR := $(wildcard shim/cli/*.h)
 CLI_SHARED := shim/encode.c shim/config.c shim/dest.c
 CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
+# The same CLI static with musl (musl-gcc -static): one file that runs in any
+# Linux image, Alpine, Debian, distroless or scratch alike (README, Install).
+# Built when musl-gcc is there (`make deps` installs musl-tools). Named
+# reshim-static, beside libreshim.so, so that `run` and `doctor` find the
+# same library as build/reshim (build/libreshim.so; installed, its own dir).
+CLI_STATIC := $(if $(and $(CLI_SRC),$(MUSL_CC)),$(BUILD)/reshim-static)
 
 # The man pages and reshim-run as installed: @VERSION@ replaced.
 MAN_PAGES := $(patsubst shim/man/%,$(BUILD)/man/%,$(wildcard shim/man/*.[1-8]))
 
-all: $(BUILD)/libreshim.so $(MUSL_LIB) $(CLI) $(BUILD)/reshim-run $(MAN_PAGES)
+all: $(BUILD)/libreshim.so $(MUSL_LIB) $(CLI) $(CLI_STATIC) $(BUILD)/reshim-run $(MAN_PAGES)
 
 # Rewritten only when VERSION differs from what it holds (always checked).
 $(VERSION_STAMP): FORCE | $(BUILD)
@@ -74,6 +80,10 @@ $(VERSION_STAMP): FORCE | $(BUILD)
 $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
 		$(CLI_SHARED) -lm
+
+$(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
+	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -static \
+		-o $@ $(CLI_SRC) $(CLI_SHARED) -lm
 
 $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/obj
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
@@ -183,6 +193,7 @@ install: all
 		install -m 0644 $(BUILD)/musl/libreshim.so $(DESTDIR)$(PREFIX)/lib/reshim/musl/libreshim.so; \
 	fi
 	install -m 0755 $(BUILD)/reshim $(DESTDIR)$(PREFIX)/bin/reshim
+	$(if $(CLI_STATIC),install -m 0755 $(CLI_STATIC) $(DESTDIR)$(PREFIX)/lib/reshim/reshim-static)
 	install -m 0755 $(BUILD)/reshim-run $(DESTDIR)$(PREFIX)/bin/reshim-run
 	install -m 0644 $(BUILD)/man/reshim.1 $(BUILD)/man/reshim-run.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/libreshim.7 $(DESTDIR)$(MANDIR)/man7/
@@ -195,6 +206,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/musl/libreshim.so
 	-rmdir $(DESTDIR)$(PREFIX)/lib/reshim/musl 2>/dev/null
 	rm -f $(DESTDIR)$(PREFIX)/lib/reshim/libreshim.so $(DESTDIR)$(PREFIX)/bin/reshim \
+		$(DESTDIR)$(PREFIX)/lib/reshim/reshim-static \
 		$(DESTDIR)$(PREFIX)/bin/reshim-run $(DESTDIR)$(MANDIR)/man1/reshim.1 \
 		$(DESTDIR)$(MANDIR)/man1/reshim-run.1 $(DESTDIR)$(MANDIR)/man7/libreshim.7
 	-rmdir $(DESTDIR)$(PREFIX)/lib/reshim 2>/dev/null

@@ -704,14 +704,68 @@ static void shim_inspect(struct shim_info *si)
     close(fd);
 }
 
+/* The highest GLIBC_x.y[.z] named in a file (a libc.so.6 defines one
+ * version per release up to its own), into v; "" when none or unreadable. */
+static void glibc_of_file(const char *path, char *v, size_t n)
+{
+    v[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    static char buf[1 << 16];
+    size_t keep = 0; /* a name cut at a chunk's end is carried to the next */
+    for (;;) {
+        ssize_t got = read(fd, buf + keep, sizeof buf - keep);
+        if (got <= 0)
+            break;
+        size_t len = keep + (size_t)got;
+        for (size_t i = 0; i + 8 <= len; i++) {
+            if (memcmp(buf + i, "GLIBC_2.", 8) != 0)
+                continue;
+            char cand[32];
+            size_t j = 0;
+            for (size_t k = i + 6; k < len && j < sizeof cand - 1 &&
+                                   ((buf[k] >= '0' && buf[k] <= '9') || buf[k] == '.');
+                 k++)
+                cand[j++] = buf[k];
+            cand[j] = 0;
+            if (!v[0] || version_cmp(cand, v) > 0)
+                snprintf(v, n, "%s", cand);
+        }
+        keep = len < 32 ? len : 32;
+        memmove(buf, buf + len - keep, keep);
+    }
+    close(fd);
+}
+
+/* This system's glibc version, or NULL when it has none. A CLI linked with
+ * glibc asks its own C library (it is the system's); the static one (musl,
+ * build/reshim-static) has none of its own to ask, so it reads the version
+ * from the first libc.so.6 where the loader of a glibc system keeps it. */
 static const char *system_glibc(void)
 {
     static char v[64];
-    if (!v[0]) {
+    static bool done;
+    if (!done) {
+        done = true;
         char buf[64];
         size_t k = confstr(_CS_GNU_LIBC_VERSION, buf, sizeof buf);
-        if (k > 0 && k <= sizeof buf && !strncmp(buf, "glibc ", 6))
+        if (k > 0 && k <= sizeof buf && !strncmp(buf, "glibc ", 6)) {
             snprintf(v, sizeof v, "%s", buf + 6);
+            return v;
+        }
+        static const char *const dirs[] = {
+#if defined(__x86_64__)
+            "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+#elif defined(__aarch64__)
+            "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+#endif
+            "/lib64", "/usr/lib64", "/lib", "/usr/lib"};
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && !v[0]; i++) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/libc.so.6", dirs[i]);
+            glibc_of_file(path, v, sizeof v);
+        }
     }
     return v[0] ? v : NULL;
 }

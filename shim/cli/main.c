@@ -363,6 +363,14 @@ static int parse_timeout(const char *s)
 
 int main(int argc, char **argv)
 {
+#ifndef __GLIBC__
+    /* The static CLI (musl): musl's stdout buffers 1 KB off a terminal,
+     * glibc's a block (4 KB). The same size keeps stdout's chunks where the
+     * glibc CLI has them against stderr (2>&1 reads the same). */
+    static char outbuf[4096];
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
+#endif
     int i = 1;
     while (i < argc && argv[i][0] == '-') {
         const char *a = argv[i];

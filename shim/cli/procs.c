@@ -21,6 +21,7 @@
 #include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h> /* struct timeval: glibc brings it with sys/socket.h, musl does not */
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>

@@ -12,7 +12,7 @@
 # abstract socket, and the exit codes.
 source "$(dirname "$0")/lib.sh"
 
-RESHIM="$ROOT/build/reshim"
+RESHIM="${RESHIM_CLI:-$ROOT/build/reshim}"   # RESHIM_CLI: test another build (test_cli_static.sh)
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
 [ -x "$RESHIM" ] || fail "$RESHIM is missing (make all)"
 CLIENT="$ROOT/tests/integration/cli_client.py"

@@ -14,7 +14,7 @@
 # error), and `doctor` alone (ok; exit 2 with a bad RESHIM_RETRIES).
 source "$(dirname "$0")/lib.sh"
 
-RESHIM="$ROOT/build/reshim"
+RESHIM="${RESHIM_CLI:-$ROOT/build/reshim}"   # RESHIM_CLI: test another build (test_cli_static.sh)
 [ -x "$RESHIM" ] || fail "$RESHIM is missing (make all)"
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
 unset LD_PRELOAD
