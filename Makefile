@@ -23,6 +23,8 @@ VERSION_STAMP := $(BUILD)/VERSION
 # libdl and libpthread are named by their sonames, as DT_NEEDED even where
 # they are empty (glibc 2.34 moved them into libc; an older glibc needs them).
 COMPAT_CFLAGS := -include shim/compat.h
+# The CLI's __libc_start_main as well (shim/compat.c).
+CLI_COMPAT := -DRESHIM_COMPAT_START -Wl,--wrap=__libc_start_main
 SHIM_LIBS := -Wl,--push-state,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--pop-state
 SHIM_CFLAGS := $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
@@ -70,7 +72,7 @@ $(VERSION_STAMP): FORCE | $(BUILD)
 
 $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) $(COMPAT_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
-		$(CLI_SHARED) -lm
+		$(CLI_SHARED) $(CLI_COMPAT) -lm
 
 $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/obj
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
