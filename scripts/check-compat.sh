@@ -38,7 +38,7 @@ for f in "$LIB" "$CLI"; do
     [ -f "$f" ] || die "$f is missing (make all)"
     top=$(objdump -T "$f" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)
     if [ "$(printf '%s\n' "$top" "$FLOOR" | sort -V | tail -n 1)" != "$FLOOR" ]; then
-        objdump -T "$f" | grep -E "GLIBC_" | awk -v fl="$FLOOR" '{print}' | grep -vE 'GLIBC_(2\.[0-9]|2\.1[0-7])[ )]' >&2 || true
+        objdump -T "$f" | grep -E 'GLIBC_' | grep -vE 'GLIBC_2\.([0-9]|1[0-7])(\.[0-9]+)?[ )]' >&2 || true
         die "$f needs GLIBC_$top, above the floor $FLOOR (shim/compat.h: pin the symbols above)"
     fi
     say "ok: $f needs GLIBC_$top at most (floor $FLOOR)"

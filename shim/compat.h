@@ -10,8 +10,8 @@
  * stat, fstat, lstat and fstatat were not functions before glibc 2.33
  * (inline wrappers around __xstat): they go to the syscalls (compat.c).
  * The floor: GLIBC_2.17 (clock_gettime, in libc since 2.17). `make
- * check-compat` tests the library on glibc 2.31; `objdump -T` shows the
- * versions (scripts: tests/compat/compat.mk, check-glibc-floor).
+ * check-compat` (scripts/check-compat.sh) checks it with `objdump -T` and runs
+ * the library and the CLI on glibc 2.31.
  *
  * Only for glibc (a musl or other libc has no symbol versions), on x86_64
  * (base version GLIBC_2.2.5) and aarch64 (GLIBC_2.17); RESHIM_NO_COMPAT
