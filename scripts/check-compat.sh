@@ -130,7 +130,7 @@ if [ -n "$static" ]; then
     cp "$static" "$R/opt/reshim/reshim-static"
     cli_test "reshim (static, $static)" /opt/reshim/reshim-static
 else
-    say "no static CLI built (build/musl/reshim-static): its part skipped"
+    say "no static CLI built (build/reshim-static, branch i15-cli): its part skipped"
 fi
 lap "CLI"
 
