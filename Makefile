@@ -18,9 +18,17 @@ CFLAGS ?= -O2 -g
 # built with it depends on it, so a new version rebuilds them.
 VERSION_CFLAGS := -DRESHIM_VERSION='"$(VERSION)"'
 VERSION_STAMP := $(BUILD)/VERSION
+# The glibc floor (shim/compat.h, force-included): imports pinned to their
+# oldest symbol versions, so that a build here loads on glibc 2.17 and newer.
+# libdl and libpthread are named by their sonames, as DT_NEEDED even where
+# they are empty (glibc 2.34 moved them into libc; an older glibc needs them).
+COMPAT_CFLAGS := -include shim/compat.h
+# The CLI's __libc_start_main as well (shim/compat.c).
+CLI_COMPAT := -DRESHIM_COMPAT_START -Wl,--wrap=__libc_start_main
+SHIM_LIBS := -Wl,--push-state,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--pop-state
 SHIM_CFLAGS := $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
-	-fno-strict-aliasing
+	-fno-strict-aliasing $(COMPAT_CFLAGS)
 SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
 	-Wl,--no-undefined
 
@@ -59,7 +67,7 @@ UNIT_LIBS := -lcmocka -lm
 # (the snapshot encoders, the configuration parser).
 CLI_SRC := $(wildcard shim/cli/*.c)
 CLI_HDR := $(wildcard shim/cli/*.h)
-CLI_SHARED := shim/encode.c shim/config.c shim/dest.c
+CLI_SHARED := shim/encode.c shim/config.c shim/dest.c shim/compat.c
 CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
 # The same CLI static with musl (musl-gcc -static): one file that runs in any
 # Linux image, Alpine, Debian, distroless or scratch alike (README, Install).
@@ -78,8 +86,8 @@ $(VERSION_STAMP): FORCE | $(BUILD)
 	@[ "$$(cat $@ 2>/dev/null)" = "$(VERSION)" ] || echo "$(VERSION)" >$@
 
 $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
-	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
-		$(CLI_SHARED) -lm
+	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) $(COMPAT_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
+		$(CLI_SHARED) $(CLI_COMPAT) -lm
 
 $(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
 	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -static \
@@ -94,7 +102,7 @@ $(BUILD)/man/%: shim/man/% $(VERSION_STAMP) | $(BUILD)/man
 	sed 's/@VERSION@/$(VERSION)/g' $< >$@
 
 $(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
-	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) -ldl -lpthread
+	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
 $(BUILD)/musl/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/musl/obj
 	$(MUSL_CC) $(SHIM_CFLAGS) -c $< -o $@

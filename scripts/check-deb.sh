@@ -26,87 +26,24 @@ VARIANT=minbase
 INCLUDE=python3,man-db
 MIRROR=${RESHIM_DEB_MIRROR:-http://deb.debian.org/debian}
 
-say() { echo "check-deb: $*"; }
-skip() { echo "check-deb: skip: $*" >&2; exit 77; }
-die() { echo "check-deb: FAIL: $*" >&2; exit 1; }
-T0=$(date +%s.%N)
-lap_t=$T0
-# lap NAME: prints how long the step since the previous lap took.
-lap() {
-    local now; now=$(date +%s.%N)
-    awk -v a="$lap_t" -v b="$now" -v n="$1" 'BEGIN { printf "check-deb: time: %-28s %6.1f s\n", n, b - a }'
-    lap_t=$now
-}
+NAME=check-deb
+# shellcheck source=scripts/lib-root.sh
+. scripts/lib-root.sh
 
-[ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot, dpkg in the root)"
+root_require "debootstrap, chroot, dpkg in the root"
 [ -f "$DEB" ] || die "$DEB is missing (make deb)"
-for t in debootstrap chroot; do
-    command -v "$t" >/dev/null || die "$t is not installed (make deps)"
-done
 
-key=$(printf '%s\n' "$SUITE" "$VARIANT" "$INCLUDE" "$MIRROR" | sha256sum | cut -c1-12)
-CACHE="$ROOT/$BUILD/debroot/$SUITE-$VARIANT-$key"
 WORK="$ROOT/$BUILD/check-deb"
-R="$WORK/root"
-
-# Everything mounted in, or running in, the root goes on exit, whatever happens.
-cleanup() {
-    local p
-    for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/root" 2>/dev/null)" = "$R" ] && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    for m in "$R/dev/pts" "$R/proc"; do
-        mountpoint -q "$m" 2>/dev/null && { umount "$m" || umount -l "$m"; }
-    done
-    return 0
-}
+R=""
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # 1. The cached root, or a fresh one.
-if [ -f "$CACHE/.complete" ]; then
-    say "cached root $CACHE"
-    lap "debootstrap (cached)"
-else
-    if command -v curl >/dev/null && ! curl -sfI -m 20 -o /dev/null "$MIRROR/dists/$SUITE/Release"; then
-        skip "the mirror $MIRROR cannot be reached"
-    fi
-    rm -rf "$CACHE" "$CACHE.tmp"
-    mkdir -p "$(dirname "$CACHE")"
-    say "debootstrap --variant=$VARIANT --include=$INCLUDE $SUITE ($MIRROR)"
-    if ! debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$CACHE.tmp" "$MIRROR" \
-        > "$WORK.debootstrap.log" 2>&1; then
-        tail -n 20 "$WORK.debootstrap.log" >&2
-        for m in "$CACHE.tmp/proc" "$CACHE.tmp/sys"; do mountpoint -q "$m" && umount -l "$m"; done
-        rm -rf "$CACHE.tmp"
-        if grep -qiE "Failed getting release|Couldn't download|Could not resolve|Temporary failure|Connection (refused|timed out)" \
-            "$WORK.debootstrap.log"; then
-            skip "debootstrap could not download from $MIRROR (log: $WORK.debootstrap.log)"
-        fi
-        die "debootstrap failed (log: $WORK.debootstrap.log)"
-    fi
-    apt_clean=$CACHE.tmp/var/cache/apt/archives
-    rm -f "$apt_clean"/*.deb
-    touch "$CACHE.tmp/.complete"
-    mv "$CACHE.tmp" "$CACHE"
-    lap "debootstrap (fresh)"
-fi
+root_cache "$SUITE" "$VARIANT" "$INCLUDE" "$MIRROR" "$WORK"
 
 # 2. A copy to work in: the cache stays as debootstrap left it.
-rm -rf "$WORK"
-mkdir -p "$WORK"
-cp -a --reflink=auto "$CACHE" "$R"
-rm -f "$R/.complete"
-mount -t proc proc "$R/proc"
-mkdir -p "$R/dev/pts"
-mount -t devpts -o newinstance,ptmxmode=0666 devpts "$R/dev/pts"
-lap "copy of the root, mounts"
+root_copy "$WORK"
 
-ROOT_ENV=(/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-    HOME=/root LANG=C.UTF-8)
-in_root() { chroot "$R" "${ROOT_ENV[@]}" "$@"; }
-# For `in_root_bg CMD... &`: $! is then CMD's own pid (chroot and env exec).
-in_root_bg() { exec chroot "$R" "${ROOT_ENV[@]}" "$@"; }
 # The root's files, less what dpkg and logs keep and the pseudo file systems.
 file_list() {
     (cd "$R" && find . \( -path ./proc -o -path ./dev -o -path ./tmp -o -path ./sys -o -path ./run \
@@ -126,21 +63,7 @@ say "installed: $(in_root dpkg-query -W -f='${Package} ${Version} ${Architecture
 lap "dpkg -i"
 
 # 4. The tests, in the root, with its python3.
-cat > "$R/tmp/server.py" <<'EOF'
-import socket, sys, time
-time.sleep(float(sys.argv[2]))              # the backend comes up late
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); s.settimeout(10)
-try:
-    c, _ = s.accept(); c.recv(100); c.sendall(b"pong\n"); c.close()
-except socket.timeout:
-    pass
-EOF
-cat > "$R/tmp/client.py" <<'EOF'
-import socket, sys
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-c.sendall(b"ping\n"); print(c.recv(100).decode().strip())
-EOF
+late_setup
 cat > "$R/tmp/idle.py" <<'EOF'
 import select, socket, time
 time.sleep(0.3)                             # the stats socket appears after 100 ms
@@ -148,28 +71,9 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
 while True:
     select.select([s], [], [], 0.2)
 EOF
-free_port() { in_root python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# late NAME EXPECT CMD...: the client, run by CMD, against a server 1.5 s late.
-late() {
-    local name=$1 expect=$2; shift 2
-    local port out rc spid
-    port=$(free_port)
-    in_root_bg python3 /tmp/server.py "$port" 1.5 & spid=$!
-    rc=0; out=$(in_root "$@" /tmp/client.py "$port" 2>&1) || rc=$?
-    if [ "$expect" = fail ]; then
-        kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true
-        [ $rc -ne 0 ] || die "$name: the client succeeded without the shim: $out"
-        say "ok: $name: fails ($(echo "$out" | tail -n 1))"
-    else
-        wait "$spid" 2>/dev/null || true
-        if [ $rc -ne 0 ] || [ "$out" != pong ]; then die "$name: the client failed (rc $rc): $out"; fi
-        say "ok: $name: rescued"
-    fi
-}
-late "no shim" fail python3
-late "reshim-run -- python3" ok reshim-run -- python3
-late "LD_PRELOAD=/usr/lib/reshim/libreshim.so" ok env LD_PRELOAD=/usr/lib/reshim/libreshim.so python3
+late "no shim" fail python3 /tmp/client.py
+late "reshim-run -- python3" ok reshim-run -- python3 /tmp/client.py
+late "LD_PRELOAD=/usr/lib/reshim/libreshim.so" ok env LD_PRELOAD=/usr/lib/reshim/libreshim.so python3 /tmp/client.py
 
 in_root_bg reshim-run -- python3 /tmp/idle.py & ipid=$!
 listed=""

@@ -11,7 +11,7 @@
 # that build/libreshim.so and build/reshim need (objdump -T): build_wheel.py
 # refuses a tag that is not exactly that. WHEEL_ARCH: this machine's.
 
-WHEEL_GLIBC ?= 2.34
+WHEEL_GLIBC ?= 2.17
 WHEEL_ARCH ?= $(shell uname -m)
 WHEEL_TAG := py3-none-manylinux_$(subst .,_,$(WHEEL_GLIBC))_$(WHEEL_ARCH)
 WHEEL := $(BUILD)/reshim-$(VERSION)-$(WHEEL_TAG).whl

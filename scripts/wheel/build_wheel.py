@@ -3,7 +3,7 @@
 no setuptools, no wheel package and no network.
 
   build_wheel.py --version V --lib build/libreshim.so --cli build/reshim \\
-      --run scripts/reshim-run --src scripts/wheel/reshim --glibc 2.34 \\
+      --run scripts/reshim-run --src scripts/wheel/reshim --glibc 2.17 \\
       --arch x86_64 --out build/
 
 The platform tag (manylinux_<glibc>_<arch>) is given, and checked against the

@@ -153,7 +153,7 @@ pass "RESHIM_DISABLE=1: no re-exec, False, one line on stderr: $(cat "$TMP/err")
 cases=(
     "not Linux|import sys; sys.platform = 'darwin'"
     "not glibc|import os; os.confstr = lambda name: None"
-    "old glibc|import os; os.confstr = lambda name: 'glibc 2.31'"
+    "old glibc|import os; os.confstr = lambda name: 'glibc 2.16'"
     "no sys.orig_argv|import sys; del sys.orig_argv"
     "embedded (sys.executable empty)|import sys; sys.executable = ''"
     "setuid interpreter|import os; os.geteuid = lambda: os.getuid() + 1"

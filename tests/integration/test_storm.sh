@@ -9,7 +9,9 @@
 #  - With the shim (defaults): attempts at most 1.3 x the app's calls; the
 #    breaker opens (reshim stats --json: the destination's breaker open or
 #    half-open, skipped_breaker > 0), and in the second half of the run calls
-#    fail at once: only the breaker's half-open probes take 20 ms or more.
+#    fail at once: only the breaker's half-open probes take 100 ms or more (a
+#    retried call waits at least one backoff, 125 ms; a loaded machine can
+#    delay a plain refusal by tens of ms).
 #  - With the breaker off (RESHIM_BREAKER=0): the retry budget alone keeps
 #    attempts within 1.3 x calls (20 % of calls, a burst of 100, 3 calls on
 #    the floor).
@@ -67,7 +69,7 @@ run plain
 calls=$(field plain calls); attempts=$(cat "$TMP/plain.attempts")
 [ "$(field plain other)" = 0 ] || fail "without the shim: $(cat "$TMP/plain.out")"
 [ "$attempts" = "$calls" ] || fail "without the shim: $attempts attempts for $calls calls: the count is wrong"
-[ "$(field plain slow)" = 0 ] || fail "without the shim some refusals were slow: $(cat "$TMP/plain.out")"
+[ "$(field plain slow)" -le $((calls / 100)) ] || fail "without the shim many refusals were slow: $(cat "$TMP/plain.out")"
 pass "without the shim: $calls calls, $attempts connect attempts, all refused at once"
 
 check_bound() { # NAME WHAT
@@ -85,7 +87,7 @@ check_bound shim "with the shim"
 [ -s "$TMP/breaker.json" ] || fail "with the shim: the stats never showed the breaker open"
 late=$(field shim late_calls); late_slow=$(field shim late_slow)
 [ "$late" -gt 200 ] || fail "with the shim: only $late calls in the second half"
-[ "$late_slow" -le 6 ] || fail "with the shim: $late_slow of $late calls in the second half took 20 ms or more: the breaker did not stop retries"
+[ "$late_slow" -le 6 ] || fail "with the shim: $late_slow of $late calls in the second half took 100 ms or more: the breaker did not stop retries"
 pass "with the shim: $(field shim calls) calls, $(cat "$TMP/shim.attempts") attempts (x$ratio); breaker seen open ($(sed 's/.*"skipped_breaker": *\([0-9]*\).*/skipped_breaker=\1/' "$TMP/breaker.json")); second half: $late calls, $late_slow slow (probes)"
 
 run nobreaker RESHIM_BREAKER=0

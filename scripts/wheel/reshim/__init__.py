@@ -1,7 +1,7 @@
 """reshim for Python platforms: the shim (libreshim.so), the CLI (reshim) and
 reshim-run, bundled in a wheel.
 
-    pip install reshim-VERSION-py3-none-manylinux_2_34_x86_64.whl
+    pip install reshim-VERSION-py3-none-manylinux_2_17_x86_64.whl
     reshim-run -- python app.py          # or: python -m reshim run -- python app.py
 
 Where the start command cannot be changed (Heroku, Hugging Face Spaces,
@@ -33,7 +33,7 @@ GUARD = "RESHIM_ACTIVATED"
 try:
     from ._build import VERSION as __version__, GLIBC_FLOOR as _MIN_GLIBC
 except ImportError:  # the source tree, not a built wheel
-    __version__, _MIN_GLIBC = "0+unknown", (2, 34)
+    __version__, _MIN_GLIBC = "0+unknown", (2, 17)
 
 _warned = set()
 
