@@ -92,8 +92,11 @@ alone=(env RESHIM_RUN_DIR="$TMP/empty")
 # names: alone means a network namespace (abstract sockets) and a mount
 # namespace with empty /tmp and /run/user (run directories) of its own.
 if [ "$(id -u)" = 0 ] && unshare -n -m true 2>/dev/null; then
-    alone=(unshare -n -m sh -c 'mount -t tmpfs tmpfs /tmp && { [ ! -d /run/user ] || mount -t tmpfs tmpfs /run/user; } &&
-        mkdir -m 700 /tmp/empty && RESHIM_RUN_DIR=/tmp/empty exec "$@"' sh)
+    # Every user's run directory is hidden under an empty tmpfs (not /tmp
+    # itself: the CLI and this test may live there).
+    alone=(unshare -n -m sh -c 'for d in /tmp/reshim-* /run/user; do
+            [ ! -d "$d" ] || [ -L "$d" ] || mount -t tmpfs tmpfs "$d" || exit 1; done &&
+        exec "$@"' sh "${alone[@]}")
 fi
 "${alone[@]}" "$RESHIM" ls >"$TMP/ls0" 2>"$TMP/ls0.err" || fail "ls with no process: exit $?"
 if [ "${alone[0]}" = unshare ] || ! grep -q . "$TMP/ls0"; then
