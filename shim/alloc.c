@@ -967,14 +967,17 @@ static void trim_probe(void)
         memcpy(next_name, base, n);
         next_name[n] = 0;
     }
-    void *g = dlsym(RTLD_NEXT, "malloc_trim");
-    void *j = dlsym(RTLD_NEXT, "mallctl");
-    void *t = dlsym(RTLD_NEXT, "MallocExtension_ReleaseFreeMemory");
+    /* One lookup after the other, stopping at the allocator's own: a lookup
+     * that fails makes glibc's dlerror allocate (malloc, counted as the
+     * app's), which the usual glibc case must never do, since the stats
+     * snapshot asks for the trim method while the app is measured. */
+    void *g = dlsym(RTLD_NEXT, "malloc_trim"), *j = NULL, *t = NULL;
     if (same_object(g, (void *)next_malloc))
         *(void **)&trim_glibc = g;
-    else if (same_object(j, (void *)next_malloc))
+    else if (same_object(j = dlsym(RTLD_NEXT, "mallctl"), (void *)next_malloc))
         *(void **)&trim_jemalloc = j;
-    else if (same_object(t, (void *)next_malloc))
+    else if (same_object(t = dlsym(RTLD_NEXT, "MallocExtension_ReleaseFreeMemory"),
+                         (void *)next_malloc))
         *(void **)&trim_tcmalloc = t;
     atomic_store_explicit(&trim_probed, 1, memory_order_release);
 }
