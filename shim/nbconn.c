@@ -63,16 +63,22 @@ static bool cond_ready, timer_running;
 static struct epreg *epregs;
 static _Atomic unsigned epregs_hw; /* highest fd ever recorded */
 
+/* The table's lock. While it is held, the recursion guard is too: a call
+ * into an interposed function on this thread (a sanitizer's runtime closes
+ * its own files while it reports) passes straight through, and can never
+ * try to take the lock again and deadlock. */
 static void lock(sigset_t *old)
 {
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, old);
     pthread_mutex_lock(&nb_mutex);
+    GUARD_ENTER();
 }
 
 static void unlock(const sigset_t *old)
 {
+    GUARD_LEAVE();
     pthread_mutex_unlock(&nb_mutex);
     pthread_sigmask(SIG_SETMASK, old, NULL);
 }
