@@ -65,13 +65,6 @@ cat > "$R/tmp/curl.sh" <<'EOF2'
 exec curl -sS --max-time 10 "http://127.0.0.1:$1/"
 EOF2
 chmod +x "$R/tmp/curl.sh"
-cat > "$R/tmp/idle.py" <<'EOF2'
-import select, socket, time
-time.sleep(0.3)                             # the stats socket appears after 100 ms
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-while True:
-    select.select([s], [], [], 0.2)
-EOF2
 lap "setup"
 
 # 3. It loads, and rescues.

@@ -64,13 +64,6 @@ lap "dpkg -i"
 
 # 4. The tests, in the root, with its python3.
 late_setup
-cat > "$R/tmp/idle.py" <<'EOF'
-import select, socket, time
-time.sleep(0.3)                             # the stats socket appears after 100 ms
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
-while True:
-    select.select([s], [], [], 0.2)
-EOF
 late "no shim" fail python3 /tmp/client.py
 late "reshim-run -- python3" ok reshim-run -- python3 /tmp/client.py
 late "LD_PRELOAD=/usr/lib/reshim/libreshim.so" ok env LD_PRELOAD=/usr/lib/reshim/libreshim.so python3 /tmp/client.py

@@ -98,7 +98,8 @@ in_root() { chroot "$R" "${ROOT_ENV[@]}" "$@"; }
 # For `in_root_bg CMD... &`: $! is then CMD's own pid (chroot and env exec).
 in_root_bg() { exec chroot "$R" "${ROOT_ENV[@]}" "$@"; }
 
-# late_setup: the python3 server and client of `late` in the root's /tmp.
+# late_setup: the python3 server and client of `late` in the root's /tmp, and
+# idle.py, a long-lived process for `reshim ls/stats` to find.
 late_setup() {
     cat > "$R/tmp/server.py" <<'PY'
 import socket, sys, time
@@ -119,6 +120,13 @@ PY
 import socket, sys
 c = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
 c.sendall(b"ping\n"); print(c.recv(100).decode().strip())
+PY
+    cat > "$R/tmp/idle.py" <<'PY'
+import select, socket, time
+time.sleep(0.3)                             # the stats socket appears after 100 ms
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+while True:
+    select.select([s], [], [], 0.2)
 PY
 }
 free_port() { in_root python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
