@@ -52,9 +52,9 @@ UNIT_SRC_dest := shim/dest.c
 UNIT_SRC_backoff := shim/backoff.c
 UNIT_SRC_policy := shim/policy.c shim/backoff.c
 UNIT_SRC_breaker := shim/breaker.c shim/policy.c shim/backoff.c shim/config.c shim/dest.c
-UNIT_SRC_log := shim/log.c shim/real.c
+UNIT_SRC_log := shim/log.c shim/sys.c
 UNIT_SRC_budget := shim/budget.c shim/config.c shim/dest.c
-UNIT_SRC_cgroup := shim/cgroup.c
+UNIT_SRC_cgroup := shim/cgroup.c shim/sys.c
 UNIT_SRC_encode := shim/encode.c
 UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim

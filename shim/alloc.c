@@ -38,6 +38,7 @@
 #include "heapprof.h"
 #include "memmon.h"
 #include "reshim.h"
+#include "sys.h"
 
 /* ---- the next allocator -------------------------------------------------- */
 
@@ -417,7 +418,7 @@ EXPORT void *malloc(size_t n)
             return next_malloc(n);
         if (cold_use_arena())
             return arena_alloc(n, 16);
-        return malloc(n);
+        return reshim_app_malloc(n);
     }
     bool smp = heap_due(n);
     if (gated(n))
@@ -461,7 +462,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
             return next_calloc(nmemb, size);
         if (cold_use_arena())
             return arena_alloc(total, 16); /* static memory: already zero */
-        return calloc(nmemb, size);
+        return reshim_app_calloc(nmemb, size);
     }
     bool smp = heap_due(total);
     if (gated(total))
@@ -478,10 +479,10 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 EXPORT void *realloc(void *p, size_t n)
 {
     if (!p)
-        return malloc(n);
+        return reshim_app_malloc(n);
     if (unlikely(in_arena(p))) {
         /* Never freed; its contents move to a real block. */
-        void *q = malloc(n ? n : 1);
+        void *q = reshim_app_malloc(n ? n : 1);
         if (q) {
             size_t old = arena_block_size(p);
             memcpy(q, p, old < n ? old : n);
@@ -522,7 +523,7 @@ EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return enomem();
-    return realloc(p, total);
+    return reshim_app_realloc(p, total);
 }
 
 /* The aligned entry points share one path: the next allocator's
@@ -677,9 +678,8 @@ static bool range_begin(void)
     while (atomic_flag_test_and_set_explicit(&range_lock, memory_order_acquire))
         sched_yield();
     if (!ranges) {
-        void *m = raw_mmap(NULL, RANGE_CAP * sizeof(struct range), PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
+        void *m = sys_map(RANGE_CAP * sizeof(struct range));
+        if (!m) {
             atomic_flag_clear_explicit(&range_lock, memory_order_release);
             in_range_op = 0;
             return false;
@@ -1041,3 +1041,17 @@ void alloc_atfork(int phase)
     atomic_store(&unmap_calls, 0);
     atomic_store(&map_untracked, 0);
 }
+
+/* The hidden aliases of alloc.h: calls from inside the library bind here.
+ * Without the C library's `leaf` and `nothrow` on purpose: these functions
+ * do call back into this file (leaf would let the compiler assume its
+ * statics unchanged across the call). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-attributes"
+#define APP_ALIAS(as, name) \
+    extern __typeof(name) as __attribute__((alias(#name), visibility("hidden")))
+APP_ALIAS(reshim_app_malloc, malloc);
+APP_ALIAS(reshim_app_calloc, calloc);
+APP_ALIAS(reshim_app_realloc, realloc);
+APP_ALIAS(reshim_app_free, free);
+#pragma GCC diagnostic pop

@@ -47,6 +47,18 @@ const char *alloc_next_name(void);
  * has no trim entry point; a debugging malloc). */
 const char *alloc_trim_method(void);
 
+/* The app's allocator as the app calls it: the shim's own exported
+ * wrappers (counted as the app's memory), bound inside the library by
+ * hidden aliases, never through a relocation (tests/symbols/check_self_calls.sh).
+ * For memory the shim hands to the app, which frees it with free() (dns.c's
+ * answers, freed by freeaddrinfo), and for a wrapper that is defined by
+ * another (realloc(NULL, n) is malloc(n)). The shim's own memory comes
+ * from sys_map (sys.h), never from these. */
+void *reshim_app_malloc(size_t n);
+void *reshim_app_calloc(size_t nmemb, size_t size);
+void *reshim_app_realloc(void *p, size_t n);
+void reshim_app_free(void *p);
+
 /* fork: prepare takes the mapping-table lock, parent/child release it; the
  * child keeps live bytes (it holds those blocks) and zeroes the counts. */
 void alloc_atfork(int phase); /* ATFORK_* of dns.h */

@@ -1,7 +1,7 @@
 /* cgroup.c: the container's memory limit and working set (see cgroup.h).
  * Reads /proc/self/cgroup, /proc/self/mountinfo and the cgroup's memory
- * files with open/read/close into stack buffers: never allocates, no stdio,
- * no lock, so it can run inside the shim (under its guard) and in unit tests
+ * files with sys.c's raw open/read/close into stack buffers: never
+ * allocates, no stdio, no lock, so it can run inside the shim (under its guard) and in unit tests
  * against a fake tree. Runs once at budget resolution, and for the working
  * set once a second at most: nothing here is on a hot path. */
 #define _GNU_SOURCE
@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "sys.h"
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -27,26 +29,6 @@ static bool join(char *dst, size_t n, const char *a, const char *b, const char *
         memcpy(dst + la + lb, c, lc);
     dst[la + lb + lc] = 0;
     return true;
-}
-
-/* Reads a whole small file (at most n-1 bytes) into buf, NUL-terminated. */
-static ssize_t read_small(const char *path, char *buf, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t got = 0;
-    while (got < n - 1) {
-        ssize_t r = read(fd, buf + got, n - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    buf[got] = 0;
-    return (ssize_t)got;
 }
 
 /* A decimal number, saturating at UINT64_MAX. */
@@ -70,7 +52,7 @@ static uint64_t read_limit(const char *dir, const char *file, bool *present)
 {
     char path[CG_PATH_MAX + 64], buf[64];
     uint64_t v;
-    if (!join(path, sizeof path, dir, "/", file) || read_small(path, buf, sizeof buf) <= 0)
+    if (!join(path, sizeof path, dir, "/", file) || sys_read_file(path, buf, sizeof buf) <= 0)
         return 0;
     *present = true;
     if (strncmp(buf, "max", 3) == 0 || !parse_dec(buf, &v))
@@ -93,14 +75,14 @@ typedef bool (*line_fn)(char *line, void *ctx);
 
 static int for_each_line(const char *path, line_fn fn, void *ctx)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = sys_open(path, O_RDONLY);
     if (fd < 0)
         return -1;
     char buf[4096];
     size_t have = 0;
     bool skipping = false, stop = false;
     for (;;) {
-        ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+        ssize_t r = sys_read(fd, buf + have, sizeof buf - 1 - have);
         if (r < 0 && errno == EINTR)
             continue;
         bool eof = r <= 0;
@@ -132,7 +114,7 @@ static int for_each_line(const char *path, line_fn fn, void *ctx)
             have = 0;
         }
     }
-    close(fd);
+    sys_close(fd);
     return 0;
 }
 
@@ -396,7 +378,8 @@ int cgroup_working_set(const struct cg_limit *cg, uint64_t *bytes)
     char path[CG_PATH_MAX + 64], buf[64];
     uint64_t usage, inactive = 0;
     const char *file = cg->version == 2 ? "/memory.current" : "/memory.usage_in_bytes";
-    if (!join(path, sizeof path, cg->dir, file, NULL) || read_small(path, buf, sizeof buf) <= 0 ||
+    if (!join(path, sizeof path, cg->dir, file, NULL) ||
+        sys_read_file(path, buf, sizeof buf) <= 0 ||
         !parse_dec(buf, &usage))
         return -1;
     /* v1's memory.stat has inactive_file (this cgroup) and total_inactive_file

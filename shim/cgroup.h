@@ -1,8 +1,8 @@
 /* cgroup.h: the container's memory limit and working set, from the cgroup
  * files (v2 memory.max/memory.high, v1 hierarchical limit). Reads files with
- * open/read/close into stack buffers: never allocates, no stdio, so it can
- * run inside the shim. Every path is prefixed with `root` ("" on a real
- * system) so that tests can point it at a fake tree. */
+ * sys.c's raw open/read/close into stack buffers: never allocates, no
+ * stdio, so it can run inside the shim. Every path is prefixed with `root`
+ * ("" on a real system) so that tests can point it at a fake tree. */
 #ifndef RESHIM_CGROUP_H
 #define RESHIM_CGROUP_H
 

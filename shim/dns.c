@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc.h"
 #include "backoff.h"
 #include "config.h"
 #include "log.h"
@@ -93,8 +94,8 @@ static void free_list(struct addrinfo *ai)
 {
     while (ai) {
         struct addrinfo *next = ai->ai_next;
-        free(ai->ai_canonname);
-        free(ai);
+        reshim_app_free(ai->ai_canonname);
+        reshim_app_free(ai);
         ai = next;
     }
 }
@@ -105,7 +106,7 @@ static struct addrinfo *copy_list(const struct addrinfo *src)
 {
     struct addrinfo *head = NULL, **tail = &head;
     for (; src; src = src->ai_next) {
-        struct addrinfo *n = malloc(sizeof *n + src->ai_addrlen);
+        struct addrinfo *n = reshim_app_malloc(sizeof *n + src->ai_addrlen);
         if (!n) {
             free_list(head);
             return NULL;
@@ -119,7 +120,7 @@ static struct addrinfo *copy_list(const struct addrinfo *src)
         if (src->ai_canonname) {
             n->ai_canonname = strdup(src->ai_canonname);
             if (!n->ai_canonname) {
-                free(n);
+                reshim_app_free(n);
                 free_list(head);
                 return NULL;
             }
@@ -161,7 +162,7 @@ static struct addrinfo *copy_for_app(const struct addrinfo *src)
         return NULL;
     if (canon)
         canon_len = strlen(canon);
-    struct musl_aibuf *out = calloc(1, n * sizeof *out + canon_len + 1);
+    struct musl_aibuf *out = reshim_app_calloc(1, n * sizeof *out + canon_len + 1);
     if (!out)
         return NULL;
     char *outcanon = canon ? memcpy((char *)(out + n), canon, canon_len + 1) : NULL;

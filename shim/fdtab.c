@@ -16,6 +16,7 @@
 #include "real.h"
 #include "reshim.h"
 #include "stats.h"
+#include "sys.h"
 
 static _Atomic uint64_t *table;
 static _Atomic unsigned highest; /* highest fd ever stored, bounds close_range */
@@ -24,9 +25,8 @@ int fdtab_init(void)
 {
     if (table)
         return 0;
-    void *p = mmap(NULL, FDTAB_MAX * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = sys_map(FDTAB_MAX * sizeof(uint64_t));
+    if (!p)
         return -1;
     table = p;
     return 0;

@@ -39,6 +39,7 @@
 #include "dns.h"
 #include "log.h"
 #include "snapshot.h"
+#include "sys.h"
 
 #define SITE_CAP 16384
 #define FRAME_CAP (256 * 1024) /* 2 MiB of frames: 16 a site on average */
@@ -219,13 +220,6 @@ void heap_restore(void *p, const struct heap_taken *t)
 
 /* ---- set-up ---------------------------------------------------------------- */
 
-static void *raw_map(size_t n)
-{
-    long p = syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return (p == -1 || (void *)p == MAP_FAILED) ? NULL : (void *)p;
-}
-
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg)
 {
     uintptr_t base = (uintptr_t)arg;
@@ -291,8 +285,8 @@ static bool setup(void)
     }
     site_mem_len = hs_sites_bytes(SITE_CAP, FRAME_CAP);
     live_mem_len = hs_live_bytes(LIVE_CAP);
-    site_mem = raw_map(site_mem_len);
-    live_mem = raw_map(live_mem_len);
+    site_mem = sys_map(site_mem_len);
+    live_mem = sys_map(live_mem_len);
     if (!site_mem || !live_mem) {
         go_off("heap sampling is unavailable: cannot map its tables");
         goto out;

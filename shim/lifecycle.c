@@ -28,6 +28,7 @@
 #include "reshim.h"
 #include "server.h"
 #include "stats.h"
+#include "sys.h"
 
 TLS_IE int reshim_guard;
 atomic_int reshim_state;
@@ -222,14 +223,8 @@ __attribute__((constructor)) static void reshim_constructor(void)
 static long fd_table_size_read(void)
 {
     char buf[1024];
-    int f = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    if (f < 0)
+    if (sys_read_file("/proc/self/status", buf, sizeof buf) <= 0)
         return 64; /* the kernel's first table */
-    ssize_t n = read(f, buf, sizeof buf - 1);
-    close(f);
-    if (n <= 0)
-        return 64;
-    buf[n] = 0;
     const char *l = strstr(buf, "\nFDSize:");
     if (!l)
         return 64;
@@ -266,19 +261,19 @@ int reshim_fd_above_stdio(int fd)
      * from a floor would grow the table when the room is full). */
     int high = -1;
     for (long c = top - 1; c > fd && c >= top - FD_PARK_ROOM && c > 2; c--) {
-        if (fcntl((int)c, F_GETFD) != -1 || errno != EBADF)
+        if (sys_fcntl((int)c, F_GETFD, 0) != -1 || errno != EBADF)
             continue;
-        high = fcntl(fd, F_DUPFD_CLOEXEC, (int)c);
+        high = sys_fcntl(fd, F_DUPFD_CLOEXEC, c);
         if (high >= top) { /* an app thread took it meanwhile: stay low */
-            close(high);
+            sys_close(high);
             high = -1;
         }
         break;
     }
     if (high < 0 && fd <= 2)
-        high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        high = sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
     if (high >= 0)
-        close(fd);
+        sys_close(fd);
     errno = saved;
     GUARD_LEAVE();
     return high >= 0 ? high : fd;

@@ -10,8 +10,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "real.h"
 #include "reshim.h"
+#include "sys.h"
 
 static enum reshim_log_level log_level = RLOG_WARN;
 static char log_file[RESHIM_PATH_MAX];
@@ -161,17 +161,16 @@ int reshim_log_enabled(enum reshim_log_level level)
 static void emit(const char *line, size_t len)
 {
     int saved = errno;
-    reshim_bind_symbols();
-    GUARD_ENTER(); /* our own write/close must not be counted */
+    GUARD_ENTER();
     int fd = 2;
     if (log_file[0]) {
-        fd = (int)syscall(SYS_openat, AT_FDCWD, log_file,
-                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+        fd = sys_openat(AT_FDCWD, log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+                        0600);
         if (fd < 0)
             fd = 2;
     }
     while (len) {
-        ssize_t w = real_write ? real_write(fd, line, len) : -1;
+        ssize_t w = sys_write(fd, line, len);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -179,8 +178,8 @@ static void emit(const char *line, size_t len)
         line += w;
         len -= (size_t)w;
     }
-    if (fd != 2 && real_close)
-        real_close(fd);
+    if (fd != 2)
+        sys_close(fd);
     GUARD_LEAVE();
     errno = saved;
 }

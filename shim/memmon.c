@@ -9,7 +9,7 @@
  * near it) and inline by allocating threads after fast growth, so that a
  * burst of allocations cannot outrun the poll.
  *
- * Never allocates (stack buffers, open/pread/close), never holds a lock while
+ * Never allocates (stack buffers, sys.c's open/pread/close), never holds a lock while
  * calling out; the monitor thread runs with every signal blocked and with
  * the recursion guard held, so its own calls pass straight through. */
 #define _GNU_SOURCE
@@ -34,6 +34,7 @@
 #include "heapprof.h"
 #include "reshim.h"
 #include "server.h"
+#include "sys.h"
 
 /* Megabytes with one decimal for log lines (the log formatter has no %f). */
 #define MBF "%llu.%u MB"
@@ -66,11 +67,6 @@ static size_t page = 4096;
 
 /* ---- reading /proc ------------------------------------------------------- */
 
-static int open_ro(const char *path)
-{
-    return open(path, O_RDONLY | O_CLOEXEC);
-}
-
 static bool parse_u64(const char **p, uint64_t *v)
 {
     const char *s = *p;
@@ -92,22 +88,22 @@ static bool read_statm(uint64_t *rss, uint64_t *shared)
     for (int attempt = 0; attempt < 2; attempt++) {
         int fd = atomic_load(&statm_fd);
         if (fd < 0) {
-            fd = reshim_fd_above_stdio(open_ro("/proc/self/statm"));
+            fd = reshim_fd_above_stdio(sys_open("/proc/self/statm", O_RDONLY));
             if (fd < 0)
                 return false;
-            struct stat st;
-            if (fstat(fd, &st) == 0) {
-                atomic_store(&statm_dev, (uint64_t)st.st_dev);
-                atomic_store(&statm_ino, (uint64_t)st.st_ino);
+            uint64_t dev, ino;
+            if (sys_fd_id(fd, &dev, &ino)) {
+                atomic_store(&statm_dev, dev);
+                atomic_store(&statm_ino, ino);
             }
             int expected = -1;
             if (!atomic_compare_exchange_strong(&statm_fd, &expected, fd)) {
-                close(fd);
+                sys_close(fd);
                 fd = expected;
             }
         }
         char buf[128];
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        ssize_t n = sys_pread(fd, buf, sizeof buf - 1, 0);
         if (n > 0) {
             buf[n] = 0;
             const char *p = buf;
@@ -125,6 +121,12 @@ static bool read_statm(uint64_t *rss, uint64_t *shared)
     return false;
 }
 
+uint64_t memmon_rss_read(void)
+{
+    uint64_t rss, shared;
+    return read_statm(&rss, &shared) ? rss : 0;
+}
+
 struct status_figures {
     uint64_t rss, hwm, anon, file, shmem; /* bytes */
 };
@@ -132,15 +134,9 @@ struct status_figures {
 static bool read_status(struct status_figures *f)
 {
     memset(f, 0, sizeof *f);
-    int fd = open_ro("/proc/self/status");
-    if (fd < 0)
-        return false;
     char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
+    if (sys_read_file("/proc/self/status", buf, sizeof buf) <= 0)
         return false;
-    buf[n] = 0;
     static const struct {
         const char *key;
         size_t off;
@@ -510,13 +506,8 @@ void memmon_atfork(int phase)
         return;
     /* /proc/self was resolved at open time: the kept fd shows the parent. */
     int fd = atomic_exchange(&statm_fd, -1);
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && (uint64_t)st.st_dev == atomic_load(&statm_dev) &&
-        (uint64_t)st.st_ino == atomic_load(&statm_ino)) {
-        GUARD_ENTER();
-        close(fd);
-        GUARD_LEAVE();
-    }
+    if (sys_fd_is(fd, atomic_load(&statm_dev), atomic_load(&statm_ino)))
+        sys_close(fd);
     atomic_store(&mon_started, 0);
     atomic_store(&trims, 0);
     atomic_store(&trimmed, 0);

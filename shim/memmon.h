@@ -37,6 +37,8 @@ struct mem_snapshot {
     enum mem_state state;
     uint64_t trims, trimmed, enomem;
 };
+/* Resident bytes now, from the kept-open statm (0 when unreadable). */
+uint64_t memmon_rss_read(void);
 /* Reads /proc/self/status for the RSS figures (a few microseconds). */
 void memmon_snapshot(struct mem_snapshot *s);
 /* "mem rss=.. rss_peak=.. ..." for the exit summary. */

@@ -24,6 +24,7 @@
 #include "reshim.h"
 #include "retry.h"
 #include "stats.h"
+#include "sys.h"
 
 #define NB_SLOTS 1024
 
@@ -112,14 +113,13 @@ static bool epregs_map(void)
 {
     if (epregs)
         return true;
-    void *p = mmap(NULL, FDTAB_MAX * sizeof(struct epreg), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
+    void *p = sys_map(FDTAB_MAX * sizeof(struct epreg)); /* never the app's memory */
+    if (!p)
         return false;
     void *expected = NULL;
     if (!__atomic_compare_exchange_n(&epregs, &expected, p, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE))
-        munmap(p, FDTAB_MAX * sizeof(struct epreg));
+        sys_unmap(p, FDTAB_MAX * sizeof(struct epreg));
     return true;
 }
 

@@ -61,6 +61,7 @@
 #include "net.h"
 #include "retry.h"
 #include "stats.h"
+#include "sys.h"
 
 #define MS_NS 1000000ull
 #define SEC_NS 1000000000ull
@@ -140,60 +141,11 @@ void server_init(reshim_getenv_fn get, void *ctx)
     atomic_store(&server_armed, 1);
 }
 
-/* ---- memory: raw mappings, never the app's malloc, never counted --------- */
-
-static void *raw_map(size_t n)
-{
-    long p = syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return (p == -1 || (void *)p == MAP_FAILED) ? NULL : (void *)p;
-}
-
-static void raw_unmap(void *p, size_t n)
-{
-    if (p && n)
-        syscall(SYS_munmap, p, n);
-}
+/* ---- memory: raw mappings (sys.c), never the app's malloc, never counted -- */
 
 static size_t page_round(size_t n)
 {
     return (n + 4095) & ~(size_t)4095;
-}
-
-/* ---- descriptors we own --------------------------------------------------- */
-
-struct owned {
-    int fd;      /* -1: none */
-    dev_t dev;
-    ino_t ino;
-};
-#define OWNED_NONE {-1, 0, 0}
-
-static bool own_take(struct owned *o, int fd)
-{
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        o->fd = -1;
-        return false;
-    }
-    o->fd = fd;
-    o->dev = st.st_dev;
-    o->ino = st.st_ino;
-    return true;
-}
-
-/* Is o->fd still the object we opened (not closed, not reused by the app)? */
-static bool own_ok(const struct owned *o)
-{
-    struct stat st;
-    return o->fd >= 0 && fstat(o->fd, &st) == 0 && st.st_dev == o->dev && st.st_ino == o->ino;
-}
-
-static void own_close(struct owned *o)
-{
-    if (own_ok(o))
-        close(o->fd);
-    o->fd = -1;
 }
 
 /* ---- the snapshot --------------------------------------------------------- */
@@ -205,15 +157,9 @@ static void comm_get(char *dst, size_t n, int pid)
 {
     if (atomic_load_explicit(&comm_pid, memory_order_acquire) != pid) {
         char buf[SNAP_COMM_MAX];
-        ssize_t r = -1;
-        int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
-        if (fd >= 0) {
-            r = read(fd, buf, sizeof buf - 1);
-            close(fd);
-        }
+        ssize_t r = sys_read_file("/proc/self/comm", buf, sizeof buf);
         if (r < 0)
             r = 0;
-        buf[r] = 0;
         while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
             buf[--r] = 0;
         memcpy(comm_cache, buf, (size_t)r + 1);
@@ -331,7 +277,7 @@ void server_snapshot(struct reshim_snapshot *s)
 /* ---- the thread's state --------------------------------------------------- */
 
 struct client {
-    struct owned sock;   /* sock.fd -1: free slot */
+    struct sys_owned sock;   /* sock.fd -1: free slot */
     bool eof;            /* the client half-closed */
     bool closing;        /* close once the output is sent */
     uint32_t watch_ms;   /* 0: not watching */
@@ -348,12 +294,12 @@ static struct client clients[MAX_CLIENTS];
 /* Connections that got their last line (an error) and our EOF: their input
  * is read and dropped until they close or LINGER_NS passes, so that a
  * client still sending its request is not reset before it reads the line. */
-static struct owned lingering[LINGERS];
+static struct sys_owned lingering[LINGERS];
 static uint64_t linger_until[LINGERS];
 /* wakefd/wakew: a pipe (not an eventfd: every eventfd shares one inode, so
  * the fstat identity check could not tell ours from the app's). */
-static struct owned lsn = OWNED_NONE, wakefd = OWNED_NONE, wakew = OWNED_NONE,
-                    pushfd = OWNED_NONE;
+static struct sys_owned lsn = SYS_OWNED_NONE, wakefd = SYS_OWNED_NONE,
+                        wakew = SYS_OWNED_NONE, pushfd = SYS_OWNED_NONE;
 static char sock_path[SOCK_PATH_MAX];  /* our socket file; "" when abstract or none */
 static dev_t path_dev;
 static ino_t path_ino;
@@ -417,10 +363,10 @@ static bool out_reserve(struct client *c, size_t need)
     if (c->out && c->out_cap >= need)
         return true;
     size_t cap = page_round(need);
-    char *p = raw_map(cap);
+    char *p = sys_map(cap);
     if (!p)
         return false;
-    raw_unmap(c->out, c->out_cap);
+    sys_unmap(c->out, c->out_cap);
     c->out = p;
     c->out_cap = cap;
     return true;
@@ -505,30 +451,6 @@ static void reply_metrics(struct client *c, uint64_t now)
         out_commit(c, &b, now);
 }
 
-/* Resident bytes from /proc/self/statm. */
-static uint64_t statm_rss(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    const char *p = buf;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    while (*p == ' ')
-        p++;
-    uint64_t pages = 0;
-    while (*p >= '0' && *p <= '9')
-        pages = pages * 10 + (uint64_t)(*p++ - '0');
-    long ps = sysconf(_SC_PAGESIZE);
-    return pages * (uint64_t)(ps > 0 ? ps : 4096);
-}
-
 static void reply_trim(struct client *c, uint64_t now)
 {
     if (last_trim_ns && now - last_trim_ns < TRIM_GAP_NS) {
@@ -536,9 +458,9 @@ static void reply_trim(struct client *c, uint64_t now)
         return;
     }
     last_trim_ns = now;
-    uint64_t before = statm_rss(), t0 = reshim_now_ns();
+    uint64_t before = memmon_rss_read(), t0 = reshim_now_ns();
     int64_t released = memmon_trim(false);
-    uint64_t t1 = reshim_now_ns(), after = statm_rss();
+    uint64_t t1 = reshim_now_ns(), after = memmon_rss_read();
     if (released < 0) {
         char msg[128];
 #ifdef RESHIM_MUSL
@@ -795,7 +717,7 @@ static void handle_request(struct client *c, char *line, size_t len, uint64_t no
 
 static void client_reset(struct client *c)
 {
-    raw_unmap(c->out, c->out_cap);
+    sys_unmap(c->out, c->out_cap);
     c->out = NULL;
     c->out_cap = c->out_len = c->out_off = 0;
     c->in_len = 0;
@@ -810,7 +732,7 @@ static bool drain(int fd)
 {
     char tmp[4096];
     for (size_t got = 0; got < DRAIN_MAX;) {
-        ssize_t n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+        ssize_t n = sys_recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -828,37 +750,37 @@ static void linger(int fd, uint64_t now)
 {
     shutdown(fd, SHUT_WR);
     if (drain(fd)) {
-        close(fd);
+        sys_close(fd);
         return;
     }
     for (int i = 0; i < LINGERS; i++)
         if (lingering[i].fd < 0) {
-            if (!own_take(&lingering[i], fd))
+            if (!sys_own_take(&lingering[i], fd))
                 break;
             linger_until[i] = now + LINGER_NS;
             return;
         }
-    close(fd);
+    sys_close(fd);
 }
 
 static void linger_check(int i, uint64_t now, bool readable)
 {
-    struct owned *o = &lingering[i];
+    struct sys_owned *o = &lingering[i];
     if (o->fd < 0)
         return;
-    if (!own_ok(o)) {
+    if (!sys_own_ok(o)) {
         o->fd = -1;
         return;
     }
     if ((readable && drain(o->fd)) || now >= linger_until[i])
-        own_close(o);
+        sys_own_close(o);
 }
 
 static void client_close(struct client *c)
 {
-    if (own_ok(&c->sock)) {
+    if (sys_own_ok(&c->sock)) {
         drain(c->sock.fd);
-        close(c->sock.fd);
+        sys_close(c->sock.fd);
     }
     client_reset(c);
 }
@@ -866,7 +788,7 @@ static void client_close(struct client *c)
 /* After its last answer (an error that ends the connection). */
 static void client_finish(struct client *c, uint64_t now)
 {
-    if (own_ok(&c->sock))
+    if (sys_own_ok(&c->sock))
         linger(c->sock.fd, now);
     client_reset(c);
 }
@@ -881,12 +803,12 @@ static void client_flush(struct client *c, uint64_t now)
 {
     if (!out_pending(c))
         return;
-    if (!own_ok(&c->sock)) {
+    if (!sys_own_ok(&c->sock)) {
         client_forget(c);
         return;
     }
     while (out_pending(c)) {
-        ssize_t n = send(c->sock.fd, c->out + c->out_off, c->out_len - c->out_off,
+        ssize_t n = sys_send(c->sock.fd, c->out + c->out_off, c->out_len - c->out_off,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
             c->out_off += (size_t)n;
@@ -908,13 +830,13 @@ static void client_read(struct client *c)
 {
     if (c->in_len >= IN_CAP || c->eof)
         return;
-    if (!own_ok(&c->sock)) {
+    if (!sys_own_ok(&c->sock)) {
         client_forget(c);
         return;
     }
     ssize_t n;
     do
-        n = recv(c->sock.fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
+        n = sys_recv(c->sock.fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n > 0)
         c->in_len += (size_t)n;
@@ -986,7 +908,7 @@ static void watch_frame(struct client *c, uint64_t now)
 /* Refuses a fresh connection with one error line. */
 static void refuse(int fd, const char *line, uint64_t now)
 {
-    send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+    sys_send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
     linger(fd, now);
 }
 
@@ -998,7 +920,8 @@ static void accept_clients(uint64_t now)
      * from ptrace and from /proc/PID; its stats are root's only, too. */
     bool same_uid_ok = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
     for (int k = 0; k < ACCEPT_BATCH; k++) {
-        int fd = reshim_fd_above_stdio(accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        int fd = reshim_fd_above_stdio(
+            sys_accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -1008,7 +931,7 @@ static void accept_clients(uint64_t now)
         }
         struct ucred cr;
         socklen_t cl = sizeof cr;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
+        if (sys_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
             (cr.uid != 0 && cr.uid != me)) {
             refuse(fd, "{\"error\":\"permission denied\"}\n", now);
             continue;
@@ -1027,8 +950,8 @@ static void accept_clients(uint64_t now)
             continue;
         }
         client_reset(c);
-        if (!own_take(&c->sock, fd)) {
-            close(fd);
+        if (!sys_own_take(&c->sock, fd)) {
+            sys_close(fd);
             continue;
         }
         c->active = c->progress = now;
@@ -1074,7 +997,7 @@ static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char
     memcpy(p, dir, len + 1);
     while (len > 1 && p[len - 1] == '/')
         p[--len] = 0;
-    int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = sys_open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
         return why;
@@ -1088,21 +1011,21 @@ static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char
         bool last = !e || !e[1 + strspn(e + 1, "/")];
         if (fstat(fd, &st) == 0 && others_can_change(&st))
             *changeable = true;
-        int nfd = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int nfd = sys_openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         if (nfd < 0 && errno == ENOENT && last) {
             if (mkdirat(fd, c, 0700) != 0 && errno != EEXIST) {
                 reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
-                close(fd);
+                sys_close(fd);
                 return why;
             }
             made = true;
-            nfd = openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            nfd = sys_openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
         }
         if (nfd < 0) {
             int err = errno;
             struct stat ls;
             bool link = fstatat(fd, c, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode);
-            close(fd);
+            sys_close(fd);
             if (err == ENOENT && !last)
                 return "it cannot be created (ENOENT)"; /* a missing parent */
             if (last && link)
@@ -1120,7 +1043,7 @@ static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char
                               reshim_errno_name(err, eb));
             return why;
         }
-        close(fd);
+        sys_close(fd);
         fd = nfd;
         if (last)
             break;
@@ -1131,33 +1054,33 @@ static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char
     }
     if (fstat(fd, &st) != 0) {
         reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-        close(fd);
+        sys_close(fd);
         return why;
     }
     if (!S_ISDIR(st.st_mode)) {
-        close(fd);
+        sys_close(fd);
         return "it is not a directory";
     }
     if (st.st_uid != geteuid()) {
         reshim_format(why, n, "it is owned by uid %u, not by uid %u", (unsigned)st.st_uid,
                       (unsigned)geteuid());
-        close(fd);
+        sys_close(fd);
         return why;
     }
     if (made && (st.st_mode & 07777) != 0700) {
         /* A umask made it narrower: 0700, on the directory we just checked. */
-        int rfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int rfd = sys_openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         if (rfd >= 0) {
             if (fchmod(rfd, 0700) == 0)
                 st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700;
-            close(rfd);
+            sys_close(rfd);
         }
     }
     if (st.st_mode & 077) {
         reshim_format(why, n, "its mode %c%c%c%c lets other users in (0700 is required)", '0',
                       (char)('0' + ((st.st_mode >> 6) & 7)),
                       (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
-        close(fd);
+        sys_close(fd);
         return why;
     }
     rdir_dev = st.st_dev;
@@ -1176,11 +1099,11 @@ static int rdir_reopen(void)
         return -1;
     memcpy(dir, sock_path, rdir_len);
     dir[rdir_len] = 0;
-    int fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = sys_open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
     if (fstat(fd, &st) != 0 || st.st_dev != rdir_dev || st.st_ino != rdir_ino) {
-        close(fd);
+        sys_close(fd);
         return -1;
     }
     return fd;
@@ -1188,7 +1111,7 @@ static int rdir_reopen(void)
 
 static int new_stream_socket(void)
 {
-    return reshim_fd_above_stdio(socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    return reshim_fd_above_stdio(sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
 /* Binds <path>, which is <the directory of dfd>/<name>; -1 with the reason
@@ -1224,7 +1147,7 @@ static int bind_path(int dfd, const char *path, const char *name, bool via_fd, c
             st.st_ino != rdir_ino) {
             reshim_format(why, n, "a directory above it can be changed by other users, and "
                           "/proc/self/fd is not there to bind safely");
-            close(fd);
+            sys_close(fd);
             return -1;
         }
         reshim_format(a.sun_path, sizeof a.sun_path, "%s/%s", via, name);
@@ -1233,7 +1156,7 @@ static int bind_path(int dfd, const char *path, const char *name, bool via_fd, c
     }
     if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         reshim_format(why, n, "cannot bind %s (%s)", path, reshim_errno_name(errno, eb));
-        close(fd);
+        sys_close(fd);
         return -1;
     }
     fchmodat(dfd, name, 0600, 0); /* our 0700 directory: nobody else can swap the name */
@@ -1241,7 +1164,7 @@ static int bind_path(int dfd, const char *path, const char *name, bool via_fd, c
         !S_ISSOCK(st.st_mode)) {
         reshim_format(why, n, "cannot listen on %s (%s)", path, reshim_errno_name(errno, eb));
         unlinkat(dfd, name, 0);
-        close(fd);
+        sys_close(fd);
         return -1;
     }
     path_dev = st.st_dev;
@@ -1273,7 +1196,7 @@ static int bind_abstract(void)
                      "in this process",
                      name, reshim_errno_name(errno, eb));
         }
-        close(fd);
+        sys_close(fd);
         return -1;
     }
     return fd;
@@ -1292,7 +1215,7 @@ static bool path_is_ours_do(bool remove)
                 st.st_dev == path_dev && st.st_ino == path_ino;
     if (ours && remove)
         unlinkat(dfd, name, 0);
-    close(dfd);
+    sys_close(dfd);
     return ours;
 }
 
@@ -1329,7 +1252,7 @@ static void listener_open(uint64_t now)
             why = whybuf;
     }
     if (dfd >= 0)
-        close(dfd);
+        sys_close(dfd);
     if (fd >= 0) {
         memcpy(sock_path, path, plen + 1);
         rdir_len = dlen;
@@ -1345,8 +1268,8 @@ static void listener_open(uint64_t now)
         }
         fd = bind_abstract();
     }
-    if (fd >= 0 && !own_take(&lsn, fd))
-        close(fd);
+    if (fd >= 0 && !sys_own_take(&lsn, fd))
+        sys_close(fd);
     if (lsn.fd >= 0 && reshim_log_enabled(RLOG_DEBUG)) {
         char name[SOCK_PATH_MAX + 1] = "@";
         if (sock_path[0])
@@ -1362,7 +1285,7 @@ static void listener_open(uint64_t now)
 
 static void listener_close(void)
 {
-    own_close(&lsn);
+    sys_own_close(&lsn);
     unlink_ours();
 }
 
@@ -1381,7 +1304,7 @@ static void listener_maintain(uint64_t now)
 {
     if (lsn.fd >= 0 && now - last_lsn_check >= CHECK_NS) {
         last_lsn_check = now;
-        if (!own_ok(&lsn)) {
+        if (!sys_own_ok(&lsn)) {
             listener_lost();
         } else if (geteuid() != lsn_euid) {
             /* The process changed its uid since (a daemon dropping root):
@@ -1399,7 +1322,7 @@ static void listener_maintain(uint64_t now)
         if (!path_is_ours()) {
             LOG_INFO("stats socket: %s was removed; re-creating it", sock_path);
             sock_path[0] = 0; /* not ours any more: left alone */
-            own_close(&lsn);
+            sys_own_close(&lsn);
         }
     }
     if (lsn.fd < 0 && now >= next_listen)
@@ -1429,14 +1352,14 @@ static void wake_open(void)
 {
     int p[2];
     wake_lock_take();
-    own_close(&wakefd);
-    own_close(&wakew);
+    sys_own_close(&wakefd);
+    sys_own_close(&wakew);
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
         p[0] = reshim_fd_above_stdio(p[0]);
         p[1] = reshim_fd_above_stdio(p[1]);
-        if (!own_take(&wakefd, p[0]) || !own_take(&wakew, p[1])) {
-            close(p[0]);
-            close(p[1]);
+        if (!sys_own_take(&wakefd, p[0]) || !sys_own_take(&wakew, p[1])) {
+            sys_close(p[0]);
+            sys_close(p[1]);
             wakefd.fd = wakew.fd = -1;
         }
     }
@@ -1446,8 +1369,8 @@ static void wake_open(void)
 static void wake_drain(void)
 {
     char v[64];
-    if (own_ok(&wakefd))
-        while (read(wakefd.fd, v, sizeof v) > 0)
+    if (sys_own_ok(&wakefd))
+        while (sys_read(wakefd.fd, v, sizeof v) > 0)
             ;
 }
 
@@ -1475,7 +1398,8 @@ static int push_send(int fd, const char *buf, size_t len, uint64_t budget_ns)
     uint64_t start = reshim_now_ns();
     uint64_t nap = MS_NS;
     for (;;) {
-        ssize_t n = sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
+        ssize_t n =
+            sys_sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
         if (n >= 0)
             return 0;
         int e = errno;
@@ -1496,7 +1420,7 @@ static int push_send(int fd, const char *buf, size_t len, uint64_t budget_ns)
 
 static int new_dgram_socket(void)
 {
-    return reshim_fd_above_stdio(socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    return reshim_fd_above_stdio(sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
 static void push_periodic(void)
@@ -1504,10 +1428,10 @@ static void push_periodic(void)
     struct reshim_snapshot *s = thread_snapshot();
     size_t need = page_round(snap_json_max(s->ndest));
     if (push_cap < need) {
-        char *p = raw_map(need);
+        char *p = sys_map(need);
         if (!p)
             return;
-        raw_unmap(push_buf, push_cap);
+        sys_unmap(push_buf, push_cap);
         push_buf = p;
         push_cap = need;
     }
@@ -1516,12 +1440,12 @@ static void push_periodic(void)
     snap_json(s, &b);
     if (b.overflow)
         return;
-    if (!own_ok(&pushfd)) {
+    if (!sys_own_ok(&pushfd)) {
         pushfd.fd = -1;
         int fd = new_dgram_socket();
-        if (fd < 0 || !own_take(&pushfd, fd)) {
+        if (fd < 0 || !sys_own_take(&pushfd, fd)) {
             if (fd >= 0)
-                close(fd);
+                sys_close(fd);
             return;
         }
     }
@@ -1583,7 +1507,7 @@ static void *srv_main(void *arg)
         now = reshim_now_ns();
         turn++;
         listener_maintain(now);
-        if (wakefd.fd >= 0 && !own_ok(&wakefd))
+        if (wakefd.fd >= 0 && !sys_own_ok(&wakefd))
             wakefd.fd = -1;
         if (wakefd.fd < 0)
             wake_open();
@@ -1661,7 +1585,7 @@ static void *srv_main(void *arg)
                  (c->eof && c->in_len)))
                 deadline = now;
         }
-        int r = poll(pf, n, poll_ms(now, deadline));
+        int r = sys_poll(pf, n, poll_ms(now, deadline));
         if (r < 0 && errno != EINTR) {
             struct timespec ts = {0, 10 * (long)MS_NS}; /* never spin */
             nanosleep(&ts, NULL);
@@ -1688,7 +1612,7 @@ static void *srv_main(void *arg)
                 else
                     wake_drain();
             } else if (who[k] == -2) {
-                if (!(re & POLLNVAL) && own_ok(&lsn))
+                if (!(re & POLLNVAL) && sys_own_ok(&lsn))
                     accept_clients(now);
                 else
                     listener_lost();
@@ -1714,9 +1638,9 @@ out:
         if (clients[i].sock.fd >= 0)
             client_close(&clients[i]);
     for (int i = 0; tables_ready && i < LINGERS; i++)
-        own_close(&lingering[i]);
+        sys_own_close(&lingering[i]);
     listener_close();
-    own_close(&pushfd);
+    sys_own_close(&pushfd);
     atomic_store(&running, 0);
     return NULL;
 }
@@ -1752,19 +1676,19 @@ void server_atfork_child(void)
      * its own copies). The parent's socket file is the parent's. */
     if (tables_ready) {
         for (int i = 0; i < MAX_CLIENTS; i++)
-            own_close(&clients[i].sock);
+            sys_own_close(&clients[i].sock);
         for (int i = 0; i < LINGERS; i++)
-            own_close(&lingering[i]);
+            sys_own_close(&lingering[i]);
         /* The client buffers are forgotten, not unmapped: the fork may have
          * come in the middle of their update (copy-on-write pages the child
          * never touches). */
         tables_init();
     }
-    own_close(&lsn);
+    sys_own_close(&lsn);
     wake_lock_drop(); /* the fork may have come while the thread held it */
-    own_close(&wakefd);
-    own_close(&wakew);
-    own_close(&pushfd);
+    sys_own_close(&wakefd);
+    sys_own_close(&wakew);
+    sys_own_close(&pushfd);
     push_buf = NULL; /* forgotten, as the client buffers */
     push_cap = 0;
     sock_path[0] = run_dir[0] = 0;
@@ -1784,7 +1708,7 @@ static void final_push(void)
 {
     server_snapshot(&snap_exit);
     size_t cap = page_round(snap_json_max(snap_exit.ndest));
-    char *buf = raw_map(cap); /* never unmapped: nothing is freed at exit */
+    char *buf = sys_map(cap); /* never unmapped: nothing is freed at exit */
     if (!buf)
         return;
     struct sbuf b;
@@ -1797,7 +1721,7 @@ static void final_push(void)
         return;
     if (push_send(fd, b.p, b.len, PUSH_EXIT_NS) != 0)
         LOG_DEBUG("pushed stats: the final datagram to %s was dropped", reshim_cfg()->push);
-    close(fd);
+    sys_close(fd);
 }
 
 void server_exit(void)
@@ -1816,8 +1740,8 @@ void server_exit(void)
                reshim_now_ns() - start < STOP_WAIT_NS / 2)
             sched_yield();
         if (locked) {
-            if (own_ok(&wakew))
-                (void)!write(wakew.fd, &one, 1);
+            if (sys_own_ok(&wakew))
+                (void)!sys_write(wakew.fd, &one, 1);
             wake_lock_drop();
         }
         /* It wakes at once and takes microseconds to finish: yield first. */

@@ -1,0 +1,9 @@
+# tests/symbols/symbols.mk: `make check-symbols` (part of `make check`): the
+# shim's own calls never run its own interposers (check_self_calls.sh).
+.PHONY: check-symbols
+
+check-symbols: all
+	@echo "== the shim's own calls (sys.c), per object and in libreshim.so"
+	@BUILD=$(abspath $(BUILD)) tests/symbols/check_self_calls.sh
+
+CHECK_EXTRA += check-symbols
