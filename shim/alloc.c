@@ -34,7 +34,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "dns.h"
+#include "atfork.h"
 #include "heapprof.h"
 #include "memmon.h"
 #include "reshim.h"
@@ -1011,7 +1011,9 @@ int alloc_trim(void)
     return -1;
 }
 
-void alloc_atfork(int phase)
+/* fork: prepare takes the mapping-table lock, parent/child release it; the
+ * child keeps live bytes (it holds those blocks) and zeroes the counts. */
+static void alloc_atfork(int phase)
 {
     if (phase == ATFORK_PREPARE) {
         in_range_op = 1;
@@ -1041,6 +1043,7 @@ void alloc_atfork(int phase)
     atomic_store(&unmap_calls, 0);
     atomic_store(&map_untracked, 0);
 }
+RESHIM_ATFORK(alloc_atfork, ATFORK_RANK_ALLOC);
 
 /* The hidden aliases of alloc.h: calls from inside the library bind here.
  * Without the C library's `leaf` and `nothrow` on purpose: these functions

@@ -59,8 +59,4 @@ void *reshim_app_calloc(size_t nmemb, size_t size);
 void *reshim_app_realloc(void *p, size_t n);
 void reshim_app_free(void *p);
 
-/* fork: prepare takes the mapping-table lock, parent/child release it; the
- * child keeps live bytes (it holds those blocks) and zeroes the counts. */
-void alloc_atfork(int phase); /* ATFORK_* of dns.h */
-
 #endif

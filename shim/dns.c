@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "atfork.h"
 #include "backoff.h"
 #include "config.h"
 #include "log.h"
@@ -50,7 +51,7 @@ struct dns_entry {
 static pthread_mutex_t dns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dns_entry cache[DNS_CACHE_SLOTS];
 
-void reshim_dns_atfork(int phase)
+static void dns_atfork(int phase)
 {
     if (phase == ATFORK_PREPARE)
         pthread_mutex_lock(&dns_lock);
@@ -59,6 +60,7 @@ void reshim_dns_atfork(int phase)
     else
         pthread_mutex_init(&dns_lock, NULL);
 }
+RESHIM_ATFORK(dns_atfork, ATFORK_RANK_DNS);
 
 static bool make_key(const char *node, const char *service, const struct addrinfo *hints,
                      struct dns_key *k)

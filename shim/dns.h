@@ -7,9 +7,6 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-enum { ATFORK_PREPARE, ATFORK_PARENT, ATFORK_CHILD };
-void reshim_dns_atfork(int phase);
-
 /* dest_name_fn: has the app resolved name to this address? */
 bool reshim_dns_name_has_addr(void *ctx, const char *name, const struct sockaddr *sa,
                               socklen_t len);

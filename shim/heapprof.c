@@ -36,7 +36,7 @@
 #include <unwind.h>
 
 #include "config.h"
-#include "dns.h"
+#include "atfork.h"
 #include "log.h"
 #include "snapshot.h"
 #include "sys.h"
@@ -318,7 +318,7 @@ const char *heapprof_off_reason(void)
     return off_reason;
 }
 
-void heapprof_atfork(int phase)
+static void heapprof_atfork(int phase)
 {
     /* The child keeps the parent's table: it holds the same blocks, and
      * frees them through the same addresses. */
@@ -331,6 +331,7 @@ void heapprof_atfork(int phase)
         unlock();
     }
 }
+RESHIM_ATFORK(heapprof_atfork, ATFORK_RANK_HEAPPROF);
 
 /* ---- symbols and answers --------------------------------------------------- */
 

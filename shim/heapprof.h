@@ -71,6 +71,4 @@ HIDDEN size_t heapprof_json_max(unsigned n);
  * line; empty when nothing is sampled. */
 HIDDEN void heapprof_top_text(char *buf, size_t n, int k);
 
-HIDDEN void heapprof_atfork(int phase);
-
 #endif

@@ -1,8 +1,8 @@
 /* lifecycle.c: the life of the preload object in a process: lazy
  * initialisation from whichever wrapper runs first (or the constructor),
  * configuration from the environment, fork handling, and the exit summary.
- * Owns the recursion guard, the owner pid (vfork detection), the clock and
- * the per-thread random source. Never frees anything at exit. */
+ * Writes what state.c holds (the settings, the owner pid). Never frees
+ * anything at exit. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -17,61 +17,17 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "atfork.h"
 #include "config.h"
-#include "dns.h"
 #include "fdtab.h"
 #include "log.h"
 #include "memmon.h"
-#include "nbconn.h"
 #include "real.h"
 #include "heapprof.h"
 #include "reshim.h"
 #include "server.h"
 #include "stats.h"
 #include "sys.h"
-
-TLS_IE int reshim_guard;
-atomic_int reshim_state;
-
-static struct reshim_config config;
-static _Atomic pid_t owner_pid;
-static TLS_IE uint64_t rng_state;
-
-const struct reshim_config *reshim_cfg(void)
-{
-    return &config;
-}
-
-uint64_t reshim_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t reshim_random(void)
-{
-    uint64_t x = rng_state;
-    if (unlikely(x == 0)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&rng_state ^
-            ((uint64_t)syscall(SYS_gettid) << 32) ^ (uint64_t)ts.tv_sec;
-        if (!x)
-            x = 0x2545F4914F6CDD1Dull;
-    }
-    x ^= x << 13; /* xorshift64 */
-    x ^= x >> 7;
-    x ^= x << 17;
-    rng_state = x;
-    return x * 0x2545F4914F6CDD1Dull;
-}
-
-bool reshim_in_foreign_child(void)
-{
-    pid_t owner = atomic_load_explicit(&owner_pid, memory_order_relaxed);
-    return owner != 0 && (pid_t)syscall(SYS_getpid) != owner;
-}
 
 /* Bad values are collected while parsing and logged once logging is set up. */
 #define MAX_WARNINGS (V_COUNT + 2)
@@ -115,45 +71,6 @@ static const char *env_get(void *ctx, const char *name)
     return NULL;
 }
 
-/* Signals stay blocked from prepare to parent/child: a handler that calls
- * close() or poll() mid-fork must never find our locks held by its own
- * thread (glibc runs the handlers and _Fork with signals open). */
-static TLS_IE sigset_t fork_mask;
-
-static void atfork_prepare(void)
-{
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &fork_mask);
-    reshim_bind_symbols(); /* a handler's write() in the child must not bind */
-    reshim_dns_atfork(ATFORK_PREPARE);
-    nb_atfork(ATFORK_PREPARE);
-    alloc_atfork(ATFORK_PREPARE);
-    heapprof_atfork(ATFORK_PREPARE);
-}
-
-static void atfork_parent(void)
-{
-    heapprof_atfork(ATFORK_PARENT);
-    alloc_atfork(ATFORK_PARENT);
-    nb_atfork(ATFORK_PARENT);
-    reshim_dns_atfork(ATFORK_PARENT);
-    pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
-}
-
-static void atfork_child(void)
-{
-    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
-    heapprof_atfork(ATFORK_CHILD);
-    alloc_atfork(ATFORK_CHILD);
-    memmon_atfork(ATFORK_CHILD);
-    reshim_dns_atfork(ATFORK_CHILD);
-    nb_atfork(ATFORK_CHILD);
-    reshim_stats_reset();
-    server_atfork_child();
-    pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
-}
-
 void reshim_init_slow(void)
 {
     int expected = RS_NONE;
@@ -165,32 +82,33 @@ void reshim_init_slow(void)
     }
     int saved = errno;
     GUARD_ENTER();
-    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    reshim_owner_set();
+    struct reshim_config *config = reshim_cfg_edit();
     /* Real symbols are bound at the first real call (REAL()), not here: a
      * process that never makes one (most of a shell script's children)
      * never pays for 40 dlsym lookups. fork binds them first (atfork). */
     int final = RS_ACTIVE;
     if (getauxval(AT_SECURE)) {
         /* setuid/setgid/capabilities: never trust the environment; stay out. */
-        reshim_config_defaults(&config, (unsigned)getuid(), NULL);
-        config.disable = true;
+        reshim_config_defaults(config, (unsigned)getuid(), NULL);
+        config->disable = true;
         final = RS_DISABLED;
     } else {
         struct env_view view;
         env_scan(&view);
-        reshim_config_load(&config, env_get, &view, collect_warning, NULL, (unsigned)getuid());
-        reshim_log_configure(config.log_level, config.log_file);
+        reshim_config_load(config, env_get, &view, collect_warning, NULL, (unsigned)getuid());
+        reshim_log_configure(config->log_level, config->log_file);
         for (int i = 0; i < nwarnings; i++)
             LOG_WARN("%s", warnings[i]);
-        if (config.disable) {
+        if (config->disable) {
             final = RS_DISABLED;
         } else if (fdtab_init() != 0) {
             LOG_ERROR("cannot map the fd table (%d); passing every call through", errno);
             final = RS_DISABLED;
         } else {
-            pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+            reshim_atfork_install();
             server_init(env_get, &view); /* arms the stats thread's late start */
-            heapprof_init(&config);
+            heapprof_init(config);
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
     }

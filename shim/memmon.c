@@ -29,7 +29,7 @@
 #include "alloc.h"
 #include "cgroup.h"
 #include "config.h"
-#include "dns.h"
+#include "atfork.h"
 #include "log.h"
 #include "heapprof.h"
 #include "reshim.h"
@@ -500,7 +500,7 @@ size_t memmon_summary(char *buf, size_t n)
                          (unsigned long long)s.enomem);
 }
 
-void memmon_atfork(int phase)
+static void memmon_atfork(int phase)
 {
     if (phase != ATFORK_CHILD)
         return;
@@ -516,3 +516,4 @@ void memmon_atfork(int phase)
     atomic_store(&last_auto_trim_ns, 0);
     atomic_store(&last_auto_released, 0);
 }
+RESHIM_ATFORK(memmon_atfork, ATFORK_RANK_MEMMON);

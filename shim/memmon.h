@@ -44,6 +44,5 @@ void memmon_snapshot(struct mem_snapshot *s);
 /* "mem rss=.. rss_peak=.. ..." for the exit summary. */
 size_t memmon_summary(char *buf, size_t n);
 
-void memmon_atfork(int phase); /* ATFORK_* of dns.h */
 
 #endif

@@ -17,7 +17,7 @@
 #include <sys/mman.h>
 
 #include "config.h"
-#include "dns.h" /* ATFORK_* */
+#include "atfork.h"
 #include "log.h"
 #include "policy.h"
 #include "real.h"
@@ -669,7 +669,7 @@ int nb_dup_over(int fd, int fd2, int flags, bool is_dup3)
     return r;
 }
 
-void nb_atfork(int phase)
+static void nb_atfork(int phase)
 {
     if (phase == ATFORK_PREPARE) {
         pthread_mutex_lock(&nb_mutex);
@@ -687,3 +687,4 @@ void nb_atfork(int phase)
         cond_ready = false;
     }
 }
+RESHIM_ATFORK(nb_atfork, ATFORK_RANK_NBCONN);

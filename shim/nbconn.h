@@ -57,6 +57,5 @@ int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
  * registration could have produced these events; -1 if none. */
 int nb_epoll_fd(int epfd, uint64_t data, uint32_t events);
 
-void nb_atfork(int phase);
 
 #endif

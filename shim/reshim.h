@@ -36,16 +36,20 @@
 
 struct reshim_config;
 
-/* lifecycle.c */
+/* state.c: read by every file, written by lifecycle.c only */
 extern TLS_IE int reshim_guard;           /* >0: inside the shim on this thread */
 extern atomic_int reshim_state;           /* enum reshim_state */
 enum reshim_state { RS_NONE, RS_INITIALISING, RS_ACTIVE, RS_DISABLED, RS_TORN_DOWN };
 
-HIDDEN void reshim_init_slow(void);
 HIDDEN const struct reshim_config *reshim_cfg(void);
+HIDDEN struct reshim_config *reshim_cfg_edit(void); /* lifecycle.c's init only */
 HIDDEN bool reshim_in_foreign_child(void); /* vfork/clone child sharing our memory */
+HIDDEN void reshim_owner_set(void);        /* this process owns the state (init, fork child) */
 HIDDEN uint64_t reshim_random(void);       /* per-thread xorshift, never 0 */
 HIDDEN uint64_t reshim_now_ns(void);        /* CLOCK_MONOTONIC */
+
+/* lifecycle.c */
+HIDDEN void reshim_init_slow(void);
 /* Starts one of the shim's own threads: detached, with the given stack
  * size, every signal blocked (so no app handler ever runs there), created
  * under the guard. Returns pthread_create's result. */

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "atfork.h"
 #include "budget.h"
 #include "heapprof.h"
 #include "log.h"
@@ -1669,8 +1670,14 @@ void server_tick_slow(void)
 
 /* ---- fork and exit ---------------------------------------------------------- */
 
-void server_atfork_child(void)
+/* fork child (single-threaded): the parent's listener and clients are
+ * closed (only our own descriptors; the parent's socket file is left
+ * alone), counters of the server reset, and the late start re-armed for the
+ * child's own pid. */
+static void server_atfork(int phase)
 {
+    if (phase != ATFORK_CHILD)
+        return;
     GUARD_ENTER();
     /* The thread is not inherited; its descriptors are (the parent keeps
      * its own copies). The parent's socket file is the parent's. */
@@ -1703,6 +1710,7 @@ void server_atfork_child(void)
     atomic_store(&server_armed, 1);
     GUARD_LEAVE();
 }
+RESHIM_ATFORK(server_atfork, ATFORK_RANK_SERVER);
 
 static void final_push(void)
 {

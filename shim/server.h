@@ -37,12 +37,6 @@ static inline void server_tick(void)
         server_tick_slow();
 }
 
-/* fork child (single-threaded): the parent's listener and clients are
- * closed (only our own descriptors; the parent's socket file is left
- * alone), counters of the server reset, and the late start re-armed for the
- * child's own pid. */
-void server_atfork_child(void);
-
 /* At exit (the destructor): stops the thread within a bounded time, removes
  * the socket file, and sends the final datagram when RESHIM_PUSH is set
  * (even when the thread never started). Frees nothing. */

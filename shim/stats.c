@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "atfork.h"
 #include "log.h"
 
 struct reshim_stats reshim_stats;
@@ -107,3 +108,11 @@ size_t reshim_stats_summary(char *buf, size_t n)
                             (unsigned)atomic_load(&reshim_stats.dest_used));
     return at;
 }
+
+/* fork child: the counters start again at zero (the parent keeps its own). */
+static void stats_atfork(int phase)
+{
+    if (phase == ATFORK_CHILD)
+        reshim_stats_reset();
+}
+RESHIM_ATFORK(stats_atfork, ATFORK_RANK_STATS);
