@@ -62,6 +62,7 @@
 #include "net.h"
 #include "retry.h"
 #include "stats.h"
+#include "rundir.h"
 #include "sys.h"
 
 #define MS_NS 1000000ull
@@ -301,17 +302,12 @@ static uint64_t linger_until[LINGERS];
  * the fstat identity check could not tell ours from the app's). */
 static struct sys_owned lsn = SYS_OWNED_NONE, wakefd = SYS_OWNED_NONE,
                         wakew = SYS_OWNED_NONE, pushfd = SYS_OWNED_NONE;
-static char sock_path[SOCK_PATH_MAX];  /* our socket file; "" when abstract or none */
-static dev_t path_dev;
-static ino_t path_ino;
-/* The run directory the socket file is in: its path (the prefix of
- * sock_path), its identity, and the socket's name in it. Every operation on
- * the socket file goes through a descriptor of that directory, checked to
- * be the same one: a path component swapped for a symbolic link by whoever
+/* Our socket file (rd.sock; "" when abstract or none), the run directory
+ * it is in and the identities of both (rundir.c). Every operation on the
+ * socket file goes through a descriptor of that directory, checked to be
+ * the same one: a path component swapped for a symbolic link by whoever
  * owns a parent never leads us to bind, chmod or unlink elsewhere. */
-static dev_t rdir_dev;
-static ino_t rdir_ino;
-static size_t rdir_len;
+static struct rundir rd;
 static bool place_warned, abstract_warned;
 /* The run directory chosen at the last listener_open, and the effective uid
  * the listener was made under. */
@@ -968,209 +964,17 @@ static unsigned my_uid(void)
     return (unsigned)geteuid();
 }
 
-/* Can a user other than us (and root) rename or replace entries of this
- * directory? Owned by another uid, or writable by group or others without
- * the sticky bit (/tmp has it). */
-static bool others_can_change(const struct stat *st)
+/* Where the walk starts and who must own the run directory. */
+static struct rundir_env rundir_env(void)
 {
-    return (st->st_uid != geteuid() && st->st_uid != 0) ||
-           ((st->st_mode & 022) && !(st->st_mode & S_ISVTX));
-}
-
-/* Why the run directory cannot be used (NULL: it can, and *dfd is an O_PATH
- * descriptor of it). It is reached from / one component at a time, never
- * following a symbolic link (refused: "reachable through a symlink"), made
- * (mkdirat, 0700) when missing and checked through its descriptor: no
- * path that another user could change between two of our calls is ever
- * followed. *changeable: a directory above it could be changed by another
- * user (who could then swap the path for a symlink before our bind, so the
- * bind must go through the descriptor). */
-static const char *dir_problem(const char *dir, int *dfd, bool *changeable, char *why, size_t n)
-{
-    char p[SOCK_PATH_MAX + 32];
-    char eb[16];
-    struct stat st;
-    *dfd = -1;
-    *changeable = false;
-    size_t len = strlen(dir);
-    if (len >= sizeof p || dir[0] != '/')
-        return "it is not an absolute path";
-    memcpy(p, dir, len + 1);
-    while (len > 1 && p[len - 1] == '/')
-        p[--len] = 0;
-    int fd = sys_open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-        return why;
-    }
-    bool made = false;
-    char *c = p + 1;
-    while (*c) {
-        char *e = strchr(c, '/');
-        if (e)
-            *e = 0; /* p is now the path up to this component */
-        bool last = !e || !e[1 + strspn(e + 1, "/")];
-        if (fstat(fd, &st) == 0 && others_can_change(&st))
-            *changeable = true;
-        int nfd = sys_openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-        if (nfd < 0 && errno == ENOENT && last) {
-            if (mkdirat(fd, c, 0700) != 0 && errno != EEXIST) {
-                reshim_format(why, n, "it cannot be created (%s)", reshim_errno_name(errno, eb));
-                sys_close(fd);
-                return why;
-            }
-            made = true;
-            nfd = sys_openat(fd, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
-        }
-        if (nfd < 0) {
-            int err = errno;
-            struct stat ls;
-            bool link = fstatat(fd, c, &ls, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(ls.st_mode);
-            sys_close(fd);
-            if (err == ENOENT && !last)
-                return "it cannot be created (ENOENT)"; /* a missing parent */
-            if (last && link)
-                return "it is a symbolic link";
-            if (last && (err == ENOTDIR || err == ELOOP))
-                return "it is not a directory";
-            if (link)
-                reshim_format(why, n, "its parent %s is a symbolic link", p);
-            else if (err == ENOTDIR || err == ELOOP)
-                reshim_format(why, n, "its parent %s is not a directory", p);
-            else if (last)
-                reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(err, eb));
-            else
-                reshim_format(why, n, "its parent %s cannot be examined (%s)", p,
-                              reshim_errno_name(err, eb));
-            return why;
-        }
-        sys_close(fd);
-        fd = nfd;
-        if (last)
-            break;
-        *e = '/';
-        c = e + 1;
-        while (*c == '/')
-            c++;
-    }
-    if (fstat(fd, &st) != 0) {
-        reshim_format(why, n, "it cannot be examined (%s)", reshim_errno_name(errno, eb));
-        sys_close(fd);
-        return why;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        sys_close(fd);
-        return "it is not a directory";
-    }
-    if (st.st_uid != geteuid()) {
-        reshim_format(why, n, "it is owned by uid %u, not by uid %u", (unsigned)st.st_uid,
-                      (unsigned)geteuid());
-        sys_close(fd);
-        return why;
-    }
-    if (made && (st.st_mode & 07777) != 0700) {
-        /* A umask made it narrower: 0700, on the directory we just checked. */
-        int rfd = sys_openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-        if (rfd >= 0) {
-            if (fchmod(rfd, 0700) == 0)
-                st.st_mode = (st.st_mode & ~(mode_t)07777) | 0700;
-            sys_close(rfd);
-        }
-    }
-    if (st.st_mode & 077) {
-        reshim_format(why, n, "its mode %c%c%c%c lets other users in (0700 is required)", '0',
-                      (char)('0' + ((st.st_mode >> 6) & 7)),
-                      (char)('0' + ((st.st_mode >> 3) & 7)), (char)('0' + (st.st_mode & 7)));
-        sys_close(fd);
-        return why;
-    }
-    rdir_dev = st.st_dev;
-    rdir_ino = st.st_ino;
-    *dfd = fd;
-    return NULL;
-}
-
-/* The run directory of our socket file again, if it is still the one we
- * checked (-1: it is not, or there is none). */
-static int rdir_reopen(void)
-{
-    char dir[SOCK_PATH_MAX];
-    struct stat st;
-    if (!sock_path[0] || rdir_len == 0 || rdir_len >= sizeof dir)
-        return -1;
-    memcpy(dir, sock_path, rdir_len);
-    dir[rdir_len] = 0;
-    int fd = sys_open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (fstat(fd, &st) != 0 || st.st_dev != rdir_dev || st.st_ino != rdir_ino) {
-        sys_close(fd);
-        return -1;
-    }
-    return fd;
+    struct rundir_env e = {"", my_uid()};
+    return e;
 }
 
 static int new_stream_socket(void)
 {
-    return reshim_fd_above_stdio(sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-}
-
-/* Binds <path>, which is <the directory of dfd>/<name>; -1 with the reason
- * in why. via_fd: through /proc/self/fd/<dfd>/<name>, which lands in that
- * directory whatever its path leads to by then (a directory above it can be
- * changed by another user); the socket's address then reads so in
- * /proc/net/unix, the file is at <path> all the same. */
-static int bind_path(int dfd, const char *path, const char *name, bool via_fd, char *why,
-                     size_t n)
-{
-    char eb[16];
-    struct stat st;
-    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (!S_ISSOCK(st.st_mode)) {
-            reshim_format(why, n, "%s exists and is not a socket (left alone)", path);
-            return -1;
-        }
-        unlinkat(dfd, name, 0); /* stale: a dead process of the same pid */
-    }
-    int fd = new_stream_socket();
-    if (fd < 0) {
-        reshim_format(why, n, "no socket (%s)", reshim_errno_name(errno, eb));
-        return -1;
-    }
-    fchmod(fd, 0600); /* the file is created with the socket inode's mode */
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    if (via_fd) {
-        char via[32];
-        reshim_format(via, sizeof via, "/proc/self/fd/%d", dfd);
-        if (stat(via, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_dev != rdir_dev ||
-            st.st_ino != rdir_ino) {
-            reshim_format(why, n, "a directory above it can be changed by other users, and "
-                          "/proc/self/fd is not there to bind safely");
-            sys_close(fd);
-            return -1;
-        }
-        reshim_format(a.sun_path, sizeof a.sun_path, "%s/%s", via, name);
-    } else {
-        memcpy(a.sun_path, path, strlen(path) + 1); /* no one else can change the way */
-    }
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        reshim_format(why, n, "cannot bind %s (%s)", path, reshim_errno_name(errno, eb));
-        sys_close(fd);
-        return -1;
-    }
-    fchmodat(dfd, name, 0600, 0); /* our 0700 directory: nobody else can swap the name */
-    if (listen(fd, LISTEN_BACKLOG) != 0 || fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISSOCK(st.st_mode)) {
-        reshim_format(why, n, "cannot listen on %s (%s)", path, reshim_errno_name(errno, eb));
-        unlinkat(dfd, name, 0);
-        sys_close(fd);
-        return -1;
-    }
-    path_dev = st.st_dev;
-    path_ino = st.st_ino;
-    return fd;
+    return reshim_fd_above_stdio(
+        sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
 static size_t abstract_name(char *buf, size_t n)
@@ -1207,17 +1011,8 @@ static int bind_abstract(void)
  * checked; unlinks it too when asked. */
 static bool path_is_ours_do(bool remove)
 {
-    int dfd = rdir_reopen();
-    if (dfd < 0)
-        return false;
-    struct stat st;
-    const char *name = sock_path + rdir_len + 1;
-    bool ours = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode) &&
-                st.st_dev == path_dev && st.st_ino == path_ino;
-    if (ours && remove)
-        unlinkat(dfd, name, 0);
-    sys_close(dfd);
-    return ours;
+    struct rundir_env e = rundir_env();
+    return rundir_is_ours(&e, &rd, remove);
 }
 
 static bool path_is_ours(void)
@@ -1228,7 +1023,7 @@ static bool path_is_ours(void)
 static void unlink_ours(void)
 {
     path_is_ours_do(true);
-    sock_path[0] = 0;
+    rd.sock[0] = 0;
 }
 
 static void listener_open(uint64_t now)
@@ -1243,22 +1038,28 @@ static void listener_open(uint64_t now)
     int fd = -1, dfd = -1;
     bool changeable = false;
     size_t dlen = strlen(run_dir);
+    struct rundir_env env = rundir_env();
+    rd.sock[0] = 0;
     if (plen >= (size_t)SOCK_PATH_MAX)
         why = "the socket path would not fit a unix socket address (107 bytes)";
     else
-        why = dir_problem(run_dir, &dfd, &changeable, whybuf, sizeof whybuf);
+        why = rundir_check(&env, run_dir, &rd, &dfd, &changeable, whybuf, sizeof whybuf);
     if (!why) {
-        fd = bind_path(dfd, path, path + dlen + 1, changeable, whybuf, sizeof whybuf);
-        if (fd < 0)
+        char eb[16];
+        fd = new_stream_socket();
+        if (fd < 0) {
+            reshim_format(whybuf, sizeof whybuf, "no socket (%s)", reshim_errno_name(errno, eb));
             why = whybuf;
+        } else if (rundir_bind(&env, &rd, dfd, fd, path, dlen, changeable, LISTEN_BACKLOG,
+                               whybuf, sizeof whybuf) != 0) {
+            sys_close(fd);
+            fd = -1;
+            why = whybuf;
+        }
     }
     if (dfd >= 0)
         sys_close(dfd);
-    if (fd >= 0) {
-        memcpy(sock_path, path, plen + 1);
-        rdir_len = dlen;
-    } else {
-        sock_path[0] = 0;
+    if (fd < 0) {
         if (!place_warned) {
             char name[64];
             abstract_name(name, sizeof name);
@@ -1273,8 +1074,8 @@ static void listener_open(uint64_t now)
         sys_close(fd);
     if (lsn.fd >= 0 && reshim_log_enabled(RLOG_DEBUG)) {
         char name[SOCK_PATH_MAX + 1] = "@";
-        if (sock_path[0])
-            copy_word(name, sizeof name, sock_path);
+        if (rd.sock[0])
+            copy_word(name, sizeof name, rd.sock);
         else
             abstract_name(name + 1, sizeof name - 1);
         LOG_DEBUG("stats socket: serving on %s, %llu ms after start", name,
@@ -1318,11 +1119,11 @@ static void listener_maintain(uint64_t now)
             next_listen = now;
         }
     }
-    if (lsn.fd >= 0 && sock_path[0] && now - last_path_check >= PATH_CHECK_NS) {
+    if (lsn.fd >= 0 && rd.sock[0] && now - last_path_check >= PATH_CHECK_NS) {
         last_path_check = now;
         if (!path_is_ours()) {
-            LOG_INFO("stats socket: %s was removed; re-creating it", sock_path);
-            sock_path[0] = 0; /* not ours any more: left alone */
+            LOG_INFO("stats socket: %s was removed; re-creating it", rd.sock);
+            rd.sock[0] = 0; /* not ours any more: left alone */
             sys_own_close(&lsn);
         }
     }
@@ -1698,7 +1499,7 @@ static void server_atfork(int phase)
     sys_own_close(&pushfd);
     push_buf = NULL; /* forgotten, as the client buffers */
     push_cap = 0;
-    sock_path[0] = run_dir[0] = 0;
+    rd.sock[0] = run_dir[0] = 0;
     place_warned = abstract_warned = false;
     next_listen = last_lsn_check = last_path_check = lsn_pause_until = 0;
     last_trim_ns = 0;
