@@ -46,7 +46,7 @@ MUSL_LIB := $(if $(MUSL_CC),$(BUILD)/musl/libreshim.so)
 MUSL_OBJ := $(patsubst shim/%.c,$(BUILD)/musl/obj/%.o,$(SHIM_SRC))
 
 # Pure modules: unit-tested without LD_PRELOAD.
-UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample rundir
+UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample rundir config_show
 UNIT_SRC_config := shim/config.c shim/dest.c
 UNIT_SRC_dest := shim/dest.c
 UNIT_SRC_backoff := shim/backoff.c
@@ -58,6 +58,7 @@ UNIT_SRC_cgroup := shim/cgroup.c shim/sys.c
 UNIT_SRC_encode := shim/encode.c
 UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_SRC_rundir := shim/rundir.c shim/sys.c shim/log.c shim/state.c
+UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c shim/encode.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
@@ -68,7 +69,7 @@ UNIT_LIBS := -lcmocka -lm
 # (the snapshot encoders, the configuration parser).
 CLI_SRC := $(wildcard shim/cli/*.c)
 CLI_HDR := $(wildcard shim/cli/*.h)
-CLI_SHARED := shim/encode.c shim/config.c shim/dest.c shim/compat.c
+CLI_SHARED := shim/encode.c shim/config.c shim/config_show.c shim/dest.c shim/compat.c
 CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
 # The same CLI static with musl (musl-gcc -static): one file that runs in any
 # Linux image, Alpine, Debian, distroless or scratch alike (README, Install).

@@ -56,6 +56,7 @@
 #include "alloc.h"
 #include "atfork.h"
 #include "budget.h"
+#include "config_show.h"
 #include "heapprof.h"
 #include "log.h"
 #include "memmon.h"
@@ -488,122 +489,24 @@ static void reply_trim(struct client *c, uint64_t now)
     out_commit(c, &b, t1);
 }
 
-/* ---- `config`: effective values in each variable's own units ------------- */
-
-static const char *fmt_duration(char *buf, size_t n, uint64_t ns)
-{
-    static const struct {
-        uint64_t mult;
-        const char *unit;
-    } units[] = {{3600 * SEC_NS, "h"}, {60 * SEC_NS, "min"}, {SEC_NS, "s"},
-                 {MS_NS, "ms"},        {1000, "us"}};
-    if (ns == 0)
-        return "0";
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
-        if (ns % units[i].mult == 0) {
-            reshim_format(buf, n, "%llu%s", (unsigned long long)(ns / units[i].mult),
-                          units[i].unit);
-            return buf;
-        }
-    reshim_format(buf, n, "%lluus", (unsigned long long)((ns + 500) / 1000));
-    return buf;
-}
-
-static const char *fmt_percent(char *buf, size_t n, double fraction)
-{
-    /* Hundredths of a percent: 0.2 -> "20%", 0.125 -> "12.5%". */
-    unsigned long long h = (unsigned long long)(fraction * 10000.0 + 0.5);
-    unsigned long long whole = h / 100, frac = h % 100;
-    if (frac == 0)
-        reshim_format(buf, n, "%llu%%", whole);
-    else if (frac % 10 == 0)
-        reshim_format(buf, n, "%llu.%llu%%", whole, frac / 10);
-    else
-        reshim_format(buf, n, "%llu.%llu%llu%%", whole, frac / 10, frac % 10);
-    return buf;
-}
-
-static const char *fmt_u64(char *buf, size_t n, uint64_t v)
-{
-    reshim_format(buf, n, "%llu", (unsigned long long)v);
-    return buf;
-}
-
-static const char *config_value(const struct reshim_config *cfg, int v, char *buf, size_t n)
-{
-    switch ((enum reshim_var)v) {
-    case V_DISABLE: return cfg->disable ? "1" : "0";
-    case V_LOG: return reshim_log_level_name(cfg->log_level);
-    case V_LOG_FILE: return cfg->log_file;
-    case V_RETRIES: return fmt_u64(buf, n, cfg->retries);
-    case V_BACKOFF_BASE: return fmt_duration(buf, n, cfg->backoff_base_ns);
-    case V_BACKOFF_MAX: return fmt_duration(buf, n, cfg->backoff_max_ns);
-    case V_JITTER: return reshim_jitter_name(cfg->jitter);
-    case V_RETRY_DEADLINE: return fmt_duration(buf, n, cfg->retry_deadline_ns);
-    case V_RETRY_BUDGET: return fmt_percent(buf, n, cfg->retry_budget);
-    case V_BREAKER: return fmt_u64(buf, n, cfg->breaker);
-    case V_NONBLOCK: return cfg->nonblock ? "on" : "off";
-    case V_DEST:
-        /* The rules as given (they parsed), or every destination. */
-        return cfg->source[V_DEST] == SRC_ENV && raw_have[V_DEST] ? raw_pool + raw_at[V_DEST]
-                                                                  : "all";
-    case V_DNS_STALE: return fmt_duration(buf, n, cfg->dns_stale_ns);
-    case V_MEM_BUDGET:
-        switch (cfg->mem_budget_kind) {
-        case BUDGET_AUTO: return "auto";
-        case BUDGET_OFF: return "off";
-        case BUDGET_BYTES: return fmt_u64(buf, n, cfg->mem_budget_bytes);
-        case BUDGET_PERCENT: return fmt_percent(buf, n, cfg->mem_budget_fraction);
-        }
-        return "?";
-    case V_MEM_WARN: return fmt_percent(buf, n, cfg->mem_warn);
-    case V_MEM_TRIM: return fmt_percent(buf, n, cfg->mem_trim);
-    case V_MEM_POLICY: return reshim_mem_policy_name(cfg->mem_policy);
-    case V_HEAP_SAMPLE: return fmt_u64(buf, n, cfg->heap_sample_bytes);
-    case V_RUN_DIR: return run_dir[0] ? run_dir : cfg->run_dir; /* as placed */
-    case V_INTERVAL: return fmt_duration(buf, n, cfg->interval_ns);
-    case V_PUSH: return cfg->push;
-    case V_COUNT: break;
-    }
-    return "";
-}
+/* ---- `config` (config_show.c): effective values in their own units ------ */
 
 static void reply_config(struct client *c, uint64_t now)
 {
-    const struct reshim_config *cfg = reshim_cfg();
-    char vb[V_COUNT][48];
-    const char *val[V_COUNT];
-    size_t need = 16;
-    for (int v = 0; v < V_COUNT; v++) {
-        val[v] = config_value(cfg, v, vb[v], sizeof vb[v]);
-        /* Escaping takes at most 6 bytes per input byte (\u00XX, \ufffd). */
-        need += strlen(reshim_config_names[v]) + 6 * strlen(val[v]) + 64;
-        if (raw_have[v])
-            need += 6 * strlen(raw_pool + raw_at[v]) + 16;
-    }
+    /* The run directory as placed (a uid change may have moved it). */
+    struct reshim_config shown = *reshim_cfg();
+    if (run_dir[0])
+        copy_word(shown.run_dir, sizeof shown.run_dir, run_dir);
+    const char *given[V_COUNT];
+    for (int v = 0; v < V_COUNT; v++)
+        given[v] = raw_have[v] ? raw_pool + raw_at[v] : NULL;
     struct sbuf b;
-    if (!out_reserve(c, need)) {
+    if (!out_reserve(c, config_show_json_max(&shown, given))) {
         c->closing = true;
         return;
     }
     out_begin(c, &b);
-    sb_str(&b, "{");
-    for (int v = 0; v < V_COUNT; v++) {
-        enum reshim_source src = cfg->source[v];
-        if (v)
-            sb_str(&b, ",");
-        sb_json_str(&b, reshim_config_names[v]);
-        sb_str(&b, ":{\"value\":");
-        sb_json_str(&b, val[v]);
-        sb_str(&b, ",\"source\":");
-        sb_json_str(&b, src == SRC_ENV ? "env" : src == SRC_INVALID ? "invalid" : "default");
-        if (src == SRC_INVALID) {
-            sb_str(&b, ",\"given\":");
-            sb_json_str(&b, raw_have[v] ? raw_pool + raw_at[v] : "");
-        }
-        sb_str(&b, "}");
-    }
-    sb_str(&b, "}\n");
+    config_show_json(&b, &shown, given);
     if (b.overflow)
         reply_overflow(c, now);
     else

@@ -243,7 +243,7 @@ want = {'RESHIM_RETRIES': {'value': '1', 'source': 'env'},
         'RESHIM_RETRY_BUDGET': {'value': '20%', 'source': 'default'},
         'RESHIM_MEM_WARN': {'value': '80%', 'source': 'default'},
         'RESHIM_DNS_STALE': {'value': '1h', 'source': 'default'},
-        'RESHIM_HEAP_SAMPLE': {'value': '524288', 'source': 'default'},
+        'RESHIM_HEAP_SAMPLE': {'value': '512K', 'source': 'default'},
         'RESHIM_INTERVAL': {'value': '1s', 'source': 'default'},
         'RESHIM_JITTER': {'value': 'equal', 'source': 'default'}}
 for k, v in want.items():
@@ -252,7 +252,7 @@ for k, v in cfg.items():
     if not isinstance(v.get('value'), str) or v.get('source') not in ('default', 'env', 'invalid'):
         fail('config %s: %r' % (k, dict(v)))
 ok('config: all %d variables in order; RESHIM_RETRIES "1" from env, RESHIM_BREAKER invalid (given "lots", '
-   'default "5" used), RESHIM_BACKOFF_BASE "10ms", defaults in their units (20%%, 1h, 524288)' % len(cfg))
+   'default "5" used), RESHIM_BACKOFF_BASE "10ms", defaults in their units (20%%, 1h, 512K)' % len(cfg))
 
 # ---- version, help, unknown, errors ----
 if sc.request(sock, 'version') != VLINE + b'\n': fail('version: %r' % sc.request(sock, 'version'))
