@@ -406,6 +406,8 @@ bool heapprof_json(struct sbuf *b, unsigned n)
         struct hs_site *s = hs_site_at(&sites, idx[i]);
         sb_str(b, i ? ",{\"live_bytes\":" : "{\"live_bytes\":");
         sb_u64(b, round_u64(val[i]));
+        sb_str(b, ",\"live_bytes_sd\":");
+        sb_u64(b, round_u64(hs_site_sd(s)));
         sb_str(b, ",\"live_objects\":");
         sb_u64(b, round_u64(atomic_load_explicit(&s->live_objects, RLX)));
         sb_str(b, ",\"allocs\":");

@@ -171,8 +171,12 @@ void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t r
     struct hs_site *s = hs_site_at(t, idx);
     double wb, wo;
     hs_weight(size, rate, &wb, &wo);
+    double var = wb * (wb - (double)size);
+    if (!(var > 0))
+        var = 0;
     if (sign > 0) {
         add_d(&s->live_bytes, wb);
+        add_d(&s->live_var, var);
         add_d(&s->live_objects, wo);
         add_d(&s->allocs, wo);
         atomic_store_explicit(&s->samples, atomic_load_explicit(&s->samples, RLX) + 1, RLX);
@@ -188,12 +192,35 @@ void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t r
     if (ls == 1) { /* the last one: exactly zero, no rounding left over */
         add_d(&t->total_live, -atomic_load_explicit(&s->live_bytes, RLX));
         atomic_store_explicit(&s->live_bytes, 0, RLX);
+        atomic_store_explicit(&s->live_var, 0, RLX);
         atomic_store_explicit(&s->live_objects, 0, RLX);
     } else {
         add_d(&s->live_bytes, -wb);
+        add_d(&s->live_var, -var);
         add_d(&s->live_objects, -wo);
         add_d(&t->total_live, -wb);
     }
+}
+
+/* sqrt by Newton's method (no libm): 1e-15 relative after the iterations
+ * below, from a first guess off by at most 2x (the exponent halved). */
+static double sqrt_pos(double x)
+{
+    if (!(x > 0))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits = (bits >> 1) + (511ull << 52); /* exponent halved: within 2x */
+    double r;
+    memcpy(&r, &bits, sizeof r);
+    for (int i = 0; i < 8; i++)
+        r = 0.5 * (r + x / r);
+    return r;
+}
+
+double hs_site_sd(const struct hs_site *s)
+{
+    return sqrt_pos(atomic_load_explicit(&s->live_var, RLX));
 }
 
 int hs_site_frames(const struct hs_sites *t, uint32_t idx, const uintptr_t **f)

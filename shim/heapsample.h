@@ -43,6 +43,7 @@ struct hs_site {
     _Atomic uint64_t key;          /* 0: empty; published last (release) */
     uint32_t nframes, frame_at;    /* written before key */
     _Atomic double live_bytes;     /* sum of the weights of live samples */
+    _Atomic double live_var;       /* its variance: sum of w (w - s) = s^2 (1 - p) / p^2 */
     _Atomic double live_objects;
     _Atomic double allocs;         /* sum of object weights of every sample: estimated allocations */
     _Atomic uint64_t samples;      /* samples taken here, ever */
@@ -60,6 +61,13 @@ struct hs_sites {
     _Atomic uint64_t dropped;  /* samples not recorded (address table full) */
     _Atomic uint64_t overflowed; /* samples sent to [other] */
 };
+
+/* The standard deviation of a site's live-bytes estimate: each live sample
+ * of s bytes (probability p, weight w = s/p) adds w (w - s) to the variance
+ * (an unbiased estimate of the variance of the sum of weights; about R x
+ * live bytes when the blocks are small next to R, 0 for blocks far larger
+ * than R, which are always sampled). */
+double hs_site_sd(const struct hs_site *s);
 
 /* Bytes of memory hs_sites_init() needs for cap slots and frames_cap frames. */
 size_t hs_sites_bytes(uint32_t cap, uint32_t frames_cap);

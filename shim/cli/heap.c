@@ -91,8 +91,9 @@ int cmd_heap(int argc, char **argv)
                                                  "size", NULL};
         static const char *const count_keys[] = {"samples", "count", "allocs", NULL};
         static const char *const obj_keys[] = {"live_objects", "objects", NULL};
-        static const char *const head[] = {"#", "LIVE (EST.)", "OBJECTS", "SAMPLES", "SITE"};
-        struct cli_table *t = table_new(5, head, "rrrrl");
+        static const char *const head[] = {"#", "LIVE (EST.)", "+-SD", "OBJECTS", "SAMPLES",
+                                           "SITE"};
+        struct cli_table *t = table_new(6, head, "rrrrrl");
         for (size_t i = 0; i < sites->n; i++) {
             const struct json *s = &sites->items[i];
             unsigned long long b = 0, c = 0;
@@ -104,6 +105,11 @@ int cmd_heap(int argc, char **argv)
             site_text(s, where, sizeof where);
             table_cell(t, NULL, "%zu", i + 1);
             table_cell(t, NULL, "%s", hb ? cli_bytes(b, bb, sizeof bb) : "-");
+            unsigned long long sd = 0;
+            if (json_u64(json_get(s, "live_bytes_sd"), &sd))
+                table_cell(t, NULL, "%s", cli_bytes(sd, bb, sizeof bb));
+            else
+                table_cell(t, NULL, "-");
             if (ho)
                 table_cell(t, NULL, "%llu", o);
             else
@@ -123,8 +129,9 @@ int cmd_heap(int argc, char **argv)
             json_u64(json_get(j, "sampled_live_bytes"), &tot)) {
             char rb[32], tb[32];
             json_u64(json_get(j, "dropped"), &dr);
-            printf("estimates from one sample per %s allocated on average; %s live in all "
-                   "sampled sites; %llu samples dropped\n",
+            printf("estimates from one sample per %s allocated on average (+-SD: one standard "
+                   "deviation of the sampling; the true size is within 3 SD in >= 99 %% of "
+                   "runs); %s live in all sampled sites; %llu samples dropped\n",
                    cli_bytes(r, rb, sizeof rb), cli_bytes(tot, tb, sizeof tb), dr);
         }
         table_free(t);

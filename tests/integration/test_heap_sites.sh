@@ -18,9 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/heap_sites build/reshim >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build heap_sites"; }
-CLI="$ROOT/build/reshim"
-export RESHIM_RUN_DIR="$TMP/run"
+source "$(dirname "$0")/heap_lib.sh"
 
 # check FILE EXPECT...: EXPECT is name=MiB (0: absent); ranks and 15 %.
 check() {
@@ -47,15 +45,6 @@ print(" ".join("%s %.2f MiB (%+.1f%%)" % (k, got[k], (got[k] / want[k] - 1) * 10
                for k in want), "| dropped %d" % d["dropped"])
 sys.exit(1 if errs else 0) if not errs else (print("; ".join(errs), file=sys.stderr), sys.exit(1))
 EOF
-}
-
-wait_line() { # FILE PATTERN
-    for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    return 1
-}
-wait_sock() { # PID: the stats socket comes 100 ms after start
-    for _ in $(seq 1 200); do [ -S "$RESHIM_RUN_DIR/$1.sock" ] && return 0; sleep 0.05; done
-    return 1
 }
 
 # scenario TAG PROFILE MODE [ENV...]: once more in a fresh process when an
