@@ -641,6 +641,8 @@ static const char *config_value(const struct reshim_config *cfg, int v, char *bu
     case V_MEM_TRIM: return fmt_percent(buf, n, cfg->mem_trim);
     case V_MEM_POLICY: return reshim_mem_policy_name(cfg->mem_policy);
     case V_HEAP_SAMPLE: return fmt_u64(buf, n, cfg->heap_sample_bytes);
+    case V_HEAP_UNWINDER: return reshim_unwinder_name(cfg->heap_unwinder);
+    case V_HEAP_PYTHON: return cfg->heap_python ? "on" : "off";
     case V_RUN_DIR: return run_dir[0] ? run_dir : cfg->run_dir; /* as placed */
     case V_INTERVAL: return fmt_duration(buf, n, cfg->interval_ns);
     case V_PUSH: return cfg->push;

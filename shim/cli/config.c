@@ -101,6 +101,8 @@ static void effective(const struct reshim_config *c, enum reshim_var v, bool hum
     case V_MEM_TRIM: fmt_percent(c->mem_trim, buf, n); break;
     case V_MEM_POLICY: snprintf(buf, n, "%s", reshim_mem_policy_name(c->mem_policy)); break;
     case V_HEAP_SAMPLE: fmt_size(c->heap_sample_bytes, human, buf, n); break;
+    case V_HEAP_UNWINDER: snprintf(buf, n, "%s", reshim_unwinder_name(c->heap_unwinder)); break;
+    case V_HEAP_PYTHON: snprintf(buf, n, "%s", c->heap_python ? "on" : "off"); break;
     case V_RUN_DIR: snprintf(buf, n, "%s", c->run_dir); break;
     case V_INTERVAL: fmt_duration(c->interval_ns, buf, n); break;
     case V_PUSH: snprintf(buf, n, "%s", c->push[0] ? c->push : human ? "unset" : ""); break;
