@@ -446,12 +446,12 @@ static uint64_t round_u64(double v)
 
 size_t heapprof_json_guess(unsigned n)
 {
-    return 512 + (size_t)n * (200 + DEPTH * 100);
+    return 512 + (size_t)n * (200 + DEPTH * 120);
 }
 
 size_t heapprof_json_max(unsigned n)
 {
-    return 512 + (size_t)n * (200 + DEPTH * (6 * SYM_MAX + 4));
+    return 512 + (size_t)n * (320 + DEPTH * (6 * SYM_MAX + 4 + 21));
 }
 
 bool heapprof_json(struct sbuf *b, unsigned n)
@@ -489,6 +489,14 @@ bool heapprof_json(struct sbuf *b, unsigned n)
             if (j)
                 sb_str(b, ",");
             sb_json_str(b, sym);
+        }
+        /* The same frames as addresses (return addresses) in this process:
+         * the CLI reads file:line for them from the objects' DWARF. */
+        sb_str(b, "],\"pcs\":[");
+        for (int j = 0; j < nf; j++) {
+            if (j)
+                sb_str(b, ",");
+            sb_u64(b, f[j]);
         }
         sb_str(b, "]}");
     }

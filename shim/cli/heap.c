@@ -31,17 +31,27 @@ static const char *frame_text(const struct json *f)
     return s ? s : json_string(first_of(f, keys));
 }
 
-static void site_text(const struct json *site, char *buf, size_t n)
+/* The site's frames, innermost first: each one as libdw names it from the
+ * process's objects (function, file:line) when syms and the frame's
+ * address (pcs) are there, else as the library named it. */
+static void site_text(const struct json *site, struct cli_syms *syms, char *buf, size_t n)
 {
     static const char *const stack_keys[] = {"stack", "frames", "trace", NULL};
     static const char *const one_keys[] = {"site", "symbol", "function", "location", NULL};
-    const struct json *st = first_of(site, stack_keys);
+    const struct json *st = first_of(site, stack_keys), *pcs = json_get(site, "pcs");
     size_t k = 0;
     buf[0] = 0;
     if (st && st->type == JSON_ARRAY) {
         for (size_t i = 0; i < st->n && k + 1 < n; i++) {
             const char *f = frame_text(&st->items[i]);
+            char src[256];
+            unsigned long long pc;
+            if (syms && pcs && pcs->type == JSON_ARRAY && i < pcs->n &&
+                json_u64(&pcs->items[i], &pc) && syms_frame(syms, pc, src, sizeof src))
+                f = src;
             k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " < " : "", f ? f : "?");
+            if (k >= n)
+                k = n - 1;
         }
         return;
     }
@@ -94,15 +104,17 @@ int cmd_heap(int argc, char **argv)
         static const char *const head[] = {"#", "LIVE (EST.)", "+-SD", "OBJECTS", "SAMPLES",
                                            "SITE"};
         struct cli_table *t = table_new(6, head, "rrrrrl");
+        char syms_why[256] = "";
+        struct cli_syms *syms = sites->n ? syms_open(pid, syms_why, sizeof syms_why) : NULL;
         for (size_t i = 0; i < sites->n; i++) {
             const struct json *s = &sites->items[i];
             unsigned long long b = 0, c = 0;
-            char bb[32], where[512];
+            char bb[32], where[1024];
             bool hb = json_u64(first_of(s, bytes_keys), &b);
             bool hc = json_u64(first_of(s, count_keys), &c);
             unsigned long long o = 0;
             bool ho = json_u64(first_of(s, obj_keys), &o);
-            site_text(s, where, sizeof where);
+            site_text(s, syms, where, sizeof where);
             table_cell(t, NULL, "%zu", i + 1);
             table_cell(t, NULL, "%s", hb ? cli_bytes(b, bb, sizeof bb) : "-");
             unsigned long long sd = 0;
@@ -134,6 +146,9 @@ int cmd_heap(int argc, char **argv)
                    "runs); %s live in all sampled sites; %llu samples dropped\n",
                    cli_bytes(r, rb, sizeof rb), cli_bytes(tot, tb, sizeof tb), dr);
         }
+        if (syms_why[0])
+            printf("note: %s\n", syms_why);
+        syms_close(syms);
         table_free(t);
     }
     json_free(j);
