@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -182,6 +183,67 @@ static void *map(size_t n)
     void *p = calloc(1, n);
     assert_non_null(p);
     return p;
+}
+
+static void test_python_frames(void **state)
+{
+    (void)state;
+    /* Strings: interned once, found again, the tail of a long one kept,
+     * no room: id 0 and counted. */
+    struct hs_strs st;
+    void *sm = map(hs_strs_bytes(600, 16));
+    hs_strs_init(&st, sm, 600, 16);
+    uint32_t a = hs_str_intern(&st, "/srv/app.py", 11), b = hs_str_intern(&st, "load_frame", 10);
+    CHECK(a && b && a != b, "ids %u %u", a, b);
+    CHECK(hs_str_intern(&st, "/srv/app.py", 11) == a, "found again");
+    CHECK(strcmp(hs_str(&st, a), "/srv/app.py") == 0 && strcmp(hs_str(&st, b), "load_frame") == 0,
+          "read back");
+    CHECK(strcmp(hs_str(&st, 0), "?") == 0 && strcmp(hs_str(&st, 599), "?") == 0, "bad ids");
+    char longs[300];
+    memset(longs, 'a', sizeof longs);
+    memcpy(longs + sizeof longs - 6, "end.py", 6);
+    uint32_t l = hs_str_intern(&st, longs, sizeof longs);
+    CHECK(l && strlen(hs_str(&st, l)) == HS_STR_MAX &&
+              strcmp(hs_str(&st, l) + HS_STR_MAX - 6, "end.py") == 0,
+          "the tail of a long string");
+    int got = 0;
+    for (int i = 0; i < 20; i++) {
+        char s[16];
+        snprintf(s, sizeof s, "s%d", i);
+        got += hs_str_intern(&st, s, strlen(s)) != 0;
+    }
+    CHECK(got == 16 / 4 * 3 - 3 && atomic_load(&st.full) == (uint64_t)(20 - got),
+          "slots full: %d interned", got);
+    /* Sites: the same native stack with other Python frames is another site;
+     * the frames read back. */
+    const uint32_t cap = 16;
+    struct hs_sites t;
+    void *mem = map(hs_sites_bytes(cap, 64));
+    hs_sites_init(&t, mem, cap, 64);
+    uintptr_t f1[3 + 4] = {11, 12, 13}, f2[3 + 4] = {11, 12, 13};
+    hs_py_word(a, b, 42, &f1[3]);
+    hs_py_word(a, b, 7, &f1[5]);
+    hs_py_word(a, b, 43, &f2[3]);
+    hs_py_word(a, b, 7, &f2[5]);
+    uint64_t h1 = hs_stack_hash(f1, 7), h2 = hs_stack_hash(f2, 7);
+    uint32_t i1 = hs_site_get_py(&t, h1, f1, 3, 2), i2 = hs_site_get_py(&t, h2, f2, 3, 2);
+    CHECK(i1 != HS_OTHER && i2 != HS_OTHER && i1 != i2, "two sites");
+    CHECK(hs_site_get_py(&t, h1, f1, 3, 2) == i1, "found again");
+    const uintptr_t *f;
+    CHECK(hs_site_frames(&t, i1, &f) == 3 && f[2] == 13, "native frames");
+    CHECK(hs_site_pyframes(&t, i2, &f) == 2, "python frames");
+    uint32_t file, func;
+    int line;
+    hs_py_unword(&f[0], &file, &func, &line);
+    CHECK(file == a && func == b && line == 43, "innermost %u %u %d", file, func, line);
+    hs_py_unword(&f[2], &file, &func, &line);
+    CHECK(line == 7, "outer line %d", line);
+    CHECK(atomic_load(&t.frames_used) == 14, "frames used %u", atomic_load(&t.frames_used));
+    uintptr_t one[1] = {5};
+    uint32_t i3 = hs_site_get(&t, hs_stack_hash(one, 1), one, 1);
+    CHECK(hs_site_pyframes(&t, i3, &f) == 0, "a native site has none");
+    free(sm);
+    free(mem);
 }
 
 static void test_error_bars(void **state)
@@ -388,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_prob_weight), cmocka_unit_test(test_unbiased),
         cmocka_unit_test(test_unbiased_small), cmocka_unit_test(test_sites),
         cmocka_unit_test(test_live),        cmocka_unit_test(test_error_bars),
+        cmocka_unit_test(test_python_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
