@@ -66,7 +66,8 @@ UNIT_LIBS := -lcmocka -lm
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
-# (the snapshot encoders, the configuration parser).
+# (the snapshot encoders, the configuration parser). libdl as the library
+# has it: `heap` opens elfutils' libdw at run time (cli/symbols.c).
 CLI_SRC := $(wildcard shim/cli/*.c)
 CLI_HDR := $(wildcard shim/cli/*.h)
 CLI_SHARED := shim/encode.c shim/config.c shim/config_show.c shim/dest.c shim/compat.c
@@ -89,7 +90,7 @@ $(VERSION_STAMP): FORCE | $(BUILD)
 
 $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
 	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) $(COMPAT_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
-		$(CLI_SHARED) $(CLI_COMPAT) -lm
+		$(CLI_SHARED) $(CLI_COMPAT) -lm $(SHIM_LIBS)
 
 $(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
 	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -static \

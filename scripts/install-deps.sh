@@ -3,7 +3,7 @@
 # only when something is missing. Needs root (or sudo) only in that case.
 set -eu
 
-PKGS="build-essential pkg-config libunwind-dev libcmocka-dev uthash-dev python3 curl wget
+PKGS="build-essential pkg-config libunwind-dev libdw1 libcmocka-dev uthash-dev python3 curl wget
 redis-server redis-tools util-linux iproute2 procps socat jq nodejs openjdk-17-jdk-headless
 libpython3.11-testsuite heaptrack zstd prometheus busybox dash shellcheck groff-base man-db
 libcap2-bin clang libclang-rt-14-dev haproxy nginx-light wrk git iptables nftables strace

@@ -29,6 +29,8 @@ const char *const reshim_config_names[V_COUNT] = {
     [V_MEM_TRIM] = "RESHIM_MEM_TRIM",
     [V_MEM_POLICY] = "RESHIM_MEM_POLICY",
     [V_HEAP_SAMPLE] = "RESHIM_HEAP_SAMPLE",
+    [V_HEAP_UNWINDER] = "RESHIM_HEAP_UNWINDER",
+    [V_HEAP_PYTHON] = "RESHIM_HEAP_PYTHON",
     [V_RUN_DIR] = "RESHIM_RUN_DIR",
     [V_INTERVAL] = "RESHIM_INTERVAL",
     [V_PUSH] = "RESHIM_PUSH",
@@ -61,6 +63,8 @@ void reshim_config_defaults(struct reshim_config *c, unsigned uid, const char *x
     c->mem_trim = 0.90;
     c->mem_policy = MEMPOL_TRIM;
     c->heap_sample_bytes = 512 * 1024;
+    c->heap_unwinder = UNWIND_AUTO;
+    c->heap_python = true;
     c->interval_ns = 1 * SEC;
     if (xdg && xdg[0] == '/' && strlen(xdg) + sizeof "/reshim" <= sizeof c->run_dir)
         snprintf(c->run_dir, sizeof c->run_dir, "%s/reshim", xdg);
@@ -209,6 +213,7 @@ static int parse_enum(const char *s, const char *const *names, int n)
 static const char *const log_names[] = {"error", "warn", "info", "debug"};
 static const char *const jitter_names[] = {"equal", "full", "decorrelated", "none"};
 static const char *const policy_names[] = {"warn", "trim", "enforce"};
+static const char *const unwinder_names[] = {"auto", "libunwind", "libgcc"};
 
 const char *reshim_log_level_name(enum reshim_log_level l)
 {
@@ -221,6 +226,10 @@ const char *reshim_jitter_name(enum reshim_jitter j)
 const char *reshim_mem_policy_name(enum reshim_mem_policy p)
 {
     return (unsigned)p < 3 ? policy_names[p] : "?";
+}
+const char *reshim_unwinder_name(enum reshim_unwinder u)
+{
+    return (unsigned)u < 3 ? unwinder_names[u] : "?";
 }
 const char *reshim_source_name(enum reshim_source s)
 {
@@ -365,6 +374,18 @@ static int parse_var(struct reshim_config *c, enum reshim_var v, const char *s,
         if (reshim_parse_size(s, &u64) || u64 > (1ull << 30))
             return -1;
         c->heap_sample_bytes = u64;
+        return 0;
+    case V_HEAP_UNWINDER:
+        *expected = "auto, libunwind or libgcc";
+        if ((i = parse_enum(s, unwinder_names, 3)) < 0)
+            return -1;
+        c->heap_unwinder = (enum reshim_unwinder)i;
+        return 0;
+    case V_HEAP_PYTHON:
+        *expected = "on or off";
+        if (parse_bool(s, &b))
+            return -1;
+        c->heap_python = b;
         return 0;
     case V_RUN_DIR:
         /* <dir>/<pid>.sock must fit a unix socket address (108 bytes). */

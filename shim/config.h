@@ -14,12 +14,15 @@ enum reshim_log_level { RLOG_ERROR, RLOG_WARN, RLOG_INFO, RLOG_DEBUG };
 enum reshim_jitter { JITTER_EQUAL, JITTER_FULL, JITTER_DECORRELATED, JITTER_NONE };
 enum reshim_budget_kind { BUDGET_AUTO, BUDGET_OFF, BUDGET_BYTES, BUDGET_PERCENT };
 enum reshim_mem_policy { MEMPOL_WARN, MEMPOL_TRIM, MEMPOL_ENFORCE };
+/* auto: libunwind's unw_backtrace when it loads, else libgcc's (heapprof.c). */
+enum reshim_unwinder { UNWIND_AUTO, UNWIND_LIBUNWIND, UNWIND_LIBGCC };
 
 /* One entry per variable, in SPEC.md's order; names in reshim_config_names. */
 enum reshim_var {
     V_DISABLE, V_LOG, V_LOG_FILE, V_RETRIES, V_BACKOFF_BASE, V_BACKOFF_MAX, V_JITTER,
     V_RETRY_DEADLINE, V_RETRY_BUDGET, V_BREAKER, V_NONBLOCK, V_DEST, V_DNS_STALE,
-    V_MEM_BUDGET, V_MEM_WARN, V_MEM_TRIM, V_MEM_POLICY, V_HEAP_SAMPLE, V_RUN_DIR,
+    V_MEM_BUDGET, V_MEM_WARN, V_MEM_TRIM, V_MEM_POLICY, V_HEAP_SAMPLE, V_HEAP_UNWINDER,
+    V_HEAP_PYTHON, V_RUN_DIR,
     V_INTERVAL, V_PUSH, V_COUNT
 };
 extern const char *const reshim_config_names[V_COUNT];
@@ -49,6 +52,8 @@ struct reshim_config {
     double mem_trim;
     enum reshim_mem_policy mem_policy;
     uint64_t heap_sample_bytes;     /* 0 = off */
+    enum reshim_unwinder heap_unwinder;
+    bool heap_python;               /* Python frames and the interpreter's own allocator */
     char run_dir[RESHIM_PATH_MAX];
     unsigned run_dir_uid;           /* the uid the default run_dir is of */
     uint64_t interval_ns;
@@ -85,6 +90,7 @@ int reshim_parse_uint(const char *s, unsigned max, unsigned *out);
 const char *reshim_log_level_name(enum reshim_log_level l);
 const char *reshim_jitter_name(enum reshim_jitter j);
 const char *reshim_mem_policy_name(enum reshim_mem_policy p);
+const char *reshim_unwinder_name(enum reshim_unwinder u);
 const char *reshim_source_name(enum reshim_source s);
 
 #endif

@@ -99,6 +99,8 @@ const char *config_show_value(const struct reshim_config *cfg, enum reshim_var v
     case V_MEM_TRIM: return percent(buf, n, cfg->mem_trim);
     case V_MEM_POLICY: return reshim_mem_policy_name(cfg->mem_policy);
     case V_HEAP_SAMPLE: return size(buf, n, cfg->heap_sample_bytes);
+    case V_HEAP_UNWINDER: return reshim_unwinder_name(cfg->heap_unwinder);
+    case V_HEAP_PYTHON: return cfg->heap_python ? "on" : "off";
     case V_RUN_DIR: return cfg->run_dir;
     case V_INTERVAL: return duration(buf, n, cfg->interval_ns);
     case V_PUSH: return cfg->push;

@@ -6,13 +6,19 @@
  * spin lock that serialises their writers, the symbols, and the answers to
  * `heap N` and to memmon's log line.
  *
- * The unwinder is libgcc's _Unwind_Backtrace, from libgcc_s.so.1 opened at
- * init: the preload object keeps needing libc only at run time (no
- * libunwind.so.8), libgcc_s on glibc >= 2.35 finds unwind tables with
- * _dl_find_object (no loader lock, async-signal-safe), and it keeps no
- * per-thread cache (libunwind's unw_backtrace keeps 256 KiB per sampling
- * thread and calls dl_iterate_phdr on cache misses). It costs 1-4 us per
- * sample: at the default 512 KiB, a few us per 512 KiB allocated.
+ * The unwinder (RESHIM_HEAP_UNWINDER) is libgcc's _Unwind_Backtrace
+ * (libgcc_s.so.1) or libunwind's unw_backtrace (libunwind.so.8), opened at
+ * the first sample: the preload object keeps needing libc only. auto takes
+ * libgcc's, libunwind's when libgcc_s is missing. Measured side by side
+ * (tests/bench, README "Heap profiler: the unwinder"): libunwind's takes
+ * 10-14x fewer instructions per stack (3-4 k against 35-59 k, a few us
+ * saved per sample, a few per 512 KiB allocated at the default rate), but
+ * keeps a ~280 KiB cache in every thread that samples (a memory budgeter
+ * must not add that to each of a server's threads), costs 0.3-0.6 ms at
+ * each thread's first sample, and calls dl_iterate_phdr (the loader's lock)
+ * on cache misses, where libgcc_s on glibc >= 2.35 finds unwind tables with
+ * _dl_find_object (no lock, async-signal-safe) and keeps no per-thread
+ * state.
  *
  * Rules kept here: the stack is taken under the recursion guard (what the
  * unwinder does passes straight through) and outside every lock; the lock is
@@ -38,12 +44,15 @@
 #include "config.h"
 #include "atfork.h"
 #include "log.h"
+#include "pyheap.h"
 #include "snapshot.h"
 #include "sys.h"
 
 #define SITE_CAP 16384
 #define FRAME_CAP (256 * 1024) /* 2 MiB of frames: 16 a site on average */
 #define LIVE_CAP 65536
+#define STR_CAP (1024 * 1024) /* Python file and function names */
+#define STR_SLOTS 16384
 #define DEPTH 24  /* frames kept per stack */
 #define SYM_MAX 200 /* bytes of one symbolized frame */
 
@@ -53,8 +62,9 @@ static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may 
 
 struct hs_live heap_addrs;
 static struct hs_sites sites;
-static void *site_mem, *live_mem;
-static size_t site_mem_len, live_mem_len;
+static struct hs_strs strs;
+static void *site_mem, *live_mem, *str_mem;
+static size_t site_mem_len, live_mem_len, str_mem_len;
 
 /* UNDECIDED: before init. PENDING: the rate is known; the unwinder is
  * loaded and the tables mapped at the first sample (so that a process that
@@ -66,8 +76,11 @@ static uint64_t rate;
 static char off_reason[160] = "heap sampling is not set up";
 static atomic_flag hp_lock = ATOMIC_FLAG_INIT;
 
+static enum reshim_unwinder want_unwinder;
 static _Unwind_Reason_Code (*unwind_backtrace)(_Unwind_Trace_Fn, void *);
 static _Unwind_Ptr (*unwind_getip)(struct _Unwind_Context *);
+static int (*unw_backtrace)(void **, int); /* libunwind's: set when it is the one in use */
+static const char *unwinder_name = "none";
 static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
 /* ---- the countdown --------------------------------------------------------- */
@@ -116,7 +129,13 @@ bool heap_decide(size_t n)
 struct bt {
     uintptr_t *f;
     int n, max;
+    bool nested;
 };
+
+static inline bool in_self(uintptr_t ip)
+{
+    return ip >= self_lo && ip < self_hi;
+}
 
 static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
 {
@@ -124,17 +143,109 @@ static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
     uintptr_t ip = (uintptr_t)unwind_getip(ctx);
     if (!ip)
         return _URC_END_OF_STACK;
-    if (b->n == 0 && ip >= self_lo && ip < self_hi)
-        return _URC_NO_REASON; /* malloc and the shim's own frames */
+    if (in_self(ip)) {
+        if (b->n == 0)
+            return _URC_NO_REASON; /* malloc and the shim's own frames */
+        b->nested = true;          /* below the app's frames: inside a hook of ours */
+        return _URC_END_OF_STACK;
+    }
     b->f[b->n++] = ip;
     return b->n >= b->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
-static __attribute__((noinline)) int capture(uintptr_t *f, int max)
+/* The stack of the allocation, innermost first, without the shim's own
+ * frames (malloc's and ours, at the top). *nested: a frame of ours further
+ * down (an allocation made inside one of our hooks on the interpreter's
+ * allocator, which decided for it already). */
+static __attribute__((noinline)) int capture(uintptr_t *f, int max, bool *nested)
 {
-    struct bt b = {f, 0, max};
-    unwind_backtrace(bt_step, &b);
-    return b.n;
+    *nested = false;
+    if (!unw_backtrace) {
+        struct bt b = {f, 0, max, false};
+        unwind_backtrace(bt_step, &b);
+        *nested = b.nested;
+        return b.n;
+    }
+    /* unw_backtrace returns the innermost frames, ours among them: ask for
+     * a few more and drop those. */
+    void *raw[DEPTH + 8];
+    int n = unw_backtrace(raw, max + 8 <= DEPTH + 8 ? max + 8 : DEPTH + 8), skip = 0;
+    while (skip < n && in_self((uintptr_t)raw[skip]))
+        skip++;
+    n -= skip;
+    if (n > max)
+        n = max;
+    for (int i = 0; i < n; i++) {
+        f[i] = (uintptr_t)raw[skip + i];
+        if (in_self(f[i])) {
+            *nested = true;
+            return i;
+        }
+    }
+    return n;
+}
+
+/* Is there a signal frame in the stack? Its return address is the signal
+ * return trampoline: __restore_rt on x86_64 (mov $15,%rax; syscall),
+ * __kernel_rt_sigreturn on aarch64 (mov x8,#139; svc #0). Read only when
+ * the bytes lie on the page of the call before the address (mapped). */
+static bool in_signal(const uintptr_t *f, int n)
+{
+#if defined(__x86_64__)
+    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
+#elif defined(__aarch64__)
+    static const unsigned char tramp[] = {0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4};
+#else
+    static const unsigned char tramp[1] = {0};
+    (void)f;
+    (void)n;
+    return false;
+#endif
+    for (int i = 0; i < n; i++) {
+        uintptr_t in_page = f[i] & 4095;
+        if (in_page != 0 && in_page <= 4096 - sizeof tramp &&
+            memcmp((const void *)f[i], tramp, sizeof tramp) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The unwinder: libunwind's unw_backtrace (libunwind.so.8) or libgcc's
+ * _Unwind_Backtrace (libgcc_s.so.1), opened here, at the first sample, so
+ * the preload object needs libc only; auto takes libgcc's, libunwind's when
+ * libgcc_s is missing (why: the head of this file). */
+static bool load_libunwind(void)
+{
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (h)
+        *(void **)&unw_backtrace = dlsym(h, "unw_backtrace");
+    if (unw_backtrace)
+        unwinder_name = "libunwind unw_backtrace";
+    return unw_backtrace != NULL;
+}
+
+static bool load_libgcc(void)
+{
+    void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+        *(void **)&unwind_backtrace = dlsym(h, "_Unwind_Backtrace");
+        *(void **)&unwind_getip = dlsym(h, "_Unwind_GetIP");
+    }
+    if (unwind_backtrace && unwind_getip) {
+        unwinder_name = "libgcc_s _Unwind_Backtrace";
+        return true;
+    }
+    unwind_backtrace = NULL;
+    return false;
+}
+
+static bool load_unwinder(void)
+{
+    switch (want_unwinder) {
+    case UNWIND_LIBGCC: return load_libgcc();
+    case UNWIND_LIBUNWIND: return load_libunwind();
+    default: return load_libgcc() || load_libunwind();
+    }
 }
 
 static void lock(void)
@@ -150,16 +261,38 @@ static void unlock(void)
     atomic_flag_clear_explicit(&hp_lock, memory_order_release);
 }
 
-void heap_record(void *p, size_t n)
+/* A sample: the native stack, and the Python one for a sample taken in the
+ * interpreter's allocator (python); the site, the live address. */
+static void record(void *p, size_t n, bool python)
 {
     int saved = errno;
     GUARD_ENTER(); /* the unwinder's own calls pass straight through */
-    uintptr_t f[DEPTH];
-    int nf = capture(f, DEPTH);
+    uintptr_t f[DEPTH + 2 * PY_DEPTH];
+    bool nested;
+    int nf = capture(f, DEPTH, &nested);
+    if (nested) { /* the hook it was made in decided for it */
+        GUARD_LEAVE();
+        errno = saved;
+        return;
+    }
+    struct py_stack ps = {.n = 0};
+    if (python)
+        pyheap_stack(&ps, in_signal(f, nf));
+    else
+        pyheap_maybe_hook();
     uint64_t h = hs_stack_hash(f, nf);
+    for (int i = 0; i < ps.n; i++) {
+        h = hs_str_hash(ps.f[i].file, ps.f[i].file_len, h);
+        h = hs_str_hash(ps.f[i].func, ps.f[i].func_len, h ^ (uint64_t)(uint32_t)ps.f[i].line);
+    }
+    h = h ? h : 1;
     struct hs_live_val old;
     lock();
-    uint32_t site = hs_site_get(&sites, h, f, nf);
+    for (int i = 0; i < ps.n; i++)
+        hs_py_word(hs_str_intern(&strs, ps.f[i].file, ps.f[i].file_len),
+                   hs_str_intern(&strs, ps.f[i].func, ps.f[i].func_len), ps.f[i].line,
+                   &f[nf + 2 * i]);
+    uint32_t site = hs_site_get_py(&sites, h, f, nf, ps.n);
     enum hs_ins r = hs_live_insert(&heap_addrs, (uintptr_t)p, n, site, &old);
     if (r == HS_INS_FULL) {
         ATOMIC_INC(&sites.dropped);
@@ -170,8 +303,19 @@ void heap_record(void *p, size_t n)
         hs_site_account(&sites, site, n, rate, +1);
     }
     unlock();
+    pyheap_release(&ps);
     GUARD_LEAVE();
     errno = saved;
+}
+
+void heap_record(void *p, size_t n)
+{
+    record(p, n, false);
+}
+
+void heap_record_py(void *p, size_t n)
+{
+    record(p, n, true);
 }
 
 void heap_forget(void *p)
@@ -251,6 +395,8 @@ void heapprof_init(const struct reshim_config *cfg)
         return;
     }
     rate = cfg->heap_sample_bytes;
+    want_unwinder = cfg->heap_unwinder;
+    pyheap_init(cfg->heap_python);
     atomic_store_explicit(&hp_state, HP_PENDING, memory_order_release);
 }
 
@@ -266,35 +412,39 @@ static bool setup(void)
     int saved = errno;
     GUARD_ENTER();
     Dl_info self;
-    void *gcc = NULL;
     if (!dladdr((void *)heapprof_init, &self) || !self.dli_fbase) {
         go_off("heap sampling is unavailable: the shim cannot find itself (dladdr)");
         goto out;
     }
     dl_iterate_phdr(find_self, self.dli_fbase);
-    gcc = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (gcc) {
-        *(void **)&unwind_backtrace = dlsym(gcc, "_Unwind_Backtrace");
-        *(void **)&unwind_getip = dlsym(gcc, "_Unwind_GetIP");
-    }
-    if (!unwind_backtrace || !unwind_getip) {
-        LOG_WARN("heap sampling off: cannot load the unwinder from libgcc_s.so.1 (%s)",
-                 gcc ? "no _Unwind_Backtrace" : dlerror());
-        go_off("heap sampling is unavailable: libgcc_s.so.1 (the unwinder) cannot be loaded");
+    if (!load_unwinder()) {
+        static const char *const lib[] = {"libunwind.so.8 or libgcc_s.so.1", "libunwind.so.8",
+                                          "libgcc_s.so.1"};
+        const char *which = lib[want_unwinder <= UNWIND_LIBGCC ? want_unwinder : 0];
+        LOG_WARN("heap sampling off: cannot load the unwinder (%s)", which);
+        char why[120];
+        snprintf(why, sizeof why, "heap sampling is unavailable: %s (the unwinder) cannot be loaded",
+                 which);
+        go_off(why);
         goto out;
     }
     site_mem_len = hs_sites_bytes(SITE_CAP, FRAME_CAP);
     live_mem_len = hs_live_bytes(LIVE_CAP);
+    str_mem_len = hs_strs_bytes(STR_CAP, STR_SLOTS);
     site_mem = sys_map(site_mem_len);
     live_mem = sys_map(live_mem_len);
-    if (!site_mem || !live_mem) {
+    str_mem = sys_map(str_mem_len);
+    if (!site_mem || !live_mem || !str_mem) {
         go_off("heap sampling is unavailable: cannot map its tables");
         goto out;
     }
     hs_sites_init(&sites, site_mem, SITE_CAP, FRAME_CAP);
     hs_live_init(&heap_addrs, live_mem, LIVE_CAP);
+    hs_strs_init(&strs, str_mem, STR_CAP, STR_SLOTS);
     uintptr_t f[DEPTH];
-    capture(f, DEPTH);
+    bool nested;
+    capture(f, DEPTH, &nested);
+    pyheap_probe();
     atomic_store_explicit(&hp_state, HP_ON, memory_order_release);
 out:
     GUARD_LEAVE();
@@ -378,12 +528,15 @@ static uint64_t round_u64(double v)
 
 size_t heapprof_json_guess(unsigned n)
 {
-    return 512 + (size_t)n * (200 + DEPTH * 100);
+    return 512 + (size_t)n * (200 + DEPTH * 120 + 4 * 200);
 }
 
 size_t heapprof_json_max(unsigned n)
 {
-    return 512 + (size_t)n * (200 + DEPTH * (6 * SYM_MAX + 4));
+    /* A site: its figures, native frames (escaped names and addresses),
+     * Python frames (two escaped strings and a line each). */
+    return 600 + (size_t)n * (320 + DEPTH * (6 * SYM_MAX + 4 + 21) +
+                              PY_DEPTH * (2 * 6 * HS_STR_MAX + 48));
 }
 
 bool heapprof_json(struct sbuf *b, unsigned n)
@@ -401,6 +554,8 @@ bool heapprof_json(struct sbuf *b, unsigned n)
         struct hs_site *s = hs_site_at(&sites, idx[i]);
         sb_str(b, i ? ",{\"live_bytes\":" : "{\"live_bytes\":");
         sb_u64(b, round_u64(val[i]));
+        sb_str(b, ",\"live_bytes_sd\":");
+        sb_u64(b, round_u64(hs_site_sd(s)));
         sb_str(b, ",\"live_objects\":");
         sb_u64(b, round_u64(atomic_load_explicit(&s->live_objects, RLX)));
         sb_str(b, ",\"allocs\":");
@@ -420,7 +575,35 @@ bool heapprof_json(struct sbuf *b, unsigned n)
                 sb_str(b, ",");
             sb_json_str(b, sym);
         }
-        sb_str(b, "]}");
+        /* The same frames as addresses (return addresses) in this process:
+         * the CLI reads file:line for them from the objects' DWARF. */
+        sb_str(b, "],\"pcs\":[");
+        for (int j = 0; j < nf; j++) {
+            if (j)
+                sb_str(b, ",");
+            sb_u64(b, f[j]);
+        }
+        sb_str(b, "]");
+        /* The Python stack, innermost first (samples taken in a CPython's
+         * own allocator). */
+        int np = hs_site_pyframes(&sites, idx[i], &f);
+        if (np) {
+            sb_str(b, ",\"python\":[");
+            for (int j = 0; j < np; j++) {
+                uint32_t file, func;
+                int line;
+                hs_py_unword(&f[2 * j], &file, &func, &line);
+                sb_str(b, j ? ",{\"file\":" : "{\"file\":");
+                sb_json_str(b, hs_str(&strs, file));
+                sb_str(b, ",\"function\":");
+                sb_json_str(b, hs_str(&strs, func));
+                sb_str(b, ",\"line\":");
+                sb_u64(b, (uint64_t)(line > 0 ? line : 0));
+                sb_str(b, "}");
+            }
+            sb_str(b, "]");
+        }
+        sb_str(b, "}");
     }
     sb_str(b, "],\"sampled_live_bytes\":");
     sb_u64(b, round_u64(atomic_load_explicit(&sites.total_live, RLX)));
@@ -432,8 +615,13 @@ bool heapprof_json(struct sbuf *b, unsigned n)
     sb_u64(b, atomic_load_explicit(&sites.overflowed, RLX));
     sb_str(b, ",\"dropped\":");
     sb_u64(b, atomic_load_explicit(&sites.dropped, RLX));
-    sb_str(b, ",\"unwinder\":\"libgcc_s _Unwind_Backtrace\",\"profiler_resident_bytes\":");
-    sb_u64(b, resident(site_mem, site_mem_len) + resident(live_mem, live_mem_len));
+    sb_str(b, ",\"unwinder\":");
+    sb_json_str(b, unwinder_name);
+    sb_str(b, ",\"python\":");
+    sb_json_str(b, pyheap_state());
+    sb_str(b, ",\"profiler_resident_bytes\":");
+    sb_u64(b, resident(site_mem, site_mem_len) + resident(live_mem, live_mem_len) +
+                  resident(str_mem, str_mem_len));
     sb_str(b, "}\n");
     return !b->overflow;
 }
@@ -455,6 +643,17 @@ void heapprof_top_text(char *buf, size_t n, int k)
         at += (size_t)snprintf(buf + at, n - at, "%s %.1f MB at ", i ? ";" : "",
                                val[i] / (1024.0 * 1024.0));
         const uintptr_t *f;
+        int np = hs_site_pyframes(&sites, idx[i], &f);
+        if (np) { /* in the app's own words: its innermost Python frame */
+            uint32_t file, func;
+            int line;
+            hs_py_unword(f, &file, &func, &line);
+            at += (size_t)snprintf(buf + at, n - at, "%s (%s:%d)", hs_str(&strs, func),
+                                   hs_str(&strs, file), line);
+            if (at >= n)
+                at = n - 1;
+            continue;
+        }
         int nf = hs_site_frames(&sites, idx[i], &f);
         if (idx[i] == HS_OTHER)
             at += (size_t)snprintf(buf + at, n - at, "[other]");

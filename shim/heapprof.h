@@ -1,6 +1,7 @@
 /* heapprof.h: who holds the memory: sampled allocation sites.
  * heapprof.c owns the per-thread byte countdown, the unwinder (libgcc's
- * _Unwind_Backtrace, found with dlopen at init), the site and live-address
+ * _Unwind_Backtrace or libunwind's unw_backtrace, found with dlopen at the
+ * first sample), the site and live-address
  * tables (heapsample.c, in raw mappings of the shim's own), the symbols
  * (dladdr, only when asked) and the answer to `heap N`.
  *

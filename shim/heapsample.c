@@ -130,8 +130,15 @@ uint64_t hs_stack_hash(const uintptr_t *frames, int n)
 
 uint32_t hs_site_get(struct hs_sites *t, uint64_t hash, const uintptr_t *frames, int n)
 {
-    if (n > HS_MAX_FRAMES)
-        n = HS_MAX_FRAMES;
+    return hs_site_get_py(t, hash, frames, n > HS_MAX_FRAMES ? HS_MAX_FRAMES : n, 0);
+}
+
+uint32_t hs_site_get_py(struct hs_sites *t, uint64_t hash, const uintptr_t *frames, int n,
+                        int npy)
+{
+    if (n > HS_MAX_FRAMES || n < 0 || npy < 0 || npy > HS_MAX_FRAMES)
+        return HS_OTHER;
+    int words = n + 2 * npy;
     uint32_t mask = t->cap - 1;
     for (uint32_t i = 0, pos = (uint32_t)hash & mask; i < t->cap; i++, pos = (pos + 1) & mask) {
         struct hs_site *s = &t->slot[pos];
@@ -142,12 +149,13 @@ uint32_t hs_site_get(struct hs_sites *t, uint64_t hash, const uintptr_t *frames,
             continue;
         uint32_t used = atomic_load_explicit(&t->used, RLX);
         uint32_t fu = atomic_load_explicit(&t->frames_used, RLX);
-        if (used >= t->cap / 4 * 3 || fu + (uint32_t)n > t->frames_cap)
+        if (used >= t->cap / 4 * 3 || fu + (uint32_t)words > t->frames_cap)
             break;
-        memcpy(&t->frames[fu], frames, (size_t)n * sizeof *frames);
+        memcpy(&t->frames[fu], frames, (size_t)words * sizeof *frames);
         s->nframes = (uint32_t)n;
+        s->npy = (uint32_t)npy;
         s->frame_at = fu;
-        atomic_store_explicit(&t->frames_used, fu + (uint32_t)n, RLX);
+        atomic_store_explicit(&t->frames_used, fu + (uint32_t)words, RLX);
         atomic_store_explicit(&t->used, used + 1, RLX);
         atomic_store_explicit(&s->key, hash, REL);
         return pos;
@@ -171,8 +179,12 @@ void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t r
     struct hs_site *s = hs_site_at(t, idx);
     double wb, wo;
     hs_weight(size, rate, &wb, &wo);
+    double var = wb * (wb - (double)size);
+    if (!(var > 0))
+        var = 0;
     if (sign > 0) {
         add_d(&s->live_bytes, wb);
+        add_d(&s->live_var, var);
         add_d(&s->live_objects, wo);
         add_d(&s->allocs, wo);
         atomic_store_explicit(&s->samples, atomic_load_explicit(&s->samples, RLX) + 1, RLX);
@@ -188,12 +200,35 @@ void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t r
     if (ls == 1) { /* the last one: exactly zero, no rounding left over */
         add_d(&t->total_live, -atomic_load_explicit(&s->live_bytes, RLX));
         atomic_store_explicit(&s->live_bytes, 0, RLX);
+        atomic_store_explicit(&s->live_var, 0, RLX);
         atomic_store_explicit(&s->live_objects, 0, RLX);
     } else {
         add_d(&s->live_bytes, -wb);
+        add_d(&s->live_var, -var);
         add_d(&s->live_objects, -wo);
         add_d(&t->total_live, -wb);
     }
+}
+
+/* sqrt by Newton's method (no libm): 1e-15 relative after the iterations
+ * below, from a first guess off by at most 2x (the exponent halved). */
+static double sqrt_pos(double x)
+{
+    if (!(x > 0))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits = (bits >> 1) + (511ull << 52); /* exponent halved: within 2x */
+    double r;
+    memcpy(&r, &bits, sizeof r);
+    for (int i = 0; i < 8; i++)
+        r = 0.5 * (r + x / r);
+    return r;
+}
+
+double hs_site_sd(const struct hs_site *s)
+{
+    return sqrt_pos(atomic_load_explicit(&s->live_var, RLX));
 }
 
 int hs_site_frames(const struct hs_sites *t, uint32_t idx, const uintptr_t **f)
@@ -206,6 +241,86 @@ int hs_site_frames(const struct hs_sites *t, uint32_t idx, const uintptr_t **f)
         return 0;
     *f = &t->frames[s->frame_at];
     return (int)s->nframes;
+}
+
+int hs_site_pyframes(const struct hs_sites *t, uint32_t idx, const uintptr_t **f)
+{
+    *f = NULL;
+    if (idx == HS_OTHER || idx >= t->cap)
+        return 0;
+    const struct hs_site *s = &t->slot[idx];
+    if (!atomic_load_explicit(&s->key, ACQ))
+        return 0;
+    *f = &t->frames[s->frame_at + s->nframes];
+    return (int)s->npy;
+}
+
+/* ---- strings ---------------------------------------------------------------- */
+
+size_t hs_strs_bytes(uint32_t cap, uint32_t nslots)
+{
+    return (size_t)cap + (size_t)nslots * sizeof(uint32_t);
+}
+
+void hs_strs_init(struct hs_strs *t, void *mem, uint32_t cap, uint32_t nslots)
+{
+    memset(t, 0, sizeof *t);
+    t->slot = mem;
+    t->bytes = (char *)mem + (size_t)nslots * sizeof(uint32_t);
+    t->cap = cap;
+    t->nslots = nslots;
+    atomic_store_explicit(&t->used, 1, RLX); /* offset 0 unused: ids are offsets */
+}
+
+uint64_t hs_str_hash(const char *s, size_t len, uint64_t h)
+{
+    h ^= 0xcbf29ce484222325ull ^ len;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+uint32_t hs_str_intern(struct hs_strs *t, const char *s, size_t len)
+{
+    if (len > HS_STR_MAX) {
+        s += len - HS_STR_MAX;
+        len = HS_STR_MAX;
+    }
+    uint64_t h = hs_str_hash(s, len, 0);
+    uint32_t mask = t->nslots - 1;
+    for (uint32_t i = 0, pos = (uint32_t)(h >> 20) & mask; i < t->nslots;
+         i++, pos = (pos + 1) & mask) {
+        uint32_t off = atomic_load_explicit(&t->slot[pos], ACQ);
+        if (off == 0) {
+            uint32_t used = atomic_load_explicit(&t->used, RLX);
+            if (atomic_load_explicit(&t->count, RLX) >= t->nslots / 4 * 3 ||
+                (size_t)used + 3 + len > t->cap)
+                break;
+            char *at = t->bytes + used;
+            at[0] = (char)(len & 0xff);
+            at[1] = (char)(len >> 8);
+            memcpy(at + 2, s, len);
+            at[2 + len] = 0;
+            atomic_store_explicit(&t->used, used + 3 + (uint32_t)len, RLX);
+            atomic_store_explicit(&t->count, atomic_load_explicit(&t->count, RLX) + 1, RLX);
+            atomic_store_explicit(&t->slot[pos], used, REL);
+            return used;
+        }
+        const unsigned char *at = (const unsigned char *)t->bytes + off;
+        if ((size_t)(at[0] | at[1] << 8) == len && memcmp(at + 2, s, len) == 0)
+            return off;
+    }
+    atomic_store_explicit(&t->full, atomic_load_explicit(&t->full, RLX) + 1, RLX);
+    return 0;
+}
+
+const char *hs_str(const struct hs_strs *t, uint32_t id)
+{
+    if (id == 0 || id >= t->cap || id >= atomic_load_explicit(&t->used, ACQ))
+        return "?";
+    return t->bytes + id + 2;
 }
 
 /* A min-heap of (value, index) pairs, by value. */

@@ -42,7 +42,9 @@ void hs_weight(uint64_t size, uint64_t rate, double *bytes, double *objects);
 struct hs_site {
     _Atomic uint64_t key;          /* 0: empty; published last (release) */
     uint32_t nframes, frame_at;    /* written before key */
+    uint32_t npy;                  /* Python frames after the native ones (2 words each) */
     _Atomic double live_bytes;     /* sum of the weights of live samples */
+    _Atomic double live_var;       /* its variance: sum of w (w - s) = s^2 (1 - p) / p^2 */
     _Atomic double live_objects;
     _Atomic double allocs;         /* sum of object weights of every sample: estimated allocations */
     _Atomic uint64_t samples;      /* samples taken here, ever */
@@ -61,17 +63,64 @@ struct hs_sites {
     _Atomic uint64_t overflowed; /* samples sent to [other] */
 };
 
+/* The standard deviation of a site's live-bytes estimate: each live sample
+ * of s bytes (probability p, weight w = s/p) adds w (w - s) to the variance
+ * (an unbiased estimate of the variance of the sum of weights; about R x
+ * live bytes when the blocks are small next to R, 0 for blocks far larger
+ * than R, which are always sampled). */
+double hs_site_sd(const struct hs_site *s);
+
 /* Bytes of memory hs_sites_init() needs for cap slots and frames_cap frames. */
 size_t hs_sites_bytes(uint32_t cap, uint32_t frames_cap);
 void hs_sites_init(struct hs_sites *t, void *mem, uint32_t cap, uint32_t frames_cap);
 uint64_t hs_stack_hash(const uintptr_t *frames, int n); /* never 0 */
 /* The site of this stack, added when new (writer; serialised). */
 uint32_t hs_site_get(struct hs_sites *t, uint64_t hash, const uintptr_t *frames, int n);
+/* The same with npy Python frames after the n native ones in frames, two
+ * words each (hs_py_word): the site's key (hash) must cover them too. */
+uint32_t hs_site_get_py(struct hs_sites *t, uint64_t hash, const uintptr_t *frames, int n,
+                        int npy);
 struct hs_site *hs_site_at(struct hs_sites *t, uint32_t idx);
 /* A sample of size bytes taken (sign +1) or freed (sign -1) at idx (writer). */
 void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t rate, int sign);
 /* Frames of a site (reader): returns the count, *f points into the arena. */
 int hs_site_frames(const struct hs_sites *t, uint32_t idx, const uintptr_t **f);
+/* Its Python frames (reader): the count; (*f)[2i], (*f)[2i+1] are frame i's
+ * words, innermost first (hs_py_unword). */
+int hs_site_pyframes(const struct hs_sites *t, uint32_t idx, const uintptr_t **f);
+
+/* ---- Python frames and their strings ------------------------------------------
+ * A Python frame is (file, function, line): two words in a site's frames,
+ * the ids of its two strings and its line. The strings are interned in a
+ * table of their own (an arena of bytes and open addressing on their hash);
+ * intern is serialised with the site writers, reading is lock-free (a
+ * string is complete before the site that names it is published). */
+struct hs_strs {
+    char *bytes;        /* cap bytes: [2-byte length][bytes][NUL] ... */
+    _Atomic uint32_t *slot; /* nslots: 0 empty, else the offset (the id; 0 unused) */
+    uint32_t cap, nslots;   /* nslots a power of two */
+    _Atomic uint32_t used, count;
+    _Atomic uint64_t full; /* strings that found no room */
+};
+#define HS_STR_MAX 255 /* longer strings keep their last 255 bytes (a path's end) */
+size_t hs_strs_bytes(uint32_t cap, uint32_t nslots);
+void hs_strs_init(struct hs_strs *t, void *mem, uint32_t cap, uint32_t nslots);
+/* The id of s (len bytes; interned when new), 0 when there is no room. */
+uint32_t hs_str_intern(struct hs_strs *t, const char *s, size_t len);
+const char *hs_str(const struct hs_strs *t, uint32_t id); /* "?" for 0 or a bad id */
+uint64_t hs_str_hash(const char *s, size_t len, uint64_t h);
+
+static inline void hs_py_word(uint32_t file, uint32_t func, int line, uintptr_t w[2])
+{
+    w[0] = (uintptr_t)file << 32 | func;
+    w[1] = (uintptr_t)(uint32_t)line;
+}
+static inline void hs_py_unword(const uintptr_t w[2], uint32_t *file, uint32_t *func, int *line)
+{
+    *file = (uint32_t)(w[0] >> 32);
+    *func = (uint32_t)w[0];
+    *line = (int)(uint32_t)w[1];
+}
 /* The indexes of the (at most n) sites with the most live bytes, largest
  * first ([other] included when it holds any), with those live bytes in
  * val (n entries too); returns how many (reader). */

@@ -85,6 +85,18 @@ int doctor_find_shim(char *out, size_t n);
  * nothing. */
 int doctor_preloadable(const char *cmd, char *reason, size_t n);
 
+/* ---- symbols.c: file:line of native frames (libdw, opened at run time) --- */
+
+struct cli_syms;
+/* The objects mapped by process pid, ready for look-ups; NULL (why in why)
+ * when libdw is missing or cannot read them. */
+struct cli_syms *syms_open(int pid, char *why, size_t n);
+/* "function (file.c:42)" for a return address pc of that process, or
+ * "function (module)" without line information; false when nothing is known
+ * (the caller keeps the library's own name of the frame). */
+bool syms_frame(struct cli_syms *s, unsigned long long pc, char *buf, size_t n);
+void syms_close(struct cli_syms *s);
+
 /* ---- commands: each takes the arguments after its name ----------------- */
 
 int cmd_ls(int argc, char **argv);

@@ -121,18 +121,23 @@ static const struct command commands[] = {
      "examples:\n"
      "  reshim trim 4242\n"},
     {"heap", cmd_heap, "the top sampled allocation sites",
-     "usage: reshim heap PID [--top N] [--json]\n"
+     "usage: reshim heap PID [--top N] [--by site|python] [--json]\n"
      "\n"
-     "The top N allocation sites by estimated live bytes, from the process's\n"
-     "sampled allocation stacks (RESHIM_HEAP_SAMPLE). A process whose shim does\n"
-     "not sample says so: the message is printed, exit 1.\n"
+     "The top N allocation sites by estimated live bytes, +- one standard\n"
+     "deviation of the sampling, from the process's sampled allocation stacks\n"
+     "(RESHIM_HEAP_SAMPLE). In a CPython process, the Python frames (function,\n"
+     "file:line) come first; native frames get their file:line from the\n"
+     "programs' DWARF when elfutils' libdw.so.1 is installed. A process whose\n"
+     "shim does not sample says so: the message is printed, exit 1.\n"
      "\n"
      "options:\n"
-     "  --top N   how many sites (1 to 1000, default 20)\n"
-     "  --json    the process's JSON answer\n"
+     "  --top N        how many sites (1 to 1000, default 20)\n"
+     "  --by python    one row per innermost Python line (the sites behind it summed)\n"
+     "  --json         the process's JSON answer (with --by python: the groups)\n"
      "\n"
      "examples:\n"
-     "  reshim heap 4242 --top 5\n"},
+     "  reshim heap 4242 --top 5\n"
+     "  reshim heap 4242 --by python\n"},
     {"run", cmd_run, "run a program with the shim preloaded",
      "usage: reshim run [--budget SIZE] [--retries N] [--log LEVEL] [--policy P]\n"
      "                  [--] CMD [ARGS...]\n"

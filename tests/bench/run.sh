@@ -21,6 +21,12 @@
 #                program times its own loop. 1 thread and 2 threads over
 #                100k-slot windows, and 1 thread over 1000 slots (cache-resident:
 #                the per-operation floor)
+#   bench_unwind the heap profiler's two unwinders side by side (libunwind's
+#                unw_backtrace, libgcc's _Unwind_Backtrace), every allocation
+#                sampled (RESHIM_HEAP_SAMPLE=1) at stack depths 8/32/64: ns
+#                and instructions (callgrind, when valgrind is installed) per
+#                sampled stack over sampling off, the first sample (start-up),
+#                a new thread's first sample, resident memory per thread
 #   programs     with the shim's default settings (accounting on): cc1 -O2 of
 #                a generated C file (bench_gen csrc, preprocessed once into
 #                build/bench/), /usr/bin/python3 building a 3M-entry dict of
@@ -33,7 +39,7 @@
 #                 malloc/free, 5 for the programs; heaptrack: 3, at most this)
 #   BENCH_QUICK=1 a fast smoke run: 3 rounds (heaptrack 1) of much smaller batches
 #   BENCH_PIN=0   do not pin the round-trip benchmarks to one CPU
-#   BENCH_ONLY    comma list of groups to run: rtt, spawn, malloc, programs
+#   BENCH_ONLY    comma list of groups to run: rtt, spawn, malloc, unwind, programs
 #                 (default: all)
 #   BENCH_HEAPTRACK=0  skip the heaptrack rows (also skipped, with a note,
 #                 when heaptrack is not installed)
@@ -52,7 +58,8 @@ WORK=$ROOT/build/bench
 unset LD_PRELOAD
 while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep '^RESHIM_' || true)
 
-for f in "$LIB" "$BIN/bench_rtt" "$BIN/bench_spawn" "$BIN/bench_malloc" "$BIN/bench_gen"; do
+for f in "$LIB" "$BIN/bench_rtt" "$BIN/bench_spawn" "$BIN/bench_malloc" "$BIN/bench_gen" \
+    "$BIN/bench_unwind"; do
     if [ ! -e "$f" ]; then
         echo "bench: $f is missing; run \`make bench\`" >&2
         exit 1
@@ -65,17 +72,17 @@ mkdir -p "$WORK"
 # programs take 2-6 s a run, so they get fewer rounds; heaptrack (several
 # times slower) fewer still.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    R_RTT=3 R_SPAWN=3 R_PY=3 R_MALLOC=3 R_PROG=3 R_HT=1
+    R_RTT=3 R_SPAWN=3 R_PY=3 R_MALLOC=3 R_PROG=3 R_HT=1 R_UNW=3 N_UNW=5000
     N_TCP=2000 N_UNIX=4000 N_CONN=400 N_TRUE=100 N_PY=10
     N_MT=200000 N_ST=500000 N_FUNCS=30 N_DICT=300000 N_WORDS=$((5 * 1024 * 1024))
 else
-    R_RTT=21 R_SPAWN=15 R_PY=7 R_MALLOC=11 R_PROG=5 R_HT=3
+    R_RTT=21 R_SPAWN=15 R_PY=7 R_MALLOC=11 R_PROG=5 R_HT=3 R_UNW=7 N_UNW=50000
     N_TCP=10000 N_UNIX=20000 N_CONN=2000 N_TRUE=500 N_PY=100
     N_MT=2000000 N_ST=5000000 N_FUNCS=200 N_DICT=3000000 N_WORDS=$((50 * 1024 * 1024))
 fi
 if [ -n "${BENCH_ROUNDS:-}" ]; then
     R_RTT=$BENCH_ROUNDS R_SPAWN=$BENCH_ROUNDS R_PY=$BENCH_ROUNDS R_MALLOC=$BENCH_ROUNDS
-    R_PROG=$BENCH_ROUNDS
+    R_PROG=$BENCH_ROUNDS R_UNW=$BENCH_ROUNDS
     ((R_HT > BENCH_ROUNDS)) && R_HT=$BENCH_ROUNDS
 fi
 
@@ -475,6 +482,69 @@ if wanted programs; then
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_sort "$SORT" -o "$WORK/sorted.txt" "$WORDS"
 fi
 
+# ---- unwinders ----------------------------------------------------------------
+# unwind_run SIDE DEPTH N THREADS: bench_unwind's line; SIDE off (the shim,
+# sampling off), libunwind or libgcc (every allocation sampled).
+unwind_run() {
+    local side=$1 out
+    shift
+    if [ "$side" = off ]; then
+        out=$(env LD_PRELOAD="$LIB" RESHIM_HEAP_SAMPLE=0 "$BIN/bench_unwind" "$@") || fail "bench_unwind $* failed (off)"
+    else
+        out=$(env LD_PRELOAD="$LIB" RESHIM_HEAP_SAMPLE=1 RESHIM_HEAP_UNWINDER="$side" \
+            "$BIN/bench_unwind" "$@") || fail "bench_unwind $* failed ($side)"
+    fi
+    echo "$out"
+}
+# unwind_ir SIDE DEPTH: instructions (callgrind) per sampled allocation over
+# sampling off: the difference between 2000 and 1000 allocations, / 1000.
+unwind_ir() {
+    local side=$1 depth=$2 n ir=() f
+    for n in 1000 2000; do
+        rm -rf "$WORK/cg" && mkdir -p "$WORK/cg"
+        if [ "$side" = off ]; then set -- RESHIM_HEAP_SAMPLE=0; else set -- RESHIM_HEAP_SAMPLE=1 RESHIM_HEAP_UNWINDER="$side"; fi
+        valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$WORK/cg/out.%p" \
+            env LD_PRELOAD="$LIB" "$@" "$BIN/bench_unwind" "$depth" "$n" 0 >/dev/null 2>"$WORK/cg/err" ||
+            fail "callgrind of bench_unwind failed ($side): $(tail -n 3 "$WORK/cg/err")"
+        f=$(grep -l bench_unwind "$WORK"/cg/out.* | head -n 1)
+        ir+=("$(sed -n 's/^summary: *//p; s/^totals: *//p' "$f" | head -n 1)")
+    done
+    rm -rf "$WORK/cg"
+    echo $(((ir[1] - ir[0]) / 1000))
+}
+UNW_ROWS=()
+if wanted unwind; then
+    have_cg=0
+    command -v valgrind >/dev/null 2>&1 && have_cg=1
+    for depth in 8 32 64; do
+        declare -A per=() first=() tfirst=() rssk=()
+        for side in off libgcc libunwind; do
+            vals=() fs=() ts=() rs=()
+            unwind_run "$side" "$depth" 1000 0 >/dev/null # warm-up
+            for ((r = 0; r < R_UNW; r++)); do
+                line=$(unwind_run "$side" "$depth" "$N_UNW" 8)
+                vals+=("$(field per_op_ns "$line")"); fs+=("$(field first_ns "$line")")
+                ts+=("$(field thread_first_ns "$line")"); rs+=("$(field rss_kb_per_thread "$line")")
+            done
+            per[$side]=$(median "${vals[@]}"); first[$side]=$(median "${fs[@]}")
+            tfirst[$side]=$(median "${ts[@]}"); rssk[$side]=$(median "${rs[@]}")
+        done
+        ir_off=""
+        [ "$have_cg" = 1 ] && ir_off=$(unwind_ir off "$depth")
+        for side in libgcc libunwind; do
+            irs="-"
+            [ "$have_cg" = 1 ] && irs=$(($(unwind_ir "$side" "$depth") - ir_off))
+            row=$(awk -v s="$side" -v d="$depth" -v p="${per[$side]}" -v p0="${per[off]}" -v ir="$irs" \
+                -v f="${first[$side]}" -v t="${tfirst[$side]}" -v t0="${tfirst[off]}" \
+                -v rs="${rssk[$side]}" -v r0="${rssk[off]}" 'BEGIN {
+                printf "%s|%d|%.0f ns|%s|%.0f us|%.0f us|%+.0f KiB", s, d, p - p0, ir, f / 1e3, (t - t0) / 1e3, rs - r0 }')
+            UNW_ROWS+=("$row")
+            echo "  unwinder $row" | tr '|' ' '
+        done
+        unset per first tfirst rssk
+    done
+fi
+
 rm -f "$WORK/sorted.txt" "$WORK/cc1.s" "$WORK/prog.out" "$WORK/check.out"
 
 echo
@@ -501,10 +571,26 @@ if wanted malloc || wanted programs; then
     echo "finishing after the program; --raw only records (its interpreter ran out of memory"
     echo "on cc1), used for cc1 and malloc/free."
 fi
+if ((${#UNW_ROWS[@]} > 0)); then
+    echo
+    echo "| unwinder | stack depth | ns per sampled stack | instructions per sampled stack | first sample (start-up) | a new thread's first sample | resident memory per sampling thread |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for row in "${UNW_ROWS[@]}"; do
+        IFS='|' read -r u d p i f t m <<<"$row"
+        echo "| $u | $d | $p | $i | $f | $t | $m |"
+    done
+    echo
+    echo "Unwinders: every allocation sampled (RESHIM_HEAP_SAMPLE=1), stacks kept to 24 frames."
+    echo "ns and instructions (callgrind; - without valgrind) per sampled malloc+free over the"
+    echo "same with sampling off; the first sample loads the unwinder and maps the tables; a"
+    echo "new thread's first sample and its resident memory, over sampling off; medians of"
+    echo "$R_UNW runs of $N_UNW allocations and 8 threads."
+fi
 runs=()
 wanted rtt && runs+=("$R_RTT (round trips)")
 wanted spawn && runs+=("$R_SPAWN (/bin/true)" "$R_PY (python3 start-up)")
 wanted malloc && runs+=("$R_MALLOC (malloc/free)")
+wanted unwind && runs+=("$R_UNW (unwinders)")
 wanted programs && runs+=("$R_PROG (programs)")
 if [ -n "$HEAPTRACK" ] && { wanted malloc || wanted programs; }; then
     runs+=("$R_HT (heaptrack)")

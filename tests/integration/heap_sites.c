@@ -44,12 +44,22 @@ static size_t pick(unsigned *seed, size_t left)
     return s < left ? s : left;
 }
 
+/* The call of malloc or calloc itself: a static function (not exported:
+ * dladdr in the process cannot name it; `reshim heap` reads its name and
+ * line from the DWARF, test_heap_sites.sh checks). */
+static __attribute__((noinline)) void *take_block(size_t s, int zeroed)
+{
+    void *q = zeroed ? calloc(1, s) : malloc(s);
+    __asm__ volatile("" ::: "memory"); /* no tail call */
+    return q;
+}
+
 /* Allocates total bytes at this call site (the calls below are the site). */
 __attribute__((noinline)) void fill(struct site *st, size_t total, unsigned seed, int zeroed)
 {
     for (size_t left = total; left > 0 && st->n < MAXB;) {
         size_t s = pick(&seed, left);
-        void *q = zeroed ? calloc(1, s) : malloc(s);
+        void *q = take_block(s, zeroed);
         if (!q)
             break;
         memset(q, 1, s < 4096 ? s : 4096);

@@ -18,9 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/heap_sites build/reshim >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build heap_sites"; }
-CLI="$ROOT/build/reshim"
-export RESHIM_RUN_DIR="$TMP/run"
+source "$(dirname "$0")/heap_lib.sh"
 
 # check FILE EXPECT...: EXPECT is name=MiB (0: absent); ranks and 15 %.
 check() {
@@ -49,15 +47,6 @@ sys.exit(1 if errs else 0) if not errs else (print("; ".join(errs), file=sys.std
 EOF
 }
 
-wait_line() { # FILE PATTERN
-    for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    return 1
-}
-wait_sock() { # PID: the stats socket comes 100 ms after start
-    for _ in $(seq 1 200); do [ -S "$RESHIM_RUN_DIR/$1.sock" ] && return 0; sleep 0.05; done
-    return 1
-}
-
 # scenario TAG PROFILE MODE [ENV...]: once more in a fresh process when an
 # estimate is off. The estimates are random: a block of n bytes is missed with
 # probability exp(-n/R), 1.8 % for a 2 MiB block at 512 KiB, and missing one
@@ -84,17 +73,37 @@ scenario_once() {
     out=$(check "$TMP/$tag.json" hold_big=60 hold_mid=30 hold_small=10 2>&1) ||
         { RETRY="$tag: $out"; kill "$pid" 2>/dev/null; wait "$runner" 2>/dev/null; return 1; }
     pass "$tag: $out"
+    if [ "$tag" = default ]; then
+        # The table: file:line of each site's frames from the DWARF (libdw,
+        # opened by the CLI), the static take_block named; the line numbers
+        # are those of the calls in heap_sites.c.
+        "$CLI" heap "$pid" --top 3 >"$TMP/table" || fail "reshim heap (table) failed"
+        src="$ROOT/tests/integration/heap_sites.c"
+        line_of() { grep -n "$1" "$src" | head -n 1 | cut -d: -f1; }
+        for want in "take_block (heap_sites.c:$(line_of 'void \*q = zeroed ? calloc'))" \
+            "fill (heap_sites.c:$(line_of 'void \*q = take_block'))" \
+            "hold_big (heap_sites.c:$(line_of '^__attribute__((noinline)) void hold_big'))" \
+            "hold_mid (heap_sites.c:$(line_of '^__attribute__((noinline)) void hold_mid'))" \
+            "hold_small (heap_sites.c:$(line_of '^__attribute__((noinline)) void hold_small'))"; do
+            grep -qF "$want" "$TMP/table" || { cat "$TMP/table" >&2; fail "the table does not show '$want'"; }
+        done
+        pass "table: file:line for every site, the static take_block named: $(sed -n 2p "$TMP/table" | grep -o 'take_block.*hold_big ([^)]*)')"
+        # Without libdw (the static musl CLI cannot dlopen): the frames as
+        # the library named them, and a note saying what is missing.
+        if [ -x "$ROOT/build/reshim-static" ]; then
+            "$ROOT/build/reshim-static" heap "$pid" --top 3 >"$TMP/table.static" || fail "reshim-static heap failed"
+            grep -q "hold_big+0x" "$TMP/table.static" && grep -q "^note: libdw.so.1 .*cannot be loaded" "$TMP/table.static" ||
+                { cat "$TMP/table.static" >&2; fail "reshim-static heap: no module+offset frames or no note"; }
+            pass "without libdw: $(grep '^note:' "$TMP/table.static" | cut -c1-110)..."
+        fi
     kill -USR1 "$pid"
     wait_line "$TMP/$tag.out" freed || fail "$tag: no 'freed'"
     "$CLI" heap "$pid" --top 50 --json >"$TMP/$tag.2.json" || fail "$tag: reshim heap failed after the free"
     out=$(check "$TMP/$tag.2.json" hold_big=60 hold_mid=0 hold_small=10 2>&1) ||
         { RETRY="$tag after the free: $out"; kill "$pid" 2>/dev/null; wait "$runner" 2>/dev/null; return 1; }
     pass "$tag, hold_mid freed: $out"
-    if [ "$tag" = default ]; then
-        "$CLI" heap "$pid" --top 3 >"$TMP/table" || fail "reshim heap (table) failed"
-        grep -q "hold_big+0x" "$TMP/table" || { cat "$TMP/table" >&2; fail "the table does not name hold_big"; }
         res=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["profiler_resident_bytes"])' "$TMP/$tag.json")
-        pass "table readable; profiler tables resident: $((res / 1024)) KiB"
+        pass "profiler tables resident: $((res / 1024)) KiB"
     fi
     kill "$pid" 2>/dev/null || true
     wait "$runner" 2>/dev/null || true

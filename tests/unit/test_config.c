@@ -115,6 +115,8 @@ static void assert_config_equal(const struct reshim_config *a, const struct resh
     CHECK(feq(a->mem_trim, b->mem_trim), "%s: mem_trim differs", what);
     CHECK(a->mem_policy == b->mem_policy, "%s: mem_policy differs", what);
     CHECK(a->heap_sample_bytes == b->heap_sample_bytes, "%s: heap_sample differs", what);
+    CHECK(a->heap_unwinder == b->heap_unwinder, "%s: heap_unwinder differs", what);
+    CHECK(a->heap_python == b->heap_python, "%s: heap_python differs", what);
     CHECK(strcmp(a->run_dir, b->run_dir) == 0, "%s: run_dir differs", what);
     CHECK(a->interval_ns == b->interval_ns, "%s: interval differs", what);
     CHECK(strcmp(a->push, b->push) == 0, "%s: push differs", what);
@@ -146,6 +148,8 @@ static void assert_spec_defaults(const struct reshim_config *c, const char *run_
     assert_true(feq(c->mem_trim, 0.90));
     assert_int_equal(c->mem_policy, MEMPOL_TRIM);
     assert_int_equal(c->heap_sample_bytes, 512 * KiB);
+    assert_int_equal(c->heap_unwinder, UNWIND_AUTO);
+    assert_true(c->heap_python);
     assert_string_equal(c->run_dir, run_dir);
     assert_int_equal(c->interval_ns, 1 * SEC);
     assert_string_equal(c->push, "");
@@ -160,7 +164,8 @@ static void test_names_follow_spec(void **state)
         "RESHIM_BACKOFF_BASE", "RESHIM_BACKOFF_MAX", "RESHIM_JITTER", "RESHIM_RETRY_DEADLINE",
         "RESHIM_RETRY_BUDGET", "RESHIM_BREAKER", "RESHIM_NONBLOCK", "RESHIM_DEST",
         "RESHIM_DNS_STALE", "RESHIM_MEM_BUDGET", "RESHIM_MEM_WARN", "RESHIM_MEM_TRIM",
-        "RESHIM_MEM_POLICY", "RESHIM_HEAP_SAMPLE", "RESHIM_RUN_DIR", "RESHIM_INTERVAL",
+        "RESHIM_MEM_POLICY", "RESHIM_HEAP_SAMPLE", "RESHIM_HEAP_UNWINDER", "RESHIM_HEAP_PYTHON",
+        "RESHIM_RUN_DIR", "RESHIM_INTERVAL",
         "RESHIM_PUSH",
     };
     assert_int_equal(sizeof spec / sizeof spec[0], V_COUNT);
@@ -182,6 +187,10 @@ static void test_names_follow_spec(void **state)
     assert_string_equal(reshim_mem_policy_name(MEMPOL_TRIM), "trim");
     assert_string_equal(reshim_mem_policy_name(MEMPOL_ENFORCE), "enforce");
     assert_string_equal(reshim_mem_policy_name((enum reshim_mem_policy)3), "?");
+    assert_string_equal(reshim_unwinder_name(UNWIND_AUTO), "auto");
+    assert_string_equal(reshim_unwinder_name(UNWIND_LIBUNWIND), "libunwind");
+    assert_string_equal(reshim_unwinder_name(UNWIND_LIBGCC), "libgcc");
+    assert_string_equal(reshim_unwinder_name((enum reshim_unwinder)3), "?");
     assert_string_equal(reshim_source_name(SRC_ENV), "env");
     assert_string_equal(reshim_source_name(SRC_DEFAULT), "default");
     assert_string_not_equal(reshim_source_name(SRC_INVALID), "default");
@@ -505,6 +514,8 @@ static void test_every_variable_from_env(void **state)
     env_set(&env, "RESHIM_MEM_TRIM", "85%");
     env_set(&env, "RESHIM_MEM_POLICY", "enforce");
     env_set(&env, "RESHIM_HEAP_SAMPLE", "1MiB");
+    env_set(&env, "RESHIM_HEAP_UNWINDER", "libgcc");
+    env_set(&env, "RESHIM_HEAP_PYTHON", "off");
     env_set(&env, "RESHIM_RUN_DIR", "/run/reshim-test");
     env_set(&env, "RESHIM_INTERVAL", "250ms");
     env_set(&env, "RESHIM_PUSH", "/run/collector.sock");
@@ -537,6 +548,8 @@ static void test_every_variable_from_env(void **state)
     assert_true(feq(c.mem_trim, 0.85));
     assert_int_equal(c.mem_policy, MEMPOL_ENFORCE);
     assert_int_equal(c.heap_sample_bytes, MiB);
+    assert_int_equal(c.heap_unwinder, UNWIND_LIBGCC);
+    assert_false(c.heap_python);
     assert_string_equal(c.run_dir, "/run/reshim-test");
     assert_int_equal(c.interval_ns, 250 * MS);
     assert_string_equal(c.push, "/run/collector.sock");
@@ -628,6 +641,9 @@ static int is_pol_enforce(const struct reshim_config *c) { return c->mem_policy 
 static int is_sample_0(const struct reshim_config *c) { return c->heap_sample_bytes == 0; }
 static int is_sample_1g(const struct reshim_config *c) { return c->heap_sample_bytes == GiB; }
 static int is_sample_64k(const struct reshim_config *c) { return c->heap_sample_bytes == 64 * KiB; }
+static int is_unw_libunwind(const struct reshim_config *c) { return c->heap_unwinder == UNWIND_LIBUNWIND; }
+static int is_unw_auto(const struct reshim_config *c) { return c->heap_unwinder == UNWIND_AUTO; }
+static int is_py_off(const struct reshim_config *c) { return !c->heap_python; }
 static int is_interval_10ms(const struct reshim_config *c) { return c->interval_ns == 10 * MS; }
 static int is_interval_1h(const struct reshim_config *c) { return c->interval_ns == 3600 * SEC; }
 static int is_push_abs(const struct reshim_config *c) { return strcmp(c->push, "/tmp/c.sock") == 0; }
@@ -686,6 +702,9 @@ static void test_good_values_one_by_one(void **state)
         {"RESHIM_HEAP_SAMPLE", "0", is_sample_0},
         {"RESHIM_HEAP_SAMPLE", "1G", is_sample_1g},
         {"RESHIM_HEAP_SAMPLE", "64k", is_sample_64k},
+        {"RESHIM_HEAP_UNWINDER", "LibUnwind", is_unw_libunwind},
+        {"RESHIM_HEAP_UNWINDER", "auto", is_unw_auto},
+        {"RESHIM_HEAP_PYTHON", "off", is_py_off},
         {"RESHIM_INTERVAL", "10ms", is_interval_10ms},
         {"RESHIM_INTERVAL", "1h", is_interval_1h},
         {"RESHIM_PUSH", "/tmp/c.sock", is_push_abs},
@@ -927,6 +946,8 @@ static void test_bad_values(void **state)
         {"RESHIM_MEM_POLICY", ""},
         {"RESHIM_MEM_POLICY", "kill"},
         {"RESHIM_MEM_POLICY", "trim,warn"},
+        {"RESHIM_HEAP_UNWINDER", "frame-pointers"},
+        {"RESHIM_HEAP_PYTHON", "maybe"},
         {"RESHIM_HEAP_SAMPLE", ""},
         {"RESHIM_HEAP_SAMPLE", "-1"},
         {"RESHIM_HEAP_SAMPLE", "2G"},

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -184,6 +185,145 @@ static void *map(size_t n)
     return p;
 }
 
+static void test_python_frames(void **state)
+{
+    (void)state;
+    /* Strings: interned once, found again, the tail of a long one kept,
+     * no room: id 0 and counted. */
+    struct hs_strs st;
+    void *sm = map(hs_strs_bytes(600, 16));
+    hs_strs_init(&st, sm, 600, 16);
+    uint32_t a = hs_str_intern(&st, "/srv/app.py", 11), b = hs_str_intern(&st, "load_frame", 10);
+    CHECK(a && b && a != b, "ids %u %u", a, b);
+    CHECK(hs_str_intern(&st, "/srv/app.py", 11) == a, "found again");
+    CHECK(strcmp(hs_str(&st, a), "/srv/app.py") == 0 && strcmp(hs_str(&st, b), "load_frame") == 0,
+          "read back");
+    CHECK(strcmp(hs_str(&st, 0), "?") == 0 && strcmp(hs_str(&st, 599), "?") == 0, "bad ids");
+    char longs[300];
+    memset(longs, 'a', sizeof longs);
+    memcpy(longs + sizeof longs - 6, "end.py", 6);
+    uint32_t l = hs_str_intern(&st, longs, sizeof longs);
+    CHECK(l && strlen(hs_str(&st, l)) == HS_STR_MAX &&
+              strcmp(hs_str(&st, l) + HS_STR_MAX - 6, "end.py") == 0,
+          "the tail of a long string");
+    int got = 0;
+    for (int i = 0; i < 20; i++) {
+        char s[16];
+        snprintf(s, sizeof s, "s%d", i);
+        got += hs_str_intern(&st, s, strlen(s)) != 0;
+    }
+    CHECK(got == 16 / 4 * 3 - 3 && atomic_load(&st.full) == (uint64_t)(20 - got),
+          "slots full: %d interned", got);
+    /* Sites: the same native stack with other Python frames is another site;
+     * the frames read back. */
+    const uint32_t cap = 16;
+    struct hs_sites t;
+    void *mem = map(hs_sites_bytes(cap, 64));
+    hs_sites_init(&t, mem, cap, 64);
+    uintptr_t f1[3 + 4] = {11, 12, 13}, f2[3 + 4] = {11, 12, 13};
+    hs_py_word(a, b, 42, &f1[3]);
+    hs_py_word(a, b, 7, &f1[5]);
+    hs_py_word(a, b, 43, &f2[3]);
+    hs_py_word(a, b, 7, &f2[5]);
+    uint64_t h1 = hs_stack_hash(f1, 7), h2 = hs_stack_hash(f2, 7);
+    uint32_t i1 = hs_site_get_py(&t, h1, f1, 3, 2), i2 = hs_site_get_py(&t, h2, f2, 3, 2);
+    CHECK(i1 != HS_OTHER && i2 != HS_OTHER && i1 != i2, "two sites");
+    CHECK(hs_site_get_py(&t, h1, f1, 3, 2) == i1, "found again");
+    const uintptr_t *f;
+    CHECK(hs_site_frames(&t, i1, &f) == 3 && f[2] == 13, "native frames");
+    CHECK(hs_site_pyframes(&t, i2, &f) == 2, "python frames");
+    uint32_t file, func;
+    int line;
+    hs_py_unword(&f[0], &file, &func, &line);
+    CHECK(file == a && func == b && line == 43, "innermost %u %u %d", file, func, line);
+    hs_py_unword(&f[2], &file, &func, &line);
+    CHECK(line == 7, "outer line %d", line);
+    CHECK(atomic_load(&t.frames_used) == 14, "frames used %u", atomic_load(&t.frames_used));
+    uintptr_t one[1] = {5};
+    uint32_t i3 = hs_site_get(&t, hs_stack_hash(one, 1), one, 1);
+    CHECK(hs_site_pyframes(&t, i3, &f) == 0, "a native site has none");
+    free(sm);
+    free(mem);
+}
+
+static void test_error_bars(void **state)
+{
+    (void)state;
+    /* Three sites (10 MB in 100-byte blocks, 30 MB in 1000..64K blocks, 60
+     * MB in 2-5 MB blocks) at R = 512K, 300 runs through the site table:
+     * the stated sd (hs_site_sd) agrees with the spread of the estimates
+     * across runs within 15 %, and estimate +- 3 sd (the interval the CLI
+     * states) covers the truth in at least 90 % of the runs. +- 2 sd is
+     * printed too: it covers about 95 % of runs of small blocks, but fewer
+     * for blocks of several R (the estimate is then skewed: all sampled, a
+     * little high, or one missed, a whole block low). */
+    const uint64_t R = 512 * 1024;
+    static const uint64_t sizes[3][3] = {{100, 100, 100},
+                                         {1000, 16000, 65536},
+                                         {2u << 20, 3u << 20, 5u << 20}};
+    static const double want[3] = {10e6, 30e6, 60e6};
+    const int runs = 300;
+    size_t cap = 16;
+    void *mem = map(hs_sites_bytes((uint32_t)cap, 64));
+    double sum_sd[3] = {0}, sum_d2[3] = {0};
+    int covered[3] = {0}, covered2[3] = {0};
+    struct sim s = {hs_draw(xorshift(), R), R};
+    for (int r = 0; r < runs; r++) {
+        struct hs_sites t;
+        memset(mem, 0, hs_sites_bytes((uint32_t)cap, 64));
+        hs_sites_init(&t, mem, (uint32_t)cap, 64);
+        uint32_t idx[3];
+        double truth[3] = {0};
+        for (int k = 0; k < 3; k++) {
+            uintptr_t f[1] = {(uintptr_t)k + 1};
+            idx[k] = hs_site_get(&t, hs_stack_hash(f, 1), f, 1);
+        }
+        for (int k = 0; k < 3; k++)
+            for (unsigned i = 0; truth[k] < want[k]; i++) {
+                uint64_t sz = sizes[k][i % 3];
+                truth[k] += (double)sz;
+                if (sim_alloc(&s, sz))
+                    hs_site_account(&t, idx[k], sz, R, +1);
+            }
+        for (int k = 0; k < 3; k++) {
+            struct hs_site *site = hs_site_at(&t, idx[k]);
+            double est = atomic_load(&site->live_bytes), sd = hs_site_sd(site);
+            sum_sd[k] += sd;
+            sum_d2[k] += (est - truth[k]) * (est - truth[k]);
+            covered[k] += fabs(est - truth[k]) <= 3 * sd;
+            covered2[k] += fabs(est - truth[k]) <= 2 * sd;
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        double stated = sum_sd[k] / runs, seen = sqrt(sum_d2[k] / runs);
+        print_message("site %d: stated sd %.3f MB, seen %.3f MB; covered by +-3 sd %d/%d, "
+                      "+-2 sd %d/%d\n",
+                      k, stated / 1e6, seen / 1e6, covered[k], runs, covered2[k], runs);
+        CHECK(fabs(stated / seen - 1) < 0.15, "site %d: stated sd %.0f vs seen %.0f", k,
+              stated, seen);
+        CHECK(covered[k] >= runs * 9 / 10, "site %d: covered in %d of %d runs", k, covered[k],
+              runs);
+    }
+    /* Freed: back to zero exactly. */
+    struct hs_sites t;
+    memset(mem, 0, hs_sites_bytes((uint32_t)cap, 64));
+    hs_sites_init(&t, mem, (uint32_t)cap, 64);
+    uintptr_t f[1] = {9};
+    uint32_t i = hs_site_get(&t, hs_stack_hash(f, 1), f, 1);
+    hs_site_account(&t, i, 100, R, +1);
+    hs_site_account(&t, i, 3000, R, +1);
+    /* Each sample of a small block stands for about R bytes, +- about R. */
+    double w1 = 100 / hs_prob(100, R), w2 = 3000 / hs_prob(3000, R);
+    double v = w1 * (w1 - 100) + w2 * (w2 - 3000);
+    CHECK(fabs(hs_site_sd(hs_site_at(&t, i)) - sqrt(v)) < 1e-9 * sqrt(v) &&
+              fabs(sqrt(v) / (sqrt(2.0) * (double)R) - 1) < 0.01,
+          "two small samples: sd %.1f", hs_site_sd(hs_site_at(&t, i)));
+    hs_site_account(&t, i, 100, R, -1);
+    hs_site_account(&t, i, 3000, R, -1);
+    CHECK(hs_site_sd(hs_site_at(&t, i)) == 0, "freed: sd 0");
+    free(mem);
+}
+
 static void test_sites(void **state)
 {
     (void)state;
@@ -309,7 +449,8 @@ int main(void)
         cmocka_unit_test(test_log_exp),     cmocka_unit_test(test_draw_moments),
         cmocka_unit_test(test_prob_weight), cmocka_unit_test(test_unbiased),
         cmocka_unit_test(test_unbiased_small), cmocka_unit_test(test_sites),
-        cmocka_unit_test(test_live),
+        cmocka_unit_test(test_live),        cmocka_unit_test(test_error_bars),
+        cmocka_unit_test(test_python_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
