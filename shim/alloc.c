@@ -41,8 +41,22 @@
 
 /* ---- the next allocator -------------------------------------------------- */
 
-static void *(*next_malloc)(size_t);
-static void (*next_free)(void *);
+/* What the fast path reads on every call, written at bind time (and when
+ * the gate or the mode changes): one cache line, read-mostly.
+ *   fast_below: requests below it take malloc's fast path; 0 until the next
+ *     allocator is bound, and whenever every allocation must be looked at
+ *     (passthrough, the gate armed, an allocator whose header we cannot
+ *     read); FAST_MAX otherwise, so that large requests (the gate, the
+ *     1 MiB growth check) always take the general path.
+ *   fast_free: free's fast path may run (counting, glibc's header). */
+static struct {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    atomic_size_t fast_below;
+    atomic_bool fast_free;
+} hot __attribute__((aligned(64)));
+#define next_malloc hot.malloc
+#define next_free hot.free
 static void *(*next_calloc)(size_t, size_t);
 static void *(*next_realloc)(void *, size_t);
 static void *(*next_memalign)(size_t, size_t);
@@ -54,16 +68,31 @@ static int (*next_munmap)(void *, size_t);
 static void *(*next_mremap)(void *, size_t, size_t, int, ...);
 
 enum { AM_UNBOUND, AM_COUNT, AM_PASS };
-static atomic_int alloc_mode;  /* AM_*: the fast path runs only in AM_COUNT */
+static atomic_int alloc_mode;  /* AM_*: counting only in AM_COUNT */
 static atomic_int bind_state;  /* 0 none, 1 binding, 2 bound */
 static TLS_IE int binding_here;
-/* Set while the next allocator runs: the mappings it makes itself (jemalloc
- * maps its extents through the PLT) are heap, already counted as blocks. */
-static TLS_IE int in_next;
+
+struct tslot;
+/* This thread's state on the malloc path, in one initial-exec TLS block
+ * (one offset to load, not one per variable). */
+struct athr {
+    struct tslot *slot; /* this thread's counter slot, once claimed */
+    int64_t growth;     /* bytes grown since the last check point */
+    /* >0 while the next allocator runs on this thread: the mappings it
+     * makes itself (jemalloc maps its extents through the PLT) are heap,
+     * already counted as blocks; and a signal handler that interrupted it
+     * must not allocate (its locks may be held). A count, not a flag: a
+     * handler may interrupt one call and make another. */
+    int in_next;
+    int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
+};
+static TLS_IE struct athr athr;
 #define NEXT(call) \
-    __extension__({ int p_ = in_next; in_next = 1; __typeof__(call) r_ = (call); in_next = p_; r_; })
-#define NEXT_VOID(call) do { int p_ = in_next; in_next = 1; call; in_next = p_; } while (0)
+    __extension__({ athr.in_next++; __typeof__(call) r_ = (call); athr.in_next--; r_; })
+#define NEXT_VOID(call) do { athr.in_next++; call; athr.in_next--; } while (0)
 static size_t page_size = 4096;
+#define GROWTH_STEP (256 * 1024) /* a check point every 256 KiB of a thread's growth */
+#define BIG_ALLOC (1024 * 1024)  /* and at every allocation this large (and the gate) */
 
 /* The usable size of a block, on every malloc and every free. glibc's
  * malloc_usable_size also reads the next chunk's header (its in-use bit),
@@ -77,11 +106,23 @@ static size_t page_size = 4096;
  * memory tagging) malloc_usable_size is called. */
 static bool glibc_header;
 
+/* From the size word: the chunk's size less its header, and less the
+ * trailer an mmapped chunk has too (flag 0x2). */
+static inline size_t glibc_usable_of(size_t word)
+{
+    return (word & ~(size_t)7) - sizeof(size_t) - (word & 2) * (sizeof(size_t) / 2);
+}
+
 static inline size_t glibc_usable(const void *p)
 {
-    size_t word = ((const size_t *)p)[-1], chunk = word & ~(size_t)7;
-    return chunk - ((word & 2) ? 2 * sizeof(size_t) : sizeof(size_t));
+    return glibc_usable_of(((const size_t *)p)[-1]);
 }
+
+/* Bit 3 of the word before a block: never set in a glibc chunk's size word
+ * (sizes are multiples of 16, flags are bits 0-2), set in the header of a
+ * block of our own (the bootstrap arena). Free's fast path reads that word
+ * for the size anyway: one test tells it the block is not glibc's. */
+#define OWN_BLOCK ((size_t)8)
 
 static inline size_t usable(void *p)
 {
@@ -102,7 +143,8 @@ static void probe_glibc_header(void)
         void *p = next_malloc(sizes[i]);
         if (!p)
             return;
-        same = glibc_usable(p) == next_usable(p) && next_usable(p) >= sizes[i];
+        same = glibc_usable(p) == next_usable(p) && next_usable(p) >= sizes[i] &&
+               !(((const size_t *)p)[-1] & OWN_BLOCK);
         next_free(p);
     }
     glibc_header = same;
@@ -112,7 +154,7 @@ atomic_int alloc_gate;
 
 bool alloc_in_allocator(void)
 {
-    return in_next;
+    return athr.in_next != 0;
 }
 
 /* ---- the bootstrap arena -------------------------------------------------
@@ -124,7 +166,7 @@ static atomic_size_t arena_used;
 
 static inline bool in_arena(const void *p)
 {
-    return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + ARENA_SIZE;
+    return (uintptr_t)p - (uintptr_t)arena < ARENA_SIZE;
 }
 
 static void *arena_alloc(size_t n, size_t align)
@@ -144,15 +186,16 @@ static void *arena_alloc(size_t n, size_t align)
             return NULL;
         }
     } while (!atomic_compare_exchange_weak(&arena_used, &old, end));
-    memcpy(arena + start - sizeof(size_t), &n, sizeof n);
+    size_t word = n << 4 | OWN_BLOCK; /* n <= ARENA_SIZE: no bit lost */
+    memcpy(arena + start - sizeof(size_t), &word, sizeof word);
     return arena + start;
 }
 
 static size_t arena_block_size(const void *p)
 {
-    size_t n;
-    memcpy(&n, (const unsigned char *)p - sizeof n, sizeof n);
-    return n;
+    size_t word;
+    memcpy(&word, (const unsigned char *)p - sizeof word, sizeof word);
+    return word >> 4;
 }
 
 static void die(const char *msg)
@@ -160,6 +203,17 @@ static void die(const char *msg)
     /* No allocator to forward to: nothing can work. */
     syscall(SYS_write, 2, msg, strlen(msg));
     abort();
+}
+
+/* The fast paths' switches, from the mode, the header check and the gate
+ * (after every change of one of them). */
+#define FAST_MAX (BIG_ALLOC - 8192) /* usable stays below BIG_ALLOC on the fast path */
+static void fast_update(void)
+{
+    bool counting = atomic_load(&alloc_mode) == AM_COUNT && glibc_header;
+    atomic_store_explicit(&hot.fast_free, counting, memory_order_release);
+    atomic_store_explicit(&hot.fast_below, counting && !atomic_load(&alloc_gate) ? FAST_MAX : 0,
+                          memory_order_release);
 }
 
 /* Finds the next allocator once. A nested call made by dlsym itself on this
@@ -201,6 +255,7 @@ static void bind_next(void)
     int mode = AM_COUNT;
     atomic_compare_exchange_strong(&alloc_mode, &(int){AM_UNBOUND}, mode);
     atomic_store_explicit(&bind_state, 2, memory_order_release);
+    fast_update();
 }
 
 void alloc_set_passthrough(void)
@@ -208,13 +263,20 @@ void alloc_set_passthrough(void)
     bind_next();
     atomic_store_explicit(&alloc_mode, AM_PASS, memory_order_release);
     atomic_store(&alloc_gate, 0);
+    fast_update();
+}
+
+void alloc_gate_set(int on)
+{
+    if (atomic_load_explicit(&alloc_gate, RLX) == on)
+        return;
+    atomic_store(&alloc_gate, on);
+    fast_update();
 }
 
 /* ---- per-thread counters ------------------------------------------------- */
 
 #define SLOTS 4096
-#define GROWTH_STEP (256 * 1024)
-#define BIG_ALLOC (1024 * 1024)
 
 struct tslot {
     _Atomic int64_t live;
@@ -228,34 +290,36 @@ static atomic_int slots_hw;
 /* Written at check points only; kept off the cache line the malloc path reads. */
 static _Atomic uint64_t heap_peak __attribute__((aligned(64)));
 
-static TLS_IE struct tslot *my_slot;
-static TLS_IE int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
-static TLS_IE int64_t growth;  /* bytes grown since the last check point */
-
 static pthread_key_t slot_key;
 static atomic_int key_state; /* 0 none, 1 creating, 2 ready, 3 failed */
 
-/* Single writer: a load and a store, no locked instruction. */
+/* Single writer: other threads only read (relaxed, whole words). On x86_64
+ * one add to memory (not locked: no other writer), elsewhere a load and a
+ * store. */
 static inline void slot_add(_Atomic int64_t *v, int64_t d)
 {
+#if defined(__x86_64__)
+    __asm__("addq %1, %0" : "+m"(*(int64_t *)v) : "er"(d));
+#else
     atomic_store_explicit(v, atomic_load_explicit(v, RLX) + d, RLX);
+#endif
 }
 static inline void slot_inc(_Atomic uint64_t *v)
 {
-    atomic_store_explicit(v, atomic_load_explicit(v, RLX) + 1, RLX);
+    slot_add((_Atomic int64_t *)v, 1);
 }
 
 static void slot_release(void *v)
 {
     struct tslot *s = v;
-    my_slot = NULL;
-    slot_state = 3; /* later frees of this thread go to the shared slot */
+    athr.slot = NULL;
+    athr.slot_state = 3; /* later frees of this thread go to the shared slot */
     atomic_store_explicit(&s->used, 0, memory_order_release);
 }
 
 static struct tslot *slot_claim(void)
 {
-    slot_state = 1; /* allocations made below count in the shared slot */
+    athr.slot_state = 1; /* allocations made below count in the shared slot */
     int ks = atomic_load_explicit(&key_state, memory_order_acquire);
     if (ks == 0) {
         int expected = 0;
@@ -265,7 +329,7 @@ static struct tslot *slot_claim(void)
         }
     }
     if (ks != 2) { /* being created by another thread, or failed: try next time */
-        slot_state = ks == 3 ? 3 : 0;
+        athr.slot_state = ks == 3 ? 3 : 0;
         return NULL;
     }
     for (int i = 0; i < SLOTS; i++) {
@@ -280,12 +344,12 @@ static struct tslot *slot_claim(void)
                 atomic_store_explicit(&slots[i].used, 0, memory_order_release);
                 break;
             }
-            my_slot = &slots[i];
-            slot_state = 2;
-            return my_slot;
+            athr.slot = &slots[i];
+            athr.slot_state = 2;
+            return athr.slot;
         }
     }
-    slot_state = 3; /* table full: this thread uses the shared slot */
+    athr.slot_state = 3; /* table full: this thread uses the shared slot */
     return NULL;
 }
 
@@ -310,7 +374,7 @@ static void peak_update(int64_t live)
 
 static __attribute__((noinline)) void growth_point(size_t sz)
 {
-    growth = 0;
+    athr.growth = 0;
     peak_update(live_sum());
     if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE) {
         int saved = errno; /* a malloc that succeeds leaves errno alone */
@@ -321,7 +385,7 @@ static __attribute__((noinline)) void growth_point(size_t sz)
 
 static __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
 {
-    struct tslot *s = slot_state == 0 ? slot_claim() : my_slot;
+    struct tslot *s = athr.slot_state == 0 ? slot_claim() : athr.slot;
     if (s) {
         slot_add(&s->live, d);
         slot_inc(alloc ? &s->allocs : &s->frees);
@@ -331,31 +395,43 @@ static __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
     }
 }
 
-static inline void count_alloc(size_t sz)
+static inline void count_alloc_as(size_t sz, bool maybe_big)
 {
-    struct tslot *s = my_slot;
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
     if (likely(s)) {
         slot_add(&s->live, (int64_t)sz);
         slot_inc(&s->allocs);
     } else {
         count_slow((int64_t)sz, true);
     }
-    growth += (int64_t)sz;
-    if (unlikely(growth >= GROWTH_STEP || sz >= BIG_ALLOC))
+    int64_t g = t->growth + (int64_t)sz;
+    t->growth = g;
+    if (unlikely(g >= GROWTH_STEP || (maybe_big && sz >= BIG_ALLOC)))
         growth_point(sz);
+}
+static inline void count_alloc(size_t sz)
+{
+    count_alloc_as(sz, true);
+}
+/* The fast path: its requests are below FAST_MAX, their blocks below BIG_ALLOC. */
+static inline void count_alloc_small(size_t sz)
+{
+    count_alloc_as(sz, false);
 }
 
 static inline void count_free(size_t sz)
 {
-    struct tslot *s = my_slot;
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
     if (likely(s)) {
         slot_add(&s->live, -(int64_t)sz);
         slot_inc(&s->frees);
     } else {
         count_slow(-(int64_t)sz, false);
     }
-    int64_t g = growth - (int64_t)sz;
-    growth = g < 0 ? 0 : g;
+    int64_t g = t->growth - (int64_t)sz;
+    t->growth = g < 0 ? 0 : g;
 }
 
 /* A block replaced by another (realloc): one free and one allocation. */
@@ -409,17 +485,12 @@ static bool cold_use_arena(void)
     return atomic_load_explicit(&bind_state, memory_order_acquire) != 2;
 }
 
-EXPORT void *malloc(size_t n)
+/* Every malloc takes either the fast path (counting, glibc's allocator,
+ * the gate disarmed, a request below FAST_MAX: one load and compare
+ * decides; then the sampling countdown, the call and the count) or the
+ * general path, which looks at everything. */
+static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
 {
-    int m = mode_now();
-    if (unlikely(m != AM_COUNT)) {
-        if (m == AM_PASS)
-            return next_malloc(n);
-        if (cold_use_arena())
-            return arena_alloc(n, 16);
-        return malloc(n);
-    }
-    bool smp = heap_due(n);
     if (gated(n))
         return enomem();
     void *p = NEXT(next_malloc(n));
@@ -431,9 +502,34 @@ EXPORT void *malloc(size_t n)
     return p;
 }
 
-EXPORT void free(void *p)
+static __attribute__((noinline)) void *malloc_general(size_t n)
 {
-    if (unlikely(!p) || unlikely(in_arena(p)))
+    int m = mode_now();
+    if (unlikely(m != AM_COUNT)) {
+        if (m == AM_PASS)
+            return next_malloc(n);
+        if (cold_use_arena())
+            return arena_alloc(n, 16);
+        return malloc(n);
+    }
+    return malloc_counted(n, heap_due(n));
+}
+
+EXPORT void *malloc(size_t n)
+{
+    if (unlikely(n >= atomic_load_explicit(&hot.fast_below, memory_order_acquire)))
+        return malloc_general(n);
+    if (unlikely(heap_crossed(n))) /* the countdown: rarely */
+        return malloc_counted(n, heap_decide(n));
+    void *p = NEXT(next_malloc(n));
+    if (likely(p))
+        count_alloc_small(glibc_usable(p));
+    return p;
+}
+
+static __attribute__((noinline)) void free_general(void *p)
+{
+    if (unlikely(in_arena(p)))
         return;
     int m = mode_now();
     if (unlikely(m != AM_COUNT)) {
@@ -448,6 +544,22 @@ EXPORT void free(void *p)
     heap_forget_if(p);
     count_free(usable(p));
     NEXT_VOID(next_free(p));
+}
+
+EXPORT void free(void *p)
+{
+    if (unlikely(!p))
+        return;
+    if (likely(atomic_load_explicit(&hot.fast_free, memory_order_acquire))) {
+        size_t word = ((const size_t *)p)[-1];
+        if (likely(!(word & OWN_BLOCK))) {
+            heap_forget_if(p);
+            count_free(glibc_usable_of(word));
+            NEXT_VOID(next_free(p));
+            return;
+        }
+    }
+    free_general(p);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size)
@@ -801,7 +913,7 @@ static inline bool counting_maps(void)
 
 static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (in_next)
+    if (athr.in_next)
         return raw_mmap(a, len, prot, flags, fd, off);
     bool counted = counted_map(prot, flags);
     /* MAP_NORESERVE: a reservation (V8's heap, sparse arenas, guest RAM)
@@ -831,8 +943,8 @@ static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t
     }
     errno = saved;
     if (counted && !reshim_guard) { /* new mappings are growth too */
-        growth += (int64_t)len;
-        if (growth >= GROWTH_STEP || len >= BIG_ALLOC)
+        athr.growth += (int64_t)len;
+        if (athr.growth >= GROWTH_STEP || len >= BIG_ALLOC)
             growth_point(len);
     }
     return p;
@@ -856,7 +968,7 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 EXPORT int munmap(void *addr, size_t len)
 {
     int rc = next_munmap ? next_munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
-    if (rc != 0 || in_next || !counting_maps())
+    if (rc != 0 || athr.in_next || !counting_maps())
         return rc;
     int saved = errno;
     uintptr_t lo = (uintptr_t)addr, hi = page_up(lo + len);
@@ -886,7 +998,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     if (unlikely(mode_now() == AM_UNBOUND))
         bind_next();
     uintptr_t lo = (uintptr_t)old, hi = page_up(lo + old_len);
-    bool counting = counting_maps() && !in_next;
+    bool counting = counting_maps() && !athr.in_next;
     if (counting && new_len > old_len && gate_asks(new_len - old_len) &&
         range_is_counted(lo, hi) && ask_gate(new_len - old_len)) {
         errno = ENOMEM;
@@ -1029,7 +1141,7 @@ void alloc_atfork(int phase)
     for (int i = 0; i < hw; i++) {
         atomic_store(&slots[i].allocs, 0);
         atomic_store(&slots[i].frees, 0);
-        if (&slots[i] != my_slot)
+        if (&slots[i] != athr.slot)
             atomic_store(&slots[i].used, 0);
     }
     atomic_store(&shared_slot.allocs, 0);

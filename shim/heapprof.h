@@ -28,11 +28,18 @@ HIDDEN bool heap_decide(size_t n); /* the countdown went below 0: sample? */
 HIDDEN void heap_record(void *p, size_t n);
 HIDDEN void heap_forget(void *p);
 
+/* The countdown alone: true when it went below 0 (then heap_decide(n)
+ * says whether this allocation is sampled). */
+static inline bool heap_crossed(size_t n)
+{
+    return unlikely((heap_left -= (int64_t)n) < 0);
+}
+
 /* Decided before the real allocation; true: call heap_record() with the
  * block once it exists. */
 static inline bool heap_due(size_t n)
 {
-    return unlikely((heap_left -= (int64_t)n) < 0) && heap_decide(n);
+    return heap_crossed(n) && heap_decide(n);
 }
 
 /* Before the real free (after it, another thread may get the same address

@@ -274,7 +274,7 @@ static uint64_t poll_once(bool with_cgroup)
     int cur = atomic_load(&state);
     enum mem_state next = budget_next_state(&params, (enum mem_state)cur, usage);
     if ((int)next != cur && atomic_compare_exchange_strong(&state, &cur, (int)next)) {
-        atomic_store(&alloc_gate, budget_gate_armed(&params, next));
+        alloc_gate_set(budget_gate_armed(&params, next));
         atomic_store(&deny_logged, 0);
         log_crossing((enum mem_state)cur, next, usage);
     }
