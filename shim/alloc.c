@@ -376,6 +376,8 @@ static __attribute__((noinline)) void growth_point(size_t sz)
 {
     athr.growth = 0;
     peak_update(live_sum());
+    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
+        reshim_init_slow(); /* a growth step is a slow point: init if no real call did */
     if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE) {
         int saved = errno; /* a malloc that succeeds leaves errno alone */
         memmon_growth(sz >= BIG_ALLOC ? sz : 0);

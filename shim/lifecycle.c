@@ -95,13 +95,27 @@ struct env_view {
     const char *entry[ENV_KEEP];
 };
 
-static void env_scan(struct env_view *v)
+static bool has_prefix(const char *s, const char *p)
 {
+    while (*p)
+        if (*s++ != *p++)
+            return false;
+    return true;
+}
+
+static int env_scan(struct env_view *v)
+{
+    int reshim_vars = 0;
     v->n = 0;
-    for (char **e = environ; e && *e && v->n < ENV_KEEP; e++)
-        if (((*e)[0] == 'R' && strncmp(*e, "RESHIM_", 7) == 0) ||
-            ((*e)[0] == 'X' && strncmp(*e, "XDG_RUNTIME_DIR=", 16) == 0))
+    for (char **e = environ; e && *e && v->n < ENV_KEEP; e++) {
+        if ((*e)[0] == 'R' && has_prefix(*e, "RESHIM_")) {
             v->entry[v->n++] = *e;
+            reshim_vars++;
+        } else if ((*e)[0] == 'X' && has_prefix(*e, "XDG_RUNTIME_DIR=")) {
+            v->entry[v->n++] = *e;
+        }
+    }
+    return reshim_vars;
 }
 
 static const char *env_get(void *ctx, const char *name)
@@ -118,9 +132,16 @@ static const char *env_get(void *ctx, const char *name)
  * close() or poll() mid-fork must never find our locks held by its own
  * thread (glibc runs the handlers and _Fork with signals open). */
 static TLS_IE sigset_t fork_mask;
+/* The handlers are registered at load (boot), before init: a process not
+ * initialised (yet) forks with nothing of ours to lock; its child only
+ * learns its pid (so that its own first real call may initialise). */
+static TLS_IE bool fork_full;
 
 static void atfork_prepare(void)
 {
+    fork_full = atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE;
+    if (!fork_full)
+        return;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &fork_mask);
@@ -133,6 +154,8 @@ static void atfork_prepare(void)
 
 static void atfork_parent(void)
 {
+    if (!fork_full)
+        return;
     heapprof_atfork(ATFORK_PARENT);
     alloc_atfork(ATFORK_PARENT);
     nb_atfork(ATFORK_PARENT);
@@ -143,6 +166,8 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
     atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    if (!fork_full)
+        return;
     heapprof_atfork(ATFORK_CHILD);
     alloc_atfork(ATFORK_CHILD);
     memmon_atfork(ATFORK_CHILD);
@@ -153,8 +178,31 @@ static void atfork_child(void)
     pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
 
+/* What is taken at load (the constructor), or by the first wrapper when it
+ * runs before the constructor: the environment as the program received it
+ * (its strings stay where they are; a later setenv or clearenv changes
+ * nothing here), our pid, the fork handlers. */
+static struct env_view boot_env;
+static int boot_reshim_vars; /* RESHIM_ variables in boot_env */
+static atomic_int booted;
+
+static void boot(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&booted, &expected, 1))
+        return;
+    boot_reshim_vars = env_scan(&boot_env);
+    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
 void reshim_init_slow(void)
 {
+    boot();
+    /* A vfork child's first real call (python's subprocess closes fds there)
+     * must not initialise in its parent's memory: it passes through. */
+    if ((pid_t)syscall(SYS_getpid) != atomic_load(&owner_pid))
+        return;
     int expected = RS_NONE;
     if (!atomic_compare_exchange_strong(&reshim_state, &expected, RS_INITIALISING)) {
         /* Another thread is initialising: wait for it (it takes microseconds). */
@@ -164,7 +212,6 @@ void reshim_init_slow(void)
     }
     int saved = errno;
     GUARD_ENTER();
-    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
     /* Real symbols are bound at the first real call (REAL()), not here: a
      * process that never makes one (most of a shell script's children)
      * never pays for 40 dlsym lookups. fork binds them first (atfork). */
@@ -175,9 +222,8 @@ void reshim_init_slow(void)
         config.disable = true;
         final = RS_DISABLED;
     } else {
-        struct env_view view;
-        env_scan(&view);
-        reshim_config_load(&config, env_get, &view, collect_warning, NULL, (unsigned)getuid());
+        struct env_view *view = &boot_env;
+        reshim_config_load(&config, env_get, view, collect_warning, NULL, (unsigned)getuid());
         reshim_log_configure(config.log_level, config.log_file);
         for (int i = 0; i < nwarnings; i++)
             LOG_WARN("%s", warnings[i]);
@@ -187,8 +233,7 @@ void reshim_init_slow(void)
             LOG_ERROR("cannot map the fd table (%d); passing every call through", errno);
             final = RS_DISABLED;
         } else {
-            pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-            server_init(env_get, &view); /* arms the stats thread's late start */
+            server_init(env_get, view); /* arms the stats thread's late start */
             heapprof_init(&config);
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
@@ -200,10 +245,14 @@ void reshim_init_slow(void)
     errno = saved;
 }
 
+/* At load, only boot(): init itself (the settings, the fd table, the
+ * budget, the stats thread's arming) waits for the first real call, heap
+ * growth step or large allocation (reshim_active(), alloc.c): /bin/true and
+ * most of a shell script's children make none, and start as fast as with
+ * any preload. */
 __attribute__((constructor)) static void reshim_constructor(void)
 {
-    if (atomic_load(&reshim_state) == RS_NONE)
-        reshim_init_slow();
+    boot();
 }
 
 /* The shim's long-lived descriptors (wake pipe, stats socket and its
@@ -351,6 +400,10 @@ int reshim_thread_start(void *(*fn)(void *), size_t stack)
 
 __attribute__((destructor)) static void reshim_destructor(void)
 {
+    /* Never initialised: only RESHIM_ settings (an exit summary asked for, a
+     * push address) can want something at exit. */
+    if (atomic_load(&reshim_state) == RS_NONE && boot_reshim_vars && !reshim_guard)
+        reshim_init_slow();
     if (atomic_load(&reshim_state) != RS_ACTIVE || reshim_in_foreign_child())
         return;
     if (reshim_log_enabled(RLOG_INFO)) {
