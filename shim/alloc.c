@@ -120,8 +120,9 @@ static inline size_t glibc_usable(const void *p)
 
 /* Bit 3 of the word before a block: never set in a glibc chunk's size word
  * (sizes are multiples of 16, flags are bits 0-2), set in the header of a
- * block of our own (the bootstrap arena). Free's fast path reads that word
- * for the size anyway: one test tells it the block is not glibc's. */
+ * block of our own: the bootstrap arena's, and a sampled block's (below).
+ * Free's fast path reads that word for the size anyway: one test tells it
+ * the block is not a plain glibc block. */
 #define OWN_BLOCK ((size_t)8)
 
 static inline size_t usable(void *p)
@@ -196,6 +197,43 @@ static size_t arena_block_size(const void *p)
     size_t word;
     memcpy(&word, (const unsigned char *)p - sizeof word, sizeof word);
     return word >> 4;
+}
+
+/* ---- sampled blocks --------------------------------------------------------
+ * With glibc's allocator, a block the profiler samples is allocated
+ * TAG_ROOM bytes larger (its alignment, for the aligned ones) and the app
+ * gets the address that far in; the two words before it hold the offset
+ * back to glibc's block and TAG_WORD (OWN_BLOCK set). So free finds a
+ * sampled block from the word it reads anyway: the unsampled majority never
+ * touches the profiler's table (a random access into 1 MiB, a cache miss on
+ * large heaps), and only a marked block is looked up there. One sample per
+ * 512 KiB allocated: 16 bytes each. malloc_usable_size and realloc know
+ * the mark. With another allocator (no header to read), free asks the
+ * profiler's filter instead (heap_forget_if). */
+#define TAG_ROOM 16
+#define TAG_WORD ((size_t)0x5a3e1c0ull << 4 | OWN_BLOCK)
+
+static inline bool tagging(void)
+{
+    return glibc_header;
+}
+
+static inline bool is_tagged(const void *q)
+{
+    return tagging() && !in_arena(q) && ((const size_t *)q)[-1] == TAG_WORD;
+}
+
+static void *tag(void *p, size_t offset)
+{
+    unsigned char *q = (unsigned char *)p + offset;
+    ((size_t *)q)[-2] = offset;
+    ((size_t *)q)[-1] = TAG_WORD;
+    return q;
+}
+
+static inline void *tag_base(void *q)
+{
+    return (unsigned char *)q - ((size_t *)q)[-2];
 }
 
 static void die(const char *msg)
@@ -495,11 +533,15 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
 {
     if (gated(n))
         return enomem();
-    void *p = NEXT(next_malloc(n));
+    size_t room = smp && tagging() && n <= SIZE_MAX / 2 ? TAG_ROOM : 0;
+    void *p = NEXT(next_malloc(n + room));
     if (likely(p)) {
         count_alloc(usable(p));
-        if (unlikely(smp))
+        if (unlikely(smp)) {
+            if (room)
+                p = tag(p, room);
             heap_record(p, n);
+        }
     }
     return p;
 }
@@ -533,6 +575,12 @@ static __attribute__((noinline)) void free_general(void *p)
 {
     if (unlikely(in_arena(p)))
         return;
+    if (is_tagged(p)) { /* sampled: forgotten first (then another thread may get it) */
+        heap_forget(p);
+        p = tag_base(p);
+    } else if (!tagging() && mode_now() == AM_COUNT) {
+        heap_forget_if(p);
+    }
     int m = mode_now();
     if (unlikely(m != AM_COUNT)) {
         if (m == AM_UNBOUND)
@@ -543,7 +591,6 @@ static __attribute__((noinline)) void free_general(void *p)
             return;
         }
     }
-    heap_forget_if(p);
     count_free(usable(p));
     NEXT_VOID(next_free(p));
 }
@@ -554,8 +601,7 @@ EXPORT void free(void *p)
         return;
     if (likely(atomic_load_explicit(&hot.fast_free, memory_order_acquire))) {
         size_t word = ((const size_t *)p)[-1];
-        if (likely(!(word & OWN_BLOCK))) {
-            heap_forget_if(p);
+        if (likely(!(word & OWN_BLOCK))) { /* glibc's, not sampled */
             count_free(glibc_usable_of(word));
             NEXT_VOID(next_free(p));
             return;
@@ -580,13 +626,58 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     bool smp = heap_due(total);
     if (gated(total))
         return enomem();
-    void *p = NEXT(next_calloc(nmemb, size));
+    size_t room = smp && tagging() && total <= SIZE_MAX / 2 ? TAG_ROOM : 0;
+    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
     if (likely(p)) {
         count_alloc(usable(p));
-        if (unlikely(smp))
+        if (unlikely(smp)) {
+            if (room)
+                p = tag(p, room);
             heap_record(p, total);
+        }
     }
     return p;
+}
+
+/* realloc of a marked (sampled) block, or of a block into a sampled one
+ * (glibc). A marked block is reallocated from glibc's address with its
+ * offset, so the mark and the contents stay where they are (glibc may
+ * still mremap it); it stays marked, sampled again or not (its free then
+ * finds nothing in the table). A plain block that becomes sampled moves its
+ * contents up by TAG_ROOM, once. */
+static __attribute__((noinline)) void *realloc_marked(void *p, size_t n, bool was, bool smp)
+{
+    if (n == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        free(p);
+        return NULL;
+    }
+    size_t off = was ? ((size_t *)p)[-2] : TAG_ROOM;
+    void *base = was ? tag_base(p) : p;
+    size_t old = usable(base);
+    if (n > SIZE_MAX / 2)
+        return enomem();
+    if (n + off > old && gated(n + off - old))
+        return enomem();
+    struct heap_taken taken;
+    taken.had = false;
+    if (was)
+        heap_take(p, &taken);
+    void *r = NEXT(next_realloc(base, n + off));
+    if (!r) {
+        heap_restore(p, &taken);
+        return NULL;
+    }
+    count_replace(old, usable(r));
+    void *q;
+    if (was) {
+        q = (unsigned char *)r + off;
+    } else {
+        memmove((unsigned char *)r + off, r, old < n ? old : n);
+        q = tag(r, off);
+    }
+    if (smp)
+        heap_record(q, n);
+    return q;
 }
 
 EXPORT void *realloc(void *p, size_t n)
@@ -609,15 +700,23 @@ EXPORT void *realloc(void *p, size_t n)
         if (mode_now() != AM_COUNT)
             return next_realloc(p, n);
     }
+    if (tagging()) {
+        bool was = is_tagged(p), smp = heap_due(n);
+        if (unlikely(was || smp))
+            return realloc_marked(p, n, was, smp);
+    }
     size_t old = usable(p);
     if (n > old && gated(n - old))
         return enomem();
-    /* For the profiler, a free of p and an allocation of n: the decision
-     * before the call, p forgotten before it (once realloc returns, another
-     * thread may get p), and remembered again if realloc fails. */
-    bool smp = heap_due(n);
+    /* For the profiler (another allocator: no marks), a free of p and an
+     * allocation of n: the decision before the call, p forgotten before it
+     * (once realloc returns, another thread may get p), and remembered
+     * again if realloc fails. */
+    bool smp = !tagging() && heap_due(n);
     struct heap_taken taken;
-    heap_take(p, &taken);
+    taken.had = false;
+    if (!tagging())
+        heap_take(p, &taken);
     void *q = NEXT(next_realloc(p, n));
     if (q) {
         count_replace(old, usable(q));
@@ -687,11 +786,25 @@ static void *aligned_common(int kind, size_t align, size_t n, int *err)
         *err = ENOMEM;
         return NULL;
     }
-    void *p = NEXT(aligned_next(kind, align, n, err));
+    /* A sampled block's mark takes its alignment (at least TAG_ROOM): the
+     * app's address keeps it. Beyond a page, not sampled (a rare 1 GiB
+     * alignment would cost 1 GiB). */
+    size_t room = 0;
+    if (unlikely(smp) && tagging()) {
+        room = TAG_ROOM;
+        while (room < align && room <= page_size)
+            room <<= 1;
+        if (room > page_size || n > SIZE_MAX / 2)
+            smp = false, room = 0;
+    }
+    void *p = NEXT(aligned_next(kind, align, n + room, err));
     if (p) {
         count_alloc(usable(p));
-        if (unlikely(smp))
+        if (unlikely(smp)) {
+            if (room)
+                p = tag(p, room);
             heap_record(p, n);
+        }
     }
     return p;
 }
@@ -746,6 +859,8 @@ EXPORT size_t malloc_usable_size(void *p)
         return arena_block_size(p);
     if (unlikely(mode_now() == AM_UNBOUND))
         bind_next();
+    if (is_tagged(p))
+        return next_usable(tag_base(p)) - ((size_t *)p)[-2];
     return next_usable(p);
 }
 

@@ -5,8 +5,10 @@
  * (dladdr, only when asked) and the answer to `heap N`.
  *
  * The malloc path pays one TLS decrement and a predictable branch
- * (heap_due); the free path one relaxed load while no sample is live
- * (heap_forget_if). */
+ * (heap_crossed, heap_due). With glibc's allocator, alloc.c marks a sampled
+ * block in the words before it and calls heap_forget only for a marked
+ * block; with another allocator, free asks heap_forget_if (a relaxed load
+ * while no sample is live, then the filter). */
 #ifndef RESHIM_HEAPPROF_H
 #define RESHIM_HEAPPROF_H
 
