@@ -342,6 +342,14 @@ static inline void slot_add(_Atomic int64_t *v, int64_t d)
     atomic_store_explicit(v, atomic_load_explicit(v, RLX) + d, RLX);
 #endif
 }
+static inline void slot_sub(_Atomic int64_t *v, int64_t d)
+{
+#if defined(__x86_64__)
+    __asm__("subq %1, %0" : "+m"(*(int64_t *)v) : "er"(d));
+#else
+    atomic_store_explicit(v, atomic_load_explicit(v, RLX) - d, RLX);
+#endif
+}
 static inline void slot_inc(_Atomic uint64_t *v)
 {
     slot_add((_Atomic int64_t *)v, 1);
@@ -465,7 +473,7 @@ static inline void count_free(size_t sz)
     struct athr *t = &athr;
     struct tslot *s = t->slot;
     if (likely(s)) {
-        slot_add(&s->live, -(int64_t)sz);
+        slot_sub(&s->live, (int64_t)sz);
         slot_inc(&s->frees);
     } else {
         count_slow(-(int64_t)sz, false);
@@ -546,6 +554,13 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
     return p;
 }
 
+/* The fast path's rare ends: no slot yet, or a growth step. */
+static __attribute__((noinline)) void *malloc_counted_after(void *p, size_t sz)
+{
+    count_alloc_small(sz);
+    return p;
+}
+
 static __attribute__((noinline)) void *malloc_general(size_t n)
 {
     int m = mode_now();
@@ -566,8 +581,17 @@ EXPORT void *malloc(size_t n)
     if (unlikely(heap_crossed(n))) /* the countdown: rarely */
         return malloc_counted(n, heap_decide(n));
     void *p = NEXT(next_malloc(n));
-    if (likely(p))
-        count_alloc_small(glibc_usable(p));
+    if (unlikely(!p))
+        return p;
+    size_t sz = glibc_usable(p);
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
+    int64_t g = t->growth + (int64_t)sz;
+    if (unlikely(!s) || unlikely(g >= GROWTH_STEP))
+        return malloc_counted_after(p, sz);
+    slot_add(&s->live, (int64_t)sz);
+    slot_inc(&s->allocs);
+    t->growth = g;
     return p;
 }
 
@@ -602,8 +626,20 @@ EXPORT void free(void *p)
     if (likely(atomic_load_explicit(&hot.fast_free, memory_order_acquire))) {
         size_t word = ((const size_t *)p)[-1];
         if (likely(!(word & OWN_BLOCK))) { /* glibc's, not sampled */
-            count_free(glibc_usable_of(word));
-            NEXT_VOID(next_free(p));
+            int64_t sz = (int64_t)glibc_usable_of(word);
+            struct athr *t = &athr;
+            struct tslot *s = t->slot;
+            if (likely(s)) {
+                slot_sub(&s->live, sz);
+                slot_inc(&s->frees);
+                int64_t g = t->growth - sz;
+                t->growth = g < 0 ? 0 : g;
+            } else {
+                count_free((size_t)sz);
+            }
+            t->in_next++;
+            next_free(p);
+            t->in_next--;
             return;
         }
     }
