@@ -42,8 +42,22 @@
 
 /* ---- the next allocator -------------------------------------------------- */
 
-static void *(*next_malloc)(size_t);
-static void (*next_free)(void *);
+/* What the fast path reads on every call, written at bind time (and when
+ * the gate or the mode changes): one cache line, read-mostly.
+ *   fast_below: requests below it take malloc's fast path; 0 until the next
+ *     allocator is bound, and whenever every allocation must be looked at
+ *     (passthrough, the gate armed, an allocator whose header we cannot
+ *     read); FAST_MAX otherwise, so that large requests (the gate, the
+ *     1 MiB growth check) always take the general path.
+ *   fast_free: free's fast path may run (counting, glibc's header). */
+static struct {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    atomic_size_t fast_below;
+    atomic_bool fast_free;
+} hot __attribute__((aligned(64)));
+#define next_malloc hot.malloc
+#define next_free hot.free
 static void *(*next_calloc)(size_t, size_t);
 static void *(*next_realloc)(void *, size_t);
 static void *(*next_memalign)(size_t, size_t);
@@ -55,16 +69,31 @@ static int (*next_munmap)(void *, size_t);
 static void *(*next_mremap)(void *, size_t, size_t, int, ...);
 
 enum { AM_UNBOUND, AM_COUNT, AM_PASS };
-static atomic_int alloc_mode;  /* AM_*: the fast path runs only in AM_COUNT */
+static atomic_int alloc_mode;  /* AM_*: counting only in AM_COUNT */
 static atomic_int bind_state;  /* 0 none, 1 binding, 2 bound */
 static TLS_IE int binding_here;
-/* Set while the next allocator runs: the mappings it makes itself (jemalloc
- * maps its extents through the PLT) are heap, already counted as blocks. */
-static TLS_IE int in_next;
+
+struct tslot;
+/* This thread's state on the malloc path, in one initial-exec TLS block
+ * (one offset to load, not one per variable). */
+struct athr {
+    struct tslot *slot; /* this thread's counter slot, once claimed */
+    int64_t growth;     /* bytes grown since the last check point */
+    /* >0 while the next allocator runs on this thread: the mappings it
+     * makes itself (jemalloc maps its extents through the PLT) are heap,
+     * already counted as blocks; and a signal handler that interrupted it
+     * must not allocate (its locks may be held). A count, not a flag: a
+     * handler may interrupt one call and make another. */
+    int in_next;
+    int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
+};
+static TLS_IE struct athr athr;
 #define NEXT(call) \
-    __extension__({ int p_ = in_next; in_next = 1; __typeof__(call) r_ = (call); in_next = p_; r_; })
-#define NEXT_VOID(call) do { int p_ = in_next; in_next = 1; call; in_next = p_; } while (0)
+    __extension__({ athr.in_next++; __typeof__(call) r_ = (call); athr.in_next--; r_; })
+#define NEXT_VOID(call) do { athr.in_next++; call; athr.in_next--; } while (0)
 static size_t page_size = 4096;
+#define GROWTH_STEP (256 * 1024) /* a check point every 256 KiB of a thread's growth */
+#define BIG_ALLOC (1024 * 1024)  /* and at every allocation this large (and the gate) */
 
 /* The usable size of a block, on every malloc and every free. glibc's
  * malloc_usable_size also reads the next chunk's header (its in-use bit),
@@ -78,11 +107,24 @@ static size_t page_size = 4096;
  * memory tagging) malloc_usable_size is called. */
 static bool glibc_header;
 
+/* From the size word: the chunk's size less its header, and less the
+ * trailer an mmapped chunk has too (flag 0x2). */
+static inline size_t glibc_usable_of(size_t word)
+{
+    return (word & ~(size_t)7) - sizeof(size_t) - (word & 2) * (sizeof(size_t) / 2);
+}
+
 static inline size_t glibc_usable(const void *p)
 {
-    size_t word = ((const size_t *)p)[-1], chunk = word & ~(size_t)7;
-    return chunk - ((word & 2) ? 2 * sizeof(size_t) : sizeof(size_t));
+    return glibc_usable_of(((const size_t *)p)[-1]);
 }
+
+/* Bit 3 of the word before a block: never set in a glibc chunk's size word
+ * (sizes are multiples of 16, flags are bits 0-2), set in the header of a
+ * block of our own: the bootstrap arena's, and a sampled block's (below).
+ * Free's fast path reads that word for the size anyway: one test tells it
+ * the block is not a plain glibc block. */
+#define OWN_BLOCK ((size_t)8)
 
 static inline size_t usable(void *p)
 {
@@ -103,7 +145,8 @@ static void probe_glibc_header(void)
         void *p = next_malloc(sizes[i]);
         if (!p)
             return;
-        same = glibc_usable(p) == next_usable(p) && next_usable(p) >= sizes[i];
+        same = glibc_usable(p) == next_usable(p) && next_usable(p) >= sizes[i] &&
+               !(((const size_t *)p)[-1] & OWN_BLOCK);
         next_free(p);
     }
     glibc_header = same;
@@ -113,7 +156,7 @@ atomic_int alloc_gate;
 
 bool alloc_in_allocator(void)
 {
-    return in_next;
+    return athr.in_next != 0;
 }
 
 /* ---- the bootstrap arena -------------------------------------------------
@@ -125,7 +168,7 @@ static atomic_size_t arena_used;
 
 static inline bool in_arena(const void *p)
 {
-    return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + ARENA_SIZE;
+    return (uintptr_t)p - (uintptr_t)arena < ARENA_SIZE;
 }
 
 static void *arena_alloc(size_t n, size_t align)
@@ -145,15 +188,53 @@ static void *arena_alloc(size_t n, size_t align)
             return NULL;
         }
     } while (!atomic_compare_exchange_weak(&arena_used, &old, end));
-    memcpy(arena + start - sizeof(size_t), &n, sizeof n);
+    size_t word = n << 4 | OWN_BLOCK; /* n <= ARENA_SIZE: no bit lost */
+    memcpy(arena + start - sizeof(size_t), &word, sizeof word);
     return arena + start;
 }
 
 static size_t arena_block_size(const void *p)
 {
-    size_t n;
-    memcpy(&n, (const unsigned char *)p - sizeof n, sizeof n);
-    return n;
+    size_t word;
+    memcpy(&word, (const unsigned char *)p - sizeof word, sizeof word);
+    return word >> 4;
+}
+
+/* ---- sampled blocks --------------------------------------------------------
+ * With glibc's allocator, a block the profiler samples is allocated
+ * TAG_ROOM bytes larger (its alignment, for the aligned ones) and the app
+ * gets the address that far in; the two words before it hold the offset
+ * back to glibc's block and TAG_WORD (OWN_BLOCK set). So free finds a
+ * sampled block from the word it reads anyway: the unsampled majority never
+ * touches the profiler's table (a random access into 1 MiB, a cache miss on
+ * large heaps), and only a marked block is looked up there. One sample per
+ * 512 KiB allocated: 16 bytes each. malloc_usable_size and realloc know
+ * the mark. With another allocator (no header to read), free asks the
+ * profiler's filter instead (heap_forget_if). */
+#define TAG_ROOM 16
+#define TAG_WORD ((size_t)0x5a3e1c0ull << 4 | OWN_BLOCK)
+
+static inline bool tagging(void)
+{
+    return glibc_header;
+}
+
+static inline bool is_tagged(const void *q)
+{
+    return tagging() && !in_arena(q) && ((const size_t *)q)[-1] == TAG_WORD;
+}
+
+static void *tag(void *p, size_t offset)
+{
+    unsigned char *q = (unsigned char *)p + offset;
+    ((size_t *)q)[-2] = offset;
+    ((size_t *)q)[-1] = TAG_WORD;
+    return q;
+}
+
+static inline void *tag_base(void *q)
+{
+    return (unsigned char *)q - ((size_t *)q)[-2];
 }
 
 static void die(const char *msg)
@@ -161,6 +242,17 @@ static void die(const char *msg)
     /* No allocator to forward to: nothing can work. */
     syscall(SYS_write, 2, msg, strlen(msg));
     abort();
+}
+
+/* The fast paths' switches, from the mode, the header check and the gate
+ * (after every change of one of them). */
+#define FAST_MAX (BIG_ALLOC - 8192) /* usable stays below BIG_ALLOC on the fast path */
+static void fast_update(void)
+{
+    bool counting = atomic_load(&alloc_mode) == AM_COUNT && glibc_header;
+    atomic_store_explicit(&hot.fast_free, counting, memory_order_release);
+    atomic_store_explicit(&hot.fast_below, counting && !atomic_load(&alloc_gate) ? FAST_MAX : 0,
+                          memory_order_release);
 }
 
 /* Finds the next allocator once. A nested call made by dlsym itself on this
@@ -202,6 +294,7 @@ static void bind_next(void)
     int mode = AM_COUNT;
     atomic_compare_exchange_strong(&alloc_mode, &(int){AM_UNBOUND}, mode);
     atomic_store_explicit(&bind_state, 2, memory_order_release);
+    fast_update();
 }
 
 void alloc_set_passthrough(void)
@@ -209,13 +302,20 @@ void alloc_set_passthrough(void)
     bind_next();
     atomic_store_explicit(&alloc_mode, AM_PASS, memory_order_release);
     atomic_store(&alloc_gate, 0);
+    fast_update();
+}
+
+void alloc_gate_set(int on)
+{
+    if (atomic_load_explicit(&alloc_gate, RLX) == on)
+        return;
+    atomic_store(&alloc_gate, on);
+    fast_update();
 }
 
 /* ---- per-thread counters ------------------------------------------------- */
 
 #define SLOTS 4096
-#define GROWTH_STEP (256 * 1024)
-#define BIG_ALLOC (1024 * 1024)
 
 struct tslot {
     _Atomic int64_t live;
@@ -229,34 +329,44 @@ static atomic_int slots_hw;
 /* Written at check points only; kept off the cache line the malloc path reads. */
 static _Atomic uint64_t heap_peak __attribute__((aligned(64)));
 
-static TLS_IE struct tslot *my_slot;
-static TLS_IE int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
-static TLS_IE int64_t growth;  /* bytes grown since the last check point */
-
 static pthread_key_t slot_key;
 static atomic_int key_state; /* 0 none, 1 creating, 2 ready, 3 failed */
 
-/* Single writer: a load and a store, no locked instruction. */
+/* Single writer: other threads only read (relaxed, whole words). On x86_64
+ * one add to memory (not locked: no other writer), elsewhere a load and a
+ * store. */
 static inline void slot_add(_Atomic int64_t *v, int64_t d)
 {
+#if defined(__x86_64__)
+    __asm__("addq %1, %0" : "+m"(*(int64_t *)v) : "er"(d));
+#else
     atomic_store_explicit(v, atomic_load_explicit(v, RLX) + d, RLX);
+#endif
+}
+static inline void slot_sub(_Atomic int64_t *v, int64_t d)
+{
+#if defined(__x86_64__)
+    __asm__("subq %1, %0" : "+m"(*(int64_t *)v) : "er"(d));
+#else
+    atomic_store_explicit(v, atomic_load_explicit(v, RLX) - d, RLX);
+#endif
 }
 static inline void slot_inc(_Atomic uint64_t *v)
 {
-    atomic_store_explicit(v, atomic_load_explicit(v, RLX) + 1, RLX);
+    slot_add((_Atomic int64_t *)v, 1);
 }
 
 static void slot_release(void *v)
 {
     struct tslot *s = v;
-    my_slot = NULL;
-    slot_state = 3; /* later frees of this thread go to the shared slot */
+    athr.slot = NULL;
+    athr.slot_state = 3; /* later frees of this thread go to the shared slot */
     atomic_store_explicit(&s->used, 0, memory_order_release);
 }
 
 static struct tslot *slot_claim(void)
 {
-    slot_state = 1; /* allocations made below count in the shared slot */
+    athr.slot_state = 1; /* allocations made below count in the shared slot */
     int ks = atomic_load_explicit(&key_state, memory_order_acquire);
     if (ks == 0) {
         int expected = 0;
@@ -266,7 +376,7 @@ static struct tslot *slot_claim(void)
         }
     }
     if (ks != 2) { /* being created by another thread, or failed: try next time */
-        slot_state = ks == 3 ? 3 : 0;
+        athr.slot_state = ks == 3 ? 3 : 0;
         return NULL;
     }
     for (int i = 0; i < SLOTS; i++) {
@@ -281,12 +391,12 @@ static struct tslot *slot_claim(void)
                 atomic_store_explicit(&slots[i].used, 0, memory_order_release);
                 break;
             }
-            my_slot = &slots[i];
-            slot_state = 2;
-            return my_slot;
+            athr.slot = &slots[i];
+            athr.slot_state = 2;
+            return athr.slot;
         }
     }
-    slot_state = 3; /* table full: this thread uses the shared slot */
+    athr.slot_state = 3; /* table full: this thread uses the shared slot */
     return NULL;
 }
 
@@ -311,8 +421,10 @@ static void peak_update(int64_t live)
 
 static __attribute__((noinline)) void growth_point(size_t sz)
 {
-    growth = 0;
+    athr.growth = 0;
     peak_update(live_sum());
+    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
+        reshim_init_slow(); /* a growth step is a slow point: init if no real call did */
     if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE) {
         int saved = errno; /* a malloc that succeeds leaves errno alone */
         memmon_growth(sz >= BIG_ALLOC ? sz : 0);
@@ -322,7 +434,7 @@ static __attribute__((noinline)) void growth_point(size_t sz)
 
 static __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
 {
-    struct tslot *s = slot_state == 0 ? slot_claim() : my_slot;
+    struct tslot *s = athr.slot_state == 0 ? slot_claim() : athr.slot;
     if (s) {
         slot_add(&s->live, d);
         slot_inc(alloc ? &s->allocs : &s->frees);
@@ -332,31 +444,43 @@ static __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
     }
 }
 
-static inline void count_alloc(size_t sz)
+static inline void count_alloc_as(size_t sz, bool maybe_big)
 {
-    struct tslot *s = my_slot;
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
     if (likely(s)) {
         slot_add(&s->live, (int64_t)sz);
         slot_inc(&s->allocs);
     } else {
         count_slow((int64_t)sz, true);
     }
-    growth += (int64_t)sz;
-    if (unlikely(growth >= GROWTH_STEP || sz >= BIG_ALLOC))
+    int64_t g = t->growth + (int64_t)sz;
+    t->growth = g;
+    if (unlikely(g >= GROWTH_STEP || (maybe_big && sz >= BIG_ALLOC)))
         growth_point(sz);
+}
+static inline void count_alloc(size_t sz)
+{
+    count_alloc_as(sz, true);
+}
+/* The fast path: its requests are below FAST_MAX, their blocks below BIG_ALLOC. */
+static inline void count_alloc_small(size_t sz)
+{
+    count_alloc_as(sz, false);
 }
 
 static inline void count_free(size_t sz)
 {
-    struct tslot *s = my_slot;
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
     if (likely(s)) {
-        slot_add(&s->live, -(int64_t)sz);
+        slot_sub(&s->live, (int64_t)sz);
         slot_inc(&s->frees);
     } else {
         count_slow(-(int64_t)sz, false);
     }
-    int64_t g = growth - (int64_t)sz;
-    growth = g < 0 ? 0 : g;
+    int64_t g = t->growth - (int64_t)sz;
+    t->growth = g < 0 ? 0 : g;
 }
 
 /* A block replaced by another (realloc): one free and one allocation. */
@@ -410,7 +534,35 @@ static bool cold_use_arena(void)
     return atomic_load_explicit(&bind_state, memory_order_acquire) != 2;
 }
 
-EXPORT void *malloc(size_t n)
+/* Every malloc takes either the fast path (counting, glibc's allocator,
+ * the gate disarmed, a request below FAST_MAX: one load and compare
+ * decides; then the sampling countdown, the call and the count) or the
+ * general path, which looks at everything. */
+static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
+{
+    if (gated(n))
+        return enomem();
+    size_t room = smp && tagging() && n <= SIZE_MAX / 2 ? TAG_ROOM : 0;
+    void *p = NEXT(next_malloc(n + room));
+    if (likely(p)) {
+        count_alloc(usable(p));
+        if (unlikely(smp)) {
+            if (room)
+                p = tag(p, room);
+            heap_record(p, n);
+        }
+    }
+    return p;
+}
+
+/* The fast path's rare ends: no slot yet, or a growth step. */
+static __attribute__((noinline)) void *malloc_counted_after(void *p, size_t sz)
+{
+    count_alloc_small(sz);
+    return p;
+}
+
+static __attribute__((noinline)) void *malloc_general(size_t n)
 {
     int m = mode_now();
     if (unlikely(m != AM_COUNT)) {
@@ -420,22 +572,40 @@ EXPORT void *malloc(size_t n)
             return arena_alloc(n, 16);
         return reshim_app_malloc(n);
     }
-    bool smp = heap_due(n);
-    if (gated(n))
-        return enomem();
+    return malloc_counted(n, heap_due(n));
+}
+
+EXPORT void *malloc(size_t n)
+{
+    if (unlikely(n >= atomic_load_explicit(&hot.fast_below, memory_order_acquire)))
+        return malloc_general(n);
+    if (unlikely(heap_crossed(n))) /* the countdown: rarely */
+        return malloc_counted(n, heap_decide(n));
     void *p = NEXT(next_malloc(n));
-    if (likely(p)) {
-        count_alloc(usable(p));
-        if (unlikely(smp))
-            heap_record(p, n);
-    }
+    if (unlikely(!p))
+        return p;
+    size_t sz = glibc_usable(p);
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
+    int64_t g = t->growth + (int64_t)sz;
+    if (unlikely(!s) || unlikely(g >= GROWTH_STEP))
+        return malloc_counted_after(p, sz);
+    slot_add(&s->live, (int64_t)sz);
+    slot_inc(&s->allocs);
+    t->growth = g;
     return p;
 }
 
-EXPORT void free(void *p)
+static __attribute__((noinline)) void free_general(void *p)
 {
-    if (unlikely(!p) || unlikely(in_arena(p)))
+    if (unlikely(in_arena(p)))
         return;
+    if (is_tagged(p)) { /* sampled: forgotten first (then another thread may get it) */
+        heap_forget(p);
+        p = tag_base(p);
+    } else if (!tagging() && mode_now() == AM_COUNT) {
+        heap_forget_if(p);
+    }
     int m = mode_now();
     if (unlikely(m != AM_COUNT)) {
         if (m == AM_UNBOUND)
@@ -446,9 +616,35 @@ EXPORT void free(void *p)
             return;
         }
     }
-    heap_forget_if(p);
     count_free(usable(p));
     NEXT_VOID(next_free(p));
+}
+
+EXPORT void free(void *p)
+{
+    if (unlikely(!p))
+        return;
+    if (likely(atomic_load_explicit(&hot.fast_free, memory_order_acquire))) {
+        size_t word = ((const size_t *)p)[-1];
+        if (likely(!(word & OWN_BLOCK))) { /* glibc's, not sampled */
+            int64_t sz = (int64_t)glibc_usable_of(word);
+            struct athr *t = &athr;
+            struct tslot *s = t->slot;
+            if (likely(s)) {
+                slot_sub(&s->live, sz);
+                slot_inc(&s->frees);
+                int64_t g = t->growth - sz;
+                t->growth = g < 0 ? 0 : g;
+            } else {
+                count_free((size_t)sz);
+            }
+            t->in_next++;
+            next_free(p);
+            t->in_next--;
+            return;
+        }
+    }
+    free_general(p);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size)
@@ -467,13 +663,58 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     bool smp = heap_due(total);
     if (gated(total))
         return enomem();
-    void *p = NEXT(next_calloc(nmemb, size));
+    size_t room = smp && tagging() && total <= SIZE_MAX / 2 ? TAG_ROOM : 0;
+    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
     if (likely(p)) {
         count_alloc(usable(p));
-        if (unlikely(smp))
+        if (unlikely(smp)) {
+            if (room)
+                p = tag(p, room);
             heap_record(p, total);
+        }
     }
     return p;
+}
+
+/* realloc of a marked (sampled) block, or of a block into a sampled one
+ * (glibc). A marked block is reallocated from glibc's address with its
+ * offset, so the mark and the contents stay where they are (glibc may
+ * still mremap it); it stays marked, sampled again or not (its free then
+ * finds nothing in the table). A plain block that becomes sampled moves its
+ * contents up by TAG_ROOM, once. */
+static __attribute__((noinline)) void *realloc_marked(void *p, size_t n, bool was, bool smp)
+{
+    if (n == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        reshim_app_free(p);
+        return NULL;
+    }
+    size_t off = was ? ((size_t *)p)[-2] : TAG_ROOM;
+    void *base = was ? tag_base(p) : p;
+    size_t old = usable(base);
+    if (n > SIZE_MAX / 2)
+        return enomem();
+    if (n + off > old && gated(n + off - old))
+        return enomem();
+    struct heap_taken taken;
+    taken.had = false;
+    if (was)
+        heap_take(p, &taken);
+    void *r = NEXT(next_realloc(base, n + off));
+    if (!r) {
+        heap_restore(p, &taken);
+        return NULL;
+    }
+    count_replace(old, usable(r));
+    void *q;
+    if (was) {
+        q = (unsigned char *)r + off;
+    } else {
+        memmove((unsigned char *)r + off, r, old < n ? old : n);
+        q = tag(r, off);
+    }
+    if (smp)
+        heap_record(q, n);
+    return q;
 }
 
 EXPORT void *realloc(void *p, size_t n)
@@ -496,15 +737,23 @@ EXPORT void *realloc(void *p, size_t n)
         if (mode_now() != AM_COUNT)
             return next_realloc(p, n);
     }
+    if (tagging()) {
+        bool was = is_tagged(p), smp = heap_due(n);
+        if (unlikely(was || smp))
+            return realloc_marked(p, n, was, smp);
+    }
     size_t old = usable(p);
     if (n > old && gated(n - old))
         return enomem();
-    /* For the profiler, a free of p and an allocation of n: the decision
-     * before the call, p forgotten before it (once realloc returns, another
-     * thread may get p), and remembered again if realloc fails. */
-    bool smp = heap_due(n);
+    /* For the profiler (another allocator: no marks), a free of p and an
+     * allocation of n: the decision before the call, p forgotten before it
+     * (once realloc returns, another thread may get p), and remembered
+     * again if realloc fails. */
+    bool smp = !tagging() && heap_due(n);
     struct heap_taken taken;
-    heap_take(p, &taken);
+    taken.had = false;
+    if (!tagging())
+        heap_take(p, &taken);
     void *q = NEXT(next_realloc(p, n));
     if (q) {
         count_replace(old, usable(q));
@@ -574,11 +823,25 @@ static void *aligned_common(int kind, size_t align, size_t n, int *err)
         *err = ENOMEM;
         return NULL;
     }
-    void *p = NEXT(aligned_next(kind, align, n, err));
+    /* A sampled block's mark takes its alignment (at least TAG_ROOM): the
+     * app's address keeps it. Beyond a page, not sampled (a rare 1 GiB
+     * alignment would cost 1 GiB). */
+    size_t room = 0;
+    if (unlikely(smp) && tagging()) {
+        room = TAG_ROOM;
+        while (room < align && room <= page_size)
+            room <<= 1;
+        if (room > page_size || n > SIZE_MAX / 2)
+            smp = false, room = 0;
+    }
+    void *p = NEXT(aligned_next(kind, align, n + room, err));
     if (p) {
         count_alloc(usable(p));
-        if (unlikely(smp))
+        if (unlikely(smp)) {
+            if (room)
+                p = tag(p, room);
             heap_record(p, n);
+        }
     }
     return p;
 }
@@ -633,6 +896,8 @@ EXPORT size_t malloc_usable_size(void *p)
         return arena_block_size(p);
     if (unlikely(mode_now() == AM_UNBOUND))
         bind_next();
+    if (is_tagged(p))
+        return next_usable(tag_base(p)) - ((size_t *)p)[-2];
     return next_usable(p);
 }
 
@@ -801,7 +1066,7 @@ static inline bool counting_maps(void)
 
 static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t off)
 {
-    if (in_next)
+    if (athr.in_next)
         return raw_mmap(a, len, prot, flags, fd, off);
     bool counted = counted_map(prot, flags);
     /* MAP_NORESERVE: a reservation (V8's heap, sparse arenas, guest RAM)
@@ -831,8 +1096,8 @@ static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t
     }
     errno = saved;
     if (counted && !reshim_guard) { /* new mappings are growth too */
-        growth += (int64_t)len;
-        if (growth >= GROWTH_STEP || len >= BIG_ALLOC)
+        athr.growth += (int64_t)len;
+        if (athr.growth >= GROWTH_STEP || len >= BIG_ALLOC)
             growth_point(len);
     }
     return p;
@@ -856,7 +1121,7 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t o
 EXPORT int munmap(void *addr, size_t len)
 {
     int rc = next_munmap ? next_munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
-    if (rc != 0 || in_next || !counting_maps())
+    if (rc != 0 || athr.in_next || !counting_maps())
         return rc;
     int saved = errno;
     uintptr_t lo = (uintptr_t)addr, hi = page_up(lo + len);
@@ -886,7 +1151,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
     if (unlikely(mode_now() == AM_UNBOUND))
         bind_next();
     uintptr_t lo = (uintptr_t)old, hi = page_up(lo + old_len);
-    bool counting = counting_maps() && !in_next;
+    bool counting = counting_maps() && !athr.in_next;
     if (counting && new_len > old_len && gate_asks(new_len - old_len) &&
         range_is_counted(lo, hi) && ask_gate(new_len - old_len)) {
         errno = ENOMEM;
@@ -1031,7 +1296,7 @@ static void alloc_atfork(int phase)
     for (int i = 0; i < hw; i++) {
         atomic_store(&slots[i].allocs, 0);
         atomic_store(&slots[i].frees, 0);
-        if (&slots[i] != my_slot)
+        if (&slots[i] != athr.slot)
             atomic_store(&slots[i].used, 0);
     }
     atomic_store(&shared_slot.allocs, 0);

@@ -26,6 +26,8 @@ void alloc_totals(struct alloc_totals *t);
 /* The allocation gate: when set (by memmon, under policy enforce near the
  * budget) every growing allocation asks memmon_deny() first. */
 extern atomic_int alloc_gate;
+/* Arms (1) or disarms (0) the gate: memmon, under policy enforce. */
+void alloc_gate_set(int on);
 
 /* True while this thread is inside the next allocator (a signal handler
  * that interrupted malloc runs with this set): its locks may be held, so

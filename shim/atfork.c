@@ -23,6 +23,10 @@ static int count;
  * close() or poll() mid-fork must never find our locks held by its own
  * thread (glibc runs the handlers and _Fork with signals open). */
 static TLS_IE sigset_t fork_mask;
+/* The handlers are installed at load (boot), before init: a process not
+ * active (yet, or disabled) forks with nothing of ours to lock; its child
+ * only learns its pid. */
+static TLS_IE bool fork_full;
 
 static void run(int phase, int from, int to, int step)
 {
@@ -32,6 +36,9 @@ static void run(int phase, int from, int to, int step)
 
 static void prepare(void)
 {
+    fork_full = atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE;
+    if (!fork_full)
+        return;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &fork_mask);
@@ -41,6 +48,8 @@ static void prepare(void)
 
 static void parent(void)
 {
+    if (!fork_full)
+        return;
     run(ATFORK_PARENT, count - 1, -1, -1);
     pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
@@ -48,6 +57,8 @@ static void parent(void)
 static void child(void)
 {
     reshim_owner_set();
+    if (!fork_full)
+        return;
     run(ATFORK_CHILD, count - 1, -1, -1);
     pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }

@@ -6,8 +6,10 @@
  * (dladdr, only when asked) and the answer to `heap N`.
  *
  * The malloc path pays one TLS decrement and a predictable branch
- * (heap_due); the free path one relaxed load while no sample is live
- * (heap_forget_if). */
+ * (heap_crossed, heap_due). With glibc's allocator, alloc.c marks a sampled
+ * block in the words before it and calls heap_forget only for a marked
+ * block; with another allocator, free asks heap_forget_if (a relaxed load
+ * while no sample is live, then the filter). */
 #ifndef RESHIM_HEAPPROF_H
 #define RESHIM_HEAPPROF_H
 
@@ -29,11 +31,18 @@ HIDDEN bool heap_decide(size_t n); /* the countdown went below 0: sample? */
 HIDDEN void heap_record(void *p, size_t n);
 HIDDEN void heap_forget(void *p);
 
+/* The countdown alone: true when it went below 0 (then heap_decide(n)
+ * says whether this allocation is sampled). */
+static inline bool heap_crossed(size_t n)
+{
+    return unlikely((heap_left -= (int64_t)n) < 0);
+}
+
 /* Decided before the real allocation; true: call heap_record() with the
  * block once it exists. */
 static inline bool heap_due(size_t n)
 {
-    return unlikely((heap_left -= (int64_t)n) < 0) && heap_decide(n);
+    return heap_crossed(n) && heap_decide(n);
 }
 
 /* Before the real free (after it, another thread may get the same address

@@ -52,13 +52,27 @@ struct env_view {
     const char *entry[ENV_KEEP];
 };
 
-static void env_scan(struct env_view *v)
+static bool has_prefix(const char *s, const char *p)
 {
+    while (*p)
+        if (*s++ != *p++)
+            return false;
+    return true;
+}
+
+static int env_scan(struct env_view *v)
+{
+    int reshim_vars = 0;
     v->n = 0;
-    for (char **e = environ; e && *e && v->n < ENV_KEEP; e++)
-        if (((*e)[0] == 'R' && strncmp(*e, "RESHIM_", 7) == 0) ||
-            ((*e)[0] == 'X' && strncmp(*e, "XDG_RUNTIME_DIR=", 16) == 0))
+    for (char **e = environ; e && *e && v->n < ENV_KEEP; e++) {
+        if ((*e)[0] == 'R' && has_prefix(*e, "RESHIM_")) {
             v->entry[v->n++] = *e;
+            reshim_vars++;
+        } else if ((*e)[0] == 'X' && has_prefix(*e, "XDG_RUNTIME_DIR=")) {
+            v->entry[v->n++] = *e;
+        }
+    }
+    return reshim_vars;
 }
 
 static const char *env_get(void *ctx, const char *name)
@@ -71,8 +85,33 @@ static const char *env_get(void *ctx, const char *name)
     return NULL;
 }
 
+/* What is taken at load (the constructor), or by the first wrapper when it
+ * runs before the constructor: the environment as the program received it
+ * (its strings stay where they are; a later setenv or clearenv changes
+ * nothing here), our pid, the fork handlers (atfork.c: they do nothing
+ * until init made the shim active; a child of a process not initialised
+ * only learns its pid, so that its own first real call may initialise). */
+static struct env_view boot_env;
+static int boot_reshim_vars; /* RESHIM_ variables in boot_env */
+static atomic_int booted;
+
+static void boot(void)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&booted, &expected, 1))
+        return;
+    boot_reshim_vars = env_scan(&boot_env);
+    reshim_owner_set();
+    reshim_atfork_install();
+}
+
 void reshim_init_slow(void)
 {
+    boot();
+    /* A vfork child's first real call (python's subprocess closes fds there)
+     * must not initialise in its parent's memory: it passes through. */
+    if (reshim_in_foreign_child())
+        return;
     int expected = RS_NONE;
     if (!atomic_compare_exchange_strong(&reshim_state, &expected, RS_INITIALISING)) {
         /* Another thread is initialising: wait for it (it takes microseconds). */
@@ -82,7 +121,6 @@ void reshim_init_slow(void)
     }
     int saved = errno;
     GUARD_ENTER();
-    reshim_owner_set();
     struct reshim_config *config = reshim_cfg_edit();
     /* Real symbols are bound at the first real call (REAL()), not here: a
      * process that never makes one (most of a shell script's children)
@@ -94,9 +132,8 @@ void reshim_init_slow(void)
         config->disable = true;
         final = RS_DISABLED;
     } else {
-        struct env_view view;
-        env_scan(&view);
-        reshim_config_load(config, env_get, &view, collect_warning, NULL, (unsigned)getuid());
+        struct env_view *view = &boot_env;
+        reshim_config_load(config, env_get, view, collect_warning, NULL, (unsigned)getuid());
         reshim_log_configure(config->log_level, config->log_file);
         for (int i = 0; i < nwarnings; i++)
             LOG_WARN("%s", warnings[i]);
@@ -106,8 +143,7 @@ void reshim_init_slow(void)
             LOG_ERROR("cannot map the fd table (%d); passing every call through", errno);
             final = RS_DISABLED;
         } else {
-            reshim_atfork_install();
-            server_init(env_get, &view); /* arms the stats thread's late start */
+            server_init(env_get, view); /* arms the stats thread's late start */
             heapprof_init(config);
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
@@ -119,10 +155,14 @@ void reshim_init_slow(void)
     errno = saved;
 }
 
+/* At load, only boot(): init itself (the settings, the fd table, the
+ * budget, the stats thread's arming) waits for the first real call, heap
+ * growth step or large allocation (reshim_active(), alloc.c): /bin/true and
+ * most of a shell script's children make none, and start as fast as with
+ * any preload. */
 __attribute__((constructor)) static void reshim_constructor(void)
 {
-    if (atomic_load(&reshim_state) == RS_NONE)
-        reshim_init_slow();
+    boot();
 }
 
 /* The shim's long-lived descriptors (wake pipe, stats socket and its
@@ -264,6 +304,10 @@ int reshim_thread_start(void *(*fn)(void *), size_t stack)
 
 __attribute__((destructor)) static void reshim_destructor(void)
 {
+    /* Never initialised: only RESHIM_ settings (an exit summary asked for, a
+     * push address) can want something at exit. */
+    if (atomic_load(&reshim_state) == RS_NONE && boot_reshim_vars && !reshim_guard)
+        reshim_init_slow();
     if (atomic_load(&reshim_state) != RS_ACTIVE || reshim_in_foreign_child())
         return;
     if (reshim_log_enabled(RLOG_INFO)) {

@@ -270,7 +270,7 @@ static uint64_t poll_once(bool with_cgroup)
     int cur = atomic_load(&state);
     enum mem_state next = budget_next_state(&params, (enum mem_state)cur, usage);
     if ((int)next != cur && atomic_compare_exchange_strong(&state, &cur, (int)next)) {
-        atomic_store(&alloc_gate, budget_gate_armed(&params, next));
+        alloc_gate_set(budget_gate_armed(&params, next));
         atomic_store(&deny_logged, 0);
         log_crossing((enum mem_state)cur, next, usage);
     }
@@ -407,7 +407,10 @@ bool memmon_deny(size_t n)
 {
     if (atomic_load_explicit(&resolved, memory_order_acquire) != 2) {
         /* A large request before the first growth step: the budget may not
-         * be known yet (never resolved before init is done). */
+         * be known yet (never resolved before init is done; a large request
+         * is a slow point, where init happens if no real call came first). */
+        if (atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
+            reshim_init_slow();
         if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
             return false;
         resolve();

@@ -102,6 +102,13 @@ atomic_int server_armed;
 static _Atomic uint64_t t0_ns;      /* monotonic, at init (or fork) */
 static _Atomic int64_t t0_real_ns;  /* unix time then */
 static atomic_int stop_req;         /* the destructor asks the thread to stop */
+/* The thread's phase: WAITING out its start delay (no descriptor, no file
+ * of ours yet), SERVING, or CANCELLED by the destructor during the delay:
+ * then the thread opens nothing, and exit need not wait for it (a
+ * short-lived process, python3 -c pass, pays no round trip to the thread
+ * at exit). */
+enum { PH_WAITING, PH_SERVING, PH_CANCELLED };
+static atomic_int phase;
 static atomic_int running;          /* the thread is in its loop */
 
 /* ---- raw values of the RESHIM_ variables (for `config`) ----------------- */
@@ -1184,7 +1191,6 @@ static void *srv_main(void *arg)
     if (stopping())
         goto out;
     prctl(PR_SET_NAME, "reshim-stats", 0, 0, 0);
-    tables_init();
     const struct reshim_config *cfg = reshim_cfg();
     /* No descriptor at all (no socket, no wake pipe, no periodic push) in
      * the first START_DELAY_NS: most short-lived processes (shell
@@ -1201,6 +1207,10 @@ static void *srv_main(void *arg)
         struct timespec ts = {(time_t)(left / SEC_NS), (long)(left % SEC_NS)};
         syscall(SYS_futex, &stop_req, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
     }
+    int waiting = PH_WAITING;
+    if (!atomic_compare_exchange_strong(&phase, &waiting, PH_SERVING))
+        goto out; /* the destructor came first: open nothing */
+    tables_init();
     wake_open(); /* before the loop's first stopping(): server_exit sees it */
     uint64_t now = reshim_now_ns();
     listener_open(now);
@@ -1378,9 +1388,9 @@ void server_tick_slow(void)
  * closed (only our own descriptors; the parent's socket file is left
  * alone), counters of the server reset, and the late start re-armed for the
  * child's own pid. */
-static void server_atfork(int phase)
+static void server_atfork(int when)
 {
-    if (phase != ATFORK_CHILD)
+    if (when != ATFORK_CHILD)
         return;
     GUARD_ENTER();
     /* The thread is not inherited; its descriptors are (the parent keeps
@@ -1409,6 +1419,7 @@ static void server_atfork(int phase)
     snap_turn = turn = 0;
     atomic_store(&running, 0);
     atomic_store(&stop_req, 0);
+    atomic_store(&phase, PH_WAITING);
     atomic_store(&t0_real_ns, real_ns());
     atomic_store(&t0_ns, reshim_now_ns());
     atomic_store(&server_armed, 1);
@@ -1442,7 +1453,13 @@ void server_exit(void)
     GUARD_ENTER();
     atomic_store(&server_armed, 0);
     atomic_store(&stop_req, 1);
-    if (atomic_load(&running)) {
+    int waiting = PH_WAITING;
+    if (atomic_compare_exchange_strong(&phase, &waiting, PH_CANCELLED)) {
+        /* Still in its start delay (or never started): it will open
+         * nothing; woken, it ends on its own. */
+        if (atomic_load(&running))
+            syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    } else if (atomic_load(&running)) {
         uint64_t one = 1, start = reshim_now_ns();
         syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); /* the start delay */
         /* Bounded: a thread of higher priority spinning here could keep the

@@ -27,6 +27,13 @@
 #                and instructions (callgrind, when valgrind is installed) per
 #                sampled stack over sampling off, the first sample (start-up),
 #                a new thread's first sample, resident memory per thread
+#   instructions callgrind's instruction counts (the same on a busy machine
+#                and a quiet one: the figures the README quotes as targets):
+#                per free+malloc pair (bench_malloc 1 N 1000, the difference
+#                of two N, so start-up and exit cancel out) with heap sampling
+#                off and at the defaults, per start-up of /bin/true and of
+#                python3 -c pass; without any preload, with the library of
+#                BENCH_BEFORE and with this one
 #   programs     with the shim's default settings (accounting on): cc1 -O2 of
 #                a generated C file (bench_gen csrc, preprocessed once into
 #                build/bench/), /usr/bin/python3 building a 3M-entry dict of
@@ -39,8 +46,13 @@
 #                 malloc/free, 5 for the programs; heaptrack: 3, at most this)
 #   BENCH_QUICK=1 a fast smoke run: 3 rounds (heaptrack 1) of much smaller batches
 #   BENCH_PIN=0   do not pin the round-trip benchmarks to one CPU
-#   BENCH_ONLY    comma list of groups to run: rtt, spawn, malloc, unwind, programs
-#                 (default: all)
+#   BENCH_ONLY    comma list of groups to run: rtt, spawn, malloc, unwind, programs,
+#                 instructions (default: all)
+#   BENCH_BEFORE  a git revision whose library is measured beside this one
+#                 (a "before" side in the instruction table and in the start-up,
+#                 malloc/free and program rows): default 465854e, main before
+#                 the fast path of issue 18; built once from `git archive` into
+#                 build/bench/before-REV/; "none" leaves it out
 #   BENCH_HEAPTRACK=0  skip the heaptrack rows (also skipped, with a note,
 #                 when heaptrack is not installed)
 #
@@ -115,6 +127,35 @@ fail() {
     exit 1
 }
 
+# The library of BENCH_BEFORE, built from `git archive` of that revision in
+# its own directory (once; the library alone), so that before and after run
+# side by side in one run. LIB_BEFORE is empty when left out or unbuildable.
+LIB_BEFORE="" BEFORE_NAME="" BEFORE_NOTE=""
+if [ "${BENCH_BEFORE:-465854e}" != none ]; then
+    rev=$(git -C "$ROOT" rev-parse --short=7 "${BENCH_BEFORE:-465854e}^{commit}" 2>/dev/null)
+    if [ -z "$rev" ]; then
+        BEFORE_NOTE="no before side: ${BENCH_BEFORE:-465854e} is not a revision of this repository"
+    else
+        dir=$WORK/before-$rev
+        if [ ! -s "$dir/build/libreshim.so" ]; then
+            rm -rf "$dir" && mkdir -p "$dir" &&
+                git -C "$ROOT" archive "$rev" | tar -x -C "$dir" &&
+                make -C "$dir" MUSL_CC= build/libreshim.so >"$dir.log" 2>&1 ||
+                fail "cannot build the library of $rev (see $dir.log)"
+        fi
+        LIB_BEFORE=$dir/build/libreshim.so BEFORE_NAME="before ($rev)"
+        BEFORE_NOTE="before: the library of $rev, built from git archive into ${dir#"$ROOT"/}"
+    fi
+fi
+
+# lib_of SIDE: the library a side preloads (1: this one, before: BENCH_BEFORE's).
+lib_of() {
+    case $1 in
+    before) echo "$LIB_BEFORE" ;;
+    *) echo "$LIB" ;;
+    esac
+}
+
 # field NAME LINE: the value of NAME=value in a benchmark's output line.
 field() {
     local f
@@ -156,18 +197,19 @@ heaptrack_argv() {
 # took. The same exec chain is used on both sides.
 run_rtt() { # shim mode n
     local out
-    if [ "$1" = 1 ]; then
-        out=$("${PIN[@]}" env LD_PRELOAD="$LIB" "$BIN/bench_rtt" "$2" "$3") || fail "bench_rtt $2 failed (with the shim)"
+    if [ "$1" != 0 ]; then
+        out=$("${PIN[@]}" env LD_PRELOAD="$(lib_of "$1")" "$BIN/bench_rtt" "$2" "$3") || fail "bench_rtt $2 failed (with the shim)"
     else
         out=$("${PIN[@]}" env -u LD_PRELOAD "$BIN/bench_rtt" "$2" "$3") || fail "bench_rtt $2 failed"
     fi
     field seconds "$out"
 }
 
-run_spawn() { # shim lib n program args...
+run_spawn() { # shim lib n program args... (side before: BENCH_BEFORE's library)
     local shim=$1 lib=$2 out
     shift 2
-    if [ "$shim" = 1 ]; then
+    [ "$shim" = before ] && lib=$LIB_BEFORE
+    if [ "$shim" != 0 ]; then
         out=$("$BIN/bench_spawn" -p "$lib" "$@") || fail "bench_spawn $2 failed (preloading $lib)"
     else
         out=$("$BIN/bench_spawn" "$@") || fail "bench_spawn $2 failed"
@@ -182,7 +224,7 @@ run_malloc() {
     shift
     case $side in
     0) out=$(env -u LD_PRELOAD "$BIN/bench_malloc" "$@" 2>&1) ;;
-    1) out=$(env LD_PRELOAD="$LIB" "$BIN/bench_malloc" "$@" 2>&1) ;;
+    1 | before) out=$(env LD_PRELOAD="$(lib_of "$side")" "$BIN/bench_malloc" "$@" 2>&1) ;;
     *)
         heaptrack_argv "$side"
         mkdir -p "${HT_OUT%/*}"
@@ -221,7 +263,7 @@ run_prog() {
     shift
     case $side in
     0) ;;
-    1) pre=(-p "$LIB") ;;
+    1 | before) pre=(-p "$(lib_of "$side")") ;;
     *)
         heaptrack_argv "$side"
         mkdir -p "${HT_OUT%/*}"
@@ -302,44 +344,99 @@ add_row() {
         "${#ratios[@]}" "$(awk -v q="$q" 'BEGIN { split(q, v, " "); printf "%.3f to %.3f", v[1], v[2] }')"
 }
 
-# compare [--tool SIDE TROUNDS TNAME] NAME OPS KIND ROUNDS RUNNER ARGS...:
+# compare [--tool SIDE TROUNDS TNAME]... NAME OPS KIND ROUNDS RUNNER ARGS...:
 # one discarded warm-up run of each side, then ROUNDS runs of each,
 # alternating A B A B ... (A without the shim, B with it); a row for B
-# against A (add_row). With --tool (heaptrack), a third side C runs right
-# after B in the first TROUNDS rounds (A B C A B C ... A B), and gets its own
-# row, TNAME, against the same As, computed the same way.
+# against A (add_row). Each --tool (heaptrack, the before library) is one
+# more side, C, run right after B in the first TROUNDS rounds (A B C A B C
+# ... A B), with its own row, TNAME, against the same As, computed the same
+# way.
 compare() {
-    local tool="" trounds=0 tname=""
-    if [ "$1" = --tool ]; then
-        tool=$2 trounds=$3 tname=$4
+    local tools=() trounds=() tnames=()
+    while [ "$1" = --tool ]; do
+        tools+=("$2") trounds+=("$3") tnames+=("$4")
         shift 4
-    fi
+    done
     local name=$1 ops=$2 kind=$3 rounds=$4 runner=$5
     shift 5
-    ((trounds > rounds)) && trounds=$rounds
-    local r ta=() tb=() tc=()
+    local r t ta=() tb=() tc0=() tc1=() tc2=()
+    ((${#tools[@]} <= 3)) || fail "compare: at most 3 tools"
     "$runner" 0 "$@" >/dev/null || exit 1
     "$runner" 1 "$@" >/dev/null || exit 1
-    # shellcheck disable=SC2034 # ta, tb, tc: read by add_row (namerefs)
+    for t in "${tools[@]}"; do
+        [ "$t" = before ] && { "$runner" before "$@" >/dev/null || exit 1; }
+    done
+    # shellcheck disable=SC2034 # ta, tb, tcN: read by add_row (namerefs)
     for ((r = 0; r < rounds; r++)); do
         ta[r]=$("$runner" 0 "$@") || exit 1
         tb[r]=$("$runner" 1 "$@") || exit 1
-        if ((r < trounds)); then
-            tc[r]=$("$runner" "$tool" "$@") || exit 1
-        fi
+        for t in "${!tools[@]}"; do
+            if ((r < trounds[t])); then
+                local -n tc_=tc$t
+                tc_[r]=$("$runner" "${tools[t]}" "$@") || exit 1
+                unset -n tc_
+            fi
+        done
     done
     add_row "$name" "$ops" "$kind" ta tb added
-    if ((trounds > 0)); then
-        add_row "$tname" "$ops" "$kind" ta tc
+    for t in "${!tools[@]}"; do
+        ((trounds[t] > 0)) && add_row "${tnames[t]}" "$ops" "$kind" ta "tc$t"
+    done
+}
+
+# ht_opts SIDE LABEL [BEFORE_LABEL]: the --tool words for compare:
+# heaptrack (none without it), then the before library (with BEFORE_LABEL,
+# when there is one).
+ht_opts() {
+    HT_OPTS=()
+    if [ -n "$HEAPTRACK" ] && [ -n "$1" ]; then
+        HT_OPTS=(--tool "$1" "$R_HT" "$2")
+    fi
+    if [ -n "$LIB_BEFORE" ] && [ -n "${3:-}" ]; then
+        HT_OPTS+=(--tool before 1000000 "$3")
     fi
 }
 
-# ht_opts SIDE LABEL: the --tool words for compare, or none without heaptrack.
-ht_opts() {
-    HT_OPTS=()
-    if [ -n "$HEAPTRACK" ]; then
-        HT_OPTS=(--tool "$1" "$R_HT" "$2")
-    fi
+# cg_ir SIDE ENV PROGRAM ARGS...: the instructions (callgrind's Ir, the whole
+# process) of one run of PROGRAM, preloading nothing (side 0), an empty
+# library (empty), this library (1) or BENCH_BEFORE's (before); ENV: more
+# VAR=VALUE words for its environment (one string, may be empty).
+cg_ir() {
+    local side=$1 envw=$2 pre=() out ir
+    shift 2
+    case $side in
+    0) ;;
+    empty) pre=(LD_PRELOAD="$EMPTY") ;;
+    *) pre=(LD_PRELOAD="$(lib_of "$side")") ;;
+    esac
+    # shellcheck disable=SC2086 # ENV: words
+    out=$(env "${pre[@]}" PYTHONHASHSEED=0 $envw valgrind --tool=callgrind \
+        --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null) || fail "callgrind: $* failed (side $side)"
+    ir=$(printf '%s\n' "$out" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n 1)
+    [ -n "$ir" ] || fail "callgrind: no count for $* (side $side)"
+    echo "$ir"
+}
+
+# cg_pair SIDE ENV: instructions per free+malloc pair, from two runs of
+# bench_malloc 1 N 1000 (N = CG_N and 2 CG_N): their difference over CG_N,
+# so that start-up, filling the window and exit cancel out.
+cg_pair() {
+    local a b
+    a=$(cg_ir "$1" "$2" "$BIN/bench_malloc" 1 "$CG_N" 1000) || exit 1
+    b=$(cg_ir "$1" "$2" "$BIN/bench_malloc" 1 $((2 * CG_N)) 1000) || exit 1
+    awk -v a="$a" -v b="$b" -v n="$CG_N" 'BEGIN { printf "%.0f", (b - a) / n }'
+}
+
+# Rows of the instruction table: "name|no shim|before|after|target".
+INSN=()
+# insn_row NAME UNIT NONE BEFORE AFTER TARGET: BEFORE and AFTER shown with
+# what they add to NONE; UNIT k (thousands), M (millions) or empty.
+insn_row() {
+    INSN+=("$(awk -v n="$1" -v u="$2" -v z="$3" -v b="$4" -v a="$5" -v t="$6" '
+        function f(x) { return u == "k" ? sprintf("%.1fk", x / 1e3) : u == "M" ? sprintf("%.2fM", x / 1e6) : sprintf("%d", x) }
+        function d(x) { return x == "" ? "-" : sprintf("%s (+%s)", f(x), f(x - z)) }
+        BEGIN { printf "%s|%s|%s|%s|%s", n, f(z), d(b), d(a), t }')")
+    printf '  %-52s %s\n' "$1" "${INSN[-1]#*|}"
 }
 
 # check_mem WHAT MIN_ALLOCS MIN_PEAK PROGRAM ARGS...: the shim must really
@@ -435,6 +532,36 @@ fi
 echo
 
 SECONDS=0
+if wanted instructions; then
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "  instruction counts skipped: valgrind is not installed (Debian package valgrind)"
+    else
+        [ "${BENCH_QUICK:-0}" = 1 ] && CG_N=20000 || CG_N=100000
+        echo "instructions (callgrind; before = ${BEFORE_NAME:-left out}):"
+        z=$(cg_pair 0 "")
+        b=$([ -n "$LIB_BEFORE" ] && cg_pair before RESHIM_HEAP_SAMPLE=0)
+        a=$(cg_pair 1 RESHIM_HEAP_SAMPLE=0)
+        insn_row "per free+malloc pair, heap sampling off" "" "$z" "$b" "$a" ""
+        b=$([ -n "$LIB_BEFORE" ] && cg_pair before "")
+        a=$(cg_pair 1 "")
+        insn_row "per free+malloc pair, defaults (sampling 512K)" "" "$z" "$b" "$a" "<= +40"
+        z=$(cg_ir 0 "" /bin/true)
+        if [ -n "$EMPTY" ]; then
+            e=$(cg_ir empty "" /bin/true)
+            insn_row "start-up: /bin/true, an empty .so preloaded (floor)" k "$z" "$e" "$e" ""
+        fi
+        b=$([ -n "$LIB_BEFORE" ] && cg_ir before "" /bin/true)
+        a=$(cg_ir 1 "" /bin/true)
+        insn_row "start-up: /bin/true" k "$z" "$b" "$a" "<= floor + 5.3k"
+        if [ -x /usr/bin/python3 ]; then
+            z=$(cg_ir 0 "" /usr/bin/python3 -c pass)
+            b=$([ -n "$LIB_BEFORE" ] && cg_ir before "" /usr/bin/python3 -c pass)
+            a=$(cg_ir 1 "" /usr/bin/python3 -c pass)
+            insn_row "start-up: python3 -c pass" M "$z" "$b" "$a" ""
+        fi
+        echo
+    fi
+fi
 if wanted rtt; then
     compare "TCP loopback round trips, send/recv, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp "$N_TCP"
     compare "TCP loopback round trips, read/write, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp-rw "$N_TCP"
@@ -442,27 +569,31 @@ if wanted rtt; then
     compare "TCP connect + 1 B each way + close" "$N_CONN" rate "$R_RTT" run_rtt connect "$N_CONN"
 fi
 if wanted spawn; then
-    compare "start-up: $N_TRUE x /bin/true" "$N_TRUE" time "$R_SPAWN" run_spawn "$LIB" "$N_TRUE" /bin/true
+    name="start-up: $N_TRUE x /bin/true"
+    ht_opts "" "" "$name, $BEFORE_NAME"
+    compare "${HT_OPTS[@]}" "$name" "$N_TRUE" time "$R_SPAWN" run_spawn "$LIB" "$N_TRUE" /bin/true
     if [ -n "$EMPTY" ]; then
         # The floor, in the same units: an empty library preloaded instead of reshim.
         compare "start-up: $N_TRUE x /bin/true, empty .so (floor)" "$N_TRUE" time "$R_SPAWN" \
             run_spawn "$EMPTY" "$N_TRUE" /bin/true
     fi
     if [ -x /usr/bin/python3 ]; then
-        compare "start-up: $N_PY x python3 -c pass" "$N_PY" time "$R_PY" \
+        name="start-up: $N_PY x python3 -c pass"
+        ht_opts "" "" "$name, $BEFORE_NAME"
+        compare "${HT_OPTS[@]}" "$name" "$N_PY" time "$R_PY" \
             run_spawn "$LIB" "$N_PY" /usr/bin/python3 -c pass
     fi
 fi
 if wanted malloc; then
     # ns kind: OPS = pairs per thread; the figure is wall ns per pair of one thread.
     name="malloc/free, 1 thread, 100k-slot window"
-    ht_opts htraw "$name, heaptrack --raw"
+    ht_opts htraw "$name, heaptrack --raw" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" "$N_MT" ns "$R_MALLOC" run_malloc 1 "$N_MT" 100000
     name="malloc/free, 2 threads, 100k-slot windows"
-    ht_opts htraw "$name, heaptrack --raw"
+    ht_opts htraw "$name, heaptrack --raw" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" "$N_MT" ns "$R_MALLOC" run_malloc 2 "$N_MT" 100000
     name="malloc/free, 1 thread, 1000 slots (cache-resident floor)"
-    ht_opts htraw "$name, heaptrack --raw"
+    ht_opts htraw "$name, heaptrack --raw" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" "$N_ST" ns "$R_MALLOC" run_malloc 1 "$N_ST" 1000
     # Both sides with the shim: "without" is RESHIM_HEAP_SAMPLE=0, "with" 512K.
     compare "malloc/free, 1 thread, 1000 slots: heap sampling 512K vs off" "$N_ST" ns \
@@ -472,13 +603,13 @@ if wanted malloc; then
 fi
 if wanted programs; then
     name="cc1 -O2 of a generated C file ($N_FUNCS functions)"
-    ht_opts htraw "$name, heaptrack --raw"
+    ht_opts htraw "$name, heaptrack --raw" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_prog "$CC1" -quiet -O2 "$CC1_IN" -o "$WORK/cc1.s"
     name="python3: dict of $(awk -v n="$N_DICT" 'BEGIN { printf(n >= 1e6 ? "%gM" : "%gk", n >= 1e6 ? n / 1e6 : n / 1e3) }') strings, sorted"
-    ht_opts ht "$name, heaptrack"
+    ht_opts ht "$name, heaptrack" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_prog /usr/bin/python3 -c "$PY_CODE"
     name="sort of $((N_WORDS >> 20)) MiB of random words"
-    ht_opts ht "$name, heaptrack"
+    ht_opts ht "$name, heaptrack" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_sort "$SORT" -o "$WORK/sorted.txt" "$WORDS"
 fi
 
@@ -547,6 +678,20 @@ fi
 
 rm -f "$WORK/sorted.txt" "$WORK/cc1.s" "$WORK/prog.out" "$WORK/check.out"
 
+if ((${#INSN[@]} > 0)); then
+    echo
+    echo "| instructions (callgrind) | no shim | ${BEFORE_NAME:-before} | after | target |"
+    echo "| --- | ---: | ---: | ---: | --- |"
+    for row in "${INSN[@]}"; do
+        IFS='|' read -r n z b a t <<<"$row"
+        echo "| $n | $z | $b | $a | $t |"
+    done
+    echo
+    echo "Instructions: callgrind's count of the whole process (the same on a busy machine and a"
+    echo "quiet one); in brackets, what the preload adds. Per pair: bench_malloc 1 N 1000 minus"
+    echo "bench_malloc 1 N/2 1000, over N/2 = $CG_N; glibc's own work (and the benchmark's loop)"
+    echo "is the no-shim column. \"after\" is this tree's build/libreshim.so."
+fi
 echo
 echo "| benchmark | without shim | with shim (or heaptrack) | ratio |"
 echo "| --- | ---: | ---: | ---: |"
@@ -555,6 +700,7 @@ for row in "${ROWS[@]}"; do
     echo "| $n | $a | $b | $r |"
 done
 echo
+[ -n "$BEFORE_NOTE" ] && echo "$BEFORE_NOTE; its rows (\", $BEFORE_NAME\") run in the same rounds."
 echo "ratio: time with the shim (or under heaptrack, without the shim) / time without (above"
 echo "1: slower), median over adjacent runs; the other columns are medians. Rows \"heap"
 echo "sampling 512K vs off\": both sides with the shim, RESHIM_HEAP_SAMPLE=0 against 512K."
