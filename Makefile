@@ -89,9 +89,16 @@ $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP
 	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) $(COMPAT_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
 		$(CLI_SHARED) $(CLI_COMPAT) -lm
 
-$(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
-	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -static \
-		-o $@ $(CLI_SRC) $(CLI_SHARED) -lm
+# uthash (uthash-dev) is one header; musl-gcc sees musl's headers only, so
+# it gets a directory that holds uthash.h alone.
+UTHASH_H := $(firstword $(wildcard /usr/include/uthash.h /usr/local/include/uthash.h) /usr/include/uthash.h)
+$(BUILD)/uthash/uthash.h: $(UTHASH_H) | $(BUILD)
+	mkdir -p $(@D) && cp $< $@
+
+$(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) \
+		$(BUILD)/uthash/uthash.h | $(BUILD)
+	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -I$(BUILD)/uthash \
+		-static -o $@ $(CLI_SRC) $(CLI_SHARED) -lm
 
 $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/obj
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "config.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,22 +55,21 @@ int cmd_heap(int argc, char **argv)
     bool json = false;
     int pid = 0;
     unsigned top = 20;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"top", required_argument, NULL, 'n'},
+        {NULL, 0, NULL, 0},
+    };
+    for (int c; (c = cli_getopt(argc, argv, "n:", longopts)) != -1;) {
+        if (c == 'j')
             json = true;
-        } else if (strcmp(argv[i], "--top") == 0 || strcmp(argv[i], "-n") == 0 ||
-                   strncmp(argv[i], "--top=", 6) == 0) {
-            const char *v = argv[i][5] == '=' ? argv[i] + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || reshim_parse_uint(v, 1000, &top) || top < 1)
-                return cli_usage_error("heap", "--top needs a number from 1 to 1000");
-        } else if (argv[i][0] == '-' || pid) {
-            return cli_usage_error("heap", "unexpected argument '%s'", argv[i]);
-        } else if ((pid = cli_parse_pid(argv[i])) < 0) {
-            return cli_usage_error("heap", "'%s' is not a process id", argv[i]);
-        }
+        else if (c == 'n' && (reshim_parse_uint(optarg, 1000, &top) || top < 1))
+            return cli_usage_error("heap", "--top needs a number from 1 to 1000");
+        else if (c != 'n')
+            return EXIT_USAGE;
     }
-    if (pid <= 0)
-        return cli_usage_error("heap", "which process? (a PID; reshim ls lists them)");
+    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
     char req[32], *ans;
     size_t len;
     snprintf(req, sizeof req, "heap %u", top);
