@@ -60,7 +60,7 @@ UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: FORCE print-version all deps check check-full check-unit check-sanitize check-integration demo bench \
+.PHONY: FORCE print-version all deps deps-demo check check-full check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -120,8 +120,11 @@ $(BUILD)/musl/libreshim.so: $(MUSL_OBJ) shim/libreshim.map
 $(BUILD) $(BUILD)/obj $(BUILD)/musl/obj $(BUILD)/man $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
 	mkdir -p $@
 
+# What the tests need (make check, check-full, bench); the demo needs less.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh check
+deps-demo:
+	@scripts/install-deps.sh demo
 
 # ---- unit tests (cmocka), plain and under ASan+UBSan and TSan ----
 define unit_rules
@@ -186,7 +189,7 @@ check-full: deps
 	@RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory check-integration
 	@$(if $(strip $(CHECK_EXTRA) $(CHECK_FULL)),RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory $(CHECK_EXTRA) $(CHECK_FULL))
 
-demo: deps
+demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 
