@@ -12,7 +12,7 @@
 
 #include "snapshot.h"
 
-/* Exit codes (SPEC.md). */
+/* Exit codes (reshim(1), EXIT STATUS). */
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2   /* usage error or bad configuration */

@@ -62,7 +62,7 @@ static const struct command commands[] = {
      "state, trims). Sizes are 1024-based (1 MB = 1 MiB), as in RESHIM_MEM_BUDGET.\n"
      "\n"
      "options:\n"
-     "  --json   the process's own JSON line, as it sent it (keys in SPEC.md)\n"
+     "  --json   the process's own JSON line, as it sent it (keys in libreshim(7))\n"
      "\n"
      "examples:\n"
      "  reshim stats 4242\n"

@@ -4,7 +4,7 @@
 # their connects are refused now and then and the shim retries, while they
 # allocate; a third python3 runs without the shim. Every command is run for
 # real against the library's stats sockets (a private RESHIM_RUN_DIR):
-# ls (and stale sockets), stats (JSON keys of SPEC.md, human output),
+# ls (and stale sockets), stats (JSON keys of libreshim(7), human output),
 # metrics (promtool, two processes merged), trim, heap, config --check, run
 # (exec, LD_PRELOAD kept), watch (plain lines off a terminal; on a
 # pseudo-terminal the bar, colour, NO_COLOR, the terminal restored), a
@@ -110,7 +110,7 @@ fi
 
 # ---- stats ------------------------------------------------------------------------
 "$RESHIM" stats "$A" --json >"$TMP/a.json" || fail "stats --json failed"
-"$PY" - "$TMP/a.json" "$A" <<'PYEOF' || fail "stats --json does not hold the keys of SPEC.md"
+"$PY" - "$TMP/a.json" "$A" <<'PYEOF' || fail "stats --json does not hold the keys of libreshim(7)"
 import json, sys
 j = json.load(open(sys.argv[1]))
 pid = int(sys.argv[2])
@@ -149,7 +149,7 @@ grep -q "^destinations: " "$TMP/a.txt" || fail "stats has no destinations sectio
 grep -q "^127.0.0.1:$port  *out " "$TMP/a.txt" || fail "stats does not list 127.0.0.1:$port"
 grep -q "^  budget   200 MB (from env)" "$TMP/a.txt" || fail "stats does not show the budget"
 has_esc "$TMP/a.txt" && fail "stats wrote escape bytes to a pipe"
-pass "stats --json has the keys of SPEC.md; stats names pid $A and 127.0.0.1:$port"
+pass "stats --json has the keys of libreshim(7); stats names pid $A and 127.0.0.1:$port"
 
 # ---- metrics ----------------------------------------------------------------------
 "$RESHIM" metrics "$A" "$B" >"$TMP/m2" || fail "metrics $A $B exited $?"
