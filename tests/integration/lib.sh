@@ -48,6 +48,13 @@ summary_field() {
         sed -n "s/^ *$2 .*\b$3=\([0-9]*\).*/\1/p"
 }
 
+# need FILE...: what a test runs from the build. `make check-integration` builds
+# it all first (the library, the CLI, build/bin/*); a test never runs make.
+need() {
+    local f
+    for f; do [ -e "$f" ] || fail "$f is missing (make check-integration builds it)"; done
+}
+
 pass() { echo "  ok: $*"; }
 fail() { echo "  FAIL: $*" >&2; exit 1; }
 skip() { echo "  skip: $*" >&2; exit 77; }

@@ -29,7 +29,7 @@ source "$(dirname "$0")/lib.sh"
 PROBE="$BIN/errno_probe"
 MIN_CASES=500
 
-make -s -C "$ROOT" build/bin/errno_probe >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build errno_probe"; }
+need "$BIN/errno_probe"
 
 # The probe must import every symbol reshim exports, the _chk forms included.
 exported=$(sed -n '/global:/,/local:/p' "$ROOT/shim/libreshim.map" | tr ' ;' '\n\n' |

@@ -18,7 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/heap_sites build/reshim >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build heap_sites"; }
+need "$BIN/heap_sites" "$ROOT/build/reshim"
 CLI="$ROOT/build/reshim"
 export RESHIM_RUN_DIR="$TMP/run"
 

@@ -7,8 +7,7 @@
 # and its exit summary shows connect recovered=1 and retries>=1.
 source "$(dirname "$0")/lib.sh"
 
-[ -x "$BIN/blocking_client" ] || make -C "$ROOT" --no-print-directory build/bin/blocking_client >/dev/null ||
-    fail "cannot build blocking_client"
+need "$BIN/blocking_client"
 command -v wget >/dev/null || skip "wget not installed"
 
 DELAY=1.5

@@ -12,7 +12,7 @@
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/mem_stress >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build mem_stress"; }
+need "$BIN/mem_stress"
 THREADS=4
 OPS=1250000   # per thread
 mem_line() { grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/.*; *mem /mem /'; }

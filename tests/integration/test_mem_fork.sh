@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/mem_forker >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build mem_forker"; }
+need "$BIN/mem_forker"
 MiB=1048576
 mem_line() { sed 's/.*; *mem /mem /'; }
 

@@ -14,8 +14,7 @@
 # client, which makes one call at a time.
 source "$(dirname "$0")/lib.sh"
 
-[ -x "$BIN/blocking_client" ] || make -C "$ROOT" --no-print-directory build/bin/blocking_client >/dev/null ||
-    fail "cannot build blocking_client"
+need "$BIN/blocking_client"
 
 cat > "$TMP/one.py" <<'PYEOF'
 import errno, socket, sys, time

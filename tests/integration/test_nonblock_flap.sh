@@ -14,7 +14,7 @@
 # summaries show retries and recoveries, and no client ever blocks.
 source "$(dirname "$0")/lib.sh"
 
-make -s -C "$ROOT" all >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build the shim"; }
+need "$SHIM"
 command -v curl >/dev/null || skip "curl not installed"
 NODE=/usr/bin/node
 [ -x "$NODE" ] || skip "node not installed at $NODE"
