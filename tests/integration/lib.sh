@@ -38,14 +38,76 @@ wait_port() {
     done
 }
 
+# wait_until SECONDS CMD...: until CMD succeeds (tried every 50 ms); 1 when
+# SECONDS pass first. The one way a test waits for a state.
+wait_until() {
+    local t=$1 i=0; shift
+    until "$@"; do
+        i=$((i + 1)); [ $i -gt $((t * 20)) ] && return 1; sleep 0.05
+    done
+}
+
 # with_shim CMD...: runs CMD with the shim preloaded (env passes through).
 with_shim() { LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; }
 
-# summary_field LOGFILE CLASS FIELD: a counter from the RESHIM_LOG=info exit
-# summary ("connect calls=1 failures=0 retries=3 recovered=1 gave_up=0; ...").
-summary_field() {
-    grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/^exit summary: //' | tr ';' '\n' |
-        sed -n "s/^ *$2 .*\b$3=\([0-9]*\).*/\1/p"
+# ---- figures: from the stats the shim sends, never from its log lines ----------
+# A process started with `pushed` sends its stats object (the one `reshim stats
+# --json` gives) to this test's collector (`reshim collect --json`, started on
+# first use) every RESHIM_INTERVAL and once at exit (RESHIM_PUSH); stat_field
+# reads a figure from the last one, so after the process has exited, from its
+# final figures.
+PUSH="$TMP/push.sock"
+push_start() {
+    [ -S "$PUSH" ] && return 0
+    spawn "$ROOT/build/reshim" collect --listen "$PUSH" --json >"$TMP/push.jsonl" 2>"$TMP/push.err"
+    wait_until 10 test -S "$PUSH" || fail "reshim collect did not start: $(cat "$TMP/push.err")"
+}
+
+# pushed CMD...: runs CMD (a program) as with_shim does, pushing its stats to
+# the collector. Its pid (exec keeps the subshell's) goes to $TMP/pushed.pid,
+# and when its stderr is a file, to that file's name + .pid too, so that
+# stat_field can name the run by the file its stderr went to.
+pushed() {
+    push_start
+    (
+        echo "$BASHPID" >"$TMP/pushed.pid"
+        err=$(readlink /proc/$BASHPID/fd/2 2>/dev/null || true)
+        [ -f "$err" ] && echo "$BASHPID" >"$err.pid"
+        RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" exec "$@"
+    )
+}
+
+# stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
+# KEY a path in it (net.connect.retries, mem.enomem; an object such as
+# net.connect prints as "calls=3 failures=1 ..."); the process: PID, the
+# `pushed` one whose stderr went to ERRFILE, or else the last `pushed` one.
+# Once it has exited, its final object: a shimmed /bin/true pushes after it,
+# and when the collector has printed that one it has printed all sent before.
+stat_field() {
+    local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")} mark
+    case $pid in
+    *[!0-9]*) [ -f "$pid.pid" ] || fail "stat_field $key: no pushed process wrote to $pid"
+              pid=$(cat "$pid.pid") ;;
+    esac
+    push_start
+    mark=$( (echo "$BASHPID"; RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" exec /bin/true) )
+    wait_until 10 grep -q "^{\"pid\":$mark," "$TMP/push.jsonl" ||
+        fail "the collector did not receive the marker of pid $mark: $(cat "$TMP/push.err")"
+    "$PY" - "$TMP/push.jsonl" "$pid" "$key" <<'PYEOF' || fail "no figure $key of pid $pid in what it pushed"
+import json, sys
+path, pid, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+last = None
+for line in open(path):
+    d = json.loads(line)
+    if d.get("pid") == pid:
+        last = d
+if last is None:
+    sys.exit(1)
+for k in key.split("."):
+    last = last[k]
+# An object (net.connect) as "calls=3 failures=1 ...", for messages.
+print(" ".join("%s=%s" % kv for kv in last.items()) if isinstance(last, dict) else last)
+PYEOF
 }
 
 # need FILE...: what a test runs from the build. `make check-integration` builds

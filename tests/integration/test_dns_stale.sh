@@ -97,5 +97,5 @@ nstale=$(grep -c "getaddrinfo($NAME): temporary failure; answering with the last
 [ "$nstale" -ge 1 ] || fail "no stale-answer log line"
 stale=$(grep -o "exit summary: .*" "$TMP/err1" | tail -n 1 | grep -o 'dns_stale=[0-9]*' | cut -d= -f2)
 [ -n "$stale" ] && [ "$stale" -ge "$LATER" ] || fail "exit summary dns_stale=${stale:-missing}, expected >= $LATER"
-[ "$(summary_field "$TMP/err1" dns gave_up)" = 0 ] || fail "dns gave_up != 0 with the shim"
+[ "$(stat_field net.dns.gave_up "$TMP/err1")" = 0 ] || fail "dns gave_up != 0 with the shim"
 pass "with reshim: $nok/$nok fetches ok, $nstale stale-answer log lines, dns_stale=$stale, $dropped queries dropped"

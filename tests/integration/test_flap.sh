@@ -42,15 +42,15 @@ sed 's/^/    /' "$TMP/plain"
 [ $((N - ok0)) -ge $((N / 10)) ] || fail "without the shim only $((N - ok0))/$N failed: is the server flapping?"
 pass "without the shim: $ok0/$N succeeded ($(rate "$ok0"))"
 
-RESHIM_LOG=info with_shim "$PY" "$TMP/client.py" "http://127.0.0.1:$port/" "$N" >"$TMP/shim" 2>"$TMP/shim.err" ||
+RESHIM_LOG=info pushed "$PY" "$TMP/client.py" "http://127.0.0.1:$port/" "$N" >"$TMP/shim" 2>"$TMP/shim.err" ||
     { tail -n 5 "$TMP/shim.err"; fail "client crashed with the shim"; }
 ok1=$(sed -n 's/^ok=\([0-9]*\) .*/\1/p' "$TMP/shim")
 [ -n "$ok1" ] || fail "no result with the shim: $(cat "$TMP/shim")"
 sed 's/^/    /' "$TMP/shim"
-grep "exit summary" "$TMP/shim.err" | sed 's/^.*exit summary: \([^;]*\);.*/    shim: \1/'
+echo "    shim: connect $(stat_field net.connect "$TMP/shim.err")"
 # Anything else the shim said (gave up, budget, breaker), and the errors.
 grep -v ": info: \(connect to .* recovered after\|exit summary\)" "$TMP/shim.err" | sed 's/^/    | /' | head -n 20 || true
 echo "    server cycles so far: $(grep -c " up$" "$TMP/server" || true)"
 [ "$ok1" -ge $((N * 99 / 100)) ] || fail "with the shim only $ok1/$N succeeded ($(rate "$ok1")), expected >= 99 %"
-[ "$(summary_field "$TMP/shim.err" connect recovered)" -ge 1 ] || fail "with the shim no connect was recovered"
+[ "$(stat_field net.connect.recovered "$TMP/shim.err")" -ge 1 ] || fail "with the shim no connect was recovered"
 pass "with the shim: $ok1/$N succeeded ($(rate "$ok1")); without: $ok0/$N ($(rate "$ok0"))"

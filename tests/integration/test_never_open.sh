@@ -35,7 +35,7 @@ read -r err secs <"$TMP/out"
 awk -v s="$secs" 'BEGIN { exit !(s < 0.5) }' || fail "without the shim the refusal took ${secs}s"
 pass "without the shim: $err after ${secs}s"
 
-RESHIM_LOG=info with_shim "$PY" "$TMP/one.py" "$port" >"$TMP/out" 2>"$TMP/err" ||
+RESHIM_LOG=info pushed "$PY" "$TMP/one.py" "$port" >"$TMP/out" 2>"$TMP/err" ||
     { cat "$TMP/err"; fail "client crashed with the shim"; }
 read -r err secs <"$TMP/out"
 [ "$err" = ECONNREFUSED ] || fail "with the shim: $err, expected ECONNREFUSED"
@@ -44,9 +44,9 @@ awk -v s="$secs" 'BEGIN { exit !(s > 0.5) }' || fail "with the shim the refusal 
 awk -v s="$secs" 'BEGIN { exit !(s < 12) }' || fail "with the shim the refusal took ${secs}s, beyond the 10 s deadline"
 grep -q "connect to 127.0.0.1:$port gave up after 5 retries" "$TMP/err" ||
     { sed 's/^/    | /' "$TMP/err"; fail "no 'gave up after 5 retries' line"; }
-[ "$(summary_field "$TMP/err" connect gave_up)" = 1 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
-[ "$(summary_field "$TMP/err" connect retries)" = 5 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
-[ "$(summary_field "$TMP/err" connect failures)" = 1 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.gave_up "$TMP/err")" = 1 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.retries "$TMP/err")" = 5 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.failures "$TMP/err")" = 1 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
 pass "with the shim: $err after ${secs}s; connect retries=5 gave_up=1"
 
 # ---- (2) the breaker: 40 connects in one process ----
@@ -76,6 +76,6 @@ grep -q "warn: breaker open for 127.0.0.1:$port after [0-9]* failed connects" "$
     fail "no 'breaker open for 127.0.0.1:$port' warning"
 [ "$(grep -c "breaker open for" "$TMP/err")" = 1 ] || fail "the breaker opened more than once"
 ! grep -q "retry budget" "$TMP/err" || fail "the retry budget refused a client making one call at a time"
-[ "$(summary_field "$TMP/err" connect retries)" = "$n_retried" ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
-[ "$(summary_field "$TMP/err" connect failures)" = 40 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.retries "$TMP/err")" = "$n_retried" ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.failures "$TMP/err")" = 40 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
 pass "with the shim: the first $n_retried calls retried (${ms_retried} ms in all), then the breaker opened; $n_fast calls at once"

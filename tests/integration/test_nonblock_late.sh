@@ -138,9 +138,9 @@ for name in urllib curl node asyncio java; do
     # Java connects an AF_INET6 socket to the v4-mapped address.
     grep -Eq "connect to (127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]):$port recovered after [0-9]+ retr" "$TMP/log" ||
         { sed 's/^/    | /' "$TMP/err" >&2; fail "$name: no 'recovered' log line"; }
-    recovered=$(summary_field "$TMP/log" connect recovered)
-    retries=$(summary_field "$TMP/log" connect retries)
-    gave_up=$(summary_field "$TMP/log" connect gave_up)
+    recovered=$(stat_field net.connect.recovered "$TMP/log")
+    retries=$(stat_field net.connect.retries "$TMP/log")
+    gave_up=$(stat_field net.connect.gave_up "$TMP/log")
     [ "$recovered" = 1 ] || fail "$name: exit summary recovered=$recovered, expected 1: $(grep 'exit summary' "$TMP/log")"
     [ "${retries:-0}" -ge 1 ] || fail "$name: exit summary retries=$retries, expected >= 1"
     [ "$gave_up" = 0 ] || fail "$name: exit summary gave_up=$gave_up, expected 0"

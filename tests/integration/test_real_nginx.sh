@@ -150,10 +150,10 @@ load wrk1 LD_PRELOAD="$SHIM" RESHIM_LOG=info
 clean_stderr curl "$TMP/fetch1.err"
 clean_stderr wrk "$TMP/wrk1.err"
 grep -q "exit summary" "$TMP/fetch1.err" || fail "curl: no exit summary under the shim"
-[ "$(summary_field "$TMP/fetch1.err" connect calls)" = 1 ] || fail "curl under the shim: connect calls=$(summary_field "$TMP/fetch1.err" connect calls), expected 1"
-wconn=$(summary_field "$TMP/wrk1.err" connect calls)
-[ "${wconn:-0}" -ge 20 ] && [ "$(summary_field "$TMP/wrk1.err" connect failures)" = 0 ] ||
-    fail "wrk under the shim: connect calls=${wconn:-?} failures=$(summary_field "$TMP/wrk1.err" connect failures)"
+[ "$(stat_field net.connect.calls "$TMP/fetch1.err")" = 1 ] || fail "curl under the shim: connect calls=$(stat_field net.connect.calls "$TMP/fetch1.err"), expected 1"
+wconn=$(stat_field net.connect.calls "$TMP/wrk1.err")
+[ "${wconn:-0}" -ge 20 ] && [ "$(stat_field net.connect.failures "$TMP/wrk1.err")" = 0 ] ||
+    fail "wrk under the shim: connect calls=${wconn:-?} failures=$(stat_field net.connect.failures "$TMP/wrk1.err")"
 pass "with the shim: the same ${#FILES[@]} files intact (curl connect calls=1); wrk $(wrk_reqs wrk1) requests, no errors (connect calls=$wconn)"
 
 [ "$(workers)" = "$(printf '%s\n' "${W[@]}")" ] || fail "the workers changed under load (a crash?): $(workers | tr '\n' ' ') vs ${W[*]}"
@@ -203,7 +203,7 @@ pass "restart without the shim: curl rc 7 ($(tail -n 1 "$TMP/late0.err" | cut -c
 restart_case late1 LD_PRELOAD="$SHIM" RESHIM_LOG=info RESHIM_RETRIES=5; rc=$RC
 [ "$rc" -eq 0 ] || { cat "$TMP/late1.err" >&2; fail "restart with the shim: curl rc $rc"; }
 cmp -s "$TMP/late1.file" "$WWW/s65537.bin" || fail "restart with the shim: the file differs"
-rec=$(summary_field "$TMP/late1.err" connect recovered); ret=$(summary_field "$TMP/late1.err" connect retries)
+rec=$(stat_field net.connect.recovered "$TMP/late1.err"); ret=$(stat_field net.connect.retries "$TMP/late1.err")
 [ "$rec" = 1 ] && [ "${ret:-0}" -ge 1 ] || fail "restart with the shim: connect recovered=$rec retries=$ret"
 clean_stderr "curl (restart)" "$TMP/late1.err"
 pass "restart with the shim: curl got the 64 KB file intact, connect retries=$ret recovered=$rec"

@@ -130,7 +130,7 @@ interrupt() {
 interrupt "recv without reshim" "$TMP/o1" "$TMP/e1" 0 "$PY" "$TMP/app.py" recv "$port"
 pass "recv without reshim: $(cat "$TMP/o1" | tail -n 1), exit ${TOOK} ms after SIGINT"
 RESHIM_LOG=info interrupt "recv with reshim" "$TMP/o2" "$TMP/e2" 0 env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" recv "$port"
-[ "$(summary_field "$TMP/e2" recv failures)" = 0 ] || fail "an interrupted recv counted as a failure: $(grep summary "$TMP/e2")"
+[ "$(stat_field net.recv.failures "$TMP/e2")" = 0 ] || fail "an interrupted recv counted as a failure: $(grep summary "$TMP/e2")"
 pass "recv with reshim: $(cat "$TMP/o2" | tail -n 1), exit ${TOOK} ms after SIGINT"
 
 # 2. Blocked in the kernel's connect.
@@ -146,7 +146,7 @@ pass "refused connect without reshim: $(tail -n 1 "$TMP/o5") (nothing to interru
 RESHIM_LOG=debug interrupt "connect backoff with reshim" "$TMP/o6" "$TMP/e6" 1 env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" connect-refused "$dead_port"
 grep -q "connect to 127.0.0.1:$dead_port: ECONNREFUSED; retry 1/5" "$TMP/e6" ||
     fail "the shim did not go into its backoff: $(cat "$TMP/e6")"
-retried=$(summary_field "$TMP/e6" connect retries)
+retried=$(stat_field net.connect.retries "$TMP/e6")
 [ "${retried:-9}" -lt 5 ] || fail "the whole retry sequence ran despite SIGINT: $(grep summary "$TMP/e6")"
 pass "connect in reshim's backoff: $(tail -n 1 "$TMP/o6"), exit ${TOOK} ms after SIGINT, $retried retries decided of 5"
 
