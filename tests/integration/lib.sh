@@ -65,25 +65,17 @@ summary_field() {
 # reads a figure from the last one, so after the process has exited, from its
 # final figures.
 PUSH="$TMP/push.sock"
+PUSHED="$ROOT/tests/integration/pushed.sh"   # pushed.sh CMD...: see there
 push_start() {
+    export RESHIM_TEST_TMP=$TMP RESHIM_TEST_PUSH=$PUSH RESHIM_TEST_SHIM=$SHIM
     [ -S "$PUSH" ] && return 0
     spawn "$ROOT/build/reshim" collect --listen "$PUSH" --json >"$TMP/push.jsonl" 2>"$TMP/push.err"
     wait_until 10 test -S "$PUSH" || fail "reshim collect did not start: $(cat "$TMP/push.err")"
 }
 
 # pushed CMD...: runs CMD (a program) as with_shim does, pushing its stats to
-# the collector. Its pid (exec keeps the subshell's) goes to $TMP/pushed.pid,
-# and when its stderr is a file, to that file's name + .pid too, so that
-# stat_field can name the run by the file its stderr went to.
-pushed() {
-    push_start
-    (
-        echo "$BASHPID" >"$TMP/pushed.pid"
-        err=$(readlink /proc/$BASHPID/fd/2 2>/dev/null || true)
-        [ -f "$err" ] && echo "$BASHPID" >"$err.pid"
-        RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" exec "$@"
-    )
-}
+# the collector (pushed.sh: $PUSHED, for where a function cannot go).
+pushed() { push_start; "$PUSHED" "$@"; }
 
 # stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
 # KEY a path in it (net.connect.retries, mem.enomem; an object such as
