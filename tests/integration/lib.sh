@@ -77,38 +77,62 @@ push_start() {
 # the collector (pushed.sh: $PUSHED, for where a function cannot go).
 pushed() { push_start; "$PUSHED" "$@"; }
 
-# stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
-# KEY a path in it (net.connect.retries, mem.enomem; an object such as
-# net.connect prints as "calls=3 failures=1 ..."); the process: PID, the
-# `pushed` one whose stderr went to ERRFILE, or else the last `pushed` one.
-# Once it has exited, its final object: a shimmed /bin/true pushes after it,
-# and when the collector has printed that one it has printed all sent before.
-stat_field() {
-    local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")} mark
-    case $pid in
-    *[!0-9]*) [ -f "$pid.pid" ] || fail "stat_field $key: no pushed process wrote to $pid"
-              pid=$(cat "$pid.pid") ;;
-    esac
+# push_flush: returns once the collector has printed everything sent so far:
+# a shimmed /bin/true pushes behind it, and the collector prints in order.
+push_flush() {
+    local mark
     push_start
     mark=$( (echo "$BASHPID"; RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" exec /bin/true) )
     wait_until 10 grep -q "^{\"pid\":$mark," "$TMP/push.jsonl" ||
         fail "the collector did not receive the marker of pid $mark: $(cat "$TMP/push.err")"
-    "$PY" - "$TMP/push.jsonl" "$pid" "$key" <<'PYEOF' || fail "no figure $key of pid $pid in what it pushed"
+}
+
+# push_query KEY FIRST [PID]: KEY of PID's last object, or (no PID) KEY summed
+# over the last objects of every process, in the collector's lines from FIRST.
+push_query() {
+    "$PY" - "$TMP/push.jsonl" "$@" <<'PYEOF'
 import json, sys
-path, pid, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-last = None
-for line in open(path):
+path, key, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
+last = {}
+for n, line in enumerate(open(path), 1):
     d = json.loads(line)
-    if d.get("pid") == pid:
-        last = d
-if last is None:
-    sys.exit(1)
-for k in key.split("."):
-    last = last[k]
-# An object (net.connect) as "calls=3 failures=1 ...", for messages.
-print(" ".join("%s=%s" % kv for kv in last.items()) if isinstance(last, dict) else last)
+    if n >= first and (pid is None or d.get("pid") == pid):
+        last[d["pid"]] = d
+def get(d):
+    for k in key.split("."):
+        d = d[k]
+    return d
+if pid is not None:
+    if pid not in last:
+        sys.exit(1)
+    v = get(last[pid])
+    # An object (net.connect) as "calls=3 failures=1 ...", for messages.
+    print(" ".join("%s=%s" % kv for kv in v.items()) if isinstance(v, dict) else v)
+else:
+    print(sum(get(d) for d in last.values()))
 PYEOF
 }
+
+# stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
+# KEY a path in it (net.connect.retries, mem.enomem; an object such as
+# net.connect prints as "calls=3 failures=1 ..."); the process: PID, the
+# `pushed` one whose stderr went to ERRFILE, or else the last `pushed` one.
+# Once it has exited, these are its final figures.
+stat_field() {
+    local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")}
+    case $pid in
+    *[!0-9]*) [ -f "$pid.pid" ] || fail "stat_field $key: no pushed process wrote to $pid"
+              pid=$(cat "$pid.pid") ;;
+    esac
+    push_flush
+    push_query "$key" 1 "$pid" || fail "no figure $key of pid $pid in what it pushed"
+}
+
+# push_mark, then stat_sum KEY: KEY summed over the final figures of every
+# process that pushed since the mark (a program and the ones it started).
+push_mark() { push_flush; echo $(($(wc -l <"$TMP/push.jsonl") + 1)) >"$TMP/push.mark"; }
+stat_sum() { push_flush; push_query "$1" "$(cat "$TMP/push.mark")"; }
 
 # need FILE...: what a test runs from the build. `make check-integration` builds
 # it all first (the library, the CLI, build/bin/*); a test never runs make.
