@@ -133,6 +133,12 @@ stat_field() {
 # process that pushed since the mark (a program and the ones it started).
 push_mark() { push_flush; echo $(($(wc -l <"$TMP/push.jsonl") + 1)) >"$TMP/push.mark"; }
 stat_sum() { push_flush; push_query "$1" "$(cat "$TMP/push.mark")"; }
+# stat_count COMM: how many processes named COMM pushed since the mark.
+stat_count() {
+    push_flush
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" |
+        "$PY" -c 'import json,sys; print(len({d["pid"] for d in map(json.loads, sys.stdin) if d["comm"] == sys.argv[1]}))' "$1"
+}
 
 # need FILE...: what a test runs from the build. `make check-integration` builds
 # it all first (the library, the CLI, build/bin/*); a test never runs make.
