@@ -107,8 +107,12 @@ if pid is not None:
     if pid not in last:
         sys.exit(1)
     v = get(last[pid])
-    # An object (net.connect) as "calls=3 failures=1 ...", for messages.
-    print(" ".join("%s=%s" % kv for kv in v.items()) if isinstance(v, dict) else v)
+    # An object (net.connect) as "calls=3 failures=1 ...", for messages; a
+    # list (net.destinations) as JSON.
+    if isinstance(v, dict):
+        print(" ".join("%s=%s" % kv for kv in v.items()))
+    else:
+        print(json.dumps(v) if isinstance(v, list) else v)
 else:
     print(sum(get(d) for d in last.values()))
 PYEOF
