@@ -83,6 +83,7 @@ push_flush() {
     local mark
     push_start
     mark=$( (echo "$BASHPID"; RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" exec /bin/true) )
+    echo "$mark" >>"$TMP/push.markers"
     wait_until 10 grep -q "^{\"pid\":$mark," "$TMP/push.jsonl" ||
         fail "the collector did not receive the marker of pid $mark: $(cat "$TMP/push.err")"
 }
@@ -114,7 +115,8 @@ if pid is not None:
     else:
         print(json.dumps(v) if isinstance(v, list) else v)
 else:
-    print(sum(get(d) for d in last.values()))
+    markers = set(open(path.replace("push.jsonl", "push.markers")).read().split())
+    print(sum(get(d) for p, d in last.items() if str(p) not in markers))
 PYEOF
 }
 
@@ -134,14 +136,25 @@ stat_field() {
 }
 
 # push_mark, then stat_sum KEY: KEY summed over the final figures of every
-# process that pushed since the mark (a program and the ones it started).
+# process that pushed since the mark (a program and the ones it started);
+# stat_pids: their pids; stat_count COMM: how many were named COMM.
 push_mark() { push_flush; echo $(($(wc -l <"$TMP/push.jsonl") + 1)) >"$TMP/push.mark"; }
 stat_sum() { push_flush; push_query "$1" "$(cat "$TMP/push.mark")"; }
-# stat_count COMM: how many processes named COMM pushed since the mark.
-stat_count() {
+stat_pids() {
     push_flush
-    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" |
-        "$PY" -c 'import json,sys; print(len({d["pid"] for d in map(json.loads, sys.stdin) if d["comm"] == sys.argv[1]}))' "$1"
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
+import json, sys
+markers = set(open(sys.argv[1]).read().split())
+pids = []
+for d in map(json.loads, sys.stdin):
+    if str(d["pid"]) not in markers and d["pid"] not in pids:
+        pids.append(d["pid"])
+print(*pids, sep="\n")' "$TMP/push.markers"
+}
+stat_count() {
+    local p n=0
+    for p in $(stat_pids); do [ "$(push_query comm 1 "$p")" = "$1" ] && n=$((n + 1)); done
+    echo "$n"
 }
 
 # need FILE...: what a test runs from the build. `make check-integration` builds
