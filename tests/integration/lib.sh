@@ -151,6 +151,24 @@ for d in map(json.loads, sys.stdin):
         pids.append(d["pid"])
 print(*pids, sep="\n")' "$TMP/push.markers"
 }
+# stat_table KEY...: one line per process that pushed since the mark: its
+# pid, then KEY of its final figures, for each KEY.
+stat_table() {
+    push_flush
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
+import json, sys
+markers = set(open(sys.argv[1]).read().split())
+last = {}
+for d in map(json.loads, sys.stdin):
+    if str(d["pid"]) not in markers:
+        last[d["pid"]] = d
+def get(d, key):
+    for k in key.split("."):
+        d = d[k]
+    return d
+for pid, d in last.items():
+    print(pid, *(get(d, k) for k in sys.argv[2:]))' "$TMP/push.markers" "$@"
+}
 stat_count() {
     local p n=0
     for p in $(stat_pids); do [ "$(push_query comm 1 "$p")" = "$1" ] && n=$((n + 1)); done
