@@ -5,7 +5,7 @@
 # file's name + .pid, for stat_field (lib.sh). A program, not a function, so
 # that it goes wherever a command does: env X=1 pushed.sh prog, timeout 9
 # pushed.sh prog. lib.sh's push_start sets RESHIM_TEST_TMP, RESHIM_TEST_PUSH
-# and RESHIM_TEST_SHIM.
+# and RESHIM_TEST_SHIM (the library; another build: RESHIM_TEST_SHIM=... pushed.sh).
 set -eu
 echo $$ >"$RESHIM_TEST_TMP/pushed.pid"
 err=$(readlink /proc/$$/fd/2 2>/dev/null || true)
