@@ -52,7 +52,7 @@ with_shim() { LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; }
 
 # summary_field LOGFILE CLASS FIELD: a counter of the RESHIM_LOG=info exit
 # summary line ("connect calls=1 failures=0 retries=3 recovered=1 gave_up=0;
-# ..."). For tests of that line's format; figures come from stat_field.
+# ..."). For the test of that line's format (test_flap.sh); figures come from stat_field.
 summary_field() {
     grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/^exit summary: //' | tr ';' '\n' |
         sed -n "s/^ *$2 .*\b$3=\([0-9]*\).*/\1/p"
