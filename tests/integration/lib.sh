@@ -30,22 +30,27 @@ spawn() { "$@" & CHILDREN+=($!); }
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT.
-wait_port() {
-    local port=$1 t=${2:-10} i=0
-    while ! "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; do
-        i=$((i + 1)); [ $i -gt $((t * 20)) ] && return 1; sleep 0.05
-    done
-}
-
 # wait_until SECONDS CMD...: until CMD succeeds (tried every 50 ms); 1 when
-# SECONDS pass first. The one way a test waits for a state.
+# SECONDS pass first. The one way a test waits for a state; the waits below
+# name the usual states.
 wait_until() {
     local t=$1 i=0; shift
     until "$@"; do
         i=$((i + 1)); [ $i -gt $((t * 20)) ] && return 1; sleep 0.05
     done
 }
+port_open() { "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; }
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT.
+wait_port() { wait_until "${2:-10}" port_open "$1"; }
+# wait_line FILE PATTERN [SECONDS]: until FILE has a line matching PATTERN.
+wait_line() { wait_until "${3:-10}" grep -qs -- "$2" "$1"; }
+# wait_file PATH [SECONDS]: until PATH exists; wait_socket PATH [SECONDS]: is a socket.
+wait_file() { wait_until "${2:-10}" test -e "$1"; }
+wait_socket() { wait_until "${2:-10}" test -S "$1"; }
+# gone PID: it has exited (no /proc entry, or a zombie its parent has not reaped).
+gone() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ "$st" = Z ]; }
+# wait_abstract UID PID [SECONDS]: until @reshim-UID/PID is in /proc/net/unix.
+wait_abstract() { wait_until "${3:-5}" grep -q " @reshim-$1/$2\$" /proc/net/unix; }
 
 # with_shim CMD...: runs CMD with the shim preloaded (env passes through).
 with_shim() { LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; }

@@ -49,14 +49,7 @@ sys.exit(1 if errs else 0) if not errs else (print("; ".join(errs), file=sys.std
 EOF
 }
 
-wait_line() { # FILE PATTERN
-    for _ in $(seq 1 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-    return 1
-}
-wait_sock() { # PID: the stats socket comes 100 ms after start
-    for _ in $(seq 1 200); do [ -S "$RESHIM_RUN_DIR/$1.sock" ] && return 0; sleep 0.05; done
-    return 1
-}
+wait_sock() { wait_socket "$RESHIM_RUN_DIR/$1.sock"; } # PID: the stats socket comes 100 ms after start
 
 # scenario TAG PROFILE MODE [ENV...]: once more in a fresh process when an
 # estimate is off. The estimates are random: a block of n bytes is missed with

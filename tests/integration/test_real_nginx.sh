@@ -88,11 +88,9 @@ stop_nginx() {    # stop_nginx NAME: nginx -s stop; the master must exit 0
     [ $rc -eq 0 ] || { tail -n 5 "$TMP/$name/stderr" "$TMP/$name/error.log" >&2; fail "$name: nginx exited with $rc"; }
 }
 workers() { ps -o pid= --ppid "$master" | tr -d ' ' | sort -n; }
+two_workers() { [ "$(workers | wc -l)" -eq 2 ]; }
 wait_workers() {  # until the master has 2 children
-    local i=0
-    while [ "$(workers | wc -l)" -ne 2 ]; do
-        i=$((i + 1)); [ $i -gt 200 ] && fail "nginx has $(workers | wc -l) workers, expected 2"; sleep 0.05
-    done
+    wait_until 10 two_workers || fail "nginx has $(workers | wc -l) workers, expected 2"
 }
 # fetch_all NAME [env... [pushed.sh]]: curl fetches every file over one connection; checks codes and sums
 fetch_all() {

@@ -82,7 +82,6 @@ except KeyboardInterrupt:
 PYEOF
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-zombie_or_gone() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ "$st" = Z ]; }
 
 # interrupt LABEL OUT ERR WAIT_SLEEP CMD...: runs CMD (a program, not a shell
 # function: the signal goes to its pid) in the background, waits
@@ -97,28 +96,29 @@ interrupt() {
     CHILDREN+=("$pid")
     until grep -q blocking "$out"; do
         i=$((i + 1)); [ $i -gt 200 ] && fail "$label: never got to block: $(cat "$out" "$err")"
-        zombie_or_gone "$pid" && fail "$label: exited before blocking: $(cat "$out" "$err")"
+        gone "$pid" && fail "$label: exited before blocking: $(cat "$out" "$err")"
         sleep 0.05
     done
-    sleep 0.5
+    # Inside the blocking call: the main thread sleeps in the kernel.
+    wait_until 5 grep -q '^State:[[:space:]]*S' "/proc/$pid/status" || fail "$label: never seen asleep"
     if [ "$wait_sleep" = 1 ] && [ -n "$NANOSLEEP_NR" ]; then
         # Send the signal while it sleeps in the backoff, not during an attempt.
         i=0
         until [ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = "$NANOSLEEP_NR" ]; do
             i=$((i + 1)); [ $i -gt 2000 ] && fail "$label: never seen sleeping in clock_nanosleep"
-            zombie_or_gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
+            gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
             sleep 0.001
         done
     fi
-    zombie_or_gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
+    gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
     local t0; t0=$(now_ms)
     kill -INT "$pid"
-    until zombie_or_gone "$pid"; do
+    until gone "$pid"; do
         [ $(( $(now_ms) - t0 )) -gt 5000 ] && break
         sleep 0.01
     done
     local took=$(( $(now_ms) - t0 ))
-    zombie_or_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     local rc=0; wait "$pid" || rc=$?
     grep -q "^KeyboardInterrupt" "$out" ||
         fail "$label: no KeyboardInterrupt (rc $rc): $(cat "$out" "$err")"

@@ -50,16 +50,6 @@ while not os.path.exists(sys.argv[1]):
 print('bye', flush=True)
 PYEOF
 
-# wait_file PATH [SECONDS]
-wait_file() {
-    local i=0
-    while [ ! -e "$1" ]; do i=$((i + 1)); [ $i -gt $((${2:-10} * 50)) ] && return 1; sleep 0.02; done
-}
-# wait_line FILE PATTERN [SECONDS]
-wait_line() {
-    local i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt $((${3:-10} * 50)) ] && return 1; sleep 0.02; done
-}
 
 RESHIM_RUN_DIR="$RUN" RESHIM_RETRIES=1 RESHIM_BACKOFF_BASE=10ms RESHIM_BREAKER=lots \
     env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" "$TMP/quit" >"$TMP/out" 2>"$TMP/err" &
