@@ -62,7 +62,7 @@ UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c shim/encode
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: FORCE print-version all deps check check-full check-unit check-sanitize check-integration demo bench \
+.PHONY: FORCE print-version all deps deps-demo check check-full check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -92,9 +92,16 @@ $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP
 	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) $(COMPAT_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
 		$(CLI_SHARED) $(CLI_COMPAT) -lm $(SHIM_LIBS)
 
-$(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)
-	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -static \
-		-o $@ $(CLI_SRC) $(CLI_SHARED) -lm
+# uthash (uthash-dev) is one header; musl-gcc sees musl's headers only, so
+# it gets a directory that holds uthash.h alone.
+UTHASH_H := $(firstword $(wildcard /usr/include/uthash.h /usr/local/include/uthash.h) /usr/include/uthash.h)
+$(BUILD)/uthash/uthash.h: $(UTHASH_H) | $(BUILD)
+	mkdir -p $(@D) && cp $< $@
+
+$(BUILD)/reshim-static: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP) \
+		$(BUILD)/uthash/uthash.h | $(BUILD)
+	$(MUSL_CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -I$(BUILD)/uthash \
+		-static -o $@ $(CLI_SRC) $(CLI_SHARED) -lm
 
 $(BUILD)/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/obj
 	$(CC) $(SHIM_CFLAGS) -c $< -o $@
@@ -116,8 +123,11 @@ $(BUILD)/musl/libreshim.so: $(MUSL_OBJ) shim/libreshim.map
 $(BUILD) $(BUILD)/obj $(BUILD)/musl/obj $(BUILD)/man $(BUILD)/unit $(BUILD)/asan $(BUILD)/tsan $(BUILD)/bin:
 	mkdir -p $@
 
+# What the tests need (make check, check-full, bench); the demo needs less.
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh check
+deps-demo:
+	@scripts/install-deps.sh demo
 
 # ---- unit tests (cmocka), plain and under ASan+UBSan and TSan ----
 define unit_rules
@@ -182,7 +192,7 @@ check-full: deps
 	@RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory check-integration
 	@$(if $(strip $(CHECK_EXTRA) $(CHECK_FULL)),RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory $(CHECK_EXTRA) $(CHECK_FULL))
 
-demo: deps
+demo: deps-demo
 	@$(MAKE) --no-print-directory all
 	@scripts/demo.sh
 

@@ -1,13 +1,30 @@
 #!/bin/sh
-# Installs the Debian packages reshim's build, tests, demo and benchmarks need,
-# only when something is missing. Needs root (or sudo) only in that case.
+# Installs the Debian packages a make target needs, only when something is
+# missing. Needs root (or sudo) only in that case.
+#   scripts/install-deps.sh demo    what `make demo` needs: the build and python3
+#   scripts/install-deps.sh [check] what `make check` (and check-full, bench) needs:
+#                                   the build, the test tools, the programs tests run
 set -eu
 
-PKGS="build-essential pkg-config libunwind-dev libdw1 libcmocka-dev uthash-dev python3 curl wget
+# `make all`: a C compiler and make; uthash's header (the CLI's tables).
+BUILD="build-essential uthash-dev"
+# The demo: a python3 backend and two python3 clients (scripts/demo).
+DEMO="$BUILD python3"
+# The tests: unit (cmocka), sanitizers and fuzzing (clang), the programs run under
+# the shim (python3 and its test suite, curl, wget, redis, node, nginx, haproxy,
+# git, java), the tools they are checked with (strace, jq, socat, promtool,
+# iptables/nftables, setcap, shellcheck, groff, lintian), the musl build.
+CHECK="$BUILD pkg-config libunwind-dev libdw1 libcmocka-dev python3 curl wget
 redis-server redis-tools util-linux iproute2 procps socat jq nodejs openjdk-17-jdk-headless
 libpython3.11-testsuite heaptrack zstd prometheus busybox dash shellcheck groff-base man-db
 libcap2-bin clang libclang-rt-14-dev haproxy nginx-light wrk git iptables nftables strace
 python3-requests debootstrap lintian python3-venv python3-yaml musl-tools"
+
+case "${1:-check}" in
+demo) PKGS=$DEMO ;;
+check) PKGS=$CHECK ;;
+*) echo "usage: scripts/install-deps.sh [demo|check]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PKGS; do

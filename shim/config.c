@@ -1,4 +1,4 @@
-/* config.c: parses every RESHIM_ variable of SPEC.md. Owns the defaults and
+/* config.c: parses every RESHIM_ variable of libreshim(7). Owns the defaults and
  * the unit grammar (sizes 1024-based, percentages, durations). Pure: the
  * environment comes through a getter, bad values go to a warn callback, and
  * nothing here allocates, so the interposers can call it during bootstrap. */

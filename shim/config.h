@@ -1,4 +1,4 @@
-/* config.h: the effective configuration (every RESHIM_ variable of SPEC.md)
+/* config.h: the effective configuration (every RESHIM_ variable of libreshim(7))
  * and its parsers. Pure: parsing never touches the environment directly (a
  * getter is injected), never allocates, never logs (a warn callback is). */
 #ifndef RESHIM_CONFIG_H
@@ -17,7 +17,7 @@ enum reshim_mem_policy { MEMPOL_WARN, MEMPOL_TRIM, MEMPOL_ENFORCE };
 /* auto: libunwind's unw_backtrace when it loads, else libgcc's (heapprof.c). */
 enum reshim_unwinder { UNWIND_AUTO, UNWIND_LIBUNWIND, UNWIND_LIBGCC };
 
-/* One entry per variable, in SPEC.md's order; names in reshim_config_names. */
+/* One entry per variable, in libreshim(7)'s order; names in reshim_config_names. */
 enum reshim_var {
     V_DISABLE, V_LOG, V_LOG_FILE, V_RETRIES, V_BACKOFF_BASE, V_BACKOFF_MAX, V_JITTER,
     V_RETRY_DEADLINE, V_RETRY_BUDGET, V_BREAKER, V_NONBLOCK, V_DEST, V_DNS_STALE,

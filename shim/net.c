@@ -1,6 +1,6 @@
 /* net.c: interposers for the life of a connection: socket, connect, accept,
  * close, dup, fcntl, getsockopt. Owns blocking connect retries: the same fd
- * is reconnected (Linux allows it; research retry-anchors.md section 7), so
+ * is reconnected (Linux allows connect(2) again after a failed connect), so
  * its number, flags, options and epoll registrations stay the app's.
  * Every exported function is a thin wrapper around reshim_X, which calls
  * real_X; errno is the real call's unless reshim changed the outcome. */

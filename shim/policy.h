@@ -1,6 +1,6 @@
 /* policy.h: which outcomes are retried, and whether one more retry fits.
- * Pure: errno values, attempts and clocks in, a verdict out (SPEC.md "What
- * is retried, and what never is"; research retry-anchors.md section 6). */
+ * Pure: errno values, attempts and clocks in, a verdict out (libreshim(7),
+ * WHAT IS RETRIED). */
 #ifndef RESHIM_POLICY_H
 #define RESHIM_POLICY_H
 

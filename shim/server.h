@@ -1,4 +1,4 @@
-/* server.h: the stats socket and pushed stats (SPEC.md "Stats socket", the
+/* server.h: the stats socket and pushed stats (libreshim(7), STATS SOCKET: the
  * protocol the reshim CLI speaks). server.c owns the stats thread, its
  * listening socket ($RESHIM_RUN_DIR/<pid>.sock or @reshim-<uid>/<pid>), its
  * clients, the RESHIM_PUSH datagrams and the snapshot of the live counters.

@@ -1,5 +1,5 @@
 /* snapshot.h: one process's figures at one instant, as plain values, and
- * their encodings: the `stats` JSON object of SPEC.md, its parser, and the
+ * their encodings: the `stats` JSON object of libreshim(7), its parser, and the
  * Prometheus text exposition (0.0.4) of one or many snapshots.
  *
  * This is the contract between the three places that show figures: the
@@ -91,7 +91,7 @@ void sb_prom_label(struct sbuf *b, const char *s);
 
 /* ---- JSON ------------------------------------------------------------------ */
 
-/* The `stats` object, one line, ending in "\n". Keys as SPEC.md:
+/* The `stats` object, one line, ending in "\n". Keys as libreshim(7):
  * {"pid":..,"comm":..,"version":..,"uptime_s":..,"start_time_s":..,"time_s":..,
  *  "net":{"connect":{calls,failures,retries,recovered,gave_up},"dns":{..},
  *         "send":{..},"recv":{..},"dns_stale":..,"dest_overflow":..,
@@ -127,7 +127,7 @@ size_t snap_prometheus(const struct reshim_snapshot *const *snaps, size_t n, str
 size_t snap_prometheus_max(const struct reshim_snapshot *const *snaps, size_t n);
 
 /* ---- requests ----------------------------------------------------------------
- * One request line of the stats socket (SPEC.md), as the stats thread reads
+ * One request line of the stats socket (libreshim(7)), as the stats thread reads
  * it: blanks around it and a final \r dropped, then a word and, for watch
  * and heap, a whole number. Pure, so that it can be fuzzed apart from the
  * sockets (server.c only dispatches on the answer). */

@@ -12,7 +12,7 @@
 
 #include "snapshot.h"
 
-/* Exit codes (SPEC.md). */
+/* Exit codes (reshim(1), EXIT STATUS). */
 #define EXIT_OK 0
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2   /* usage error or bad configuration */
@@ -73,18 +73,6 @@ const char *cli_bytes(unsigned long long v, char *buf, size_t n);
 /* "3d4h", "2h05m", "4m10s", "12s" into buf. */
 const char *cli_duration(double s, char *buf, size_t n);
 
-/* ---- doctor.c: checks `run` may share ----------------------------------- */
-
-/* The shim library as `run` and `doctor` find it: RESHIM_LIBRARY, else
- * <dir of this binary>/../lib/reshim/libreshim.so, else libreshim.so beside
- * the binary (build/). The real path into out; 0, or -1 when not there. */
-int doctor_find_shim(char *out, size_t n);
-/* Can the shim be preloaded into cmd (a path, or a name looked up in PATH)?
- * 1 yes; 0 no, with the reason in reason ("statically linked: ...", "built
- * for musl ...", "setuid ...", "a Go program ..."). Prints nothing, runs
- * nothing. */
-int doctor_preloadable(const char *cmd, char *reason, size_t n);
-
 /* ---- symbols.c: file:line of native frames (libdw, opened at run time) --- */
 
 struct cli_syms;
@@ -120,8 +108,19 @@ extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS oth
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "reshim: CMD: message" and a pointer to CMD --help on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Every command gets argc/argv as a program does: argv[0] is its name, the
+ * arguments follow. */
 /* true when -h or --help is among the arguments (before any "--"). */
 bool cli_wants_help(int argc, char **argv);
+struct option;
+/* The next option of a command (getopt_long: --opt=value and --opt value,
+ * -xVALUE and -x VALUE, options and operands in any order unless shortopts
+ * starts with '+'). -1 at the end (operands from optind on); '?' after a
+ * usage message naming the command (an unknown option, a missing value). */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* The one PID operand left after the options: EXIT_OK with *pid, or
+ * EXIT_USAGE after a message (none, more than one, not a PID). */
+int cli_one_pid(int argc, char **argv, int *pid);
 /* Prints the help of a command written in main.c; -1 when it has none there. */
 int cli_usage(const char *cmd, FILE *f);
 /* A PID argument: digits only, > 0; -1 otherwise. */
@@ -205,13 +204,5 @@ size_t cli_width(const char *s);
 /* The SGR colour of a memory state or a breaker state: green ok/closed,
  * yellow warn/half-open, red critical/over/open; NULL otherwise. */
 const char *cli_state_color(const char *state);
-
-/* run.c: the two builds of the library, DIR/libreshim.so (glibc) and
- * DIR/musl/libreshim.so (musl). cli_lib_is_musl: the path is the musl build
- * (its name says musl, or its directory is named musl). cli_lib_for:
- * switches lib (n bytes) to the build for a musl (or glibc) program found
- * beside it; false, lib untouched, when there is none. */
-bool cli_lib_is_musl(const char *lib);
-bool cli_lib_for(char *lib, size_t n, bool musl);
 
 #endif

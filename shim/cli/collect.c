@@ -7,8 +7,8 @@
  * stats datagrams shimmed processes push (every RESHIM_INTERVAL and once at
  * exit), parses each with snap_parse_json (bad ones are counted and reported
  * on stderr, rate-limited, never fatal), and keeps the latest snapshot of
- * each pid in a bounded table (a new start time under a known pid is a new
- * process). Per datagram one line on stdout ("PID COMM state=.. rss=.. ..."),
+ * each pid in a bounded table (uthash by pid; a new start time under a
+ * known pid is a new process). Per datagram one line on stdout ("PID COMM state=.. rss=.. ..."),
  * or the raw JSON line with --json, nothing with --quiet. With --textfile,
  * DIR/reshim.prom holds the merged Prometheus text of every known process
  * (snap_prometheus) plus the collector's own counters, rewritten at most once
@@ -35,6 +35,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -53,6 +54,10 @@
 
 #include "cli.h"
 
+/* The table's own allocations (buckets) failing: a CLI may stop there. */
+#define uthash_fatal(msg) (cli_err("collect: out of memory (%s)", msg), exit(EXIT_FAIL))
+#include <uthash.h>
+
 #define COLLECT_PROCS 4096          /* processes kept at once */
 #define COLLECT_RCVBUF (8 << 20)    /* bytes asked for SO_RCVBUF */
 #define COLLECT_BATCH 4096          /* datagrams read before looking at the clock */
@@ -60,7 +65,8 @@
 #define BAD_REPORT_PERIOD 10.0      /* ...one summary line per this many seconds */
 
 struct entry {
-    int pid;
+    int pid;                /* the key */
+    UT_hash_handle hh;      /* in c->table, least recently heard from first */
     double start_time_s;    /* from the snapshot: tells a reused pid */
     double time_s;          /* of the last snapshot */
     double period_s;        /* between its last two snapshots, 0 when unknown */
@@ -77,7 +83,7 @@ struct collector {
     bool json, quiet;
     unsigned long long count;     /* 0: no limit */
 
-    struct entry *e;              /* COLLECT_PROCS slots, n used */
+    struct entry *table;          /* uthash by pid, at most COLLECT_PROCS */
     int n;
     bool dirty;
     unsigned long long received, bad, evicted, writes, write_errors;
@@ -118,32 +124,25 @@ static struct reshim_snapshot *snap_compact(const struct reshim_snapshot *s)
     return c;
 }
 
-static struct entry *find(struct collector *c, int pid)
+static void drop(struct collector *c, struct entry *e)
 {
-    for (int i = 0; i < c->n; i++)
-        if (c->e[i].pid == pid)
-            return &c->e[i];
-    return NULL;
-}
-
-static void drop(struct collector *c, int i)
-{
-    free(c->e[i].snap);
-    c->e[i] = c->e[--c->n];
+    HASH_DEL(c->table, e);
+    free(e->snap);
+    free(e);
+    c->n--;
     c->dirty = true;
 }
 
 /* Drops the processes silent for longer than they may be kept. */
 static void expire(struct collector *c, double now)
 {
-    for (int i = 0; i < c->n;) {
+    struct entry *e, *tmp;
+    HASH_ITER(hh, c->table, e, tmp) {
         double hold = c->keep;
-        if (3 * c->e[i].period_s > hold)
-            hold = 3 * c->e[i].period_s;
-        if (now - c->e[i].last_rx > hold)
-            drop(c, i);
-        else
-            i++;
+        if (3 * e->period_s > hold)
+            hold = 3 * e->period_s;
+        if (now - e->last_rx > hold)
+            drop(c, e);
     }
 }
 
@@ -154,23 +153,29 @@ static void store(struct collector *c, const struct reshim_snapshot *s, double n
         cli_err("collect: out of memory; datagram of process %d dropped", s->pid);
         return;
     }
-    struct entry *e = find(c, s->pid);
-    if (e && fabs(e->start_time_s - s->start_time_s) > 1.0) {
-        /* The pid was reused by a new process: start over. */
-        free(e->snap);
-        *e = (struct entry){.pid = s->pid};
-    }
-    if (!e) {
+    struct entry *e;
+    int pid = s->pid;
+    HASH_FIND_INT(c->table, &pid, e);
+    if (e) {
+        HASH_DEL(c->table, e); /* added again below: the table's order is of last_rx */
+        if (fabs(e->start_time_s - s->start_time_s) > 1.0) {
+            /* The pid was reused by a new process: start over. */
+            free(e->snap);
+            *e = (struct entry){.pid = pid};
+        }
+    } else {
         if (c->n == COLLECT_PROCS) {
-            int oldest = 0;
-            for (int i = 1; i < c->n; i++)
-                if (c->e[i].last_rx < c->e[oldest].last_rx)
-                    oldest = i;
-            drop(c, oldest);
+            drop(c, c->table); /* the one silent longest */
             c->evicted++;
         }
-        e = &c->e[c->n++];
-        *e = (struct entry){.pid = s->pid};
+        e = malloc(sizeof *e);
+        if (!e) {
+            cli_err("collect: out of memory; datagram of process %d dropped", pid);
+            free(copy);
+            return;
+        }
+        *e = (struct entry){.pid = pid};
+        c->n++;
     }
     if (!e->snap)
         c->seen++;
@@ -184,6 +189,7 @@ static void store(struct collector *c, const struct reshim_snapshot *s, double n
     e->start_time_s = s->start_time_s;
     e->time_s = s->time_s;
     e->last_rx = now;
+    HASH_ADD_INT(c->table, pid, e);
     c->dirty = true;
 }
 
@@ -315,9 +321,9 @@ static int write_textfile(struct collector *c)
     if (!v)
         return -1;
     int n = 0;
-    for (int i = 0; i < c->n; i++)
-        if (c->e[i].snap)
-            v[n++] = c->e[i].snap;
+    for (const struct entry *e = c->table; e; e = e->hh.next)
+        if (e->snap)
+            v[n++] = e->snap;
     qsort(v, (size_t)n, sizeof *v, cmp_pid);
     size_t cap = snap_prometheus_max(v, (size_t)n) + 4096;
     char *mem = malloc(cap);
@@ -594,46 +600,61 @@ int cmd_collect(int argc, char **argv)
 {
     struct collector c = {.fd = -1, .interval = 1.0, .keep = 300.0};
     const char *listen_path = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"listen", required_argument, NULL, 'l'},
+        {"textfile", required_argument, NULL, 't'},
+        {"interval", required_argument, NULL, 'i'},
+        {"keep", required_argument, NULL, 'k'},
+        {"count", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    for (int o; (o = cli_getopt(argc, argv, "hq", longopts)) != -1;) {
+        const char *val = optarg;
+        char *end;
+        unsigned long long v;
+        switch (o) {
+        case 'h':
             usage(stdout);
             return EXIT_OK;
-        } else if (!strcmp(a, "--json")) {
+        case 'j':
             c.json = true;
-        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            break;
+        case 'q':
             c.quiet = true;
-        } else if (!strcmp(a, "--listen") || !strcmp(a, "--textfile") ||
-                   !strcmp(a, "--interval") || !strcmp(a, "--keep") || !strcmp(a, "--count")) {
-            if (!val)
-                return cli_usage_error("collect", "%s needs a value", a);
-            i++;
-            if (!strcmp(a, "--listen")) {
-                listen_path = val;
-            } else if (!strcmp(a, "--textfile")) {
-                c.textfile_dir = val;
-            } else if (!strcmp(a, "--interval")) {
-                if (parse_seconds(val, &c.interval))
-                    return cli_usage_error("collect", "--interval %s: expected seconds, "
-                                           "0.01 or more (e.g. 1, 0.5)", val);
-            } else if (!strcmp(a, "--keep")) {
-                if (parse_seconds(val, &c.keep))
-                    return cli_usage_error("collect", "--keep %s: expected seconds, 0.01 or "
-                                           "more", val);
-            } else {
-                char *end;
-                errno = 0;
-                unsigned long long v = strtoull(val, &end, 10);
-                if (errno || end == val || *end || v == 0 || val[0] == '-')
-                    return cli_usage_error("collect", "--count %s: expected a whole number "
-                                           "above 0", val);
-                c.count = v;
-            }
-        } else {
-            return cli_usage_error("collect", "unexpected argument %s", a);
+            break;
+        case 'l':
+            listen_path = val;
+            break;
+        case 't':
+            c.textfile_dir = val;
+            break;
+        case 'i':
+            if (parse_seconds(val, &c.interval))
+                return cli_usage_error("collect", "--interval %s: expected seconds, "
+                                       "0.01 or more (e.g. 1, 0.5)", val);
+            break;
+        case 'k':
+            if (parse_seconds(val, &c.keep))
+                return cli_usage_error("collect", "--keep %s: expected seconds, 0.01 or "
+                                       "more", val);
+            break;
+        case 'c':
+            errno = 0;
+            v = strtoull(val, &end, 10);
+            if (errno || end == val || *end || v == 0 || val[0] == '-')
+                return cli_usage_error("collect", "--count %s: expected a whole number "
+                                       "above 0", val);
+            c.count = v;
+            break;
+        default:
+            return EXIT_USAGE;
         }
     }
+    if (optind < argc)
+        return cli_usage_error("collect", "unexpected argument %s", argv[optind]);
     if (!listen_path || !*listen_path)
         return cli_usage_error("collect", "--listen PATH is required");
     if (c.json && c.quiet)
@@ -653,12 +674,10 @@ int cmd_collect(int argc, char **argv)
     c.bufsz = snap_json_max(SNAP_DESTS) + 2;
     c.buf = malloc(c.bufsz);
     c.scratch = malloc(sizeof *c.scratch);
-    c.e = calloc(COLLECT_PROCS, sizeof *c.e);
-    if (!c.buf || !c.scratch || !c.e) {
+    if (!c.buf || !c.scratch) {
         cli_err("collect: out of memory");
         free(c.buf);
         free(c.scratch);
-        free(c.e);
         return EXIT_FAIL;
     }
     int rc = EXIT_FAIL;
@@ -675,9 +694,8 @@ int cmd_collect(int argc, char **argv)
                 c.received == 1 ? "" : "s", c.bad, c.seen, c.seen == 1 ? "" : "es",
                 stop_signal ? "; stopped by a signal" : "");
     }
-    for (int i = 0; i < c.n; i++)
-        free(c.e[i].snap);
-    free(c.e);
+    while (c.table)
+        drop(&c, c.table);
     free(c.buf);
     free(c.scratch);
     return rc;

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,18 +128,23 @@ static int remote_config(int pid, bool json)
 
 int cmd_config(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"check", no_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
     bool check = false, json = false;
     int pid = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--check") == 0)
+    for (int c; (c = cli_getopt(argc, argv, "", longopts)) != -1;) {
+        if (c == 'c')
             check = true;
-        else if (strcmp(argv[i], "--json") == 0)
+        else if (c == 'j')
             json = true;
-        else if (argv[i][0] == '-' || pid)
-            return cli_usage_error("config", "unexpected argument '%s'", argv[i]);
-        else if ((pid = cli_parse_pid(argv[i])) < 0)
-            return cli_usage_error("config", "'%s' is not a process id", argv[i]);
+        else
+            return EXIT_USAGE;
     }
+    if (optind < argc && cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
     if (pid && check)
         return cli_usage_error("config", "--check checks this environment, not a process's");
     return pid ? remote_config(pid, json) : local_config(check, json);

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "config.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -170,28 +171,26 @@ int cmd_heap(int argc, char **argv)
     bool json = false, by_python = false;
     int pid = 0;
     unsigned top = 20;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"top", required_argument, NULL, 'n'},
+        {"by", required_argument, NULL, 'b'},
+        {NULL, 0, NULL, 0},
+    };
+    for (int c; (c = cli_getopt(argc, argv, "n:", longopts)) != -1;) {
+        if (c == 'j')
             json = true;
-        } else if (strcmp(argv[i], "--top") == 0 || strcmp(argv[i], "-n") == 0 ||
-                   strncmp(argv[i], "--top=", 6) == 0) {
-            const char *v = argv[i][5] == '=' ? argv[i] + 6 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || reshim_parse_uint(v, 1000, &top) || top < 1)
-                return cli_usage_error("heap", "--top needs a number from 1 to 1000");
-        } else if (strcmp(argv[i], "--by") == 0 || strncmp(argv[i], "--by=", 5) == 0) {
-            /* --by site (each stack a row, the default) or --by python. */
-            const char *v = argv[i][4] == '=' ? argv[i] + 5 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || (strcmp(v, "python") != 0 && strcmp(v, "site") != 0))
-                return cli_usage_error("heap", "--by needs 'site' or 'python'");
-            by_python = strcmp(v, "python") == 0;
-        } else if (argv[i][0] == '-' || pid) {
-            return cli_usage_error("heap", "unexpected argument '%s'", argv[i]);
-        } else if ((pid = cli_parse_pid(argv[i])) < 0) {
-            return cli_usage_error("heap", "'%s' is not a process id", argv[i]);
-        }
+        else if (c == 'n' && (reshim_parse_uint(optarg, 1000, &top) || top < 1))
+            return cli_usage_error("heap", "--top needs a number from 1 to 1000");
+        else if (c == 'b' && strcmp(optarg, "python") != 0 && strcmp(optarg, "site") != 0)
+            return cli_usage_error("heap", "--by needs 'site' or 'python'");
+        else if (c == 'b') /* --by site (each stack a row, the default) or --by python */
+            by_python = strcmp(optarg, "python") == 0;
+        else if (c != 'n')
+            return EXIT_USAGE;
     }
-    if (pid <= 0)
-        return cli_usage_error("heap", "which process? (a PID; reshim ls lists them)");
+    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
     char req[32], *ans;
     size_t len;
     /* Grouped: every site the process keeps, grouped here, then the top N. */

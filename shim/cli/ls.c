@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -124,15 +125,22 @@ static void print_table(const struct row *rows, int n, bool header)
 
 int cmd_ls(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
     bool json = false, quiet = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
+    for (int c; (c = cli_getopt(argc, argv, "q", longopts)) != -1;) {
+        if (c == 'j')
             json = true;
-        else if (strcmp(argv[i], "-q") == 0 || strcmp(argv[i], "--quiet") == 0)
+        else if (c == 'q')
             quiet = true;
         else
-            return cli_usage_error("ls", "unexpected argument '%s'", argv[i]);
+            return EXIT_USAGE;
     }
+    if (optind < argc)
+        return cli_usage_error("ls", "unexpected argument '%s'", argv[optind]);
     if (json && quiet)
         return cli_usage_error("ls", "--json and -q do not go together");
 

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ static const struct command commands[] = {
      "state, trims). Sizes are 1024-based (1 MB = 1 MiB), as in RESHIM_MEM_BUDGET.\n"
      "\n"
      "options:\n"
-     "  --json   the process's own JSON line, as it sent it (keys in SPEC.md)\n"
+     "  --json   the process's own JSON line, as it sent it (keys in libreshim(7))\n"
      "\n"
      "examples:\n"
      "  reshim stats 4242\n"
@@ -252,13 +253,55 @@ int cli_usage(const char *cmd, FILE *f)
 
 bool cli_wants_help(int argc, char **argv)
 {
-    for (int i = 0; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             return false;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return true;
     }
     return false;
+}
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    /* getopt_long with its messages off (opterr) and ':' first, so that a
+     * missing value is told from an unknown option; '+' (stop at the first
+     * operand) stays in front when the command asks for it. */
+    char spec[64];
+    bool stop = shortopts[0] == '+';
+    snprintf(spec, sizeof spec, "%s:%s", stop ? "+" : "", shortopts + stop);
+    opterr = 0;
+    int prev = optind;
+    int c = getopt_long(argc, argv, spec, longopts, NULL);
+    if (c == '?' || c == ':') {
+        /* The word that failed: a long option as given, else the letter
+         * (optind stays put inside a cluster such as -jx). */
+        const char *last = optind > prev && optind - 1 < argc ? argv[optind - 1] : "";
+        char word[80];
+        if (strncmp(last, "--", 2) == 0)
+            snprintf(word, sizeof word, "%.*s", (int)strcspn(last, "="), last);
+        else
+            snprintf(word, sizeof word, "-%c", optopt ? optopt : '?');
+        if (c == ':')
+            cli_usage_error(argv[0], "%s needs a value", word);
+        else if (word[1] == '-' && strchr(last, '='))
+            cli_usage_error(argv[0], "%s takes no value", word);
+        else
+            cli_usage_error(argv[0], "unknown option '%s'", word);
+        return '?';
+    }
+    return c;
+}
+
+int cli_one_pid(int argc, char **argv, int *pid)
+{
+    if (optind >= argc)
+        return cli_usage_error(argv[0], "which process? (a PID; reshim ls lists them)");
+    if (optind + 1 < argc)
+        return cli_usage_error(argv[0], "unexpected argument '%s'", argv[optind + 1]);
+    if ((*pid = cli_parse_pid(argv[optind])) < 0)
+        return cli_usage_error(argv[0], "'%s' is not a process id", argv[optind]);
+    return EXIT_OK;
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -277,11 +320,13 @@ void cli_err(const char *fmt, ...)
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
+    /* cmd "reshim": the global options, before any command. */
+    bool global = strcmp(cmd, "reshim") == 0;
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "reshim: %s: ", cmd);
+    fprintf(stderr, "reshim: %s%s", global ? "" : cmd, global ? "" : ": ");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nusage: see reshim %s --help\n", cmd);
+    fprintf(stderr, "\nusage: see reshim %s%s--help\n", global ? "" : cmd, global ? "" : " ");
     va_end(ap);
     return EXIT_USAGE;
 }
@@ -376,29 +421,32 @@ int main(int argc, char **argv)
     if (!isatty(STDOUT_FILENO))
         setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 #endif
-    int i = 1;
-    while (i < argc && argv[i][0] == '-') {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
+    };
+    argv[0] = (char *)"reshim"; /* the name in usage messages */
+    int c;
+    while ((c = cli_getopt(argc, argv, "+hV", longopts)) != -1) {
+        switch (c) {
+        case 'h':
             main_usage(stdout);
             return EXIT_OK;
-        }
-        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+        case 'V':
             printf("reshim %s\n", RESHIM_VERSION);
             return EXIT_OK;
+        case 't':
+            if (parse_timeout(optarg) == 0)
+                break;
+            cli_err("--timeout needs a number of seconds (more than 0, at most 3600)");
+            return EXIT_USAGE;
+        default:
+            return EXIT_USAGE;
         }
-        if (strcmp(a, "--timeout") == 0 || strncmp(a, "--timeout=", 10) == 0) {
-            const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || parse_timeout(v)) {
-                cli_err("--timeout needs a number of seconds (more than 0, at most 3600)");
-                return EXIT_USAGE;
-            }
-            i++;
-            continue;
-        }
-        cli_err("unknown option %s (see reshim --help)", a);
-        return EXIT_USAGE;
     }
+    int i = optind;
     if (i >= argc) {
         main_usage(stderr);
         return EXIT_USAGE;
@@ -409,34 +457,37 @@ int main(int argc, char **argv)
             main_usage(stdout);
             return EXIT_OK;
         }
-        const struct command *c = find_command(argv[i + 1]);
-        if (!c) {
+        const struct command *hc = find_command(argv[i + 1]);
+        if (!hc) {
             cli_err("unknown command '%s' (see reshim --help)", argv[i + 1]);
             return EXIT_USAGE;
         }
-        if (c->help) {
-            fputs(c->help, stdout);
+        if (hc->help) {
+            fputs(hc->help, stdout);
             return EXIT_OK;
         }
-        char *hargv[] = {(char *)"--help", NULL};
-        return c->fn(1, hargv);
+        char *hargv[] = {(char *)hc->name, (char *)"--help", NULL};
+        optind = 0;
+        return hc->fn(2, hargv);
     }
     if (strcmp(name, "version") == 0) {
         printf("reshim %s\n", RESHIM_VERSION);
         return EXIT_OK;
     }
-    const struct command *c = find_command(name);
-    if (!c) {
+    const struct command *cmd = find_command(name);
+    if (!cmd) {
         cli_err("unknown command '%s' (see reshim --help)", name);
         return EXIT_USAGE;
     }
-    /* Each command gets the arguments after its name (run looks for --help
-     * itself: after "--" it belongs to CMD). */
-    if (c->help && c->fn != cmd_run && cli_wants_help(argc - i - 1, argv + i + 1)) {
-        fputs(c->help, stdout);
+    /* Each command gets its name and the arguments after it, as a program
+     * gets its argv, and parses them with cli_getopt from the start (run
+     * looks for --help itself: after "--" it belongs to CMD). */
+    if (cmd->help && cmd->fn != cmd_run && cli_wants_help(argc - i, argv + i)) {
+        fputs(cmd->help, stdout);
         return EXIT_OK;
     }
-    int rc = c->fn(argc - i - 1, argv + i + 1);
+    optind = 0;
+    int rc = cmd->fn(argc - i, argv + i);
     if (fflush(stdout) != 0 && rc == EXIT_OK) {
         if (errno != EPIPE)
             cli_err("writing the output: %s", strerror(errno));

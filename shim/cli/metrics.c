@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,12 +22,15 @@ int cmd_metrics(int argc, char **argv)
         rc = EXIT_FAIL;
         goto out;
     }
-    for (int i = 0; i < argc; i++) {
+    static const struct option longopts[] = {{NULL, 0, NULL, 0}};
+    if (cli_getopt(argc, argv, "", longopts) != -1) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    for (int i = optind; i < argc; i++) {
         int pid = cli_parse_pid(argv[i]);
         if (pid < 0) {
-            rc = cli_usage_error("metrics", argv[i][0] == '-' ? "unexpected argument '%s'"
-                                                              : "'%s' is not a process id",
-                                 argv[i]);
+            rc = cli_usage_error("metrics", "'%s' is not a process id", argv[i]);
             goto out;
         }
         bool dup = false;

@@ -25,6 +25,7 @@
  * is printed on stderr either way). SIGINT/SIGTERM: exit 0. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -438,20 +439,22 @@ static void usage(FILE *f)
 int cmd_serve(int argc, char **argv)
 {
     const char *addr = SERVE_DEFAULT;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"listen", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
+    for (int c; (c = cli_getopt(argc, argv, "hl:", longopts)) != -1;) {
+        if (c == 'h') {
             usage(stdout);
             return EXIT_OK;
-        } else if (!strcmp(argv[i], "--listen") || !strcmp(argv[i], "-l")) {
-            if (i + 1 >= argc)
-                return cli_usage_error("serve", "%s needs HOST:PORT", argv[i]);
-            addr = argv[++i];
-        } else if (!strncmp(argv[i], "--listen=", 9)) {
-            addr = argv[i] + 9;
-        } else {
-            return cli_usage_error("serve", "unexpected argument %s", argv[i]);
         }
+        if (c != 'l')
+            return EXIT_USAGE;
+        addr = optarg;
     }
+    if (optind < argc)
+        return cli_usage_error("serve", "unexpected argument %s", argv[optind]);
     static struct server sv; /* 64 connections with 8 KiB each: not on the stack */
     memset(&sv, 0, sizeof sv);
     for (int i = 0; i < SERVE_CLIENTS; i++)

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,18 +113,19 @@ static void print_human(const struct reshim_snapshot *s, bool color)
 
 int cmd_stats(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
     bool json = false;
     int pid = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (argv[i][0] == '-' || pid)
-            return cli_usage_error("stats", "unexpected argument '%s'", argv[i]);
-        else if ((pid = cli_parse_pid(argv[i])) < 0)
-            return cli_usage_error("stats", "'%s' is not a process id", argv[i]);
+    for (int c; (c = cli_getopt(argc, argv, "", longopts)) != -1;) {
+        if (c != 'j')
+            return EXIT_USAGE;
+        json = true;
     }
-    if (pid <= 0)
-        return cli_usage_error("stats", "which process? (a PID; reshim ls lists them)");
+    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
     char *ans;
     size_t len;
     int rc = cli_ask(pid, "stats", cli_timeout_ms, "", &ans, &len);

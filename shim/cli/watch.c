@@ -11,6 +11,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -641,29 +642,26 @@ int cmd_watch(int argc, char **argv)
     double interval = -1;
     long count = -1;
     bool json = false;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-n") == 0 || strcmp(a, "--interval") == 0) {
-            if (i + 1 >= argc || (interval = parse_interval(argv[++i])) < 0)
-                return cli_usage_error("watch", "-n needs a number of seconds from 0.01 to 3600 "
-                                                "(or a duration such as 250ms)");
-        } else if (strncmp(a, "-n", 2) == 0 && a[2]) {
-            if ((interval = parse_interval(a + 2)) < 0)
-                return cli_usage_error("watch", "-n needs a number of seconds from 0.01 to 3600");
-        } else if (strcmp(a, "--count") == 0 || strcmp(a, "-c") == 0) {
-            char *end;
-            if (i + 1 >= argc || (count = strtol(argv[++i], &end, 10)) <= 0 || *end)
-                return cli_usage_error("watch", "--count needs a whole number above 0");
-        } else if (strcmp(a, "--json") == 0) {
+    static const struct option longopts[] = {
+        {"interval", required_argument, NULL, 'n'},
+        {"count", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    for (int c; (c = cli_getopt(argc, argv, "n:c:", longopts)) != -1;) {
+        char *end;
+        if (c == 'n' && (interval = parse_interval(optarg)) < 0)
+            return cli_usage_error("watch", "-n needs a number of seconds from 0.01 to 3600 "
+                                            "(or a duration such as 250ms)");
+        else if (c == 'c' && ((count = strtol(optarg, &end, 10)) <= 0 || *end))
+            return cli_usage_error("watch", "--count needs a whole number above 0");
+        else if (c == 'j')
             json = true;
-        } else if (a[0] == '-' || pid) {
-            return cli_usage_error("watch", "unexpected argument '%s'", a);
-        } else if ((pid = cli_parse_pid(a)) < 0) {
-            return cli_usage_error("watch", "'%s' is not a process id", a);
-        }
+        else if (c != 'n' && c != 'c')
+            return EXIT_USAGE;
     }
-    if (pid <= 0)
-        return cli_usage_error("watch", "which process? (a PID; reshim ls lists them)");
+    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
     if (interval < 0) {
         struct reshim_config cfg;
         reshim_config_load(&cfg, env_get, NULL, NULL, NULL, (unsigned)getuid());

@@ -8,7 +8,7 @@
  * number) and the RESHIM_DEST parser directly.
  *
  * Checked: no crash, leak or undefined behaviour; one warning per value
- * counted bad; every field within the range SPEC.md gives (whatever was
+ * counted bad; every field within the range libreshim(7) gives (whatever was
  * rejected, its default is in force); paths NUL-terminated and short enough
  * for their use; the same environment loads to the same bytes twice; the
  * unit parsers' results re-parse to themselves. */

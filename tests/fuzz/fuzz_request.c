@@ -4,7 +4,7 @@
  * lack it), each classified.
  *
  * Checked: no crash or undefined behaviour, no read past the line; the
- * classification agrees with a reference reading of SPEC.md's request
+ * classification agrees with a reference reading of libreshim(7)'s request
  * grammar (written here independently: words split on blanks); watch and
  * heap arguments within their bounds; the error line for an unknown request
  * is one line of strict JSON, {"error":"..."} only, that the CLI's JSON
@@ -52,7 +52,7 @@ static bool is(const char *w, size_t n, const char *lit)
     return n == strlen(lit) && memcmp(w, lit, n) == 0;
 }
 
-/* A decimal in [lo, hi], as SPEC.md writes MS and N (no sign, no blanks;
+/* A decimal in [lo, hi], as libreshim(7) writes MS and N (no sign, no blanks;
  * leading zeros allowed, at most 12 digits). */
 static bool number(const char *w, size_t n, uint64_t lo, uint64_t hi, uint64_t *v)
 {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Writes the hand-made seeds of tests/fuzz/corpus/NAME/seed-*.
 
-The seeds are meaningful inputs for each harness: SPEC.md's configuration
+The seeds are meaningful inputs for each harness: libreshim(7)'s configuration
 values and their edges, real requests, snapshots with hostile strings in the
 byte layout fuzz_encode.c reads, JSON edge cases. Answers captured from a
 real shimmed process (python3 under build/libreshim.so: stats, config,

@@ -30,22 +30,161 @@ spawn() { "$@" & CHILDREN+=($!); }
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT.
-wait_port() {
-    local port=$1 t=${2:-10} i=0
-    while ! "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; do
+# wait_until SECONDS CMD...: until CMD succeeds (tried every 50 ms); 1 when
+# SECONDS pass first. The one way a test waits for a state; the waits below
+# name the usual states.
+wait_until() {
+    local t=$1 i=0; shift
+    until "$@"; do
         i=$((i + 1)); [ $i -gt $((t * 20)) ] && return 1; sleep 0.05
     done
 }
+port_open() { "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; }
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT.
+wait_port() { wait_until "${2:-10}" port_open "$1"; }
+# wait_line FILE PATTERN [SECONDS]: until FILE has a line matching PATTERN.
+wait_line() { wait_until "${3:-10}" grep -qs -- "$2" "$1"; }
+# wait_file PATH [SECONDS]: until PATH exists; wait_socket PATH [SECONDS]: is a socket.
+wait_file() { wait_until "${2:-10}" test -e "$1"; }
+wait_socket() { wait_until "${2:-10}" test -S "$1"; }
+# gone PID: it has exited (no /proc entry, or a zombie its parent has not reaped).
+gone() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ "$st" = Z ]; }
+# wait_abstract UID PID [SECONDS]: until @reshim-UID/PID is in /proc/net/unix.
+wait_abstract() { wait_until "${3:-5}" grep -q " @reshim-$1/$2\$" /proc/net/unix; }
 
 # with_shim CMD...: runs CMD with the shim preloaded (env passes through).
 with_shim() { LD_PRELOAD="$SHIM${LD_PRELOAD:+:$LD_PRELOAD}" "$@"; }
 
-# summary_field LOGFILE CLASS FIELD: a counter from the RESHIM_LOG=info exit
-# summary ("connect calls=1 failures=0 retries=3 recovered=1 gave_up=0; ...").
+# summary_field LOGFILE CLASS FIELD: a counter of the RESHIM_LOG=info exit
+# summary line ("connect calls=1 failures=0 retries=3 recovered=1 gave_up=0;
+# ..."). For the test of that line's format (test_flap.sh); figures come from stat_field.
 summary_field() {
     grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/^exit summary: //' | tr ';' '\n' |
         sed -n "s/^ *$2 .*\b$3=\([0-9]*\).*/\1/p"
+}
+
+# ---- figures: from the stats the shim sends, never from its log lines ----------
+# A process started with `pushed` sends its stats object (the one `reshim stats
+# --json` gives) to this test's collector (`reshim collect --json`, started on
+# first use) every RESHIM_INTERVAL and once at exit (RESHIM_PUSH); stat_field
+# reads a figure from the last one, so after the process has exited, from its
+# final figures.
+PUSH="$TMP/push.sock"
+PUSHED="$ROOT/tests/integration/pushed.sh"   # pushed.sh CMD...: see there
+push_start() {
+    export RESHIM_TEST_TMP=$TMP RESHIM_TEST_PUSH=$PUSH RESHIM_TEST_SHIM=$SHIM
+    [ -S "$PUSH" ] && return 0
+    spawn "$ROOT/build/reshim" collect --listen "$PUSH" --json >"$TMP/push.jsonl" 2>"$TMP/push.err"
+    wait_until 10 test -S "$PUSH" || fail "reshim collect did not start: $(cat "$TMP/push.err")"
+}
+
+# pushed CMD...: runs CMD (a program) as with_shim does, pushing its stats to
+# the collector (pushed.sh: $PUSHED, for where a function cannot go).
+pushed() { push_start; "$PUSHED" "$@"; }
+
+# push_flush: returns once the collector has printed everything sent so far:
+# a shimmed /bin/true pushes behind it, and the collector prints in order.
+push_flush() {
+    local mark
+    push_start
+    mark=$( (echo "$BASHPID"; RESHIM_PUSH="$PUSH" LD_PRELOAD="$SHIM" exec /bin/true) )
+    echo "$mark" >>"$TMP/push.markers"
+    wait_until 10 grep -q "^{\"pid\":$mark," "$TMP/push.jsonl" ||
+        fail "the collector did not receive the marker of pid $mark: $(cat "$TMP/push.err")"
+}
+
+# push_query KEY FIRST [PID]: KEY of PID's last object, or (no PID) KEY summed
+# over the last objects of every process, in the collector's lines from FIRST.
+push_query() {
+    "$PY" - "$TMP/push.jsonl" "$@" <<'PYEOF'
+import json, sys
+path, key, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
+last = {}
+for n, line in enumerate(open(path), 1):
+    d = json.loads(line)
+    if n >= first and (pid is None or d.get("pid") == pid):
+        last[d["pid"]] = d
+def get(d):
+    for k in key.split("."):
+        d = d[k]
+    return d
+if pid is not None:
+    if pid not in last:
+        sys.exit(1)
+    v = get(last[pid])
+    # An object (net.connect) as "calls=3 failures=1 ...", for messages; a
+    # list (net.destinations) as JSON.
+    if isinstance(v, dict):
+        print(" ".join("%s=%s" % kv for kv in v.items()))
+    else:
+        print(json.dumps(v) if isinstance(v, list) else v)
+else:
+    markers = set(open(path.replace("push.jsonl", "push.markers")).read().split())
+    print(sum(get(d) for p, d in last.items() if str(p) not in markers))
+PYEOF
+}
+
+# stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
+# KEY a path in it (net.connect.retries, mem.enomem; an object such as
+# net.connect prints as "calls=3 failures=1 ..."); the process: PID, the
+# `pushed` one whose stderr went to ERRFILE, or else the last `pushed` one.
+# Once it has exited, these are its final figures.
+stat_field() {
+    local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")}
+    case $pid in
+    *[!0-9]*) [ -f "$pid.pid" ] || fail "stat_field $key: no pushed process wrote to $pid"
+              pid=$(cat "$pid.pid") ;;
+    esac
+    push_flush
+    push_query "$key" 1 "$pid" || fail "no figure $key of pid $pid in what it pushed"
+}
+
+# push_mark, then stat_sum KEY: KEY summed over the final figures of every
+# process that pushed since the mark (a program and the ones it started);
+# stat_pids: their pids; stat_count COMM: how many were named COMM.
+push_mark() { push_flush; echo $(($(wc -l <"$TMP/push.jsonl") + 1)) >"$TMP/push.mark"; }
+stat_sum() { push_flush; push_query "$1" "$(cat "$TMP/push.mark")"; }
+stat_pids() {
+    push_flush
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
+import json, sys
+markers = set(open(sys.argv[1]).read().split())
+pids = []
+for d in map(json.loads, sys.stdin):
+    if str(d["pid"]) not in markers and d["pid"] not in pids:
+        pids.append(d["pid"])
+print(*pids, sep="\n")' "$TMP/push.markers"
+}
+# stat_table KEY...: one line per process that pushed since the mark: its
+# pid, then KEY of its final figures, for each KEY.
+stat_table() {
+    push_flush
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
+import json, sys
+markers = set(open(sys.argv[1]).read().split())
+last = {}
+for d in map(json.loads, sys.stdin):
+    if str(d["pid"]) not in markers:
+        last[d["pid"]] = d
+def get(d, key):
+    for k in key.split("."):
+        d = d[k]
+    return d
+for pid, d in last.items():
+    print(pid, *(get(d, k) for k in sys.argv[2:]))' "$TMP/push.markers" "$@"
+}
+stat_count() {
+    local p n=0
+    for p in $(stat_pids); do [ "$(push_query comm 1 "$p")" = "$1" ] && n=$((n + 1)); done
+    echo "$n"
+}
+
+# need FILE...: what a test runs from the build. `make check-integration` builds
+# it all first (the library, the CLI, build/bin/*); a test never runs make.
+need() {
+    local f
+    for f; do [ -e "$f" ] || fail "$f is missing (make check-integration builds it)"; done
 }
 
 pass() { echo "  ok: $*"; }

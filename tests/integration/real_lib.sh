@@ -26,12 +26,8 @@ wait_fds() {
 
 # wait_sock PID [SECONDS]: until PID's stats socket answers (it appears once
 # the process is 100 ms old and has made a network call or a wait).
-wait_sock() {
-    local pid=$1 t=${2:-10} i=0
-    while ! "$CLI" stats "$pid" --json >/dev/null 2>&1; do
-        i=$((i + 1)); [ $i -gt $((t * 10)) ] && return 1; sleep 0.1
-    done
-}
+stats_answer() { "$CLI" stats "$1" --json >/dev/null 2>&1; }
+wait_sock() { wait_until "${2:-10}" stats_answer "$1"; }
 
 # json_field FILE EXPR: EXPR (python, on the object d) of the JSON in FILE.
 json_field() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }

@@ -72,18 +72,8 @@ stop_app() {
     done
 }
 
-# wait_abstract UID PID: until @reshim-UID/PID is listed in /proc/net/unix.
-wait_abstract() {
-    local i=0
-    while ! grep -q " @reshim-$1/$2\$" /proc/net/unix; do
-        i=$((i + 1)); [ $i -gt 250 ] && return 1; sleep 0.02
-    done
-}
 # wait_sock PATH: until it is a socket.
-wait_sock() {
-    local i=0
-    while [ ! -S "$1" ]; do i=$((i + 1)); [ $i -gt 250 ] && return 1; sleep 0.02; done
-}
+wait_sock() { wait_socket "$1" 5; }
 
 # ask WHERE REQUEST [PREFIX...]: prints the answer (or the connect error) of
 # one request; REQUEST is a python bytes literal body (escapes allowed).

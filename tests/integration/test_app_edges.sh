@@ -43,11 +43,6 @@ plain() { local out=$1; shift; timeout -k 1 10 "$APP" "$@" >"$out" 2>&1; }
 shimmed() { local out=$1; shift; timeout -k 1 10 env LD_PRELOAD="$SHIM" "$APP" "$@" >"$out" 2>&1; }
 # show FILE: its lines, indented, on stderr.
 show() { sed 's/^/      | /' "$1" >&2; }
-# wait_line FILE PATTERN [SECONDS]
-wait_line() {
-    local i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt $((${3:-10} * 50)) ] && return 1; sleep 0.02; done
-}
 
 # ---- 1. a signal handler's socket() while its thread is inside malloc ----
 case_signal() {

@@ -228,3 +228,41 @@ doctor_is 1 'cannot be preloaded: not executable' "$TMP/notexec"
 rc=0; "$RESHIM" doctor --bogus >/dev/null 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "doctor --bogus: exit $rc, expected 2"
 pass "missing command / missing file / not executable: exit 1; an unknown option: exit 2"
+
+# 11. doctor --json (read by python3), and `reshim run` agreeing with doctor:
+# the one check of preload.c decides both. For each program: doctor --json
+# gives preloadable and reason; run warns "P cannot be preloaded: REASON"
+# exactly when doctor says it cannot, with doctor's reason, and runs P.
+json_field() { "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); v=d[sys.argv[2]]; print("" if v is None else v if isinstance(v,str) else json.dumps(v))' "$TMP/json" "$1"; }
+agree() {   # agree [RUNNER...] -- PROG: doctor --json and run on PROG, as RUNNER
+    local runner=() rc=0
+    while [ "$1" != -- ]; do runner+=("$1"); shift; done; shift
+    "${runner[@]}" "$RESHIM" doctor --json "$1" >"$TMP/json" 2>"$TMP/err" || rc=$?
+    "$PY" -c 'import json,sys
+d=json.load(open(sys.argv[1]))
+assert set(d) >= {"command","preloadable","reason","bad_config","library","checks","verdict"}, d
+assert all(c["level"] in ("ok","warn","fail") and c["text"] for c in d["checks"]), d
+assert d["preloadable"] == (d["reason"] is None) and d["command"] == sys.argv[2], d' "$TMP/json" "$1" ||
+        fail "doctor --json $1: not the expected object: $(cat "$TMP/json")"
+    local can reason; can=$(json_field preloadable); reason=$(json_field reason)
+    { [ "$can" = true ] && [ $rc = 0 ]; } || { [ "$can" = false ] && [ $rc = 1 ]; } ||
+        fail "doctor --json $1: preloadable=$can but exit $rc"
+    "${runner[@]}" "$RESHIM" run -- "$1" </dev/null >/dev/null 2>"$TMP/run.err" ||
+        fail "reshim run -- $1 did not run it: $(cat "$TMP/run.err")"
+    if [ "$can" = true ]; then
+        [ -s "$TMP/run.err" ] && fail "run warns for $1, which doctor can preload: $(cat "$TMP/run.err")"
+    else
+        grep -qF "warning: $1 cannot be preloaded: $reason;" "$TMP/run.err" ||
+            fail "run on $1: no warning with doctor's reason '$reason': $(cat "$TMP/run.err")"
+    fi
+    echo "    $(basename "$1"): doctor --json preloadable=$can${reason:+ ($reason)}; run $([ "$can" = true ] && echo silent || echo warns the same)"
+}
+agree -- /bin/true
+[ -x "$TMP/static" ] && agree -- "$TMP/static"
+agree -- "$TMP/go1"
+agree -- "$TMP/go2"
+if [ -n "${PUB:-}" ] && [ -u "$PUB/suid" ] && [ "${nosuid:-1}" = 0 ]; then
+    agree as_nobody -- "$PUB/suid"
+    agree -- "$PUB/suid"
+fi
+pass "doctor --json parsed by python3; reshim run warns exactly when doctor says cannot, with its reason (dynamic, static, Go-like, setuid)"

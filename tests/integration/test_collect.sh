@@ -25,7 +25,7 @@ SOCK="$TMP/c.sock"
 TF="$TMP/tf"
 PROMTOOL=$(command -v promtool || true)
 
-wait_sock() { local i=0; while [ ! -S "$1" ]; do i=$((i + 1)); [ $i -gt 200 ] && return 1; sleep 0.05; done; }
+wait_sock() { wait_socket "$1"; }
 
 # burst N PAR CMD...: N processes under the shim pushing to $SOCK, PAR at a
 # time; their pids in $TMP/pids.
@@ -168,8 +168,9 @@ grep -q 'not a socket' "$TMP/err3" || fail "collect over a regular file: $(cat "
 [ -S "$TMP/stale.sock" ] || fail "no stale socket made"
 "$RESHIM" collect --listen "$TMP/stale.sock" --quiet >/dev/null 2>"$TMP/err4" &
 CPID=$!; CHILDREN+=($CPID)
-sleep 0.3
-kill -0 $CPID 2>/dev/null || fail "collect did not replace a stale socket: $(cat "$TMP/err4")"
+# Replaced: a datagram socket connects to it (to the stale one: ECONNREFUSED).
+live() { "$PY" -c 'import socket,sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).connect(sys.argv[1])' "$1" 2>/dev/null; }
+wait_until 10 live "$TMP/stale.sock" || fail "collect did not replace a stale socket: $(cat "$TMP/err4")"
 rc=0; "$RESHIM" collect --listen "$TMP/stale.sock" --count 1 >/dev/null 2>"$TMP/err5" || rc=$?
 [ "$rc" = 1 ] && grep -q 'another process is receiving on it' "$TMP/err5" || fail "a second collector on a live socket: exit $rc, $(cat "$TMP/err5")"
 pass "a regular file at PATH: refused, untouched (exit 1); a stale socket: replaced; a live collector: not displaced (exit 1)"

@@ -60,13 +60,14 @@ for i in range(1, later + 1):
     fetch(i)
 PYEOF
 
-# run_client OUT ERR [LD_PRELOAD value]: the client in its own mount namespace.
+# run_client OUT ERR [shim]: the client in its own mount namespace (with
+# "shim": through pushed.sh, the shim preloaded, its stats pushed).
 run_client() {
     rm -f "$TMP/silent"
     unshare -m --propagation private bash -c '
         mount --bind "$1" /etc/resolv.conf || exit 90
         shift
-        exec "$@"' _ "$TMP/resolv.conf" env ${3:+LD_PRELOAD="$3"} \
+        exec "$@"' _ "$TMP/resolv.conf" env ${3:+"$PUSHED"} \
         "$PY" "$TMP/client.py" "http://$NAME:$port/" "$TMP/silent" "$LATER" >"$1" 2>"$2"
 }
 
@@ -85,7 +86,8 @@ pass "without reshim: fetch 0 ok, then $LATER/$LATER fetches fail with 'Temporar
 
 # With the shim: every fetch succeeds, the later ones on the stale answer.
 before=$(grep -c '' "$TMP/dns.log")
-RESHIM_LOG=info run_client "$TMP/out1" "$TMP/err1" "$SHIM" ||
+push_start
+RESHIM_LOG=info run_client "$TMP/out1" "$TMP/err1" shim ||
     fail "client failed with the shim: $(cat "$TMP/err1")"
 sed 's/^/    with: /' "$TMP/out1"
 grep "reshim" "$TMP/err1" | sed 's/^/    with: /'
@@ -95,7 +97,7 @@ dropped=$(tail -n +$((before + 1)) "$TMP/dns.log" | grep -c "^dropped A $NAME" |
 [ "$dropped" -ge "$LATER" ] || fail "with the shim, the DNS server dropped only $dropped A queries: the later fetches did not really face a silent DNS server"
 nstale=$(grep -c "getaddrinfo($NAME): temporary failure; answering with the last good answer" "$TMP/err1" || true)
 [ "$nstale" -ge 1 ] || fail "no stale-answer log line"
-stale=$(grep -o "exit summary: .*" "$TMP/err1" | tail -n 1 | grep -o 'dns_stale=[0-9]*' | cut -d= -f2)
-[ -n "$stale" ] && [ "$stale" -ge "$LATER" ] || fail "exit summary dns_stale=${stale:-missing}, expected >= $LATER"
-[ "$(summary_field "$TMP/err1" dns gave_up)" = 0 ] || fail "dns gave_up != 0 with the shim"
+stale=$(stat_field net.dns_stale "$TMP/err1")
+[ -n "$stale" ] && [ "$stale" -ge "$LATER" ] || fail "net.dns_stale=${stale:-missing}, expected >= $LATER"
+[ "$(stat_field net.dns.gave_up "$TMP/err1")" = 0 ] || fail "dns gave_up != 0 with the shim"
 pass "with reshim: $nok/$nok fetches ok, $nstale stale-answer log lines, dns_stale=$stale, $dropped queries dropped"

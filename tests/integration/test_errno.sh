@@ -29,7 +29,7 @@ source "$(dirname "$0")/lib.sh"
 PROBE="$BIN/errno_probe"
 MIN_CASES=500
 
-make -s -C "$ROOT" build/bin/errno_probe >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build errno_probe"; }
+need "$BIN/errno_probe"
 
 # The probe must import every symbol reshim exports, the _chk forms included.
 exported=$(sed -n '/global:/,/local:/p' "$ROOT/shim/libreshim.map" | tr ' ;' '\n\n' |
@@ -43,7 +43,7 @@ pass "errno_probe imports all $(echo "$exported" | wc -l) functions reshim inter
 cd "$TMP"
 # 1. Every case reshim never retries, with default settings.
 "$PROBE" all >"$TMP/out0" 2>"$TMP/err0" || fail "errno_probe failed without the shim: $(cat "$TMP/err0")"
-rc=0; RESHIM_LOG=info with_shim "$PROBE" all >"$TMP/out1" 2>"$TMP/err1" || rc=$?
+rc=0; RESHIM_LOG=info pushed "$PROBE" all >"$TMP/out1" 2>"$TMP/err1" || rc=$?
 [ "$rc" = 0 ] || fail "errno_probe failed with the shim (rc $rc); last case before: $(tail -n 1 "$TMP/out1")"
 total=$(sed -n 's/^total \([0-9]*\)$/\1/p' "$TMP/out0")
 lines=$(grep -vc '^total ' "$TMP/out0" || true)
@@ -100,26 +100,26 @@ if ! diff "$TMP/out0" "$TMP/out1" >"$TMP/diff"; then
     problems=$((problems + 1))
 fi
 grep -E "reshim\[[0-9]+\]: (warn|error)" "$TMP/err1" && fail "reshim warned during the probe"
-grep -q "exit summary" "$TMP/err1" || fail "no exit summary: was the shim loaded?"
+stat_field pid "$TMP/err1" >/dev/null || fail "no stats pushed: was the shim loaded?"
 for f in "connect calls" "dns calls" "send calls" "recv calls"; do
-    n=$(summary_field "$TMP/err1" ${f% *} ${f#* })
+    n=$(stat_field "net.${f% *}.${f#* }" "$TMP/err1")
     [ "${n:-0}" -ge 5 ] || fail "shim counted only ${n:-0} $f: the probe did not go through it"
 done
-[ "$(summary_field "$TMP/err1" connect retries)" = 0 ] || fail "the shim retried a connect in the 'all' cases"
+[ "$(stat_field net.connect.retries "$TMP/err1")" = 0 ] || fail "the shim retried a connect in the 'all' cases"
 [ "$problems" = 0 ] &&
-    pass "$total cases identical without and with the shim ($(grep -o 'send calls=[0-9]*' "$TMP/err1"), $(grep -o 'recv calls=[0-9]*' "$TMP/err1") counted)"
+    pass "$total cases identical without and with the shim (send calls=$(stat_field net.send.calls "$TMP/err1"), recv calls=$(stat_field net.recv.calls "$TMP/err1") counted)"
 
 # 2. Blocking connects reshim would retry (ECONNREFUSED; ENOENT on unix), retries off.
 "$PROBE" refused >"$TMP/ref0" 2>&1 || fail "errno_probe refused failed without the shim"
-RESHIM_RETRIES=0 RESHIM_LOG=info with_shim "$PROBE" refused >"$TMP/ref1" 2>"$TMP/ref1.err" ||
+RESHIM_RETRIES=0 RESHIM_LOG=info pushed "$PROBE" refused >"$TMP/ref1" 2>"$TMP/ref1.err" ||
     fail "errno_probe refused failed with the shim: $(cat "$TMP/ref1.err")"
 grep -q "^connect-blocking-refused -1 ECONNREFUSED" "$TMP/ref0" || fail "no refused connect without the shim: $(cat "$TMP/ref0")"
 grep -q "^connect-unix-missing -1 ENOENT" "$TMP/ref0" || fail "no ENOENT unix connect without the shim"
 grep -q "^getsockopt-so_error-refused 0 - val=ECONNREFUSED" "$TMP/ref0" || fail "no refused non-blocking connect without the shim"
 diff "$TMP/ref0" "$TMP/ref1" >&2 || fail "refused connects differ with the shim (RESHIM_RETRIES=0)"
-[ "$(summary_field "$TMP/ref1.err" connect retries)" = 0 ] || fail "retries with RESHIM_RETRIES=0"
-[ "$(summary_field "$TMP/ref1.err" connect failures)" -ge 3 ] || fail "refused connects not counted as failures"
-pass "$(sed -n 's/^total //p' "$TMP/ref0") refused-connect cases identical with RESHIM_RETRIES=0 ($(grep -o 'connect calls=[0-9]* failures=[0-9]*' "$TMP/ref1.err"))"
+[ "$(stat_field net.connect.retries "$TMP/ref1.err")" = 0 ] || fail "retries with RESHIM_RETRIES=0"
+[ "$(stat_field net.connect.failures "$TMP/ref1.err")" -ge 3 ] || fail "refused connects not counted as failures"
+pass "$(sed -n 's/^total //p' "$TMP/ref0") refused-connect cases identical with RESHIM_RETRIES=0 (connect calls=$(stat_field net.connect.calls "$TMP/ref1.err") failures=$(stat_field net.connect.failures "$TMP/ref1.err"))"
 
 # 3. connect with an address pointer the kernel rejects: EFAULT, not a crash.
 "$PROBE" efault >"$TMP/ef0" 2>&1 || fail "errno_probe efault failed without the shim"
@@ -138,10 +138,10 @@ pass "connect with a bad address pointer: EFAULT without and with the shim"
 #    still return what the kernel returns, errno, revents and fd sets included.
 WAITENV=(RESHIM_BACKOFF_BASE=30s RESHIM_BACKOFF_MAX=30s RESHIM_RETRY_DEADLINE=60s RESHIM_LOG=info)
 "$PROBE" waits >"$TMP/w0" 2>"$TMP/w0.err" || fail "errno_probe waits failed without the shim: $(cat "$TMP/w0.err")"
-rc=0; env "${WAITENV[@]}" LD_PRELOAD="$SHIM" "$PROBE" waits >"$TMP/w1" 2>"$TMP/w1.err" || rc=$?
+rc=0; pushed env "${WAITENV[@]}" "$PROBE" waits >"$TMP/w1" 2>"$TMP/w1.err" || rc=$?
 [ "$rc" = 0 ] || fail "errno_probe waits failed with the shim (rc $rc); last case before: $(tail -n 1 "$TMP/w1")"
-[ "$(summary_field "$TMP/w1.err" connect retries)" = 1 ] ||
-    fail "the background connect was not being retried (connect retries=$(summary_field "$TMP/w1.err" connect retries)): the waits did not take the slow path"
+[ "$(stat_field net.connect.retries "$TMP/w1.err")" = 1 ] ||
+    fail "the background connect was not being retried (connect retries=$(stat_field net.connect.retries "$TMP/w1.err")): the waits did not take the slow path"
 wtotal=$(sed -n 's/^total //p' "$TMP/w0")
 if diff "$TMP/w0" "$TMP/w1" >"$TMP/wdiff"; then
     pass "$wtotal wait cases identical while a non-blocking connect is being retried"
@@ -178,12 +178,12 @@ for want in "nbfail-poll-wait 1 - revents=0x1c" "nbfail-poll-so_error 0 - val=EC
     grep -q "^$want" "$TMP/nf0" || fail "probe nbfail without the shim lacks \"$want\""
 done
 nseq=$(grep -c -- '-connect -1 EINPROGRESS$' "$TMP/nf0" || true)
-rc=0; RESHIM_RETRIES=2 RESHIM_BACKOFF_BASE=10ms RESHIM_LOG=info with_shim "$PROBE" nbfail >"$TMP/nf1" 2>"$TMP/nf1.err" || rc=$?
+rc=0; RESHIM_RETRIES=2 RESHIM_BACKOFF_BASE=10ms RESHIM_LOG=info pushed "$PROBE" nbfail >"$TMP/nf1" 2>"$TMP/nf1.err" || rc=$?
 [ "$rc" = 0 ] || fail "errno_probe nbfail failed with the shim (rc $rc); last case before: $(tail -n 1 "$TMP/nf1")"
-gave_up=$(summary_field "$TMP/nf1.err" connect gave_up)
-retries=$(summary_field "$TMP/nf1.err" connect retries)
+gave_up=$(stat_field net.connect.gave_up "$TMP/nf1.err")
+retries=$(stat_field net.connect.retries "$TMP/nf1.err")
 [ "${gave_up:-0}" -ge "$nseq" ] && [ "${retries:-0}" -ge $((2 * nseq)) ] ||
-    fail "the refused non-blocking connects were not all retried: $(grep -o 'connect calls=[^;]*' "$TMP/nf1.err") for $nseq connects"
+    fail "the refused non-blocking connects were not all retried: gave_up=$gave_up retries=$retries for $nseq connects"
 if diff "$TMP/nf0" "$TMP/nf1" >"$TMP/nfdiff"; then
     pass "$nseq non-blocking connects refused for good: $(sed -n 's/^total //p' "$TMP/nf0") cases identical after the retries ran out (retries=$retries gave_up=$gave_up)"
 else
@@ -194,16 +194,16 @@ else
     fi
     problems=$((problems + 1))
 fi
-RESHIM_NONBLOCK=off RESHIM_RETRIES=2 RESHIM_BACKOFF_BASE=10ms RESHIM_LOG=info with_shim "$PROBE" nbfail >"$TMP/nf2" 2>"$TMP/nf2.err" ||
+RESHIM_NONBLOCK=off RESHIM_RETRIES=2 RESHIM_BACKOFF_BASE=10ms RESHIM_LOG=info pushed "$PROBE" nbfail >"$TMP/nf2" 2>"$TMP/nf2.err" ||
     fail "errno_probe nbfail failed with the shim and RESHIM_NONBLOCK=off"
-[ "$(summary_field "$TMP/nf2.err" connect retries)" = 0 ] || fail "RESHIM_NONBLOCK=off: non-blocking connects were retried"
-nf2_failures=$(summary_field "$TMP/nf2.err" connect failures)
+[ "$(stat_field net.connect.retries "$TMP/nf2.err")" = 0 ] || fail "RESHIM_NONBLOCK=off: non-blocking connects were retried"
+nf2_failures=$(stat_field net.connect.failures "$TMP/nf2.err")
 if [ "${nf2_failures:-0}" -lt "$nseq" ]; then
-    echo "  FAIL: RESHIM_NONBLOCK=off: only $nf2_failures failed connects counted for $nseq refused non-blocking connects ($(grep -o 'connect calls=[^;]*' "$TMP/nf2.err")): a failure the app learns from its first send/recv/read/write is never counted as a failed connect (shim/io.c account() records only the success of a PH_CONNECTING socket)" >&2
+    echo "  FAIL: RESHIM_NONBLOCK=off: only $nf2_failures failed connects counted for $nseq refused non-blocking connects (connect calls=$(stat_field net.connect.calls "$TMP/nf2.err")): a failure the app learns from its first send/recv/read/write is never counted as a failed connect (shim/io.c account() records only the success of a PH_CONNECTING socket)" >&2
     problems=$((problems + 1))
 fi
 if diff "$TMP/nf0" "$TMP/nf2" >"$TMP/nf2diff"; then
-    pass "RESHIM_NONBLOCK=off: $(sed -n 's/^total //p' "$TMP/nf0") cases identical, never retried ($(grep -o 'connect calls=[0-9]* failures=[0-9]*' "$TMP/nf2.err"))"
+    pass "RESHIM_NONBLOCK=off: $(sed -n 's/^total //p' "$TMP/nf0") cases identical, never retried (connect calls=$(stat_field net.connect.calls "$TMP/nf2.err") failures=$nf2_failures)"
 else
     sed 's/^/    /' "$TMP/nf2diff" | head -n 20 >&2
     echo "  FAIL: RESHIM_NONBLOCK=off: $(grep -c '^<' "$TMP/nf2diff") nbfail cases differ" >&2

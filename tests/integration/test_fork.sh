@@ -2,7 +2,7 @@
 # fork and vfork safety: python3's subprocess uses vfork, and the child closes
 # fds through the shim's close/close_range while sharing the parent's memory;
 # reshim must not change the parent's view then. A fork child starts with
-# fresh counters and its own exit summary; the parent keeps its own.
+# fresh counters and its own final stats; the parent keeps its own.
 source "$(dirname "$0")/lib.sh"
 
 port=$(free_port)
@@ -38,6 +38,7 @@ if pid == 0:                               # fork child: its own connection, the
     sys.exit(0)
 _, status = os.waitpid(pid, 0)
 assert status == 0, status
+print('child', pid)
 for i in range(10):
     s.sendall(b'x%d' % i); s.recv(100)
 a.sendall(b'pair'); assert b.recv(100) == b'pair'
@@ -45,19 +46,20 @@ s.close()
 print('parent done', os.getpid())
 PYEOF
 
-RESHIM_LOG=info with_shim "$PY" "$TMP/app.py" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; fail "app failed under the shim"; }
+RESHIM_LOG=info pushed "$PY" "$TMP/app.py" >"$TMP/out" 2>"$TMP/err" || { cat "$TMP/err"; fail "app failed under the shim"; }
 grep -q "parent done" "$TMP/out" || fail "parent did not finish"
 parent=$(sed -n 's/parent done //p' "$TMP/out")
-grep "exit summary" "$TMP/err" | grep -v "connect calls=0 " | sed "s/^/    /"
-# Exactly two summaries: parent and fork child (vfork children exec /bin/true, which the shim runs in too).
-grep "reshim\[$parent\]: info: exit summary" "$TMP/err" > "$TMP/parent" || fail "no parent summary"
-grep "exit summary" "$TMP/err" | grep -v "reshim\[$parent\]" | grep "connect calls=1 " > "$TMP/child" || fail "no child summary with its own single connect"
-[ "$(summary_field "$TMP/parent" connect calls)" = 1 ] || fail "parent connect calls != 1"
+child=$(sed -n 's/^child //p' "$TMP/out")
+for p in "$parent" "$child"; do echo "    $p: connect $(stat_field net.connect "$p"); send $(stat_field net.send "$p")"; done
+# Each its own final stats (the vfork children exec /bin/true, which the shim runs in too).
+[ "$(stat_field net.connect.calls "$parent")" = 1 ] || fail "parent connect calls != 1"
+[ "$(stat_field net.connect.calls "$child")" = 1 ] || fail "the fork child's connect calls != 1: its counters are not its own"
 # 1 + 10 sends, 1 + 10 recvs in the parent (+1 each on the socketpair); the child's 1 each are not added to the parent's.
-[ "$(summary_field "$TMP/parent" send calls)" = 12 ] || fail "parent send calls wrong: $(cat "$TMP/parent")"
-[ "$(summary_field "$TMP/parent" recv calls)" = 12 ] || fail "parent recv calls wrong: $(cat "$TMP/parent")"
-[ "$(summary_field "$TMP/child" send calls)" = 1 ] || fail "child send calls wrong: $(cat "$TMP/child")"
-grep -Eq "destinations=1(;|$)" "$TMP/parent" || fail "the parent's fd table changed under vfork children: $(cat "$TMP/parent")"
+[ "$(stat_field net.send.calls "$parent")" = 12 ] || fail "parent send calls wrong: $(stat_field net.send "$parent")"
+[ "$(stat_field net.recv.calls "$parent")" = 12 ] || fail "parent recv calls wrong: $(stat_field net.recv "$parent")"
+[ "$(stat_field net.send.calls "$child")" = 1 ] || fail "child send calls wrong: $(stat_field net.send "$child")"
+ndest=$(stat_field net.destinations "$parent" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$ndest" = 1 ] || fail "the parent's fd table changed under vfork children: $(stat_field net.destinations "$parent")"
 pass "200 vfork children and a fork child: parent and child counters exact"
 
 # Without the shim the same program runs the same.

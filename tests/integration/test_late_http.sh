@@ -4,11 +4,10 @@
 # against a freshly launched late server: python3 urllib (no timeout), wget -t 1
 # (its own retries off) and build/bin/blocking_client. Without the shim each
 # fails with "connection refused"; with the shim (defaults) each gets the body,
-# and its exit summary shows connect recovered=1 and retries>=1.
+# and its stats (pushed at exit) show connect recovered=1 and retries>=1.
 source "$(dirname "$0")/lib.sh"
 
-[ -x "$BIN/blocking_client" ] || make -C "$ROOT" --no-print-directory build/bin/blocking_client >/dev/null ||
-    fail "cannot build blocking_client"
+need "$BIN/blocking_client"
 command -v wget >/dev/null || skip "wget not installed"
 
 DELAY=1.5
@@ -21,15 +20,17 @@ launch_late() {
 }
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; }
 
-# client NAME PORT: runs client NAME against 127.0.0.1:PORT (stdout: the body).
-client() {
+# client_cmd NAME PORT: CLIENT=(the command of client NAME against
+# 127.0.0.1:PORT; stdout: the body). client NAME PORT runs it.
+client_cmd() {
     case $1 in
-    urllib) "$PY" -c "import sys, urllib.request
-sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$2/').read().decode())" ;;
-    wget) wget -q -O - -t 1 "http://127.0.0.1:$2/" ;;
-    c) "$BIN/blocking_client" "$2" ;;
+    urllib) CLIENT=("$PY" -c "import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:$2/').read().decode())") ;;
+    wget) CLIENT=(wget -q -O - -t 1 "http://127.0.0.1:$2/") ;;
+    c) CLIENT=("$BIN/blocking_client" "$2") ;;
     esac
 }
+client() { client_cmd "$@"; "${CLIENT[@]}"; }
 
 for name in urllib wget c; do
     # Without the shim: refused, because the server is not listening yet.
@@ -55,16 +56,17 @@ for name in urllib wget c; do
     port=$(free_port)
     launch_late "$port"
     t0=$(date +%s%N)
-    rc=0; RESHIM_LOG=info with_shim client "$name" "$port" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    client_cmd "$name" "$port"
+    rc=0; RESHIM_LOG=info pushed "${CLIENT[@]}" >"$TMP/out" 2>"$TMP/err" || rc=$?
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     [ $rc -eq 0 ] || { sed 's/^/    | /' "$TMP/err"; fail "$name with the shim: rc $rc after ${ms} ms"; }
     [ "$(cat "$TMP/out")" = "late body $port" ] || fail "$name with the shim: wrong body: $(cat "$TMP/out")"
     grep -q "connect to 127.0.0.1:$port recovered after" "$TMP/err" ||
         { sed 's/^/    | /' "$TMP/err"; fail "$name: no 'recovered' log line"; }
-    recovered=$(summary_field "$TMP/err" connect recovered)
-    retries=$(summary_field "$TMP/err" connect retries)
-    [ "$recovered" = 1 ] || fail "$name: exit summary recovered=$recovered, expected 1: $(grep 'exit summary' "$TMP/err")"
-    [ "${retries:-0}" -ge 1 ] || fail "$name: exit summary retries=$retries, expected >= 1"
+    recovered=$(stat_field net.connect.recovered "$TMP/err")
+    retries=$(stat_field net.connect.retries "$TMP/err")
+    [ "$recovered" = 1 ] || fail "$name: connect recovered=$recovered, expected 1: $(stat_field net.connect "$TMP/err")"
+    [ "${retries:-0}" -ge 1 ] || fail "$name: connect retries=$retries, expected >= 1"
     stop_server
     pass "$name with the shim: got the body after ${ms} ms; connect retries=$retries recovered=$recovered"
 done

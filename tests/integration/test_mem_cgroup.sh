@@ -6,7 +6,7 @@
 # OOM killer ends it (SIGKILL, exit 137, oom_kill counted by the cgroup).
 # With the shim, RESHIM_MEM_POLICY=enforce and the default budget (auto: the
 # container limit), the same program gets a MemoryError, recovers, allocates
-# again and exits 0; the summary says budget=268435456 budget_source=cgroup;
+# again and exits 0; its stats say budget=268435456 budget_source=cgroup;
 # no OOM kill. RESHIM_MEM_BUDGET=50% is half the limit. Needs root and a
 # memory cgroup it may create children in; else skipped. The cgroups are
 # removed at exit.
@@ -15,10 +15,6 @@ source "$(dirname "$0")/lib.sh"
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
 HOG="$ROOT/tests/integration/mem_hog.py"
 LIMIT=$((256 * 1048576))
-summary_str() {
-    grep -o "exit summary: .*" "$1" | tail -n 1 | grep -o "\b$2=[^ ;]*" | head -n 1 | cut -d= -f2-
-}
-mem_line() { grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/.*; *mem /mem /'; }
 
 CGROUPS=()
 V2_ENABLED=""   # the cgroup.subtree_control where this test enabled +memory
@@ -118,28 +114,29 @@ k0=$(oom_kills "$cg0")
 pass "without the shim: killed by the kernel's OOM killer in a 256M cgroup (rc 137, oom_kill=$k0)"
 
 # 2. With the shim, policy enforce, budget auto (the default).
+push_start
 rc=0
-in_cg "$cg1" timeout 60 env -u RESHIM_MEM_BUDGET RESHIM_LOG=info RESHIM_MEM_POLICY=enforce LD_PRELOAD="$SHIM" \
+in_cg "$cg1" timeout 60 env -u RESHIM_MEM_BUDGET RESHIM_LOG=info RESHIM_MEM_POLICY=enforce "$PUSHED" \
     "$PY" "$HOG" small --bound-mb 400 --again-mb 20 >"$TMP/out1" 2>"$TMP/err1" || rc=$?
 sed 's/^/    /' "$TMP/out1"
 grep -v "exit summary" "$TMP/err1" | grep -i memory | sed 's/^/    /'
-echo "    $(mem_line "$TMP/err1")"
+echo "    mem $(stat_field mem "$TMP/err1")"
 k1=$(oom_kills "$cg1")
 [ "$rc" = 137 ] && fail "with the shim (enforce, auto budget): still OOM-killed (oom_kill=$k1)"
 [ "$rc" = 0 ] || { tail -n 20 "$TMP/err1" >&2; fail "with the shim: rc $rc"; }
 grep -q "^caught MemoryError at [0-9]* items" "$TMP/out1" || fail "with the shim: no MemoryError"
 grep -q "^recovered" "$TMP/out1" || fail "with the shim: no recovery"
 grep -q "^allocated 20 MB again" "$TMP/out1" || fail "with the shim: could not allocate again after recovering"
-[ "$(summary_str "$TMP/err1" budget_source)" = cgroup ] || fail "budget_source is not cgroup"
-[ "$(summary_field "$TMP/err1" mem budget)" = "$LIMIT" ] || fail "budget is not $LIMIT"
-en=$(summary_field "$TMP/err1" mem enomem)
+[ "$(stat_field mem.budget_source "$TMP/err1")" = cgroup ] || fail "budget_source is not cgroup"
+[ "$(stat_field mem.budget_bytes "$TMP/err1")" = "$LIMIT" ] || fail "budget is not $LIMIT"
+en=$(stat_field mem.enomem "$TMP/err1")
 [ "${en:-0}" -ge 1 ] || fail "enomem=${en:-?}"
 [ "${k1:-0}" = 0 ] || fail "the cgroup counted $k1 OOM kills with the shim"
 pass "with the shim (enforce, budget auto): $(head -n 1 "$TMP/out1"), recovered, exit 0; budget=$LIMIT budget_source=cgroup enomem=$en oom_kill=0"
 
 # 3. A share of the container limit.
-in_cg "$cg2" env RESHIM_MEM_BUDGET=50% RESHIM_LOG=info LD_PRELOAD="$SHIM" "$PY" -c 'print("hi")' >"$TMP/out2" 2>"$TMP/err2" ||
+in_cg "$cg2" env RESHIM_MEM_BUDGET=50% RESHIM_LOG=info "$PUSHED" "$PY" -c 'print("hi")' >"$TMP/out2" 2>"$TMP/err2" ||
     { cat "$TMP/err2" >&2; fail "python3 -c in the cgroup with RESHIM_MEM_BUDGET=50% failed"; }
-[ "$(summary_field "$TMP/err2" mem budget)" = $((LIMIT / 2)) ] && [ "$(summary_str "$TMP/err2" budget_source)" = cgroup ] ||
-    fail "RESHIM_MEM_BUDGET=50% in a 256M cgroup: $(mem_line "$TMP/err2")"
+[ "$(stat_field mem.budget_bytes "$TMP/err2")" = $((LIMIT / 2)) ] && [ "$(stat_field mem.budget_source "$TMP/err2")" = cgroup ] ||
+    fail "RESHIM_MEM_BUDGET=50% in a 256M cgroup: mem $(stat_field mem "$TMP/err2")"
 pass "RESHIM_MEM_BUDGET=50% in the 256M cgroup: budget=$((LIMIT / 2)) budget_source=cgroup"

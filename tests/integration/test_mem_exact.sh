@@ -12,10 +12,9 @@
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/mem_stress >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build mem_stress"; }
+need "$BIN/mem_stress"
 THREADS=4
 OPS=1250000   # per thread
-mem_line() { grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/.*; *mem /mem /'; }
 
 # 1. Without the shim: the program's own checks.
 "$BIN/mem_stress" "$THREADS" "$OPS" >"$TMP/out0" 2>"$TMP/err0" || { cat "$TMP/err0" >&2; fail "mem_stress failed without the shim"; }
@@ -24,19 +23,19 @@ pass "without the shim: $(cat "$TMP/out0"), data, zeroing and alignment checked"
 # 2. With the shim, 0 operations and many.
 run() {   # run OPS TAG
     local rc=0
-    RESHIM_LOG=info with_shim "$BIN/mem_stress" "$THREADS" "$1" >"$TMP/out.$2" 2>"$TMP/err.$2" || rc=$?
+    RESHIM_LOG=info pushed "$BIN/mem_stress" "$THREADS" "$1" >"$TMP/out.$2" 2>"$TMP/err.$2" || rc=$?
     [ "$rc" = 0 ] || { grep -v "exit summary" "$TMP/err.$2" >&2; fail "mem_stress $THREADS $1 failed under the shim (rc $rc)"; }
-    grep -q "exit summary" "$TMP/err.$2" || fail "no exit summary from mem_stress $THREADS $1"
-    echo "    $1 ops/thread: $(mem_line "$TMP/err.$2")"
+    stat_field pid "$TMP/err.$2" >/dev/null || fail "no stats pushed from mem_stress $THREADS $1"
+    echo "    $1 ops/thread: mem $(stat_field mem "$TMP/err.$2")"
 }
 run 0 zero
 start=$(date +%s%N)
 run "$OPS" big
 secs=$(( ($(date +%s%N) - start) / 1000000 ))
-field() { summary_field "$TMP/err.$1" mem "$2"; }
-live0=$(field zero heap_live); live1=$(field big heap_live)
+field() { stat_field "mem.$2" "$TMP/err.$1"; }   # of its final stats
+live0=$(field zero heap_live_bytes); live1=$(field big heap_live_bytes)
 a0=$(field zero allocs); f0=$(field zero frees); a1=$(field big allocs); f1=$(field big frees)
-for v in live0 live1 a0 f0 a1 f1; do [ -n "${!v}" ] || fail "$v missing from the summary"; done
+for v in live0 live1 a0 f0 a1 f1; do [ -n "${!v}" ] || fail "$v missing from the stats"; done
 read -r _ _ _ ops _ calls _ fcalls <"$TMP/out.big"
 [ "$live0" = "$live1" ] || fail "heap_live differs: $live0 after 0 ops, $live1 after $ops ops ($((live1 - live0)) bytes)"
 pass "heap_live identical after 0 and $ops operations: $live1 bytes"
@@ -45,6 +44,6 @@ pass "allocs - frees identical: $((a1 - f1))"
 [ $((a1 - a0)) -ge "$calls" ] || fail "allocs grew by $((a1 - a0)), fewer than the $calls allocating calls the program made"
 [ $((f1 - f0)) -ge "$fcalls" ] || fail "frees grew by $((f1 - f0)), fewer than the $fcalls blocks the program gave back"
 pass "allocs grew by $((a1 - a0)) for $calls allocating calls, frees by $((f1 - f0)) for $fcalls ($ops ops, ${secs} ms under the shim)"
-peak=$(field big heap_peak)
+peak=$(field big heap_peak_bytes)
 [ "${peak:-0}" -gt "$live1" ] || fail "heap_peak=${peak:-?} not above the final heap_live"
 pass "heap_peak $peak > heap_live $live1"

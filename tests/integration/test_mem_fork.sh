@@ -2,18 +2,17 @@
 # fork and vfork with memory counting on: build/bin/mem_forker (mem_forker.c)
 # forks 200 times while 4 threads allocate and free without pause; every
 # child (it allocates a little, then exit(0)) must finish (none hangs on a
-# lock another thread held at fork time), and its exit summary must show
+# lock another thread held at fork time), and its final stats must show
 # counters that started fresh (a few hundred allocations, not the parent's
 # millions) while heap_live still holds the 8 MiB block it inherited. Then
 # python3 runs 1000 subprocesses (/bin/true; subprocess uses vfork): all
 # succeed, in about the time they take without the shim, and the parent's
-# summary is sane.
+# final stats are sane.
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/mem_forker >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build mem_forker"; }
+need "$BIN/mem_forker"
 MiB=1048576
-mem_line() { sed 's/.*; *mem /mem /'; }
 
 # 1. Without the shim.
 timeout 60 "$BIN/mem_forker" 200 4 >"$TMP/out0" 2>"$TMP/err0" || { cat "$TMP/out0" "$TMP/err0" >&2; fail "mem_forker failed without the shim"; }
@@ -21,35 +20,32 @@ pass "without the shim: $(head -n 1 "$TMP/out0"), $(tail -n 1 "$TMP/out0")"
 
 # 2. With the shim.
 rc=0
-RESHIM_LOG=info timeout 60 env LD_PRELOAD="$SHIM" "$BIN/mem_forker" 200 4 >"$TMP/out1" 2>"$TMP/err1" || rc=$?
+push_mark
+RESHIM_LOG=info timeout 60 env "$PUSHED" "$BIN/mem_forker" 200 4 >"$TMP/out1" 2>"$TMP/err1" || rc=$?
 [ "$rc" = 124 ] && fail "mem_forker did not finish within 60 s under the shim (a child or the parent hung)"
 [ "$rc" = 0 ] || { cat "$TMP/out1" >&2; grep -v "exit summary" "$TMP/err1" | tail -n 20 >&2; fail "mem_forker failed under the shim (rc $rc)"; }
 grep -q "^children 200 ok 200$" "$TMP/out1" || fail "not every child exited 0: $(cat "$TMP/out1")"
 pops=$(sed -n 's/^parent ops //p' "$TMP/out1")
-grep "exit summary" "$TMP/err1" >"$TMP/summaries"
-nsum=$(wc -l <"$TMP/summaries")
-[ "$nsum" = 201 ] || fail "expected 201 exit summaries (parent and 200 children), got $nsum"
-# The parent: the summary whose allocs are at least the threads' allocations.
-parent=""; worst=0; minlive=$((1 << 62)); nchild=0
-while IFS= read -r line; do
-    echo "$line" >"$TMP/one"
-    a=$(summary_field "$TMP/one" mem allocs); f=$(summary_field "$TMP/one" mem frees)
-    l=$(summary_field "$TMP/one" mem heap_live)
-    [ -n "$a" ] && [ -n "$f" ] && [ -n "$l" ] || fail "summary without mem allocs/frees/heap_live: $line"
-    if [ "$a" -ge "$pops" ]; then
-        [ -z "$parent" ] || fail "two summaries with the parent's allocation count"
-        parent=$line
+parent=$(cat "$TMP/err1.pid")
+# Every process's final stats: pid allocs frees heap_live.
+stat_table mem.allocs mem.frees mem.heap_live_bytes >"$TMP/procs"
+nproc=$(wc -l <"$TMP/procs")
+[ "$nproc" = 201 ] || fail "expected final stats from 201 processes (parent and 200 children), got $nproc"
+worst=0; minlive=$((1 << 62)); nchild=0
+while read -r pid a f l; do
+    [ -n "$a" ] && [ -n "$f" ] && [ -n "$l" ] || fail "stats without mem allocs/frees/heap_live: pid $pid"
+    if [ "$pid" = "$parent" ]; then
+        [ "$a" -ge "$pops" ] || fail "the parent counts $a allocations, fewer than its threads' $pops"
         continue
     fi
     nchild=$((nchild + 1))
     [ "$a" -gt "$worst" ] && worst=$a
     [ "$l" -lt "$minlive" ] && minlive=$l
-done <"$TMP/summaries"
-[ -n "$parent" ] || fail "no summary with allocs >= the parent's $pops allocations"
-echo "    parent: $(echo "$parent" | mem_line)"
-echo "    a child: $(grep -v -F "$parent" "$TMP/summaries" | head -n 1 | mem_line)"
-[ "$nchild" = 200 ] || fail "$nchild child summaries"
-[ "$worst" -le 1000 ] || fail "a child's summary counts $worst allocations: counters not fresh after fork"
+done <"$TMP/procs"
+echo "    parent: mem $(stat_field mem "$parent")"
+echo "    a child: $(grep -v "^$parent " "$TMP/procs" | head -n 1 | awk '{print "pid " $1 ": allocs=" $2 " frees=" $3 " heap_live_bytes=" $4}')"
+[ "$nchild" = 200 ] || fail "final stats from $nchild children"
+[ "$worst" -le 1000 ] || fail "a child's stats count $worst allocations: counters not fresh after fork"
 [ "$minlive" -ge $((8 * MiB)) ] || fail "a child's heap_live=$minlive: less than the 8 MiB block it inherited"
 pass "with the shim: 200 children exit 0 while 4 threads churn; parent allocs >= $pops, each child allocs <= $worst (fresh) and heap_live >= 8 MiB (inherited, min $minlive)"
 
@@ -68,14 +64,13 @@ sys.exit(1 if bad else 0)
 PYEOF
 timeout 60 "$PY" "$TMP/spawn.py" >"$TMP/out2" 2>"$TMP/err2" || { cat "$TMP/out2" "$TMP/err2" >&2; fail "spawn.py failed without the shim"; }
 rc=0
-RESHIM_LOG=info timeout 120 env LD_PRELOAD="$SHIM" "$PY" "$TMP/spawn.py" >"$TMP/out3" 2>"$TMP/err3" || rc=$?
+push_mark
+RESHIM_LOG=info timeout 120 env "$PUSHED" "$PY" "$TMP/spawn.py" >"$TMP/out3" 2>"$TMP/err3" || rc=$?
 [ "$rc" = 0 ] || { cat "$TMP/out3" >&2; grep -v "exit summary" "$TMP/err3" | tail -n 20 >&2; fail "spawn.py failed under the shim (rc $rc)"; }
-# The python parent is the last process to exit; its summary is the last line.
-grep "exit summary" "$TMP/err3" | tail -n 1 >"$TMP/parent3"
-echo "    python parent: $(mem_line <"$TMP/parent3")"
-nsum=$(grep -c "exit summary" "$TMP/err3" || true)
-[ "$nsum" -ge 1001 ] || fail "expected >= 1001 exit summaries (1000 /bin/true, echo, python), got $nsum"
-pa=$(summary_field "$TMP/parent3" mem allocs); pl=$(summary_field "$TMP/parent3" mem heap_live)
+echo "    python parent: mem $(stat_field mem "$TMP/err3")"
+nproc=$(stat_pids | wc -l)
+[ "$nproc" -ge 1001 ] || fail "expected final stats from >= 1001 processes (1000 /bin/true, echo, python), got $nproc"
+pa=$(stat_field mem.allocs "$TMP/err3"); pl=$(stat_field mem.heap_live_bytes "$TMP/err3")
 [ "${pa:-0}" -ge 1000 ] || fail "python parent allocs=${pa:-?}"
 [ -n "$pl" ] && [ "$pl" -gt 0 ] && [ "$pl" -lt $((200 * MiB)) ] || fail "python parent heap_live=${pl:-?} not sane"
 grep -E "reshim\[[0-9]+\]: (warn|error)" "$TMP/err3" | head -n 3 && fail "reshim warned during the spawns"

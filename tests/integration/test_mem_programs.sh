@@ -3,7 +3,7 @@
 # (RESHIM_MEM_BUDGET=2G, RESHIM_LOG=info), each compared with the same run
 # without the shim: Debian's redis-server (jemalloc as its malloc: the shim
 # must forward to jemalloc, not glibc) loaded with 20000 keys of 1000 bytes,
-# redis-cli answers, redis-benchmark, a clean shutdown, and a summary whose
+# redis-cli answers, redis-benchmark, a clean shutdown, and final stats whose
 # heap_live is close to redis's own used_memory; python3 (json, re, sqlite3,
 # zlib, hashlib, dicts); node (V8's heap is mmap'ed); gcc compiling and
 # linking a program (gcc, cc1, as, collect2, ld all under the shim): the same
@@ -14,20 +14,16 @@ source "$(dirname "$0")/lib.sh"
 MiB=1048576
 BUDGET=2G
 export RESHIM_MEM_BUDGET=$BUDGET
-summary_str() {
-    grep -o "exit summary: .*" "$1" | tail -n 1 | grep -o "\b$2=[^ ;]*" | head -n 1 | cut -d= -f2-
-}
-mem_line() { grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/.*; *mem /mem /'; }
 no_warn() {   # no_warn LOGFILE WHAT
     if grep -E "reshim\[[0-9]+\]: (warn|error)" "$1" | head -n 3 >&2; then fail "reshim warned in $2"; fi
 }
-check_summary() {   # check_summary LOGFILE WHAT: one sane summary with a 2G env budget
-    grep -q "exit summary" "$1" || fail "no exit summary from $2"
-    [ "$(summary_field "$1" mem budget)" = $((2048 * MiB)) ] || fail "$2: budget is not 2G: $(mem_line "$1")"
-    [ "$(summary_str "$1" budget_source)" = env ] || fail "$2: budget_source is not env"
-    [ "$(summary_str "$1" state)" = ok ] || fail "$2: state is not ok: $(mem_line "$1")"
-    [ "$(summary_field "$1" mem allocs)" -gt 0 ] || fail "$2: allocs=0"
-    [ "$(summary_field "$1" mem enomem)" = 0 ] || fail "$2: enomem is not 0"
+check_stats() {   # check_stats PID|ERRFILE WHAT: sane final stats with a 2G env budget
+    stat_field pid "$1" >/dev/null || fail "no stats pushed from $2"
+    [ "$(stat_field mem.budget_bytes "$1")" = $((2048 * MiB)) ] || fail "$2: budget is not 2G: mem $(stat_field mem "$1")"
+    [ "$(stat_field mem.budget_source "$1")" = env ] || fail "$2: budget_source is not env"
+    [ "$(stat_field mem.state "$1")" = ok ] || fail "$2: state is not ok: mem $(stat_field mem "$1")"
+    [ "$(stat_field mem.allocs "$1")" -gt 0 ] || fail "$2: allocs=0"
+    [ "$(stat_field mem.enomem "$1")" = 0 ] || fail "$2: enomem is not 0"
 }
 
 # ---- redis-server (jemalloc) ----
@@ -71,15 +67,16 @@ for i in range(20000):
 }
 if [ "$redis_ok" = 1 ]; then
     redis_run plain
-    redis_run shim LD_PRELOAD="$SHIM" RESHIM_LOG=info
+    push_start
+    redis_run shim RESHIM_LOG=info "$PUSHED"
     diff "$TMP/session.plain" "$TMP/session.shim" >&2 || fail "redis-cli answers differ with the shim on the server"
     sed 's/^/    /' "$TMP/session.shim" | tr '\n' ' '; echo
     err="$TMP/redis.shim.err"
     no_warn "$err" redis-server
-    check_summary "$err" redis-server
-    echo "    redis-server: $(mem_line "$err")"
+    check_stats "$err" redis-server
+    echo "    redis-server: mem $(stat_field mem "$err")"
     used=$(sed -n 's/^used_memory:\([0-9]*\)$/\1/p' "$TMP/info.shim")
-    live=$(summary_field "$err" mem heap_live)
+    live=$(stat_field mem.heap_live_bytes "$err")
     # zmalloc counts the usable size of its own blocks; the shim counts every block.
     [ "$live" -ge $((used * 9 / 10)) ] || fail "redis-server heap_live=$live < 90 % of its used_memory=$used"
     [ "$live" -le $((used * 2 + 16 * MiB)) ] || fail "redis-server heap_live=$live far above its used_memory=$used"
@@ -113,13 +110,13 @@ big = {("k%d" % i): list(range(i % 50)) for i in range(200000)}
 print("dict", len(big), sum(len(v) for v in big.values()))
 PYEOF
 "$PY" "$TMP/work.py" >"$TMP/py.out0" 2>"$TMP/py.err0" || { cat "$TMP/py.err0" >&2; fail "work.py failed without the shim"; }
-RESHIM_LOG=info with_shim "$PY" "$TMP/work.py" >"$TMP/py.out1" 2>"$TMP/py.err1" || { cat "$TMP/py.err1" >&2; fail "work.py failed under the shim"; }
+RESHIM_LOG=info pushed "$PY" "$TMP/work.py" >"$TMP/py.out1" 2>"$TMP/py.err1" || { cat "$TMP/py.err1" >&2; fail "work.py failed under the shim"; }
 diff "$TMP/py.out0" "$TMP/py.out1" >&2 || fail "python3 output differs with the shim"
 no_warn "$TMP/py.err1" python3
-check_summary "$TMP/py.err1" python3
-echo "    python3: $(mem_line "$TMP/py.err1")"
-[ "$(summary_field "$TMP/py.err1" mem mmap_anon_peak)" -ge $((1 * MiB)) ] || fail "python3: pymalloc's arenas not counted in mmap_anon_peak"
-pass "python3 json/re/sqlite3/zlib/dict workload: same output ($(wc -l <"$TMP/py.out1") lines), summary sane"
+check_stats "$TMP/py.err1" python3
+echo "    python3: mem $(stat_field mem "$TMP/py.err1")"
+[ "$(stat_field mem.mmap_anon_peak_bytes "$TMP/py.err1")" -ge $((1 * MiB)) ] || fail "python3: pymalloc's arenas not counted in mmap_anon_peak"
+pass "python3 json/re/sqlite3/zlib/dict workload: same output ($(wc -l <"$TMP/py.out1") lines), stats sane"
 
 # ---- node ----
 if command -v node >/dev/null; then
@@ -141,13 +138,13 @@ console.log('buffers', Buffer.concat(bufs).reduce((a, b) => (a + b) % 65521, 0))
 console.log('re', (text.match(/"k\d+7"/g) || []).length);
 JSEOF
     node "$TMP/work.js" >"$TMP/node.out0" 2>"$TMP/node.err0" || { cat "$TMP/node.err0" >&2; fail "work.js failed without the shim"; }
-    RESHIM_LOG=info with_shim node "$TMP/work.js" >"$TMP/node.out1" 2>"$TMP/node.err1" || { cat "$TMP/node.err1" >&2; fail "work.js failed under the shim"; }
+    RESHIM_LOG=info pushed node "$TMP/work.js" >"$TMP/node.out1" 2>"$TMP/node.err1" || { cat "$TMP/node.err1" >&2; fail "work.js failed under the shim"; }
     diff "$TMP/node.out0" "$TMP/node.out1" >&2 || fail "node output differs with the shim"
     no_warn "$TMP/node.err1" node
-    check_summary "$TMP/node.err1" node
-    echo "    node: $(mem_line "$TMP/node.err1")"
-    [ "$(summary_field "$TMP/node.err1" mem mmap_anon_peak)" -ge $((8 * MiB)) ] || fail "node: V8's heap not counted in mmap_anon_peak"
-    pass "node $(node --version) Map/sort/JSON/crypto/Buffer script: same output, summary sane"
+    check_stats "$TMP/node.err1" node
+    echo "    node: mem $(stat_field mem "$TMP/node.err1")"
+    [ "$(stat_field mem.mmap_anon_peak_bytes "$TMP/node.err1")" -ge $((8 * MiB)) ] || fail "node: V8's heap not counted in mmap_anon_peak"
+    pass "node $(node --version) Map/sort/JSON/crypto/Buffer script: same output, stats sane"
 else
     echo "    node not installed: node part skipped"
 fi
@@ -185,25 +182,26 @@ int main(void)
 CEOF
     cp "$TMP/prog.c" "$TMP/c0/prog.c"; cp "$TMP/prog.c" "$TMP/c1/prog.c"
     (cd "$TMP/c0" && gcc -O2 -o prog prog.c) 2>"$TMP/gcc.err0" || { cat "$TMP/gcc.err0" >&2; fail "gcc failed without the shim"; }
-    (cd "$TMP/c1" && RESHIM_LOG=info with_shim gcc -O2 -o prog prog.c) 2>"$TMP/gcc.err1" ||
+    push_mark
+    (cd "$TMP/c1" && RESHIM_LOG=info RESHIM_PUSH="$PUSH" with_shim gcc -O2 -o prog prog.c) 2>"$TMP/gcc.err1" ||
         { cat "$TMP/gcc.err1" >&2; fail "gcc failed under the shim"; }
     no_warn "$TMP/gcc.err1" gcc
-    n=$(grep -c "exit summary" "$TMP/gcc.err1" || true)
-    [ "$n" -ge 4 ] || fail "expected summaries from gcc, cc1, as, collect2 and ld; got $n"
-    grep "exit summary" "$TMP/gcc.err1" | sed 's/.*: info: exit summary:.*; *mem /    gcc pass: mem /'
+    pids=$(stat_pids)
+    n=$(echo "$pids" | wc -w)
+    [ "$n" -ge 4 ] || fail "expected stats from gcc, cc1, as, collect2 and ld; got $n"
     maxmap=0
-    while IFS= read -r line; do
-        echo "$line" >"$TMP/one"
-        check_summary "$TMP/one" "a gcc pass"
-        v=$(summary_field "$TMP/one" mem mmap_anon_peak); [ "$v" -gt "$maxmap" ] && maxmap=$v
-    done < <(grep "exit summary" "$TMP/gcc.err1")
+    for p in $pids; do
+        echo "    gcc pass $(push_query comm 1 "$p"): mem $(push_query mem 1 "$p")"
+        check_stats "$p" "a gcc pass"
+        v=$(push_query mem.mmap_anon_peak_bytes 1 "$p"); [ "$v" -gt "$maxmap" ] && maxmap=$v
+    done
     [ "$maxmap" -ge $((1 * MiB)) ] || fail "no gcc pass counted anonymous mappings (cc1's GC heap): max mmap_anon_peak=$maxmap"
     cmp "$TMP/c0/prog" "$TMP/c1/prog" || fail "gcc under the shim produced a different binary"
     "$TMP/c0/prog" >"$TMP/prog.out0" || fail "the program built without the shim failed"
-    RESHIM_LOG=info with_shim "$TMP/c1/prog" >"$TMP/prog.out1" 2>"$TMP/prog.err1" || fail "the program failed under the shim"
+    RESHIM_LOG=info pushed "$TMP/c1/prog" >"$TMP/prog.out1" 2>"$TMP/prog.err1" || fail "the program failed under the shim"
     diff "$TMP/prog.out0" "$TMP/prog.out1" >&2 || fail "the program's output differs with the shim"
-    check_summary "$TMP/prog.err1" prog
-    pass "gcc -O2 under the shim ($n processes with summaries): identical binary; it runs with the same output: $(cat "$TMP/prog.out1")"
+    check_stats "$TMP/prog.err1" prog
+    pass "gcc -O2 under the shim ($n processes with their own stats): identical binary; it runs with the same output: $(cat "$TMP/prog.out1")"
 else
     echo "    gcc not installed: gcc part skipped"
 fi

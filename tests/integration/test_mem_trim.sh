@@ -6,17 +6,13 @@
 # the top of the heap): without the shim, and with the shim under policy warn,
 # RSS stays where it was. Under policy trim with a 320M budget (the peak
 # passes 90 %, the critical state), the shim's thread calls malloc_trim(0)
-# and RSS falls by far more than 100 MB; the summary counts trims >= 1 and
+# and RSS falls by far more than 100 MB; its stats count trims >= 1 and
 # trimmed >= 100 MB, and the kept objects are intact.
 source "$(dirname "$0")/lib.sh"
 
 [ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
 MiB=1048576
 mb() { echo $(( ${1:-0} / MiB )); }
-summary_str() {
-    grep -o "exit summary: .*" "$1" | tail -n 1 | grep -o "\b$2=[^ ;]*" | head -n 1 | cut -d= -f2-
-}
-mem_line() { grep -o "exit summary: .*" "$1" | tail -n 1 | sed 's/.*; *mem /mem /'; }
 
 cat >"$TMP/churn.py" <<'PYEOF'
 import os, random, time
@@ -65,30 +61,30 @@ echo "    without the shim: peak $(mb "$peak0") MB, after free $(mb "$freed0") M
 pass "without the shim: RSS $(mb "$peak0") MB -> $(mb "$low0") MB after freeing 63/64 of the heap (glibc keeps it)"
 
 # 2. Policy warn: state logged, no trim, RSS stays up.
-RESHIM_LOG=info RESHIM_MEM_BUDGET=320M RESHIM_MEM_POLICY=warn with_shim "$PY" "$TMP/churn.py" \
+RESHIM_LOG=info RESHIM_MEM_BUDGET=320M RESHIM_MEM_POLICY=warn pushed "$PY" "$TMP/churn.py" \
     >"$TMP/out1" 2>"$TMP/err1" || { cat "$TMP/err1" >&2; fail "churn.py failed under policy warn"; }
 read -r peak1 freed1 low1 <<<"$(figures "$TMP/out1")"
-echo "    $(mem_line "$TMP/err1")"
-[ "$(summary_field "$TMP/err1" mem trims)" = 0 ] || fail "policy warn trimmed"
+echo "    mem $(stat_field mem "$TMP/err1")"
+[ "$(stat_field mem.trims "$TMP/err1")" = 0 ] || fail "policy warn trimmed"
 grep -v "exit summary" "$TMP/err1" | grep -i memory | grep -i budget | grep -iq critical ||
     fail "policy warn: the critical state was not logged (peak $(mb "$peak1") MB of 320 MB)"
 [ $((peak1 - low1)) -lt $((100 * MiB)) ] || fail "policy warn: RSS fell from $(mb "$peak1") to $(mb "$low1") MB without a trim"
 pass "policy warn, budget 320M: critical logged, trims=0, RSS $(mb "$peak1") MB -> $(mb "$low1") MB"
 
 # 3. Policy trim.
-RESHIM_LOG=info RESHIM_MEM_BUDGET=320M RESHIM_MEM_POLICY=trim with_shim "$PY" "$TMP/churn.py" \
+RESHIM_LOG=info RESHIM_MEM_BUDGET=320M RESHIM_MEM_POLICY=trim pushed "$PY" "$TMP/churn.py" \
     >"$TMP/out2" 2>"$TMP/err2" || { cat "$TMP/out2" "$TMP/err2" >&2; fail "churn.py failed under policy trim"; }
 sed 's/^/    /' "$TMP/out2"
 grep -v "exit summary" "$TMP/err2" | grep -i memory | sed 's/^/    /'
-echo "    $(mem_line "$TMP/err2")"
+echo "    mem $(stat_field mem "$TMP/err2")"
 read -r peak2 freed2 low2 <<<"$(figures "$TMP/out2")"
 grep -q "kept objects intact" "$TMP/out2" || fail "kept objects corrupted after the trim"
 [ "$peak2" -gt $((288 * MiB)) ] || fail "the peak $(mb "$peak2") MB did not pass 90 % of the budget; test set-up wrong"
-trims=$(summary_field "$TMP/err2" mem trims)
-trimmed=$(summary_field "$TMP/err2" mem trimmed)
+trims=$(stat_field mem.trims "$TMP/err2")
+trimmed=$(stat_field mem.trimmed_bytes "$TMP/err2")
 [ "${trims:-0}" -ge 1 ] || fail "policy trim: trims=${trims:-?}"
 [ "${trimmed:-0}" -ge $((100 * MiB)) ] || fail "policy trim: trimmed=${trimmed:-?} bytes (< 100 MB)"
 [ $((peak2 - low2)) -gt $((100 * MiB)) ] ||
     fail "policy trim: RSS only went from $(mb "$peak2") MB to $(mb "$low2") MB"
-[ "$(summary_str "$TMP/err2" state)" = ok ] || echo "    note: state at exit $(summary_str "$TMP/err2" state)"
+[ "$(stat_field mem.state "$TMP/err2")" = ok ] || echo "    note: state at exit $(stat_field mem.state "$TMP/err2")"
 pass "policy trim, budget 320M: RSS $(mb "$peak2") MB -> $(mb "$low2") MB within 2.5 s of the free; trims=$trims trimmed=$(mb "$trimmed") MB"

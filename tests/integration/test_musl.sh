@@ -9,6 +9,7 @@
 # outcome). The stats socket of a musl process is read by the glibc CLI
 # (build/reshim stats --json). Skipped (77) without musl-gcc.
 source "$(dirname "$0")/lib.sh"
+push_start   # $PUSHED runs the shimmed probes (RESHIM_TEST_SHIM: the build for their C library)
 
 command -v musl-gcc >/dev/null || skip "musl-gcc not installed (Debian's musl-tools; make deps)"
 MUSL_SHIM="$ROOT/build/musl/libreshim.so"
@@ -89,10 +90,10 @@ declare -A refused
 for libc in musl glibc; do
     port=$(free_port)
     rc=0
-    LD_PRELOAD="$(lib_for "$libc")" RESHIM_LOG=info RESHIM_RETRIES=3 RESHIM_BACKOFF_BASE=20ms \
-        "$TMP/blocking_client.$libc" "$port" >"$TMP/out" 2>"$TMP/err" || rc=$?
+    RESHIM_TEST_SHIM="$(lib_for "$libc")" RESHIM_LOG=info RESHIM_RETRIES=3 RESHIM_BACKOFF_BASE=20ms \
+        "$PUSHED" "$TMP/blocking_client.$libc" "$port" >"$TMP/out" 2>"$TMP/err" || rc=$?
     [ "$rc" != 0 ] && grep -q "connect: ECONNREFUSED" "$TMP/err" || fail "refused/$libc: rc $rc: $(cat "$TMP/err")"
-    r=$(summary_field "$TMP/err" connect retries); g=$(summary_field "$TMP/err" connect gave_up)
+    r=$(stat_field net.connect.retries "$TMP/err"); g=$(stat_field net.connect.gave_up "$TMP/err")
     [ "$r" = 3 ] && [ "$g" = 1 ] || fail "refused/$libc: retries=$r gave_up=$g, expected 3 and 1"
     refused[$libc]="rc $rc, retries $r, gave_up $g"
 done
@@ -159,11 +160,11 @@ for libc in musl glibc; do
     rc=0; "$TMP/libc_probe.$libc" enforce 300 >"$TMP/out" 2>&1 || rc=$?
     [ "$rc" = 1 ] && grep -q "enforce: allocated" "$TMP/out" || fail "enforce/$libc without the shim: rc $rc $(cat "$TMP/out")"
     rc=0
-    LD_PRELOAD="$(lib_for "$libc")" RESHIM_LOG=info RESHIM_MEM_POLICY=enforce RESHIM_MEM_BUDGET=64M \
-        "$TMP/libc_probe.$libc" enforce 300 >"$TMP/out" 2>"$TMP/err" || rc=$?
+    RESHIM_TEST_SHIM="$(lib_for "$libc")" RESHIM_LOG=info RESHIM_MEM_POLICY=enforce RESHIM_MEM_BUDGET=64M \
+        "$PUSHED" "$TMP/libc_probe.$libc" enforce 300 >"$TMP/out" 2>"$TMP/err" || rc=$?
     [ "$rc" = 0 ] && grep -q "enforce: ENOMEM" "$TMP/out" || fail "enforce/$libc: rc $rc $(cat "$TMP/out" "$TMP/err")"
-    e=$(grep -o "exit summary: .*" "$TMP/err" | grep -o "enomem=[0-9]*")
-    [ "$e" = enomem=1 ] || fail "enforce/$libc: the summary says $e"
+    e=$(stat_field mem.enomem "$TMP/err")
+    [ "$e" = 1 ] || fail "enforce/$libc: its stats say enomem=$e"
 done
 pass "malloc(300 MiB) under a 64M enforced budget: NULL with ENOMEM (allocated without the shim), musl and glibc; enomem=1"
 
@@ -238,7 +239,7 @@ gai_run() {   # gai_run LIBC SHIM(yes|no) -> rc; output in $TMP/gai.out, $TMP/ga
     local rc=0
     rm -f "$TMP/silent"
     unshare -m --propagation private bash -c 'mount --bind "$1" /etc/resolv.conf || exit 90; shift; exec "$@"' \
-        _ "$TMP/resolv.conf" env ${2:+RESHIM_LOG=info} ${2:+LD_PRELOAD="$(lib_for "$1")"} \
+        _ "$TMP/resolv.conf" env ${2:+RESHIM_LOG=info} ${2:+RESHIM_TEST_SHIM="$(lib_for "$1")"} ${2:+"$PUSHED"} \
         "$TMP/libc_probe.$1" gai "$NAME" "$LATER" "$TMP/silent" >"$TMP/gai.out" 2>"$TMP/gai.err" || rc=$?
     echo "$rc"
 }
@@ -250,7 +251,7 @@ for libc in musl glibc; do
     rc=$(gai_run "$libc" yes)
     [ "$rc" = 0 ] && [ "$(grep -c "^gai [0-9]* ok 127.0.0.1" "$TMP/gai.out")" = $((LATER + 1)) ] ||
         fail "dns/$libc with the shim: rc $rc: $(cat "$TMP/gai.out" "$TMP/gai.err")"
-    stale=$(grep -o "exit summary: .*" "$TMP/gai.err" | grep -o 'dns_stale=[0-9]*' | cut -d= -f2)
+    stale=$(stat_field net.dns_stale "$TMP/gai.err")
     [ "${stale:-0}" -ge "$LATER" ] || fail "dns/$libc: dns_stale=${stale:-missing}, expected >= $LATER"
     eval "dns_$libc=\$stale"
 done

@@ -2,7 +2,7 @@
 # A port that never opens. (1) One blocking connect (python3): refused at once
 # without the shim; with the shim (defaults) still ECONNREFUSED, after its 5
 # retries (~1.9-3.75 s: more than 0.5 s, within the 10 s deadline), and the
-# exit summary shows gave_up=1 retries=5. (2) The breaker opens on time, not
+# stats (pushed at exit) show gave_up=1 retries=5. (2) The breaker opens on time, not
 # on a count of calls: one process (build/bin/blocking_client -n 40) makes 40
 # connects in a row, timed: without the shim all are refused at once; with
 # the shim (RESHIM_RETRIES=1, base 100 ms: each retried call takes 50-100 ms,
@@ -14,8 +14,7 @@
 # client, which makes one call at a time.
 source "$(dirname "$0")/lib.sh"
 
-[ -x "$BIN/blocking_client" ] || make -C "$ROOT" --no-print-directory build/bin/blocking_client >/dev/null ||
-    fail "cannot build blocking_client"
+need "$BIN/blocking_client"
 
 cat > "$TMP/one.py" <<'PYEOF'
 import errno, socket, sys, time
@@ -36,7 +35,7 @@ read -r err secs <"$TMP/out"
 awk -v s="$secs" 'BEGIN { exit !(s < 0.5) }' || fail "without the shim the refusal took ${secs}s"
 pass "without the shim: $err after ${secs}s"
 
-RESHIM_LOG=info with_shim "$PY" "$TMP/one.py" "$port" >"$TMP/out" 2>"$TMP/err" ||
+RESHIM_LOG=info pushed "$PY" "$TMP/one.py" "$port" >"$TMP/out" 2>"$TMP/err" ||
     { cat "$TMP/err"; fail "client crashed with the shim"; }
 read -r err secs <"$TMP/out"
 [ "$err" = ECONNREFUSED ] || fail "with the shim: $err, expected ECONNREFUSED"
@@ -45,9 +44,9 @@ awk -v s="$secs" 'BEGIN { exit !(s > 0.5) }' || fail "with the shim the refusal 
 awk -v s="$secs" 'BEGIN { exit !(s < 12) }' || fail "with the shim the refusal took ${secs}s, beyond the 10 s deadline"
 grep -q "connect to 127.0.0.1:$port gave up after 5 retries" "$TMP/err" ||
     { sed 's/^/    | /' "$TMP/err"; fail "no 'gave up after 5 retries' line"; }
-[ "$(summary_field "$TMP/err" connect gave_up)" = 1 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
-[ "$(summary_field "$TMP/err" connect retries)" = 5 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
-[ "$(summary_field "$TMP/err" connect failures)" = 1 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.gave_up "$TMP/err")" = 1 ] || fail "connect: $(stat_field net.connect "$TMP/err")"
+[ "$(stat_field net.connect.retries "$TMP/err")" = 5 ] || fail "connect: $(stat_field net.connect "$TMP/err")"
+[ "$(stat_field net.connect.failures "$TMP/err")" = 1 ] || fail "connect: $(stat_field net.connect "$TMP/err")"
 pass "with the shim: $err after ${secs}s; connect retries=5 gave_up=1"
 
 # ---- (2) the breaker: 40 connects in one process ----
@@ -58,7 +57,7 @@ rc=0; "$BIN/blocking_client" -n 40 "$port" >"$TMP/plain" 2>&1 || rc=$?
 awk '{ if ($(NF-1) + 0 >= 20) bad = 1 } END { exit bad }' "$TMP/plain" || fail "without the shim a refusal was slow: $(cat "$TMP/plain")"
 pass "without the shim: 40 x ECONNREFUSED, each at once"
 
-rc=0; RESHIM_LOG=info RESHIM_RETRIES=1 RESHIM_BACKOFF_BASE=100ms with_shim "$BIN/blocking_client" -n 40 "$port" \
+rc=0; RESHIM_LOG=info RESHIM_RETRIES=1 RESHIM_BACKOFF_BASE=100ms pushed "$BIN/blocking_client" -n 40 "$port" \
     >"$TMP/shim" 2>"$TMP/err" || rc=$?
 [ $rc -eq 1 ] || fail "blocking_client -n 40 with the shim: rc $rc"
 [ "$(grep -c ": ECONNREFUSED " "$TMP/shim")" = 40 ] || fail "with the shim not 40 x ECONNREFUSED: $(cat "$TMP/shim")"
@@ -77,6 +76,6 @@ grep -q "warn: breaker open for 127.0.0.1:$port after [0-9]* failed connects" "$
     fail "no 'breaker open for 127.0.0.1:$port' warning"
 [ "$(grep -c "breaker open for" "$TMP/err")" = 1 ] || fail "the breaker opened more than once"
 ! grep -q "retry budget" "$TMP/err" || fail "the retry budget refused a client making one call at a time"
-[ "$(summary_field "$TMP/err" connect retries)" = "$n_retried" ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
-[ "$(summary_field "$TMP/err" connect failures)" = 40 ] || fail "exit summary: $(grep 'exit summary' "$TMP/err")"
+[ "$(stat_field net.connect.retries "$TMP/err")" = "$n_retried" ] || fail "connect: $(stat_field net.connect "$TMP/err")"
+[ "$(stat_field net.connect.failures "$TMP/err")" = 40 ] || fail "connect: $(stat_field net.connect "$TMP/err")"
 pass "with the shim: the first $n_retried calls retried (${ms_retried} ms in all), then the breaker opened; $n_fast calls at once"

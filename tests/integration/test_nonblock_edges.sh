@@ -7,7 +7,9 @@
 #      ways (SO_ERROR, recv, send, read, write, a repeated connect) and a
 #      final connect: the 42 outcome lines are identical without and with the
 #      shim (RESHIM_BACKOFF_BASE=50ms); with it each takes >= 175 ms of
-#      backoff (3 retries) and < the 10 s deadline; gave_up=42 retries=126.
+#      backoff (3 retries) and < the 10 s deadline; gave_up=42, retries=133
+#      (42 x 3, and one each for the 7 new connects the app makes after the
+#      error, which the shim retries like any other).
 #  (b) abandon: the pending socket is closed (or dup2'd over, or closed with
 #      a raw syscall) while in backoff and its number reused (socket, UDP,
 #      connected socket, socketpair, pipe, accept, dup2, raw close): the
@@ -35,19 +37,20 @@
 #      hidden failure.
 #  (f) fork during the backoff (one child; 40 children; a child with its own
 #      pending connect): the parent's connect completes, children exit, each
-#      child's exit summary shows no retries of the parent's.
+#      child's final stats show no retries of the parent's.
 # The late listener listens 150 ms after start; the shim's first retry
 # (default base 500 ms, equal jitter) comes 250-500 ms after the failure.
 source "$(dirname "$0")/lib.sh"
+push_start   # probe runs the shimmed nb_probe through $PUSHED
 
-make -s -C "$ROOT" all build/bin/nb_probe >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build the shim or nb_probe"; }
+need "$SHIM" "$BIN/nb_probe"
 PROBE="$BIN/nb_probe"
 SLACK=60   # ms a wait may overrun its timeout, or a pipe event lag, on a busy machine
 cd "$TMP"
 
 # probe NAME [ENV=VAL...] -- ARGS...: runs nb_probe without the shim (NAME
-# starts with "plain") or with it, RESHIM_LOG=info; output in NAME.out/.err,
-# exit code in $rc.
+# starts with "plain") or with it, RESHIM_LOG=info, its stats pushed (its pid
+# in NAME.err.pid); output in NAME.out/.err, exit code in $rc.
 probe() {
     local name=$1; shift
     local envs=()
@@ -55,7 +58,7 @@ probe() {
     rc=0
     case $name in
     plain*) env "${envs[@]}" timeout 60 "$PROBE" "$@" >"$name.out" 2>"$name.err" || rc=$? ;;
-    *) env RESHIM_LOG=info "${envs[@]}" LD_PRELOAD="$SHIM" timeout 60 "$PROBE" "$@" >"$name.out" 2>"$name.err" || rc=$? ;;
+    *) env RESHIM_LOG=info "${envs[@]}" timeout 60 "$PUSHED" "$PROBE" "$@" >"$name.out" 2>"$name.err" || rc=$? ;;
     esac
 }
 # expect_ok NAME WHAT: nb_probe exited 0 (expected outcome, no FAIL line).
@@ -69,7 +72,6 @@ same_results() { # A B WHAT
     diff <(results "$1") <(results "$2") >"$1.diff" && return 0
     sed 's/^/    /' "$1.diff"; fail "$3"
 }
-pid_summary() { grep "reshim\[$2\]: info: exit summary" "$1" >"$1.$2" || return 1; echo "$1.$2"; }
 
 # Each case runs in a subshell: a failing case (lib.sh's fail exits it) is
 # counted and the others still run; the test fails at the end if any did.
@@ -108,9 +110,9 @@ case_exhaust() {
           if (q > 10000 + 500) print "with the shim " c " took " q " ms: past the deadline";
           if (q <= p) print "with the shim " c " was not later" }' >bad_times
     [ ! -s bad_times ] || fail "exhaust timing: $(head -n 5 bad_times)"
-    [ "$(summary_field shim_ex.err connect gave_up)" = 42 ] || fail "exhaust: $(grep 'exit summary' shim_ex.err)"
+    [ "$(stat_field net.connect.gave_up shim_ex.err)" = 42 ] || fail "exhaust: connect $(stat_field net.connect shim_ex.err)"
     # 42 calls x 3 retries, plus one retry for each of the 7 new calls above.
-    [ "$(summary_field shim_ex.err connect retries)" = 133 ] || fail "exhaust: $(grep 'exit summary' shim_ex.err)"
+    [ "$(stat_field net.connect.retries shim_ex.err)" = 133 ] || fail "exhaust: connect $(stat_field net.connect shim_ex.err)"
     pass "exhaust: 42 cases (7 waits x 6 ways of asking) identical without/with the shim; $(sed -n 's/^INFO exhaust 42 cases, wait took //p' shim_ex.out) with it (3 retries, base 50 ms), gave_up=42 retries=133"
 }
 run_case exhaust case_exhaust
@@ -127,8 +129,8 @@ case_abandon() {
         fail "abandon $v with the shim: the failure was not hidden: $(results shim_ab_$v | head -n 1)"
     diff <(grep "reused:" plain_ab_$v.out) <(grep "reused:" shim_ab_$v.out) >/dev/null ||
         fail "abandon $v: the reused descriptor differs: $(grep 'reused:' shim_ab_$v.out)"
-    [ "$(summary_field shim_ab_$v.err connect retries)" = 1 ] && [ "$(summary_field shim_ab_$v.err connect recovered)" = 0 ] ||
-        fail "abandon $v: $(grep 'exit summary' shim_ab_$v.err)"
+    [ "$(stat_field net.connect.retries shim_ab_$v.err)" = 1 ] && [ "$(stat_field net.connect.recovered shim_ab_$v.err)" = 0 ] ||
+        fail "abandon $v: connect $(stat_field net.connect shim_ab_$v.err)"
     pass "abandon $v: $(grep 'reused:' shim_ab_$v.out | sed 's/^RESULT abandon [a-z0-9]* reused: //'), as without the shim"
 }
 for v in socket udp healthy socketpair pipe accept dup2 rawclose; do run_case "abandon-$v" case_abandon "$v"; done
@@ -157,7 +159,7 @@ case_timeout() {
     # Base 40 ms: retries at 20-40 ms and 40-80 ms later fail inside the wait and are hidden again.
     probe shim_to2_$w RESHIM_BACKOFF_BASE=40ms -- -e timeout -s "$SLACK" timeout "$w" 100
     expect_ok shim_to2_$w "$w(100 ms) with the shim, reconnecting during the wait"
-    [ "$(summary_field shim_to2_$w.err connect retries)" -ge 2 ] || fail "$w: no reconnect happened inside the wait: $(grep 'exit summary' shim_to2_$w.err)"
+    [ "$(stat_field net.connect.retries shim_to2_$w.err)" -ge 2 ] || fail "$w: no reconnect happened inside the wait: connect $(stat_field net.connect shim_to2_$w.err)"
     probe shim_to0_$w -- -e timeout -s 20 timeout "$w" 0; expect_ok shim_to0_$w "$w(0) with the shim"
     pass "$w timeout kept while retrying: 100 ms in backoff / 100 ms with reconnects inside / 0 ms took" \
         "$(awk '/^TIME/ {print $5}' shim_to_$w.out)/$(awk '/^TIME/ {print $5}' shim_to2_$w.out)/$(awk '/^TIME/ {print $5}' shim_to0_$w.out) ms"
@@ -194,8 +196,8 @@ case_nonblock_off() {
     probe plain_off -- -e refused late-epoll et; expect_ok plain_off "late-epoll et without the shim"
     probe shim_off RESHIM_NONBLOCK=off -- -e refused late-epoll et; expect_ok shim_off "late-epoll et, RESHIM_NONBLOCK=off: expected the refusal"
     same_results plain_off shim_off "RESHIM_NONBLOCK=off: the app's events differ from without the shim"
-    [ "$(summary_field shim_off.err connect calls)" = 1 ] && [ "$(summary_field shim_off.err connect failures)" = 1 ] &&
-        [ "$(summary_field shim_off.err connect retries)" = 0 ] || fail "RESHIM_NONBLOCK=off: $(grep 'exit summary' shim_off.err)"
+    [ "$(stat_field net.connect.calls shim_off.err)" = 1 ] && [ "$(stat_field net.connect.failures shim_off.err)" = 1 ] &&
+        [ "$(stat_field net.connect.retries shim_off.err)" = 0 ] || fail "RESHIM_NONBLOCK=off: connect $(stat_field net.connect shim_off.err)"
     pass "RESHIM_NONBLOCK=off: refused at once as without the shim; counted (calls=1 failures=1 retries=0)"
 }
 run_case nonblock-off case_nonblock_off
@@ -229,22 +231,22 @@ case_fork() {
     probe shim_fk_$m -- -e connected fork "$m"; expect_ok shim_fk_$m "fork $m with the shim"
     same_results plain_fk0_$m shim_fk_$m "fork $m: the parent (or child) sees something else than with a listener up from the start"
     grep -q "^INFO fork first_poll=none" shim_fk_$m.out || fail "fork $m: the fork did not happen during the backoff"
-    parent=$(grep -o "reshim\[[0-9]*\]: info: connect to .* recovered after" shim_fk_$m.err | sed 's/reshim\[\([0-9]*\)\].*/\1/' | head -n 1)
-    [ -n "$parent" ] || fail "fork $m: no recovery logged by the parent"
-    f=$(pid_summary shim_fk_$m.err "$parent") || fail "fork $m: no parent exit summary"
-    [ "$(summary_field "$f" connect recovered)" = 1 ] || fail "fork $m: parent: $(cat "$f")"
+    parent=$(cat shim_fk_$m.err.pid)
+    grep -q "reshim\[$parent\]: info: connect to .* recovered after" shim_fk_$m.err ||
+        fail "fork $m: no recovery logged by the parent"
+    [ "$(stat_field net.connect.recovered "$parent")" = 1 ] || fail "fork $m: parent: connect $(stat_field net.connect "$parent")"
     for pid in $(sed -n 's/^INFO child pid=//p' shim_fk_$m.out); do
         kids=$((kids + 1))
-        f=$(pid_summary shim_fk_$m.err "$pid") || fail "fork $m: no exit summary from child $pid"
+        f=$(stat_field net.connect "$pid")   # its final stats, pushed at its exit
         if [ "$m" = child-connect ]; then # its own connect, its own retries (then gave up: the port never opens)
-            [ "$(summary_field "$f" connect calls)" = 1 ] && [ "$(summary_field "$f" connect gave_up)" = 1 ] &&
-                [ "$(summary_field "$f" connect recovered)" = 0 ] || fail "fork $m: child $pid: $(cat "$f")"
+            [ "$(stat_field net.connect.calls "$pid")" = 1 ] && [ "$(stat_field net.connect.gave_up "$pid")" = 1 ] &&
+                [ "$(stat_field net.connect.recovered "$pid")" = 0 ] || fail "fork $m: child $pid: connect $f"
         else
-            [ "$(summary_field "$f" connect calls)" = 0 ] && [ "$(summary_field "$f" connect retries)" = 0 ] ||
-                fail "fork $m: child $pid counted the parent's retries: $(cat "$f")"
+            [ "$(stat_field net.connect.calls "$pid")" = 0 ] && [ "$(stat_field net.connect.retries "$pid")" = 0 ] ||
+                fail "fork $m: child $pid counted the parent's retries: connect $f"
         fi
     done
-    pass "fork $m: $kids children exited, parent connected after $(awk '/^TIME/ {print $5}' shim_fk_$m.out) ms, children's summaries clean"
+    pass "fork $m: $kids children exited, parent connected after $(awk '/^TIME/ {print $5}' shim_fk_$m.out) ms, children's stats clean"
 }
 for m in wait storm child-connect; do run_case "fork-$m" case_fork "$m"; done
 

@@ -10,11 +10,12 @@
 #            (NioSocketImpl, poll), compiled with javac into $TMP
 # Without the shim each fails with "connection refused" (and, once the server
 # is up, the same client works: the failure was only the late start). With
-# the shim (default settings) each gets the body, and its exit summary shows
+# the shim (default settings) each gets the body, and its stats (pushed at exit) show
 # connect recovered=1 with retries >= 1, and the log names the recovery.
 # A client that is not installed is skipped with a note (java: default-jdk-
 # headless, node: nodejs); the others still run.
 source "$(dirname "$0")/lib.sh"
+push_start   # $PUSHED runs the shimmed clients
 
 DELAY=1.5
 NODE=/usr/bin/node
@@ -36,10 +37,10 @@ announces() { case $1 in node | asyncio | java) return 0 ;; *) return 1 ;; esac;
 
 # start_client NAME PORT SHIM(0|1): runs the client in the background (its
 # stdout in $TMP/out, stderr in $TMP/err); client_pid is the client's own pid
-# (no subshell in between: the pid in its reshim log lines).
+# (pushed.sh execs it: the pid of its reshim log lines and of its stats).
 start_client() {
-    local name=$1 port=$2 url="http://127.0.0.1:$2/" pre='' cmd=()
-    [ "$3" = 1 ] && pre="$SHIM"
+    local name=$1 port=$2 url="http://127.0.0.1:$2/" shim=() cmd=()
+    [ "$3" = 1 ] && shim=("$PUSHED")
     case $name in
     urllib) cmd=("$PY" -c "import sys, urllib.request
 sys.stdout.write(urllib.request.urlopen('$url', timeout=5).read().decode())") ;;
@@ -48,7 +49,7 @@ sys.stdout.write(urllib.request.urlopen('$url', timeout=5).read().decode())") ;;
     asyncio) cmd=("$PY" "$PEERS/nb_asyncio_get.py" "$port") ;;
     java) cmd=(java -cp "$TMP/java" nb_java_get "$port") ;;
     esac
-    LD_PRELOAD=$pre RESHIM_LOG=info "${cmd[@]}" >"$TMP/out" 2>"$TMP/err" &
+    RESHIM_LOG=info "${shim[@]}" "${cmd[@]}" >"$TMP/out" 2>"$TMP/err" &
     client_pid=$!
     CHILDREN+=("$client_pid")
 }
@@ -133,17 +134,17 @@ for name in urllib curl node asyncio java; do
     [ "$(cat "$TMP/out")" = "late body $port" ] || fail "$name with the shim: wrong body: $(cat "$TMP/out")"
     # The client's own log lines (a JVM or node might run helpers of its own).
     grep "^reshim\[$pid\]: " "$TMP/err" >"$TMP/log" || true
-    grep -q "exit summary" "$TMP/log" ||
-        { sed 's/^/    | /' "$TMP/err" >&2; fail "$name: no exit summary from pid $pid (was the shim loaded?)"; }
+    stat_field pid "$pid" >/dev/null ||
+        { sed 's/^/    | /' "$TMP/err" >&2; fail "$name: no stats from pid $pid (was the shim loaded?)"; }
     # Java connects an AF_INET6 socket to the v4-mapped address.
     grep -Eq "connect to (127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]):$port recovered after [0-9]+ retr" "$TMP/log" ||
         { sed 's/^/    | /' "$TMP/err" >&2; fail "$name: no 'recovered' log line"; }
-    recovered=$(summary_field "$TMP/log" connect recovered)
-    retries=$(summary_field "$TMP/log" connect retries)
-    gave_up=$(summary_field "$TMP/log" connect gave_up)
-    [ "$recovered" = 1 ] || fail "$name: exit summary recovered=$recovered, expected 1: $(grep 'exit summary' "$TMP/log")"
-    [ "${retries:-0}" -ge 1 ] || fail "$name: exit summary retries=$retries, expected >= 1"
-    [ "$gave_up" = 0 ] || fail "$name: exit summary gave_up=$gave_up, expected 0"
+    recovered=$(stat_field net.connect.recovered "$pid")
+    retries=$(stat_field net.connect.retries "$pid")
+    gave_up=$(stat_field net.connect.gave_up "$pid")
+    [ "$recovered" = 1 ] || fail "$name: connect recovered=$recovered, expected 1: $(stat_field net.connect "$pid")"
+    [ "${retries:-0}" -ge 1 ] || fail "$name: connect retries=$retries, expected >= 1"
+    [ "$gave_up" = 0 ] || fail "$name: connect gave_up=$gave_up, expected 0"
     grep -Eq "reshim\[[0-9]+\]: (warn|error)" "$TMP/err" && fail "$name: reshim warned: $(grep -E 'reshim\[[0-9]+\]: (warn|error)' "$TMP/err" | head -n 2)"
     stop_server
     pass "$name with the shim: got the body ${ms} ms after the late server's launch; connect retries=$retries recovered=$recovered"

@@ -17,6 +17,7 @@
 # With RESHIM_NONBLOCK=off the asyncio program fails at once again, and the
 # shim counts the failures without retrying.
 source "$(dirname "$0")/lib.sh"
+push_start   # $PUSHED runs the shimmed programs
 
 NODE=/usr/bin/node
 DELAY=1.5
@@ -40,19 +41,19 @@ fcmp() { "$PY" -c "import sys; sys.exit(0 if ($1) else 1)"; }
 # run_loop PROG SHIM(0|1|off): a fresh dead port and late server, then the
 # program; its JSON in $TMP/out, stderr in $TMP/err.
 run_loop() {
-    local prog=$1 dead late pre='' nb=on cmd=()
+    local prog=$1 dead late shim=() nb=on cmd=()
     dead=$(free_port)
     late=$(free_port)
     [ "$late" != "$dead" ] || late=$(free_port)
     spawn "$PY" "$PEERS/late_http.py" "$late" "$DELAY" "$(date +%s.%N)" "late body" >"$TMP/late.log" 2>&1
     late_pid=$!
-    case $2 in 1) pre=$SHIM ;; off) pre=$SHIM nb=off ;; esac
+    case $2 in 1) shim=("$PUSHED") ;; off) shim=("$PUSHED") nb=off ;; esac
     case $prog in
     asyncio) cmd=("$PY" "$PEERS/nb_asyncio_loop.py") ;;
     node) cmd=("$NODE" "$PEERS/nb_node_loop.js") ;;
     esac
     rc=0
-    timeout 60 env LD_PRELOAD="$pre" RESHIM_LOG=info RESHIM_NONBLOCK=$nb "${cmd[@]}" "$dead" "$late" "$healthy" \
+    timeout 60 env RESHIM_LOG=info RESHIM_NONBLOCK=$nb "${shim[@]}" "${cmd[@]}" "$dead" "$late" "$healthy" \
         >"$TMP/out" 2>"$TMP/err" || rc=$?
     kill "$late_pid" 2>/dev/null || true
     wait "$late_pid" 2>/dev/null || true
@@ -103,11 +104,11 @@ for prog in asyncio node; do
     grep -q "connect to 127.0.0.1:$DEAD_PORT gave up after 5 retries" "$TMP/err" ||
         { sed 's/^/    | /' "$TMP/err" >&2; fail "$prog with the shim: no 'gave up after 5 retries' line for the dead port"; }
     grep -Eq "reshim\[[0-9]+\]: (warn|error)" "$TMP/err" && fail "$prog with the shim: reshim warned: $(grep -E 'reshim\[[0-9]+\]: (warn|error)' "$TMP/err" | head -n 2)"
-    recovered=$(summary_field "$TMP/err" connect recovered)
-    gave_up=$(summary_field "$TMP/err" connect gave_up)
-    retries=$(summary_field "$TMP/err" connect retries)
+    recovered=$(stat_field net.connect.recovered "$TMP/err")
+    gave_up=$(stat_field net.connect.gave_up "$TMP/err")
+    retries=$(stat_field net.connect.retries "$TMP/err")
     [ "$recovered" = 1 ] && [ "$gave_up" = 1 ] && [ "${retries:-0}" -ge 4 ] ||
-        fail "$prog with the shim: exit summary $(grep -o 'connect calls=[^;]*' "$TMP/err"), expected recovered=1 gave_up=1 retries>=4"
+        fail "$prog with the shim: connect $(stat_field net.connect "$TMP/err"), expected recovered=1 gave_up=1 retries>=4"
     pass "$prog with the shim: late GET ok after $late_s s; dead port $refused after $dead_s s; timer worst lag $lag ms ($(field ticks_during) ticks meanwhile); $(field healthy_ok_during) healthy fetches ok meanwhile, $(field healthy_ok) in all, 0 failed; CPU $cpu s for $(field wall_s) s; connect retries=$retries recovered=$recovered gave_up=$gave_up"
 done
 
@@ -116,7 +117,7 @@ run_loop asyncio off
 [ "$(field dead_error)" = ConnectionRefusedError ] || fail "RESHIM_NONBLOCK=off: dead connect ended with $(field dead_error)"
 fcmp "$(field dead_s) < 0.5" || fail "RESHIM_NONBLOCK=off: the refused connect took $(field dead_s) s: retried?"
 [ "$(field late_ok)" = False ] || fail "RESHIM_NONBLOCK=off: the late GET succeeded: retried?"
-[ "$(summary_field "$TMP/err" connect retries)" = 0 ] || fail "RESHIM_NONBLOCK=off: retries=$(summary_field "$TMP/err" connect retries)"
-[ "$(summary_field "$TMP/err" connect failures)" -ge 2 ] ||
-    fail "RESHIM_NONBLOCK=off: the two refused connects were not counted: $(grep -o 'connect calls=[^;]*' "$TMP/err")"
-pass "asyncio with RESHIM_NONBLOCK=off: both refused at once ($(field dead_s) s), counted, not retried ($(grep -o 'connect calls=[0-9]* failures=[0-9]* retries=[0-9]*' "$TMP/err"))"
+[ "$(stat_field net.connect.retries "$TMP/err")" = 0 ] || fail "RESHIM_NONBLOCK=off: retries=$(stat_field net.connect.retries "$TMP/err")"
+[ "$(stat_field net.connect.failures "$TMP/err")" -ge 2 ] ||
+    fail "RESHIM_NONBLOCK=off: the two refused connects were not counted: $(stat_field net.connect "$TMP/err")"
+pass "asyncio with RESHIM_NONBLOCK=off: both refused at once ($(field dead_s) s), counted, not retried (connect $(stat_field net.connect "$TMP/err"))"

@@ -100,13 +100,12 @@ wait_port "$p" 10 || fail "the late server never listened"
 pass "late server, without the shim: git clone rc $rc ($(grep -o "Failed to connect.*" "$TMP/l0.err" | cut -c1-60))"
 p=$(free_port)
 server late1 "$p" 1.5
-g l1 LD_PRELOAD="$SHIM" RESHIM_LOG=info RESHIM_RETRIES=5 -- clone -q "http://127.0.0.1:$p/repo.git" "$TMP/l1"
+push_mark
+g l1 RESHIM_LOG=info RESHIM_RETRIES=5 "$PUSHED" -- clone -q "http://127.0.0.1:$p/repo.git" "$TMP/l1"
 check_clone "$TMP/l1" "late server, with the shim" "$head2"
 diff -r -x .git "$TMP/work" "$TMP/l1" >&2 || fail "late server, with the shim: the checkout differs from the work tree"
 clean_stderr "git clone (late)" "$TMP/l1.err"
-rec=$(grep -o "exit summary: connect calls=[0-9]* failures=[0-9]* retries=[0-9]* recovered=[0-9]*" "$TMP/l1.err" |
-    sed 's/.*recovered=//' | awk '{ s += $1 } END { print s + 0 }')
-ret=$(grep -o "exit summary: connect calls=[0-9]* failures=[0-9]* retries=[0-9]*" "$TMP/l1.err" |
-    sed 's/.*retries=//' | awk '{ s += $1 } END { print s + 0 }')
+rec=$(stat_sum net.connect.recovered)   # over git's processes, each pushing its own
+ret=$(stat_sum net.connect.retries)
 [ "$rec" -ge 1 ] && [ "$ret" -ge 1 ] || { cat "$TMP/l1.err" >&2; fail "late server, with the shim: connect retries=$ret recovered=$rec over git's processes"; }
 pass "late server, with the shim: git clone complete (7 commits, fsck clean, checkout = work tree), connect retries=$ret recovered=$rec"

@@ -88,13 +88,11 @@ stop_nginx() {    # stop_nginx NAME: nginx -s stop; the master must exit 0
     [ $rc -eq 0 ] || { tail -n 5 "$TMP/$name/stderr" "$TMP/$name/error.log" >&2; fail "$name: nginx exited with $rc"; }
 }
 workers() { ps -o pid= --ppid "$master" | tr -d ' ' | sort -n; }
+two_workers() { [ "$(workers | wc -l)" -eq 2 ]; }
 wait_workers() {  # until the master has 2 children
-    local i=0
-    while [ "$(workers | wc -l)" -ne 2 ]; do
-        i=$((i + 1)); [ $i -gt 200 ] && fail "nginx has $(workers | wc -l) workers, expected 2"; sleep 0.05
-    done
+    wait_until 10 two_workers || fail "nginx has $(workers | wc -l) workers, expected 2"
 }
-# fetch_all NAME [env...]: curl fetches every file over one connection; checks codes and sums
+# fetch_all NAME [env... [pushed.sh]]: curl fetches every file over one connection; checks codes and sums
 fetch_all() {
     local name=$1; shift
     local args=() f rc=0
@@ -107,11 +105,11 @@ fetch_all() {
     [ "$(awk '{ s += $2 } END { print s }' "$TMP/$name.codes")" -eq 1 ] || fail "$name: curl did not reuse its connection: $(tr '\n' ' ' <"$TMP/$name.codes")"
     (cd "$TMP/$name.got" && sha256sum -c --quiet "$TMP/expected.sha") >&2 || fail "$name: checksums differ"
 }
-# load NAME [env...]: wrk on the 4 KB file; no socket errors, no non-2xx
+# load NAME [env... [pushed.sh]]: wrk on the 4 KB file; no socket errors, no non-2xx
 load() {
     local name=$1; shift
     local rc=0
-    env "$@" timeout 30 wrk -t2 -c20 -d2s "http://127.0.0.1:$port/s4096.bin" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
+    timeout 30 env "$@" wrk -t2 -c20 -d2s "http://127.0.0.1:$port/s4096.bin" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
     [ $rc -eq 0 ] || { cat "$TMP/$name.out" "$TMP/$name.err" >&2; fail "$name: wrk rc $rc"; }
     grep -qE "Socket errors|Non-2xx" "$TMP/$name.out" && { cat "$TMP/$name.out" >&2; fail "$name: wrk saw errors"; }
     grep -q "requests in" "$TMP/$name.out" || { cat "$TMP/$name.out" >&2; fail "$name: no wrk summary"; }
@@ -145,15 +143,15 @@ curl -sS -o /dev/null "http://127.0.0.1:$port/one.txt" 2>"$TMP/warm.err" ||   # 
 sleep 0.3
 declare -A base
 for w in "${W[@]}"; do base[$w]=$(fd_count "$w"); fd_list "$w" >"$TMP/fds.$w"; done
-fetch_all fetch1 LD_PRELOAD="$SHIM" RESHIM_LOG=info
-load wrk1 LD_PRELOAD="$SHIM" RESHIM_LOG=info
+push_start
+fetch_all fetch1 RESHIM_LOG=info "$PUSHED"
+load wrk1 RESHIM_LOG=info "$PUSHED"
 clean_stderr curl "$TMP/fetch1.err"
 clean_stderr wrk "$TMP/wrk1.err"
-grep -q "exit summary" "$TMP/fetch1.err" || fail "curl: no exit summary under the shim"
-[ "$(summary_field "$TMP/fetch1.err" connect calls)" = 1 ] || fail "curl under the shim: connect calls=$(summary_field "$TMP/fetch1.err" connect calls), expected 1"
-wconn=$(summary_field "$TMP/wrk1.err" connect calls)
-[ "${wconn:-0}" -ge 20 ] && [ "$(summary_field "$TMP/wrk1.err" connect failures)" = 0 ] ||
-    fail "wrk under the shim: connect calls=${wconn:-?} failures=$(summary_field "$TMP/wrk1.err" connect failures)"
+[ "$(stat_field net.connect.calls "$TMP/fetch1.err")" = 1 ] || fail "curl under the shim: connect calls=$(stat_field net.connect.calls "$TMP/fetch1.err"), expected 1"
+wconn=$(stat_field net.connect.calls "$TMP/wrk1.err")
+[ "${wconn:-0}" -ge 20 ] && [ "$(stat_field net.connect.failures "$TMP/wrk1.err")" = 0 ] ||
+    fail "wrk under the shim: connect calls=${wconn:-?} failures=$(stat_field net.connect.failures "$TMP/wrk1.err")"
 pass "with the shim: the same ${#FILES[@]} files intact (curl connect calls=1); wrk $(wrk_reqs wrk1) requests, no errors (connect calls=$wconn)"
 
 [ "$(workers)" = "$(printf '%s\n' "${W[@]}")" ] || fail "the workers changed under load (a crash?): $(workers | tr '\n' ' ') vs ${W[*]}"
@@ -200,10 +198,10 @@ restart_case late0; rc=$RC
 [ "$rc" -eq 7 ] || fail "restart without the shim: curl rc $rc, expected 7: $(cat "$TMP/late0.err")"
 grep -q "Connection refused\|Failed to connect" "$TMP/late0.err" || fail "restart without the shim: $(cat "$TMP/late0.err")"
 pass "restart without the shim: curl rc 7 ($(tail -n 1 "$TMP/late0.err" | cut -c1-70))"
-restart_case late1 LD_PRELOAD="$SHIM" RESHIM_LOG=info RESHIM_RETRIES=5; rc=$RC
+restart_case late1 RESHIM_LOG=info RESHIM_RETRIES=5 "$PUSHED"; rc=$RC
 [ "$rc" -eq 0 ] || { cat "$TMP/late1.err" >&2; fail "restart with the shim: curl rc $rc"; }
 cmp -s "$TMP/late1.file" "$WWW/s65537.bin" || fail "restart with the shim: the file differs"
-rec=$(summary_field "$TMP/late1.err" connect recovered); ret=$(summary_field "$TMP/late1.err" connect retries)
+rec=$(stat_field net.connect.recovered "$TMP/late1.err"); ret=$(stat_field net.connect.retries "$TMP/late1.err")
 [ "$rec" = 1 ] && [ "${ret:-0}" -ge 1 ] || fail "restart with the shim: connect recovered=$rec retries=$ret"
 clean_stderr "curl (restart)" "$TMP/late1.err"
 pass "restart with the shim: curl got the 64 KB file intact, connect retries=$ret recovered=$rec"

@@ -7,7 +7,7 @@
 # neither under the shim, once with both:
 #   - all 2000 answers right both ways, and the digest over all of them the
 #     same without and with the shim;
-#   - the shimmed client's exit summary counts as many connect calls as the
+#   - the shimmed client's final stats count as many connect calls as the
 #     server counted connections (over 1000: the non-keep-alive half), none
 #     failed; its recv calls are counted;
 #   - the shimmed server's descriptors come back to the baseline taken before
@@ -41,7 +41,7 @@ server_conns() { curl -s --noproxy '*' "http://127.0.0.1:$1/stats" | "$PY" -c 'i
 run_client() {     # run_client NAME PORT [env...]: the client; its JSON line in NAME.json
     local name=$1 port=$2; shift 2
     local rc=0
-    env "$@" timeout 120 node "$CLIENT" "$port" $N $CONC >"$TMP/$name.json" 2>"$TMP/$name.err" || rc=$?
+    timeout 120 env "$@" node "$CLIENT" "$port" $N $CONC >"$TMP/$name.json" 2>"$TMP/$name.err" || rc=$?
     [ $rc -eq 0 ] || { cat "$TMP/$name.json" "$TMP/$name.err" >&2; fail "$name: client rc $rc"; }
     [ "$(json_field "$TMP/$name.json" "d['ok']")" = $N ] || fail "$name: $(cat "$TMP/$name.json")"
 }
@@ -64,7 +64,8 @@ wait_sock "$srv" 10 || fail "the shimmed node server's stats socket does not ans
 stats_json "$srv" "$TMP/st0.json" || fail "server stats before the run: not valid JSON"
 sleep 0.3
 base=$(fd_count "$srv"); fd_list "$srv" >"$TMP/fds0"
-run_client client1 "$port" LD_PRELOAD="$SHIM" RESHIM_LOG=info
+push_start
+run_client client1 "$port" RESHIM_LOG=info "$PUSHED"
 d1=$(json_field "$TMP/client1.json" "d['digest']")
 [ "$d1" = "$d0" ] || fail "the answers differ with the shim: digest $d1, without $d0"
 pass "with the shim: $N/$N answers right, the same digest as without (${d1:0:16}...)"
@@ -73,15 +74,14 @@ c=$(wait_fds "$srv" "$base" 10) || { fd_list "$srv" | diff "$TMP/fds0" - >&2; fa
 pass "node server fds back to the baseline ($base, the shim's own included)"
 c1=$(server_conns "$port")
 conns=$((c1 - c0 - 1))   # less this /stats request's own
-cconn=$(summary_field "$TMP/client1.err" connect calls)
-[ -n "$cconn" ] || fail "no exit summary from the shimmed client: $(cat "$TMP/client1.err")"
+cconn=$(stat_field net.connect.calls "$TMP/client1.err")
 [ "$cconn" -eq "$conns" ] || fail "client connect calls=$cconn, the server counted $conns connections"
 [ "$cconn" -ge $((N / 2)) ] || fail "client connect calls=$cconn, expected >= $((N / 2)) (the non-keep-alive half)"
-[ "$(summary_field "$TMP/client1.err" connect failures)" = 0 ] || fail "client connect failures=$(summary_field "$TMP/client1.err" connect failures)"
-crecv=$(summary_field "$TMP/client1.err" recv calls)
+[ "$(stat_field net.connect.failures "$TMP/client1.err")" = 0 ] || fail "client connect failures=$(stat_field net.connect.failures "$TMP/client1.err")"
+crecv=$(stat_field net.recv.calls "$TMP/client1.err")
 [ "${crecv:-0}" -ge $N ] || fail "client recv calls=${crecv:-?}, fewer than $N answers"
 clean_stderr "node client" "$TMP/client1.err"
-pass "client exit summary: connect calls=$cconn (= the server's connections), failures=0, recv calls=$crecv"
+pass "client's final stats: connect calls=$cconn (= the server's connections), failures=0, recv calls=$crecv"
 
 stats_json "$srv" "$TMP/st1.json" || fail "server stats after the run: not valid JSON"
 r0=$(json_field "$TMP/st0.json" "d['net']['recv']['calls']"); r1=$(json_field "$TMP/st1.json" "d['net']['recv']['calls']")

@@ -13,6 +13,7 @@
 # Last, a signal whose handler returns (python SIGALRM handler) during the
 # backoff must not turn a refused connect into a "successful" one.
 source "$(dirname "$0")/lib.sh"
+push_start   # $PUSHED runs the shimmed app
 
 LIMIT_MS=1000
 # clock_nanosleep's syscall number, to see the process sleep in the backoff.
@@ -81,7 +82,6 @@ except KeyboardInterrupt:
 PYEOF
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-zombie_or_gone() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ "$st" = Z ]; }
 
 # interrupt LABEL OUT ERR WAIT_SLEEP CMD...: runs CMD (a program, not a shell
 # function: the signal goes to its pid) in the background, waits
@@ -96,28 +96,29 @@ interrupt() {
     CHILDREN+=("$pid")
     until grep -q blocking "$out"; do
         i=$((i + 1)); [ $i -gt 200 ] && fail "$label: never got to block: $(cat "$out" "$err")"
-        zombie_or_gone "$pid" && fail "$label: exited before blocking: $(cat "$out" "$err")"
+        gone "$pid" && fail "$label: exited before blocking: $(cat "$out" "$err")"
         sleep 0.05
     done
-    sleep 0.5
+    # Inside the blocking call: the main thread sleeps in the kernel.
+    wait_until 5 grep -q '^State:[[:space:]]*S' "/proc/$pid/status" || fail "$label: never seen asleep"
     if [ "$wait_sleep" = 1 ] && [ -n "$NANOSLEEP_NR" ]; then
         # Send the signal while it sleeps in the backoff, not during an attempt.
         i=0
         until [ "$(cut -d' ' -f1 "/proc/$pid/syscall" 2>/dev/null)" = "$NANOSLEEP_NR" ]; do
             i=$((i + 1)); [ $i -gt 2000 ] && fail "$label: never seen sleeping in clock_nanosleep"
-            zombie_or_gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
+            gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
             sleep 0.001
         done
     fi
-    zombie_or_gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
+    gone "$pid" && fail "$label: exited before the signal: $(cat "$out" "$err")"
     local t0; t0=$(now_ms)
     kill -INT "$pid"
-    until zombie_or_gone "$pid"; do
+    until gone "$pid"; do
         [ $(( $(now_ms) - t0 )) -gt 5000 ] && break
         sleep 0.01
     done
     local took=$(( $(now_ms) - t0 ))
-    zombie_or_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
     local rc=0; wait "$pid" || rc=$?
     grep -q "^KeyboardInterrupt" "$out" ||
         fail "$label: no KeyboardInterrupt (rc $rc): $(cat "$out" "$err")"
@@ -129,25 +130,25 @@ interrupt() {
 # 1. Blocked in recv.
 interrupt "recv without reshim" "$TMP/o1" "$TMP/e1" 0 "$PY" "$TMP/app.py" recv "$port"
 pass "recv without reshim: $(cat "$TMP/o1" | tail -n 1), exit ${TOOK} ms after SIGINT"
-RESHIM_LOG=info interrupt "recv with reshim" "$TMP/o2" "$TMP/e2" 0 env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" recv "$port"
-[ "$(summary_field "$TMP/e2" recv failures)" = 0 ] || fail "an interrupted recv counted as a failure: $(grep summary "$TMP/e2")"
+RESHIM_LOG=info interrupt "recv with reshim" "$TMP/o2" "$TMP/e2" 0 "$PUSHED" "$PY" "$TMP/app.py" recv "$port"
+[ "$(stat_field net.recv.failures "$TMP/e2")" = 0 ] || fail "an interrupted recv counted as a failure: recv $(stat_field net.recv "$TMP/e2")"
 pass "recv with reshim: $(cat "$TMP/o2" | tail -n 1), exit ${TOOK} ms after SIGINT"
 
 # 2. Blocked in the kernel's connect.
 interrupt "kernel connect without reshim" "$TMP/o3" "$TMP/e3" 0 "$PY" "$TMP/app.py" connect-backlog 0
 pass "connect (accept queue full) without reshim: $(tail -n 1 "$TMP/o3"), exit ${TOOK} ms after SIGINT"
-RESHIM_LOG=info interrupt "kernel connect with reshim" "$TMP/o4" "$TMP/e4" 0 env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" connect-backlog 0
+RESHIM_LOG=info interrupt "kernel connect with reshim" "$TMP/o4" "$TMP/e4" 0 "$PUSHED" "$PY" "$TMP/app.py" connect-backlog 0
 pass "connect (accept queue full) with reshim: $(tail -n 1 "$TMP/o4"), exit ${TOOK} ms after SIGINT"
 
 # 3. Sleeping in reshim's connect backoff.
 "$PY" "$TMP/app.py" connect-refused "$dead_port" >"$TMP/o5" 2>&1 || true
 grep -q "^error ConnectionRefusedError" "$TMP/o5" || fail "refused connect without reshim: $(cat "$TMP/o5")"
 pass "refused connect without reshim: $(tail -n 1 "$TMP/o5") (nothing to interrupt)"
-RESHIM_LOG=debug interrupt "connect backoff with reshim" "$TMP/o6" "$TMP/e6" 1 env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" connect-refused "$dead_port"
+RESHIM_LOG=debug interrupt "connect backoff with reshim" "$TMP/o6" "$TMP/e6" 1 "$PUSHED" "$PY" "$TMP/app.py" connect-refused "$dead_port"
 grep -q "connect to 127.0.0.1:$dead_port: ECONNREFUSED; retry 1/5" "$TMP/e6" ||
     fail "the shim did not go into its backoff: $(cat "$TMP/e6")"
-retried=$(summary_field "$TMP/e6" connect retries)
-[ "${retried:-9}" -lt 5 ] || fail "the whole retry sequence ran despite SIGINT: $(grep summary "$TMP/e6")"
+retried=$(stat_field net.connect.retries "$TMP/e6")
+[ "${retried:-9}" -lt 5 ] || fail "the whole retry sequence ran despite SIGINT: connect $(stat_field net.connect "$TMP/e6")"
 pass "connect in reshim's backoff: $(tail -n 1 "$TMP/o6"), exit ${TOOK} ms after SIGINT, $retried retries decided of 5"
 
 # 4. A signal whose handler returns, during reshim's connect backoff. Without
@@ -175,7 +176,7 @@ PYEOF
 "$PY" "$TMP/alarm.py" "$dead_port" >"$TMP/o7" 2>&1 || true
 grep -q "^error ConnectionRefusedError" "$TMP/o7" || fail "SIGALRM case without reshim: $(cat "$TMP/o7")"
 pass "refused connect with a SIGALRM handler, without reshim: $(head -n 1 "$TMP/o7")"
-RESHIM_LOG=info timeout 20 env LD_PRELOAD="$SHIM" "$PY" "$TMP/alarm.py" "$dead_port" >"$TMP/o8" 2>"$TMP/e8" || true
+RESHIM_LOG=info timeout 20 "$PUSHED" "$PY" "$TMP/alarm.py" "$dead_port" >"$TMP/o8" 2>"$TMP/e8" || true
 grep -q "^error ConnectionRefusedError" "$TMP/o8" ||
     fail "SIGALRM (handler returns) during reshim's connect backoff: python got \"$(tr '\n' ';' <"$TMP/o8")\" instead of ConnectionRefusedError. shim/net.c retry_blocking returns EINTR when backoff_sleep() is interrupted, though no connect is in progress then (the attempt already failed; attempt() likewise dissolves its pending connect before returning EINTR); by POSIX the app takes EINTR as 'connection continues asynchronously', polls (POLLOUT|POLLHUP at once) and reads SO_ERROR=0, so a refused connect looks connected"
 pass "refused connect with a SIGALRM handler, with reshim: $(head -n 1 "$TMP/o8")"

@@ -27,10 +27,6 @@ socketserver.ThreadingTCPServer(('127.0.0.1', $port), Echo).serve_forever()
 "
 wait_port "$port"
 
-wait_for() {  # wait_for SECONDS TEST...: until the test command succeeds
-    local t=$1 i=0; shift
-    while ! "$@" 2>/dev/null; do i=$((i + 1)); [ $i -gt $((t * 50)) ] && return 1; sleep 0.02; done
-}
 has_line() { grep -q "$2" "$1"; }
 ask() {  # ask WHERE REQUEST: the answer of one request
     "$PY" -c 'import sys; sys.path.insert(0, sys.argv[1]); import stats_client as sc
@@ -71,9 +67,9 @@ PYEOF
 RESHIM_RUN_DIR="$RUN" env LD_PRELOAD="$SHIM" "$PY" "$TMP/fork.py" "$TMP" >"$TMP/fork.out" 2>"$TMP/fork.err" &
 app=$!
 CHILDREN+=($app)
-wait_for 15 has_line "$TMP/fork.out" '^parent' || { cat "$TMP/fork.err" >&2; fail "the app did not start"; }
+wait_until 15 has_line "$TMP/fork.out" '^parent' || { cat "$TMP/fork.err" >&2; fail "the app did not start"; }
 parent=$(sed -n 's/^parent //p' "$TMP/fork.out")
-wait_for 10 test -S "$RUN/$parent.sock" || fail "no parent socket"
+wait_until 10 test -S "$RUN/$parent.sock" || fail "no parent socket"
 # A client of the parent across the fork: a watcher that logs each frame's pid, and EOF.
 "$PY" -c '
 import json, sys, time
@@ -91,11 +87,11 @@ while True:
 ' "$CLIENT_DIR" "$RUN/$parent.sock" "$TMP/watcher" &
 watcher=$!
 CHILDREN+=($watcher)
-wait_for 5 has_line "$TMP/watcher" '^frame' || fail "the watcher got no frame"
+wait_until 5 has_line "$TMP/watcher" '^frame' || fail "the watcher got no frame"
 touch "$TMP/go-fork"
-wait_for 10 has_line "$TMP/fork.out" '^child' || { cat "$TMP/fork.err" >&2; fail "no fork child"; }
+wait_until 10 has_line "$TMP/fork.out" '^child' || { cat "$TMP/fork.err" >&2; fail "no fork child"; }
 child=$(sed -n 's/^child //p' "$TMP/fork.out")
-wait_for 10 test -S "$RUN/$child.sock" || { ls -la "$RUN" >&2; fail "no socket of the fork child $child"; }
+wait_until 10 test -S "$RUN/$child.sock" || { ls -la "$RUN" >&2; fail "no socket of the fork child $child"; }
 sp=$(ask "$RUN/$parent.sock" stats); sc=$(ask "$RUN/$child.sock" stats)
 [ "$(field "$sp" "['pid']")" = "$parent" ] || fail "the parent's socket answers for pid $(field "$sp" "['pid']")"
 [ "$(field "$sc" "['pid']")" = "$child" ] || fail "the child's socket answers for pid $(field "$sc" "['pid']")"
@@ -134,12 +130,12 @@ pass "200 vfork children (subprocess.run /bin/true): no other socket ever in the
 touch "$TMP/quit-parent"
 wait "$app" || { cat "$TMP/fork.err" >&2; fail "the parent failed"; }
 [ -e "$RUN/$parent.sock" ] && fail "the parent's socket is left behind"
-wait_for 3 has_line "$TMP/watcher" '^EOF' || fail "the parent's watcher saw no EOF at the parent's exit (the child holds the connection?)"
+wait_until 3 has_line "$TMP/watcher" '^EOF' || fail "the parent's watcher saw no EOF at the parent's exit (the child holds the connection?)"
 kill -0 "$child" 2>/dev/null || fail "the child is gone too early"
 [ "$(field "$(ask "$RUN/$child.sock" stats)" "['pid']")" = "$child" ] || fail "the child stopped answering after the parent exited"
 touch "$TMP/quit-child"
-wait_for 5 sh -c "! kill -0 $child" || fail "the child did not exit"
-wait_for 2 sh -c "[ ! -e '$RUN/$child.sock' ]" || fail "the child's socket is left behind"
+wait_until 5 sh -c "! kill -0 $child" || fail "the child did not exit"
+wait_until 2 sh -c "[ ! -e '$RUN/$child.sock' ]" || fail "the child's socket is left behind"
 pass "parent exited: its socket removed and its watcher saw EOF while the child lived on; then the child's socket removed at its exit"
 
 # ---- pushed stats ----
@@ -168,7 +164,7 @@ start_recv() {  # start_recv: a receiver at $PUSH writing $PUSHLOG
     "$PY" "$TMP/recv.py" "$PUSH" "$PUSHLOG" "$TMP/stop$RECV_N" &
     RECV_PID=$!
     CHILDREN+=($RECV_PID)
-    wait_for 5 test -e "$PUSHLOG.ready" || fail "the receiver did not start"
+    wait_until 5 test -e "$PUSHLOG.ready" || fail "the receiver did not start"
 }
 stop_recv() { touch "$TMP/stop$RECV_N"; wait "$RECV_PID"; }
 
@@ -186,8 +182,11 @@ print(os.getpid(), flush=True)
 PYEOF
 RESHIM_PUSH="$PUSH" RESHIM_INTERVAL=100ms RESHIM_RUN_DIR="$RUN" with_shim "$PY" "$TMP/push.py" >"$TMP/push.out" 2>"$TMP/push.err" ||
     { cat "$TMP/push.err" >&2; fail "the push app failed"; }
-sleep 0.2; stop_recv
 pp=$(cat "$TMP/push.out")
+# The final datagram (the only one with the 12th connect) reached the receiver.
+final_in() { "$PY" -c 'import json,sys; sys.exit(not any(r["pid"] == int(sys.argv[2]) and r["net"]["connect"]["calls"] == 12 for r in map(json.loads, open(sys.argv[1], "rb"))))' "$PUSHLOG" "$pp" 2>/dev/null; }
+wait_until 5 final_in || fail "no final datagram from $pp: $(cat "$PUSHLOG")"
+stop_recv
 "$PY" - "$PUSHLOG" "$pp" <<'PYEOF' || fail "pushed datagrams"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1], 'rb')]

@@ -53,13 +53,6 @@ start_app() {
 }
 stop_app() { touch "$TMP/quit.$1"; }
 
-# wait_abstract UID PID: until @reshim-UID/PID is listed in /proc/net/unix.
-wait_abstract() {
-    local i=0
-    while ! grep -q " @reshim-$1/$2\$" /proc/net/unix; do
-        i=$((i + 1)); [ $i -gt 250 ] && return 1; sleep 0.02
-    done
-}
 # ask WHERE REQUEST [as_uid UID]: prints the answer (or the connect error) of one request.
 ask() {
     local where=$1 req=$2; shift 2
@@ -134,7 +127,7 @@ wait_abstract 0 "$APP_PID" || { cat "$TMP/symlinked.err" >&2; fail "planted syml
 [ -L "$RUN/$APP_PID.sock" ] || fail "the planted symlink was removed"
 [ "$(cat "$TMP/victim")" = precious ] && [ -f "$TMP/victim" ] || fail "the symlink's target was changed"
 grep -q "$RUN/$APP_PID.sock exists and is not a socket (left alone)" "$TMP/symlinked.err" || fail "planted symlink: no warning: $(cat "$TMP/symlinked.err")"
-stop_app symlinked; sleep 0.3
+stop_app symlinked; wait_until 10 gone "$APP_PID" || fail "symlinked: the app did not exit"
 [ -L "$RUN/$APP_PID.sock" ] && [ "$(cat "$TMP/victim")" = precious ] || fail "the symlink or its target changed at exit"
 rm -f "$RUN/$APP_PID.sock"
 plant dangling 'ln -s "'"$TMP"'/made-through-link" "$D/$$.sock"'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The stats socket of a live python3 under the shim: every request of the
-# protocol answered as specified (stats with every key SPEC.md lists and
+# protocol answered as specified (stats with every key libreshim(7) lists and
 # figures that match what the app did, watch, metrics checked by promtool,
 # trim, heap, config, version, help, errors, several requests on one
 # connection), the socket file 0600 in a 0700 directory, removed at exit.
@@ -50,16 +50,6 @@ while not os.path.exists(sys.argv[1]):
 print('bye', flush=True)
 PYEOF
 
-# wait_file PATH [SECONDS]
-wait_file() {
-    local i=0
-    while [ ! -e "$1" ]; do i=$((i + 1)); [ $i -gt $((${2:-10} * 50)) ] && return 1; sleep 0.02; done
-}
-# wait_line FILE PATTERN [SECONDS]
-wait_line() {
-    local i=0
-    while ! grep -q "$2" "$1" 2>/dev/null; do i=$((i + 1)); [ $i -gt $((${3:-10} * 50)) ] && return 1; sleep 0.02; done
-}
 
 RESHIM_RUN_DIR="$RUN" RESHIM_RETRIES=1 RESHIM_BACKOFF_BASE=10ms RESHIM_BREAKER=lots \
     env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" "$TMP/quit" >"$TMP/out" 2>"$TMP/err" &
@@ -154,7 +144,7 @@ if not m['heap_peak_bytes'] >= m['heap_live_bytes']: fail('heap_peak < heap_live
 if not m['rss_bytes'] > 24 << 20: fail('rss_bytes %r' % m['rss_bytes'])
 if not m['rss_peak_bytes'] >= m['rss_bytes']: fail('rss_peak < rss: %r' % m)
 if not m['allocs'] > 0 or not m['frees'] > 0 or m['allocs'] < m['frees'] - 1000: fail('allocs/frees %r' % m)
-ok('stats: one JSON line, every key of SPEC.md; pid %d, comm python3, connect %d calls / %d failure / '
+ok('stats: one JSON line, every key of libreshim(7); pid %d, comm python3, connect %d calls / %d failure / '
    '%d retry / %d gave up as the app did; echo peer 5 calls, dead port ECONNREFUSED; heap_live %d MB, rss %d MB'
    % (pid, c['calls'], c['failures'], c['retries'], c['gave_up'], m['heap_live_bytes'] >> 20, m['rss_bytes'] >> 20))
 

@@ -18,8 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 
 command -v strace >/dev/null || skip "strace is not installed"
-[ -x "$BIN/storm" ] || make -C "$ROOT" --no-print-directory build/bin/storm >/dev/null ||
-    fail "cannot build storm"
+need "$BIN/storm"
 RESHIM="$ROOT/build/reshim"
 THREADS=50 GAP=100 SECS=10
 port=$(free_port)

@@ -42,14 +42,14 @@ pass "without the shim, once the socket exists: $(cat "$TMP/out")"
 sock="$TMP/late-b.sock"
 spawn "$PY" "$PEERS/unix_late.py" "$sock" "$DELAY" "$(date +%s.%N)" >"$TMP/server-b" 2>&1
 t0=$(date +%s%N)
-rc=0; RESHIM_LOG=info with_shim "$PY" "$TMP/client.py" "$sock" >"$TMP/out" 2>"$TMP/err" || rc=$?
+rc=0; RESHIM_LOG=info pushed "$PY" "$TMP/client.py" "$sock" >"$TMP/out" 2>"$TMP/err" || rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $rc -eq 0 ] || { sed 's/^/    | /' "$TMP/err"; fail "with the shim: rc $rc after ${ms} ms"; }
 [ "$(cat "$TMP/out")" = "echo: hello unix" ] || fail "with the shim: wrong answer: $(cat "$TMP/out")"
 grep -q "recovered after" "$TMP/err" || { sed 's/^/    | /' "$TMP/err"; fail "no 'recovered' log line"; }
-recovered=$(summary_field "$TMP/err" connect recovered)
-retries=$(summary_field "$TMP/err" connect retries)
-[ "$recovered" = 1 ] || fail "exit summary recovered=$recovered, expected 1: $(grep 'exit summary' "$TMP/err")"
-[ "${retries:-0}" -ge 1 ] || fail "exit summary retries=$retries, expected >= 1"
+recovered=$(stat_field net.connect.recovered "$TMP/err")
+retries=$(stat_field net.connect.retries "$TMP/err")
+[ "$recovered" = 1 ] || fail "connect recovered=$recovered, expected 1: $(stat_field net.connect "$TMP/err")"
+[ "${retries:-0}" -ge 1 ] || fail "connect retries=$retries, expected >= 1"
 pass "with the shim: '$(cat "$TMP/out")' after ${ms} ms; connect retries=$retries recovered=$recovered"
 grep "recovered after" "$TMP/err" | sed 's/^/    /'

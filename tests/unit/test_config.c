@@ -1,5 +1,5 @@
 /* test_config.c: unit tests of shim/config.c (every RESHIM_ variable of
- * SPEC.md: defaults, unit grammar, bad values, cross checks). The
+ * libreshim(7): defaults, unit grammar, bad values, cross checks). The
  * environment is a fake table handed to reshim_config_load's getter. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,7 +126,7 @@ static void assert_config_equal(const struct reshim_config *a, const struct resh
                   reshim_config_names[v], a->source[v], b->source[v]);
 }
 
-/* SPEC.md's defaults, written out independently of config.c. */
+/* libreshim(7)'s defaults, written out independently of config.c. */
 static void assert_spec_defaults(const struct reshim_config *c, const char *run_dir)
 {
     assert_false(c->disable);
@@ -990,7 +990,7 @@ static void test_several_bad_values_counted(void **state)
     struct reshim_config c;
     assert_int_equal(load(&c, &env, &w), 3);
     assert_int_equal(w.n, 3);
-    /* In SPEC.md's order, each once. */
+    /* In libreshim(7)'s order, each once. */
     assert_string_equal(w.var[0], "RESHIM_RETRIES");
     assert_string_equal(w.value[0], "lots");
     assert_string_equal(w.var[1], "RESHIM_JITTER");

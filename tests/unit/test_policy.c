@@ -1,5 +1,5 @@
 /* test_policy.c: unit tests of shim/policy.c: which errno values are
- * retried (SPEC.md "What is retried, and what never is") and the
+ * retried (libreshim(7), WHAT IS RETRIED) and the
  * "one more retry?" decision (attempts, ETIMEDOUT once, deadline, floors). */
 #include <setjmp.h>
 #include <stdarg.h>
