@@ -46,7 +46,7 @@ MUSL_LIB := $(if $(MUSL_CC),$(BUILD)/musl/libreshim.so)
 MUSL_OBJ := $(patsubst shim/%.c,$(BUILD)/musl/obj/%.o,$(SHIM_SRC))
 
 # Pure modules: unit-tested without LD_PRELOAD.
-UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample
+UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample replay_proto
 UNIT_SRC_config := shim/config.c shim/dest.c
 UNIT_SRC_dest := shim/dest.c
 UNIT_SRC_backoff := shim/backoff.c
@@ -57,6 +57,7 @@ UNIT_SRC_budget := shim/budget.c shim/config.c shim/dest.c
 UNIT_SRC_cgroup := shim/cgroup.c
 UNIT_SRC_encode := shim/encode.c
 UNIT_SRC_heapsample := shim/heapsample.c
+UNIT_SRC_replay_proto := shim/replay_proto.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 

@@ -242,6 +242,14 @@ static void copy_calls(struct snap_calls *d, struct net_counters *c)
     d->gave_up = ATOMIC_LOAD(&c->gave_up);
 }
 
+static void copy_replay(struct snap_replay *d, const struct replay_counters *c)
+{
+    for (int i = 0; i < RPC_COUNT && i < SNAP_RP_CASES; i++)
+        d->replays[i] = ATOMIC_LOAD(&c->replays[i]);
+    d->recovered = ATOMIC_LOAD(&c->recovered);
+    d->gave_up = ATOMIC_LOAD(&c->gave_up);
+}
+
 static bool dest_used(const struct snap_dest *d)
 {
     return d->connect.calls || d->connect.failures || d->sends || d->recvs || d->io_failures ||
@@ -265,6 +273,10 @@ void server_snapshot(struct reshim_snapshot *s)
         copy_calls(&s->net[c], &reshim_stats.net[c]);
     s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
     s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
+    copy_replay(&s->replay, &reshim_stats.replay);
+    s->replay_over_max = ATOMIC_LOAD(&reshim_stats.replay_over_max);
+    s->replay_held_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_bytes);
+    s->replay_held_peak_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_peak);
     unsigned nd = 0;
     struct breaker_params bp = retry_breaker_params();
     for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
@@ -283,6 +295,7 @@ void server_snapshot(struct reshim_snapshot *s)
         d->skipped_breaker = ATOMIC_LOAD(&ds->skipped_breaker);
         d->skipped_budget = ATOMIC_LOAD(&ds->skipped_budget);
         d->skipped_filter = ATOMIC_LOAD(&ds->skipped_filter);
+        copy_replay(&d->replay, &ds->replay);
         /* A fork child keeps the parent's names with zeroed counters: a row
          * only for destinations this process used. */
         if (!dest_used(d))
@@ -624,6 +637,8 @@ static const char *config_value(const struct reshim_config *cfg, int v, char *bu
     case V_RETRY_BUDGET: return fmt_percent(buf, n, cfg->retry_budget);
     case V_BREAKER: return fmt_u64(buf, n, cfg->breaker);
     case V_NONBLOCK: return cfg->nonblock ? "on" : "off";
+    case V_REPLAY: return reshim_replay_name(cfg->replay);
+    case V_REPLAY_MAX: return fmt_u64(buf, n, cfg->replay_max);
     case V_DEST:
         /* The rules as given (they parsed), or every destination. */
         return cfg->source[V_DEST] == SRC_ENV && raw_have[V_DEST] ? raw_pool + raw_at[V_DEST]

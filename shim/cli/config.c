@@ -85,6 +85,8 @@ static void effective(const struct reshim_config *c, enum reshim_var v, bool hum
     case V_RETRY_BUDGET: fmt_percent(c->retry_budget, buf, n); break;
     case V_BREAKER: snprintf(buf, n, "%u", c->breaker); break;
     case V_NONBLOCK: snprintf(buf, n, "%s", c->nonblock ? "on" : "off"); break;
+    case V_REPLAY: snprintf(buf, n, "%s", reshim_replay_name(c->replay)); break;
+    case V_REPLAY_MAX: fmt_size(c->replay_max, human, buf, n); break;
     case V_DEST:
         snprintf(buf, n, "%s", c->source[v] == SRC_ENV && raw && *raw ? raw : "all");
         break;
