@@ -78,9 +78,8 @@ static size_t iov_total(const struct iovec *iov, int cnt)
     return t;
 }
 
-/* After a call on a socket replay.c tracks: true when it connected the
- * socket again and the call is to be made again. */
-static bool replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+/* After a call on a socket replay.c tracks: RA_* of replay.h. */
+static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
                          enum net_class cls, ssize_t r, int e, const struct iovec *iov, int cnt,
                          int msgflags)
 {
@@ -113,6 +112,8 @@ static bool replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, s
         if (unlikely(fi_.phase == PH_CONNECTING)) {                                \
             int pend_;                                                             \
             if (nb_io_error(fd, &pend_)) {                                         \
+                if (pend_ < 0) /* a replay ran out after an end of file */        \
+                    return (cls) == NC_RECV ? 0 : (errno = EPIPE, -1);             \
                 errno = pend_;                                                     \
                 return -1;                                                         \
             }                                                                      \
@@ -130,10 +131,15 @@ static bool replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, s
         }                                                                          \
         if (unlikely(rf_ != NULL)) {                                               \
             struct replay_call rc_ = {0};                                          \
-            while (replay_after(rf_, &rc_, fd, fi_, (cls), r_, e_, (iov), (cnt),   \
-                                (msgflags))) {                                     \
+            int v_;                                                                \
+            while ((v_ = replay_after(rf_, &rc_, fd, fi_, (cls), r_, e_, (iov),    \
+                                      (cnt), (msgflags))) == RA_REDO) {            \
                 r_ = (real_expr);                                                  \
                 e_ = r_ < 0 ? errno : 0;                                           \
+            }                                                                      \
+            if (v_ == RA_HIDE) {                                                   \
+                r_ = -1;                                                           \
+                e_ = EAGAIN;                                                       \
             }                                                                      \
         }                                                                          \
         account(fd, fi_, (cls), r_, e_, tries_);                                   \

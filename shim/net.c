@@ -272,8 +272,10 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
          * goes on; its outcome is counted where the app learns it. */
         fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
         ATOMIC_INC(&reshim_stats.nonblock_pending);
-        if (e == EINPROGRESS)
+        if (e == EINPROGRESS) {
             nb_start(fd, fi, dest, addr, len, start, 0);
+            replay_track(fd, fi.gen, addr, len); /* from when it connects */
+        }
         errno = e;
         return r;
     }

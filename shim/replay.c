@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "nbconn.h"
 #include "net.h"
 #include "replay_proto.h"
 #include "reshim.h"
@@ -301,33 +302,50 @@ static void end_call(struct replay_call *rc, int err)
     retry_end(&rc->rs, err);
 }
 
+/* The state a rescued connection goes back to: FRESH when nothing was kept. */
+static uint32_t resumed(uint32_t held)
+{
+    unsigned slot = W_SLOT(held);
+    return W(W_GEN(held), slot == SLOT_NONE ? RS_FRESH : RS_REQ, W_KIND(held), slot);
+}
+
+/* nbconn's answer for a non-blocking replay (under its lock). */
+static void nb_done(int fd, uint16_t gen, bool ok)
+{
+    struct replay_fd *rf = &reshim_replay_tab[fd];
+    uint32_t w = atomic_load(&rf->word);
+    if (W_GEN(w) != gen || W_ST(w) != RS_RESCUE)
+        return;
+    settle(rf, w, ok ? resumed(w) : W(gen, RS_NEVER, 0, SLOT_NONE));
+}
+
 /* The break err (0: end of file) on fd: connect again and resend what was
- * kept. True: the app's call is to be made again. */
-static bool rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                   int err, bool rcv, int msgflags)
+ * kept. RA_REDO: the app's call is to be made again (blocking sockets);
+ * RA_HIDE: the break is hidden behind EAGAIN while nbconn connects again
+ * (non-blocking ones); RA_DONE: the app gets what it got. */
+static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+                  int err, bool rcv, int msgflags)
 {
     const struct reshim_config *cfg = reshim_cfg();
     uint32_t w = atomic_load_explicit(&rf->word, memory_order_acquire);
     unsigned st = W_ST(w);
-    if (st != RS_FRESH && st != RS_REQ && !(rc->active && st == RS_RESCUE))
-        return false;
+    if ((st != RS_FRESH && st != RS_REQ) || fi.phase != PH_CONNECTED)
+        return RA_DONE; /* a connect that failed is the connect retry's business */
     int fl = real_fcntl(fd, F_GETFL);
-    if ((msgflags & MSG_DONTWAIT) || fl < 0 || (fl & O_NONBLOCK) || cfg->replay != REPLAY_SAFE) {
-        end_call(rc, policy_err(err));
-        return false;
-    }
+    bool nonblocking = (msgflags & MSG_DONTWAIT) || (fl >= 0 && (fl & O_NONBLOCK));
     struct dest_addr *da = &dest_addrs[fi.dest < DEST_SLOTS ? fi.dest : 0];
     socklen_t alen = __atomic_load_n(&da->len, __ATOMIC_ACQUIRE);
     const struct sockaddr *addr = (const struct sockaddr *)&da->sa;
-    if (!alen)
-        return false;
-    uint32_t held = w;
+    if (fl < 0 || cfg->replay != REPLAY_SAFE || !alen || (nonblocking && !cfg->nonblock)) {
+        end_call(rc, policy_err(err));
+        return RA_DONE;
+    }
+    uint32_t held = W(W_GEN(w), RS_RESCUE, W_KIND(w), W_SLOT(w));
+    if (!atomic_compare_exchange_strong(&rf->word, &w, held))
+        return RA_DONE;
     if (!rc->active) {
-        held = W(W_GEN(w), RS_RESCUE, W_KIND(w), W_SLOT(w));
-        if (!atomic_compare_exchange_strong(&rf->word, &w, held))
-            return false;
         int rcase = st == RS_FRESH ? RPC_NOTHING : W_KIND(w) == RK_HELLO ? RPC_HELLO : RPC_REQUEST;
-        uint64_t start = reshim_now_ns(), app = net_app_timeout_ns(fd, rcv);
+        uint64_t start = reshim_now_ns(), app = nonblocking ? 0 : net_app_timeout_ns(fd, rcv);
         rc->deadline_ns = start + cfg->retry_deadline_ns;
         if (app && start + app < rc->deadline_ns)
             rc->deadline_ns = start + app;
@@ -340,13 +358,22 @@ static bool rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct 
                      "connecting again and resending; further replays there are counted, "
                      "not logged", ds->name, err ? reshim_errno_name(err, eb) : "end of file",
                      reshim_replay_case_names[rcase]);
-    } else {
-        held = W(W_GEN(w), RS_RESCUE, W_KIND(w), W_SLOT(w));
-        atomic_store(&rf->word, held);
     }
     unsigned slot = W_SLOT(held);
     int last = policy_err(err);
     uint64_t delay;
+    if (nonblocking) {
+        if (retry_next(&rc->rs, addr, alen, last, reshim_now_ns(), &delay) &&
+            nb_start_replay(fd, fi.gen, fi.dest, addr, alen, &rc->rs, delay, err ? err : -1,
+                            slot == SLOT_NONE ? NULL : slot_mem(slot),
+                            slot == SLOT_NONE ? 0 : slots[slot].len, nb_done)) {
+            rc->active = false; /* the session goes on in nbconn */
+            return RA_HIDE;
+        }
+        end_call(rc, last);
+        settle(rf, held, W(W_GEN(held), RS_NEVER, 0, SLOT_NONE));
+        return RA_DONE;
+    }
     while (retry_next(&rc->rs, addr, alen, last, reshim_now_ns(), &delay)) {
         if (!net_backoff_sleep(delay)) {
             rc->rs.why = "stopped by a signal";
@@ -355,7 +382,7 @@ static bool rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct 
         if (fdtab_get(fd).gen != fi.gen) {
             retry_abandon(&rc->rs); /* closed or replaced meanwhile: not ours any more */
             rc->active = false;
-            return false;
+            return RA_DONE;
         }
         net_dissolve(fd);
         int a = net_attempt(fd, addr, alen, rc->deadline_ns);
@@ -367,20 +394,19 @@ static bool rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct 
             last = a;
             continue;
         }
-        int s = slot == SLOT_NONE ? 0 : resend(fd, slot_mem(slot), slots[slot].len);
-        if (s) {
-            last = policy_err(s);
+        int e = slot == SLOT_NONE ? 0 : resend(fd, slot_mem(slot), slots[slot].len);
+        if (e) {
+            last = policy_err(e);
             continue;
         }
         /* Connected again, the kept bytes sent: the app's call goes again,
          * and what it sees decides what happens next. */
-        atomic_store(&rf->word, W(W_GEN(held), st == RS_RESCUE ? RS_REQ : st, W_KIND(held),
-                                  slot));
-        return true;
+        atomic_store(&rf->word, resumed(held));
+        return RA_REDO;
     }
     end_call(rc, last);
     settle(rf, held, W(W_GEN(held), RS_NEVER, 0, SLOT_NONE));
-    return false;
+    return RA_DONE;
 }
 
 static bool is_break(int e)
@@ -388,33 +414,33 @@ static bool is_break(int e)
     return e == ECONNRESET || e == EPIPE;
 }
 
-bool replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                 ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags)
+int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+                ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags)
 {
     if (r > 0) {
         note_sent(rf, fd, iov, cnt, (size_t)r);
         end_call(rc, 0);
-        return false;
+        return RA_DONE;
     }
     /* A failed send sent nothing: only what went before matters. */
     if (r < 0 && is_break(e))
         return rescue(rf, rc, fd, fi, e, false, msgflags);
     end_call(rc, r < 0 && policy_data_failure(e) ? e : 0);
-    return false;
+    return RA_DONE;
 }
 
-bool replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                     ssize_t r, int e, size_t want, int msgflags)
+int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+                    ssize_t r, int e, size_t want, int msgflags)
 {
     if (r > 0) {
         note_received(rf);
         end_call(rc, 0);
-        return false;
+        return RA_DONE;
     }
     if ((r == 0 && want > 0) || (r < 0 && is_break(e)))
         return rescue(rf, rc, fd, fi, r == 0 ? 0 : e, true, msgflags);
     end_call(rc, r < 0 && policy_data_failure(e) ? e : 0);
-    return false;
+    return RA_DONE;
 }
 
 /* ---- the end of a connection ---------------------------------------------- */

@@ -12,9 +12,12 @@
  * released when the response begins. The same socket is connected again
  * (connect AF_UNSPEC, then connect: research retry-anchors.md section 7), so
  * its number, flags, options, bound address and epoll registrations stay the
- * app's. The retry session (retry.h) decides, counts and logs. Blocking
- * sockets only: a non-blocking one sees the break as it would without the
- * shim. Hot-path rules: no locks, no allocation; async-signal-safe. */
+ * app's. The retry session (retry.h) decides, counts and logs. A blocking
+ * socket is connected again inside the app's call, which is then made
+ * again; a non-blocking one gets EAGAIN while nbconn.c connects it again
+ * and resends, its waits and reads kept away from it meanwhile, so an
+ * event loop is never blocked. Hot-path rules: no locks, no allocation;
+ * async-signal-safe. */
 #ifndef RESHIM_REPLAY_H
 #define RESHIM_REPLAY_H
 
@@ -47,14 +50,18 @@ struct replay_call {
 /* fd (generation gen) connected to addr through reshim: track it. */
 void replay_track(int fd, uint16_t gen, const struct sockaddr *addr, socklen_t len);
 
+/* What the app's call does next. */
+enum { RA_DONE, /* return what the real call returned */
+       RA_REDO, /* connected again and resent: make the call again */
+       RA_HIDE, /* being connected again in the background: return EAGAIN */ };
+
 /* After a send-class call on a tracked fd: r and its errno e, the bytes the
- * app passed (iov, cnt; read only when r > 0). True: the connection was
- * replaced and the call must be made again. */
-bool replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+ * app passed (iov, cnt; read only when r > 0). */
+int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
                  ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags);
 /* After a receive-class call asking for want bytes. */
-bool replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                     ssize_t r, int e, size_t want, int msgflags);
+int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+                    ssize_t r, int e, size_t want, int msgflags);
 
 /* The app did something after which nothing may be replayed on fd
  * (shutdown for writing, sendfile, splice). */

@@ -6,6 +6,7 @@ shim and with it. Figures come from the stats JSON the shim pushes at exit
 case holds; prints one line per case."""
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -86,7 +87,8 @@ class Push:
 
 
 def run_client(code, shim, push=None, env=None, timeout=60):
-    """Runs python3 -c code; returns (pid, returncode, stdout)."""
+    """Runs python3 -c code (or the argv list code); returns (pid, returncode,
+    stdout and stderr)."""
     e = dict(os.environ)
     e.pop("LD_PRELOAD", None)
     if shim:
@@ -95,7 +97,8 @@ def run_client(code, shim, push=None, env=None, timeout=60):
         e["RESHIM_BACKOFF_BASE"] = "20ms"
         e["RESHIM_BACKOFF_MAX"] = "100ms"
     e.update(env or {})
-    p = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
+    argv = code if isinstance(code, list) else [PY, "-c", code]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e)
     out, err = p.communicate(timeout=timeout)
     return p.pid, p.returncode, out.decode() + err.decode()
 
@@ -171,7 +174,45 @@ print("done", ok)
 """
 
 
+NODE_GET = """
+const http = require('http');
+const port = %(port)d, N = %(reps)d;
+let ok = 0, n = 0;
+function next() {
+  if (n++ >= N) { console.log('done', ok); return; }
+  http.get({host: '127.0.0.1', port, path: '/n' + n, agent: false}, (res) => {
+    res.resume(); res.on('end', () => { ok += res.statusCode === 200; next(); });
+  }).on('error', (e) => { console.log('error', e.code); next(); });
+}
+next();
+"""
+
+
+class Curl(str):
+    """curl fetching the URL reps times in one process (a new connection
+    each: the peer closes them); prints done N like the other clients."""
+    def __mod__(self, args):
+        urls = ["http://127.0.0.1:%d/c%d" % (args["port"], i) for i in range(args["reps"])]
+        return ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}\n"] + urls
+
+
+class Node(str):
+    """node running NODE_GET (or the program given)."""
+    def __new__(cls, prog=None):
+        o = str.__new__(cls, "node")
+        o.prog = prog or NODE_GET
+        return o
+
+    def __mod__(self, args):
+        path = os.path.join(TMP, "get-%d.js" % args["port"])
+        open(path, "w").write(self.prog % args)
+        return ["node", path]
+
+
 def done(out):
+    codes = [l for l in out.splitlines() if l.strip().isdigit() and len(l.strip()) == 3]
+    if codes:  # curl's -w lines
+        return sum(1 for c in codes if c == "200")
     for l in out.splitlines():
         if l.startswith("done "):
             return int(l.split()[1])
@@ -229,6 +270,18 @@ GET = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
 print("replay: rescued")
 rescue_case("urllib GET, reset on accept (every 2nd connection)", "reset-accept", -2, URLLIB_GET,
             20, "nothing_sent|http_request")
+URLLIB_TIMEOUT = URLLIB_GET.replace('/get%%d" %% i)', '/get%%d" %% i, timeout=10)')
+rescue_case("urllib GET with a timeout (non-blocking socket), reset on accept", "reset-accept",
+            -2, URLLIB_TIMEOUT, 20, "nothing_sent|http_request")
+rescue_case("curl (non-blocking, poll), reset on accept", "reset-accept", -2, Curl(), 20,
+            "nothing_sent|http_request")
+rescue_case("curl, reset after the request was read", "reset-request", -2, Curl(), 20,
+            "http_request")
+if shutil.which("node"):
+    rescue_case("node http.get (non-blocking, epoll), reset on accept", "reset-accept", -2,
+                Node(), 20, "nothing_sent|http_request")
+    rescue_case("node http.get, end of file after the request was read", "eof-request", -2,
+                Node(), 20, "http_request")
 rescue_case("a GET sent once the reset had arrived (send fails)", "reset-accept", -2, LATE_SEND,
             10, "nothing_sent")
 rescue_case("urllib GET, reset after the request was read", "reset-request", -2, URLLIB_GET, 20,
@@ -254,6 +307,60 @@ for mode in ("connect", "off"):
 pid, rc, out = run_client("print('done', 1)", True, Push(), {"RESHIM_REPLAY": "always"})
 check(out.count("RESHIM_REPLAY") == 1 and done(out) == 1,
       "RESHIM_REPLAY=always: one warning, the app runs on")
+ASYNCIO_LOOP = """
+import asyncio, time
+async def main():
+    loop = asyncio.get_running_loop()
+    lags, last, ok, stop = [], time.monotonic(), 0, False
+    async def tick():
+        nonlocal last
+        while not stop:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            lags.append((now - last - 0.01) * 1000)
+            last = now
+    t = asyncio.ensure_future(tick())
+    for i in range(%(reps)d):
+        try:
+            r, w = await asyncio.open_connection("127.0.0.1", %(port)d)
+            w.write(b"GET /a%%d HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n" %% i)
+            await w.drain()
+            ok += (await r.read()).startswith(b"HTTP/1.1 200")
+            w.close()
+        except OSError as e:
+            print("error", type(e).__name__)
+    stop = True
+    await t
+    print("lag %%.1f" %% max(lags))
+    print("done", ok)
+asyncio.run(main())
+"""
+
+NODE_LOOP = NODE_GET.replace("let ok = 0, n = 0;", """let ok = 0, n = 0, worst = 0, last = Date.now();
+const timer = setInterval(() => { const now = Date.now(); worst = Math.max(worst, now - last - 10); last = now; }, 10);""").replace(
+    "console.log('done', ok); return;", "clearInterval(timer); console.log('lag', worst); console.log('done', ok); return;")
+
+
+def loop_case(label, code, reps):
+    """An event loop with a 10 ms timer keeps running while replays wait out
+    their backoff (the default one: 250 ms and up)."""
+    peer = Peer("reset-accept", -2)
+    push = Push()
+    pid, rc, out = run_client(code % {"port": peer.port, "reps": reps}, True, push,
+                              {"RESHIM_BACKOFF_BASE": "250ms", "RESHIM_BACKOFF_MAX": "1s"})
+    st = push.final(pid)
+    push.close()
+    peer.stop()
+    lag = [float(l.split()[1]) for l in out.splitlines() if l.startswith("lag ")]
+    check(done(out) == reps and replays(st) >= reps // 2 and lag and lag[0] < 50,
+          "%s: %d of %d GETs succeed through %d replays; worst timer lag %s ms (< 50)"
+          % (label, done(out), reps, replays(st), lag[0] if lag else "?"))
+
+
+print("replay: event loops keep running")
+loop_case("asyncio (epoll), 10 ms timer", ASYNCIO_LOOP, 8)
+if shutil.which("node"):
+    loop_case("node (libuv, epoll), 10 ms timer", Node(NODE_LOOP), 8)
 print("replay: never replayed")
 never_case("POST with a body, reset after reading", "reset-request", 1000,
            b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "POST")
