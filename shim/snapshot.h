@@ -39,6 +39,11 @@ struct snap_replay {
     uint64_t recovered, gave_up;     /* broken calls answered in the end / not */
 };
 
+static inline uint64_t snap_replays_total(const struct snap_replay *r)
+{
+    return r->replays[SNAP_RP_NOTHING] + r->replays[SNAP_RP_HELLO] + r->replays[SNAP_RP_REQUEST];
+}
+
 struct snap_dest {
     char dest[SNAP_DEST_MAX];        /* "127.0.0.1:8080", "[::1]:443", "unix:/run/x.sock" */
     char dir[4];                     /* "out" (we connected) or "in" (we accepted) */

@@ -7,7 +7,8 @@
 #                      prints the table and writes it to build/outage.md
 #   make check-outage  a quick run (part of `make check`) that asserts outcomes
 #                      only: reshim never does worse than no shim, and it
-#                      rescues refused-then-up, late and flapping (>= 95 %).
+#                      rescues refused-then-up, late and flapping (>= 95 %)
+#                      and reset on accept (>= 99 %, replayed).
 #   make outage-longlived   the long-lived scenarios (tests/outage/longlived.py):
 #                      one client process per cell making 300 requests against
 #                      an nginx restarted over and over (python3 requests, node
