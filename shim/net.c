@@ -481,6 +481,11 @@ static int reshim_getsockopt(int fd, int level, int opt, void *val, socklen_t *l
             if (cr == CONN_CONNECTED || cr == CONN_FAILED)
                 retry_connect_learned(fd, fi, err);
             errno = saved;
+        } else if (fi.kind == FD_SOCK && fi.phase == PH_CONNECTED && *(int *)val) {
+            int saved = errno;
+            if (replay_so_error(fd, fi, *(int *)val))
+                *(int *)val = 0; /* connected again, or being connected again */
+            errno = saved;
         }
     }
     return r;

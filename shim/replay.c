@@ -443,6 +443,19 @@ int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct
     return RA_DONE;
 }
 
+bool replay_so_error(int fd, struct fdinfo fi, int err)
+{
+    if (!is_break(err))
+        return false;
+    struct replay_fd *rf = replay_lookup(fd, fi);
+    if (!rf)
+        return false;
+    struct replay_call rc = {0};
+    int v = rescue(rf, &rc, fd, fi, err, true, 0);
+    end_call(&rc, 0); /* connected again (blocking): the app goes on */
+    return v != RA_DONE;
+}
+
 /* ---- the end of a connection ---------------------------------------------- */
 
 void replay_never(int fd)

@@ -63,6 +63,12 @@ int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdi
 int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
                     ssize_t r, int e, size_t want, int msgflags);
 
+/* The app read SO_ERROR and got err: a break of a connection nothing was
+ * sent or received on (an event loop asks once its connect completed, and
+ * a reset may have come meanwhile). True when the break is taken over (a
+ * replay: the app is to read 0, as for a connection that is fine). */
+bool replay_so_error(int fd, struct fdinfo fi, int err);
+
 /* The app did something after which nothing may be replayed on fd
  * (shutdown for writing, sendfile, splice). */
 void replay_never(int fd);

@@ -57,6 +57,6 @@ outage-longlived: all | $(BUILD)
 check-outage-longlived: all | $(BUILD)
 	@if [ "$${RESHIM_CHECK_FULL:-}" = 1 ]; then $(MAKE) --no-print-directory outage-longlived; else \
 		echo "outage-longlived: quick run, requests per cell $(LONGLIVED_QUICK) (default first)"; \
-		/usr/bin/python3 $(LONGLIVED) --requests $(LONGLIVED_QUICK) --parallel 7 --judge connect \
+		/usr/bin/python3 $(LONGLIVED) --requests $(LONGLIVED_QUICK) --parallel 7 --judge all \
 		--out $(BUILD)/outage-longlived-quick.md --json $(BUILD)/outage-longlived-quick.json \
 		--assert; fi
