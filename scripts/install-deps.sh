@@ -18,7 +18,7 @@ CHECK="$BUILD pkg-config libunwind-dev libdw1 libcmocka-dev python3 curl wget
 redis-server redis-tools util-linux iproute2 procps socat jq nodejs openjdk-17-jdk-headless
 libpython3.11-testsuite heaptrack zstd prometheus busybox dash shellcheck groff-base man-db
 libcap2-bin clang libclang-rt-14-dev haproxy nginx-light wrk git iptables nftables strace
-python3-requests debootstrap lintian python3-venv python3-yaml musl-tools"
+python3-requests debootstrap lintian python3-venv python3-yaml musl-tools python3-gunicorn"
 
 case "${1:-check}" in
 demo) PKGS=$DEMO ;;

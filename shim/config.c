@@ -22,6 +22,8 @@ const char *const reshim_config_names[V_COUNT] = {
     [V_RETRY_BUDGET] = "RESHIM_RETRY_BUDGET",
     [V_BREAKER] = "RESHIM_BREAKER",
     [V_NONBLOCK] = "RESHIM_NONBLOCK",
+    [V_REPLAY] = "RESHIM_REPLAY",
+    [V_REPLAY_MAX] = "RESHIM_REPLAY_MAX",
     [V_DEST] = "RESHIM_DEST",
     [V_DNS_STALE] = "RESHIM_DNS_STALE",
     [V_MEM_BUDGET] = "RESHIM_MEM_BUDGET",
@@ -57,6 +59,8 @@ void reshim_config_defaults(struct reshim_config *c, unsigned uid, const char *x
     c->retry_budget = 0.20;
     c->breaker = 5;
     c->nonblock = true;
+    c->replay = REPLAY_SAFE;
+    c->replay_max = 16 * 1024;
     c->dns_stale_ns = 3600 * SEC;
     c->mem_budget_kind = BUDGET_AUTO;
     c->mem_warn = 0.80;
@@ -214,6 +218,7 @@ static const char *const log_names[] = {"error", "warn", "info", "debug"};
 static const char *const jitter_names[] = {"equal", "full", "decorrelated", "none"};
 static const char *const policy_names[] = {"warn", "trim", "enforce"};
 static const char *const unwinder_names[] = {"auto", "libunwind", "libgcc"};
+static const char *const replay_names[] = {"safe", "connect", "off"};
 
 const char *reshim_log_level_name(enum reshim_log_level l)
 {
@@ -230,6 +235,10 @@ const char *reshim_mem_policy_name(enum reshim_mem_policy p)
 const char *reshim_unwinder_name(enum reshim_unwinder u)
 {
     return (unsigned)u < 3 ? unwinder_names[u] : "?";
+}
+const char *reshim_replay_name(enum reshim_replay r)
+{
+    return (unsigned)r < 3 ? replay_names[r] : "?";
 }
 const char *reshim_source_name(enum reshim_source s)
 {
@@ -323,6 +332,18 @@ static int parse_var(struct reshim_config *c, enum reshim_var v, const char *s,
         if (parse_bool(s, &b))
             return -1;
         c->nonblock = b;
+        return 0;
+    case V_REPLAY:
+        *expected = "safe, connect or off";
+        if ((i = parse_enum(s, replay_names, 3)) < 0)
+            return -1;
+        c->replay = (enum reshim_replay)i;
+        return 0;
+    case V_REPLAY_MAX:
+        *expected = "a size from 0 to 1M, such as 16K";
+        if (reshim_parse_size(s, &u64) || u64 > (1u << 20))
+            return -1;
+        c->replay_max = u64;
         return 0;
     case V_DEST:
         *expected = "a comma list of host:port, CIDR[:port], unix:/path/glob, each optionally "

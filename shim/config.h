@@ -16,13 +16,14 @@ enum reshim_budget_kind { BUDGET_AUTO, BUDGET_OFF, BUDGET_BYTES, BUDGET_PERCENT 
 enum reshim_mem_policy { MEMPOL_WARN, MEMPOL_TRIM, MEMPOL_ENFORCE };
 /* auto: libunwind's unw_backtrace when it loads, else libgcc's (heapprof.c). */
 enum reshim_unwinder { UNWIND_AUTO, UNWIND_LIBUNWIND, UNWIND_LIBGCC };
+enum reshim_replay { REPLAY_SAFE, REPLAY_CONNECT, REPLAY_OFF };
 
 /* One entry per variable, in libreshim(7)'s order; names in reshim_config_names. */
 enum reshim_var {
     V_DISABLE, V_LOG, V_LOG_FILE, V_RETRIES, V_BACKOFF_BASE, V_BACKOFF_MAX, V_JITTER,
-    V_RETRY_DEADLINE, V_RETRY_BUDGET, V_BREAKER, V_NONBLOCK, V_DEST, V_DNS_STALE,
-    V_MEM_BUDGET, V_MEM_WARN, V_MEM_TRIM, V_MEM_POLICY, V_HEAP_SAMPLE, V_HEAP_UNWINDER,
-    V_HEAP_PYTHON, V_RUN_DIR,
+    V_RETRY_DEADLINE, V_RETRY_BUDGET, V_BREAKER, V_NONBLOCK, V_REPLAY, V_REPLAY_MAX, V_DEST,
+    V_DNS_STALE, V_MEM_BUDGET, V_MEM_WARN, V_MEM_TRIM, V_MEM_POLICY, V_HEAP_SAMPLE,
+    V_HEAP_UNWINDER, V_HEAP_PYTHON, V_RUN_DIR,
     V_INTERVAL, V_PUSH, V_COUNT
 };
 extern const char *const reshim_config_names[V_COUNT];
@@ -43,6 +44,8 @@ struct reshim_config {
     double retry_budget;            /* fraction of calls, e.g. 0.20 */
     unsigned breaker;               /* 0 = off */
     bool nonblock;
+    enum reshim_replay replay;      /* after connect: safe, connect (nothing), off */
+    uint64_t replay_max;            /* bytes kept per connection for a resend */
     struct dest_rules dest;
     uint64_t dns_stale_ns;          /* 0 = off */
     enum reshim_budget_kind mem_budget_kind;
@@ -91,6 +94,7 @@ const char *reshim_log_level_name(enum reshim_log_level l);
 const char *reshim_jitter_name(enum reshim_jitter j);
 const char *reshim_mem_policy_name(enum reshim_mem_policy p);
 const char *reshim_unwinder_name(enum reshim_unwinder u);
+const char *reshim_replay_name(enum reshim_replay r);
 const char *reshim_source_name(enum reshim_source s);
 
 #endif

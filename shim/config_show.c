@@ -83,6 +83,8 @@ const char *config_show_value(const struct reshim_config *cfg, enum reshim_var v
     case V_RETRY_BUDGET: return percent(buf, n, cfg->retry_budget);
     case V_BREAKER: return count(buf, n, cfg->breaker);
     case V_NONBLOCK: return cfg->nonblock ? "on" : "off";
+    case V_REPLAY: return reshim_replay_name(cfg->replay);
+    case V_REPLAY_MAX: return size(buf, n, cfg->replay_max);
     case V_DEST:
         /* The rules as given (they parsed), or every destination. */
         return cfg->source[V_DEST] == SRC_ENV && given && *given ? given : "all";

@@ -429,6 +429,32 @@ static const struct field calls_f[] = {
     F_U64(struct snap_calls, "gave_up", gave_up),
 };
 
+const char *const snap_replay_case_names[SNAP_RP_CASES] = {"nothing_sent", "tls_hello",
+                                                            "http_request"};
+
+#define R struct snap_replay
+static const struct field replay_dest_f[] = {
+    F_U64(R, "nothing_sent", replays[SNAP_RP_NOTHING]),
+    F_U64(R, "tls_hello", replays[SNAP_RP_HELLO]),
+    F_U64(R, "http_request", replays[SNAP_RP_REQUEST]),
+    F_U64(R, "recovered", recovered),
+    F_U64(R, "gave_up", gave_up),
+};
+#undef R
+
+#define S struct reshim_snapshot
+static const struct field replay_f[] = {
+    F_U64(S, "nothing_sent", replay.replays[SNAP_RP_NOTHING]),
+    F_U64(S, "tls_hello", replay.replays[SNAP_RP_HELLO]),
+    F_U64(S, "http_request", replay.replays[SNAP_RP_REQUEST]),
+    F_U64(S, "recovered", replay.recovered),
+    F_U64(S, "gave_up", replay.gave_up),
+    F_U64(S, "over_max", replay_over_max),
+    F_U64(S, "held_bytes", replay_held_bytes),
+    F_U64(S, "held_peak_bytes", replay_held_peak_bytes),
+};
+#undef S
+
 #define D struct snap_dest
 static const struct field dest_f[] = {
     F_STR(D, "dest", dest),
@@ -446,6 +472,7 @@ static const struct field dest_f[] = {
     F_U64(D, "skipped_breaker", skipped_breaker),
     F_U64(D, "skipped_budget", skipped_budget),
     F_U64(D, "skipped_filter", skipped_filter),
+    {"replay", T_OBJ, NELEM(replay_dest_f), offsetof(D, replay), replay_dest_f},
     {"last_error", T_STRN, FSIZE(D, last_error), offsetof(D, last_error), NULL},
     F_STR(D, "breaker", breaker),
 };
@@ -460,6 +487,7 @@ static const struct field net_f[] = {
     F_CALLS("recv", SNAP_RECV),
     F_U64(S, "dns_stale", dns_stale),
     F_U64(S, "dest_overflow", dest_overflow),
+    {"replay", T_OBJ, NELEM(replay_f), 0, replay_f}, /* its keys sit in the snapshot itself */
     {"destinations", T_DESTS, 0, offsetof(S, dest), NULL},
 };
 #undef F_CALLS
@@ -1133,6 +1161,8 @@ enum pkind {
     PK_OP,    /* one per class (op label), off in struct snap_calls */
     PK_DEST,  /* one per destination (dest, dir labels), off in struct snap_dest */
     PK_STATE, /* one per memory state (state label), one-hot */
+    PK_CASE,  /* one per replay case (case label), off in struct snap_replay */
+    PK_DEST_CASE, /* one per destination and replay case, off in struct snap_replay */
 };
 enum pval { PV_U64, PV_I64, PV_DBL, PV_BREAKER, PV_ONE };
 
@@ -1190,6 +1220,19 @@ static const struct pfam fams[] = {
     {"reshim_destination_breaker_open", "gauge",
      "1 while the destination's circuit breaker is open or half-open, else 0.", PK_DEST,
      PV_BREAKER, DST(breaker)},
+    {"reshim_replays_total", "counter",
+     "Broken connections connected again and their bytes resent, by case.", PK_CASE, PV_U64,
+     offsetof(struct snap_replay, replays)},
+    {"reshim_replay_recovered_total", "counter",
+     "Calls on a broken connection answered after replays.", PK_PROC, PV_U64,
+     offsetof(S, replay.recovered)},
+    {"reshim_replay_gave_up_total", "counter",
+     "Calls on a broken connection whose replays ran out.", PK_PROC, PV_U64,
+     offsetof(S, replay.gave_up)},
+    {"reshim_replay_held_bytes", "gauge", "Bytes kept by reshim for a possible resend.",
+     PK_PROC, PV_U64, offsetof(S, replay_held_bytes)},
+    {"reshim_destination_replays_total", "counter", "Replays, by destination and case.",
+     PK_DEST_CASE, PV_U64, DST(replay.replays)},
     {"reshim_resident_memory_bytes", "gauge", "Resident set size of the process.", PK_PROC,
      PV_U64, MEM(rss_bytes)},
     {"reshim_resident_memory_peak_bytes", "gauge", "Peak resident set size of the process.",
@@ -1237,6 +1280,7 @@ static const char *const mem_states[] = {"ok", "warn", "critical", "over"};
 #define P_DEST "\",dest=\""
 #define P_DIR "\",dir=\""
 #define P_STATE "\",state=\""
+#define P_CASE "\",case=\""
 #define P_END "\"} "
 
 /* Samples a family has for one snapshot. */
@@ -1249,6 +1293,10 @@ static size_t prom_count(const struct pfam *f, const struct reshim_snapshot *s)
         return s->ndest < SNAP_DESTS ? s->ndest : SNAP_DESTS;
     case PK_STATE:
         return NELEM(mem_states);
+    case PK_CASE:
+        return SNAP_RP_CASES;
+    case PK_DEST_CASE:
+        return (s->ndest < SNAP_DESTS ? s->ndest : SNAP_DESTS) * SNAP_RP_CASES;
     default:
         return 1;
     }
@@ -1329,6 +1377,25 @@ static void prom_sample(struct sbuf *b, const struct pfam *f, const struct reshi
         LIT(b, P_END);
         sb_u64(b, field_is(s->mem.state, sizeof s->mem.state, mem_states[i]));
         break;
+    case PK_CASE:
+        LIT(b, P_CASE);
+        sb_str(b, snap_replay_case_names[i]);
+        LIT(b, P_END);
+        prom_value(b, f->val, (const char *)&s->replay + f->off + i * sizeof(uint64_t));
+        break;
+    case PK_DEST_CASE: {
+        size_t di = i / SNAP_RP_CASES, c = i % SNAP_RP_CASES;
+        d = &s->dest[di < SNAP_DESTS ? di : 0];
+        LIT(b, P_DEST);
+        prom_strn(b, d->dest, field_len(d->dest, sizeof d->dest));
+        LIT(b, P_DIR);
+        prom_strn(b, d->dir, field_len(d->dir, sizeof d->dir));
+        LIT(b, P_CASE);
+        sb_str(b, snap_replay_case_names[c]);
+        LIT(b, P_END);
+        prom_value(b, f->val, (const char *)d + f->off + c * sizeof(uint64_t));
+        break;
+    }
     }
     LIT(b, "\n");
 }
@@ -1356,6 +1423,14 @@ static size_t prom_sample_max(const struct pfam *f, size_t i)
         break;
     case PK_STATE:
         len += LITLEN(P_STATE) + strlen(mem_states[i]);
+        break;
+    case PK_CASE:
+        len += LITLEN(P_CASE) + strlen(snap_replay_case_names[i % SNAP_RP_CASES]);
+        break;
+    case PK_DEST_CASE:
+        len += LITLEN(P_DEST) + PROM_ESC_MAX * (sizeof d->dest - 1) + LITLEN(P_DIR) +
+               PROM_ESC_MAX * (sizeof d->dir - 1) + LITLEN(P_CASE) +
+               strlen(snap_replay_case_names[i % SNAP_RP_CASES]);
         break;
     }
     return len;
@@ -1415,7 +1490,8 @@ size_t snap_prometheus_max(const struct reshim_snapshot *const *snaps, size_t n)
         for (size_t j = 0; j < n; j++) {
             size_t c = prom_count(f, snaps[j]);
             any |= c > 0;
-            if (f->kind == PK_OP || f->kind == PK_STATE) {
+            if (f->kind == PK_OP || f->kind == PK_STATE || f->kind == PK_CASE ||
+                f->kind == PK_DEST_CASE) {
                 for (size_t i = 0; i < c; i++)
                     fam = sat_add(fam, prom_sample_max(f, i));
             } else {

@@ -1,8 +1,9 @@
 /* io.c: interposers for the data path: send/recv and friends, and read/write
  * and their vector and fortified forms when the fd is a socket. Counts calls,
  * bytes and failures per class and destination. Retries only ENOBUFS/ENOMEM
- * on blocking sockets (nothing was queued, so the peer cannot tell); every
- * other outcome, EINTR and EAGAIN above all, reaches the app unchanged.
+ * on blocking sockets (nothing was queued, so the peer cannot tell), and
+ * hands a connection that broke before the peer could act to replay.c;
+ * every other outcome, EINTR and EAGAIN above all, reaches the app unchanged.
  * Hot path: no locks, no allocation, relaxed atomics; async-signal-safe. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "net.h"
 #include "retry.h"
 #include "policy.h"
+#include "replay.h"
 #include "stats.h"
 
 #define DATA_RETRIES 3
@@ -68,9 +70,33 @@ static void short_sleep(unsigned attempt)
     nanosleep(&ts, NULL);
 }
 
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+    size_t t = 0;
+    for (int i = 0; i < cnt; i++)
+        t += iov[i].iov_len;
+    return t;
+}
+
+/* After a call on a socket replay.c tracks: RA_* of replay.h. */
+static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
+                         enum net_class cls, ssize_t r, int e, const struct iovec *iov, int cnt,
+                         int msgflags)
+{
+    if (cls == NC_SEND)
+        return replay_sent(rf, rc, fd, fi, r, e, iov, cnt, msgflags);
+    return replay_received(rf, rc, fd, fi, r, e, r == 0 ? iov_total(iov, cnt) : 0, msgflags);
+}
+
+#define IOV1(buf, n) (&(struct iovec){.iov_base = (void *)(buf), .iov_len = (n)})
+#define MSG_IOV(msg) ((msg) ? (msg)->msg_iov : NULL)
+#define MSG_IOVLEN(msg) ((msg) ? (int)(msg)->msg_iovlen : 0)
+
 /* One shape for every data-path call: classify the fd, make the real call
- * (expr), retry ENOBUFS/ENOMEM briefly on blocking sockets, count, return. */
-#define DATA_CALL(cls, fd, msgflags, real_expr, real_fn_check)                      \
+ * (expr), retry ENOBUFS/ENOMEM briefly on blocking sockets, let replay.c
+ * look at a tracked connection (iov, cnt: the app's bytes, read after the
+ * call), count, return. */
+#define DATA_CALL(cls, fd, msgflags, real_expr, real_fn_check, iov, cnt)             \
     do {                                                                           \
         if (!(real_fn_check)) {                                                    \
             errno = ENOSYS;                                                        \
@@ -86,10 +112,14 @@ static void short_sleep(unsigned attempt)
         if (unlikely(fi_.phase == PH_CONNECTING)) {                                \
             int pend_;                                                             \
             if (nb_io_error(fd, &pend_)) {                                         \
+                if (pend_ < 0) /* a replay ran out after an end of file */        \
+                    return (cls) == NC_RECV ? 0 : (errno = EPIPE, -1);             \
                 errno = pend_;                                                     \
                 return -1;                                                         \
             }                                                                      \
         }                                                                          \
+        struct replay_fd *rf_ =                                                    \
+            unlikely(reshim_replay_tab != NULL) ? replay_lookup(fd, fi_) : NULL;   \
         ssize_t r_ = (real_expr);                                                  \
         int e_ = r_ < 0 ? errno : 0;                                               \
         unsigned tries_ = 0;                                                       \
@@ -99,6 +129,19 @@ static void short_sleep(unsigned attempt)
             r_ = (real_expr);                                                      \
             e_ = r_ < 0 ? errno : 0;                                               \
         }                                                                          \
+        if (unlikely(rf_ != NULL)) {                                               \
+            struct replay_call rc_ = {0};                                          \
+            int v_;                                                                \
+            while ((v_ = replay_after(rf_, &rc_, fd, fi_, (cls), r_, e_, (iov),    \
+                                      (cnt), (msgflags))) == RA_REDO) {            \
+                r_ = (real_expr);                                                  \
+                e_ = r_ < 0 ? errno : 0;                                           \
+            }                                                                      \
+            if (v_ == RA_HIDE) {                                                   \
+                r_ = -1;                                                           \
+                e_ = EAGAIN;                                                       \
+            }                                                                      \
+        }                                                                          \
         account(fd, fi_, (cls), r_, e_, tries_);                                   \
         errno = e_ ? e_ : errno;                                                   \
         return r_;                                                                 \
@@ -106,45 +149,48 @@ static void short_sleep(unsigned attempt)
 
 static ssize_t reshim_send(int fd, const void *buf, size_t n, int flags)
 {
-    DATA_CALL(NC_SEND, fd, flags, real_send(fd, buf, n, flags), REAL(send));
+    DATA_CALL(NC_SEND, fd, flags, real_send(fd, buf, n, flags), REAL(send), IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_sendto(int fd, const void *buf, size_t n, int flags,
                              const struct sockaddr *to, socklen_t tolen)
 {
-    DATA_CALL(NC_SEND, fd, flags, real_sendto(fd, buf, n, flags, to, tolen), REAL(sendto));
+    DATA_CALL(NC_SEND, fd, flags, real_sendto(fd, buf, n, flags, to, tolen), REAL(sendto),
+              IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    DATA_CALL(NC_SEND, fd, flags, real_sendmsg(fd, msg, flags), REAL(sendmsg));
+    DATA_CALL(NC_SEND, fd, flags, real_sendmsg(fd, msg, flags), REAL(sendmsg), MSG_IOV(msg),
+              MSG_IOVLEN(msg));
 }
 
 static ssize_t reshim_write(int fd, const void *buf, size_t n)
 {
-    DATA_CALL(NC_SEND, fd, 0, real_write(fd, buf, n), REAL(write));
+    DATA_CALL(NC_SEND, fd, 0, real_write(fd, buf, n), REAL(write), IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_writev(int fd, const struct iovec *iov, int cnt)
 {
-    DATA_CALL(NC_SEND, fd, 0, real_writev(fd, iov, cnt), REAL(writev));
+    DATA_CALL(NC_SEND, fd, 0, real_writev(fd, iov, cnt), REAL(writev), iov, cnt);
 }
 
 static ssize_t reshim_recv(int fd, void *buf, size_t n, int flags)
 {
-    DATA_CALL(NC_RECV, fd, flags, real_recv(fd, buf, n, flags), REAL(recv));
+    DATA_CALL(NC_RECV, fd, flags, real_recv(fd, buf, n, flags), REAL(recv), IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
-    DATA_CALL(NC_RECV, fd, flags, real___recv_chk(fd, buf, n, buflen, flags), REAL(__recv_chk));
+    DATA_CALL(NC_RECV, fd, flags, real___recv_chk(fd, buf, n, buflen, flags), REAL(__recv_chk),
+              IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
                                socklen_t *fromlen)
 {
     DATA_CALL(NC_RECV, fd, flags, real_recvfrom(fd, buf, n, flags, from, fromlen),
-              REAL(recvfrom));
+              REAL(recvfrom), IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
@@ -152,7 +198,7 @@ static ssize_t reshim_recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
 {
     DATA_CALL(NC_RECV, fd, flags,
               real___recvfrom_chk(fd, buf, n, buflen, flags, from, fromlen),
-              REAL(__recvfrom_chk));
+              REAL(__recvfrom_chk), IOV1(buf, n), 1);
 }
 
 static ssize_t recvmsg_and_forget(int fd, struct msghdr *msg, int flags)
@@ -165,22 +211,53 @@ static ssize_t recvmsg_and_forget(int fd, struct msghdr *msg, int flags)
 
 static ssize_t reshim_recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    DATA_CALL(NC_RECV, fd, flags, recvmsg_and_forget(fd, msg, flags), REAL(recvmsg));
+    DATA_CALL(NC_RECV, fd, flags, recvmsg_and_forget(fd, msg, flags), REAL(recvmsg),
+              MSG_IOV(msg), MSG_IOVLEN(msg));
 }
 
 static ssize_t reshim_read(int fd, void *buf, size_t n)
 {
-    DATA_CALL(NC_RECV, fd, 0, real_read(fd, buf, n), REAL(read));
+    DATA_CALL(NC_RECV, fd, 0, real_read(fd, buf, n), REAL(read), IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
-    DATA_CALL(NC_RECV, fd, 0, real___read_chk(fd, buf, n, buflen), REAL(__read_chk));
+    DATA_CALL(NC_RECV, fd, 0, real___read_chk(fd, buf, n, buflen), REAL(__read_chk),
+              IOV1(buf, n), 1);
 }
 
 static ssize_t reshim_readv(int fd, const struct iovec *iov, int cnt)
 {
-    DATA_CALL(NC_RECV, fd, 0, real_readv(fd, iov, cnt), REAL(readv));
+    DATA_CALL(NC_RECV, fd, 0, real_readv(fd, iov, cnt), REAL(readv), iov, cnt);
+}
+
+/* Bytes that go out without passing through the app's buffers: never
+ * kept, so the connection is never replayed again (before the call: a
+ * break inside it must reach the app as it is). */
+static ssize_t reshim_sendfile(ssize_t (*real)(int, int, void *, size_t), int out, int in,
+                               void *off, size_t count)
+{
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (reshim_active())
+        replay_never(out);
+    return real(out, in, off, count);
+}
+
+static ssize_t reshim_splice(int in, loff_t *offin, int out, loff_t *offout, size_t len,
+                             unsigned int flags)
+{
+    if (!REAL(splice)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (reshim_active()) {
+        replay_never(out);
+        replay_never(in); /* a read the app never saw: the response began */
+    }
+    return real_splice(in, offin, out, offout, len, flags);
 }
 
 /* The mmsg calls return a message count; bytes are summed from msg_len. */
@@ -203,8 +280,11 @@ static int reshim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, reshim_mmsg_fl
         return r;
     int e = r < 0 ? errno : 0;
     struct fdinfo fi = fdtab_classify(fd);
-    if (fi.kind == FD_SOCK)
+    if (fi.kind == FD_SOCK) {
+        if (r > 0)
+            replay_never(fd); /* bytes replay.c did not keep */
         account(fd, fi, NC_SEND, r < 0 ? -1 : mmsg_bytes(v, r), e, 0);
+    }
     errno = e ? e : errno;
     return r;
 }
@@ -225,6 +305,8 @@ static int reshim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, reshim_mmsg_fl
         for (int i = 0; i < r; i++)
             if (v[i].msg_hdr.msg_controllen)
                 reshim_forget_passed_fds(&v[i].msg_hdr);
+        if (r > 0)
+            replay_never(fd);
         account(fd, fi, NC_RECV, r < 0 ? -1 : mmsg_bytes(v, r), e, 0);
     }
     errno = e ? e : errno;
@@ -310,6 +392,22 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, reshim_mmsg_flags
                     struct timespec *timeout)
 {
     return reshim_recvmmsg(fd, v, n, flags, timeout);
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+    return reshim_sendfile(REAL(sendfile), out, in, off, count);
+}
+
+EXPORT ssize_t sendfile64(int out, int in, int64_t *off, size_t count)
+{
+    return reshim_sendfile(REAL(sendfile64), out, in, off, count);
+}
+
+EXPORT ssize_t splice(int in, loff_t *offin, int out, loff_t *offout, size_t len,
+                      unsigned int flags)
+{
+    return reshim_splice(in, offin, out, offout, len, flags);
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t n)

@@ -40,7 +40,17 @@ struct nb_slot {
     struct retry_session rs;
     uint64_t retry_at;
     int last_err, pending_err;
+    /* A replay (replay.c): once connected again, the timer thread sends
+     * these bytes before the app sees the socket; until then every wait and
+     * read of the app is kept away from it. */
+    bool replay;
+    const unsigned char *rbuf;
+    uint32_t rlen, rsent;
+    nb_replay_done_fn rdone;
 };
+
+/* While a replay connects, the timer thread looks at it this often. */
+#define REPLAY_TICK_NS 2000000ull
 
 struct epreg1 {
     _Atomic int epfd_plus1; /* 0: no registration known */
@@ -103,6 +113,10 @@ static bool stale(const struct nb_slot *s)
 static void release(struct nb_slot *s)
 {
     retry_abandon(&s->rs); /* nothing once the outcome was counted */
+    if (s->replay && s->rdone) {
+        s->rdone(s->fd, s->gen, false); /* closed or replaced: nothing more replayed */
+        s->rdone = NULL;
+    }
     s->state = NB_FREE;
     atomic_fetch_sub(&reshim_nb_active, 1);
 }
@@ -281,7 +295,8 @@ static bool decide(struct nb_slot *s, int err, uint64_t now)
     uint64_t delay;
     if (!retry_next(&s->rs, (const struct sockaddr *)&s->addr, s->addrlen, err, now, &delay))
         return false;
-    s->last_err = err;
+    if (!s->replay)
+        s->last_err = err;
     s->retry_at = now + delay;
     s->state = NB_BACKOFF;
     return true;
@@ -309,8 +324,12 @@ static bool failed_attempt(struct nb_slot *s, int err, uint64_t now)
         return true;
     }
     s->state = NB_FAILED;
-    s->pending_err = err;
+    s->pending_err = s->replay ? s->last_err : err; /* a replay: the break itself */
     finish(s, err);
+    if (s->replay && s->rdone) {
+        s->rdone(s->fd, s->gen, false);
+        s->rdone = NULL;
+    }
     epoll_arm(s->fd, true);
     return false;
 }
@@ -328,6 +347,10 @@ static void reconnect(struct nb_slot *s, uint64_t now)
     int fl = real_fcntl(s->fd, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK)) /* the app made it blocking meanwhile */
         real_fcntl(s->fd, F_SETFL, fl | O_NONBLOCK);
+    if (s->replay) { /* a broken or refused connection: drop it first */
+        struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+        real_connect(s->fd, &unspec, sizeof unspec);
+    }
     int r = real_connect(s->fd, sa, s->addrlen);
     if (r < 0 && errno == ECONNABORTED) /* reaps the failed attempt */
         r = real_connect(s->fd, sa, s->addrlen);
@@ -337,10 +360,68 @@ static void reconnect(struct nb_slot *s, uint64_t now)
     errno = e0;
     if (r == 0 || errno == EINPROGRESS || errno == EISCONN || errno == EALREADY) {
         s->state = NB_ATTEMPT;
-        epoll_arm(s->fd, true);
+        if (s->replay) {
+            s->rsent = 0;
+            s->retry_at = now + REPLAY_TICK_NS; /* watched by the timer thread */
+        } else {
+            epoll_arm(s->fd, true);
+        }
         return;
     }
     failed_attempt(s, errno, now);
+}
+
+/* Under the lock, in the timer thread: a replay's new connection. Sends the
+ * kept bytes once it is up, then hands the socket back to the app. */
+static void replay_tick(struct nb_slot *s, uint64_t now)
+{
+    struct fdinfo fi = fdtab_get(s->fd);
+    if (fi.gen != s->gen || fi.kind != FD_SOCK) {
+        release(s);
+        return;
+    }
+    int err;
+    switch (fdtab_connect_result(s->fd, -1, &err)) {
+    case CONN_PENDING:
+        if (now >= s->rs.call.deadline_ns) {
+            s->rs.why = "deadline";
+            failed_attempt(s, ETIMEDOUT, now);
+            return;
+        }
+        s->retry_at = now + REPLAY_TICK_NS;
+        return;
+    case CONN_FAILED:
+        failed_attempt(s, err, now);
+        return;
+    case CONN_NEITHER:
+        failed_attempt(s, ECONNRESET, now);
+        return;
+    case CONN_CONNECTED:
+        break;
+    }
+    while (s->rsent < s->rlen) {
+        ssize_t n = real_send(s->fd, s->rbuf + s->rsent, s->rlen - s->rsent,
+                              MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            s->retry_at = now + REPLAY_TICK_NS;
+            return;
+        }
+        if (n <= 0) {
+            failed_attempt(s, n < 0 && errno != EPIPE ? errno : ECONNRESET, now);
+            return;
+        }
+        s->rsent += (uint32_t)n;
+    }
+    /* Connected again and resent: the app's waits and reads see it again. */
+    fdtab_update(s->fd, s->gen, PH_CONNECTED, s->dest);
+    retry_end(&s->rs, 0);
+    if (s->rdone) {
+        s->rdone(s->fd, s->gen, true);
+        s->rdone = NULL;
+    }
+    epoll_arm(s->fd, true);
+    s->state = NB_FREE;
+    atomic_fetch_sub(&reshim_nb_active, 1);
 }
 
 static void *timer_main(void *arg)
@@ -355,11 +436,15 @@ static void *timer_main(void *arg)
         uint64_t now = reshim_now_ns(), earliest = 0;
         for (int i = 0; i < slots_hw; i++) {
             struct nb_slot *s = &slots[i];
-            if (s->state != NB_BACKOFF)
+            bool ticking = s->replay && s->state == NB_ATTEMPT;
+            if (s->state != NB_BACKOFF && !ticking)
                 continue;
             if (s->retry_at <= now)
-                reconnect(s, now);
-            if (s->state == NB_BACKOFF && (!earliest || s->retry_at < earliest))
+                ticking ? replay_tick(s, now) : reconnect(s, now);
+            if (s->state == NB_ATTEMPT && s->replay && s->retry_at <= now + REPLAY_TICK_NS)
+                replay_tick(s, now); /* a loopback connect is up at once */
+            if ((s->state == NB_BACKOFF || (s->replay && s->state == NB_ATTEMPT)) &&
+                (!earliest || s->retry_at < earliest))
                 earliest = s->retry_at;
         }
         if (!earliest) {
@@ -452,6 +537,48 @@ bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *ad
     return hidden;
 }
 
+bool nb_start_replay(int fd, uint16_t gen, uint16_t dest, const struct sockaddr *addr,
+                     socklen_t len, const struct retry_session *rs, uint64_t delay, int break_err,
+                     const unsigned char *buf, uint32_t buflen, nb_replay_done_fn done)
+{
+    if (len > sizeof(struct sockaddr_storage) || reshim_in_foreign_child())
+        return false;
+    sigset_t old;
+    struct nb_slot *s = NULL;
+    lock(&old);
+    struct nb_slot *stale_one = find(fd);
+    if (stale_one)
+        release(stale_one);
+    for (int i = 0; i < NB_SLOTS && !s; i++)
+        if (slots[i].state == NB_FREE)
+            s = &slots[i];
+    if (s) {
+        if (s - slots >= slots_hw)
+            slots_hw = (int)(s - slots) + 1;
+        memset(s, 0, sizeof *s);
+        s->fd = fd;
+        s->gen = gen;
+        s->dest = dest;
+        memcpy(&s->addr, addr, len);
+        s->addrlen = len;
+        s->rs = *rs;
+        s->replay = true;
+        s->rbuf = buf;
+        s->rlen = buflen;
+        s->rdone = done;
+        s->last_err = break_err;
+        s->retry_at = reshim_now_ns() + delay;
+        s->state = NB_BACKOFF;
+        atomic_fetch_add(&reshim_nb_active, 1);
+        fdtab_update(fd, gen, PH_CONNECTING, dest);
+        epoll_arm(fd, false); /* a broken socket reports EPOLLHUP */
+    }
+    unlock(&old);
+    if (s)
+        timer_kick();
+    return s != NULL;
+}
+
 enum nb_verdict nb_on_event(int fd, unsigned *add)
 {
     *add = 0;
@@ -467,7 +594,9 @@ enum nb_verdict nb_on_event(int fd, unsigned *add)
         release(s);
         s = NULL;
     }
-    if (s) {
+    if (s && s->replay && s->state == NB_ATTEMPT) {
+        v = NB_HIDE; /* the timer thread finishes it */
+    } else if (s) {
         switch (s->state) {
         case NB_BACKOFF:
             v = NB_HIDE;
@@ -521,7 +650,7 @@ bool nb_masked(int fd)
     sigset_t old;
     lock(&old);
     struct nb_slot *s = find(fd);
-    bool m = s && s->state == NB_BACKOFF;
+    bool m = s && (s->state == NB_BACKOFF || (s->replay && s->state == NB_ATTEMPT));
     unlock(&old);
     return m;
 }
@@ -534,7 +663,8 @@ uint64_t nb_next_wake(void)
     uint64_t earliest = 0;
     lock(&old);
     for (int i = 0; i < slots_hw; i++)
-        if (slots[i].state == NB_BACKOFF && (!earliest || slots[i].retry_at < earliest))
+        if ((slots[i].state == NB_BACKOFF || (slots[i].replay && slots[i].state == NB_ATTEMPT)) &&
+            (!earliest || slots[i].retry_at < earliest))
             earliest = slots[i].retry_at;
     unlock(&old);
     return earliest;
@@ -552,6 +682,11 @@ static bool take_pending(int fd, int *err, bool reset_socket)
     struct nb_slot *s = find(fd);
     if (s && stale(s)) {
         release(s);
+        s = NULL;
+    }
+    if (s && s->replay && s->state == NB_ATTEMPT) {
+        *err = 0; /* the timer thread finishes it: "not yet" to the app */
+        handled = true;
         s = NULL;
     }
     if (s && s->state == NB_ATTEMPT) {
@@ -593,7 +728,11 @@ static bool take_pending(int fd, int *err, bool reset_socket)
 
 bool nb_so_error(int fd, int *err)
 {
-    return take_pending(fd, err, false);
+    if (!take_pending(fd, err, false))
+        return false;
+    if (*err < 0)
+        *err = ECONNRESET; /* a replay's end of file, asked as an error */
+    return true;
 }
 
 bool nb_connect_again(int fd, int *err)
@@ -602,6 +741,8 @@ bool nb_connect_again(int fd, int *err)
         return false;
     if (*err == 0)
         *err = EALREADY;
+    else if (*err < 0)
+        *err = ECONNRESET;
     return true;
 }
 

@@ -22,6 +22,20 @@ extern atomic_int reshim_nb_active; /* slots in use: 0 keeps every wait on its f
 bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *addr,
               socklen_t len, uint64_t start, int err);
 
+/* A replay (replay.c) of a non-blocking connection that broke: the socket
+ * is connected again after delay by the timer thread, which sends buf
+ * (buflen bytes, kept alive by the caller until done is called) before the
+ * app's waits and reads see it again; meanwhile they see nothing, as during
+ * a connect's backoff. The session rs (begun, its first retry taken) goes
+ * on deciding. done(fd, gen, ok) is called once, under the table's lock:
+ * ok when resent, false when retries ran out (the app is then given
+ * break_err: an errno, or -1 for an end of file) or the fd went away. */
+struct retry_session;
+typedef void (*nb_replay_done_fn)(int fd, uint16_t gen, bool ok);
+bool nb_start_replay(int fd, uint16_t gen, uint16_t dest, const struct sockaddr *addr,
+                     socklen_t len, const struct retry_session *rs, uint64_t delay, int break_err,
+                     const unsigned char *buf, uint32_t buflen, nb_replay_done_fn done);
+
 enum nb_verdict { NB_NOT_OURS, NB_DELIVER, NB_HIDE };
 /* The app's wait reported events on fd. NB_HIDE: drop them; NB_DELIVER:
  * pass them on, OR-ing *add (POLLERR when a final failure is pending). */
@@ -38,7 +52,8 @@ bool nb_so_error(int fd, int *err);
 /* A repeated connect: true when reshim answers; returns via *err (EALREADY
  * while retrying, the real error once when retries ran out). */
 bool nb_connect_again(int fd, int *err);
-/* First I/O on a socket whose final error is pending: true and *err. */
+/* First I/O on a socket whose final error is pending: true and *err (-1:
+ * an end of file, from a replay that ran out). */
 bool nb_io_error(int fd, int *err);
 /* fd is closed or replaced: forget it. */
 void nb_forget(int fd);

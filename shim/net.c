@@ -21,6 +21,7 @@
 #include "log.h"
 #include "nbconn.h"
 #include "policy.h"
+#include "replay.h"
 #include "retry.h"
 #include "server.h"
 #include "stats.h"
@@ -71,7 +72,7 @@ static bool signals_restart(void)
 
 /* Sleeps ns; false when a signal interrupted the sleep (and a handler
  * without SA_RESTART is installed: see signals_restart). */
-static bool backoff_sleep(uint64_t ns)
+bool net_backoff_sleep(uint64_t ns)
 {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -86,8 +87,7 @@ static bool backoff_sleep(uint64_t ns)
     }
 }
 
-/* Drops a half-open attempt so the socket can connect again. */
-static void dissolve(int fd)
+void net_dissolve(int fd)
 {
     struct sockaddr unspec = {.sa_family = AF_UNSPEC};
     real_connect(fd, &unspec, sizeof unspec);
@@ -95,13 +95,8 @@ static void dissolve(int fd)
 
 static uint64_t app_timeout_ns(int fd);
 
-#define ATTEMPT_DEADLINE (-1)
-#define ATTEMPT_INTERRUPTED (-2)
-
-/* One more attempt on the same fd, bounded by the deadline: non-blocking
- * connect, then poll. Returns 0, an errno, ATTEMPT_DEADLINE (the attempt was
- * dropped) or ATTEMPT_INTERRUPTED (a signal; the attempt is still pending). */
-static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t deadline)
+/* Non-blocking connect, then poll (see net.h). */
+int net_attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t deadline)
 {
     int flags = real_fcntl(fd, F_GETFL);
     if (flags < 0)
@@ -120,7 +115,7 @@ static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t 
         for (;;) {
             uint64_t now = reshim_now_ns();
             if (now >= deadline) {
-                dissolve(fd);
+                net_dissolve(fd);
                 result = ATTEMPT_DEADLINE;
                 break;
             }
@@ -157,14 +152,19 @@ static int attempt(int fd, const struct sockaddr *addr, socklen_t len, uint64_t 
     return result;
 }
 
-/* The app's own send timeout bounds the whole call, as it bounds a connect. */
-static uint64_t app_timeout_ns(int fd)
+uint64_t net_app_timeout_ns(int fd, bool rcv)
 {
     struct timeval tv;
     socklen_t tl = sizeof tv;
-    if (real_getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &tl) != 0)
+    if (real_getsockopt(fd, SOL_SOCKET, rcv ? SO_RCVTIMEO : SO_SNDTIMEO, &tv, &tl) != 0)
         return 0;
     return (uint64_t)tv.tv_sec * 1000000000ull + (uint64_t)tv.tv_usec * 1000ull;
+}
+
+/* The app's own send timeout bounds the whole call, as it bounds a connect. */
+static uint64_t app_timeout_ns(int fd)
+{
+    return net_app_timeout_ns(fd, false);
 }
 
 static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, struct fdinfo fi,
@@ -179,7 +179,7 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
     int last = first_err;
     uint64_t delay;
     while (retry_next(&rs, addr, len, last, reshim_now_ns(), &delay)) {
-        if (!backoff_sleep(delay)) {
+        if (!net_backoff_sleep(delay)) {
             /* A signal: stop retrying. Nothing is in progress, so the app gets
              * the last real error (EINTR would promise a pending connect). */
             rs.why = "stopped by a signal";
@@ -190,7 +190,7 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
             errno = last;
             return -1;
         }
-        int r = attempt(fd, addr, len, deadline);
+        int r = net_attempt(fd, addr, len, deadline);
         if (r == ATTEMPT_INTERRUPTED) {
             /* The attempt goes on; its outcome is counted where the app learns it. */
             fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
@@ -205,6 +205,7 @@ static int retry_blocking(int fd, const struct sockaddr *addr, socklen_t len, st
         if (r == 0) {
             fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
             retry_end(&rs, 0);
+            replay_track(fd, fi.gen, addr, len);
             return 0;
         }
         last = r;
@@ -263,6 +264,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (r == 0) {
         fdtab_update(fd, fi.gen, PH_CONNECTED, dest);
         retry_outcome(dest, 0, start);
+        replay_track(fd, fi.gen, addr, len);
         return 0;
     }
     if (e == EINPROGRESS || e == EINTR) {
@@ -270,8 +272,10 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
          * goes on; its outcome is counted where the app learns it. */
         fdtab_update(fd, fi.gen, PH_CONNECTING, dest);
         ATOMIC_INC(&reshim_stats.nonblock_pending);
-        if (e == EINPROGRESS)
+        if (e == EINPROGRESS) {
             nb_start(fd, fi, dest, addr, len, start, 0);
+            replay_track(fd, fi.gen, addr, len); /* from when it connects */
+        }
         errno = e;
         return r;
     }
@@ -364,6 +368,7 @@ static int reshim_close(int fd)
     /* Forget first: once the real close returns, the number may be reused. */
     if (reshim_active()) {
         nb_forget(fd);
+        replay_forget(fd);
         fdtab_clear(fd);
     }
     return REAL(close)(fd);
@@ -377,16 +382,25 @@ static int reshim_close_range(unsigned first, unsigned last, int flags)
     }
     if (reshim_active() && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last) {
         nb_forget_range(first, last);
+        replay_forget_range(first, last);
         fdtab_clear_range(first, last);
     }
     return real_close_range(first, last, flags);
+}
+
+/* A copy of a descriptor: bytes may now go through a number replay.c does
+ * not watch, so the connection is never replayed again. */
+static void copied(int fd, int to)
+{
+    fdtab_copy(fd, to);
+    replay_never(fd);
 }
 
 static int reshim_dup(int fd)
 {
     int r = REAL(dup)(fd);
     if (r >= 0 && reshim_active())
-        fdtab_copy(fd, r);
+        copied(fd, r);
     return r;
 }
 
@@ -397,8 +411,10 @@ static int reshim_dup2(int fd, int fd2)
         r = nb_dup_over(fd, fd2, 0, false); /* fd2's retry goes with it */
     else
         r = REAL(dup2)(fd, fd2);
-    if (r >= 0 && reshim_active())
-        fdtab_copy(fd, r);
+    if (r >= 0 && fd != fd2 && reshim_active()) {
+        replay_forget(fd2);
+        copied(fd, r);
+    }
     return r;
 }
 
@@ -409,8 +425,10 @@ static int reshim_dup3(int fd, int fd2, int flags)
         r = nb_dup_over(fd, fd2, flags, true); /* fd2's retry goes with it */
     else
         r = REAL(dup3)(fd, fd2, flags);
-    if (r >= 0 && reshim_active())
-        fdtab_copy(fd, r);
+    if (r >= 0 && reshim_active()) {
+        replay_forget(fd2);
+        copied(fd, r);
+    }
     return r;
 }
 
@@ -424,8 +442,21 @@ static int reshim_fcntl(fcntl_fn real, int fd, int cmd, void *arg)
     }
     int r = real(fd, cmd, arg);
     if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && reshim_active())
-        fdtab_copy(fd, r);
+        copied(fd, r);
     return r;
+}
+
+/* After any shutdown a read may end in a end of file the app asked for,
+ * and a half-closed request may have been acted on: never replayed. */
+static int reshim_shutdown(int fd, int how)
+{
+    if (!REAL(shutdown)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (reshim_active())
+        replay_never(fd);
+    return real_shutdown(fd, how);
 }
 
 static int reshim_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
@@ -449,6 +480,11 @@ static int reshim_getsockopt(int fd, int level, int opt, void *val, socklen_t *l
             enum conn_result cr = fdtab_connect_result(fd, err, &err);
             if (cr == CONN_CONNECTED || cr == CONN_FAILED)
                 retry_connect_learned(fd, fi, err);
+            errno = saved;
+        } else if (fi.kind == FD_SOCK && fi.phase == PH_CONNECTED && *(int *)val) {
+            int saved = errno;
+            if (replay_so_error(fd, fi, *(int *)val))
+                *(int *)val = 0; /* connected again, or being connected again */
             errno = saved;
         }
     }
@@ -523,6 +559,11 @@ EXPORT int fcntl64(int fd, int cmd, ...)
     void *arg = va_arg(ap, void *);
     va_end(ap);
     return reshim_fcntl(REAL(fcntl64), fd, cmd, arg);
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+    return reshim_shutdown(fd, how);
 }
 
 EXPORT int getsockopt(int fd, int level, int opt, void *val, socklen_t *len)

@@ -48,6 +48,10 @@ typedef unsigned int reshim_mmsg_flags;
     X(readv, ssize_t, (int, const struct iovec *, int))                                   \
     X(writev, ssize_t, (int, const struct iovec *, int))                                  \
     X(__recv_chk, ssize_t, (int, void *, size_t, size_t, int))                            \
+    X(sendfile, ssize_t, (int, int, void *, size_t))                                      \
+    X(sendfile64, ssize_t, (int, int, void *, size_t))                                    \
+    X(splice, ssize_t, (int, void *, int, void *, size_t, unsigned int))                  \
+    X(shutdown, int, (int, int))                                                          \
     X(__recvfrom_chk, ssize_t,                                                            \
       (int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *))                 \
     X(__read_chk, ssize_t, (int, void *, size_t, size_t))                                 \

@@ -37,11 +37,18 @@ void retry_count_call(uint16_t dest)
 }
 
 /* Counters and breaker for one call's final outcome. */
-static void account(uint16_t dest, int err, unsigned retries, bool *probe, uint64_t start_ns)
+static void account(uint16_t dest, int err, unsigned retries, bool *probe, uint64_t start_ns,
+                    bool replay)
 {
     struct dest_slot *ds = reshim_dest(dest);
     struct net_counters *g = &reshim_stats.net[NC_CONNECT];
-    if (err == 0) {
+    if (replay) {
+        if (retries) {
+            ATOMIC_INC(err ? &reshim_stats.replay.gave_up : &reshim_stats.replay.recovered);
+            if (dest)
+                ATOMIC_INC(err ? &ds->replay.gave_up : &ds->replay.recovered);
+        }
+    } else if (err == 0) {
         if (retries) {
             ATOMIC_INC(&g->recovered);
             if (dest)
@@ -75,7 +82,7 @@ static void account(uint16_t dest, int err, unsigned retries, bool *probe, uint6
 void retry_outcome(uint16_t dest, int err, uint64_t start_ns)
 {
     bool probe = false;
-    account(dest, err, 0, &probe, start_ns);
+    account(dest, err, 0, &probe, start_ns, false);
 }
 
 void retry_connect_learned(int fd, struct fdinfo fi, int err)
@@ -91,6 +98,13 @@ void retry_begin(struct retry_session *s, uint16_t dest, int family, bool nonblo
     *s = (struct retry_session){.dest = dest, .family = (uint8_t)family,
                                 .nonblocking = nonblocking, .start_ns = start_ns,
                                 .call.deadline_ns = deadline_ns};
+}
+
+void retry_begin_replay(struct retry_session *s, uint16_t dest, int family, int replay_case,
+                        uint64_t start_ns, uint64_t deadline_ns)
+{
+    retry_begin(s, dest, family, false, start_ns, deadline_ns);
+    s->replay = (uint8_t)(1 + replay_case);
 }
 
 bool retry_next(struct retry_session *s, const struct sockaddr *addr, socklen_t len, int err,
@@ -134,11 +148,17 @@ bool retry_next(struct retry_session *s, const struct sockaddr *addr, socklen_t 
     if (err == ETIMEDOUT)
         s->call.timeouts++;
     s->call.prev_delay = delay;
-    ATOMIC_INC(&reshim_stats.net[NC_CONNECT].retries);
-    if (s->dest)
-        ATOMIC_INC(&ds->connect.retries);
-    LOG_DEBUG("connect to %s%s: %s; retry %u/%u in %llu ms", ds->name,
-              s->nonblocking ? " (non-blocking)" : "", reshim_errno_name(err, eb),
+    if (s->replay) {
+        ATOMIC_INC(&reshim_stats.replay.replays[s->replay - 1]);
+        if (s->dest)
+            ATOMIC_INC(&ds->replay.replays[s->replay - 1]);
+    } else {
+        ATOMIC_INC(&reshim_stats.net[NC_CONNECT].retries);
+        if (s->dest)
+            ATOMIC_INC(&ds->connect.retries);
+    }
+    LOG_DEBUG("%s to %s%s: %s; retry %u/%u in %llu ms", s->replay ? "replay" : "connect",
+              ds->name, s->nonblocking ? " (non-blocking)" : "", reshim_errno_name(err, eb),
               s->call.retries, cfg->retries, (unsigned long long)(delay / 1000000));
     *delay_ns = delay;
     return true;
@@ -152,12 +172,13 @@ void retry_end(struct retry_session *s, int err)
     struct dest_slot *ds = reshim_dest(s->dest);
     unsigned n = s->call.retries;
     char eb[16];
-    account(s->dest, err, n, &s->probe, s->start_ns);
+    const char *what = s->replay ? "replay to" : "connect to";
+    account(s->dest, err, n, &s->probe, s->start_ns, s->replay != 0);
     rbudget_done(&ds->budget, &s->hold, err == 0);
     if (n && !err)
-        LOG_INFO("connect to %s recovered after %u %s", ds->name, n, n == 1 ? "retry" : "retries");
+        LOG_INFO("%s %s recovered after %u %s", what, ds->name, n, n == 1 ? "retry" : "retries");
     else if (n)
-        LOG_INFO("connect to %s gave up after %u retries (%s): %s", ds->name, n,
+        LOG_INFO("%s %s gave up after %u retries (%s): %s", what, ds->name, n,
                  s->why ? s->why : "?", reshim_errno_name(err, eb));
 }
 

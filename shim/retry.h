@@ -23,6 +23,7 @@ struct retry_session {
     bool guards_checked;   /* filter and breaker asked (once per call) */
     bool probe;            /* holds the breaker's half-open probe */
     bool ended;            /* retry_end or retry_abandon done */
+    uint8_t replay;        /* 0: a connect; 1 + enum replay_case: a replay (replay.c) */
     struct rbudget_hold hold;
     struct retry_call call;
     uint64_t start_ns;
@@ -36,6 +37,12 @@ void retry_count_call(uint16_t dest);
 /* A session for that call; deadline_ns is when retrying must stop. */
 void retry_begin(struct retry_session *s, uint16_t dest, int family, bool nonblocking,
                  uint64_t start_ns, uint64_t deadline_ns);
+
+/* A replay session (replay.c): a connection of dest that broke before the
+ * peer could act on it (case: enum replay_case) is connected again. Counted
+ * as replays, not as connect retries; no new call is counted. */
+void retry_begin_replay(struct retry_session *s, uint16_t dest, int family, int replay_case,
+                        uint64_t start_ns, uint64_t deadline_ns);
 
 /* The call failed with err. May it be retried? On true the retry is counted
  * and *delay_ns is the backoff to wait before the next attempt. On false,

@@ -198,6 +198,14 @@ static void copy_calls(struct snap_calls *d, struct net_counters *c)
     d->gave_up = ATOMIC_LOAD(&c->gave_up);
 }
 
+static void copy_replay(struct snap_replay *d, const struct replay_counters *c)
+{
+    for (int i = 0; i < RPC_COUNT && i < SNAP_RP_CASES; i++)
+        d->replays[i] = ATOMIC_LOAD(&c->replays[i]);
+    d->recovered = ATOMIC_LOAD(&c->recovered);
+    d->gave_up = ATOMIC_LOAD(&c->gave_up);
+}
+
 static bool dest_used(const struct snap_dest *d)
 {
     return d->connect.calls || d->connect.failures || d->sends || d->recvs || d->io_failures ||
@@ -221,6 +229,10 @@ void server_snapshot(struct reshim_snapshot *s)
         copy_calls(&s->net[c], &reshim_stats.net[c]);
     s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
     s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
+    copy_replay(&s->replay, &reshim_stats.replay);
+    s->replay_over_max = ATOMIC_LOAD(&reshim_stats.replay_over_max);
+    s->replay_held_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_bytes);
+    s->replay_held_peak_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_peak);
     unsigned nd = 0;
     struct breaker_params bp = retry_breaker_params();
     for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
@@ -239,6 +251,7 @@ void server_snapshot(struct reshim_snapshot *s)
         d->skipped_breaker = ATOMIC_LOAD(&ds->skipped_breaker);
         d->skipped_budget = ATOMIC_LOAD(&ds->skipped_budget);
         d->skipped_filter = ATOMIC_LOAD(&ds->skipped_filter);
+        copy_replay(&d->replay, &ds->replay);
         /* A fork child keeps the parent's names with zeroed counters: a row
          * only for destinations this process used. */
         if (!dest_used(d))
@@ -655,7 +668,7 @@ static bool drain(int fd)
  * input is dropped until it closes (bounded), or the fd is closed now. */
 static void linger(int fd, uint64_t now)
 {
-    shutdown(fd, SHUT_WR);
+    sys_shutdown(fd, SHUT_WR);
     if (drain(fd)) {
         sys_close(fd);
         return;

@@ -29,12 +29,28 @@ struct snap_calls {
     uint64_t calls, failures, retries, recovered, gave_up;
 };
 
+/* Replays (SPEC.md RESHIM_REPLAY), per case: nothing sent yet, a TLS
+ * ClientHello only, one safe HTTP/1.x request. */
+enum snap_replay_case { SNAP_RP_NOTHING, SNAP_RP_HELLO, SNAP_RP_REQUEST, SNAP_RP_CASES };
+extern const char *const snap_replay_case_names[SNAP_RP_CASES]; /* as the JSON keys */
+
+struct snap_replay {
+    uint64_t replays[SNAP_RP_CASES]; /* connected again and resent */
+    uint64_t recovered, gave_up;     /* broken calls answered in the end / not */
+};
+
+static inline uint64_t snap_replays_total(const struct snap_replay *r)
+{
+    return r->replays[SNAP_RP_NOTHING] + r->replays[SNAP_RP_HELLO] + r->replays[SNAP_RP_REQUEST];
+}
+
 struct snap_dest {
     char dest[SNAP_DEST_MAX];        /* "127.0.0.1:8080", "[::1]:443", "unix:/run/x.sock" */
     char dir[4];                     /* "out" (we connected) or "in" (we accepted) */
     struct snap_calls connect;       /* calls, failures, retries, recovered, gave_up */
     uint64_t sends, recvs, bytes_out, bytes_in, io_failures;
     uint64_t skipped_breaker, skipped_budget, skipped_filter;
+    struct snap_replay replay;
     char last_error[SNAP_WORD_MAX];  /* errno name, "" when none */
     char breaker[SNAP_WORD_MAX];     /* "closed", "open", "half-open" */
 };
@@ -62,6 +78,10 @@ struct reshim_snapshot {
     struct snap_calls net[SNAP_CLASSES];
     uint64_t dns_stale;          /* getaddrinfo answered from the stale cache */
     uint64_t dest_overflow;      /* destinations that did not fit the table */
+    struct snap_replay replay;
+    uint64_t replay_over_max;    /* requests not kept: over RESHIM_REPLAY_MAX or no room */
+    uint64_t replay_held_bytes;  /* bytes kept for a possible resend, now and at most */
+    uint64_t replay_held_peak_bytes;
     struct snap_mem mem;
     unsigned ndest;
     struct snap_dest dest[SNAP_DESTS];
@@ -95,11 +115,15 @@ void sb_prom_label(struct sbuf *b, const char *s);
  * {"pid":..,"comm":..,"version":..,"uptime_s":..,"start_time_s":..,"time_s":..,
  *  "net":{"connect":{calls,failures,retries,recovered,gave_up},"dns":{..},
  *         "send":{..},"recv":{..},"dns_stale":..,"dest_overflow":..,
+ *         "replay":{"nothing_sent":..,"tls_hello":..,"http_request":..,"recovered":..,
+ *                   "gave_up":..,"over_max":..,"held_bytes":..,"held_peak_bytes":..},
  *         "destinations":[{"dest":..,"dir":..,"calls":..,"failures":..,"retries":..,
  *                          "recovered":..,"gave_up":..,"sends":..,"recvs":..,
  *                          "bytes_out":..,"bytes_in":..,"io_failures":..,
  *                          "skipped_breaker":..,"skipped_budget":..,
- *                          "skipped_filter":..,"last_error":..,"breaker":..}, ...]},
+ *                          "skipped_filter":..,"replay":{"nothing_sent":..,"tls_hello":..,
+ *                          "http_request":..,"recovered":..,"gave_up":..},
+ *                          "last_error":..,"breaker":..}, ...]},
  *  "mem":{"rss_bytes":..,"rss_peak_bytes":..,"rss_anon_bytes":..,"rss_file_bytes":..,
  *         "rss_shmem_bytes":..,"heap_live_bytes":..,"heap_peak_bytes":..,"allocs":..,
  *         "frees":..,"mmap_anon_bytes":..,"mmap_anon_peak_bytes":..,"budget_bytes":..,

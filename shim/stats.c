@@ -11,6 +11,16 @@
 struct reshim_stats reshim_stats;
 
 const char *const reshim_net_class_names[NC_COUNT] = {"connect", "dns", "send", "recv"};
+const char *const reshim_replay_case_names[RPC_COUNT] = {"nothing_sent", "tls_hello",
+                                                         "http_request"};
+
+static void zero_replay(struct replay_counters *r)
+{
+    for (int c = 0; c < RPC_COUNT; c++)
+        atomic_store(&r->replays[c], 0);
+    atomic_store(&r->recovered, 0);
+    atomic_store(&r->gave_up, 0);
+}
 
 static uint32_t fnv1a(const char *s, uint8_t dir)
 {
@@ -70,6 +80,9 @@ void reshim_stats_reset(void)
     atomic_store(&reshim_stats.dns_stale_answers, 0);
     atomic_store(&reshim_stats.nonblock_pending, 0);
     atomic_store(&reshim_stats.dest_overflow, 0);
+    zero_replay(&reshim_stats.replay);
+    atomic_store(&reshim_stats.replay_over_max, 0);
+    /* replay_held_bytes stays: it is memory the child inherited with the slots. */
     for (unsigned i = 0; i < DEST_SLOTS; i++) {
         struct dest_slot *s = &reshim_stats.dest[i];
         zero_counters(&s->connect);
@@ -82,6 +95,8 @@ void reshim_stats_reset(void)
         atomic_store(&s->skipped_budget, 0);
         atomic_store(&s->skipped_filter, 0);
         atomic_store(&s->last_error, 0);
+        zero_replay(&s->replay);
+        atomic_store(&s->replay_logged, 0);
         memset(&s->breaker, 0, sizeof s->breaker);
         memset(&s->budget, 0, sizeof s->budget);
     }

@@ -22,6 +22,16 @@ struct net_counters {
 
 enum dest_dir { DEST_OUT, DEST_IN };
 
+/* The three cases of a connection that broke before the peer could act on
+ * what was sent (SPEC.md RESHIM_REPLAY); names in reshim_replay_case_names. */
+enum replay_case { RPC_NOTHING, RPC_HELLO, RPC_REQUEST, RPC_COUNT };
+extern const char *const reshim_replay_case_names[RPC_COUNT];
+
+struct replay_counters {
+    _Atomic uint64_t replays[RPC_COUNT]; /* connected again and resent, per case */
+    _Atomic uint64_t recovered, gave_up; /* broken calls that got an answer / did not */
+};
+
 #define DEST_SLOTS 512 /* slot 0 collects what does not fit */
 
 struct dest_slot {
@@ -33,6 +43,8 @@ struct dest_slot {
     _Atomic uint64_t sends, recvs, bytes_out, bytes_in, io_failures;
     _Atomic uint64_t skipped_breaker, skipped_budget, skipped_filter;
     _Atomic int32_t last_error;
+    struct replay_counters replay;
+    _Atomic uint32_t replay_logged;  /* the first replay here was logged */
     struct breaker breaker;
     struct retry_budget budget;
 };
@@ -43,6 +55,10 @@ struct reshim_stats {
     _Atomic uint64_t nonblock_pending;    /* non-blocking connects in progress seen */
     _Atomic uint64_t dest_overflow;       /* destinations that fell into slot 0 */
     _Atomic uint32_t dest_used;
+    struct replay_counters replay;
+    _Atomic uint64_t replay_over_max;     /* requests not kept: over RESHIM_REPLAY_MAX or no room */
+    _Atomic uint64_t replay_held_bytes;   /* bytes kept for a possible resend now */
+    _Atomic uint64_t replay_held_peak;
     struct dest_slot dest[DEST_SLOTS];
 };
 

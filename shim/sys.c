@@ -107,6 +107,11 @@ int sys_getsockopt(int fd, int level, int opt, void *val, socklen_t *len)
     return (int)syscall(SYS_getsockopt, fd, level, opt, val, len);
 }
 
+int sys_shutdown(int fd, int how)
+{
+    return (int)syscall(SYS_shutdown, fd, how);
+}
+
 ssize_t sys_read_file(const char *path, char *buf, size_t n)
 {
     buf[0] = 0;

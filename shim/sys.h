@@ -44,6 +44,7 @@ SYS_HIDDEN ssize_t sys_sendto(int fd, const void *buf, size_t n, int flags,
                               const struct sockaddr *to, socklen_t tolen);
 SYS_HIDDEN ssize_t sys_recv(int fd, void *buf, size_t n, int flags);
 SYS_HIDDEN int sys_getsockopt(int fd, int level, int opt, void *val, socklen_t *len);
+SYS_HIDDEN int sys_shutdown(int fd, int how);
 
 /* A whole small file (a /proc or cgroup file: at most n-1 bytes) read into
  * buf and NUL-terminated. Returns its length, or -1 when it cannot be

@@ -33,6 +33,15 @@ static void print_human(const struct reshim_snapshot *s, bool color)
     table_free(t);
     if (s->dns_stale)
         printf("dns: %llu answers from the stale cache\n", (unsigned long long)s->dns_stale);
+    const struct snap_replay *r = &s->replay;
+    printf("replay: %llu (nothing sent %llu, TLS ClientHello %llu, HTTP request %llu); "
+           "recovered %llu, gave up %llu; kept now %s (peak %s); requests not kept %llu\n",
+           (unsigned long long)snap_replays_total(r), (unsigned long long)r->replays[SNAP_RP_NOTHING],
+           (unsigned long long)r->replays[SNAP_RP_HELLO],
+           (unsigned long long)r->replays[SNAP_RP_REQUEST], (unsigned long long)r->recovered,
+           (unsigned long long)r->gave_up, cli_bytes(s->replay_held_bytes, a, sizeof a),
+           cli_bytes(s->replay_held_peak_bytes, b, sizeof b),
+           (unsigned long long)s->replay_over_max);
 
     /* destinations */
     printf("\ndestinations: %u%s\n", s->ndest, s->ndest ? "" : " (none yet)");
@@ -61,6 +70,17 @@ static void print_human(const struct reshim_snapshot *s, bool color)
         }
         table_print(t, stdout, color, NULL, true);
         table_free(t);
+        for (unsigned i = 0; i < s->ndest && i < SNAP_DESTS; i++) {
+            const struct snap_replay *x = &s->dest[i].replay;
+            if (snap_replays_total(x))
+                printf("replays to %s: %llu (nothing sent %llu, TLS ClientHello %llu, HTTP "
+                       "request %llu); recovered %llu, gave up %llu\n", s->dest[i].dest,
+                       (unsigned long long)snap_replays_total(x),
+                       (unsigned long long)x->replays[SNAP_RP_NOTHING],
+                       (unsigned long long)x->replays[SNAP_RP_HELLO],
+                       (unsigned long long)x->replays[SNAP_RP_REQUEST],
+                       (unsigned long long)x->recovered, (unsigned long long)x->gave_up);
+        }
         if (sk_breaker || sk_budget || sk_filter)
             printf("retries not made: %llu (breaker open), %llu (retry budget spent), %llu "
                    "(RESHIM_DEST)\n",

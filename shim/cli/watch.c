@@ -210,13 +210,16 @@ static void plain_line(const struct view *v)
         snprintf(pct, sizeof pct, "%.1f", 100 * f);
     printf("%s pid=%d rss_bytes=%llu budget_bytes=%llu usage_pct=%s state=%s heap_live_bytes=%lld "
            "heap_peak_bytes=%llu calls_per_s=%s retries_per_s=%s connect_per_s=%s "
-           "connect_retries_per_s=%s recovered=%llu gave_up=%llu destinations=%u\n",
+           "connect_retries_per_s=%s recovered=%llu gave_up=%llu destinations=%u "
+           "replays=%llu replay_held_bytes=%llu\n",
            ts, s->pid ? s->pid : v->pid, (unsigned long long)s->mem.rss_bytes,
            (unsigned long long)s->mem.budget_bytes, pct, s->mem.state[0] ? s->mem.state : "?",
            (long long)s->mem.heap_live_bytes, (unsigned long long)s->mem.heap_peak_bytes,
            fmt_rate(calls, r1, sizeof r1), fmt_rate(retries, r2, sizeof r2),
            fmt_rate(conn, r3, sizeof r3), fmt_rate(conn_r, r4, sizeof r4),
-           (unsigned long long)total(s, 2), (unsigned long long)total(s, 3), s->ndest);
+           (unsigned long long)total(s, 2), (unsigned long long)total(s, 3), s->ndest,
+           (unsigned long long)snap_replays_total(&s->replay),
+           (unsigned long long)s->replay_held_bytes);
     fflush(stdout);
 }
 
@@ -471,6 +474,14 @@ static void draw(struct view *v, bool stalled)
     if (s->dns_stale)
         s_printf(S, "   stale DNS answers %llu", (unsigned long long)s->dns_stale);
     s_nl(S);
+    if (snap_replays_total(&s->replay) || s->replay_held_bytes) {
+        char rb[32];
+        s_printf(S, "          replays %llu (recovered %llu, gave up %llu)   kept for replay %s",
+                 (unsigned long long)snap_replays_total(&s->replay),
+                 (unsigned long long)s->replay.recovered, (unsigned long long)s->replay.gave_up,
+                 cli_bytes(s->replay_held_bytes, rb, sizeof rb));
+        s_nl(S);
+    }
     s_nl(S);
 
     /* destinations, busiest first */

@@ -68,13 +68,12 @@ they come close to the plain rule):
   - the outage was real: without the shim >= 10 % fail in the nginx rows:
     fails when P(X <= no-shim failures | N, 0.10) < 0.001;
   - a cell whose client did not finish (killed at its time limit) fails.
---judge connect (the quick run in `make check`) leaves failures after connect
-(a connection that broke once made: replay cases, RESHIM_REPLAY, not built
-yet) out of the first two checks, for reshim and HAProxy alike: how many
+--judge connect leaves failures after connect (a connection that broke once
+made) out of the first two checks, for reshim and HAProxy alike: how many
 requests meet nginx's SIGTERM between accept and response varies from run to
-run (0-11 of 300 new connections), too much for a fixed bound; they are
-still counted and reported. The full run (`make outage-longlived`) judges
-all failures.
+run (0-11 of 300 new connections); they are still counted and reported.
+Since reshim replays those (RESHIM_REPLAY, issue 13) both the full run and
+the quick run in `make check` judge all failures (--judge all, the default).
 
 OUTAGE_HAPROXY_CONNECT (default 1s), OUTAGE_RESHIM_ENV and OUTAGE_KEEP=1
 as in matrix.py (see outagelib.py). Cleanup (nginx, haproxy, flap peers,
@@ -684,8 +683,8 @@ def assertions(results, connect_only=False):
     """With connect_only, reshim's and HAProxy's failures after connect are
     left out of the comparisons (reported, not judged): a reset of a new
     connection that nginx accepted as it got SIGTERM is a replay case, which
-    HAProxy rescues and reshim does not yet (RESHIM_REPLAY, issue 13), and
-    how many requests meet that window varies from run to run (0-11 of 300)."""
+    HAProxy and reshim (RESHIM_REPLAY, issue 13) both rescue, and how many
+    requests meet that window varies from run to run (0-11 of 300)."""
     bad = []
     for res in results:
         row, cells = res["row"], res["cells"]

@@ -104,6 +104,8 @@ static void assert_config_equal(const struct reshim_config *a, const struct resh
     CHECK(feq(a->retry_budget, b->retry_budget), "%s: retry_budget differs", what);
     CHECK(a->breaker == b->breaker, "%s: breaker differs", what);
     CHECK(a->nonblock == b->nonblock, "%s: nonblock differs", what);
+    CHECK(a->replay == b->replay, "%s: replay differs", what);
+    CHECK(a->replay_max == b->replay_max, "%s: replay_max differs", what);
     CHECK(a->dest.n == b->dest.n && a->dest.has_positive == b->dest.has_positive &&
               memcmp(a->dest.r, b->dest.r, sizeof a->dest.r) == 0,
           "%s: dest differs", what);
@@ -140,6 +142,8 @@ static void assert_spec_defaults(const struct reshim_config *c, const char *run_
     assert_true(feq(c->retry_budget, 0.20));
     assert_int_equal(c->breaker, 5);
     assert_true(c->nonblock);
+    assert_int_equal(c->replay, REPLAY_SAFE);
+    assert_int_equal(c->replay_max, 16 * KiB);
     assert_int_equal(c->dest.n, 0);
     assert_false(c->dest.has_positive);
     assert_int_equal(c->dns_stale_ns, 3600 * SEC);
@@ -162,7 +166,8 @@ static void test_names_follow_spec(void **state)
     static const char *const spec[] = {
         "RESHIM_DISABLE", "RESHIM_LOG", "RESHIM_LOG_FILE", "RESHIM_RETRIES",
         "RESHIM_BACKOFF_BASE", "RESHIM_BACKOFF_MAX", "RESHIM_JITTER", "RESHIM_RETRY_DEADLINE",
-        "RESHIM_RETRY_BUDGET", "RESHIM_BREAKER", "RESHIM_NONBLOCK", "RESHIM_DEST",
+        "RESHIM_RETRY_BUDGET", "RESHIM_BREAKER", "RESHIM_NONBLOCK", "RESHIM_REPLAY",
+        "RESHIM_REPLAY_MAX", "RESHIM_DEST",
         "RESHIM_DNS_STALE", "RESHIM_MEM_BUDGET", "RESHIM_MEM_WARN", "RESHIM_MEM_TRIM",
         "RESHIM_MEM_POLICY", "RESHIM_HEAP_SAMPLE", "RESHIM_HEAP_UNWINDER", "RESHIM_HEAP_PYTHON",
         "RESHIM_RUN_DIR", "RESHIM_INTERVAL",
@@ -191,6 +196,10 @@ static void test_names_follow_spec(void **state)
     assert_string_equal(reshim_unwinder_name(UNWIND_LIBUNWIND), "libunwind");
     assert_string_equal(reshim_unwinder_name(UNWIND_LIBGCC), "libgcc");
     assert_string_equal(reshim_unwinder_name((enum reshim_unwinder)3), "?");
+    assert_string_equal(reshim_replay_name(REPLAY_SAFE), "safe");
+    assert_string_equal(reshim_replay_name(REPLAY_CONNECT), "connect");
+    assert_string_equal(reshim_replay_name(REPLAY_OFF), "off");
+    assert_string_equal(reshim_replay_name((enum reshim_replay)3), "?");
     assert_string_equal(reshim_source_name(SRC_ENV), "env");
     assert_string_equal(reshim_source_name(SRC_DEFAULT), "default");
     assert_string_not_equal(reshim_source_name(SRC_INVALID), "default");
@@ -507,6 +516,8 @@ static void test_every_variable_from_env(void **state)
     env_set(&env, "RESHIM_RETRY_BUDGET", "35%");
     env_set(&env, "RESHIM_BREAKER", "0");
     env_set(&env, "RESHIM_NONBLOCK", "off");
+    env_set(&env, "RESHIM_REPLAY", "connect");
+    env_set(&env, "RESHIM_REPLAY_MAX", "4K");
     env_set(&env, "RESHIM_DEST", "10.0.0.0/8:5432,!10.0.0.5");
     env_set(&env, "RESHIM_DNS_STALE", "30min");
     env_set(&env, "RESHIM_MEM_BUDGET", "300M");
@@ -536,6 +547,8 @@ static void test_every_variable_from_env(void **state)
     assert_true(feq(c.retry_budget, 0.35));
     assert_int_equal(c.breaker, 0);
     assert_false(c.nonblock);
+    assert_int_equal(c.replay, REPLAY_CONNECT);
+    assert_int_equal(c.replay_max, 4 * KiB);
     assert_int_equal(c.dest.n, 2);
     assert_true(c.dest.has_positive);
     assert_int_equal(c.dest.r[0].kind, DR_CIDR);
@@ -606,6 +619,10 @@ static int is_breaker_0(const struct reshim_config *c) { return c->breaker == 0;
 static int is_breaker_1000(const struct reshim_config *c) { return c->breaker == 1000; }
 static int is_nonblock_on(const struct reshim_config *c) { return c->nonblock; }
 static int is_nonblock_off(const struct reshim_config *c) { return !c->nonblock; }
+static int is_replay_off(const struct reshim_config *c) { return c->replay == REPLAY_OFF; }
+static int is_replay_connect(const struct reshim_config *c) { return c->replay == REPLAY_CONNECT; }
+static int is_replay_max_0(const struct reshim_config *c) { return c->replay_max == 0; }
+static int is_replay_max_1m(const struct reshim_config *c) { return c->replay_max == 1024 * KiB; }
 static int is_dest_all(const struct reshim_config *c) { return c->dest.n == 0; }
 static int is_dest_3(const struct reshim_config *c)
 {
@@ -678,6 +695,10 @@ static void test_good_values_one_by_one(void **state)
         {"RESHIM_BREAKER", "1000", is_breaker_1000},
         {"RESHIM_NONBLOCK", "on", is_nonblock_on},
         {"RESHIM_NONBLOCK", "off", is_nonblock_off},
+        {"RESHIM_REPLAY", "off", is_replay_off},
+        {"RESHIM_REPLAY", "Connect", is_replay_connect},
+        {"RESHIM_REPLAY_MAX", "0", is_replay_max_0},
+        {"RESHIM_REPLAY_MAX", "1M", is_replay_max_1m},
         {"RESHIM_NONBLOCK", "OFF", is_nonblock_off},
         {"RESHIM_NONBLOCK", "0", is_nonblock_off},
         {"RESHIM_DEST", "all", is_dest_all},
@@ -902,6 +923,13 @@ static void test_bad_values(void **state)
         {"RESHIM_RETRY_BUDGET", "20% x"},
         {"RESHIM_RETRY_BUDGET", "101%"},
         {"RESHIM_RETRY_BUDGET", "5000%"},
+        {"RESHIM_REPLAY", ""},
+        {"RESHIM_REPLAY", "always"},
+        {"RESHIM_REPLAY", "on"},
+        {"RESHIM_REPLAY_MAX", ""},
+        {"RESHIM_REPLAY_MAX", "2M"},
+        {"RESHIM_REPLAY_MAX", "-1K"},
+        {"RESHIM_REPLAY_MAX", "16 kilo"},
         {"RESHIM_BREAKER", ""},
         {"RESHIM_BREAKER", "1001"},
         {"RESHIM_BREAKER", "-1"},

@@ -479,10 +479,14 @@ static void test_escape_control_bytes(void **state)
 static const char zero_json[] =
     "{\"pid\":0,\"comm\":\"\",\"version\":\"\",\"uptime_s\":0.000,\"start_time_s\":0.000,"
     "\"time_s\":0.000,\"net\":{\"connect\":" ZCALLS ",\"dns\":" ZCALLS ",\"send\":" ZCALLS
-    ",\"recv\":" ZCALLS ",\"dns_stale\":0,\"dest_overflow\":0,\"destinations\":[{\"dest\":\"\","
+    ",\"recv\":" ZCALLS ",\"dns_stale\":0,\"dest_overflow\":0,\"replay\":{\"nothing_sent\":0,"
+    "\"tls_hello\":0,\"http_request\":0,\"recovered\":0,\"gave_up\":0,\"over_max\":0,"
+    "\"held_bytes\":0,\"held_peak_bytes\":0},\"destinations\":[{\"dest\":\"\","
     "\"dir\":\"\",\"calls\":0,\"failures\":0,\"retries\":0,\"recovered\":0,\"gave_up\":0,"
     "\"sends\":0,\"recvs\":0,\"bytes_out\":0,\"bytes_in\":0,\"io_failures\":0,"
-    "\"skipped_breaker\":0,\"skipped_budget\":0,\"skipped_filter\":0,\"last_error\":null,"
+    "\"skipped_breaker\":0,\"skipped_budget\":0,\"skipped_filter\":0,\"replay\":{"
+    "\"nothing_sent\":0,\"tls_hello\":0,\"http_request\":0,\"recovered\":0,\"gave_up\":0},"
+    "\"last_error\":null,"
     "\"breaker\":\"\"}]},\"mem\":{\"rss_bytes\":0,\"rss_peak_bytes\":0,\"rss_anon_bytes\":0,"
     "\"rss_file_bytes\":0,\"rss_shmem_bytes\":0,\"heap_live_bytes\":0,\"heap_peak_bytes\":0,"
     "\"allocs\":0,\"frees\":0,\"mmap_anon_bytes\":0,\"mmap_anon_peak_bytes\":0,"
@@ -1145,7 +1149,8 @@ static void test_prometheus_max(void **state)
 
 struct fam_expect {
     const char *name, *type;
-    int per_proc; /* samples per process: 1, 4 (op, state) or -1 (per destination) */
+    int per_proc; /* samples per process: 1, 3 (replay case), 4 (op, state), -1 (per
+                   * destination) or -3 (per destination and replay case) */
 };
 
 static const struct fam_expect fam_list[] = {
@@ -1166,6 +1171,11 @@ static const struct fam_expect fam_list[] = {
     {"reshim_destination_sent_bytes_total", "counter", -1},
     {"reshim_destination_received_bytes_total", "counter", -1},
     {"reshim_destination_breaker_open", "gauge", -1},
+    {"reshim_replays_total", "counter", 3},
+    {"reshim_replay_recovered_total", "counter", 1},
+    {"reshim_replay_gave_up_total", "counter", 1},
+    {"reshim_replay_held_bytes", "gauge", 1},
+    {"reshim_destination_replays_total", "counter", -3},
     {"reshim_resident_memory_bytes", "gauge", 1},
     {"reshim_resident_memory_peak_bytes", "gauge", 1},
     {"reshim_resident_anon_memory_bytes", "gauge", 1},
@@ -1273,8 +1283,9 @@ static void test_prometheus_two(void **state)
     int counts[NFAM] = {0};
     check_exposition(text, len, counts);
     for (size_t f = 0; f < NFAM; f++) {
-        int want = fam_list[f].per_proc < 0 ? (int)(a->ndest + b->ndest)
-                                            : 2 * fam_list[f].per_proc;
+        int want = fam_list[f].per_proc < 0
+                       ? -fam_list[f].per_proc * (int)(a->ndest + b->ndest)
+                       : 2 * fam_list[f].per_proc;
         CHECK(counts[f] == want, "%s: %d samples, want %d", fam_list[f].name, counts[f], want);
     }
     /* Values and labels. */
