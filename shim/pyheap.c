@@ -25,7 +25,8 @@
  * a GC there would run finalizers inside an allocation).
  *
  * A sample taken by malloc inside these hooks (a large object: pymalloc
- * passes it to malloc) is dropped by heapprof.c (the hook decides for it).
+ * passes it to malloc) is dropped by heapprof.c (the hook decides for it:
+ * pyheap_in_hook).
  * Never: holds a lock of ours while calling the interpreter. */
 #define _GNU_SOURCE
 #include "pyheap.h"
@@ -226,18 +227,19 @@ out:
  * hooks, PYTHONMALLOC=debug or -X dev, a block's header moves the address
  * free() sees: such samples are not forgotten.) So free is not hooked: the
  * interpreter's own is installed with the hooks. A call that may reach
- * malloc (a large block, a sampled one, any realloc) keeps its frame while
- * the allocator runs (the empty asm after it: no tail call): a malloc sample
- * made inside sees the frame and is dropped (heapprof.c), this hook having
- * decided for it. */
+ * malloc (a large block, a sampled one, any realloc) holds pyheap_in_hook
+ * while the allocator runs: a malloc sample made inside is dropped
+ * (heapprof.c), this hook having decided for it. */
 #define SMALL_MAX 512 /* pymalloc's largest block (3.8 and later) */
-#define KEEP_FRAME() __asm__ volatile("" ::: "memory")
+
+TLS_IE int pyheap_in_hook;
 
 static __attribute__((noinline)) void *malloc_slow(const struct py_alloc *o, size_t n)
 {
     bool smp = heap_left < 0 && heap_decide(n);
+    pyheap_in_hook++;
     void *p = o->malloc(o->ctx, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
-    KEEP_FRAME();
+    pyheap_in_hook--;
     if (unlikely(smp) && p)
         heap_record_py(p, n);
     return p;
@@ -248,9 +250,10 @@ static __attribute__((noinline)) void *calloc_slow(const struct py_alloc *o, siz
 {
     size_t n = nelem * elsize; /* the interpreter checked for overflow */
     bool smp = heap_left < 0 && heap_decide(n);
+    pyheap_in_hook++;
     void *p = smp && n <= SMALL_MAX ? o->calloc(o->ctx, 1, SMALL_MAX + 1)
                                     : o->calloc(o->ctx, nelem, elsize);
-    KEEP_FRAME();
+    pyheap_in_hook--;
     if (unlikely(smp) && p)
         heap_record_py(p, n);
     return p;
@@ -262,8 +265,9 @@ static __attribute__((noinline)) void *realloc_hooked(const struct py_alloc *o, 
                                                        size_t n)
 {
     bool smp = heap_due(n);
+    pyheap_in_hook++;
     void *q = o->realloc(o->ctx, ptr, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
-    KEEP_FRAME();
+    pyheap_in_hook--;
     if (unlikely(smp) && q)
         heap_record_py(q, n);
     return q;
