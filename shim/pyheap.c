@@ -38,9 +38,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include "heapprof.h"
 
@@ -313,18 +311,16 @@ void pyheap_maybe_hook(void)
     int st = atomic_load_explicit(&py_state, memory_order_acquire);
     if (st != PY_FOUND && st != PY_HOOKED)
         return;
-    /* Before initialisation the interpreter is one thread setting itself up
-     * (and may set its allocators again: looked at on later samples);
-     * after it, only with the GIL. */
-    bool init = py.is_init();
-    if (init ? !may_call() : syscall(SYS_gettid) != syscall(SYS_getpid))
-        return; /* before init: only the main thread (the one setting it up) */
+    /* Once the interpreter is initialised (it may set its allocators during
+     * start-up; and its start-up objects are its own), with the GIL: no
+     * other thread is in these domains. Looked at on every malloc sample:
+     * hooked again if someone set them since. */
+    if (!may_call())
+        return;
     struct py_alloc cur;
     py.get_alloc(PYMEM_DOMAIN_OBJ, &cur);
     if (cur.malloc == obj_malloc)
         return;
-    if (st == PY_HOOKED && !init)
-        return; /* set again during start-up: hooked again once it is done */
     py.get_alloc(PYMEM_DOMAIN_MEM, &orig_mem);
     orig_obj = cur;
     struct py_alloc h = {orig_mem.ctx, mem_malloc, mem_calloc, mem_realloc, orig_mem.free};
