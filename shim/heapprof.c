@@ -129,7 +129,6 @@ bool heap_decide(size_t n)
 struct bt {
     uintptr_t *f;
     int n, max;
-    bool nested;
 };
 
 static inline bool in_self(uintptr_t ip)
@@ -143,27 +142,19 @@ static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
     uintptr_t ip = (uintptr_t)unwind_getip(ctx);
     if (!ip)
         return _URC_END_OF_STACK;
-    if (in_self(ip)) {
-        if (b->n == 0)
-            return _URC_NO_REASON; /* malloc and the shim's own frames */
-        b->nested = true;          /* below the app's frames: inside a hook of ours */
-        return _URC_END_OF_STACK;
-    }
+    if (b->n == 0 && in_self(ip))
+        return _URC_NO_REASON; /* malloc and the shim's own frames */
     b->f[b->n++] = ip;
     return b->n >= b->max ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
 /* The stack of the allocation, innermost first, without the shim's own
- * frames (malloc's and ours, at the top). *nested: a frame of ours further
- * down (an allocation made inside one of our hooks on the interpreter's
- * allocator, which decided for it already). */
-static __attribute__((noinline)) int capture(uintptr_t *f, int max, bool *nested)
+ * frames (malloc's and ours, at the top). */
+static __attribute__((noinline)) int capture(uintptr_t *f, int max)
 {
-    *nested = false;
     if (!unw_backtrace) {
-        struct bt b = {f, 0, max, false};
+        struct bt b = {f, 0, max};
         unwind_backtrace(bt_step, &b);
-        *nested = b.nested;
         return b.n;
     }
     /* unw_backtrace returns the innermost frames, ours among them: ask for
@@ -175,13 +166,8 @@ static __attribute__((noinline)) int capture(uintptr_t *f, int max, bool *nested
     n -= skip;
     if (n > max)
         n = max;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++)
         f[i] = (uintptr_t)raw[skip + i];
-        if (in_self(f[i])) {
-            *nested = true;
-            return i;
-        }
-    }
     return n;
 }
 
@@ -265,16 +251,12 @@ static void unlock(void)
  * interpreter's allocator (python); the site, the live address. */
 static void record(void *p, size_t n, bool python)
 {
+    if (!python && pyheap_in_hook)
+        return; /* made inside a hook on the interpreter's allocator, which decided for it */
     int saved = errno;
     GUARD_ENTER(); /* the unwinder's own calls pass straight through */
     uintptr_t f[DEPTH + 2 * PY_DEPTH];
-    bool nested;
-    int nf = capture(f, DEPTH, &nested);
-    if (nested) { /* the hook it was made in decided for it */
-        GUARD_LEAVE();
-        errno = saved;
-        return;
-    }
+    int nf = capture(f, DEPTH);
     struct py_stack ps = {.n = 0};
     if (python)
         pyheap_stack(&ps, in_signal(f, nf));
@@ -442,8 +424,7 @@ static bool setup(void)
     hs_live_init(&heap_addrs, live_mem, LIVE_CAP);
     hs_strs_init(&strs, str_mem, STR_CAP, STR_SLOTS);
     uintptr_t f[DEPTH];
-    bool nested;
-    capture(f, DEPTH, &nested);
+    capture(f, DEPTH);
     pyheap_probe();
     atomic_store_explicit(&hp_state, HP_ON, memory_order_release);
 out:

@@ -179,9 +179,7 @@ void hs_site_account(struct hs_sites *t, uint32_t idx, uint64_t size, uint64_t r
     struct hs_site *s = hs_site_at(t, idx);
     double wb, wo;
     hs_weight(size, rate, &wb, &wo);
-    double var = wb * (wb - (double)size);
-    if (!(var > 0))
-        var = 0;
+    double var = wb * (double)rate;
     if (sign > 0) {
         add_d(&s->live_bytes, wb);
         add_d(&s->live_var, var);

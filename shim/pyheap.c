@@ -25,7 +25,8 @@
  * a GC there would run finalizers inside an allocation).
  *
  * A sample taken by malloc inside these hooks (a large object: pymalloc
- * passes it to malloc) is dropped by heapprof.c (the hook decides for it).
+ * passes it to malloc) is dropped by heapprof.c (the hook decides for it:
+ * pyheap_in_hook).
  * Never: holds a lock of ours while calling the interpreter. */
 #define _GNU_SOURCE
 #include "pyheap.h"
@@ -37,9 +38,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include "heapprof.h"
 
@@ -78,7 +77,6 @@ static struct {
 enum { PY_OFF, PY_UNPROBED, PY_ABSENT, PY_FOUND, PY_HOOKED };
 static atomic_int py_state = PY_UNPROBED;
 static const char *name_attr = "co_name"; /* co_qualname from 3.11 */
-static struct py_alloc orig_mem, orig_obj; /* what the hooks wrap */
 static int py_minor;
 
 void pyheap_init(bool on)
@@ -218,59 +216,85 @@ out:
 }
 
 /* ---- the hooks -------------------------------------------------------------
- * Each keeps its frame while the interpreter's allocator runs (no tail
- * call: the empty asm after it): a malloc sample made inside it sees the
- * frame and is dropped (heapprof.c), this hook having decided for it. */
-#define KEEP_FRAME() __asm__ volatile("" ::: "memory")
+ * Every object the interpreter makes passes here: the fast path is the
+ * countdown (one TLS subtraction) and a tail call. A sampled block is asked
+ * of the interpreter's allocator with at least SMALL_MAX + 1 bytes, so that
+ * pymalloc passes it to malloc (it does so above 512 bytes, as it does for
+ * every large object): its free then reaches free(), which forgets it, and
+ * nothing else needs to. (Under the interpreter's debug
+ * hooks, PYTHONMALLOC=debug or -X dev, a block's header moves the address
+ * free() sees: such samples are not forgotten.) So free is not hooked: the
+ * interpreter's own is installed with the hooks. A call that may reach
+ * malloc (a large block, a sampled one, any realloc) holds pyheap_in_hook
+ * while the allocator runs: a malloc sample made inside is dropped
+ * (heapprof.c), this hook having decided for it. */
+#define SMALL_MAX 512 /* pymalloc's largest block (3.8 and later) */
 
-static void *hook_malloc(void *ctx, size_t n)
+TLS_IE int pyheap_in_hook;
+
+static __attribute__((noinline)) void *malloc_slow(const struct py_alloc *o, size_t n)
 {
-    const struct py_alloc *o = ctx;
-    bool smp = heap_due(n);
-    void *p = o->malloc(o->ctx, n);
-    KEEP_FRAME();
+    bool smp = heap_left < 0 && heap_decide(n);
+    pyheap_in_hook++;
+    void *p = o->malloc(o->ctx, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
+    pyheap_in_hook--;
     if (unlikely(smp) && p)
         heap_record_py(p, n);
     return p;
 }
 
-static void *hook_calloc(void *ctx, size_t nelem, size_t elsize)
+static __attribute__((noinline)) void *calloc_slow(const struct py_alloc *o, size_t nelem,
+                                                    size_t elsize)
 {
-    const struct py_alloc *o = ctx;
     size_t n = nelem * elsize; /* the interpreter checked for overflow */
-    bool smp = heap_due(n);
-    void *p = o->calloc(o->ctx, nelem, elsize);
-    KEEP_FRAME();
+    bool smp = heap_left < 0 && heap_decide(n);
+    pyheap_in_hook++;
+    void *p = smp && n <= SMALL_MAX ? o->calloc(o->ctx, 1, SMALL_MAX + 1)
+                                    : o->calloc(o->ctx, nelem, elsize);
+    pyheap_in_hook--;
     if (unlikely(smp) && p)
         heap_record_py(p, n);
     return p;
 }
 
-static void *hook_realloc(void *ctx, void *ptr, size_t n)
+/* A sampled block being resized is a malloc'd one (see above): realloc()
+ * forgets it. */
+static __attribute__((noinline)) void *realloc_hooked(const struct py_alloc *o, void *ptr,
+                                                       size_t n)
 {
-    const struct py_alloc *o = ctx;
     bool smp = heap_due(n);
-    struct heap_taken taken = {0};
-    if (ptr)
-        heap_take(ptr, &taken);
-    void *q = o->realloc(o->ctx, ptr, n);
-    KEEP_FRAME();
-    if (q) {
-        if (unlikely(smp))
-            heap_record_py(q, n);
-    } else if (ptr) {
-        heap_restore(ptr, &taken);
-    }
+    pyheap_in_hook++;
+    void *q = o->realloc(o->ctx, ptr, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
+    pyheap_in_hook--;
+    if (unlikely(smp) && q)
+        heap_record_py(q, n);
     return q;
 }
 
-static void hook_free(void *ctx, void *ptr)
-{
-    const struct py_alloc *o = ctx;
-    if (ptr)
-        heap_forget_if(ptr);
-    o->free(o->ctx, ptr);
-}
+/* The hooks of one domain: they wrap orig (what was there), and get orig's
+ * own ctx, so that its free is installed as it is (no hook on free). */
+#define DOMAIN_HOOKS(dom)                                                                          \
+    static struct py_alloc orig_##dom;                                                            \
+    static void *dom##_malloc(void *ctx, size_t n)                                                \
+    {                                                                                             \
+        if (likely((heap_left -= (int64_t)n) >= 0) && likely(n <= SMALL_MAX))                     \
+            return orig_##dom.malloc(ctx, n);                                                      \
+        return malloc_slow(&orig_##dom, n);                                                        \
+    }                                                                                             \
+    static void *dom##_calloc(void *ctx, size_t nelem, size_t elsize)                             \
+    {                                                                                             \
+        size_t n = nelem * elsize;                                                                \
+        if (likely((heap_left -= (int64_t)n) >= 0) && likely(n <= SMALL_MAX))                     \
+            return orig_##dom.calloc(ctx, nelem, elsize);                                          \
+        return calloc_slow(&orig_##dom, nelem, elsize);                                            \
+    }                                                                                             \
+    static void *dom##_realloc(void *ctx, void *ptr, size_t n)                                    \
+    {                                                                                             \
+        (void)ctx;                                                                                \
+        return realloc_hooked(&orig_##dom, ptr, n);                                                \
+    }
+DOMAIN_HOOKS(mem)
+DOMAIN_HOOKS(obj)
 
 /* May the interpreter be called on this thread now? */
 static bool may_call(void)
@@ -287,23 +311,21 @@ void pyheap_maybe_hook(void)
     int st = atomic_load_explicit(&py_state, memory_order_acquire);
     if (st != PY_FOUND && st != PY_HOOKED)
         return;
-    /* Before initialisation the interpreter is one thread setting itself up
-     * (and may set its allocators again: looked at on later samples);
-     * after it, only with the GIL. */
-    bool init = py.is_init();
-    if (init ? !may_call() : syscall(SYS_gettid) != syscall(SYS_getpid))
-        return; /* before init: only the main thread (the one setting it up) */
+    /* Once the interpreter is initialised (it may set its allocators during
+     * start-up; and its start-up objects are its own), with the GIL: no
+     * other thread is in these domains. Looked at on every malloc sample:
+     * hooked again if someone set them since. */
+    if (!may_call())
+        return;
     struct py_alloc cur;
     py.get_alloc(PYMEM_DOMAIN_OBJ, &cur);
-    if (cur.malloc == hook_malloc)
+    if (cur.malloc == obj_malloc)
         return;
-    if (st == PY_HOOKED && !init)
-        return; /* set again during start-up: hooked again once it is done */
     py.get_alloc(PYMEM_DOMAIN_MEM, &orig_mem);
     orig_obj = cur;
-    struct py_alloc h = {&orig_mem, hook_malloc, hook_calloc, hook_realloc, hook_free};
+    struct py_alloc h = {orig_mem.ctx, mem_malloc, mem_calloc, mem_realloc, orig_mem.free};
     py.set_alloc(PYMEM_DOMAIN_MEM, &h);
-    h.ctx = &orig_obj;
+    h = (struct py_alloc){orig_obj.ctx, obj_malloc, obj_calloc, obj_realloc, orig_obj.free};
     py.set_alloc(PYMEM_DOMAIN_OBJ, &h);
     atomic_store_explicit(&py_state, PY_HOOKED, memory_order_release);
 }

@@ -47,6 +47,11 @@ HIDDEN void pyheap_release(struct py_stack *s);
 /* "hooked", "found, not hooked yet", "not a CPython process", "off"... */
 HIDDEN const char *pyheap_state(void);
 
+/* >0 while a hook on the interpreter's allocator calls the allocator it
+ * wraps with a block that may reach malloc: a malloc sample then is dropped
+ * (the hook decided for that block). */
+extern TLS_IE int pyheap_in_hook;
+
 /* heapprof.c: a sample taken in the interpreter's allocator, with its
  * Python stack. */
 HIDDEN void heap_record_py(void *p, size_t n);

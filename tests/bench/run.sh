@@ -38,6 +38,10 @@
 #                shim or not, against nginx (nginx-light, not preloaded) with
 #                keep-alive: many small GETs, each one a replay candidate
 #                kept until its response begins (RESHIM_REPLAY=safe)
+#   python       python3 under the shim both times, Python frames and the
+#                interpreter's allocator hooks off (RESHIM_HEAP_PYTHON=off)
+#                and on (the default): the dict-of-strings program below and
+#                N_PY x python3 -c pass
 #   programs     with the shim's default settings (accounting on): cc1 -O2 of
 #                a generated C file (bench_gen csrc, preprocessed once into
 #                build/bench/), /usr/bin/python3 building a 3M-entry dict of
@@ -50,7 +54,7 @@
 #                 malloc/free, 5 for the programs; heaptrack: 3, at most this)
 #   BENCH_QUICK=1 a fast smoke run: 3 rounds (heaptrack 1) of much smaller batches
 #   BENCH_PIN=0   do not pin the round-trip benchmarks to one CPU
-#   BENCH_ONLY    comma list of groups to run: rtt, wrk, spawn, malloc, unwind, programs,
+#   BENCH_ONLY    comma list of groups to run: rtt, wrk, spawn, malloc, unwind, python, programs,
 #                 instructions (default: all)
 #   BENCH_BEFORE  a git revision whose library is measured beside this one
 #                 (a "before" side in the instruction table and in the start-up,
@@ -302,6 +306,16 @@ run_malloc_sampling() {
     field seconds "$out"
 }
 
+# run_pyframes SIDE N PROGRAM ARGS...: N runs of a python3 command under the
+# shim (bench_spawn N), Python frames off (side 0) or on (side 1).
+run_pyframes() {
+    local side=$1 log=$WORK/pyframes.out
+    shift
+    env RESHIM_HEAP_PYTHON="$([ "$side" = 1 ] && echo on || echo off)" \
+        "$BIN/bench_spawn" -p "$LIB" "$@" >"$log" 2>&1 || fail "$* failed (Python frames side $side): $(tail -n 3 "$log")"
+    field seconds "$(grep '^bench_spawn ' "$log")"
+}
+
 # run_prog SIDE PROGRAM ARGS...: the wall time of one run of the whole
 # program (bench_spawn 1), its output to a file. Under plain heaptrack this
 # includes the interpreter finishing its work after the program exits.
@@ -546,18 +560,21 @@ if wanted rtt; then
     echo "  shim active: a 1000-round-trip run counted send calls=$sends"
 fi
 
+if wanted programs || wanted python; then
+    [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing"
+    PY_CODE="d={str(i):str(i)*3 for i in range($N_DICT)}; l=sorted(d.values()); print(sum(map(len,l)))"
+    PY_SMALL="d={str(i):str(i)*3 for i in range(300000)}; l=sorted(d.values()); print(sum(map(len,l)))"
+    PY_DICT_NAME="python3: dict of $(awk -v n="$N_DICT" 'BEGIN { printf(n >= 1e6 ? "%gM" : "%gk", n >= 1e6 ? n / 1e6 : n / 1e3) }') strings, sorted"
+fi
 if wanted programs; then
     CC1=$(gcc -print-prog-name=cc1 2>/dev/null)
     case $CC1 in /*) [ -x "$CC1" ] || CC1="" ;; *) CC1="" ;; esac
     [ -n "$CC1" ] || fail "gcc's cc1 not found (gcc -print-prog-name=cc1)"
     SORT=$(command -v sort)
-    [ -x /usr/bin/python3 ] || fail "/usr/bin/python3 is missing"
     CC1_IN=$(cc1_input "$N_FUNCS") || exit 1
     CC1_SMALL=$(cc1_input 30) || exit 1
     WORDS=$(words_input "$N_WORDS") || exit 1
     WORDS_SMALL=$(words_input $((5 * 1024 * 1024))) || exit 1
-    PY_CODE="d={str(i):str(i)*3 for i in range($N_DICT)}; l=sorted(d.values()); print(sum(map(len,l)))"
-    PY_SMALL="d={str(i):str(i)*3 for i in range(300000)}; l=sorted(d.values()); print(sum(map(len,l)))"
 fi
 if wanted malloc || wanted programs; then
     # Memory workloads: a smaller run of each with the shim's exit summary.
@@ -664,12 +681,20 @@ if wanted programs; then
     name="cc1 -O2 of a generated C file ($N_FUNCS functions)"
     ht_opts htraw "$name, heaptrack --raw" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_prog "$CC1" -quiet -O2 "$CC1_IN" -o "$WORK/cc1.s"
-    name="python3: dict of $(awk -v n="$N_DICT" 'BEGIN { printf(n >= 1e6 ? "%gM" : "%gk", n >= 1e6 ? n / 1e6 : n / 1e3) }') strings, sorted"
+    name=$PY_DICT_NAME
     ht_opts ht "$name, heaptrack" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_prog /usr/bin/python3 -c "$PY_CODE"
     name="sort of $((N_WORDS >> 20)) MiB of random words"
     ht_opts ht "$name, heaptrack" "$name, $BEFORE_NAME"
     compare "${HT_OPTS[@]}" "$name" 1 time "$R_PROG" run_sort "$SORT" -o "$WORK/sorted.txt" "$WORDS"
+fi
+
+if wanted python; then
+    # Both sides with the shim: "without" is RESHIM_HEAP_PYTHON=off.
+    compare "$PY_DICT_NAME: Python frames on vs off" 1 time "$R_PROG" run_pyframes 1 \
+        /usr/bin/python3 -c "$PY_CODE"
+    compare "start-up: $N_PY x python3 -c pass: Python frames on vs off" "$N_PY" time "$R_PY" \
+        run_pyframes "$N_PY" /usr/bin/python3 -c pass
 fi
 
 # ---- unwinders ----------------------------------------------------------------
@@ -762,7 +787,8 @@ echo
 [ -n "$BEFORE_NOTE" ] && echo "$BEFORE_NOTE; its rows (\", $BEFORE_NAME\") run in the same rounds."
 echo "ratio: time with the shim (or under heaptrack, without the shim) / time without (above"
 echo "1: slower), median over adjacent runs; the other columns are medians. Rows \"heap"
-echo "sampling 512K vs off\": both sides with the shim, RESHIM_HEAP_SAMPLE=0 against 512K."
+echo "sampling 512K vs off\": both sides with the shim, RESHIM_HEAP_SAMPLE=0 against 512K;"
+echo "rows \"Python frames on vs off\": both with the shim, RESHIM_HEAP_PYTHON=off against on."
 if ((${#ADDED[@]} > 0)); then
     echo "Added per malloc/free pair (median of adjacent differences, with - without):"
     for a in "${ADDED[@]}"; do
@@ -797,6 +823,7 @@ wanted wrk && runs+=("$R_RTT (wrk)")
 wanted spawn && runs+=("$R_SPAWN (/bin/true)" "$R_PY (python3 start-up)")
 wanted malloc && runs+=("$R_MALLOC (malloc/free)")
 wanted unwind && runs+=("$R_UNW (unwinders)")
+wanted python && runs+=("$R_PROG (python3 dict), $R_PY (python3 start-up)")
 wanted programs && runs+=("$R_PROG (programs)")
 if [ -n "$HEAPTRACK" ] && { wanted malloc || wanted programs; }; then
     runs+=("$R_HT (heaptrack)")

@@ -3,9 +3,10 @@
 # dict of large strings (malloc), a list of small strings (pymalloc: they
 # never reach malloc). Prints "ready PID" and, as JSON, what each function
 # holds (sys.getsizeof of what it made: the sizes its allocations asked for)
-# and the line of its return statement; then sleeps until killed.
+# and the line of its return statement; then sleeps until killed. On
+# SIGUSR1 it drops what hold_small made and prints "freed".
 #   python3 heap_hold.py [pool]   pool: each function in a thread-pool worker
-import json, os, sys, time
+import json, os, signal, sys, time
 
 
 def hold_bytes():
@@ -39,5 +40,14 @@ else:
     keep = [f() for f in fns]
 truth = {f.__name__: {"bytes": held(f.__name__, k), "line": f.__code__.co_firstlineno + 1}
          for f, k in zip(fns, keep)}
+
+
+def drop(sig, frame):
+    keep[2] = None
+    print("freed", flush=True)
+
+
+signal.signal(signal.SIGUSR1, drop)
 print("ready", os.getpid(), json.dumps(truth), flush=True)
-time.sleep(120)
+for _ in range(1200):
+    time.sleep(0.1)
