@@ -380,17 +380,21 @@ def make_ca():
 
 
 class TlsPeer(Peer):
-    def __init__(self, n, pki):
+    def __init__(self, n, pki, *extra):
         self.port = free_port()
         self.log = os.path.join(TMP, "tls-%d.log" % self.port)
         self.p = subprocess.Popen([PY, os.path.join(HERE, "peers", "replay_tls_peer.py"), str(n),
-                                   str(self.port), pki + "/srv.pem", pki + "/srv.key"],
+                                   str(self.port), pki + "/srv.pem", pki + "/srv.key"] +
+                                  list(extra),
                                   stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
         for _ in range(200):
             if "ready" in open(self.log).read():
                 return
             time.sleep(0.02)
         raise SystemExit("TLS peer did not start")
+
+    def requests(self, method=None):
+        return [l for l in open(self.log) if l.startswith("request ")]
 
     def hellos(self, what):
         return sum(1 for l in open(self.log) if l.startswith("hello") and l.split()[2] == what)
@@ -442,6 +446,20 @@ if shutil.which("openssl"):
     tls_case("curl https:// (--cacert)",
              lambda port, ca: ["curl", "-s", "-S", "--cacert", ca, "-o", "/dev/null", "-w",
                                "%{http_code}\n", "https://127.0.0.1:%d/t" % port], pki)
+    # Never replayed: a GET sent after the handshake, the connection reset
+    # once the server read it.
+    seen, outs = [], []
+    for shim in (False, True):
+        peer = TlsPeer(1000, pki, "after")
+        pid, rc, out = run_client(PY_TLS % {"port": peer.port, "ca": pki + "/ca.pem"}, shim,
+                                  Push() if shim else None)
+        outs.append([l for l in out.splitlines() if l.startswith("error")][:1])
+        time.sleep(0.2)
+        seen.append(len(peer.requests()))
+        peer.stop()
+    check(outs[0] == outs[1] and outs[0] and seen[0] == seen[1] == 1,
+          "GET after the TLS handshake, reset: the same error both ways (%s), the server got "
+          "it %d time(s) without the shim and %d with" % (outs[0], seen[0], seen[1]))
 print("replay: event loops keep running")
 loop_case("asyncio (epoll), 10 ms timer", ASYNCIO_LOOP, 8)
 if shutil.which("node"):

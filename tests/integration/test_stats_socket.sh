@@ -231,7 +231,8 @@ raw = sc.request(sock, 'config')
 cfg = json.loads(raw, object_pairs_hook=collections.OrderedDict)
 names = ['RESHIM_DISABLE', 'RESHIM_LOG', 'RESHIM_LOG_FILE', 'RESHIM_RETRIES', 'RESHIM_BACKOFF_BASE',
          'RESHIM_BACKOFF_MAX', 'RESHIM_JITTER', 'RESHIM_RETRY_DEADLINE', 'RESHIM_RETRY_BUDGET',
-         'RESHIM_BREAKER', 'RESHIM_NONBLOCK', 'RESHIM_DEST', 'RESHIM_DNS_STALE', 'RESHIM_MEM_BUDGET',
+         'RESHIM_BREAKER', 'RESHIM_NONBLOCK', 'RESHIM_REPLAY', 'RESHIM_REPLAY_MAX', 'RESHIM_DEST',
+         'RESHIM_DNS_STALE', 'RESHIM_MEM_BUDGET',
          'RESHIM_MEM_WARN', 'RESHIM_MEM_TRIM', 'RESHIM_MEM_POLICY', 'RESHIM_HEAP_SAMPLE', 'RESHIM_RUN_DIR',
          'RESHIM_INTERVAL', 'RESHIM_PUSH']
 if list(cfg) != names: fail('config: variables %r' % list(cfg))
