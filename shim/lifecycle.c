@@ -23,6 +23,7 @@
 #include "log.h"
 #include "memmon.h"
 #include "nbconn.h"
+#include "replay.h"
 #include "real.h"
 #include "heapprof.h"
 #include "reshim.h"
@@ -148,6 +149,7 @@ static void atfork_child(void)
     memmon_atfork(ATFORK_CHILD);
     reshim_dns_atfork(ATFORK_CHILD);
     nb_atfork(ATFORK_CHILD);
+    replay_atfork_child();
     reshim_stats_reset();
     server_atfork_child();
     pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);

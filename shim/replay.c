@@ -529,6 +529,23 @@ void replay_forget(int fd)
         slot_release(W_SLOT(w));
 }
 
+void replay_atfork_child(void)
+{
+    /* The parent goes on using these connections: what it sends from now
+     * on is not seen here, so the child never replays one of them. */
+    if (!reshim_replay_tab)
+        return;
+    unsigned hw = atomic_load_explicit(&tracked_hw, RLX);
+    for (unsigned fd = 0; fd <= hw && fd < FDTAB_MAX; fd++) {
+        uint32_t w = atomic_load_explicit(&reshim_replay_tab[fd].word, RLX);
+        if (w && W_ST(w) != RS_NEVER)
+            atomic_store_explicit(&reshim_replay_tab[fd].word, never(w), RLX);
+    }
+    for (unsigned i = 0; i < MAX_SLOTS; i++)
+        atomic_store_explicit(&slots[i].owner, 0, RLX);
+    atomic_store(&reshim_stats.replay_held_bytes, 0);
+}
+
 void replay_forget_range(unsigned first, unsigned last)
 {
     if (!reshim_replay_tab)

@@ -75,5 +75,8 @@ void replay_never(int fd);
 /* fd is closed or replaced: its kept bytes are released. */
 void replay_forget(int fd);
 void replay_forget_range(unsigned first, unsigned last);
+/* In a fork child: the inherited connections are never replayed there (the
+ * parent may go on using them). The parent's words stay. */
+void replay_atfork_child(void);
 
 #endif
