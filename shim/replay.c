@@ -21,36 +21,17 @@
 #include "replay_proto.h"
 #include "reshim.h"
 
-/* The word: gen (16 bits, the fd's fdtab generation) | state (4) | kind (1)
- * | poison (1) | slot (10). gen and state 0: never tracked. A thread that
- * holds the word (BUSY, RESCUE) is the only one to touch its slot; another
- * that meets a held word sets poison instead (something happened meanwhile:
- * the holder then gives the connection up). */
-enum rstate {
-    RS_OFF,    /* not tracked */
-    RS_FRESH,  /* connected, nothing sent or received (case 1) */
-    RS_REQ,    /* bytes sent since the last receive, kept in the slot */
-    RS_IDLE,   /* received something, nothing sent since */
-    RS_SKIP,   /* this request may not be replayed; the next one may */
-    RS_NEVER,  /* nothing more is ever replayed on this connection */
-    RS_BUSY,   /* a thread is updating the slot (short, no system call) */
-    RS_RESCUE, /* a thread is connecting it again */
-};
 enum rkind { RK_HTTP, RK_HELLO };
 #define SLOT_NONE 0x3ffu
 #define MAX_SLOTS 1023u
 
 #define W(gen, st, kind, slot) \
     ((uint32_t)(gen) << 16 | (uint32_t)(st) << 12 | (uint32_t)(kind) << 11 | (uint32_t)(slot))
-#define W_GEN(w) ((uint16_t)((w) >> 16))
-#define W_ST(w) (((w) >> 12) & 0xfu)
+#define W_GEN(w) REPLAY_W_GEN(w)
+#define W_ST(w) REPLAY_W_ST(w)
 #define W_KIND(w) (((w) >> 11) & 0x1u)
 #define W_POISON (1u << 10)
 #define W_SLOT(w) ((w) & 0x3ffu)
-
-struct replay_fd {
-    _Atomic uint32_t word;
-};
 
 /* The address of each destination slot: a slot is named after one address
  * (stats.c), so every connection to it reconnects there. */
@@ -139,18 +120,6 @@ void replay_track(int fd, uint16_t gen, const struct sockaddr *addr, socklen_t l
         __atomic_store_n(&da->len, len, __ATOMIC_RELEASE);
     }
     atomic_store_explicit(&rf->word, W(gen, RS_FRESH, RK_HTTP, SLOT_NONE), memory_order_release);
-}
-
-struct replay_fd *replay_lookup(int fd, struct fdinfo fi)
-{
-    struct replay_fd *tab = reshim_replay_tab;
-    if (likely(!tab) || fd < 0 || (unsigned)fd >= FDTAB_MAX)
-        return NULL;
-    uint32_t w = atomic_load_explicit(&tab[fd].word, memory_order_acquire);
-    unsigned st = W_ST(w);
-    if (W_GEN(w) != fi.gen || st == RS_OFF || st == RS_NEVER)
-        return NULL;
-    return &tab[fd];
 }
 
 /* ---- slots ---------------------------------------------------------------- */
