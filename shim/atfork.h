@@ -18,6 +18,7 @@ enum atfork_rank {
     ATFORK_RANK_SERVER = 10,   /* child: a new stats thread, socket, clock */
     ATFORK_RANK_STATS = 20,    /* child: counters zeroed */
     ATFORK_RANK_MEMMON = 30,   /* child: the kept statm fd shows the parent */
+    ATFORK_RANK_REPLAY = 35,   /* child: inherited connections never replayed */
     ATFORK_RANK_DNS = 40,      /* the answer cache's mutex */
     ATFORK_RANK_NBCONN = 50,   /* the non-blocking connect table's mutex */
     ATFORK_RANK_ALLOC = 60,    /* the mapping table's lock */

@@ -119,7 +119,7 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
             }                                                                      \
         }                                                                          \
         struct replay_fd *rf_ =                                                    \
-            unlikely(reshim_replay_tab != NULL) ? replay_lookup(fd, fi_) : NULL;   \
+            replay_lookup(fd, fi_);                                                \
         ssize_t r_ = (real_expr);                                                  \
         int e_ = r_ < 0 ? errno : 0;                                               \
         unsigned tries_ = 0;                                                       \

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atfork.h"
 #include "config.h"
 #include "log.h"
 #include "nbconn.h"
@@ -20,32 +21,17 @@
 #include "reshim.h"
 #include "sys.h"
 
-/* The word: gen (16 bits, the fd's fdtab generation) | state (4) | kind (2)
- * | slot (10). gen and state 0: never tracked. */
-enum rstate {
-    RS_OFF,    /* not tracked */
-    RS_FRESH,  /* connected, nothing sent or received (case 1) */
-    RS_REQ,    /* bytes sent since the last receive, kept in the slot */
-    RS_IDLE,   /* received something, nothing sent since */
-    RS_SKIP,   /* this request may not be replayed; the next one may */
-    RS_NEVER,  /* nothing more is ever replayed on this connection */
-    RS_BUSY,   /* a thread is updating the slot (short, no system call) */
-    RS_RESCUE, /* a thread is connecting it again */
-};
 enum rkind { RK_HTTP, RK_HELLO };
 #define SLOT_NONE 0x3ffu
 #define MAX_SLOTS 1023u
 
 #define W(gen, st, kind, slot) \
-    ((uint32_t)(gen) << 16 | (uint32_t)(st) << 12 | (uint32_t)(kind) << 10 | (uint32_t)(slot))
-#define W_GEN(w) ((uint16_t)((w) >> 16))
-#define W_ST(w) (((w) >> 12) & 0xfu)
-#define W_KIND(w) (((w) >> 10) & 0x3u)
+    ((uint32_t)(gen) << 16 | (uint32_t)(st) << 12 | (uint32_t)(kind) << 11 | (uint32_t)(slot))
+#define W_GEN(w) REPLAY_W_GEN(w)
+#define W_ST(w) REPLAY_W_ST(w)
+#define W_KIND(w) (((w) >> 11) & 0x1u)
+#define W_POISON (1u << 10)
 #define W_SLOT(w) ((w) & 0x3ffu)
-
-struct replay_fd {
-    _Atomic uint32_t word;
-};
 
 /* The address of each destination slot: a slot is named after one address
  * (stats.c), so every connection to it reconnects there. */
@@ -135,18 +121,6 @@ void replay_track(int fd, uint16_t gen, const struct sockaddr *addr, socklen_t l
     atomic_store_explicit(&rf->word, W(gen, RS_FRESH, RK_HTTP, SLOT_NONE), memory_order_release);
 }
 
-struct replay_fd *replay_lookup(int fd, struct fdinfo fi)
-{
-    struct replay_fd *tab = reshim_replay_tab;
-    if (likely(!tab) || fd < 0 || (unsigned)fd >= FDTAB_MAX)
-        return NULL;
-    uint32_t w = atomic_load_explicit(&tab[fd].word, memory_order_acquire);
-    unsigned st = W_ST(w);
-    if (W_GEN(w) != fi.gen || st == RS_OFF || st == RS_NEVER)
-        return NULL;
-    return &tab[fd];
-}
-
 /* ---- slots ---------------------------------------------------------------- */
 
 static unsigned char *slot_mem(unsigned i)
@@ -174,7 +148,8 @@ static unsigned slot_claim(int fd, uint16_t gen)
         if (cur) {
             struct replay_fd *o = &reshim_replay_tab[cur - 1];
             uint32_t ow = atomic_load(&o->word);
-            if (fdtab_get(cur - 1).gen == slots[i].gen && W_SLOT(ow) == i)
+            if (ow && W_GEN(ow) == slots[i].gen && fdtab_get(cur - 1).gen == slots[i].gen &&
+                W_SLOT(ow) == i)
                 continue;
             /* The owner's number was closed or reused: take its slot. */
             if (!atomic_compare_exchange_strong(&slots[i].owner, &cur, fd + 1))
@@ -190,21 +165,61 @@ static unsigned slot_claim(int fd, uint16_t gen)
     return SLOT_NONE;
 }
 
-/* Moves the word from w to nw; on contention, the connection is never
- * replayed again. Releases the slot of w when nw has none. */
-static void settle(struct replay_fd *rf, uint32_t w, uint32_t nw)
+static uint32_t never(uint32_t w)
 {
+    return W(W_GEN(w), RS_NEVER, 0, SLOT_NONE);
+}
+
+static bool held_state(uint32_t w)
+{
+    return W_ST(w) == RS_BUSY || W_ST(w) == RS_RESCUE;
+}
+
+/* Something happened that the word's state cannot tell (another thread got
+ * there first): nothing is replayed on this connection any more. A held
+ * word is poisoned for its holder to settle. */
+static void give_up(struct replay_fd *rf)
+{
+    uint32_t cur = atomic_load(&rf->word);
+    for (;;) {
+        if (!cur || W_ST(cur) == RS_NEVER || (held_state(cur) && (cur & W_POISON)))
+            return;
+        uint32_t nw = held_state(cur) ? cur | W_POISON : never(cur);
+        if (atomic_compare_exchange_weak(&rf->word, &cur, nw)) {
+            if (!held_state(cur) && W_SLOT(cur) != SLOT_NONE)
+                slot_release(W_SLOT(cur));
+            return;
+        }
+    }
+}
+
+/* A thread that does not hold the word moves it from w to nw (releasing
+ * w's slot when nw has none); true when it did. */
+static bool move(struct replay_fd *rf, uint32_t w, uint32_t nw)
+{
+    if (!atomic_compare_exchange_strong(&rf->word, &w, nw)) {
+        give_up(rf);
+        return false;
+    }
     if (W_SLOT(w) != SLOT_NONE && W_SLOT(nw) != W_SLOT(w))
         slot_release(W_SLOT(w));
-    if (!atomic_compare_exchange_strong(&rf->word, &w, nw)) {
-        /* Another thread moved it (a signal handler, a second user of the
-         * fd): stop replaying this connection. */
-        uint32_t cur = atomic_load(&rf->word);
-        while (W_ST(cur) != RS_BUSY && W_ST(cur) != RS_RESCUE &&
-               !atomic_compare_exchange_weak(&rf->word, &cur,
-                                             W(W_GEN(cur), RS_NEVER, 0, SLOT_NONE)))
-            ;
+    return true;
+}
+
+/* The holder of the word (held: as it set it) lets it go as nw. Poisoned
+ * or forgotten meanwhile: the connection is given up, and the slot freed. */
+static void settle(struct replay_fd *rf, uint32_t held, uint32_t nw)
+{
+    uint32_t w = held;
+    if (atomic_compare_exchange_strong(&rf->word, &w, nw)) {
+        if (W_SLOT(held) != SLOT_NONE && W_SLOT(nw) != W_SLOT(held))
+            slot_release(W_SLOT(held));
+        return;
     }
+    if (W_SLOT(held) != SLOT_NONE)
+        slot_release(W_SLOT(held));
+    if (w == (held | W_POISON))
+        atomic_compare_exchange_strong(&rf->word, &w, never(held));
 }
 
 /* ---- what was sent and received ------------------------------------------- */
@@ -222,9 +237,9 @@ static void note_sent(struct replay_fd *rf, int fd, const struct iovec *iov, int
         slot = slot_claim(fd, gen);
     uint32_t busy = W(gen, RS_BUSY, W_KIND(w), slot);
     if (!atomic_compare_exchange_strong(&rf->word, &w, busy)) {
-        if (st != RS_REQ)
+        if (st != RS_REQ && slot != SLOT_NONE)
             slot_release(slot);
-        settle(rf, atomic_load(&rf->word), 0); /* contended: never again */
+        give_up(rf); /* contended: never again */
         return;
     }
     uint32_t have = slot == SLOT_NONE ? 0 : slots[slot].len;
@@ -262,13 +277,13 @@ static void note_received(struct replay_fd *rf)
     unsigned st = W_ST(w);
     if (st == RS_IDLE)
         return;
-    if (st == RS_BUSY || st == RS_RESCUE) {
-        settle(rf, w, W(W_GEN(w), RS_NEVER, 0, SLOT_NONE));
+    if (held_state(w)) {
+        give_up(rf);
         return;
     }
     /* A ClientHello answered: the handshake goes on, never replayed. */
     unsigned nst = st == RS_REQ && W_KIND(w) == RK_HELLO ? RS_NEVER : RS_IDLE;
-    settle(rf, w, W(W_GEN(w), nst, 0, SLOT_NONE));
+    move(rf, w, W(W_GEN(w), nst, 0, SLOT_NONE));
 }
 
 /* ---- connecting again ------------------------------------------------------ */
@@ -313,8 +328,8 @@ static void nb_done(int fd, uint16_t gen, bool ok)
     struct replay_fd *rf = &reshim_replay_tab[fd];
     uint32_t w = atomic_load(&rf->word);
     if (W_GEN(w) != gen || W_ST(w) != RS_RESCUE)
-        return;
-    settle(rf, w, ok ? resumed(w) : W(gen, RS_NEVER, 0, SLOT_NONE));
+        return; /* forgotten (the fd closed): slot_claim takes the slot back */
+    settle(rf, w & ~W_POISON, ok ? resumed(w & ~W_POISON) : never(w));
 }
 
 /* The break err (0: end of file) on fd: connect again and resend what was
@@ -399,7 +414,7 @@ static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct f
         }
         /* Connected again, the kept bytes sent: the app's call goes again,
          * and what it sees decides what happens next. */
-        atomic_store(&rf->word, resumed(held));
+        settle(rf, held, resumed(held));
         return RA_REDO;
     }
     end_call(rc, last);
@@ -463,7 +478,7 @@ void replay_never(int fd)
         return;
     uint32_t w = atomic_load(&tab[fd].word);
     if (W_ST(w) != RS_OFF && W_ST(w) != RS_NEVER)
-        settle(&tab[fd], w, W(W_GEN(w), RS_NEVER, 0, SLOT_NONE));
+        give_up(&tab[fd]);
 }
 
 void replay_forget(int fd)
@@ -481,6 +496,28 @@ void replay_forget(int fd)
     if (atomic_compare_exchange_strong(&tab[fd].word, &w, 0) && W_SLOT(w) != SLOT_NONE)
         slot_release(W_SLOT(w));
 }
+
+/* In a fork child: the inherited connections are never replayed there (the
+ * parent may go on using them). The parent's words stay. */
+static void replay_atfork(int when)
+{
+    if (when != ATFORK_CHILD)
+        return;
+    /* The parent goes on using these connections: what it sends from now
+     * on is not seen here, so the child never replays one of them. */
+    if (!reshim_replay_tab)
+        return;
+    unsigned hw = atomic_load_explicit(&tracked_hw, RLX);
+    for (unsigned fd = 0; fd <= hw && fd < FDTAB_MAX; fd++) {
+        uint32_t w = atomic_load_explicit(&reshim_replay_tab[fd].word, RLX);
+        if (w && W_ST(w) != RS_NEVER)
+            atomic_store_explicit(&reshim_replay_tab[fd].word, never(w), RLX);
+    }
+    for (unsigned i = 0; i < MAX_SLOTS; i++)
+        atomic_store_explicit(&slots[i].owner, 0, RLX);
+    atomic_store(&reshim_stats.replay_held_bytes, 0);
+}
+RESHIM_ATFORK(replay_atfork, ATFORK_RANK_REPLAY);
 
 void replay_forget_range(unsigned first, unsigned last)
 {

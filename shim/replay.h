@@ -34,11 +34,40 @@
 
 #define REPLAY_POOL_BYTES (1u << 20) /* all connections' kept bytes together */
 
-struct replay_fd;
+/* The per-fd word: gen (16 bits, the fd's fdtab generation) | state (4) | kind (1)
+ * | poison (1) | slot (10). gen and state 0: never tracked. A thread that
+ * holds the word (BUSY, RESCUE) is the only one to touch its slot; another
+ * that meets a held word sets poison instead (something happened meanwhile:
+ * the holder then gives the connection up). */
+enum rstate {
+    RS_OFF,    /* not tracked */
+    RS_FRESH,  /* connected, nothing sent or received (case 1) */
+    RS_REQ,    /* bytes sent since the last receive, kept in the slot */
+    RS_IDLE,   /* received something, nothing sent since */
+    RS_SKIP,   /* this request may not be replayed; the next one may */
+    RS_NEVER,  /* nothing more is ever replayed on this connection */
+    RS_BUSY,   /* a thread is updating the slot (short, no system call) */
+    RS_RESCUE, /* a thread is connecting it again */
+};
+#define REPLAY_W_GEN(w) ((uint16_t)((w) >> 16))
+#define REPLAY_W_ST(w) (((w) >> 12) & 0xfu)
+
+struct replay_fd {
+    _Atomic uint32_t word;
+};
 extern struct replay_fd *reshim_replay_tab; /* NULL until a connection is tracked */
 
 /* The fd's replay state if it may still be replayed (hot path: one load). */
-struct replay_fd *replay_lookup(int fd, struct fdinfo fi);
+static inline struct replay_fd *replay_lookup(int fd, struct fdinfo fi)
+{
+    struct replay_fd *tab = reshim_replay_tab;
+    if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
+        return NULL;
+    uint32_t w = atomic_load_explicit(&tab[fd].word, memory_order_acquire);
+    if (REPLAY_W_GEN(w) != fi.gen || REPLAY_W_ST(w) == RS_OFF || REPLAY_W_ST(w) == RS_NEVER)
+        return NULL;
+    return &tab[fd];
+}
 
 /* One app call that saw a break: the session spans the calls made again. */
 struct replay_call {

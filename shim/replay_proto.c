@@ -8,16 +8,19 @@
 
 struct method {
     const char *name;
+    size_t len;
     enum rp_verdict v;
 };
+#define M(name, v) {name, sizeof name - 1, v}
 
 /* Methods of RFC 9110 and PATCH (RFC 5789); any other token is a protocol
  * reshim does not know, so the connection is never replayed. */
 static const struct method methods[] = {
-    {"GET", RP_HTTP},   {"HEAD", RP_HTTP},    {"OPTIONS", RP_HTTP}, {"TRACE", RP_HTTP},
-    {"POST", RP_SKIP},  {"PUT", RP_SKIP},     {"DELETE", RP_SKIP},  {"PATCH", RP_SKIP},
-    {"CONNECT", RP_NEVER},
+    M("GET", RP_HTTP),  M("HEAD", RP_HTTP), M("OPTIONS", RP_HTTP), M("TRACE", RP_HTTP),
+    M("POST", RP_SKIP), M("PUT", RP_SKIP),  M("DELETE", RP_SKIP),  M("PATCH", RP_SKIP),
+    M("CONNECT", RP_NEVER),
 };
+#undef M
 #define NMETHODS (sizeof methods / sizeof methods[0])
 
 /* The method token b[0..n): its verdict; a prefix of a safe method is
@@ -26,7 +29,7 @@ static enum rp_verdict method_verdict(const unsigned char *b, size_t n, bool com
 {
     enum rp_verdict v = RP_NEVER;
     for (size_t i = 0; i < NMETHODS; i++) {
-        size_t ml = strlen(methods[i].name);
+        size_t ml = methods[i].len;
         if (complete ? n != ml : n > ml)
             continue;
         if (memcmp(b, methods[i].name, n) != 0)
@@ -43,17 +46,19 @@ static enum rp_verdict method_verdict(const unsigned char *b, size_t n, bool com
     return v;
 }
 
-static bool header_is(const unsigned char *line, size_t len, const char *name)
+/* Is the header line line[0..len) the field name (lower case, nl bytes)? */
+static bool header_is(const unsigned char *line, size_t len, const char *name, size_t nl)
 {
-    size_t nl = strlen(name);
-    return len > nl && line[nl] == ':' && strncasecmp((const char *)line, name, nl) == 0;
+    return len > nl && line[nl] == ':' && (line[0] | 0x20) == (unsigned char)name[0] &&
+           strncasecmp((const char *)line, name, nl) == 0;
 }
+#define HEADER_IS(line, len, lit) header_is(line, len, lit, sizeof lit - 1)
 
 /* "Content-Length: 0" is no body; any other value (or one that does not
  * parse) is one. */
 static bool zero_length(const unsigned char *line, size_t len)
 {
-    size_t i = strlen("content-length") + 1;
+    size_t i = sizeof "content-length"; /* past the colon */
     bool digit = false;
     while (i < len && (line[i] == ' ' || line[i] == '\t'))
         i++;
@@ -106,12 +111,13 @@ static enum rp_verdict http(const unsigned char *b, size_t n)
         if (i == n)
             return RP_HTTP;
         size_t ls = i;
-        while (i < n && b[i] != '\r' && b[i] != '\n')
-            i++;
+        const unsigned char *cr = memchr(b + i, '\r', n - i);
+        size_t end = cr ? (size_t)(cr - b) : n;
+        if (memchr(b + i, '\n', end - i))
+            return RP_NEVER; /* a bare LF: not a client reshim knows */
+        i = end;
         if (i == n)
             return RP_HTTP; /* a header line still coming: not acted on yet */
-        if (b[i] != '\r')
-            return RP_NEVER; /* a bare LF: not a client reshim knows */
         if (i + 1 == n)
             return RP_HTTP;
         if (b[i + 1] != '\n')
@@ -127,10 +133,10 @@ static enum rp_verdict http(const unsigned char *b, size_t n)
         if (len == 0) /* the end of the header section */
             return i == n ? RP_HTTP : RP_NEVER; /* more: a second request pipelined */
         const unsigned char *line = b + ls;
-        if (header_is(line, len, "upgrade"))
+        if (HEADER_IS(line, len, "upgrade"))
             return RP_NEVER; /* the connection may become another protocol */
-        if (header_is(line, len, "transfer-encoding") || header_is(line, len, "expect") ||
-            (header_is(line, len, "content-length") && !zero_length(line, len)))
+        if (HEADER_IS(line, len, "transfer-encoding") || HEADER_IS(line, len, "expect") ||
+            (HEADER_IS(line, len, "content-length") && !zero_length(line, len)))
             return RP_SKIP;
     }
 }

@@ -82,7 +82,7 @@ void reshim_stats_reset(void)
     atomic_store(&reshim_stats.dest_overflow, 0);
     zero_replay(&reshim_stats.replay);
     atomic_store(&reshim_stats.replay_over_max, 0);
-    /* replay_held_bytes stays: it is memory the child inherited with the slots. */
+    /* replay_held_bytes: the child frees its inherited slots (replay.c's fork handler). */
     for (unsigned i = 0; i < DEST_SLOTS; i++) {
         struct dest_slot *s = &reshim_stats.dest[i];
         zero_counters(&s->connect);

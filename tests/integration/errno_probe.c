@@ -409,6 +409,22 @@ static void probe_all(void)
          sendto(sv[0], buf, 1, 0, (struct sockaddr *)&(struct sockaddr_un){.sun_family = AF_UNIX,
                                                                             .sun_path = "/x"},
                 sizeof(struct sockaddr_un)));
+    {
+        /* Bytes that bypass the app's buffers (replay.c stops replaying). */
+        int pp[2];
+        off_t off = 0;
+        int64_t off64 = 0;
+        CASE("sendfile-bad-in", sendfile(sv[0], -1, &off, 4));
+        CASE("sendfile64-bad-in", sendfile64(sv[0], -1, &off64, 4));
+        if (pipe(pp) == 0) {
+            CASE("write-pipe-for-splice", write(pp[1], "abcd", 4));
+            CASE("splice-pipe-to-socket", splice(pp[0], NULL, sv[0], NULL, 4, 0));
+            CASE("recv-spliced", recv(sv[1], buf, 4, 0));
+            CASE("splice-bad-out", splice(pp[0], NULL, -1, NULL, 4, SPLICE_F_NONBLOCK));
+            close(pp[0]);
+            close(pp[1]);
+        }
+    }
     CASE("shutdown-wr", shutdown(sv[0], SHUT_WR));
     CASE("send-after-shutdown", send(sv[0], buf, 1, MSG_NOSIGNAL));
     CASE("recv-eof-after-shutdown", recv(sv[1], buf, 64, 0));

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""replay_tls_peer.py N PORT CERT KEY: an HTTPS peer whose first N
+"""replay_tls_peer.py N PORT CERT KEY [after]: an HTTPS peer whose first N
 connections are reset (SO_LINGER 0) right after it has read the client's
 first TLS record (the ClientHello), before answering anything; later ones
 get a real TLS handshake with CERT/KEY and "200 ok". One line per connection
 on stdout: "hello CONN reset", or "hello CONN served" as its handshake
-starts. Prints "ready"."""
+starts. With "after", the first N connections complete the handshake
+instead, and are reset once a request was read ("request CONN" counts it).
+Prints "ready"."""
 import socket
 import ssl
 import struct
@@ -12,6 +14,7 @@ import sys
 import threading
 
 n, port, cert, key = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+after = sys.argv[5:] == ["after"]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(cert, key)
 lock = threading.Lock()
@@ -20,7 +23,7 @@ count = [0]
 
 def serve(c, cid):
     try:
-        if cid <= n:
+        if cid <= n and not after:
             c.settimeout(5)
             head = b""
             while len(head) < 5:
@@ -41,6 +44,11 @@ def serve(c, cid):
             if not chunk:
                 return
             data += chunk
+        if cid <= n:  # after the handshake: a request the server got
+            print("request %d" % cid, flush=True)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+            return
         s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n")
         s.close()
     except (OSError, ssl.SSLError):
