@@ -541,12 +541,16 @@ static bool cold_use_arena(void)
  * the gate disarmed, a request below FAST_MAX: one load and compare
  * decides; then the sampling countdown, the call and the count) or the
  * general path, which looks at everything. */
-static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
+/* The room a sampled block's mark takes (0: not marked). */
+static inline size_t mark_room(bool smp, size_t n)
 {
-    if (gated(n))
-        return enomem();
-    size_t room = smp && tagging() && n <= SIZE_MAX / 2 ? TAG_ROOM : 0;
-    void *p = NEXT(next_malloc(n + room));
+    return smp && tagging() && n <= SIZE_MAX / 2 ? TAG_ROOM : 0;
+}
+
+/* A block the next allocator returned (room bytes more than the n asked,
+ * when sampled and marked): counted, then marked and recorded when sampled. */
+static inline void *counted_block(void *p, size_t n, bool smp, size_t room)
+{
     if (likely(p)) {
         count_alloc(usable(p));
         if (unlikely(smp)) {
@@ -556,6 +560,14 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
         }
     }
     return p;
+}
+
+static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
+{
+    if (gated(n))
+        return enomem();
+    size_t room = mark_room(smp, n);
+    return counted_block(NEXT(next_malloc(n + room)), n, smp, room);
 }
 
 /* The fast path's rare ends: no slot yet, or a growth step. */
@@ -666,17 +678,9 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     bool smp = heap_due(total);
     if (gated(total))
         return enomem();
-    size_t room = smp && tagging() && total <= SIZE_MAX / 2 ? TAG_ROOM : 0;
+    size_t room = mark_room(smp, total);
     void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
-    if (likely(p)) {
-        count_alloc(usable(p));
-        if (unlikely(smp)) {
-            if (room)
-                p = tag(p, room);
-            heap_record(p, total);
-        }
-    }
-    return p;
+    return counted_block(p, total, smp, room);
 }
 
 /* realloc of a marked (sampled) block, or of a block into a sampled one
@@ -837,16 +841,7 @@ static void *aligned_common(int kind, size_t align, size_t n, int *err)
         if (room > page_size || n > SIZE_MAX / 2)
             smp = false, room = 0;
     }
-    void *p = NEXT(aligned_next(kind, align, n + room, err));
-    if (p) {
-        count_alloc(usable(p));
-        if (unlikely(smp)) {
-            if (room)
-                p = tag(p, room);
-            heap_record(p, n);
-        }
-    }
-    return p;
+    return counted_block(NEXT(aligned_next(kind, align, n + room, err)), n, smp, room);
 }
 
 EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
