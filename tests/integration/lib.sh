@@ -161,22 +161,11 @@ stat_field() {
 # stat_pids: their pids; stat_count COMM: how many were named COMM.
 push_mark() { push_flush; echo $(($(wc -l <"$TMP/push.jsonl") + 1)) >"$TMP/push.mark"; }
 stat_sum() { push_flush; push_sum "$1" "$(cat "$TMP/push.mark")"; }
-stat_pids() {
-    push_flush
-    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
-import json, sys
-markers = set(open(sys.argv[1]).read().split())
-pids = []
-for d in map(json.loads, sys.stdin):
-    if str(d["pid"]) not in markers and d["pid"] not in pids:
-        pids.append(d["pid"])
-print(*pids, sep="\n")' "$TMP/push.markers"
-}
 # stat_table KEY...: one line per process that pushed since the mark: its
 # pid, then KEY of its final figures, for each KEY.
 stat_table() {
     push_flush
-    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -S -E -c '
 import json, sys
 markers = set(open(sys.argv[1]).read().split())
 last = {}
@@ -190,12 +179,8 @@ def get(d, key):
 for pid, d in last.items():
     print(pid, *(get(d, k) for k in sys.argv[2:]))' "$TMP/push.markers" "$@"
 }
-stat_count() {
-    local p n=0
-    for p in $(stat_pids); do [ "$(stat_field comm "$p")" = "$1" ] && n=$((n + 1)); done
-    echo "$n"
-}
-
+stat_pids() { stat_table; }
+stat_count() { stat_table comm | grep -c " $1\$" || true; }
 # need FILE...: what a test runs from the build. `make check-integration` builds
 # it all first (the library, the CLI, build/bin/*); a test never runs make.
 need() {
