@@ -18,7 +18,7 @@
 #define EXIT_USAGE 2   /* usage error or bad configuration */
 #define EXIT_NOPROC 3  /* no such process, or no shim in it */
 
-/* ---- procs.c: discovery and requests ------------------------------------ */
+/* ---- discover.c and procs.c: finding processes, and requests ----------- */
 
 struct proc_ref {
     int pid;
@@ -45,6 +45,13 @@ void procs_say_none(void);
 
 /* The socket of one pid: 0 found, -1 not (no such process, or no shim). */
 int procs_find(int pid, struct proc_ref *out);
+
+/* alive: exists and is not a zombie. */
+bool procs_pid_alive(int pid);
+/* A connected socket to p (non-blocking once connected), its server checked
+ * with SO_PEERCRED (the user, or for another user's socket that user's
+ * process of that pid: else errno EPERM); -1 with errno. */
+int procs_connect(const struct proc_ref *p, int timeout_ms);
 
 /* One request: connects, sends the line, half-closes, reads to EOF within
  * timeout_ms. *answer is malloc'd and NUL-terminated. Returns 0, or -1 with

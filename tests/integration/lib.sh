@@ -30,13 +30,13 @@ spawn() { "$@" & CHILDREN+=($!); }
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# wait_until SECONDS CMD...: until CMD succeeds (tried every 50 ms); 1 when
+# wait_until SECONDS CMD...: until CMD succeeds (tried every 20 ms); 1 when
 # SECONDS pass first. The one way a test waits for a state; the waits below
 # name the usual states.
 wait_until() {
     local t=$1 i=0; shift
     until "$@"; do
-        i=$((i + 1)); [ $i -gt $((t * 20)) ] && return 1; sleep 0.05
+        i=$((i + 1)); [ $i -gt $((t * 50)) ] && return 1; sleep 0.02
     done
 }
 port_open() { "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; }
@@ -93,74 +93,79 @@ push_flush() {
         fail "the collector did not receive the marker of pid $mark: $(cat "$TMP/push.err")"
 }
 
-# push_query KEY FIRST [PID]: KEY of PID's last object, or (no PID) KEY summed
-# over the last objects of every process, in the collector's lines from FIRST.
-push_query() {
-    "$PY" - "$TMP/push.jsonl" "$@" <<'PYEOF'
+# push_sum KEY FIRST: KEY summed over the last objects of every process but
+# the markers, in the collector's lines from FIRST.
+push_sum() {
+    tail -n +"$2" "$TMP/push.jsonl" | "$PY" -S -E -c '
 import json, sys
-path, key, first = sys.argv[1], sys.argv[2], int(sys.argv[3])
-pid = int(sys.argv[4]) if len(sys.argv) > 4 else None
+markers = set(open(sys.argv[1]).read().split())
 last = {}
-for n, line in enumerate(open(path), 1):
-    d = json.loads(line)
-    if n >= first and (pid is None or d.get("pid") == pid):
-        last[d["pid"]] = d
-def get(d):
-    for k in key.split("."):
-        d = d[k]
-    return d
-if pid is not None:
-    if pid not in last:
-        sys.exit(1)
-    v = get(last[pid])
-    # An object (net.connect) as "calls=3 failures=1 ...", for messages; a
-    # list (net.destinations) as JSON.
+for d in map(json.loads, sys.stdin):
+    last[d["pid"]] = d
+total = 0
+for pid, d in last.items():
+    if str(pid) not in markers:
+        for k in sys.argv[2].split("."):
+            d = d[k]
+        total += d
+print(total)' "$TMP/push.markers" "$1"
+}
+# push_dump PID: PID's last object, flat, one KEY=VALUE a line (net.connect.calls=3;
+# an object also as a whole, net.connect=calls=3 failures=1 ...; a list as JSON).
+push_dump() {
+    "$PY" -S -E -c '
+import json, sys
+pid, last = int(sys.argv[2]), None
+for line in open(sys.argv[1]):
+    if line.startswith("{\"pid\":%d," % pid):
+        last = json.loads(line)
+if last is None:
+    sys.exit(1)
+def flat(prefix, v):
     if isinstance(v, dict):
-        print(" ".join("%s=%s" % kv for kv in v.items()))
+        if prefix:
+            print("%s=%s" % (prefix, " ".join("%s=%s" % kv for kv in v.items() if not isinstance(kv[1], (dict, list)))))
+        for k, x in v.items():
+            flat(prefix + "." + k if prefix else k, x)
     else:
-        print(json.dumps(v) if isinstance(v, list) else v)
-else:
-    markers = set(open(path.replace("push.jsonl", "push.markers")).read().split())
-    print(sum(get(d) for p, d in last.items() if str(p) not in markers))
-PYEOF
+        print("%s=%s" % (prefix, json.dumps(v) if isinstance(v, list) else v))
+flat("", last)' "$TMP/push.jsonl" "$1"
 }
 
 # stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
 # KEY a path in it (net.connect.retries, mem.enomem; an object such as
-# net.connect prints as "calls=3 failures=1 ..."); the process: PID, the
-# `pushed` one whose stderr went to ERRFILE, or else the last `pushed` one.
-# Once it has exited, these are its final figures.
+# net.connect prints as "calls=3 failures=1 ...", a list as JSON); the
+# process: PID, the `pushed` one whose stderr went to ERRFILE, or else the
+# last `pushed` one. Once it has exited, these are its final figures (kept,
+# then, in $TMP/stats.PID: one flush and one parse per process).
 stat_field() {
-    local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")}
+    local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")} cache
     case $pid in
     *[!0-9]*) [ -f "$pid.pid" ] || fail "stat_field $key: no pushed process wrote to $pid"
               pid=$(cat "$pid.pid") ;;
     esac
-    push_flush
-    push_query "$key" 1 "$pid" || fail "no figure $key of pid $pid in what it pushed"
+    cache="$TMP/stats.$pid"
+    if [ ! -s "$cache" ]; then
+        gone "$pid" && local final=1
+        push_flush
+        push_dump "$pid" >"$cache.tmp" || fail "no stats pushed by pid $pid"
+        if [ -n "${final:-}" ]; then mv "$cache.tmp" "$cache"; else cache="$cache.tmp"; fi
+    fi
+    local re="^${key//./\\.}="
+    grep -q "$re" "$cache" || fail "no figure $key in the stats of pid $pid"
+    sed -n "s/$re//p" "$cache"
 }
 
 # push_mark, then stat_sum KEY: KEY summed over the final figures of every
 # process that pushed since the mark (a program and the ones it started);
 # stat_pids: their pids; stat_count COMM: how many were named COMM.
 push_mark() { push_flush; echo $(($(wc -l <"$TMP/push.jsonl") + 1)) >"$TMP/push.mark"; }
-stat_sum() { push_flush; push_query "$1" "$(cat "$TMP/push.mark")"; }
-stat_pids() {
-    push_flush
-    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
-import json, sys
-markers = set(open(sys.argv[1]).read().split())
-pids = []
-for d in map(json.loads, sys.stdin):
-    if str(d["pid"]) not in markers and d["pid"] not in pids:
-        pids.append(d["pid"])
-print(*pids, sep="\n")' "$TMP/push.markers"
-}
+stat_sum() { push_flush; push_sum "$1" "$(cat "$TMP/push.mark")"; }
 # stat_table KEY...: one line per process that pushed since the mark: its
 # pid, then KEY of its final figures, for each KEY.
 stat_table() {
     push_flush
-    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -c '
+    tail -n +"$(cat "$TMP/push.mark")" "$TMP/push.jsonl" | "$PY" -S -E -c '
 import json, sys
 markers = set(open(sys.argv[1]).read().split())
 last = {}
@@ -174,12 +179,8 @@ def get(d, key):
 for pid, d in last.items():
     print(pid, *(get(d, k) for k in sys.argv[2:]))' "$TMP/push.markers" "$@"
 }
-stat_count() {
-    local p n=0
-    for p in $(stat_pids); do [ "$(push_query comm 1 "$p")" = "$1" ] && n=$((n + 1)); done
-    echo "$n"
-}
-
+stat_pids() { stat_table; }
+stat_count() { stat_table comm | grep -c " $1\$" || true; }
 # need FILE...: what a test runs from the build. `make check-integration` builds
 # it all first (the library, the CLI, build/bin/*); a test never runs make.
 need() {

@@ -195,9 +195,9 @@ CEOF
     [ "$n" -ge 4 ] || fail "expected stats from gcc, cc1, as, collect2 and ld; got $n"
     maxmap=0
     for p in $pids; do
-        echo "    gcc pass $(push_query comm 1 "$p"): mem $(push_query mem 1 "$p")"
+        echo "    gcc pass $(stat_field comm "$p"): mem $(stat_field mem "$p")"
         check_stats "$p" "a gcc pass"
-        v=$(push_query mem.mmap_anon_peak_bytes 1 "$p"); [ "$v" -gt "$maxmap" ] && maxmap=$v
+        v=$(stat_field mem.mmap_anon_peak_bytes "$p"); [ "$v" -gt "$maxmap" ] && maxmap=$v
     done
     [ "$maxmap" -ge $((1 * MiB)) ] || fail "no gcc pass counted anonymous mappings (cc1's GC heap): max mmap_anon_peak=$maxmap"
     cmp "$TMP/c0/prog" "$TMP/c1/prog" || fail "gcc under the shim produced a different binary"
