@@ -11,8 +11,8 @@
  * the default run directory of its new uid (config.c: reshim_run_dir_for),
  * and a listener made before such a change is made again.
  *
- * The thread starts late (server_tick from the first slow point after init)
- * and opens its socket only once the process is 100 ms old,
+ * The thread starts late (at the first slow point after init, a
+ * reshim_slow_point) and opens its socket only once the process is 100 ms old,
  * runs with every signal blocked and the recursion guard held (its own I/O
  * is never counted, never retried), and never blocks: one poll() loop, all
  * sockets non-blocking, every client with a bounded input buffer and an
@@ -60,6 +60,7 @@
 #include "heapprof.h"
 #include "log.h"
 #include "memmon.h"
+#include "push.h"
 #include "net.h"
 #include "retry.h"
 #include "stats.h"
@@ -79,7 +80,6 @@
 #define WATCH_MAX_MS SREQ_WATCH_MAX_MS
 #define TRIM_GAP_NS SEC_NS           /* requested trims: at most one a second */
 #define STOP_WAIT_NS (100 * MS_NS)   /* the destructor waits this long for the thread */
-#define PUSH_EXIT_NS (200 * MS_NS)   /* the final datagram: retries within this */
 #define STACK_SIZE (128 * 1024)
 #define ACCEPT_BATCH 64
 #define LISTEN_BACKLOG 128
@@ -96,8 +96,6 @@
 #ifndef SOCK_PATH_MAX
 #define SOCK_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
 #endif
-
-atomic_int server_armed;
 
 static _Atomic uint64_t t0_ns;      /* monotonic, at init (or fork) */
 static _Atomic int64_t t0_real_ns;  /* unix time then */
@@ -118,6 +116,8 @@ static int64_t real_ns(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
+
+static void late_start(void);
 
 void server_init(reshim_getenv_fn get, void *ctx)
 {
@@ -141,14 +141,7 @@ void server_init(reshim_getenv_fn get, void *ctx)
     }
     atomic_store(&t0_real_ns, real_ns());
     atomic_store(&t0_ns, reshim_now_ns());
-    atomic_store(&server_armed, 1);
-}
-
-/* ---- memory: raw mappings (sys.c), never the app's malloc, never counted -- */
-
-static size_t page_round(size_t n)
-{
-    return (n + 4095) & ~(size_t)4095;
+    reshim_late_arm(late_start);
 }
 
 /* ---- the snapshot --------------------------------------------------------- */
@@ -175,105 +168,21 @@ static void comm_get(char *dst, size_t n, int pid)
     dst[len] = 0;
 }
 
-static void copy_word(char *dst, size_t n, const char *s)
-{
-    size_t len = strnlen(s, n - 1);
-    memcpy(dst, s, len);
-    dst[len] = 0;
-}
-
-static void copy_calls(struct snap_calls *d, struct net_counters *c)
-{
-    d->calls = ATOMIC_LOAD(&c->calls);
-    d->failures = ATOMIC_LOAD(&c->failures);
-    d->retries = ATOMIC_LOAD(&c->retries);
-    d->recovered = ATOMIC_LOAD(&c->recovered);
-    d->gave_up = ATOMIC_LOAD(&c->gave_up);
-}
-
-static bool dest_used(const struct snap_dest *d)
-{
-    return d->connect.calls || d->connect.failures || d->sends || d->recvs || d->io_failures ||
-           d->skipped_breaker || d->skipped_budget || d->skipped_filter;
-}
-
 void server_snapshot(struct reshim_snapshot *s)
 {
     GUARD_ENTER();
-    const struct reshim_config *cfg = reshim_cfg();
     uint64_t now = reshim_now_ns(), t0 = atomic_load(&t0_ns);
     /* Field by field: the struct is large (the destination array), and only
      * the entries in use are touched. */
     s->pid = (int)syscall(SYS_getpid);
     comm_get(s->comm, sizeof s->comm, s->pid);
-    copy_word(s->version, sizeof s->version, RESHIM_VERSION);
+    snap_word(s->version, sizeof s->version, RESHIM_VERSION);
     s->uptime_s = t0 && now > t0 ? (double)(now - t0) / 1e9 : 0;
     s->start_time_s = (double)atomic_load(&t0_real_ns) / 1e9;
     s->time_s = (double)real_ns() / 1e9;
-    for (int c = 0; c < NC_COUNT && c < SNAP_CLASSES; c++)
-        copy_calls(&s->net[c], &reshim_stats.net[c]);
-    s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
-    s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
-    unsigned nd = 0;
     struct breaker_params bp = retry_breaker_params();
-    for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
-        unsigned slot = i % DEST_SLOTS; /* slot 0 (the overflow) last */
-        struct dest_slot *ds = &reshim_stats.dest[slot];
-        if (slot && atomic_load_explicit(&ds->state, memory_order_acquire) != 2)
-            continue;
-        struct snap_dest *d = &s->dest[nd];
-        memset(d, 0, sizeof *d);
-        copy_calls(&d->connect, &ds->connect);
-        d->sends = ATOMIC_LOAD(&ds->sends);
-        d->recvs = ATOMIC_LOAD(&ds->recvs);
-        d->bytes_out = ATOMIC_LOAD(&ds->bytes_out);
-        d->bytes_in = ATOMIC_LOAD(&ds->bytes_in);
-        d->io_failures = ATOMIC_LOAD(&ds->io_failures);
-        d->skipped_breaker = ATOMIC_LOAD(&ds->skipped_breaker);
-        d->skipped_budget = ATOMIC_LOAD(&ds->skipped_budget);
-        d->skipped_filter = ATOMIC_LOAD(&ds->skipped_filter);
-        /* A fork child keeps the parent's names with zeroed counters: a row
-         * only for destinations this process used. */
-        if (!dest_used(d))
-            continue;
-        copy_word(d->dest, sizeof d->dest, slot ? ds->name : "(other)");
-        copy_word(d->dir, sizeof d->dir, ds->dir == DEST_IN ? "in" : "out");
-        int err = (int)ATOMIC_LOAD(&ds->last_error);
-        if (err) {
-            char eb[16];
-            copy_word(d->last_error, sizeof d->last_error, reshim_errno_name(err, eb));
-        }
-        copy_word(d->breaker, sizeof d->breaker,
-                  breaker_state_name(breaker_state(&ds->breaker, &bp, now)));
-        nd++;
-    }
-    s->ndest = nd;
-
-    struct mem_snapshot m;
-    memmon_snapshot(&m);
-    struct snap_mem *o = &s->mem;
-    memset(o, 0, sizeof *o);
-    o->rss_bytes = m.rss;
-    o->rss_peak_bytes = m.rss_peak;
-    o->rss_anon_bytes = m.rss_anon;
-    o->rss_file_bytes = m.rss_file;
-    o->rss_shmem_bytes = m.rss_shmem;
-    o->heap_live_bytes = m.heap_live;
-    o->heap_peak_bytes = m.heap_peak;
-    o->allocs = m.allocs;
-    o->frees = m.frees;
-    o->mmap_anon_bytes = m.mmap_anon;
-    o->mmap_anon_peak_bytes = m.mmap_anon_peak;
-    o->budget_bytes = m.budget;
-    o->usage_bytes = m.usage;
-    o->working_set_bytes = m.working_set;
-    copy_word(o->budget_source, sizeof o->budget_source, budget_source_name(m.budget_source));
-    copy_word(o->state, sizeof o->state, mem_state_name(m.state));
-    copy_word(o->policy, sizeof o->policy, reshim_mem_policy_name(cfg->mem_policy));
-    o->trims = m.trims;
-    o->trimmed_bytes = m.trimmed;
-    o->enomem = m.enomem;
-    copy_word(o->trim, sizeof o->trim, alloc_trim_method());
+    stats_snapshot(s, &bp, now);
+    memmon_snap(&s->mem);
     GUARD_LEAVE();
 }
 
@@ -302,7 +211,7 @@ static uint64_t linger_until[LINGERS];
 /* wakefd/wakew: a pipe (not an eventfd: every eventfd shares one inode, so
  * the fstat identity check could not tell ours from the app's). */
 static struct sys_owned lsn = SYS_OWNED_NONE, wakefd = SYS_OWNED_NONE,
-                        wakew = SYS_OWNED_NONE, pushfd = SYS_OWNED_NONE;
+                        wakew = SYS_OWNED_NONE;
 /* Our socket file (rd.sock; "" when abstract or none), the run directory
  * it is in and the identities of both (rundir.c). Every operation on the
  * socket file goes through a descriptor of that directory, checked to be
@@ -321,8 +230,6 @@ static uint64_t last_trim_ns;
  * every answer of that turn; the destructor has its own. */
 static struct reshim_snapshot snap_thread, snap_exit;
 static uint64_t turn, snap_turn;
-static char *push_buf;
-static size_t push_cap;
 
 /* Empty tables (static zeroes would say fd 0). */
 static bool tables_ready;
@@ -360,7 +267,7 @@ static bool out_reserve(struct client *c, size_t need)
         need = SMALL_ANSWER;
     if (c->out && c->out_cap >= need)
         return true;
-    size_t cap = page_round(need);
+    size_t cap = sys_page_round(need);
     char *p = sys_map(cap);
     if (!p)
         return false;
@@ -496,7 +403,7 @@ static void reply_config(struct client *c, uint64_t now)
     /* The run directory as placed (a uid change may have moved it). */
     struct reshim_config shown = *reshim_cfg();
     if (run_dir[0])
-        copy_word(shown.run_dir, sizeof shown.run_dir, run_dir);
+        snap_word(shown.run_dir, sizeof shown.run_dir, run_dir);
     const char *given[V_COUNT];
     for (int v = 0; v < V_COUNT; v++)
         given[v] = raw_have[v] ? raw_pool + raw_at[v] : NULL;
@@ -935,7 +842,7 @@ static void listener_open(uint64_t now)
     const char *why = NULL;
     lsn_euid = geteuid();
     const char *dir = reshim_run_dir_for(reshim_cfg(), (unsigned)lsn_euid, dbuf, sizeof dbuf);
-    copy_word(run_dir, sizeof run_dir, dir);
+    snap_word(run_dir, sizeof run_dir, dir);
     size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", run_dir,
                                 (int)syscall(SYS_getpid));
     int fd = -1, dfd = -1;
@@ -978,7 +885,7 @@ static void listener_open(uint64_t now)
     if (lsn.fd >= 0 && reshim_log_enabled(RLOG_DEBUG)) {
         char name[SOCK_PATH_MAX + 1] = "@";
         if (rd.sock[0])
-            copy_word(name, sizeof name, rd.sock);
+            snap_word(name, sizeof name, rd.sock);
         else
             abstract_name(name + 1, sizeof name - 1);
         LOG_DEBUG("stats socket: serving on %s, %llu ms after start", name,
@@ -1079,84 +986,6 @@ static void wake_drain(void)
             ;
 }
 
-/* ---- pushed datagrams ----------------------------------------------------- */
-
-static socklen_t push_addr(struct sockaddr_un *a, const char *path)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    size_t n = strnlen(path, sizeof a->sun_path - 1);
-    memcpy(a->sun_path, path, n);
-    if (path[0] == '@') { /* "@name": an abstract collector */
-        a->sun_path[0] = 0;
-        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-    }
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-}
-
-/* One datagram; with a budget, EAGAIN (the collector's queue is full) is
- * retried with short sleeps until it runs out. 0 sent, -1 dropped. */
-static int push_send(int fd, const char *buf, size_t len, uint64_t budget_ns)
-{
-    struct sockaddr_un a;
-    socklen_t alen = push_addr(&a, reshim_cfg()->push);
-    uint64_t start = reshim_now_ns();
-    uint64_t nap = MS_NS;
-    for (;;) {
-        ssize_t n =
-            sys_sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
-        if (n >= 0)
-            return 0;
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if ((e != EAGAIN && e != EWOULDBLOCK && e != ENOBUFS) || !budget_ns)
-            return -1;
-        uint64_t spent = reshim_now_ns() - start;
-        if (spent >= budget_ns)
-            return -1;
-        if (nap > budget_ns - spent)
-            nap = budget_ns - spent;
-        struct timespec ts = {0, (long)nap};
-        nanosleep(&ts, NULL);
-        nap = nap * 2 > 40 * MS_NS ? 40 * MS_NS : nap * 2;
-    }
-}
-
-static int new_dgram_socket(void)
-{
-    return reshim_fd_above_stdio(sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-}
-
-static void push_periodic(void)
-{
-    struct reshim_snapshot *s = thread_snapshot();
-    size_t need = page_round(snap_json_max(s->ndest));
-    if (push_cap < need) {
-        char *p = sys_map(need);
-        if (!p)
-            return;
-        sys_unmap(push_buf, push_cap);
-        push_buf = p;
-        push_cap = need;
-    }
-    struct sbuf b;
-    sb_init(&b, push_buf, push_cap);
-    snap_json(s, &b);
-    if (b.overflow)
-        return;
-    if (!sys_own_ok(&pushfd)) {
-        pushfd.fd = -1;
-        int fd = new_dgram_socket();
-        if (fd < 0 || !sys_own_take(&pushfd, fd)) {
-            if (fd >= 0)
-                sys_close(fd);
-            return;
-        }
-    }
-    push_send(pushfd.fd, b.p, b.len, 0);
-}
-
 /* ---- the thread ------------------------------------------------------------ */
 
 static int poll_ms(uint64_t now, uint64_t deadline)
@@ -1217,7 +1046,7 @@ static void *srv_main(void *arg)
         if (wakefd.fd < 0)
             wake_open();
         if (now >= next_push) {
-            push_periodic();
+            push_periodic(thread_snapshot());
             next_push += cfg->interval_ns;
             if (next_push <= now)
                 next_push = now + cfg->interval_ns;
@@ -1345,7 +1174,7 @@ out:
     for (int i = 0; tables_ready && i < LINGERS; i++)
         sys_own_close(&lingering[i]);
     listener_close();
-    sys_own_close(&pushfd);
+    push_close();
     atomic_store(&running, 0);
     return NULL;
 }
@@ -1357,7 +1186,8 @@ static void start_thread(void)
         LOG_ERROR("cannot start the stats thread (%d): no stats socket, no pushed stats", rc);
 }
 
-void server_tick_slow(void)
+/* At a slow point (reshim_slow_point), while armed: starts the thread. */
+static void late_start(void)
 {
     if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
         return;
@@ -1366,7 +1196,7 @@ void server_tick_slow(void)
      * would wait for the allocator lock this thread holds: later. */
     if (!reshim_in_foreign_child() && !atomic_load(&stop_req) && !alloc_in_allocator()) {
         int expected = 1;
-        if (atomic_compare_exchange_strong(&server_armed, &expected, 0))
+        if (atomic_compare_exchange_strong(&reshim_late_armed, &expected, 0))
             start_thread();
     }
     errno = saved;
@@ -1399,9 +1229,7 @@ static void server_atfork(int phase)
     wake_lock_drop(); /* the fork may have come while the thread held it */
     sys_own_close(&wakefd);
     sys_own_close(&wakew);
-    sys_own_close(&pushfd);
-    push_buf = NULL; /* forgotten, as the client buffers */
-    push_cap = 0;
+    push_forget();
     rd.sock[0] = run_dir[0] = 0;
     place_warned = abstract_warned = false;
     next_listen = last_lsn_check = last_path_check = lsn_pause_until = 0;
@@ -1411,36 +1239,16 @@ static void server_atfork(int phase)
     atomic_store(&stop_req, 0);
     atomic_store(&t0_real_ns, real_ns());
     atomic_store(&t0_ns, reshim_now_ns());
-    atomic_store(&server_armed, 1);
+    reshim_late_arm(late_start);
     GUARD_LEAVE();
 }
 RESHIM_ATFORK(server_atfork, ATFORK_RANK_SERVER);
-
-static void final_push(void)
-{
-    server_snapshot(&snap_exit);
-    size_t cap = page_round(snap_json_max(snap_exit.ndest));
-    char *buf = sys_map(cap); /* never unmapped: nothing is freed at exit */
-    if (!buf)
-        return;
-    struct sbuf b;
-    sb_init(&b, buf, cap);
-    snap_json(&snap_exit, &b);
-    if (b.overflow)
-        return;
-    int fd = new_dgram_socket();
-    if (fd < 0)
-        return;
-    if (push_send(fd, b.p, b.len, PUSH_EXIT_NS) != 0)
-        LOG_DEBUG("pushed stats: the final datagram to %s was dropped", reshim_cfg()->push);
-    sys_close(fd);
-}
 
 void server_exit(void)
 {
     int saved = errno;
     GUARD_ENTER();
-    atomic_store(&server_armed, 0);
+    reshim_late_arm(NULL);
     atomic_store(&stop_req, 1);
     if (atomic_load(&running)) {
         uint64_t one = 1, start = reshim_now_ns();
@@ -1468,8 +1276,10 @@ void server_exit(void)
         if (atomic_load(&running))
             unlink_ours(); /* the thread is busy (a long trim): remove the file anyway */
     }
-    if (reshim_cfg()->push[0])
-        final_push();
+    if (reshim_cfg()->push[0]) {
+        server_snapshot(&snap_exit);
+        push_final(&snap_exit);
+    }
     GUARD_LEAVE();
     errno = saved;
 }
