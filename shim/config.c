@@ -224,7 +224,7 @@ const char *reshim_mem_policy_name(enum reshim_mem_policy p)
 }
 const char *reshim_source_name(enum reshim_source s)
 {
-    return s == SRC_ENV ? "env" : s == SRC_INVALID ? "default (invalid env)" : "default";
+    return s == SRC_ENV ? "env" : s == SRC_INVALID ? "invalid" : "default";
 }
 
 static int parse_bool(const char *s, bool *out)

@@ -85,6 +85,6 @@ int reshim_parse_uint(const char *s, unsigned max, unsigned *out);
 const char *reshim_log_level_name(enum reshim_log_level l);
 const char *reshim_jitter_name(enum reshim_jitter j);
 const char *reshim_mem_policy_name(enum reshim_mem_policy p);
-const char *reshim_source_name(enum reshim_source s);
+const char *reshim_source_name(enum reshim_source s); /* "env", "invalid", "default" */
 
 #endif
