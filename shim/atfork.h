@@ -28,13 +28,12 @@ enum atfork_rank {
 struct atfork_entry {
     void (*fn)(int phase); /* enum atfork_phase */
     int rank;
-    const char *name;
 };
 
 #define RESHIM_ATFORK(fn, rank)                                                       \
     static const struct atfork_entry atfork_entry_##fn                                \
         __attribute__((used, section("reshim_atfork"), aligned(sizeof(void *)))) = { \
-            (fn), (rank), #fn}
+            (fn), (rank)}
 
 /* Installs the one pthread_atfork (lifecycle.c, at init). */
 __attribute__((visibility("hidden"))) void reshim_atfork_install(void);

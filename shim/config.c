@@ -242,7 +242,7 @@ const char *reshim_replay_name(enum reshim_replay r)
 }
 const char *reshim_source_name(enum reshim_source s)
 {
-    return s == SRC_ENV ? "env" : s == SRC_INVALID ? "default (invalid env)" : "default";
+    return s == SRC_ENV ? "env" : s == SRC_INVALID ? "invalid" : "default";
 }
 
 static int parse_bool(const char *s, bool *out)

@@ -95,6 +95,6 @@ const char *reshim_jitter_name(enum reshim_jitter j);
 const char *reshim_mem_policy_name(enum reshim_mem_policy p);
 const char *reshim_unwinder_name(enum reshim_unwinder u);
 const char *reshim_replay_name(enum reshim_replay r);
-const char *reshim_source_name(enum reshim_source s);
+const char *reshim_source_name(enum reshim_source s); /* "env", "invalid", "default" */
 
 #endif

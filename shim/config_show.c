@@ -111,11 +111,6 @@ const char *config_show_value(const struct reshim_config *cfg, enum reshim_var v
     return "";
 }
 
-const char *config_show_source(enum reshim_source s)
-{
-    return s == SRC_ENV ? "env" : s == SRC_INVALID ? "invalid" : "default";
-}
-
 #define VALUE_MAX 48 /* a formatted number with its unit */
 
 size_t config_show_json_max(const struct reshim_config *cfg, const char *const given[V_COUNT])
@@ -145,7 +140,7 @@ void config_show_json(struct sbuf *b, const struct reshim_config *cfg,
         sb_str(b, ":{\"value\":");
         sb_json_str(b, config_show_value(cfg, (enum reshim_var)v, given[v], vb, sizeof vb));
         sb_str(b, ",\"source\":");
-        sb_json_str(b, config_show_source(src));
+        sb_json_str(b, reshim_source_name(src));
         if (src == SRC_INVALID) {
             sb_str(b, ",\"given\":");
             sb_json_str(b, given[v] ? given[v] : "");

@@ -18,9 +18,6 @@
 const char *config_show_value(const struct reshim_config *cfg, enum reshim_var v,
                               const char *given, char *buf, size_t n);
 
-/* The answer's word for a source: "env", "invalid" or "default". */
-const char *config_show_source(enum reshim_source s);
-
 /* The `config` answer: {"RESHIM_X":{"value":"..","source":".."[,"given":".."]},
  * ...}\n in the order of reshim_config_names; given[v]: as in the
  * environment, or NULL. config_show_json_max: the bytes it may take. */

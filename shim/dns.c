@@ -2,287 +2,24 @@
  * also remembered). On EAI_AGAIN, a temporary failure, the lookup is retried;
  * when it persists, the last good answer for the same query, up to
  * RESHIM_DNS_STALE old, is returned instead (serve-stale, RFC 8767).
- * EAI_NONAME and EAI_FAIL are never retried. Owns the answer cache (a small
- * fixed table under one mutex: getaddrinfo is not async-signal-safe). The
- * lists it hands out are laid out as the C library lays out its own, so its
- * freeaddrinfo frees them: glibc's (one block per node, the name apart) or
- * musl's (one array of struct aibuf, see copy_for_app). */
+ * EAI_NONAME and EAI_FAIL are never retried. The answers and the stale
+ * copies live in dnscache.c. */
 #define _GNU_SOURCE
-#include "dns.h"
+#include "dnscache.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
-#include "atfork.h"
 #include "backoff.h"
 #include "config.h"
 #include "log.h"
 #include "net.h"
 #include "policy.h"
-#include "server.h"
 #include "stats.h"
 
-#define DNS_CACHE_SLOTS 64
-#define DNS_NODE_MAX 256
-#define DNS_SERVICE_MAX 32
 #define DNS_STALE_RETRY_NS 200000000ull /* one quick retry when a stale answer waits */
-
-struct dns_key {
-    char node[DNS_NODE_MAX];
-    char service[DNS_SERVICE_MAX];
-    int flags, family, socktype, protocol;
-};
-
-struct dns_entry {
-    bool used;
-    struct dns_key key;
-    uint64_t stored_ns;   /* when the answer was last good */
-    uint64_t used_ns;     /* for replacement */
-    struct addrinfo *answer;
-};
-
-static pthread_mutex_t dns_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct dns_entry cache[DNS_CACHE_SLOTS];
-
-static void dns_atfork(int phase)
-{
-    if (phase == ATFORK_PREPARE)
-        pthread_mutex_lock(&dns_lock);
-    else if (phase == ATFORK_PARENT)
-        pthread_mutex_unlock(&dns_lock);
-    else
-        pthread_mutex_init(&dns_lock, NULL);
-}
-RESHIM_ATFORK(dns_atfork, ATFORK_RANK_DNS);
-
-static bool make_key(const char *node, const char *service, const struct addrinfo *hints,
-                     struct dns_key *k)
-{
-    unsigned char tmp[16];
-    if (!node || strlen(node) >= DNS_NODE_MAX || (service && strlen(service) >= DNS_SERVICE_MAX))
-        return false;
-    if (inet_pton(AF_INET, node, tmp) == 1 || inet_pton(AF_INET6, node, tmp) == 1)
-        return false; /* numeric: never fails temporarily */
-    if (hints && (hints->ai_flags & AI_NUMERICHOST))
-        return false;
-    memset(k, 0, sizeof *k);
-    strcpy(k->node, node);
-    if (service)
-        strcpy(k->service, service);
-    if (hints) {
-        k->flags = hints->ai_flags;
-        k->family = hints->ai_family;
-        k->socktype = hints->ai_socktype;
-        k->protocol = hints->ai_protocol;
-    }
-    return true;
-}
-
-static bool key_eq(const struct dns_key *a, const struct dns_key *b)
-{
-    return a->flags == b->flags && a->family == b->family && a->socktype == b->socktype &&
-           a->protocol == b->protocol && strcmp(a->node, b->node) == 0 &&
-           strcmp(a->service, b->service) == 0;
-}
-
-static void free_list(struct addrinfo *ai)
-{
-    while (ai) {
-        struct addrinfo *next = ai->ai_next;
-        reshim_app_free(ai->ai_canonname);
-        reshim_app_free(ai);
-        ai = next;
-    }
-}
-
-/* A copy laid out as glibc lays out its own: each node and its address in one
- * block, the canonical name in another, so freeaddrinfo() frees it. */
-static struct addrinfo *copy_list(const struct addrinfo *src)
-{
-    struct addrinfo *head = NULL, **tail = &head;
-    for (; src; src = src->ai_next) {
-        struct addrinfo *n = reshim_app_malloc(sizeof *n + src->ai_addrlen);
-        if (!n) {
-            free_list(head);
-            return NULL;
-        }
-        *n = *src;
-        n->ai_next = NULL;
-        n->ai_addr = src->ai_addr ? (struct sockaddr *)(n + 1) : NULL;
-        if (src->ai_addr)
-            memcpy(n->ai_addr, src->ai_addr, src->ai_addrlen);
-        n->ai_canonname = NULL;
-        if (src->ai_canonname) {
-            n->ai_canonname = strdup(src->ai_canonname);
-            if (!n->ai_canonname) {
-                reshim_app_free(n);
-                free_list(head);
-                return NULL;
-            }
-        }
-        *tail = n;
-        tail = &n->ai_next;
-    }
-    return head;
-}
-
-#ifdef RESHIM_MUSL
-/* musl's layout (src/network/lookup.h, getaddrinfo.c, freeaddrinfo.c since
- * 1.1.20): one calloc'd array of struct aibuf, the canonical name after it;
- * node k has slot k, node 0 holds the count of nodes still owned (ref).
- * freeaddrinfo walks to the last node, steps back `slot` elements to the
- * array and frees it when ref drops to 0. Older musl freed the head node
- * with free(), which is this array's start too. */
-struct musl_aibuf {
-    struct addrinfo ai;
-    union {
-        struct sockaddr_in sin;
-        struct sockaddr_in6 sin6;
-    } sa;
-    volatile int lock[1];
-    short slot, ref;
-};
-
-static struct addrinfo *copy_for_app(const struct addrinfo *src)
-{
-    size_t n = 0, canon_len = 0;
-    const char *canon = NULL;
-    for (const struct addrinfo *a = src; a; a = a->ai_next) {
-        if (a->ai_addrlen > sizeof(((struct musl_aibuf *)0)->sa) || ++n > 32767)
-            return NULL; /* not what musl's getaddrinfo makes: no stale answer */
-        if (a->ai_canonname && !canon)
-            canon = a->ai_canonname;
-    }
-    if (!n)
-        return NULL;
-    if (canon)
-        canon_len = strlen(canon);
-    struct musl_aibuf *out = reshim_app_calloc(1, n * sizeof *out + canon_len + 1);
-    if (!out)
-        return NULL;
-    char *outcanon = canon ? memcpy((char *)(out + n), canon, canon_len + 1) : NULL;
-    size_t k = 0;
-    for (const struct addrinfo *a = src; a; a = a->ai_next, k++) {
-        out[k].ai = *a;
-        out[k].ai.ai_addr = a->ai_addr ? (struct sockaddr *)&out[k].sa : NULL;
-        if (a->ai_addr)
-            memcpy(&out[k].sa, a->ai_addr, a->ai_addrlen);
-        out[k].ai.ai_canonname = a->ai_canonname ? outcanon : NULL;
-        out[k].ai.ai_next = k + 1 < n ? &out[k + 1].ai : NULL;
-        out[k].slot = (short)k;
-    }
-    out[0].ref = (short)n;
-    return &out[0].ai;
-}
-#else
-#define copy_for_app copy_list /* glibc: freeaddrinfo frees node by node */
-#endif
-
-static void remember(const struct dns_key *k, const struct addrinfo *answer)
-{
-    struct addrinfo *copy = copy_list(answer);
-    if (!copy)
-        return;
-    uint64_t now = reshim_now_ns();
-    struct addrinfo *old = NULL;
-    pthread_mutex_lock(&dns_lock);
-    struct dns_entry *slot = NULL, *unused = NULL, *oldest = NULL;
-    for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
-        struct dns_entry *e = &cache[i];
-        if (e->used && key_eq(&e->key, k)) {
-            slot = e;
-            break;
-        }
-        if (!e->used && !unused)
-            unused = e;
-        if (e->used && (!oldest || e->used_ns < oldest->used_ns))
-            oldest = e;
-    }
-    if (!slot)
-        slot = unused ? unused : oldest;
-    old = slot->used ? slot->answer : NULL;
-    slot->used = true;
-    slot->key = *k;
-    slot->stored_ns = slot->used_ns = now;
-    slot->answer = copy;
-    pthread_mutex_unlock(&dns_lock);
-    free_list(old);
-}
-
-/* A copy of the remembered answer when it is at most max_age old. */
-static struct addrinfo *stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age)
-{
-    struct addrinfo *copy = NULL;
-    uint64_t now = reshim_now_ns();
-    pthread_mutex_lock(&dns_lock);
-    for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
-        struct dns_entry *e = &cache[i];
-        if (e->used && key_eq(&e->key, k) && now - e->stored_ns <= max_age) {
-            copy = copy_for_app(e->answer);
-            e->used_ns = now;
-            *age = now - e->stored_ns;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&dns_lock);
-    return copy;
-}
-
-static bool have_stale(const struct dns_key *k, uint64_t max_age)
-{
-    bool found = false;
-    uint64_t now = reshim_now_ns();
-    pthread_mutex_lock(&dns_lock);
-    for (int i = 0; i < DNS_CACHE_SLOTS && !found; i++)
-        found = cache[i].used && key_eq(&cache[i].key, k) && now - cache[i].stored_ns <= max_age;
-    pthread_mutex_unlock(&dns_lock);
-    return found;
-}
-
-static bool same_host(const struct sockaddr *a, const struct sockaddr *b)
-{
-    if (a->sa_family != b->sa_family)
-        return false;
-    if (a->sa_family == AF_INET)
-        return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
-                      &((const struct sockaddr_in *)b)->sin_addr, 4) == 0;
-    if (a->sa_family == AF_INET6)
-        return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-                      &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
-    return false;
-}
-
-bool reshim_dns_name_has_addr(void *ctx, const char *name, const struct sockaddr *sa,
-                              socklen_t len)
-{
-    (void)ctx;
-    (void)len;
-    bool found = false;
-    if (strcmp(name, "localhost") == 0) {
-        if (sa->sa_family == AF_INET)
-            return ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24 == 127;
-        if (sa->sa_family == AF_INET6)
-            return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-    }
-    /* Called from connect, which may run in a signal handler: never wait. */
-    if (pthread_mutex_trylock(&dns_lock) != 0)
-        return false;
-    for (int i = 0; i < DNS_CACHE_SLOTS && !found; i++) {
-        if (!cache[i].used || strcasecmp(cache[i].key.node, name) != 0)
-            continue;
-        for (struct addrinfo *ai = cache[i].answer; ai && !found; ai = ai->ai_next)
-            found = ai->ai_addr && same_host(ai->ai_addr, sa);
-    }
-    pthread_mutex_unlock(&dns_lock);
-    return found;
-}
 
 static bool sleep_ns(uint64_t ns)
 {
@@ -298,18 +35,18 @@ static int reshim_getaddrinfo(const char *node, const char *service,
         return EAI_SYSTEM;
     if (!reshim_active())
         return real_getaddrinfo(node, service, hints, res);
-    server_tick();
+    reshim_slow_point();
     const struct reshim_config *cfg = reshim_cfg();
     struct net_counters *g = &reshim_stats.net[NC_DNS];
     struct dns_key key;
-    bool cacheable = make_key(node, service, hints, &key);
+    bool cacheable = dns_make_key(node, service, hints, &key);
     uint64_t start = reshim_now_ns();
     ATOMIC_INC(&g->calls);
 
     int r = real_getaddrinfo(node, service, hints, res);
     if (r == 0) {
         if (cacheable && cfg->dns_stale_ns)
-            remember(&key, *res);
+            dns_remember(&key, *res);
         return 0;
     }
     int saved_errno = errno;
@@ -320,7 +57,7 @@ static int reshim_getaddrinfo(const char *node, const char *service,
     }
     /* EAI_AGAIN. With a stale answer at hand, one quick retry, then the
      * stale answer: glibc may already have waited for its own timeouts. */
-    bool stale = cfg->dns_stale_ns && have_stale(&key, cfg->dns_stale_ns);
+    bool stale = cfg->dns_stale_ns && dns_have_stale(&key, cfg->dns_stale_ns);
     struct backoff bo = {cfg->backoff_base_ns, cfg->backoff_max_ns, cfg->jitter};
     unsigned max = stale ? (cfg->retries ? 1 : 0) : cfg->retries;
     uint64_t deadline = start + cfg->retry_deadline_ns, prev = 0;
@@ -344,14 +81,14 @@ static int reshim_getaddrinfo(const char *node, const char *service,
     if (r == 0) {
         ATOMIC_INC(&g->recovered);
         if (cfg->dns_stale_ns)
-            remember(&key, *res);
+            dns_remember(&key, *res);
         LOG_INFO("getaddrinfo(%.200s) recovered after %u %s", node, retries,
                  retries == 1 ? "retry" : "retries");
         return 0;
     }
     if (r == EAI_AGAIN && stale) {
         uint64_t age = 0;
-        struct addrinfo *copy = stale_answer(&key, cfg->dns_stale_ns, &age);
+        struct addrinfo *copy = dns_stale_answer(&key, cfg->dns_stale_ns, &age);
         if (copy) {
             *res = copy;
             ATOMIC_INC(&g->recovered);

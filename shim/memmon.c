@@ -33,7 +33,7 @@
 #include "log.h"
 #include "heapprof.h"
 #include "reshim.h"
-#include "server.h"
+#include "snapshot.h"
 #include "sys.h"
 
 /* Megabytes with one decimal for log lines (the log formatter has no %f). */
@@ -355,7 +355,7 @@ static void *mon_main(void *arg)
                 usage = poll_once(true);
             }
         }
-        server_tick(); /* the stats thread may start from here too */
+        reshim_slow_point(); /* the stats thread may start from here too */
         uint64_t ns = budget_poll_interval_ns(&params, usage);
         struct timespec ts = {(time_t)(ns / SEC), (long)(ns % SEC)};
         while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
@@ -386,7 +386,7 @@ static TLS_IE unsigned growth_steps;
 
 void memmon_growth(size_t big)
 {
-    server_tick(); /* a growth step is a slow point: the stats thread may start */
+    reshim_slow_point(); /* a growth step is a slow point: the stats thread may start */
     if (atomic_load_explicit(&resolved, memory_order_acquire) != 2)
         resolve();
     if (!params.budget)
@@ -483,6 +483,34 @@ void memmon_snapshot(struct mem_snapshot *s)
     s->trims = atomic_load(&trims);
     s->trimmed = atomic_load(&trimmed);
     s->enomem = atomic_load(&enomem);
+}
+
+void memmon_snap(struct snap_mem *o)
+{
+    struct mem_snapshot m;
+    memmon_snapshot(&m);
+    memset(o, 0, sizeof *o);
+    o->rss_bytes = m.rss;
+    o->rss_peak_bytes = m.rss_peak;
+    o->rss_anon_bytes = m.rss_anon;
+    o->rss_file_bytes = m.rss_file;
+    o->rss_shmem_bytes = m.rss_shmem;
+    o->heap_live_bytes = m.heap_live;
+    o->heap_peak_bytes = m.heap_peak;
+    o->allocs = m.allocs;
+    o->frees = m.frees;
+    o->mmap_anon_bytes = m.mmap_anon;
+    o->mmap_anon_peak_bytes = m.mmap_anon_peak;
+    o->budget_bytes = m.budget;
+    o->usage_bytes = m.usage;
+    o->working_set_bytes = m.working_set;
+    snap_word(o->budget_source, sizeof o->budget_source, budget_source_name(m.budget_source));
+    snap_word(o->state, sizeof o->state, mem_state_name(m.state));
+    snap_word(o->policy, sizeof o->policy, reshim_mem_policy_name(reshim_cfg()->mem_policy));
+    o->trims = m.trims;
+    o->trimmed_bytes = m.trimmed;
+    o->enomem = m.enomem;
+    snap_word(o->trim, sizeof o->trim, alloc_trim_method());
 }
 
 size_t memmon_summary(char *buf, size_t n)

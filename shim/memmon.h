@@ -41,6 +41,9 @@ struct mem_snapshot {
 uint64_t memmon_rss_read(void);
 /* Reads /proc/self/status for the RSS figures (a few microseconds). */
 void memmon_snapshot(struct mem_snapshot *s);
+/* The memory part of the stats snapshot (memmon_snapshot, with names). */
+struct snap_mem;
+void memmon_snap(struct snap_mem *o);
 /* "mem rss=.. rss_peak=.. ..." for the exit summary. */
 size_t memmon_summary(char *buf, size_t n);
 

@@ -23,7 +23,6 @@
 #include "policy.h"
 #include "replay.h"
 #include "retry.h"
-#include "server.h"
 #include "stats.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -220,7 +219,7 @@ static int reshim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!reshim_active())
         return REAL(connect)(fd, addr, len);
-    server_tick();
+    reshim_slow_point();
     reshim_bind_symbols(); /* real_* are used directly below */
     struct fdinfo fi = fdtab_classify(fd);
     if (fi.kind != FD_SOCK || !stream_type(fi.stype))
@@ -304,7 +303,7 @@ static int reshim_socket(int domain, int type, int protocol)
     int fd = REAL(socket)(domain, type, protocol);
     if (fd >= 0 && reshim_active()) {
         fdtab_new_socket(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC));
-        server_tick();
+        reshim_slow_point();
     }
     return fd;
 }
@@ -348,7 +347,7 @@ static int reshim_accept(int fd, struct sockaddr *addr, socklen_t *len)
     int r = REAL(accept)(fd, addr, len);
     if (r >= 0 && reshim_active()) {
         note_accepted(fd, r);
-        server_tick();
+        reshim_slow_point();
     }
     return r;
 }
@@ -358,7 +357,7 @@ static int reshim_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fla
     int r = REAL(accept4)(fd, addr, len, flags);
     if (r >= 0 && reshim_active()) {
         note_accepted(fd, r);
-        server_tick();
+        reshim_slow_point();
     }
     return r;
 }

@@ -48,18 +48,33 @@ HIDDEN void reshim_owner_set(void);        /* this process owns the state (init,
 HIDDEN uint64_t reshim_random(void);       /* per-thread xorshift, never 0 */
 HIDDEN uint64_t reshim_now_ns(void);        /* CLOCK_MONOTONIC */
 
+/* A slow point (a connect, a retry, a failed lookup, a heap growth step):
+ * where late work may start (the stats thread, once the process is 100 ms
+ * old). The work arms itself (server.c, with reshim_late_arm); the callers
+ * never depend on it. Preserves errno. */
+extern atomic_int reshim_late_armed;
+HIDDEN void reshim_late_arm(void (*fn)(void)); /* fn runs at the next slow point */
+HIDDEN void reshim_late_run(void);
+static inline void reshim_slow_point(void)
+{
+    if (unlikely(atomic_load_explicit(&reshim_late_armed, memory_order_relaxed)))
+        reshim_late_run();
+}
+
 /* lifecycle.c */
 HIDDEN void reshim_init_slow(void);
+
+/* own.c: the shim's own threads and descriptors */
 /* Starts one of the shim's own threads: detached, with the given stack
  * size, every signal blocked (so no app handler ever runs there), created
  * under the guard. Returns pthread_create's result. */
 HIDDEN int reshim_thread_start(void *(*fn)(void *), size_t stack);
-/* A descriptor of the shim's own, moved (close-on-exec) to the lowest free
- * fd from 960 (RLIMIT_NOFILE-16 under a lower limit), never on 0, 1 or 2:
- * a daemon that closed its standard descriptors must never find the shim's
- * socket or file there, and the app's own fds keep the numbers they have
- * without the shim. Returns the descriptor to use (fd itself when it
- * cannot be moved). */
+/* A descriptor of the shim's own, moved (close-on-exec) to the highest
+ * free number below the top of the descriptor table (within 16 of it),
+ * never on 0, 1 or 2: a daemon that closed its standard descriptors must
+ * never find the shim's socket or file there, and the app's own fds keep
+ * the numbers they have without the shim. Returns the descriptor to use
+ * (fd itself when it cannot be moved). */
 HIDDEN int reshim_fd_above_stdio(int fd);
 
 /* True when a wrapper should do its work; false means "pass straight

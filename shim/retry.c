@@ -8,7 +8,7 @@
 
 #include "backoff.h"
 #include "config.h"
-#include "dns.h"
+#include "dnscache.h"
 #include "log.h"
 #include "reshim.h"
 #include "stats.h"

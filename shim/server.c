@@ -1,18 +1,13 @@
 /* server.c: the stats thread. Serves the line protocol of the stats socket
  * (stats, watch MS, metrics, trim, heap N, config, version, help) to at most
- * 32 local clients of the same uid (or root), and sends the stats line as a
- * datagram to RESHIM_PUSH every RESHIM_INTERVAL and once at exit.
+ * 32 local clients of the same uid (or root); the snapshot it answers with
+ * is filled by stats.c and memmon.c, the listener is listener.c's (placed
+ * by rundir.c: $RESHIM_RUN_DIR/<pid>.sock, else the abstract
+ * @reshim-<uid>/<pid>), the answers answer.c's, the RESHIM_PUSH datagrams
+ * push.c's. Owns the thread, its poll loop and the clients.
  *
- * Placement: $RESHIM_RUN_DIR/<pid>.sock in a directory created 0700 and
- * refused (one warning) when it is a symlink, not a directory, owned by
- * another uid or open to group/other; then the abstract @reshim-<uid>/<pid>.
- * The uid is the effective one when the socket is made (the one SO_PEERCRED
- * reports): a process that changed it (nginx's workers, `user nobody`) gets
- * the default run directory of its new uid (config.c: reshim_run_dir_for),
- * and a listener made before such a change is made again.
- *
- * The thread starts late (server_tick from the first slow point after init)
- * and opens its socket only once the process is 100 ms old,
+ * The thread starts late (at the first slow point after init, a
+ * reshim_slow_point) and opens its socket only once the process is 100 ms old,
  * runs with every signal blocked and the recursion guard held (its own I/O
  * is never counted, never retried), and never blocks: one poll() loop, all
  * sockets non-blocking, every client with a bounded input buffer and an
@@ -54,16 +49,17 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "answer.h"
 #include "atfork.h"
 #include "budget.h"
-#include "config_show.h"
 #include "heapprof.h"
 #include "log.h"
 #include "memmon.h"
+#include "push.h"
 #include "net.h"
 #include "retry.h"
 #include "stats.h"
-#include "rundir.h"
+#include "listener.h"
 #include "sys.h"
 
 #define MS_NS 1000000ull
@@ -75,29 +71,14 @@
 #define IN_CAP (LINE_MAX_BYTES + 1)  /* the line and its "\n" */
 #define IDLE_NS (30 * SEC_NS)        /* a client that asks nothing for this long */
 #define STALL_NS (10 * SEC_NS)       /* a client that does not read its answer */
-#define WATCH_MIN_MS SREQ_WATCH_MIN_MS
-#define WATCH_MAX_MS SREQ_WATCH_MAX_MS
-#define TRIM_GAP_NS SEC_NS           /* requested trims: at most one a second */
 #define STOP_WAIT_NS (100 * MS_NS)   /* the destructor waits this long for the thread */
-#define PUSH_EXIT_NS (200 * MS_NS)   /* the final datagram: retries within this */
 #define STACK_SIZE (128 * 1024)
 #define ACCEPT_BATCH 64
-#define LISTEN_BACKLOG 128
-#define CHECK_NS (250 * MS_NS)       /* listener identity check */
-#define PATH_CHECK_NS (5 * SEC_NS)   /* is our socket file still there? */
-#define RELISTEN_NS SEC_NS           /* re-create the listener at most this often */
-#define RETRY_LISTEN_NS (10 * SEC_NS)/* after a failure to create one */
 #define DRAIN_MAX (64 * 1024)        /* unread input discarded before a close */
 #define LINGERS 32                   /* refused connections that get their error line */
 #define LINGER_NS SEC_NS             /* ... and are closed after this, or at their EOF */
-#define SMALL_ANSWER (16 * 1024)
 #define MAX_WAIT_MS 1000
 
-#ifndef SOCK_PATH_MAX
-#define SOCK_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
-#endif
-
-atomic_int server_armed;
 
 static _Atomic uint64_t t0_ns;      /* monotonic, at init (or fork) */
 static _Atomic int64_t t0_real_ns;  /* unix time then */
@@ -111,14 +92,6 @@ enum { PH_WAITING, PH_SERVING, PH_CANCELLED };
 static atomic_int phase;
 static atomic_int running;          /* the thread is in its loop */
 
-/* ---- raw values of the RESHIM_ variables (for `config`) ----------------- */
-
-#define RAW_POOL 8192
-#define RAW_ONE 1024
-static char raw_pool[RAW_POOL];
-static uint16_t raw_at[V_COUNT];
-static bool raw_have[V_COUNT];
-
 static int64_t real_ns(void)
 {
     struct timespec ts;
@@ -126,36 +99,14 @@ static int64_t real_ns(void)
     return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
+static void late_start(void);
+
 void server_init(reshim_getenv_fn get, void *ctx)
 {
-    const struct reshim_config *cfg = reshim_cfg();
-    size_t at = 0;
-    for (int v = 0; v < V_COUNT; v++) {
-        raw_have[v] = false;
-        if (cfg->source[v] == SRC_DEFAULT)
-            continue;
-        const char *s = get(ctx, reshim_config_names[v]);
-        if (!s)
-            continue;
-        size_t n = strnlen(s, RAW_ONE - 1);
-        if (at + n + 1 > RAW_POOL)
-            break;
-        memcpy(raw_pool + at, s, n);
-        raw_pool[at + n] = 0;
-        raw_at[v] = (uint16_t)at;
-        raw_have[v] = true;
-        at += n + 1;
-    }
+    answer_init(get, ctx);
     atomic_store(&t0_real_ns, real_ns());
     atomic_store(&t0_ns, reshim_now_ns());
-    atomic_store(&server_armed, 1);
-}
-
-/* ---- memory: raw mappings (sys.c), never the app's malloc, never counted -- */
-
-static size_t page_round(size_t n)
-{
-    return (n + 4095) & ~(size_t)4095;
+    reshim_late_arm(late_start);
 }
 
 /* ---- the snapshot --------------------------------------------------------- */
@@ -182,118 +133,21 @@ static void comm_get(char *dst, size_t n, int pid)
     dst[len] = 0;
 }
 
-static void copy_word(char *dst, size_t n, const char *s)
-{
-    size_t len = strnlen(s, n - 1);
-    memcpy(dst, s, len);
-    dst[len] = 0;
-}
-
-static void copy_calls(struct snap_calls *d, struct net_counters *c)
-{
-    d->calls = ATOMIC_LOAD(&c->calls);
-    d->failures = ATOMIC_LOAD(&c->failures);
-    d->retries = ATOMIC_LOAD(&c->retries);
-    d->recovered = ATOMIC_LOAD(&c->recovered);
-    d->gave_up = ATOMIC_LOAD(&c->gave_up);
-}
-
-static void copy_replay(struct snap_replay *d, const struct replay_counters *c)
-{
-    for (int i = 0; i < RPC_COUNT && i < SNAP_RP_CASES; i++)
-        d->replays[i] = ATOMIC_LOAD(&c->replays[i]);
-    d->recovered = ATOMIC_LOAD(&c->recovered);
-    d->gave_up = ATOMIC_LOAD(&c->gave_up);
-}
-
-static bool dest_used(const struct snap_dest *d)
-{
-    return d->connect.calls || d->connect.failures || d->sends || d->recvs || d->io_failures ||
-           d->skipped_breaker || d->skipped_budget || d->skipped_filter;
-}
-
 void server_snapshot(struct reshim_snapshot *s)
 {
     GUARD_ENTER();
-    const struct reshim_config *cfg = reshim_cfg();
     uint64_t now = reshim_now_ns(), t0 = atomic_load(&t0_ns);
     /* Field by field: the struct is large (the destination array), and only
      * the entries in use are touched. */
     s->pid = (int)syscall(SYS_getpid);
     comm_get(s->comm, sizeof s->comm, s->pid);
-    copy_word(s->version, sizeof s->version, RESHIM_VERSION);
+    snap_word(s->version, sizeof s->version, RESHIM_VERSION);
     s->uptime_s = t0 && now > t0 ? (double)(now - t0) / 1e9 : 0;
     s->start_time_s = (double)atomic_load(&t0_real_ns) / 1e9;
     s->time_s = (double)real_ns() / 1e9;
-    for (int c = 0; c < NC_COUNT && c < SNAP_CLASSES; c++)
-        copy_calls(&s->net[c], &reshim_stats.net[c]);
-    s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
-    s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
-    copy_replay(&s->replay, &reshim_stats.replay);
-    s->replay_over_max = ATOMIC_LOAD(&reshim_stats.replay_over_max);
-    s->replay_held_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_bytes);
-    s->replay_held_peak_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_peak);
-    unsigned nd = 0;
     struct breaker_params bp = retry_breaker_params();
-    for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
-        unsigned slot = i % DEST_SLOTS; /* slot 0 (the overflow) last */
-        struct dest_slot *ds = &reshim_stats.dest[slot];
-        if (slot && atomic_load_explicit(&ds->state, memory_order_acquire) != 2)
-            continue;
-        struct snap_dest *d = &s->dest[nd];
-        memset(d, 0, sizeof *d);
-        copy_calls(&d->connect, &ds->connect);
-        d->sends = ATOMIC_LOAD(&ds->sends);
-        d->recvs = ATOMIC_LOAD(&ds->recvs);
-        d->bytes_out = ATOMIC_LOAD(&ds->bytes_out);
-        d->bytes_in = ATOMIC_LOAD(&ds->bytes_in);
-        d->io_failures = ATOMIC_LOAD(&ds->io_failures);
-        d->skipped_breaker = ATOMIC_LOAD(&ds->skipped_breaker);
-        d->skipped_budget = ATOMIC_LOAD(&ds->skipped_budget);
-        d->skipped_filter = ATOMIC_LOAD(&ds->skipped_filter);
-        copy_replay(&d->replay, &ds->replay);
-        /* A fork child keeps the parent's names with zeroed counters: a row
-         * only for destinations this process used. */
-        if (!dest_used(d))
-            continue;
-        copy_word(d->dest, sizeof d->dest, slot ? ds->name : "(other)");
-        copy_word(d->dir, sizeof d->dir, ds->dir == DEST_IN ? "in" : "out");
-        int err = (int)ATOMIC_LOAD(&ds->last_error);
-        if (err) {
-            char eb[16];
-            copy_word(d->last_error, sizeof d->last_error, reshim_errno_name(err, eb));
-        }
-        copy_word(d->breaker, sizeof d->breaker,
-                  breaker_state_name(breaker_state(&ds->breaker, &bp, now)));
-        nd++;
-    }
-    s->ndest = nd;
-
-    struct mem_snapshot m;
-    memmon_snapshot(&m);
-    struct snap_mem *o = &s->mem;
-    memset(o, 0, sizeof *o);
-    o->rss_bytes = m.rss;
-    o->rss_peak_bytes = m.rss_peak;
-    o->rss_anon_bytes = m.rss_anon;
-    o->rss_file_bytes = m.rss_file;
-    o->rss_shmem_bytes = m.rss_shmem;
-    o->heap_live_bytes = m.heap_live;
-    o->heap_peak_bytes = m.heap_peak;
-    o->allocs = m.allocs;
-    o->frees = m.frees;
-    o->mmap_anon_bytes = m.mmap_anon;
-    o->mmap_anon_peak_bytes = m.mmap_anon_peak;
-    o->budget_bytes = m.budget;
-    o->usage_bytes = m.usage;
-    o->working_set_bytes = m.working_set;
-    copy_word(o->budget_source, sizeof o->budget_source, budget_source_name(m.budget_source));
-    copy_word(o->state, sizeof o->state, mem_state_name(m.state));
-    copy_word(o->policy, sizeof o->policy, reshim_mem_policy_name(cfg->mem_policy));
-    o->trims = m.trims;
-    o->trimmed_bytes = m.trimmed;
-    o->enomem = m.enomem;
-    copy_word(o->trim, sizeof o->trim, alloc_trim_method());
+    stats_snapshot(s, &bp, now);
+    memmon_snap(&s->mem);
     GUARD_LEAVE();
 }
 
@@ -321,28 +175,13 @@ static struct sys_owned lingering[LINGERS];
 static uint64_t linger_until[LINGERS];
 /* wakefd/wakew: a pipe (not an eventfd: every eventfd shares one inode, so
  * the fstat identity check could not tell ours from the app's). */
-static struct sys_owned lsn = SYS_OWNED_NONE, wakefd = SYS_OWNED_NONE,
-                        wakew = SYS_OWNED_NONE, pushfd = SYS_OWNED_NONE;
-/* Our socket file (rd.sock; "" when abstract or none), the run directory
- * it is in and the identities of both (rundir.c). Every operation on the
- * socket file goes through a descriptor of that directory, checked to be
- * the same one: a path component swapped for a symbolic link by whoever
- * owns a parent never leads us to bind, chmod or unlink elsewhere. */
-static struct rundir rd;
-static bool place_warned, abstract_warned;
-/* The run directory chosen at the last listener_open, and the effective uid
- * the listener was made under. */
-static char run_dir[RESHIM_PATH_MAX];
-static uid_t lsn_euid;
-static uint64_t next_listen, last_lsn_check, last_path_check, lsn_pause_until;
-static uint64_t last_trim_ns;
+static struct sys_owned wakefd = SYS_OWNED_NONE, wakew = SYS_OWNED_NONE;
+static uint64_t lsn_pause_until; /* accepts paused (a full fd table) until then */
 
 /* The thread's snapshot, taken at most once per loop turn and shared by
  * every answer of that turn; the destructor has its own. */
 static struct reshim_snapshot snap_thread, snap_exit;
 static uint64_t turn, snap_turn;
-static char *push_buf;
-static size_t push_cap;
 
 /* Empty tables (static zeroes would say fd 0). */
 static bool tables_ready;
@@ -357,7 +196,7 @@ static void tables_init(void)
         lingering[i].fd = -1;
 }
 
-static struct reshim_snapshot *thread_snapshot(void)
+static const struct reshim_snapshot *thread_snapshot(void)
 {
     if (snap_turn != turn) {
         server_snapshot(&snap_thread);
@@ -376,11 +215,11 @@ static bool out_pending(const struct client *c)
 /* Room for an answer of up to need bytes (the output is empty). */
 static bool out_reserve(struct client *c, size_t need)
 {
-    if (need < SMALL_ANSWER)
-        need = SMALL_ANSWER;
+    if (need < ANSWER_SMALL)
+        need = ANSWER_SMALL;
     if (c->out && c->out_cap >= need)
         return true;
-    size_t cap = page_round(need);
+    size_t cap = sys_page_round(need);
     char *p = sys_map(cap);
     if (!p)
         return false;
@@ -390,188 +229,30 @@ static bool out_reserve(struct client *c, size_t need)
     return true;
 }
 
-static void out_begin(struct client *c, struct sbuf *b)
+/* The answers (answer.c) are written straight into the client's buffer. */
+static char *client_room(void *ctx, size_t need, size_t *cap)
 {
+    struct client *c = ctx;
+    if (!out_reserve(c, need))
+        return NULL;
     c->out_len = c->out_off = 0;
-    sb_init(b, c->out, c->out_cap);
+    *cap = c->out_cap;
+    return c->out;
 }
 
-static void out_commit(struct client *c, struct sbuf *b, uint64_t now)
+#define ANSWER_TO(c) {client_room, (c), {0}, 0}
+
+/* The answer in a->b is the client's output now; ok false: no room, the
+ * client is closed. */
+static void reply_done(struct client *c, const struct answer *a, bool ok, uint64_t now)
 {
-    c->out_len = b->len;
+    if (!ok) {
+        c->closing = true;
+        return;
+    }
+    c->out_len = a->b.len;
     c->out_off = 0;
-    c->progress = now;
-}
-
-/* A one-line answer: {"error":"msg"} (msg is JSON-escaped here). */
-static void reply_error(struct client *c, const char *msg, uint64_t now)
-{
-    struct sbuf b;
-    if (!out_reserve(c, SMALL_ANSWER)) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    sb_str(&b, "{\"error\":");
-    sb_json_str(&b, msg);
-    sb_str(&b, "}\n");
-    out_commit(c, &b, now);
-}
-
-static void reply_text(struct client *c, const char *text, uint64_t now)
-{
-    struct sbuf b;
-    if (!out_reserve(c, strlen(text) + 2)) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    sb_str(&b, text);
-    sb_str(&b, "\n");
-    out_commit(c, &b, now);
-}
-
-static void reply_overflow(struct client *c, uint64_t now)
-{
-    reply_error(c, "internal error: the answer did not fit its buffer", now);
-}
-
-static void reply_stats(struct client *c, uint64_t now)
-{
-    struct reshim_snapshot *s = thread_snapshot();
-    struct sbuf b;
-    if (!out_reserve(c, snap_json_max(s->ndest))) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    snap_json(s, &b);
-    if (b.overflow)
-        reply_overflow(c, now);
-    else
-        out_commit(c, &b, now);
-}
-
-static void reply_metrics(struct client *c, uint64_t now)
-{
-    const struct reshim_snapshot *s = thread_snapshot();
-    const struct reshim_snapshot *const one[1] = {s};
-    struct sbuf b;
-    if (!out_reserve(c, snap_prometheus_max(one, 1))) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    snap_prometheus(one, 1, &b);
-    if (b.overflow)
-        reply_overflow(c, now);
-    else
-        out_commit(c, &b, now);
-}
-
-static void reply_trim(struct client *c, uint64_t now)
-{
-    if (last_trim_ns && now - last_trim_ns < TRIM_GAP_NS) {
-        reply_error(c, "a trim ran less than 1 s ago; try again in a second", now);
-        return;
-    }
-    last_trim_ns = now;
-    uint64_t before = memmon_rss_read(), t0 = reshim_now_ns();
-    int64_t released = memmon_trim(false);
-    uint64_t t1 = reshim_now_ns(), after = memmon_rss_read();
-    if (released < 0) {
-        char msg[128];
-#ifdef RESHIM_MUSL
-        reshim_format(msg, sizeof msg, "no trim: musl's allocator (%s) returns freed memory "
-                      "itself and has no trim entry point", alloc_next_name());
-#else
-        reshim_format(msg, sizeof msg, "no trim: the allocator (%s) offers none",
-                      alloc_next_name());
-#endif
-        reply_error(c, msg, t1);
-        return;
-    }
-    struct sbuf b;
-    if (!out_reserve(c, SMALL_ANSWER)) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    sb_str(&b, "{\"trimmed_bytes\":");
-    sb_u64(&b, (uint64_t)released);
-    sb_str(&b, ",\"rss_before_bytes\":");
-    sb_u64(&b, before);
-    sb_str(&b, ",\"rss_after_bytes\":");
-    sb_u64(&b, after);
-    sb_str(&b, ",\"ms\":");
-    sb_u64(&b, (t1 - t0) / MS_NS);
-    sb_str(&b, "}\n");
-    out_commit(c, &b, t1);
-}
-
-/* ---- `config` (config_show.c): effective values in their own units ------ */
-
-static void reply_config(struct client *c, uint64_t now)
-{
-    /* The run directory as placed (a uid change may have moved it). */
-    struct reshim_config shown = *reshim_cfg();
-    if (run_dir[0])
-        copy_word(shown.run_dir, sizeof shown.run_dir, run_dir);
-    const char *given[V_COUNT];
-    for (int v = 0; v < V_COUNT; v++)
-        given[v] = raw_have[v] ? raw_pool + raw_at[v] : NULL;
-    struct sbuf b;
-    if (!out_reserve(c, config_show_json_max(&shown, given))) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    config_show_json(&b, &shown, given);
-    if (b.overflow)
-        reply_overflow(c, now);
-    else
-        out_commit(c, &b, now);
-}
-
-/* ---- requests ------------------------------------------------------------- */
-
-static void reply_unknown(struct client *c, const char *line, size_t len, uint64_t now)
-{
-    struct sbuf b;
-    if (!out_reserve(c, SMALL_ANSWER)) {
-        c->closing = true;
-        return;
-    }
-    out_begin(c, &b);
-    snap_unknown_request(&b, line, len);
-    out_commit(c, &b, now);
-}
-
-/* `heap N`: the top N sampled sites, symbolized here (dladdr, on this
- * thread, holding no lock of ours). */
-static void reply_heap(struct client *c, unsigned n, uint64_t now)
-{
-    if (!heapprof_ready()) {
-        reply_error(c, heapprof_off_reason(), now);
-        return;
-    }
-    struct sbuf b;
-    GUARD_ENTER();
-    bool ok = false;
-    for (int pass = 0; pass < 2 && !ok; pass++) {
-        if (!out_reserve(c, pass ? heapprof_json_max(n) : heapprof_json_guess(n))) {
-            c->closing = true;
-            GUARD_LEAVE();
-            return;
-        }
-        out_begin(c, &b);
-        ok = heapprof_json(&b, n);
-    }
-    GUARD_LEAVE();
-    if (ok)
-        out_commit(c, &b, now);
-    else
-        reply_overflow(c, now);
+    c->progress = a->done_ns ? a->done_ns : now;
 }
 
 static void start_watch(struct client *c, uint64_t ms, uint64_t now)
@@ -580,57 +261,18 @@ static void start_watch(struct client *c, uint64_t ms, uint64_t now)
     c->next_frame = now; /* the first frame at once */
 }
 
-/* The line is classified by snap_parse_request (encode.c, fuzzed). */
-static void handle_request(struct client *c, char *line, size_t len, uint64_t now)
+static void handle_request(struct client *c, const char *line, size_t len, uint64_t now)
 {
-    uint64_t v;
-    enum snap_req r = snap_parse_request(line, len, &v);
-    if (r == SREQ_BLANK)
-        return; /* blank lines are ignored */
+    struct answer a = ANSWER_TO(c);
+    uint32_t watch_ms = 0;
+    enum answer_result r = answer_request(&a, line, len, thread_snapshot, now, &watch_ms);
+    if (r == ANSWER_NONE)
+        return;
     c->active = now;
-    switch (r) {
-    case SREQ_BLANK:
-        break;
-    case SREQ_STATS:
-        reply_stats(c, now);
-        break;
-    case SREQ_METRICS:
-        reply_metrics(c, now);
-        break;
-    case SREQ_CONFIG:
-        reply_config(c, now);
-        break;
-    case SREQ_VERSION:
-        reply_text(c, "reshim " RESHIM_VERSION, now);
-        break;
-    case SREQ_HELP:
-        reply_text(c, "requests: stats, watch MS, metrics, trim, heap N, config, version, help",
-                   now);
-        break;
-    case SREQ_TRIM:
-        reply_trim(c, now);
-        break;
-    case SREQ_WATCH:
-        if (!v) { /* the default period: RESHIM_INTERVAL */
-            v = reshim_cfg()->interval_ns / MS_NS;
-            v = v < WATCH_MIN_MS ? WATCH_MIN_MS : v > WATCH_MAX_MS ? WATCH_MAX_MS : v;
-        }
-        start_watch(c, v, now);
-        break;
-    case SREQ_BAD_WATCH:
-        reply_error(c, "watch MS: MS must be a whole number of milliseconds from 10 to 3600000",
-                    now);
-        break;
-    case SREQ_HEAP:
-        reply_heap(c, (unsigned)v, now);
-        break;
-    case SREQ_BAD_HEAP:
-        reply_error(c, "heap N: N must be a whole number from 1 to 1000", now);
-        break;
-    case SREQ_UNKNOWN:
-        reply_unknown(c, line, len, now);
-        break;
-    }
+    if (r == ANSWER_WATCH)
+        start_watch(c, watch_ms, now);
+    else
+        reply_done(c, &a, r == ANSWER_TEXT, now);
 }
 
 /* ---- clients: life and I/O ------------------------------------------------ */
@@ -780,7 +422,8 @@ static void client_work(struct client *c, uint64_t now)
         memmove(c->in, nl + 1, rest);
         c->in_len = rest;
     } else if (c->in_len >= IN_CAP) {
-        reply_error(c, "request too long", now);
+        struct answer a = ANSWER_TO(c);
+        reply_done(c, &a, answer_error(&a, "request too long"), now);
         c->closing = true;
         c->in_len = 0;
     } else if (c->eof && c->in_len) {
@@ -817,7 +460,8 @@ static void watch_frame(struct client *c, uint64_t now)
     uint64_t step = (uint64_t)c->watch_ms * MS_NS;
     /* Skipped, not queued, while the previous frame is unsent. */
     if (!out_pending(c)) {
-        reply_stats(c, now);
+        struct answer a = ANSWER_TO(c);
+        reply_done(c, &a, answer_stats(&a, thread_snapshot()), now);
         client_flush(c, now);
     }
     c->next_frame += step;
@@ -841,7 +485,7 @@ static void accept_clients(uint64_t now)
     bool same_uid_ok = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
     for (int k = 0; k < ACCEPT_BATCH; k++) {
         int fd = reshim_fd_above_stdio(
-            sys_accept4(lsn.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
+            sys_accept4(listener_fd(), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -876,182 +520,6 @@ static void accept_clients(uint64_t now)
         }
         c->active = c->progress = now;
     }
-}
-
-/* ---- the listener --------------------------------------------------------- */
-
-/* The uid of our socket's name: the effective one, as SO_PEERCRED tells
- * our clients. */
-static unsigned my_uid(void)
-{
-    return (unsigned)geteuid();
-}
-
-/* Where the walk starts and who must own the run directory. */
-static struct rundir_env rundir_env(void)
-{
-    struct rundir_env e = {"", my_uid()};
-    return e;
-}
-
-static int new_stream_socket(void)
-{
-    return reshim_fd_above_stdio(
-        sys_socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-}
-
-static size_t abstract_name(char *buf, size_t n)
-{
-    return reshim_format(buf, n, "reshim-%u/%d", my_uid(), (int)syscall(SYS_getpid));
-}
-
-static int bind_abstract(void)
-{
-    char name[64], eb[16];
-    size_t len = abstract_name(name, sizeof name);
-    int fd = new_stream_socket();
-    if (fd < 0)
-        return -1;
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    memcpy(a.sun_path + 1, name, len); /* sun_path[0] = 0: abstract, no trailing NUL */
-    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
-    if (bind(fd, (struct sockaddr *)&a, alen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
-        if (!abstract_warned) {
-            abstract_warned = true;
-            LOG_WARN("stats socket: cannot bind the abstract socket @%s (%s): no stats socket "
-                     "in this process",
-                     name, reshim_errno_name(errno, eb));
-        }
-        sys_close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* True when our socket file is still the one we bound, in the directory we
- * checked; unlinks it too when asked. */
-static bool path_is_ours_do(bool remove)
-{
-    struct rundir_env e = rundir_env();
-    return rundir_is_ours(&e, &rd, remove);
-}
-
-static bool path_is_ours(void)
-{
-    return path_is_ours_do(false);
-}
-
-static void unlink_ours(void)
-{
-    path_is_ours_do(true);
-    rd.sock[0] = 0;
-}
-
-static void listener_open(uint64_t now)
-{
-    char path[SOCK_PATH_MAX + 32], whybuf[SOCK_PATH_MAX + 96], dbuf[RESHIM_PATH_MAX];
-    const char *why = NULL;
-    lsn_euid = geteuid();
-    const char *dir = reshim_run_dir_for(reshim_cfg(), (unsigned)lsn_euid, dbuf, sizeof dbuf);
-    copy_word(run_dir, sizeof run_dir, dir);
-    size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", run_dir,
-                                (int)syscall(SYS_getpid));
-    int fd = -1, dfd = -1;
-    bool changeable = false;
-    size_t dlen = strlen(run_dir);
-    struct rundir_env env = rundir_env();
-    rd.sock[0] = 0;
-    if (plen >= (size_t)SOCK_PATH_MAX)
-        why = "the socket path would not fit a unix socket address (107 bytes)";
-    else
-        why = rundir_check(&env, run_dir, &rd, &dfd, &changeable, whybuf, sizeof whybuf);
-    if (!why) {
-        char eb[16];
-        fd = new_stream_socket();
-        if (fd < 0) {
-            reshim_format(whybuf, sizeof whybuf, "no socket (%s)", reshim_errno_name(errno, eb));
-            why = whybuf;
-        } else if (rundir_bind(&env, &rd, dfd, fd, path, dlen, changeable, LISTEN_BACKLOG,
-                               whybuf, sizeof whybuf) != 0) {
-            sys_close(fd);
-            fd = -1;
-            why = whybuf;
-        }
-    }
-    if (dfd >= 0)
-        sys_close(dfd);
-    if (fd < 0) {
-        if (!place_warned) {
-            char name[64];
-            abstract_name(name, sizeof name);
-            place_warned = true;
-            LOG_WARN("stats socket: not using the run directory %s: %s; serving on the abstract "
-                     "socket @%s instead",
-                     run_dir, why, name);
-        }
-        fd = bind_abstract();
-    }
-    if (fd >= 0 && !sys_own_take(&lsn, fd))
-        sys_close(fd);
-    if (lsn.fd >= 0 && reshim_log_enabled(RLOG_DEBUG)) {
-        char name[SOCK_PATH_MAX + 1] = "@";
-        if (rd.sock[0])
-            copy_word(name, sizeof name, rd.sock);
-        else
-            abstract_name(name + 1, sizeof name - 1);
-        LOG_DEBUG("stats socket: serving on %s, %llu ms after start", name,
-                  (unsigned long long)((now - atomic_load(&t0_ns)) / MS_NS));
-    }
-    next_listen = now + (lsn.fd >= 0 ? RELISTEN_NS : RETRY_LISTEN_NS);
-    last_lsn_check = last_path_check = now;
-}
-
-static void listener_close(void)
-{
-    sys_own_close(&lsn);
-    unlink_ours();
-}
-
-/* The app closed our listener (or its number now holds something else):
- * forgotten, never closed by us; listener_maintain makes a new one. */
-static void listener_lost(void)
-{
-    LOG_INFO("stats socket: its descriptor was closed by the app; re-creating it");
-    lsn.fd = -1;
-    unlink_ours();
-}
-
-/* Notices an app that closed (or reused) our descriptor, or a socket file
- * removed under us (tmp cleaners), and re-creates the listener. */
-static void listener_maintain(uint64_t now)
-{
-    if (lsn.fd >= 0 && now - last_lsn_check >= CHECK_NS) {
-        last_lsn_check = now;
-        if (!sys_own_ok(&lsn)) {
-            listener_lost();
-        } else if (geteuid() != lsn_euid) {
-            /* The process changed its uid since (a daemon dropping root):
-             * the socket goes where the new uid's is looked for. The old
-             * file is removed when the new uid may; else `reshim ls` of
-             * the old uid removes it as stale. */
-            LOG_DEBUG("stats socket: the uid changed from %u to %u; re-creating it",
-                      (unsigned)lsn_euid, (unsigned)geteuid());
-            listener_close();
-            next_listen = now;
-        }
-    }
-    if (lsn.fd >= 0 && rd.sock[0] && now - last_path_check >= PATH_CHECK_NS) {
-        last_path_check = now;
-        if (!path_is_ours()) {
-            LOG_INFO("stats socket: %s was removed; re-creating it", rd.sock);
-            rd.sock[0] = 0; /* not ours any more: left alone */
-            sys_own_close(&lsn);
-        }
-    }
-    if (lsn.fd < 0 && now >= next_listen)
-        listener_open(now);
 }
 
 /* ---- the wake-up descriptor (the destructor's stop) ----------------------- */
@@ -1097,84 +565,6 @@ static void wake_drain(void)
     if (sys_own_ok(&wakefd))
         while (sys_read(wakefd.fd, v, sizeof v) > 0)
             ;
-}
-
-/* ---- pushed datagrams ----------------------------------------------------- */
-
-static socklen_t push_addr(struct sockaddr_un *a, const char *path)
-{
-    memset(a, 0, sizeof *a);
-    a->sun_family = AF_UNIX;
-    size_t n = strnlen(path, sizeof a->sun_path - 1);
-    memcpy(a->sun_path, path, n);
-    if (path[0] == '@') { /* "@name": an abstract collector */
-        a->sun_path[0] = 0;
-        return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-    }
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-}
-
-/* One datagram; with a budget, EAGAIN (the collector's queue is full) is
- * retried with short sleeps until it runs out. 0 sent, -1 dropped. */
-static int push_send(int fd, const char *buf, size_t len, uint64_t budget_ns)
-{
-    struct sockaddr_un a;
-    socklen_t alen = push_addr(&a, reshim_cfg()->push);
-    uint64_t start = reshim_now_ns();
-    uint64_t nap = MS_NS;
-    for (;;) {
-        ssize_t n =
-            sys_sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&a, alen);
-        if (n >= 0)
-            return 0;
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if ((e != EAGAIN && e != EWOULDBLOCK && e != ENOBUFS) || !budget_ns)
-            return -1;
-        uint64_t spent = reshim_now_ns() - start;
-        if (spent >= budget_ns)
-            return -1;
-        if (nap > budget_ns - spent)
-            nap = budget_ns - spent;
-        struct timespec ts = {0, (long)nap};
-        nanosleep(&ts, NULL);
-        nap = nap * 2 > 40 * MS_NS ? 40 * MS_NS : nap * 2;
-    }
-}
-
-static int new_dgram_socket(void)
-{
-    return reshim_fd_above_stdio(sys_socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-}
-
-static void push_periodic(void)
-{
-    struct reshim_snapshot *s = thread_snapshot();
-    size_t need = page_round(snap_json_max(s->ndest));
-    if (push_cap < need) {
-        char *p = sys_map(need);
-        if (!p)
-            return;
-        sys_unmap(push_buf, push_cap);
-        push_buf = p;
-        push_cap = need;
-    }
-    struct sbuf b;
-    sb_init(&b, push_buf, push_cap);
-    snap_json(s, &b);
-    if (b.overflow)
-        return;
-    if (!sys_own_ok(&pushfd)) {
-        pushfd.fd = -1;
-        int fd = new_dgram_socket();
-        if (fd < 0 || !sys_own_take(&pushfd, fd)) {
-            if (fd >= 0)
-                sys_close(fd);
-            return;
-        }
-    }
-    push_send(pushfd.fd, b.p, b.len, 0);
 }
 
 /* ---- the thread ------------------------------------------------------------ */
@@ -1226,7 +616,7 @@ static void *srv_main(void *arg)
     tables_init();
     wake_open(); /* before the loop's first stopping(): server_exit sees it */
     uint64_t now = reshim_now_ns();
-    listener_open(now);
+    listener_open(now, atomic_load(&t0_ns));
     uint64_t next_push = cfg->push[0] ? now : UINT64_MAX;
 
     for (;;) {
@@ -1234,13 +624,13 @@ static void *srv_main(void *arg)
             break;
         now = reshim_now_ns();
         turn++;
-        listener_maintain(now);
+        listener_maintain(now, atomic_load(&t0_ns));
         if (wakefd.fd >= 0 && !sys_own_ok(&wakefd))
             wakefd.fd = -1;
         if (wakefd.fd < 0)
             wake_open();
         if (now >= next_push) {
-            push_periodic();
+            push_periodic(thread_snapshot());
             next_push += cfg->interval_ns;
             if (next_push <= now)
                 next_push = now + cfg->interval_ns;
@@ -1266,14 +656,15 @@ static void *srv_main(void *arg)
             pf[n] = (struct pollfd){wakefd.fd, POLLIN, 0};
             who[n++] = -1;
         }
-        if (lsn.fd >= 0 && now >= lsn_pause_until) {
-            pf[n] = (struct pollfd){lsn.fd, POLLIN, 0};
+        int lfd = listener_fd();
+        if (lfd >= 0 && now >= lsn_pause_until) {
+            pf[n] = (struct pollfd){lfd, POLLIN, 0};
             who[n++] = -2;
-        } else if (lsn.fd >= 0 && lsn_pause_until < deadline) {
+        } else if (lfd >= 0 && lsn_pause_until < deadline) {
             deadline = lsn_pause_until;
         }
-        if (lsn.fd < 0 && next_listen < deadline)
-            deadline = next_listen;
+        if (lfd < 0 && listener_next() < deadline)
+            deadline = listener_next();
         for (int i = 0; i < MAX_CLIENTS; i++) {
             struct client *c = &clients[i];
             if (c->sock.fd < 0)
@@ -1340,7 +731,7 @@ static void *srv_main(void *arg)
                 else
                     wake_drain();
             } else if (who[k] == -2) {
-                if (!(re & POLLNVAL) && sys_own_ok(&lsn))
+                if (!(re & POLLNVAL) && listener_ours())
                     accept_clients(now);
                 else
                     listener_lost();
@@ -1368,7 +759,7 @@ out:
     for (int i = 0; tables_ready && i < LINGERS; i++)
         sys_own_close(&lingering[i]);
     listener_close();
-    sys_own_close(&pushfd);
+    push_close();
     atomic_store(&running, 0);
     return NULL;
 }
@@ -1380,7 +771,8 @@ static void start_thread(void)
         LOG_ERROR("cannot start the stats thread (%d): no stats socket, no pushed stats", rc);
 }
 
-void server_tick_slow(void)
+/* At a slow point (reshim_slow_point), while armed: starts the thread. */
+static void late_start(void)
 {
     if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
         return;
@@ -1389,7 +781,7 @@ void server_tick_slow(void)
      * would wait for the allocator lock this thread holds: later. */
     if (!reshim_in_foreign_child() && !atomic_load(&stop_req) && !alloc_in_allocator()) {
         int expected = 1;
-        if (atomic_compare_exchange_strong(&server_armed, &expected, 0))
+        if (atomic_compare_exchange_strong(&reshim_late_armed, &expected, 0))
             start_thread();
     }
     errno = saved;
@@ -1418,53 +810,29 @@ static void server_atfork(int when)
          * never touches). */
         tables_init();
     }
-    sys_own_close(&lsn);
+    listener_forget();
     wake_lock_drop(); /* the fork may have come while the thread held it */
     sys_own_close(&wakefd);
     sys_own_close(&wakew);
-    sys_own_close(&pushfd);
-    push_buf = NULL; /* forgotten, as the client buffers */
-    push_cap = 0;
-    rd.sock[0] = run_dir[0] = 0;
-    place_warned = abstract_warned = false;
-    next_listen = last_lsn_check = last_path_check = lsn_pause_until = 0;
-    last_trim_ns = 0;
+    push_forget();
+    lsn_pause_until = 0;
+    answer_forget();
     snap_turn = turn = 0;
     atomic_store(&running, 0);
     atomic_store(&stop_req, 0);
     atomic_store(&phase, PH_WAITING);
     atomic_store(&t0_real_ns, real_ns());
     atomic_store(&t0_ns, reshim_now_ns());
-    atomic_store(&server_armed, 1);
+    reshim_late_arm(late_start);
     GUARD_LEAVE();
 }
 RESHIM_ATFORK(server_atfork, ATFORK_RANK_SERVER);
-
-static void final_push(void)
-{
-    server_snapshot(&snap_exit);
-    size_t cap = page_round(snap_json_max(snap_exit.ndest));
-    char *buf = sys_map(cap); /* never unmapped: nothing is freed at exit */
-    if (!buf)
-        return;
-    struct sbuf b;
-    sb_init(&b, buf, cap);
-    snap_json(&snap_exit, &b);
-    if (b.overflow)
-        return;
-    int fd = new_dgram_socket();
-    if (fd < 0)
-        return;
-    if (push_send(fd, b.p, b.len, PUSH_EXIT_NS) != 0)
-        LOG_DEBUG("pushed stats: the final datagram to %s was dropped", reshim_cfg()->push);
-    sys_close(fd);
-}
 
 void server_exit(void)
 {
     int saved = errno;
     GUARD_ENTER();
-    atomic_store(&server_armed, 0);
+    reshim_late_arm(NULL);
     atomic_store(&stop_req, 1);
     int waiting = PH_WAITING;
     if (atomic_compare_exchange_strong(&phase, &waiting, PH_CANCELLED)) {
@@ -1496,10 +864,12 @@ void server_exit(void)
                 nanosleep(&ts, NULL);
         }
         if (atomic_load(&running))
-            unlink_ours(); /* the thread is busy (a long trim): remove the file anyway */
+            listener_unlink(); /* the thread is busy (a long trim): remove the file anyway */
     }
-    if (reshim_cfg()->push[0])
-        final_push();
+    if (reshim_cfg()->push[0]) {
+        server_snapshot(&snap_exit);
+        push_final(&snap_exit);
+    }
     GUARD_LEAVE();
     errno = saved;
 }

@@ -20,22 +20,10 @@
 #include "reshim.h"
 #include "snapshot.h"
 
-/* Set while the stats thread may still start in this process. */
-extern atomic_int server_armed;
-
 /* From init, once the configuration is loaded and the shim will be active:
  * remembers the start time and the raw value of every RESHIM_ variable that
  * was set (for the `config` answer), and arms the late start. */
 void server_init(reshim_getenv_fn get, void *ctx);
-
-void server_tick_slow(void);
-
-/* A slow point: starts the stats thread when it is due. Preserves errno. */
-static inline void server_tick(void)
-{
-    if (unlikely(atomic_load_explicit(&server_armed, memory_order_relaxed)))
-        server_tick_slow();
-}
 
 /* At exit (the destructor): stops the thread within a bounded time, removes
  * the socket file, and sends the final datagram when RESHIM_PUSH is set

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define SNAP_COMM_MAX 64     /* comm (16 on Linux) or a longer name parsed from JSON */
 #define SNAP_DEST_MAX 128    /* DEST_NAME_MAX of dest.h */
@@ -96,6 +97,13 @@ struct sbuf {
     bool overflow;
 };
 void sb_init(struct sbuf *b, char *mem, size_t cap);
+/* A string field of a snapshot: s cut to n-1 bytes, NUL-terminated. */
+static inline void snap_word(char *dst, size_t n, const char *s)
+{
+    size_t len = strnlen(s, n - 1);
+    memcpy(dst, s, len);
+    dst[len] = 0;
+}
 void sb_str(struct sbuf *b, const char *s);
 void sb_mem(struct sbuf *b, const char *s, size_t n);
 void sb_u64(struct sbuf *b, uint64_t v);

@@ -1,6 +1,7 @@
 /* state.c: what every file of the preload object reads about this process:
  * the recursion guard, the life-cycle state, the settings, the monotonic
- * clock, the per-thread random source and the owner pid (vfork detection).
+ * clock, the per-thread random source, the owner pid (vfork detection) and
+ * the late start at slow points.
  * Depends on nothing else of the shim, so that every module (and its unit
  * test) reaches them without the life-cycle module; lifecycle.c is the only
  * writer (at init and in a fork child). Never allocates, never locks. */
@@ -63,4 +64,20 @@ bool reshim_in_foreign_child(void)
 {
     pid_t owner = atomic_load_explicit(&owner_pid, memory_order_relaxed);
     return owner != 0 && (pid_t)syscall(SYS_getpid) != owner;
+}
+
+atomic_int reshim_late_armed;
+static void (*_Atomic late_fn)(void);
+
+void reshim_late_arm(void (*fn)(void))
+{
+    atomic_store(&late_fn, fn);
+    atomic_store(&reshim_late_armed, fn != NULL);
+}
+
+void reshim_late_run(void)
+{
+    void (*fn)(void) = atomic_load(&late_fn);
+    if (fn)
+        fn();
 }

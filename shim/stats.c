@@ -7,6 +7,8 @@
 
 #include "atfork.h"
 #include "log.h"
+#include "reshim.h"
+#include "snapshot.h"
 
 struct reshim_stats reshim_stats;
 
@@ -131,3 +133,74 @@ static void stats_atfork(int phase)
         reshim_stats_reset();
 }
 RESHIM_ATFORK(stats_atfork, ATFORK_RANK_STATS);
+
+/* ---- the snapshot of the counters ---------------------------------------- */
+
+static void copy_calls(struct snap_calls *d, struct net_counters *c)
+{
+    d->calls = ATOMIC_LOAD(&c->calls);
+    d->failures = ATOMIC_LOAD(&c->failures);
+    d->retries = ATOMIC_LOAD(&c->retries);
+    d->recovered = ATOMIC_LOAD(&c->recovered);
+    d->gave_up = ATOMIC_LOAD(&c->gave_up);
+}
+
+static void copy_replay(struct snap_replay *d, const struct replay_counters *c)
+{
+    for (int i = 0; i < RPC_COUNT && i < SNAP_RP_CASES; i++)
+        d->replays[i] = ATOMIC_LOAD(&c->replays[i]);
+    d->recovered = ATOMIC_LOAD(&c->recovered);
+    d->gave_up = ATOMIC_LOAD(&c->gave_up);
+}
+
+static bool dest_used(const struct snap_dest *d)
+{
+    return d->connect.calls || d->connect.failures || d->sends || d->recvs || d->io_failures ||
+           d->skipped_breaker || d->skipped_budget || d->skipped_filter;
+}
+
+void stats_snapshot(struct reshim_snapshot *s, const struct breaker_params *bp, uint64_t now)
+{
+    for (int c = 0; c < NC_COUNT && c < SNAP_CLASSES; c++)
+        copy_calls(&s->net[c], &reshim_stats.net[c]);
+    s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
+    s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);
+    copy_replay(&s->replay, &reshim_stats.replay);
+    s->replay_over_max = ATOMIC_LOAD(&reshim_stats.replay_over_max);
+    s->replay_held_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_bytes);
+    s->replay_held_peak_bytes = ATOMIC_LOAD(&reshim_stats.replay_held_peak);
+    unsigned nd = 0;
+    for (unsigned i = 1; i <= DEST_SLOTS && nd < SNAP_DESTS; i++) {
+        unsigned slot = i % DEST_SLOTS; /* slot 0 (the overflow) last */
+        struct dest_slot *ds = &reshim_stats.dest[slot];
+        if (slot && atomic_load_explicit(&ds->state, memory_order_acquire) != 2)
+            continue;
+        struct snap_dest *d = &s->dest[nd];
+        memset(d, 0, sizeof *d);
+        copy_calls(&d->connect, &ds->connect);
+        d->sends = ATOMIC_LOAD(&ds->sends);
+        d->recvs = ATOMIC_LOAD(&ds->recvs);
+        d->bytes_out = ATOMIC_LOAD(&ds->bytes_out);
+        d->bytes_in = ATOMIC_LOAD(&ds->bytes_in);
+        d->io_failures = ATOMIC_LOAD(&ds->io_failures);
+        d->skipped_breaker = ATOMIC_LOAD(&ds->skipped_breaker);
+        d->skipped_budget = ATOMIC_LOAD(&ds->skipped_budget);
+        d->skipped_filter = ATOMIC_LOAD(&ds->skipped_filter);
+        copy_replay(&d->replay, &ds->replay);
+        /* A fork child keeps the parent's names with zeroed counters: a row
+         * only for destinations this process used. */
+        if (!dest_used(d))
+            continue;
+        snap_word(d->dest, sizeof d->dest, slot ? ds->name : "(other)");
+        snap_word(d->dir, sizeof d->dir, ds->dir == DEST_IN ? "in" : "out");
+        int err = (int)ATOMIC_LOAD(&ds->last_error);
+        if (err) {
+            char eb[16];
+            snap_word(d->last_error, sizeof d->last_error, reshim_errno_name(err, eb));
+        }
+        snap_word(d->breaker, sizeof d->breaker,
+                  breaker_state_name(breaker_state(&ds->breaker, bp, now)));
+        nd++;
+    }
+    s->ndest = nd;
+}

@@ -79,4 +79,9 @@ void reshim_stats_reset(void);
  * class, into buf; used by the exit summary. */
 size_t reshim_stats_summary(char *buf, size_t n);
 
+/* The counters' part of the stats snapshot: the net classes, the stale DNS
+ * answers and the destinations in use (breakers judged with bp at now). */
+struct reshim_snapshot;
+void stats_snapshot(struct reshim_snapshot *s, const struct breaker_params *bp, uint64_t now);
+
 #endif

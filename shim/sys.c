@@ -14,11 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE 4096
-
 void *sys_map(size_t n)
 {
-    n = (n + PAGE - 1) & ~(size_t)(PAGE - 1);
+    n = sys_page_round(n);
     long p = syscall(SYS_mmap, NULL, n, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return (p == -1 || (void *)p == MAP_FAILED) ? NULL : (void *)p;
@@ -27,7 +25,7 @@ void *sys_map(size_t n)
 void sys_unmap(void *p, size_t n)
 {
     if (p && n)
-        syscall(SYS_munmap, p, (n + PAGE - 1) & ~(size_t)(PAGE - 1));
+        syscall(SYS_munmap, p, sys_page_round(n));
 }
 
 int sys_openat(int dfd, const char *path, int flags, unsigned mode)

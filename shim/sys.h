@@ -24,6 +24,10 @@
 /* Memory of the shim's own: anonymous, private, read-write, MAP_NORESERVE
  * (pages cost only once touched). n is rounded up to whole pages. */
 SYS_HIDDEN void *sys_map(size_t n);
+static inline size_t sys_page_round(size_t n) /* what sys_map maps for n */
+{
+    return (n + 4095) & ~(size_t)4095;
+}
 SYS_HIDDEN void sys_unmap(void *p, size_t n);
 
 /* Descriptors. sys_open adds O_CLOEXEC; mode only with O_CREAT. */

@@ -15,7 +15,6 @@
 
 #include "nbconn.h"
 #include "net.h"
-#include "server.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -24,12 +23,12 @@
 #define MASKED(fd) (INT_MIN + (int)(fd)) /* negative: poll ignores the entry */
 
 /* reshim_active() for the waits, which are also slow points where the
- * stats thread may start (server.h). */
+ * stats thread may start (reshim_slow_point). */
 static inline bool active_wait(void)
 {
     if (!reshim_active())
         return false;
-    server_tick();
+    reshim_slow_point();
     return true;
 }
 

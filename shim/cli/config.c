@@ -76,7 +76,7 @@ static int local_config(bool check, bool json)
                 table_cell(t, "31", "invalid: %s=%s, default used", reshim_config_names[v],
                            given[v] ? given[v] : "");
             else
-                table_cell(t, NULL, "%s", config_show_source(c.source[v]));
+                table_cell(t, NULL, "%s", reshim_source_name(c.source[v]));
         }
         table_print(t, stdout, cli_color(stdout), NULL, true);
         table_free(t);
