@@ -362,24 +362,6 @@ static void probe_all(void)
     CASE("read-file", read(f, buf, 64));
     CASE("read-file-eof", read(f, buf, 64));
     CASE("__read_chk-file-eof", read(f, buf, runtime_len));
-    /* sendfile and splice (interposed to mark a socket's data as never
-     * replayable): bad descriptors, a file into a pipe, a pipe into a pipe. */
-    off_t off0 = 0;
-    off64_t off64 = 0;
-    CASE("sendfile-closed", sendfile(cfd, f, NULL, 4));
-    CASE("sendfile64-closed", sendfile64(-1, f, &off64, 4));
-    CASE("splice-closed", splice(cfd, NULL, cfd, NULL, 4, SPLICE_F_NONBLOCK));
-    if (pipe(p) != 0)
-        exit(2);
-    CASE("sendfile-file-pipe", sendfile(p[1], f, &off0, 4));
-    CASE("sendfile64-file-pipe", sendfile64(p[1], f, &off64, 4));
-    int q[2];
-    if (pipe(q) != 0)
-        exit(2);
-    CASE("splice-pipe-pipe", splice(p[0], NULL, q[1], NULL, 64, SPLICE_F_NONBLOCK));
-    CASE("splice-pipe-empty", splice(p[0], NULL, q[1], NULL, 64, SPLICE_F_NONBLOCK));
-    CASE("read-spliced", read(q[0], buf, 64));
-    close(p[0]), close(p[1]), close(q[0]), close(q[1]);
     close(f);
 
     /* ---- unix stream socketpair ------------------------------------- */
