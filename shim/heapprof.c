@@ -59,6 +59,8 @@
 TLS_IE int64_t heap_left;
 static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
+static TLS_IE int forced;    /* the next decision is a sample (heap_force_begin) */
+static TLS_IE int64_t forced_left; /* the countdown put aside meanwhile */
 
 struct hs_live heap_addrs;
 static struct hs_sites sites;
@@ -87,8 +89,28 @@ static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
 static bool setup(void);
 
+void heap_force_begin(void)
+{
+    forced_left = heap_left;
+    forced = 1;
+    heap_left = -1; /* the next call's countdown crosses: heap_decide below */
+}
+
+void heap_force_end(void)
+{
+    if (forced) { /* the wrapped allocator did not reach the malloc family */
+        forced = 0;
+        heap_left = forced_left;
+    }
+}
+
 bool heap_decide(size_t n)
 {
+    if (unlikely(forced)) {
+        forced = 0;
+        heap_left = forced_left;
+        return true;
+    }
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
     if (st == HP_UNDECIDED || st == HP_OFF) {
         /* Before init: look again after a while; off: never. */

@@ -45,6 +45,16 @@ static inline bool heap_due(size_t n)
     return heap_crossed(n) && heap_decide(n);
 }
 
+/* A hook on the interpreter's allocator (pyheap.c) that sampled a block
+ * makes the malloc-family call it leads to a sample too, so that alloc.c
+ * marks the block (glibc) and free() forgets it: the fast free path looks
+ * for marked blocks only. heap_force_begin() before the wrapped call puts
+ * the countdown aside and makes the next decision on this thread a sample
+ * (recorded by the hook, not by malloc: pyheap_in_hook); heap_force_end()
+ * after it puts the countdown back if no call consumed the decision. */
+HIDDEN void heap_force_begin(void);
+HIDDEN void heap_force_end(void);
+
 /* Before the real free (after it, another thread may get the same address
  * and sample it). */
 static inline void heap_forget_if(void *p)

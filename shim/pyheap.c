@@ -220,8 +220,10 @@ out:
  * countdown (one TLS subtraction) and a tail call. A sampled block is asked
  * of the interpreter's allocator with at least SMALL_MAX + 1 bytes, so that
  * pymalloc passes it to malloc (it does so above 512 bytes, as it does for
- * every large object): its free then reaches free(), which forgets it, and
- * nothing else needs to. (Under the interpreter's debug
+ * every large object), and that malloc call is made a sample too
+ * (heap_force_begin: with glibc, alloc.c marks the block, and free's fast
+ * path forgets marked blocks only): its free then reaches free(), which
+ * forgets it, and nothing else needs to. (Under the interpreter's debug
  * hooks, PYTHONMALLOC=debug or -X dev, a block's header moves the address
  * free() sees: such samples are not forgotten.) So free is not hooked: the
  * interpreter's own is installed with the hooks. A call that may reach
@@ -235,9 +237,13 @@ TLS_IE int pyheap_in_hook;
 static __attribute__((noinline)) void *malloc_slow(const struct py_alloc *o, size_t n)
 {
     bool smp = heap_left < 0 && heap_decide(n);
+    if (unlikely(smp))
+        heap_force_begin();
     pyheap_in_hook++;
     void *p = o->malloc(o->ctx, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
     pyheap_in_hook--;
+    if (unlikely(smp))
+        heap_force_end();
     if (unlikely(smp) && p)
         heap_record_py(p, n);
     return p;
@@ -248,10 +254,14 @@ static __attribute__((noinline)) void *calloc_slow(const struct py_alloc *o, siz
 {
     size_t n = nelem * elsize; /* the interpreter checked for overflow */
     bool smp = heap_left < 0 && heap_decide(n);
+    if (unlikely(smp))
+        heap_force_begin();
     pyheap_in_hook++;
     void *p = smp && n <= SMALL_MAX ? o->calloc(o->ctx, 1, SMALL_MAX + 1)
                                     : o->calloc(o->ctx, nelem, elsize);
     pyheap_in_hook--;
+    if (unlikely(smp))
+        heap_force_end();
     if (unlikely(smp) && p)
         heap_record_py(p, n);
     return p;
@@ -263,9 +273,13 @@ static __attribute__((noinline)) void *realloc_hooked(const struct py_alloc *o, 
                                                        size_t n)
 {
     bool smp = heap_due(n);
+    if (unlikely(smp))
+        heap_force_begin();
     pyheap_in_hook++;
     void *q = o->realloc(o->ctx, ptr, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
     pyheap_in_hook--;
+    if (unlikely(smp))
+        heap_force_end();
     if (unlikely(smp) && q)
         heap_record_py(q, n);
     return q;

@@ -15,10 +15,10 @@ RUNS=${HEAP_BARS_RUNS:-30}
 for prof in big small; do
     : >"$TMP/$prof.list"
     for i in $(seq 1 "$RUNS"); do
-        LD_PRELOAD="$SHIM" "$BIN/heap_sites" "$prof" one >"$TMP/o" 2>"$TMP/e" &
+        LD_PRELOAD="$SHIM" "$BIN/heap_sites" "$prof" one >"$TMP/$prof.$i.out" 2>"$TMP/$prof.$i.err" &
         runner=$!
         CHILDREN+=($runner)
-        pid=$(ready_pid "$TMP/o" "$TMP/e" "heap_sites $prof run $i")
+        pid=$(ready_pid "$TMP/$prof.$i.out" "$TMP/$prof.$i.err" "heap_sites $prof run $i")
         "$CLI" heap "$pid" --top 50 --json >"$TMP/$prof.$i.json" || fail "reshim heap failed ($prof run $i)"
         echo "$TMP/$prof.$i.json" >>"$TMP/$prof.list"
         kill "$pid" 2>/dev/null || true

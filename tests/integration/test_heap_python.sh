@@ -60,7 +60,7 @@ run_hold() { # TAG MODE: one process; RETRY set when an estimate is off
     LD_PRELOAD="$SHIM" "$PY" "$HOLD" $mode >"$TMP/$tag.out" 2>"$TMP/$tag.err" &
     local runner=$!
     CHILDREN+=($runner)
-    local pid; pid=$(ready_pid "$TMP/$tag.out" "$TMP/$tag.err" "heap_hold.py $mode")
+    local pid; pid=$(ready_pid "$TMP/$tag.out" "$TMP/$tag.err" "heap_hold.py $mode") || exit 1 # (no set -e under &&)
     "$CLI" heap "$pid" --by python --top 10 --json >"$TMP/$tag.json" || fail "$tag: reshim heap --by python failed"
     "$CLI" heap "$pid" --by python --top 3 >"$TMP/$tag.table" || fail "$tag: reshim heap --by python (table) failed"
     "$CLI" heap "$pid" --json >"$TMP/$tag.raw" || fail "$tag: reshim heap --json failed"

@@ -58,7 +58,7 @@ scenario() {
     RETRY=""; scenario_once "$@" && return 0
     [ "$RETRY" ] || exit 1
     echo "    $tag: $RETRY; a second run with new random draws:"
-    RETRY=""; scenario_once "$@" && return 0
+    RETRY=""; scenario_once "$tag-2" "${@:2}" && return 0
     fail "$tag, second run: $RETRY"
 }
 scenario_once() {
@@ -66,10 +66,8 @@ scenario_once() {
     env "$@" LD_PRELOAD="$SHIM" "$BIN/heap_sites" "$prof" "$mode" >"$TMP/$tag.out" 2>"$TMP/$tag.err" &
     local runner=$!
     CHILDREN+=($runner)
-    wait_line "$TMP/$tag.out" ready || { cat "$TMP/$tag.err" >&2; fail "$tag: heap_sites did not get ready"; }
-    local pid; pid=$(awk '/ready/{print $2}' "$TMP/$tag.out")
+    local pid; pid=$(ready_pid "$TMP/$tag.out" "$TMP/$tag.err" "$tag: heap_sites") || exit 1 # (no set -e under &&)
     CHILDREN+=($pid)
-    wait_sock "$pid" || fail "$tag: no stats socket"
     "$CLI" heap "$pid" --top 50 --json >"$TMP/$tag.json" || fail "$tag: reshim heap failed"
     out=$(check "$TMP/$tag.json" hold_big=60 hold_mid=30 hold_small=10 2>&1) ||
         { RETRY="$tag: $out"; kill "$pid" 2>/dev/null; wait "$runner" 2>/dev/null; return 1; }

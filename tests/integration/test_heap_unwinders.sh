@@ -12,10 +12,10 @@ source "$(dirname "$0")/heap_lib.sh"
 
 for mode in one mt; do
     for u in libgcc libunwind; do
-        RESHIM_HEAP_UNWINDER=$u LD_PRELOAD="$SHIM" "$BIN/heap_sites" big "$mode" >"$TMP/$u.out" 2>"$TMP/$u.err" &
+        RESHIM_HEAP_UNWINDER=$u LD_PRELOAD="$SHIM" "$BIN/heap_sites" big "$mode" >"$TMP/$mode.$u.out" 2>"$TMP/$mode.$u.err" &
         runner=$!
         CHILDREN+=($runner)
-        pid=$(ready_pid "$TMP/$u.out" "$TMP/$u.err" "heap_sites ($u, $mode)")
+        pid=$(ready_pid "$TMP/$mode.$u.out" "$TMP/$mode.$u.err" "heap_sites ($u, $mode)")
         "$CLI" heap "$pid" --top 50 --json >"$TMP/$mode.$u.json" || fail "reshim heap failed ($u)"
         kill "$pid" 2>/dev/null || true
         wait "$runner" 2>/dev/null || true
