@@ -293,6 +293,21 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
     return c;
 }
 
+int cli_pid_json(int argc, char **argv, int *pid, bool *json)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {NULL, 0, NULL, 0},
+    };
+    *json = false;
+    for (int c; (c = cli_getopt(argc, argv, "", longopts)) != -1;) {
+        if (c != 'j')
+            return EXIT_USAGE;
+        *json = true;
+    }
+    return cli_one_pid(argc, argv, pid);
+}
+
 int cli_one_pid(int argc, char **argv, int *pid)
 {
     if (optind >= argc)

@@ -5,24 +5,14 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 int cmd_trim(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {NULL, 0, NULL, 0},
-    };
-    bool json = false;
-    int pid = 0;
-    for (int c; (c = cli_getopt(argc, argv, "", longopts)) != -1;) {
-        if (c != 'j')
-            return EXIT_USAGE;
-        json = true;
-    }
-    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+    bool json;
+    int pid;
+    if (cli_pid_json(argc, argv, &pid, &json) != EXIT_OK)
         return EXIT_USAGE;
     char *ans;
     size_t len;

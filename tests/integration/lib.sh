@@ -110,34 +110,71 @@ for pid, d in last.items():
         total += d
 print(total)' "$TMP/push.markers" "$1"
 }
-# push_dump PID: PID's last object, flat, one KEY=VALUE a line (net.connect.calls=3;
-# an object also as a whole, net.connect=calls=3 failures=1 ...; a list as JSON).
-push_dump() {
-    "$PY" -S -E -c '
-import json, sys
-pid, last = int(sys.argv[2]), None
-for line in open(sys.argv[1]):
-    if line.startswith("{\"pid\":%d," % pid):
-        last = json.loads(line)
-if last is None:
-    sys.exit(1)
-def flat(prefix, v):
+# push_sync PID: flushes the collector (as push_flush) and writes, for every
+# process that had exited before, its final figures to $TMP/stats.PID (kept:
+# one parse for all), and for PID if it still runs, its latest to
+# $TMP/stats.PID.live; flat, one KEY=VALUE a line (net.connect.calls=3; an
+# object also as a whole, net.connect=calls=3 failures=1 ...; a list as
+# JSON). 1 when PID never pushed.
+push_sync() {
+    push_start
+    "$PY" -S -E - "$TMP" "$PUSH" "$SHIM" "$1" <<'PYEOF'
+import json, os, subprocess, sys, time
+tmp, push, shim, want = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+path = os.path.join(tmp, "push.jsonl")
+def pid_of(line):
+    return int(line[7:line.index(",")]) if line.startswith('{"pid":') else None
+def gone(pid):
+    try:
+        return open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+# Exited before the flush: whatever they sent is in by the time the marker is.
+final = {p for p in map(pid_of, open(path)) if p is not None
+         and not os.path.exists(os.path.join(tmp, "stats.%d" % p)) and gone(p)}
+if gone(want):
+    final.add(want)
+env = dict(os.environ, RESHIM_PUSH=push, LD_PRELOAD=shim)
+mark = subprocess.Popen(["/bin/true"], env=env).pid
+with open(os.path.join(tmp, "push.markers"), "a") as f:
+    f.write("%d\n" % mark)
+prefix, deadline, lines = '{"pid":%d,' % mark, time.monotonic() + 10, []
+while not any(l.startswith(prefix) for l in lines[-50:]):
+    if time.monotonic() > deadline:
+        sys.exit("the collector did not receive the marker of pid %d" % mark)
+    time.sleep(0.01)
+    lines = open(path).readlines()
+last = {}
+for line in lines:
+    p = pid_of(line)
+    if p in final or p == want:
+        last[p] = line
+def flat(out, prefix, v):
     if isinstance(v, dict):
         if prefix:
-            print("%s=%s" % (prefix, " ".join("%s=%s" % kv for kv in v.items() if not isinstance(kv[1], (dict, list)))))
+            out.append("%s=%s" % (prefix, " ".join("%s=%s" % kv for kv in v.items()
+                                                     if not isinstance(kv[1], (dict, list)))))
         for k, x in v.items():
-            flat(prefix + "." + k if prefix else k, x)
+            flat(out, prefix + "." + k if prefix else k, x)
     else:
-        print("%s=%s" % (prefix, json.dumps(v) if isinstance(v, list) else v))
-flat("", last)' "$TMP/push.jsonl" "$1"
+        out.append("%s=%s" % (prefix, json.dumps(v) if isinstance(v, list) else v))
+for p, line in last.items():
+    out = []
+    flat(out, "", json.loads(line))
+    name = os.path.join(tmp, "stats.%d%s" % (p, "" if p in final else ".live"))
+    with open(name + ".new", "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.rename(name + ".new", name)
+sys.exit(0 if want in last else 1)
+PYEOF
 }
 
 # stat_field KEY [PID | ERRFILE]: a figure of a process's last stats object,
 # KEY a path in it (net.connect.retries, mem.enomem; an object such as
 # net.connect prints as "calls=3 failures=1 ...", a list as JSON); the
 # process: PID, the `pushed` one whose stderr went to ERRFILE, or else the
-# last `pushed` one. Once it has exited, these are its final figures (kept,
-# then, in $TMP/stats.PID: one flush and one parse per process).
+# last `pushed` one. Once it has exited, these are its final figures (kept in
+# $TMP/stats.PID by push_sync).
 stat_field() {
     local key=$1 pid=${2:-$(cat "$TMP/pushed.pid")} cache
     case $pid in
@@ -146,10 +183,8 @@ stat_field() {
     esac
     cache="$TMP/stats.$pid"
     if [ ! -s "$cache" ]; then
-        gone "$pid" && local final=1
-        push_flush
-        push_dump "$pid" >"$cache.tmp" || fail "no stats pushed by pid $pid"
-        if [ -n "${final:-}" ]; then mv "$cache.tmp" "$cache"; else cache="$cache.tmp"; fi
+        push_sync "$pid" || fail "no stats pushed by pid $pid"
+        [ -s "$cache" ] || cache="$cache.live"
     fi
     local re="^${key//./\\.}="
     grep -q "$re" "$cache" || fail "no figure $key in the stats of pid $pid"

@@ -136,7 +136,7 @@ run_daemon() {
         "$PY" "$TMP/watcher.py" "$RESHIM_RUN_DIR/$pid.sock" "$go" "$TMP/$n.recv" "$quit" 2>"$TMP/$n.werr" &
         watcher=$!
         CHILDREN+=("$watcher")
-        for i in $(seq 250); do [ -e "$TMP/$n.recv" ] && break; sleep 0.02; done
+        wait_until 5 test -e "$TMP/$n.recv" || true
         [ -e "$TMP/$n.recv" ] || { touch "$quit"; show "$TMP/$n.werr"; fail "daemon: the stats client could not watch $RESHIM_RUN_DIR/$pid.sock"; }
     else
         touch "$go"

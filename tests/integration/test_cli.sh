@@ -257,7 +257,7 @@ while time.monotonic() < end:  # connects are slow points: the stats thread star
         pass
     time.sleep(0.1)' "$port" &
 E=$!; CHILDREN+=($E)
-for i in $(seq 1 60); do [ -S "$RESHIM_RUN_DIR/$E.sock" ] && break; sleep 0.05; done
+wait_until 3 test -S "$RESHIM_RUN_DIR/$E.sock" || true
 rc=0; timeout 10 "$RESHIM" watch "$E" -n 0.2 >"$TMP/we.out" 2>"$TMP/we.err" || rc=$?
 [ "$rc" = 0 ] || fail "watch of a process that exits: exit $rc: $(cat "$TMP/we.err")"
 grep -q "^reshim: process $E (python3) exited" "$TMP/we.err" || fail "watch said: $(cat "$TMP/we.err")"
@@ -280,7 +280,7 @@ pass "a stopped process: stats gives up after 2 s (exit 1), ls still lists the o
 mkdir -m 755 "$TMP/open"   # open to others: the shim refuses it and falls back
 RESHIM_RUN_DIR="$TMP/open" LD_PRELOAD="$SHIM" "$PY" "$CLIENT" "$URL" 60 >/dev/null 2>"$TMP/c.err" &
 C=$!; CHILDREN+=($C)
-for i in $(seq 1 100); do grep -q "@reshim-$(id -u)/$C\$" /proc/net/unix && break; sleep 0.1; done
+wait_until 10 grep -q "@reshim-$(id -u)/$C\$" /proc/net/unix || true
 grep -q "@reshim-$(id -u)/$C\$" /proc/net/unix || fail "no abstract socket for $C: $(cat "$TMP/c.err")"
 "$RESHIM" ls | awk '{print $1}' | grep -qx "$C" || fail "ls does not list $C (abstract socket)"
 "$RESHIM" stats "$C" --json | grep -q "\"pid\":$C" || fail "stats of $C over its abstract socket failed"
@@ -335,7 +335,7 @@ same "run --retries" run --retries=2 --log=error -- "$PY" -c 'import os; print(o
 # collect --listen=PATH --count=1: one datagram pushed by a shimmed process at its exit.
 "$RESHIM" collect --listen="$TMP/c1.sock" --count=1 --json >"$TMP/c1.out" 2>"$TMP/c1.err" &
 COL=$!; CHILDREN+=($COL)
-for i in $(seq 1 100); do [ -S "$TMP/c1.sock" ] && break; sleep 0.05; done
+wait_until 5 test -S "$TMP/c1.sock" || true
 [ -S "$TMP/c1.sock" ] || fail "collect --listen=$TMP/c1.sock: no socket: $(cat "$TMP/c1.err")"
 RESHIM_PUSH="$TMP/c1.sock" LD_PRELOAD="$SHIM" "$PY" -c 'pass'
 wait "$COL" || fail "collect --listen=... --count=1: exit $?: $(cat "$TMP/c1.err")"

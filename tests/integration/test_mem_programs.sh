@@ -60,8 +60,8 @@ for i in range(20000):
     redis-cli -p "$port" INFO memory | tr -d '\r' >"$TMP/info.$tag"
     redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
     local rc=0
-    for _ in $(seq 200); do kill -0 "$srv" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$srv" 2>/dev/null && fail "redis-server ($tag) still running 10 s after SHUTDOWN NOSAVE"
+    wait_until 10 gone "$srv" ||
+        fail "redis-server ($tag) still running 10 s after SHUTDOWN NOSAVE"
     wait "$srv" || rc=$?
     [ "$rc" = 0 ] || { tail -n 20 "$TMP/redis.$tag.out" "$TMP/redis.$tag.err" >&2; fail "redis-server ($tag) exited with $rc"; }
     grep -q "is now ready to exit, bye bye" "$TMP/redis.$tag.out" || fail "redis-server ($tag) did not log its clean exit"

@@ -82,8 +82,8 @@ stop_nginx() {    # stop_nginx NAME: nginx -s stop; the master must exit 0
     local name=$1 rc=0
     nginx -p "$TMP/$name" -c "$TMP/$name/nginx.conf" -e "$TMP/$name/error.log" -s stop 2>>"$TMP/$name/stderr" ||
         fail "$name: nginx -s stop failed: $(tail -n 2 "$TMP/$name/stderr")"
-    for _ in $(seq 200); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$master" 2>/dev/null && fail "$name: nginx still running 10 s after -s stop"
+    wait_until 10 gone "$master" ||
+        fail "$name: nginx still running 10 s after -s stop"
     wait "$master" || rc=$?
     [ $rc -eq 0 ] || { tail -n 5 "$TMP/$name/stderr" "$TMP/$name/error.log" >&2; fail "$name: nginx exited with $rc"; }
 }

@@ -37,8 +37,8 @@ start_server() {   # start_server NAME PORT [env...]: redis-server in the foregr
 stop_server() {    # stop_server NAME PORT: SHUTDOWN NOSAVE, exit code 0 expected
     local name=$1 port=$2 rc=0
     redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-    for _ in $(seq 200); do kill -0 "$srv_pid" 2>/dev/null || break; sleep 0.05; done
-    kill -0 "$srv_pid" 2>/dev/null && fail "$name: redis-server still running 10 s after SHUTDOWN"
+    wait_until 10 gone "$srv_pid" ||
+        fail "$name: redis-server still running 10 s after SHUTDOWN"
     wait "$srv_pid" || rc=$?
     [ $rc -eq 0 ] || { tail -n 20 "$TMP/$name.out" "$TMP/$name.err" >&2; fail "$name: redis-server exited with $rc"; }
     grep -q "ready to exit, bye bye" "$TMP/$name.out" || fail "$name: redis-server did not log its clean exit"

@@ -73,8 +73,8 @@ pass "redis-benchmark -n 20000 under the shim: SET $set_rate req/s, GET $get_rat
 
 # Clean shutdown; the server's final stats count its socket reads and writes.
 redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
-for _ in $(seq 200); do kill -0 "$server" 2>/dev/null || break; sleep 0.05; done
-kill -0 "$server" 2>/dev/null && fail "redis-server still running 10 s after SHUTDOWN NOSAVE"
+wait_until 10 gone "$server" ||
+    fail "redis-server still running 10 s after SHUTDOWN NOSAVE"
 rc=0; wait "$server" || rc=$?
 [ "$rc" = 0 ] || { tail -n 20 "$TMP/server.out" "$TMP/server.err" >&2; fail "redis-server exited with $rc"; }
 grep -q "is now ready to exit, bye bye" "$TMP/server.out" || fail "redis-server did not log its clean exit"

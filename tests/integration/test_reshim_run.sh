@@ -231,7 +231,7 @@ EOF
     env -i PATH="$path" "${SH[@]}" "$RUN" -- "$PY" "$TMP/term.py" "$TMP/ready" >"$TMP/out" 2>&1 &
     wpid=$!
     CHILDREN+=("$wpid")
-    for _ in $(seq 100); do [ -s "$TMP/ready" ] && break; sleep 0.05; done
+    wait_until 5 test -s "$TMP/ready" || true
     [ -s "$TMP/ready" ] || fail "[$sh] the SIGTERM program did not start"
     [ "$(cat "$TMP/ready")" = "$wpid" ] || fail "[$sh] program pid $(cat "$TMP/ready") != wrapper pid $wpid"
     comm=$(cat "/proc/$wpid/comm")

@@ -65,11 +65,11 @@ PYEOF
 RESHIM_RUN_DIR="$RUN" env LD_PRELOAD="$SHIM" "$PY" "$TMP/app.py" "$TMP/rate" "$TMP/quit" >"$TMP/out" 2>"$TMP/err" &
 app=$!
 CHILDREN+=($app)
-for i in $(seq 200); do grep -q '^ready' "$TMP/out" 2>/dev/null && break; sleep 0.05; done
+wait_until 10 grep -q '^ready' "$TMP/out" 2>/dev/null || true
 pid=$(sed -n 's/^ready //p' "$TMP/out")
 [ -n "$pid" ] || { cat "$TMP/err" >&2; fail "the app did not start"; }
 SOCK="$RUN/$pid.sock"
-for i in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.05; done
+wait_until 10 test -S "$SOCK" || true
 [ -S "$SOCK" ] || { cat "$TMP/err" >&2; fail "no stats socket $SOCK"; }
 
 cat > "$TMP/hostile.py" <<'PYEOF'

@@ -32,7 +32,7 @@ rc=0; "$PY" "$TMP/client.py" "$sock" >"$TMP/out" 2>"$TMP/err" || rc=$?
 grep -q "FileNotFoundError" "$TMP/err" || fail "without the shim, expected FileNotFoundError (ENOENT): $(cat "$TMP/err")"
 pass "without the shim: $(cat "$TMP/err")"
 # The socket does appear later, and then the same client works.
-for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+wait_until 5 test -S "$sock" || true
 [ -S "$sock" ] || fail "the late server never created $sock"
 "$PY" "$TMP/client.py" "$sock" >"$TMP/out" 2>"$TMP/err" || fail "client fails even once the socket exists: $(cat "$TMP/err")"
 [ "$(cat "$TMP/out")" = "echo: hello unix" ] || fail "wrong answer: $(cat "$TMP/out")"

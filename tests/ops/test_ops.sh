@@ -19,14 +19,6 @@ OPS="$ROOT/ops"
 command -v promtool >/dev/null || fail "promtool not found: apt-get install prometheus (make deps)"
 "$PY" -c 'import yaml' 2>/dev/null || fail "python3-yaml not found (make deps)"
 
-# wait_for SECONDS CMD...: until CMD succeeds, polling every 50 ms.
-wait_for() {
-    local t=$1 i=0; shift
-    until "$@"; do
-        i=$((i + 1)); [ $i -gt $((t * 20)) ] && return 1; sleep 0.05
-    done
-}
-
 # A python3 under the shim that connects to a port nobody listens on (so the
 # destination families appear), says so in a file, then waits to be killed.
 APP='import socket, sys, time
@@ -43,8 +35,8 @@ port=$(free_port)
 spawn env LD_PRELOAD="$SHIM" RESHIM_RUN_DIR="$RUN" RESHIM_RETRIES=1 RESHIM_MEM_BUDGET=500M \
     "$PY" -c "$APP" "$port" "$TMP/ready"
 app=$!
-wait_for 15 test -S "$RUN/$app.sock" || fail "no stats socket $RUN/$app.sock within 15 s"
-wait_for 15 test -s "$TMP/ready" || fail "the app did not connect within 15 s"
+wait_until 15 test -S "$RUN/$app.sock" || fail "no stats socket $RUN/$app.sock within 15 s"
+wait_until 15 test -s "$TMP/ready" || fail "the app did not connect within 15 s"
 RESHIM_RUN_DIR="$RUN" "$RESHIM" metrics "$app" >"$TMP/metrics.txt" || fail "reshim metrics failed"
 grep -q "^reshim_info{pid=\"$app\"" "$TMP/metrics.txt" || fail "reshim metrics: no sample of pid $app"
 grep -q '^reshim_destination_connects_total{.*dir="out"' "$TMP/metrics.txt" ||
@@ -161,7 +153,7 @@ spawn env "${K8S_APP_ENV[@]}" RESHIM_MEM_BUDGET=500M RESHIM_RUN_DIR="$K8S_RUN_DI
 app=$!
 mport=$(free_port)
 spawn env RESHIM_RUN_DIR="$K8S_RUN_DIR" "$RESHIM" "${K8S_SIDE[@]}" --listen "$K8S_LISTEN_HOST:$mport" 2>"$TMP/serve.err"
-wait_for 15 test -S "$K8S_RUN_DIR/$app.sock" || fail "the app (under reshim-run) made no socket in $K8S_RUN_DIR"
+wait_until 15 test -S "$K8S_RUN_DIR/$app.sock" || fail "the app (under reshim-run) made no socket in $K8S_RUN_DIR"
 wait_port "$mport" 15 || fail "reshim serve did not listen: $(cat "$TMP/serve.err")"
 curl -fsS "http://127.0.0.1:$mport/metrics" >"$TMP/served.txt" || fail "GET /metrics"
 grep -q "^reshim_info{pid=\"$app\"" "$TMP/served.txt" || fail "the sidecar's /metrics has no pid $app"
