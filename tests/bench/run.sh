@@ -390,23 +390,35 @@ ht_opts() {
     fi
 }
 
-# cg_ir SIDE ENV PROGRAM ARGS...: the instructions (callgrind's Ir, the whole
-# process) of one run of PROGRAM, preloading nothing (side 0), an empty
-# library (empty), this library (1) or BENCH_BEFORE's (before); ENV: more
-# VAR=VALUE words for its environment (one string, may be empty).
+# cg_ir SIDE ENV PROGRAM ARGS...: the instructions (callgrind's Ir) of one
+# run of PROGRAM, preloading nothing (side 0), an empty library (empty),
+# this library (1) or BENCH_BEFORE's (before); ENV: more VAR=VALUE words for
+# its environment (one string, may be empty). Every thread of the program
+# counts, the shim's own threads (stats, memory monitor, reconnect timer)
+# not: they run beside the program, and under valgrind, 20-50 times slower,
+# a python3 -c pass outlives the stats thread's 100 ms start delay (0.5M
+# instructions of serving that the real one, gone within 20 ms, never does).
 cg_ir() {
-    local side=$1 envw=$2 pre=() out ir
+    local side=$1 envw=$2 pre=() out=$WORK/callgrind.out f ir=0 n=0
     shift 2
     case $side in
     0) ;;
     empty) pre=(LD_PRELOAD="$EMPTY") ;;
     *) pre=(LD_PRELOAD="$(lib_of "$side")") ;;
     esac
+    rm -f "$out" "$out"-*
     # shellcheck disable=SC2086 # ENV: words
-    out=$(env "${pre[@]}" PYTHONHASHSEED=0 $envw valgrind --tool=callgrind \
-        --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null) || fail "callgrind: $* failed (side $side)"
-    ir=$(printf '%s\n' "$out" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n 1)
-    [ -n "$ir" ] || fail "callgrind: no count for $* (side $side)"
+    env "${pre[@]}" PYTHONHASHSEED=0 $envw valgrind --tool=callgrind --separate-threads=yes \
+        --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/callgrind.err" ||
+        fail "callgrind: $* failed (side $side): $(tail -n 3 "$WORK/callgrind.err")"
+    for f in "$out"-*; do
+        [ -f "$f" ] || continue
+        grep -qE '^fn=.*[ )](srv_main|mon_main|timer_main)$' "$f" && continue
+        ir=$((ir + $(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f" | head -n 1)))
+        n=$((n + 1))
+    done
+    rm -f "$out" "$out"-*
+    ((n > 0 && ir > 0)) || fail "callgrind: no count for $* (side $side)"
     echo "$ir"
 }
 
@@ -551,6 +563,9 @@ if wanted instructions; then
             b=$([ -n "$LIB_BEFORE" ] && cg_ir before "" /usr/bin/python3 -c pass)
             a=$(cg_ir 1 "" /usr/bin/python3 -c pass)
             insn_row "start-up: python3 -c pass" M "$z" "$b" "$a" ""
+            b=$([ -n "$LIB_BEFORE" ] && cg_ir before RESHIM_HEAP_SAMPLE=0 /usr/bin/python3 -c pass)
+            a=$(cg_ir 1 RESHIM_HEAP_SAMPLE=0 /usr/bin/python3 -c pass)
+            insn_row "start-up: python3 -c pass, heap sampling off" M "$z" "$b" "$a" ""
         fi
         echo
     fi
@@ -617,12 +632,13 @@ if ((${#INSN[@]} > 0)); then
         echo "| $n | $z | $b | $a | $t |"
     done
     echo
-    echo "Instructions: callgrind's count of the whole process (the same on a busy machine and a"
-    echo "quiet one); in brackets, what the preload adds. Per pair: bench_malloc 1 N 1000 minus"
-    echo "bench_malloc 1 N/2 1000, over N/2 = $CG_N; glibc's own work (and the benchmark's loop)"
-    echo "is the no-shim column. \"after\" is this tree's build/libreshim.so. Where the heap samples"
-    echo "fall is random: the rows with sampling on vary by a few instructions per pair, python3 by"
-    echo "about 0.1M, from run to run."
+    echo "Instructions: callgrind's count of the program's threads (the same on a busy machine"
+    echo "and a quiet one; the shim's own threads left out); in brackets, what the preload adds."
+    echo "Per pair: bench_malloc 1 N 1000 minus bench_malloc 1 N/2 1000, over N/2 = $CG_N; glibc's"
+    echo "own work (and the benchmark's loop) is the no-shim column. \"after\" is this tree's"
+    echo "build/libreshim.so. Where the heap samples fall is random: the rows with sampling on"
+    echo "vary by a few instructions per pair, python3 by up to 0.2M (its first samples load the"
+    echo "unwinder), from run to run; the rows with sampling off do not."
 fi
 echo
 echo "| benchmark | without shim | with shim (or heaptrack) | ratio |"
