@@ -131,10 +131,12 @@ if [ "${BENCH_BEFORE:-465854e}" != none ]; then
     else
         dir=$WORK/before-$rev
         if [ ! -s "$dir/build/libreshim.so" ]; then
-            rm -rf "$dir" && mkdir -p "$dir" &&
-                git -C "$ROOT" archive "$rev" | tar -x -C "$dir" &&
-                make -C "$dir" MUSL_CC= build/libreshim.so >"$dir.log" 2>&1 ||
+            rm -rf "$dir"
+            mkdir -p "$dir" || fail "cannot make $dir"
+            git -C "$ROOT" archive "$rev" | tar -x -C "$dir" || fail "git archive $rev failed"
+            if ! make -C "$dir" MUSL_CC= build/libreshim.so >"$dir.log" 2>&1; then
                 fail "cannot build the library of $rev (see $dir.log)"
+            fi
         fi
         LIB_BEFORE=$dir/build/libreshim.so BEFORE_NAME="before ($rev)"
         BEFORE_NOTE="before: the library of $rev, built from git archive into ${dir#"$ROOT"/}"
@@ -352,6 +354,7 @@ compare() {
     done
     local name=$1 ops=$2 kind=$3 rounds=$4 runner=$5
     shift 5
+    # shellcheck disable=SC2034 # ta, tb, tcN: read by add_row (namerefs)
     local r t ta=() tb=() tc0=() tc1=() tc2=()
     ((${#tools[@]} <= 3)) || fail "compare: at most 3 tools"
     "$runner" 0 "$@" >/dev/null || exit 1
@@ -359,7 +362,7 @@ compare() {
     for t in "${tools[@]}"; do
         [ "$t" = before ] && { "$runner" before "$@" >/dev/null || exit 1; }
     done
-    # shellcheck disable=SC2034 # ta, tb, tcN: read by add_row (namerefs)
+    # shellcheck disable=SC2034 # the same
     for ((r = 0; r < rounds; r++)); do
         ta[r]=$("$runner" 0 "$@") || exit 1
         tb[r]=$("$runner" 1 "$@") || exit 1
