@@ -146,10 +146,12 @@ if [ "${BENCH_BEFORE:-465854e}" != none ]; then
     else
         dir=$WORK/before-$rev
         if [ ! -s "$dir/build/libreshim.so" ]; then
-            rm -rf "$dir" && mkdir -p "$dir" &&
-                git -C "$ROOT" archive "$rev" | tar -x -C "$dir" &&
-                make -C "$dir" MUSL_CC= build/libreshim.so >"$dir.log" 2>&1 ||
+            rm -rf "$dir"
+            mkdir -p "$dir" || fail "cannot make $dir"
+            git -C "$ROOT" archive "$rev" | tar -x -C "$dir" || fail "git archive $rev failed"
+            if ! make -C "$dir" MUSL_CC= build/libreshim.so >"$dir.log" 2>&1; then
                 fail "cannot build the library of $rev (see $dir.log)"
+            fi
         fi
         LIB_BEFORE=$dir/build/libreshim.so BEFORE_NAME="before ($rev)"
         BEFORE_NOTE="before: the library of $rev, built from git archive into ${dir#"$ROOT"/}"
@@ -420,6 +422,7 @@ compare() {
     done
     local name=$1 ops=$2 kind=$3 rounds=$4 runner=$5
     shift 5
+    # shellcheck disable=SC2034 # ta, tb, tcN: read by add_row (namerefs)
     local r t ta=() tb=() tc0=() tc1=() tc2=()
     ((${#tools[@]} <= 3)) || fail "compare: at most 3 tools"
     "$runner" 0 "$@" >/dev/null || exit 1
@@ -427,7 +430,7 @@ compare() {
     for t in "${tools[@]}"; do
         [ "$t" = before ] && { "$runner" before "$@" >/dev/null || exit 1; }
     done
-    # shellcheck disable=SC2034 # ta, tb, tcN: read by add_row (namerefs)
+    # shellcheck disable=SC2034 # the same
     for ((r = 0; r < rounds; r++)); do
         ta[r]=$("$runner" 0 "$@") || exit 1
         tb[r]=$("$runner" 1 "$@") || exit 1
@@ -458,23 +461,35 @@ ht_opts() {
     fi
 }
 
-# cg_ir SIDE ENV PROGRAM ARGS...: the instructions (callgrind's Ir, the whole
-# process) of one run of PROGRAM, preloading nothing (side 0), an empty
-# library (empty), this library (1) or BENCH_BEFORE's (before); ENV: more
-# VAR=VALUE words for its environment (one string, may be empty).
+# cg_ir SIDE ENV PROGRAM ARGS...: the instructions (callgrind's Ir) of one
+# run of PROGRAM, preloading nothing (side 0), an empty library (empty),
+# this library (1) or BENCH_BEFORE's (before); ENV: more VAR=VALUE words for
+# its environment (one string, may be empty). Every thread of the program
+# counts, the shim's own threads (stats, memory monitor, reconnect timer)
+# not: they run beside the program, and under valgrind, 20-50 times slower,
+# a python3 -c pass outlives the stats thread's 100 ms start delay (0.5M
+# instructions of serving that the real one, gone within 20 ms, never does).
 cg_ir() {
-    local side=$1 envw=$2 pre=() out ir
+    local side=$1 envw=$2 pre=() out=$WORK/callgrind.out f ir=0 n=0
     shift 2
     case $side in
     0) ;;
     empty) pre=(LD_PRELOAD="$EMPTY") ;;
     *) pre=(LD_PRELOAD="$(lib_of "$side")") ;;
     esac
+    rm -f "$out" "$out"-*
     # shellcheck disable=SC2086 # ENV: words
-    out=$(env "${pre[@]}" PYTHONHASHSEED=0 $envw valgrind --tool=callgrind \
-        --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null) || fail "callgrind: $* failed (side $side)"
-    ir=$(printf '%s\n' "$out" | sed -n 's/.*Collected : \([0-9]*\).*/\1/p' | tail -n 1)
-    [ -n "$ir" ] || fail "callgrind: no count for $* (side $side)"
+    env "${pre[@]}" PYTHONHASHSEED=0 $envw valgrind --tool=callgrind --separate-threads=yes \
+        --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/callgrind.err" ||
+        fail "callgrind: $* failed (side $side): $(tail -n 3 "$WORK/callgrind.err")"
+    for f in "$out"-*; do
+        [ -f "$f" ] || continue
+        grep -qE '^fn=.*[ )](srv_main|mon_main|timer_main)$' "$f" && continue
+        ir=$((ir + $(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f" | head -n 1)))
+        n=$((n + 1))
+    done
+    rm -f "$out" "$out"-*
+    ((n > 0 && ir > 0)) || fail "callgrind: no count for $* (side $side)"
     echo "$ir"
 }
 
@@ -622,6 +637,9 @@ if wanted instructions; then
             b=$([ -n "$LIB_BEFORE" ] && cg_ir before "" /usr/bin/python3 -c pass)
             a=$(cg_ir 1 "" /usr/bin/python3 -c pass)
             insn_row "start-up: python3 -c pass" M "$z" "$b" "$a" ""
+            b=$([ -n "$LIB_BEFORE" ] && cg_ir before RESHIM_HEAP_SAMPLE=0 /usr/bin/python3 -c pass)
+            a=$(cg_ir 1 RESHIM_HEAP_SAMPLE=0 /usr/bin/python3 -c pass)
+            insn_row "start-up: python3 -c pass, heap sampling off" M "$z" "$b" "$a" ""
         fi
         echo
     fi
@@ -771,12 +789,13 @@ if ((${#INSN[@]} > 0)); then
         echo "| $n | $z | $b | $a | $t |"
     done
     echo
-    echo "Instructions: callgrind's count of the whole process (the same on a busy machine and a"
-    echo "quiet one); in brackets, what the preload adds. Per pair: bench_malloc 1 N 1000 minus"
-    echo "bench_malloc 1 N/2 1000, over N/2 = $CG_N; glibc's own work (and the benchmark's loop)"
-    echo "is the no-shim column. \"after\" is this tree's build/libreshim.so. Where the heap samples"
-    echo "fall is random: the rows with sampling on vary by a few instructions per pair, python3 by"
-    echo "about 0.1M, from run to run."
+    echo "Instructions: callgrind's count of the program's threads (the same on a busy machine"
+    echo "and a quiet one; the shim's own threads left out); in brackets, what the preload adds."
+    echo "Per pair: bench_malloc 1 N 1000 minus bench_malloc 1 N/2 1000, over N/2 = $CG_N; glibc's"
+    echo "own work (and the benchmark's loop) is the no-shim column. \"after\" is this tree's"
+    echo "build/libreshim.so. Where the heap samples fall is random: the rows with sampling on"
+    echo "vary by a few instructions per pair, python3 by up to 0.2M (its first samples load the"
+    echo "unwinder), from run to run; the rows with sampling off do not."
 fi
 echo
 echo "| benchmark | without shim | with shim (or heaptrack) | ratio |"

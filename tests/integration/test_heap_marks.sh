@@ -41,7 +41,7 @@ pass "every block marked (RESHIM_HEAP_SAMPLE=1): mem_stress's own checks pass ov
 run off1 0 1 100000
 run on1 1 1 100000
 poff=$(field off1 heap_peak); pon=$(field on1 heap_peak)
-[ -n "$poff" ] && [ -n "$pon" ] || fail "heap_peak missing from the summaries"
+if [ -z "$poff" ] || [ -z "$pon" ]; then fail "heap_peak missing from the summaries"; fi
 [ "$pon" -gt $((poff + 16 * 1000)) ] || fail "heap_peak with every block marked ($pon) is not above sampling off ($poff): no marks?"
 pass "one thread, the same sizes: heap_peak $poff with sampling off, $pon with every block marked"
 
