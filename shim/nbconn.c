@@ -489,6 +489,32 @@ static void timer_kick(void)
     }
 }
 
+/* A free slot for fd's connect to addr (a stale slot of an earlier connect
+ * on this number released first), zeroed and named; NULL when all are
+ * taken. Under the lock. */
+static struct nb_slot *claim(int fd, uint16_t gen, uint16_t dest, const struct sockaddr *addr,
+                             socklen_t len)
+{
+    struct nb_slot *s = find(fd);
+    if (s)
+        release(s);
+    s = NULL;
+    for (int i = 0; i < NB_SLOTS && !s; i++)
+        if (slots[i].state == NB_FREE)
+            s = &slots[i];
+    if (!s)
+        return NULL;
+    if (s - slots >= slots_hw)
+        slots_hw = (int)(s - slots) + 1;
+    memset(s, 0, sizeof *s);
+    s->fd = fd;
+    s->gen = gen;
+    s->dest = dest;
+    memcpy(&s->addr, addr, len);
+    s->addrlen = len;
+    return s;
+}
+
 /* ---- entry points from the wrappers ------------------------------------- */
 
 bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *addr,
@@ -503,22 +529,8 @@ bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *ad
     sigset_t old;
     bool hidden = false, kick = false;
     lock(&old);
-    struct nb_slot *s = find(fd);
-    if (s)
-        release(s); /* a stale slot of an earlier connect on this number */
-    s = NULL;
-    for (int i = 0; i < NB_SLOTS && !s; i++)
-        if (slots[i].state == NB_FREE)
-            s = &slots[i];
+    struct nb_slot *s = claim(fd, fi.gen, dest, addr, len);
     if (s) {
-        if (s - slots >= slots_hw)
-            slots_hw = (int)(s - slots) + 1;
-        memset(s, 0, sizeof *s);
-        s->fd = fd;
-        s->gen = fi.gen;
-        s->dest = dest;
-        memcpy(&s->addr, addr, len);
-        s->addrlen = len;
         retry_begin(&s->rs, dest, addr->sa_family, true, start, start + cfg->retry_deadline_ns);
         s->state = NB_ATTEMPT;
         atomic_fetch_add(&reshim_nb_active, 1);
@@ -544,23 +556,9 @@ bool nb_start_replay(int fd, uint16_t gen, uint16_t dest, const struct sockaddr 
     if (len > sizeof(struct sockaddr_storage) || reshim_in_foreign_child())
         return false;
     sigset_t old;
-    struct nb_slot *s = NULL;
     lock(&old);
-    struct nb_slot *stale_one = find(fd);
-    if (stale_one)
-        release(stale_one);
-    for (int i = 0; i < NB_SLOTS && !s; i++)
-        if (slots[i].state == NB_FREE)
-            s = &slots[i];
+    struct nb_slot *s = claim(fd, gen, dest, addr, len);
     if (s) {
-        if (s - slots >= slots_hw)
-            slots_hw = (int)(s - slots) + 1;
-        memset(s, 0, sizeof *s);
-        s->fd = fd;
-        s->gen = gen;
-        s->dest = dest;
-        memcpy(&s->addr, addr, len);
-        s->addrlen = len;
         s->rs = *rs;
         s->replay = true;
         s->rbuf = buf;
