@@ -32,7 +32,15 @@ SHIM_CFLAGS := $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -fPIC -fvisibility
 SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
 	-Wl,--no-undefined
 
-SHIM_SRC := $(wildcard shim/*.c)
+# The encoders of snapshot.h, by concern: the output buffer and numbers,
+# UTF-8, the stats JSON (key tables + encoder), Prometheus, the stats
+# socket's requests. Their parser of stats JSON (jsonparse.c) is for the CLI
+# only: it is not in the library.
+SNAP_MODS := sbuf utf8 snapjson prom request
+SNAP_SRC := $(SNAP_MODS:%=shim/%.c)
+SNAP_PARSE_SRC := shim/jsonparse.c
+
+SHIM_SRC := $(filter-out $(SNAP_PARSE_SRC),$(wildcard shim/*.c))
 SHIM_OBJ := $(patsubst shim/%.c,$(BUILD)/obj/%.o,$(SHIM_SRC))
 SHIM_HDR := $(wildcard shim/*.h)
 
@@ -55,10 +63,10 @@ UNIT_SRC_breaker := shim/breaker.c shim/policy.c shim/backoff.c shim/config.c sh
 UNIT_SRC_log := shim/log.c shim/sys.c
 UNIT_SRC_budget := shim/budget.c shim/config.c shim/dest.c
 UNIT_SRC_cgroup := shim/cgroup.c shim/sys.c
-UNIT_SRC_encode := shim/encode.c
+UNIT_SRC_encode := $(SNAP_SRC) $(SNAP_PARSE_SRC)
 UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_SRC_rundir := shim/rundir.c shim/sys.c shim/log.c shim/state.c
-UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c shim/encode.c
+UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c $(SNAP_SRC)
 UNIT_SRC_replay_proto := shim/replay_proto.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
@@ -71,7 +79,7 @@ UNIT_LIBS := -lcmocka -lm
 # has it: `heap` opens elfutils' libdw at run time (cli/symbols.c).
 CLI_SRC := $(wildcard shim/cli/*.c)
 CLI_HDR := $(wildcard shim/cli/*.h)
-CLI_SHARED := shim/encode.c shim/config.c shim/config_show.c shim/dest.c shim/compat.c
+CLI_SHARED := $(SNAP_SRC) $(SNAP_PARSE_SRC) shim/config.c shim/config_show.c shim/dest.c shim/compat.c
 CLI := $(if $(CLI_SRC),$(BUILD)/reshim)
 # The same CLI static with musl (musl-gcc -static): one file that runs in any
 # Linux image, Alpine, Debian, distroless or scratch alike (README, Install).

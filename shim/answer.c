@@ -2,7 +2,7 @@
  * trim (at most one a second), heap N (symbolized here, on the stats
  * thread, holding no lock of ours), config (config_show.c, with the values
  * as given and the run directory as placed), version, help and the errors.
- * Requests are classified by snap_parse_request (encode.c, fuzzed). Writes
+ * Requests are classified by snap_parse_request (request.c, fuzzed). Writes
  * only into the buffer its caller gives; never allocates. */
 #define _GNU_SOURCE
 #include "answer.h"

@@ -1,6 +1,6 @@
 /* config_show.c: the `config` answer (see config_show.h). Pure: no
  * allocation, no stdio (it runs in the stats thread), numbers through the
- * sbuf printers of encode.c. */
+ * sbuf printers of sbuf.c. */
 #include "config_show.h"
 
 #include <string.h>

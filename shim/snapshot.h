@@ -7,9 +7,13 @@
  * counters and encodes it), the pushed datagrams (RESHIM_PUSH), and the
  * reshim CLI (which parses the JSON of each process back into a snapshot,
  * then renders tables, the live view, or merged Prometheus text for many
- * processes with the same encoder). encode.c is pure: no I/O, no clock, no
- * allocation, no stdio (it runs inside the shim); unit-tested in
- * tests/unit/test_encode.c. */
+ * processes with the same encoder). The encoders are pure: no I/O, no clock,
+ * no allocation, no stdio (they run inside the shim), one file per concern:
+ * sbuf.c (the buffer, numbers, escaped strings), snapjson.c (the JSON key
+ * tables and encoder), jsonparse.c (its parser, in the CLI only: not linked
+ * into libreshim.so), prom.c (Prometheus), request.c (request lines), and
+ * utf8.c under them. Callers include this header only; snapenc.h is what the
+ * encoders share among themselves. Unit-tested in tests/unit/test_encode.c. */
 #ifndef RESHIM_SNAPSHOT_H
 #define RESHIM_SNAPSHOT_H
 

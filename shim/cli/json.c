@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define JSON_DEPTH 64
 
 struct reader {
@@ -56,28 +58,8 @@ static int sput(struct strbuf *b, const char *s, size_t n)
 
 static int put_utf8(struct strbuf *b, uint32_t c)
 {
-    char u[4];
-    size_t n;
-    if (c < 0x80) {
-        u[0] = (char)c;
-        n = 1;
-    } else if (c < 0x800) {
-        u[0] = (char)(0xc0 | c >> 6);
-        u[1] = (char)(0x80 | (c & 0x3f));
-        n = 2;
-    } else if (c < 0x10000) {
-        u[0] = (char)(0xe0 | c >> 12);
-        u[1] = (char)(0x80 | (c >> 6 & 0x3f));
-        u[2] = (char)(0x80 | (c & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | c >> 18);
-        u[1] = (char)(0x80 | (c >> 12 & 0x3f));
-        u[2] = (char)(0x80 | (c >> 6 & 0x3f));
-        u[3] = (char)(0x80 | (c & 0x3f));
-        n = 4;
-    }
-    return sput(b, u, n);
+    char u[UTF8_MAX];
+    return sput(b, u, utf8_put(c, u));
 }
 
 static int hex4(struct reader *r, uint32_t *out)

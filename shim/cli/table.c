@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define TABLE_COLS 16
 
 struct cell {
@@ -29,24 +31,7 @@ struct cli_table {
 /* Length of the well-formed UTF-8 sequence at s (NUL-terminated), or 0. */
 static size_t utf8_at(const unsigned char *s)
 {
-    size_t len;
-    unsigned lo = 0x80, hi = 0xbf; /* range of the second byte */
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3, lo = s[0] == 0xe0 ? 0xa0 : 0x80, hi = s[0] == 0xed ? 0x9f : 0xbf;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4, lo = s[0] == 0xf0 ? 0x90 : 0x80, hi = s[0] == 0xf4 ? 0x8f : 0xbf;
-    else
-        return 0;
-    if (s[1] < lo || s[1] > hi) /* a NUL stops here too */
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return len;
+    return utf8_seq(s, strnlen((const char *)s, UTF8_MAX)); /* a NUL cuts a sequence */
 }
 
 /* Each control character (C0, DEL, and C1: U+0080-U+009F, whose U+009B is

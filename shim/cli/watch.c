@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "utf8.h"
 
 /* ---- terminal state, restored on every way out --------------------------- */
 
@@ -239,12 +240,13 @@ static void s_put(struct scr *s, const char *text)
     if (s->row >= s->h)
         return;
     for (const unsigned char *p = (const unsigned char *)text; *p;) {
-        size_t len = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
-        size_t avail = strnlen((const char *)p, len);
+        size_t len = utf8_seq(p, strnlen((const char *)p, UTF8_MAX));
+        if (len == 0)
+            len = 1; /* not UTF-8 (the text is sanitized before): a byte a column */
         if (s->col < s->w)
-            fwrite(p, 1, avail, s->f);
+            fwrite(p, 1, len, s->f);
         s->col++;
-        p += avail;
+        p += len;
     }
 }
 

@@ -26,10 +26,10 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer $(FUZZ_SAN)
 # Objects of the code under test, per harness (shim/cli/X.c is cli_X.o).
 FUZZ_OBJ_config := config dest
 FUZZ_OBJ_dest := dest
-FUZZ_OBJ_request := encode cli_json
-FUZZ_OBJ_encode := encode cli_json
-FUZZ_OBJ_json := cli_json cli_table
-FUZZ_OBJ_snapjson := encode
+FUZZ_OBJ_request := $(SNAP_MODS) cli_json
+FUZZ_OBJ_encode := $(SNAP_MODS) jsonparse cli_json
+FUZZ_OBJ_json := cli_json cli_table utf8
+FUZZ_OBJ_snapjson := $(SNAP_MODS) jsonparse
 
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 

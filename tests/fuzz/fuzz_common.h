@@ -5,7 +5,7 @@
  * strict JSON validator (RFC 8259 grammar, UTF-8, nesting depth).
  *
  * Written for these harnesses only, from the RFC and the Unicode standard
- * (table 3-7), not from encode.c: a check must not share the code it checks. */
+ * (table 3-7), not from the encoders: a check must not share the code it checks. */
 #ifndef RESHIM_FUZZ_COMMON_H
 #define RESHIM_FUZZ_COMMON_H
 

@@ -1,4 +1,4 @@
-/* fuzz_encode: the JSON and Prometheus encoders (shim/encode.c) fed hostile
+/* fuzz_encode: the JSON and Prometheus encoders (shim/snapjson.c, prom.c) fed hostile
  * snapshots: every string field (process name, version, destinations,
  * directions, errors, breaker and memory words) is raw fuzzed bytes, full
  * arrays without a NUL included, every number any bit pattern (doubles:

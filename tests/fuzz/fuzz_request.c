@@ -1,5 +1,5 @@
 /* fuzz_request: the request lines of the stats socket (snap_parse_request
- * and snap_unknown_request, shim/encode.c), as server.c reads them: the
+ * and snap_unknown_request, shim/request.c), as server.c reads them: the
  * input is what a client sends, cut into lines at '\n' (the last one may
  * lack it), each classified.
  *

@@ -1,4 +1,4 @@
-/* fuzz_snapjson: snap_parse_json (shim/encode.c), the parser of the `stats`
+/* fuzz_snapjson: snap_parse_json (shim/jsonparse.c), the parser of the `stats`
  * object that the CLI applies to whatever a process answers, on arbitrary
  * bytes.
  *

@@ -1,4 +1,5 @@
-/* test_encode.c: unit tests of shim/encode.c: the sbuf appenders (cut at
+/* test_encode.c: unit tests of the encoders of snapshot.h (shim/sbuf.c,
+ * utf8.c, snapjson.c, jsonparse.c, prom.c, request.c): the sbuf appenders (cut at
  * cap with the NUL kept and nothing written past it), fixed point against
  * printf, JSON string and Prometheus label escaping (every control byte,
  * invalid and valid UTF-8); the stats JSON layout, snapshot -> JSON -> parse

@@ -1,0 +1,516 @@
+/* jsonparse.c: snap_parse_json, the parser of the `stats` object, walking
+ * the key tables of snapjson.c. Only the CLI reads stats JSON, so this is
+ * built into reshim (and its tests), not into libreshim.so. It never reads
+ * past len, recurses at most JSON_DEPTH deep, and decodes strings into the
+ * fixed arrays as valid UTF-8, cut at a character boundary. Pure. */
+#include <limits.h>
+#include <string.h>
+
+#include "snapenc.h"
+#include "utf8.h"
+
+#define JSON_DEPTH 64      /* nesting the parser follows (the stats object needs 4) */
+
+/* ---- JSON parser ----------------------------------------------------------- */
+
+struct jp {
+    const unsigned char *s;
+    size_t i, n;
+    const char *err;
+};
+
+static int fail(struct jp *p, const char *why)
+{
+    if (!p->err)
+        p->err = p->i >= p->n ? "truncated input" : why;
+    return -1;
+}
+
+static void ws(struct jp *p)
+{
+    while (p->i < p->n &&
+           (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static int peek(const struct jp *p)
+{
+    return p->i < p->n ? p->s[p->i] : -1;
+}
+
+static bool eat(struct jp *p, char c)
+{
+    if (p->i < p->n && p->s[p->i] == (unsigned char)c) {
+        p->i++;
+        return true;
+    }
+    return false;
+}
+
+static bool is_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int hex4(struct jp *p, uint32_t *out)
+{
+    if (p->n - p->i < 4) {
+        p->i = p->n;
+        return fail(p, "truncated input");
+    }
+    uint32_t v = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned c = p->s[p->i + (size_t)k], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return fail(p, "bad \\u escape");
+        v = v << 4 | d;
+    }
+    p->i += 4;
+    *out = v;
+    return 0;
+}
+
+/* Output of a decoded string: whole characters only, so a cut string is
+ * still valid UTF-8; once one does not fit, nothing more is taken. */
+struct jout {
+    char *dst;
+    size_t len, cap; /* cap counts the NUL */
+    bool full;
+};
+
+static void out_put(struct jout *o, const char *c, size_t k)
+{
+    if (!o->dst || o->full)
+        return;
+    if (o->len + k >= o->cap) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->dst + o->len, c, k);
+    o->len += k;
+}
+
+/* A string at p (the opening quote). dst NULL: validate and skip. Escaped
+ * surrogates pair up; a lone one, and \u0000 (which a C string cannot
+ * hold), decode as U+FFFD, as do raw bytes that are not UTF-8. Raw control
+ * bytes are an error, as JSON says. *cut tells the text did not fit. */
+static int parse_string(struct jp *p, char *dst, size_t cap, bool *cut)
+{
+    struct jout o = {dst, 0, cap, false};
+    if (!eat(p, '"'))
+        return fail(p, "expected a string");
+    for (;;) {
+        if (p->i >= p->n)
+            return fail(p, "truncated input");
+        unsigned c = p->s[p->i];
+        if (c == '"') {
+            p->i++;
+            break;
+        }
+        if (c < 0x20)
+            return fail(p, "control character in string");
+        if (c != '\\') {
+            size_t k = c < 0x80 ? 1 : utf8_seq(p->s + p->i, p->n - p->i);
+            if (k)
+                out_put(&o, (const char *)p->s + p->i, k);
+            else
+                out_put(&o, UTF8_FFFD, 3);
+            p->i += k ? k : 1;
+            continue;
+        }
+        p->i++;
+        if (p->i >= p->n)
+            return fail(p, "truncated input");
+        char e = (char)p->s[p->i++], ch;
+        switch (e) {
+        case '"': case '\\': case '/': ch = e; break;
+        case 'b': ch = '\b'; break;
+        case 'f': ch = '\f'; break;
+        case 'n': ch = '\n'; break;
+        case 'r': ch = '\r'; break;
+        case 't': ch = '\t'; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (hex4(p, &cp))
+                return -1;
+            if (cp >= 0xd800 && cp <= 0xdbff) {
+                if (p->n - p->i >= 6 && p->s[p->i] == '\\' && p->s[p->i + 1] == 'u') {
+                    size_t at = p->i;
+                    p->i += 2;
+                    if (hex4(p, &lo))
+                        return -1;
+                    if (lo >= 0xdc00 && lo <= 0xdfff)
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    else {
+                        cp = 0xfffd;  /* lone high surrogate; */
+                        p->i = at;    /* the next escape stands alone */
+                    }
+                } else
+                    cp = 0xfffd;
+            } else if ((cp >= 0xdc00 && cp <= 0xdfff) || cp == 0)
+                cp = 0xfffd;
+            char u[4];
+            out_put(&o, u, utf8_put(cp, u));
+            continue;
+        }
+        default:
+            p->i--;
+            return fail(p, "bad escape in string");
+        }
+        out_put(&o, &ch, 1);
+    }
+    if (dst)
+        dst[o.len] = '\0';
+    if (cut)
+        *cut = o.full;
+    return 0;
+}
+
+struct jnum {
+    bool neg, integral, big; /* integral: no fraction, no exponent; big: > 2^64-1 */
+    uint64_t u;              /* the magnitude, when integral and not big */
+    double d;
+};
+
+static const double p10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* m * 10^e: exact operands (m < 2^53, |e| <= 22) give the correctly
+ * rounded double; other values come within a few units in the last place.
+ * Overflow is clamped to the largest double. */
+static double scale10(uint64_t m, long e)
+{
+    double d = (double)m;
+    if (m == 0)
+        return 0;
+    if (e > 400)
+        e = 400;
+    if (e < -400)
+        e = -400;
+    while (e > 22 && d - d == 0) {
+        d *= 1e22;
+        e -= 22;
+    }
+    while (e < -22 && d != 0) {
+        d /= 1e22;
+        e += 22;
+    }
+    if (e > 22 || d - d != 0)
+        return 1.7976931348623157e308; /* overflowed */
+    if (e < -22 || d == 0)
+        return 0;
+    if (e >= 0)
+        d *= p10[e];
+    else
+        d /= p10[-e];
+    if (d - d != 0)
+        d = 1.7976931348623157e308;
+    return d;
+}
+
+/* A JSON number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)? */
+static int parse_number(struct jp *p, struct jnum *o)
+{
+    const unsigned char *s = p->s;
+    size_t i = p->i, n = p->n;
+    uint64_t m = 0;  /* first 19 significant digits */
+    int nd = 0;
+    long e10 = 0;    /* m * 10^e10 is the value so far */
+    memset(o, 0, sizeof *o);
+    o->integral = true;
+    if (i < n && s[i] == '-') {
+        o->neg = true;
+        i++;
+    }
+    if (i >= n || !is_digit(s[i])) {
+        p->i = i;
+        return fail(p, "expected a number");
+    }
+    if (s[i] == '0')
+        i++;
+    else
+        for (; i < n && is_digit(s[i]); i++) {
+            unsigned d = s[i] - '0';
+            if (o->u > (UINT64_MAX - d) / 10)
+                o->big = true;
+            else
+                o->u = o->u * 10 + d;
+            if (nd < 19) {
+                m = m * 10 + d;
+                nd++;
+            } else if (e10 < 100000)
+                e10++;
+        }
+    if (i < n && s[i] == '.') {
+        i++;
+        o->integral = false;
+        if (i >= n || !is_digit(s[i])) {
+            p->i = i;
+            return fail(p, "bad number");
+        }
+        for (; i < n && is_digit(s[i]); i++) {
+            if (nd < 19 && e10 > -100000) {
+                m = m * 10 + (s[i] - '0');
+                e10--;
+                if (m)
+                    nd++;
+            }
+        }
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        o->integral = false;
+        bool eneg = false;
+        long ex = 0;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            eneg = s[i++] == '-';
+        if (i >= n || !is_digit(s[i])) {
+            p->i = i;
+            return fail(p, "bad number");
+        }
+        for (; i < n && is_digit(s[i]); i++)
+            if (ex < 100000)
+                ex = ex * 10 + (s[i] - '0');
+        e10 += eneg ? -ex : ex;
+    }
+    o->d = scale10(m, e10);
+    if (o->neg)
+        o->d = -o->d;
+    p->i = i;
+    return 0;
+}
+
+static bool literal(struct jp *p, const char *word)
+{
+    size_t k = strlen(word);
+    if (p->n - p->i < k || memcmp(p->s + p->i, word, k) != 0)
+        return false;
+    p->i += k;
+    return true;
+}
+
+/* Any JSON value, checked and skipped. */
+static int skip_value(struct jp *p, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return fail(p, "nesting too deep");
+    struct jnum num;
+    switch (peek(p)) {
+    case '{':
+        p->i++;
+        ws(p);
+        if (eat(p, '}'))
+            return 0;
+        for (;;) {
+            ws(p);
+            if (parse_string(p, NULL, 0, NULL))
+                return -1;
+            ws(p);
+            if (!eat(p, ':'))
+                return fail(p, "expected ':'");
+            ws(p);
+            if (skip_value(p, depth + 1))
+                return -1;
+            ws(p);
+            if (eat(p, ','))
+                continue;
+            if (eat(p, '}'))
+                return 0;
+            return fail(p, "expected ',' or '}'");
+        }
+    case '[':
+        p->i++;
+        ws(p);
+        if (eat(p, ']'))
+            return 0;
+        for (;;) {
+            ws(p);
+            if (skip_value(p, depth + 1))
+                return -1;
+            ws(p);
+            if (eat(p, ','))
+                continue;
+            if (eat(p, ']'))
+                return 0;
+            return fail(p, "expected ',' or ']'");
+        }
+    case '"':
+        return parse_string(p, NULL, 0, NULL);
+    case 't':
+    case 'f':
+    case 'n':
+        if (literal(p, "true") || literal(p, "false") || literal(p, "null"))
+            return 0;
+        return fail(p, "bad literal");
+    default:
+        return parse_number(p, &num);
+    }
+}
+
+static int parse_obj(struct jp *p, const struct field *f, size_t n, char *base, int depth);
+
+static int parse_dests(struct jp *p, struct reshim_snapshot *s, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return fail(p, "nesting too deep");
+    if (!eat(p, '['))
+        return fail(p, "expected an array");
+    /* A repeated key: the last one wins, whole. */
+    memset(s->dest, 0, (s->ndest < SNAP_DESTS ? s->ndest : SNAP_DESTS) * sizeof s->dest[0]);
+    s->ndest = 0;
+    ws(p);
+    if (eat(p, ']'))
+        return 0;
+    for (;;) {
+        ws(p);
+        if (peek(p) != '{')
+            return fail(p, "expected an object");
+        if (s->ndest < SNAP_DESTS) {
+            if (parse_obj(p, snap_dest_f, snap_dest_n, (char *)&s->dest[s->ndest], depth + 1))
+                return -1;
+            s->ndest++;
+        } else if (skip_value(p, depth + 1)) { /* more than fit: ignored */
+            return -1;
+        }
+        ws(p);
+        if (eat(p, ','))
+            continue;
+        if (eat(p, ']'))
+            return 0;
+        return fail(p, "expected ',' or ']'");
+    }
+}
+
+static int parse_field(struct jp *p, const struct field *f, char *base, int depth)
+{
+    char *q = base + f->off;
+    struct jnum v;
+    switch (f->type) {
+    case T_INT:
+    case T_U64:
+    case T_I64:
+    case T_DBL:
+        if (parse_number(p, &v))
+            return -1;
+        if (f->type == T_DBL) {
+            *(double *)(void *)q = v.d;
+            return 0;
+        }
+        if (!v.integral)
+            return fail(p, "expected an integer");
+        if (v.big)
+            return fail(p, "number out of range");
+        if (f->type == T_U64) {
+            if (v.neg)
+                return fail(p, "expected a non-negative integer");
+            *(uint64_t *)(void *)q = v.u;
+        } else if (f->type == T_I64) {
+            if (v.u > (uint64_t)INT64_MAX + v.neg)
+                return fail(p, "number out of range");
+            *(int64_t *)(void *)q = !v.neg                     ? (int64_t)v.u
+                                    : v.u == (uint64_t)INT64_MAX + 1 ? INT64_MIN
+                                                                     : -(int64_t)v.u;
+        } else {
+            if (v.u > (uint64_t)INT_MAX + v.neg)
+                return fail(p, "number out of range");
+            *(int *)(void *)q = v.neg ? (int)(0 - (int64_t)v.u) : (int)v.u;
+        }
+        return 0;
+    case T_STRN:
+        if (peek(p) == 'n') {
+            if (!literal(p, "null"))
+                return fail(p, "expected a string or null");
+            memset(q, 0, f->size);
+            return 0;
+        }
+        /* fall through */
+    case T_STR:
+        if (peek(p) != '"')
+            return fail(p, "expected a string");
+        memset(q, 0, f->size);
+        return parse_string(p, q, f->size, NULL);
+    case T_OBJ:
+        return parse_obj(p, f->sub, f->size, q, depth + 1);
+    case T_DESTS:
+        return parse_dests(p, (struct reshim_snapshot *)(void *)base, depth + 1);
+    }
+    return fail(p, "internal error");
+}
+
+static int parse_obj(struct jp *p, const struct field *f, size_t n, char *base, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return fail(p, "nesting too deep");
+    if (!eat(p, '{'))
+        return fail(p, "expected an object");
+    ws(p);
+    if (eat(p, '}'))
+        return 0;
+    for (;;) {
+        char key[32];
+        bool cut;
+        ws(p);
+        if (peek(p) != '"')
+            return fail(p, "expected a key");
+        if (parse_string(p, key, sizeof key, &cut))
+            return -1;
+        ws(p);
+        if (!eat(p, ':'))
+            return fail(p, "expected ':'");
+        ws(p);
+        const struct field *hit = NULL;
+        for (size_t i = 0; i < n && !cut; i++)
+            if (strcmp(f[i].key, key) == 0) {
+                hit = &f[i];
+                break;
+            }
+        if (hit ? parse_field(p, hit, base, depth) : skip_value(p, depth + 1))
+            return -1;
+        ws(p);
+        if (eat(p, ','))
+            continue;
+        if (eat(p, '}'))
+            return 0;
+        return fail(p, "expected ',' or '}'");
+    }
+}
+
+int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
+                    const char **err)
+{
+    const char *why = "";
+    struct jp p = {(const unsigned char *)(text ? text : ""), 0, text ? len : 0, NULL};
+    int rc = -1;
+    if (!out) {
+        why = "no output";
+        goto done;
+    }
+    memset(out, 0, sizeof *out);
+    ws(&p);
+    if (p.i >= p.n) {
+        why = "empty input";
+        goto done;
+    }
+    if (parse_obj(&p, snap_top_f, snap_top_n, (char *)out, 1) == 0) {
+        ws(&p);
+        if (p.i == p.n)
+            rc = 0;
+        else
+            fail(&p, "trailing characters after the object");
+    }
+    if (rc) {
+        memset(out, 0, sizeof *out);
+        why = p.err ? p.err : "malformed input";
+    }
+done:
+    if (err)
+        *err = why;
+    return rc;
+}
