@@ -39,6 +39,10 @@ Scenarios:
   late      the server process itself is started at T0+1.5 s
   flapping  listens 300 ms, closed 200 ms, over and over (peers/flap_http.py)
   reset     every 2nd accepted connection is closed at once with a RST (SO_LINGER 0)
+  reset-connect  the same with RESHIM_REPLAY=connect in the reshim cells
+            (today's behaviour before replay): it must fail as without
+            replay, and the clients' replay counters (their stats pushed at
+            exit to `reshim collect`) must be 0
   queue     a restarting backend with its accept queue full: nginx (one per
             cell) is stopped (SIGSTOP) before T0, so the clients' connects
             complete into its accept queue and their requests wait there;
@@ -90,8 +94,14 @@ HARD_LIMIT = 15             # a client still running T0+this is killed (counted 
 NS_PREFIX = "reshim-outage-"
 DNS_NAME = "backend.outage.test"
 CONFIGS = ("none", "reshim", "haproxy")
-ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "queue", "keepalive", "blackhole",
-                 "dns")
+ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "reset-connect", "queue",
+                 "keepalive", "blackhole", "dns")
+# Settings of a scenario's reshim cells. reset-connect is today's (pre-replay)
+# behaviour: the reset on accept with RESHIM_REPLAY=connect. Its reshim
+# clients push their stats at exit (RESHIM_PUSH) to `reshim collect`, which
+# gives their replay counters.
+RESHIM_OF = {"reset-connect": {"RESHIM_REPLAY": "connect"}}
+RESHIM_CLI = os.path.join(os.path.dirname(SHIM), "reshim")
 # Client kinds a scenario has (default: all); keepalive needs a client that
 # keeps a connection between two requests.
 KINDS_OF = {"keepalive": ("python", "node")}
@@ -107,6 +117,7 @@ LABEL = {
     "late": "late (server process starts after 1.5 s)",
     "flapping": "flapping (up 300 ms, down 200 ms)",
     "reset": "reset on accept (1 in 2 accepts RST)",
+    "reset-connect": "reset on accept, reshim with RESHIM_REPLAY=connect",
     "queue": "restarting backend, full accept queue (nginx killed with the requests queued, "
              "up again at 1.5 s)",
     "keepalive": "keep-alive race (nginx keepalive_timeout %gs, %d ms link, 2nd GET %g-%g s "
@@ -348,13 +359,13 @@ def setup_keepalive(kinds):
     return urls, None, None, lambda: [x.stop() for x in ngs.values()] + [kill(link), kill(hp)]
 
 
-SETUP = {"refused": setup_refused, "queue": setup_queue, "keepalive": setup_keepalive, "down": setup_down, "late": setup_late,
+SETUP = {"refused": setup_refused, "reset-connect": setup_reset, "queue": setup_queue, "keepalive": setup_keepalive, "down": setup_down, "late": setup_late,
          "flapping": setup_flapping, "reset": setup_reset, "blackhole": setup_blackhole,
          "dns": setup_dns}
 # Clients of these scenarios are released one after the other over this many
 # seconds (same offsets in every cell), not all at once: a steady fault has no
 # start, and released together they would all meet the same phase.
-STAGGER = {"flapping": 1.0, "reset": 0.5, "keepalive": 1.0}
+STAGGER = {"flapping": 1.0, "reset": 0.5, "reset-connect": 0.5, "keepalive": 1.0}
 NS = {}
 SERVED = {}                 # {(kind, config): callable}: the server's count of 200s
 NGINX_SEQ = iter(range(1, 1 << 30))
@@ -498,8 +509,12 @@ def outcome(kind, rc, out):
 
 
 class Trial:
-    def __init__(self, kind, config, url, ns, scenario="", arg=""):
+    def __init__(self, kind, config, url, ns, scenario="", arg="", push=None):
         env = reshim_env(base_env()) if config == "reshim" else base_env()
+        if config == "reshim":
+            env.update(RESHIM_OF.get(scenario, {}))
+            if push:
+                env["RESHIM_PUSH"] = push
         cmd = client_cmd(kind, url, scenario, arg)
         if ns:
             cmd = ["ip", "netns", "exec", ns] + cmd
@@ -530,6 +545,31 @@ class Trial:
         self.got = int(m.group(1)) if m else int(self.ok)
 
 
+def replay_counts(collector, trials):
+    """t.replays for each trial: the replays its stats pushed at exit count
+    (None when none came; waits for them, bounded)."""
+    pids = {t.p.pid for t in trials}
+    last = {}
+    end = time.monotonic() + 10
+    while True:
+        with open(collector.log, errors="replace") as f:
+            for line in f:
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(d, dict) and d.get("pid") in pids:
+                    last[d["pid"]] = d
+        if len(last) == len(pids) or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    kill(collector)
+    for t in trials:
+        d = last.get(t.p.pid)
+        t.replays = sum(d["net"]["replay"][x] for x in ("nothing_sent", "tls_hello",
+                                                         "http_request")) if d else None
+
+
 def run_batch(scenario, kinds, n):
     """One batch: n clients per cell. Returns (trials, {(kind, config): the
     requests the server counted as served}, for the scenarios that count)."""
@@ -539,6 +579,16 @@ def run_batch(scenario, kinds, n):
     urls, ns, events, stop = SETUP[scenario](kinds)
     if callable(events):
         events = [(OUTAGE, events)]
+    push = collector = None
+    if scenario in RESHIM_OF:
+        push = os.path.join(TMP, "collect-%d.sock" % next(NGINX_SEQ))
+        collector = spawn_peer([RESHIM_CLI, "collect", "--listen", push, "--json"],
+                               name="collect")
+        end = time.monotonic() + 20
+        while not os.path.exists(push) and collector.poll() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        if not os.path.exists(push):
+            raise RuntimeError("reshim collect did not listen: " + open(collector.log).read())
     phases = [("setup", time.monotonic() - tb)]
     try:
         trials = []
@@ -547,7 +597,7 @@ def run_batch(scenario, kinds, n):
                 for j in range(n):
                     lo, hi = KA_GAPS
                     t = Trial(k, c, urls[(k, c)], ns, scenario,
-                              "%.4f" % (lo + (hi - lo) * j / max(1, n - 1)))
+                              "%.4f" % (lo + (hi - lo) * j / max(1, n - 1)), push)
                     t.offset = STAGGER.get(scenario, 0) * j / n
                     trials.append(t)
         # Wait until every client is loaded ("r" on stdout).
@@ -604,6 +654,8 @@ def run_batch(scenario, kinds, n):
             t.out = t.out.replace(b"r\n", b"", 1)
             if t.t is None:
                 t.ok, t.why, t.got = False, "killed", 0
+        if collector:
+            replay_counts(collector, [t for t in trials if t.config == "reshim"])
         return trials, {key: f() for key, f in SERVED.items()}
     finally:
         stop()
@@ -702,8 +754,8 @@ def main():
                  [k for k in all_kinds if k in ("curl", "node")]):
         if not shutil.which(tool):
             sys.exit("outage: %s is not installed" % tool)
-    if not os.path.exists(SHIM):
-        sys.exit("outage: %s missing (make all)" % SHIM)
+    if not os.path.exists(SHIM) or not os.path.exists(RESHIM_CLI):
+        sys.exit("outage: %s or %s missing (make all)" % (SHIM, RESHIM_CLI))
 
     ns_remove_stale()
     make_namespaces(scenarios)
@@ -733,6 +785,9 @@ def main():
                                     "p50": pct([t.t for t in ts], 0.5),
                                     "p95": pct([t.t for t in ts], 0.95), "why": why,
                                     "got": sum(t.got for t in ts), "served": served.get((k, c))}
+                if hasattr(ts[0], "replays"):
+                    results[s][k][c]["replays"] = sum(t.replays or 0 for t in ts)
+                    results[s][k][c]["pushed"] = sum(t.replays is not None for t in ts)
             r = results[s][k]
             print("outage: %-9s %-6s ok none %d/%d, reshim %d/%d, haproxy %d/%d" % (
                 s, k, r["none"]["ok"], r["none"]["n"], r["reshim"]["ok"], r["reshim"]["n"],
@@ -740,6 +795,11 @@ def main():
         print("outage: %s done in %.1f s" % (s, time.monotonic() - t_s), file=sys.stderr)
 
     md = table(results, scenarios)
+    rc = results.get("reset-connect", {})
+    if rc:
+        print("outage: reset-connect, replays counted by the reshim clients' stats: %s" % ", ".join(
+            "%s %d (%d of %d pushed)" % (k, rc[k]["reshim"]["replays"], rc[k]["reshim"]["pushed"],
+                                         rc[k]["reshim"]["n"]) for k in rc), file=sys.stderr)
     ver = run(["haproxy", "-v"]).splitlines()[0].split(" - ")[0]
     counts = sorted({results[x][k]["none"]["n"] for x in scenarios for k in results[x]})
     header = ("%s runs per cell; client timeout %d s (curl --max-time, urllib timeout=, node "
@@ -810,12 +870,28 @@ def main():
             for k in results[s]:
                 if results[s][k]["none"]["ok"] == results[s][k]["none"]["n"]:
                     bad.append("%s/%s: without the shim every run succeeded: no fault" % (s, k))
+        # RESHIM_REPLAY=connect is today's behaviour: the reset on accept
+        # fails as without replay (the sample rules out the replay's 99 %,
+        # pooled, p < 0.001), and every reshim client pushed its stats with
+        # no replay counted.
+        if "reset-connect" in scenarios:
+            rs = results["reset-connect"]
+            n = sum(rs[k]["reshim"]["n"] for k in rs)
+            f = n - sum(rs[k]["reshim"]["ok"] for k in rs)
+            if binom_tail(n, f, 0.01) >= 0.001:
+                bad.append("reset-connect: RESHIM_REPLAY=connect rescued %d/%d: not told from "
+                           "replaying (p = %.4f at 99 %%)" % (n - f, n, binom_tail(n, f, 0.01)))
+            for k in rs:
+                r = rs[k]["reshim"]
+                if r["pushed"] != r["n"] or r["replays"]:
+                    bad.append("reset-connect/%s: %d of %d clients pushed stats, %d replays "
+                               "(want all, 0)" % (k, r["pushed"], r["n"], r["replays"]))
         if bad:
             print("outage: FAIL\n  " + "\n  ".join(bad), file=sys.stderr)
             sys.exit(1)
         print("outage: all assertions hold (reshim >= no shim everywhere; refused, late, "
               "flapping rescued >= 95%, reset, queue, keepalive >= 99%; nginx served what the "
-              "clients got)", file=sys.stderr)
+              "clients got; RESHIM_REPLAY=connect fails as before replay, 0 replays)", file=sys.stderr)
 
 
 if __name__ == "__main__":

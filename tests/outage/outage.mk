@@ -13,7 +13,10 @@
 #                      rescues refused-then-up, late and flapping (>= 95 %)
 #                      and reset on accept, the restarting backend's queue and
 #                      the keep-alive race (>= 99 %, replayed; nginx's access
-#                      log counts what the clients got).
+#                      log counts what the clients got); with RESHIM_REPLAY=
+#                      connect the reset on accept fails as before replay and
+#                      the clients' replay counters (pushed to reshim collect)
+#                      stay 0.
 #   make outage-longlived   the long-lived scenarios (tests/outage/longlived.py):
 #                      one client process per cell making 300 requests against
 #                      an nginx restarted over and over (python3 requests, node
@@ -29,7 +32,7 @@ OUTAGE := tests/outage/matrix.py
 # the others).
 OUTAGE_NS_PROBE = n=reshim-outage-probe-$$$$; if [ "$$(id -u)" = 0 ] && ip netns add $$n 2>/dev/null; then \
 	ip netns exec $$n iptables -L INPUT >/dev/null 2>&1 && echo blackhole dns; ip netns del $$n 2>/dev/null; fi
-OUTAGE_QUICK := refused,down,late,flapping,reset
+OUTAGE_QUICK := refused,down,late,flapping,reset,reset-connect
 
 .PHONY: outage check-outage outage-longlived check-outage-longlived
 CHECK_EXTRA += check-outage check-outage-longlived
@@ -48,7 +51,7 @@ check-outage: all | $(BUILD)
 		if [ "$$(id -u)" = 0 ]; then sc="$$sc,queue,keepalive"; else \
 		echo "outage: not root (nginx's workers run as nobody): queue and keep-alive race left out"; fi; \
 		echo "outage: quick matrix ($$sc)"; \
-		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20 \
+		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20,reset-connect=20 \
 		--clients curl,python --clients-of keepalive=python+node --scenarios "$$sc" \
 		--out $(BUILD)/outage-quick.md --assert; fi
 
