@@ -38,6 +38,8 @@
 #                shim or not, against nginx (nginx-light, not preloaded) with
 #                keep-alive: many small GETs, each one a replay candidate
 #                kept until its response begins (RESHIM_REPLAY=safe)
+#                and, when valgrind is installed, wrk's instructions per
+#                request (callgrind, printed beside the row, not judged)
 #   python       python3 under the shim both times, Python frames and the
 #                interpreter's allocator hooks off (RESHIM_HEAP_PYTHON=off)
 #                and on (the default): the dict-of-strings program below and
@@ -469,6 +471,7 @@ ht_opts() {
 # not: they run beside the program, and under valgrind, 20-50 times slower,
 # a python3 -c pass outlives the stats thread's 100 ms start delay (0.5M
 # instructions of serving that the real one, gone within 20 ms, never does).
+# The program's stdout goes to CG_OUT when set (else nowhere).
 cg_ir() {
     local side=$1 envw=$2 pre=() out=$WORK/callgrind.out f ir=0 n=0
     shift 2
@@ -480,7 +483,7 @@ cg_ir() {
     rm -f "$out" "$out"-*
     # shellcheck disable=SC2086 # ENV: words
     env "${pre[@]}" PYTHONHASHSEED=0 $envw valgrind --tool=callgrind --separate-threads=yes \
-        --callgrind-out-file="$out" "$@" >/dev/null 2>"$WORK/callgrind.err" ||
+        --callgrind-out-file="$out" "$@" >"${CG_OUT:-/dev/null}" 2>"$WORK/callgrind.err" ||
         fail "callgrind: $* failed (side $side): $(tail -n 3 "$WORK/callgrind.err")"
     for f in "$out"-*; do
         [ -f "$f" ] || continue
@@ -501,6 +504,21 @@ cg_pair() {
     a=$(cg_ir "$1" "$2" "$BIN/bench_malloc" 1 "$CG_N" 1000) || exit 1
     b=$(cg_ir "$1" "$2" "$BIN/bench_malloc" 1 $((2 * CG_N)) 1000) || exit 1
     awk -v a="$a" -v b="$b" -v n="$CG_N" 'BEGIN { printf "%.0f", (b - a) / n }'
+}
+
+# wrk_cg SIDE: instructions per request of wrk (callgrind, user space), from
+# a 1 s and a 3 s run: their difference over the difference of the requests
+# wrk counted, so that start-up and exit cancel out. Printed, never judged.
+wrk_cg() {
+    local a b na nb
+    a=$(CG_OUT="$WORK/wrk-cg.out" cg_ir "$1" "" wrk -t1 -c8 -d1s "http://127.0.0.1:$WRK_PORT/") || exit 1
+    na=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk-cg.out")
+    b=$(CG_OUT="$WORK/wrk-cg.out" cg_ir "$1" "" wrk -t1 -c8 -d3s "http://127.0.0.1:$WRK_PORT/") || exit 1
+    nb=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk-cg.out")
+    if [ -z "$na" ] || [ -z "$nb" ] || [ "$nb" -le "$na" ]; then
+        fail "wrk under callgrind: requests $na, $nb"
+    fi
+    awk -v a="$a" -v b="$b" -v na="$na" -v nb="$nb" 'BEGIN { printf "%.0f %d %d", (b - a) / (nb - na), na, nb }'
 }
 
 # Rows of the instruction table: "name|no shim|before|after|target".
@@ -656,6 +674,12 @@ if wanted wrk; then
         N_WRK=10000
         compare "wrk -t1 -c8 against nginx keep-alive (GETs, each a replay candidate)" \
             "$N_WRK" rate "$R_RTT" run_wrk
+        if command -v valgrind >/dev/null; then
+            read -r w0 w0a w0b <<<"$(wrk_cg 0)" || exit 1
+            read -r w1 w1a w1b <<<"$(wrk_cg 1)" || exit 1
+            echo "  wrk instructions per request (callgrind, user space; 1 s and 3 s runs:" \
+                "$w0a/$w0b and $w1a/$w1b requests): no shim $w0, with the shim $w1 (+$((w1 - w0)))"
+        fi
         kill "$NGINX_PID" 2>/dev/null
         wait "$NGINX_PID" 2>/dev/null
     else

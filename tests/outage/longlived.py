@@ -85,18 +85,15 @@ import os
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from outagelib import (CLEAN, HAPROXY_CONNECT, IPEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP,
-                       base_env, binom_tail, free_port, haproxy, kill, parse_args, reshim_env,
-                       run, spawn, spawn_peer, wait_line)
+from outagelib import (CLEAN, FILE, HAPROXY_CONNECT, IPEERS, NGINX, PROCS, PY, RESHIM_ENV, SHIM,
+                       TMP, Nginx, base_env, binom_tail, free_port, haproxy, kill, parse_args,
+                       reshim_env, run, spawn, spawn_peer, wait_line)
 
-NGINX = "/usr/sbin/nginx"
 NGINX_WORKERS = 2
 CLIENT_TIMEOUT = 5
 CONFIGS = ("none", "reshim", "haproxy")
@@ -113,8 +110,6 @@ COLUMN = {"none": "no shim", "reshim": "reshim", "haproxy": "HAProxy"}
 # about three down phases for the no-shim column to show the outage.
 JITTER = 0.5
 SEED = 12
-FILE = "f.txt"
-BODY = b"reshim long-lived outage test file\n" * 16    # 560 bytes
 
 # peer: nginx (cycled) or flap (flap_http.py); up/down in seconds;
 # gap: pause after a request finished, per loop; conc: concurrent loops.
@@ -287,116 +282,21 @@ def client_cmd(row, url, n):
 
 # ---------------------------------------------------------------- nginx
 
-NGINX_CONF = """user nobody nogroup;
-worker_processes {workers};
-daemon off;
-master_process on;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log {d}/access.log;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
-    default_type text/plain;
-    server {{
-        listen 127.0.0.1:{port};
-        root {d}/www;
-    }}
-}}
-"""
-
-
-def listening(port):
-    """Does 127.0.0.1:port accept a connection? A probe that sends nothing: nginx
-    logs no request for it. (/proc/net/tcp would make no connection, but one
-    read of it costs milliseconds of kernel time with many TIME_WAIT sockets.)"""
-    s = socket.socket()
-    try:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-    finally:
-        s.close()
-
-
-def wait_state(port, up, secs):
-    end = time.monotonic() + secs
-    while listening(port) != up:
-        if time.monotonic() > end:
-            raise RuntimeError("port %d did not %s within %d s" % (
-                port, "listen" if up else "close", secs))
-        time.sleep(0.003)
-    return time.monotonic()
-
-
-class Nginx:
-    """One nginx instance (prefix TMP/NAME) on a loopback port, and the thread
-    that restarts it (cycle()); the thread spawns every master itself, so
-    PR_SET_PDEATHSIG stays tied to a thread that outlives them."""
+class CycledNginx(Nginx):
+    """An nginx (outagelib.Nginx) and the thread that restarts it (cycle());
+    the thread spawns every master itself, so PR_SET_PDEATHSIG stays tied to
+    a thread that outlives them."""
 
     def __init__(self, name, port, up, down, jitter_cap=1.0):
+        super().__init__(name, port, workers=NGINX_WORKERS)
         self.jitter_cap = jitter_cap
         self.rng = random.Random("%s-%s" % (SEED, name))
-        self.d = os.path.join(TMP, name)
-        self.port, self.up, self.down = port, up, down
-        os.makedirs(os.path.join(self.d, "www"))
-        os.makedirs(os.path.join(self.d, "tmp"))
-        for x in (self.d, os.path.join(self.d, "www")):
-            os.chmod(x, 0o755)
-        with open(os.path.join(self.d, "www", FILE), "wb") as f:
-            f.write(BODY)
-        os.chmod(os.path.join(self.d, "www", FILE), 0o644)
-        self.conf = os.path.join(self.d, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(NGINX_CONF.format(workers=NGINX_WORKERS, d=self.d, port=port))
-        self.p = None
+        self.up, self.down = up, down
         self.stop_ev = threading.Event()
-        self.events = []          # (t, "up"|"down") by the port's state
-        self.starts, self.stops = [], []     # seconds to listen / to refuse
         self.error = None
         self.first_up = threading.Event()
         self.thread = threading.Thread(target=self.cycle, daemon=True)
         CLEAN.append(self.stop_ev.set)    # at exit: no new start after the cleanup
-
-    def start(self):
-        t = time.monotonic()
-        with open(os.path.join(self.d, "stderr"), "ab") as f:
-            self.p = spawn([NGINX, "-p", self.d + "/", "-c", self.conf, "-e",
-                            os.path.join(self.d, "error.log")], stdout=f, stderr=subprocess.STDOUT)
-        try:
-            now = wait_state(self.port, True, 20)
-        except RuntimeError:
-            raise RuntimeError("nginx did not start: %s" % open(os.path.join(self.d, "stderr"))
-                               .read()[-400:])
-        self.starts.append(now - t)
-        self.events.append((now, "up"))
-
-    def halt(self):
-        """SIGTERM (fast shutdown), until the master exited and the port refuses."""
-        if self.p is None:
-            return
-        t = time.monotonic()
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-        try:
-            rc = self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            rc = self.p.wait()
-        if self.p in PROCS:
-            PROCS.remove(self.p)
-        self.p = None
-        now = wait_state(self.port, False, 10)
-        self.stops.append(now - t)
-        self.events.append((now, "down"))
-        if rc not in (0, -signal.SIGTERM):
-            raise RuntimeError("nginx exited with %s" % rc)
-
-    @staticmethod
-    def _mean(xs):
-        return sum(xs) / len(xs) if xs else 0.0
 
     def cycle(self):
         try:
@@ -435,18 +335,6 @@ class Nginx:
                 break
             s = st
         return s
-
-    def served(self):
-        """Requests for the file nginx logged with status 200."""
-        n = 0
-        try:
-            with open(os.path.join(self.d, "access.log"), "rb") as f:
-                for line in f:
-                    if (b'"GET /%s ' % FILE.encode()) in line and b'" 200 ' in line:
-                        n += 1
-        except FileNotFoundError:
-            pass
-        return n
 
 
 # ---------------------------------------------------------------- cells and rows
@@ -530,7 +418,7 @@ def run_row(row, n):
     try:
         if r["peer"] == "nginx":
             for c in CONFIGS:
-                peers[c] = Nginx("%s-%s-nginx" % (row, c), ports[c], r["up"], r["down"],
+                peers[c] = CycledNginx("%s-%s-nginx" % (row, c), ports[c], r["up"], r["down"],
                                  r.get("jitter_cap", 1.0))
                 peers[c].thread.start()
             for c in CONFIGS:
@@ -743,7 +631,6 @@ def main():
         sys.exit("longlived: python3-requests is not installed (scripts/install-deps.sh)")
     if not os.path.exists(SHIM):
         sys.exit("longlived: %s missing (make all)" % SHIM)
-    os.chmod(TMP, 0o711)       # nginx's workers (nobody) reach their www below it
 
     print("longlived: rows and requests per cell: %s" % ", ".join(
         "%s=%d" % (x, counts[x]) for x in rows), file=sys.stderr, flush=True)

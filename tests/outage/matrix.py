@@ -5,6 +5,7 @@ retries. Prints a markdown table (and writes it with --out).
 
 usage: matrix.py [--reps N] [--reps-of SCENARIO=N,...] [--batch N]
                  [--scenarios a,b,...] [--clients curl,python,node]
+                 [--clients-of SCENARIO=KIND+KIND,...]
                  [--out FILE] [--json FILE] [--assert]
 
 Every scenario puts one outage of OUTAGE seconds (1.5) in front of each batch
@@ -17,11 +18,18 @@ configuration: no shim, reshim, haproxy) has its own backend port, so
 counting peers (reset) stay exact per cell. Time is from the release to the
 client's exit, success or failure.
 
+--clients-of gives a scenario its own clients (keepalive takes python and
+node only: by default those of --clients).
+
 --assert checks outcomes only, never times: in every scenario and client,
 reshim succeeds at least as often as no shim; refused and late are rescued
->= 95 %, flapping too, reset on accept >= 99 % (replayed; binomial tests, see
-below); and without the shim,
-refused, late and down fail at least half the time (the outage was real).
+>= 95 %, flapping too, reset on accept, queue and keepalive >= 99 % (replayed;
+binomial tests, see below); without the shim, refused, late, down and queue
+fail at least half the time, and reset and keepalive fail at least once
+(the outage was real); in the nginx scenarios (queue, keepalive) nginx's
+access log counts exactly the requests the clients got answered, without
+the shim and with reshim (a replay never makes nginx serve a request
+twice); HAProxy's count is reported.
 OUTAGE_HAPROXY_CONNECT (default 1s) sets HAProxy's timeout connect;
 OUTAGE_KEEP=1 keeps the peers' logs.
 
@@ -31,6 +39,27 @@ Scenarios:
   late      the server process itself is started at T0+1.5 s
   flapping  listens 300 ms, closed 200 ms, over and over (peers/flap_http.py)
   reset     every 2nd accepted connection is closed at once with a RST (SO_LINGER 0)
+  reset-connect  the same with RESHIM_REPLAY=connect in the reshim cells
+            (today's behaviour before replay): it must fail as without
+            replay, and the clients' replay counters (their stats pushed at
+            exit to `reshim collect`) must be 0
+  queue     a restarting backend with its accept queue full: nginx (one per
+            cell) is stopped (SIGSTOP) before T0, so the clients' connects
+            complete into its accept queue and their requests wait there;
+            once every cell's queue holds its clients (ss), nginx is killed
+            (SIGKILL: the kernel resets the queued connections) and started
+            again at T0+1.5 s
+  keepalive the keep-alive race: python3-requests Session and node
+            http.Agent({keepAlive: true}) make a GET, wait, make a second GET
+            on the same connection; nginx closes idle connections after
+            keepalive_timeout 1s; the pauses are spread over 0.88-1.02 s,
+            around the moment nginx closes. The clients reach nginx (and
+            HAProxy its nginx) through peers/delay_link.py, a link with a
+            50 ms one-way delay: on bare loopback a FIN reaches the client
+            within microseconds and the race almost never happens; with the
+            delay a request sent up to 100 ms before the client sees the FIN
+            meets a closed connection, as over a network. curl is left out
+            (it makes one request per process here; it retries these itself)
   blackhole in a network namespace, SYNs to the backend are dropped (iptables)
             until T0+1.5 s; clients and haproxy run in the namespace
   dns       in a network namespace whose resolv.conf (timeout:1 attempts:1) points
@@ -54,9 +83,10 @@ import tempfile
 import threading
 import time
 
-from outagelib import (CLEAN, HAPROXY_CONNECT, IPEERS, PEERS, PROCS, PY, RESHIM_ENV, SHIM, TMP,
-                       base_env, binom_tail, die_with_us, free_port, haproxy, kill, parse_args,
-                       reshim_env, run, spawn, spawn_peer, wait_line, wait_ports)
+from outagelib import (CLEAN, FILE, HAPROXY_CONNECT, IPEERS, NGINX, PEERS, PROCS, PY, RESHIM_ENV,
+                       SHIM, TMP, Nginx, base_env, binom_tail, die_with_us, free_port, haproxy,
+                       kill, parse_args, queued, reshim_env, run, spawn, spawn_peer, wait_line,
+                       wait_ports)
 
 OUTAGE = 1.5
 CLIENT_TIMEOUT = 5          # curl --max-time, urllib timeout=, node
@@ -64,13 +94,34 @@ HARD_LIMIT = 15             # a client still running T0+this is killed (counted 
 NS_PREFIX = "reshim-outage-"
 DNS_NAME = "backend.outage.test"
 CONFIGS = ("none", "reshim", "haproxy")
-ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "blackhole", "dns")
+ALL_SCENARIOS = ("refused", "down", "late", "flapping", "reset", "reset-connect", "queue",
+                 "keepalive", "blackhole", "dns")
+# Settings of a scenario's reshim cells. reset-connect is today's (pre-replay)
+# behaviour: the reset on accept with RESHIM_REPLAY=connect. Its reshim
+# clients push their stats at exit (RESHIM_PUSH) to `reshim collect`, which
+# gives their replay counters.
+RESHIM_OF = {"reset-connect": {"RESHIM_REPLAY": "connect"}}
+RESHIM_CLI = os.path.join(os.path.dirname(SHIM), "reshim")
+# Client kinds a scenario has (default: all); keepalive needs a client that
+# keeps a connection between two requests.
+KINDS_OF = {"keepalive": ("python", "node")}
+# The keep-alive race: nginx's keepalive_timeout, the link's one-way delay
+# (peers/delay_link.py) and the client's pauses between its two requests,
+# spread evenly over the cell's runs.
+KA_TIMEOUT = 1.0
+KA_DELAY_MS = 50
+KA_GAPS = (0.88, 1.02)
 LABEL = {
     "refused": "refused, then up (not listening for 1.5 s)",
     "down": "down (refused, never up)",
     "late": "late (server process starts after 1.5 s)",
     "flapping": "flapping (up 300 ms, down 200 ms)",
     "reset": "reset on accept (1 in 2 accepts RST)",
+    "reset-connect": "reset on accept, reshim with RESHIM_REPLAY=connect",
+    "queue": "restarting backend, full accept queue (nginx killed with the requests queued, "
+             "up again at 1.5 s)",
+    "keepalive": "keep-alive race (nginx keepalive_timeout %gs, %d ms link, 2nd GET %g-%g s "
+                 "after the 1st)" % ((KA_TIMEOUT, KA_DELAY_MS) + KA_GAPS),
     "blackhole": "black hole (SYNs dropped for 1.5 s)",
     "dns": "DNS silent for 1.5 s (resolver timeout:1 attempts:1)",
 }
@@ -119,7 +170,8 @@ def ns_remove_stale():
 # ---------------------------------------------------------------- scenarios
 # Each (client kind, configuration) pair has its own backend port, so that
 # counting peers (reset) and timing stay exact per cell.
-# setup(kinds) -> (urls: {(kind, config): url}, ns, recover (run at T0+OUTAGE) or None, stop)
+# setup(kinds) -> (urls: {(kind, config): url}, ns, events, stop); events: None, a
+# callable run at T0+OUTAGE, or [(seconds after T0, callable)...] run in order.
 
 def backend(args, ns=None, word="ready"):
     p = spawn_peer([PY, os.path.join(PEERS, "backend.py"), "--verbose"] + args, ns=ns,
@@ -260,14 +312,64 @@ def setup_dns(kinds):
     return urls_for(ports, fes, DNS_NAME), ns, recover, stop
 
 
-SETUP = {"refused": setup_refused, "down": setup_down, "late": setup_late,
+def nginx_cells(kinds, **kw):
+    """One nginx per cell, started: {(kind, config): Nginx}; their access logs
+    are the counts SERVED reads."""
+    ngs = {key: Nginx("%s-%s-%d" % (key + (next(NGINX_SEQ),)), free_port(), **kw)
+           for key in keys_of(kinds)}
+    for ng in ngs.values():
+        ng.start()
+    SERVED.update({key: ng.served for key, ng in ngs.items()})
+    return ngs
+
+
+def setup_queue(kinds):
+    ngs = nginx_cells(kinds)
+    ports = {key: ng.port for key, ng in ngs.items()}
+    hp, fes = haproxy(hp_servers(ports))
+    for ng in ngs.values():
+        ng.freeze()
+    n = BATCH_N[0]
+
+    def crash():
+        # Every cell's n clients (HAProxy's n connections) wait in the queue.
+        end = time.monotonic() + 10
+        for ng in ngs.values():
+            while queued(ng.port) < n and time.monotonic() < end:
+                time.sleep(0.02)
+        for ng in ngs.values():
+            ng.crash()
+
+    def recover():
+        for ng in ngs.values():
+            ng.start()
+    urls = {key: u + FILE for key, u in urls_for(ports, fes).items()}
+    return urls, None, [(0.2, crash), (OUTAGE, recover)], \
+        lambda: [x.stop() for x in ngs.values()] + [kill(hp)]
+
+
+def setup_keepalive(kinds):
+    ngs = nginx_cells(kinds, keepalive="%gs" % KA_TIMEOUT)
+    links = {key: free_port() for key in ngs}
+    link = spawn_peer([PY, os.path.join(PEERS, "delay_link.py"), str(KA_DELAY_MS)] +
+                      ["%d:%d" % (links[key], ng.port) for key, ng in ngs.items()], name="link")
+    wait_line(link, "ready")
+    hp, fes = haproxy(hp_servers(links))
+    urls = {key: u + FILE for key, u in urls_for(links, fes).items()}
+    return urls, None, None, lambda: [x.stop() for x in ngs.values()] + [kill(link), kill(hp)]
+
+
+SETUP = {"refused": setup_refused, "reset-connect": setup_reset, "queue": setup_queue, "keepalive": setup_keepalive, "down": setup_down, "late": setup_late,
          "flapping": setup_flapping, "reset": setup_reset, "blackhole": setup_blackhole,
          "dns": setup_dns}
 # Clients of these scenarios are released one after the other over this many
 # seconds (same offsets in every cell), not all at once: a steady fault has no
 # start, and released together they would all meet the same phase.
-STAGGER = {"flapping": 1.0, "reset": 0.5}
+STAGGER = {"flapping": 1.0, "reset": 0.5, "reset-connect": 0.5, "keepalive": 1.0}
 NS = {}
+SERVED = {}                 # {(kind, config): callable}: the server's count of 200s
+NGINX_SEQ = iter(range(1, 1 << 30))
+BATCH_N = [0]               # clients per cell of the batch being set up
 
 
 def make_namespaces(scenarios):
@@ -322,7 +424,64 @@ process.stdin.once('data', () => {
 """ % (CLIENT_TIMEOUT * 1000)
 
 
-def client_cmd(kind, url):
+# The keep-alive race: a GET, the pause (argv), a second GET on the same
+# connection; prints "got N" (requests answered 200 with a body), then one
+# result line as above.
+PY_KA_CLIENT = r"""
+import sys, time, requests
+s = requests.Session()
+s.trust_env = False
+print("r", flush=True)
+sys.stdin.readline()
+got = 0
+try:
+    for i in range(2):
+        if i:
+            time.sleep(float(sys.argv[2]))
+        r = s.get(sys.argv[1], timeout=%d)
+        if r.status_code != 200 or not r.content:
+            raise RuntimeError("status %%d" %% r.status_code)
+        got += 1
+    print("got %%d\nok" %% got)
+except Exception as e:
+    print("got %%d\nfail %%s" %% (got, type(e).__name__))
+    sys.exit(1)
+""" % CLIENT_TIMEOUT
+
+NODE_KA_CLIENT = r"""
+const http = require('http');
+const [url, gap] = process.argv.slice(1);
+const agent = new http.Agent({keepAlive: true});
+let got = 0;
+function done(ok, why) {
+  console.log('got ' + got + '\n' + (ok ? 'ok' : 'fail ' + why)); process.exit(ok ? 0 : 1);
+}
+const get = () => new Promise((resolve, reject) => {
+  const req = http.get(url, {agent}, (res) => {
+    let n = 0;
+    res.on('data', (d) => { n += d.length; });
+    res.on('end', () => res.statusCode === 200 && n > 0 ? resolve()
+                        : reject(new Error('status ' + res.statusCode)));
+  });
+  req.on('error', reject);
+});
+process.stdout.write('r\n');
+process.stdin.once('data', async () => {
+  setTimeout(() => done(false, 'timeout'), %d).unref();
+  try {
+    await get(); got++;
+    await new Promise((r) => setTimeout(r, +gap * 1000));
+    await get(); got++;
+    done(true);
+  } catch (e) { done(false, e.code || e.message); }
+});
+""" % (CLIENT_TIMEOUT * 1000 * 2)
+
+
+def client_cmd(kind, url, scenario="", arg=""):
+    if scenario == "keepalive":
+        return ([PY, "-c", PY_KA_CLIENT, url, arg] if kind == "python"
+                else ["node", "-e", NODE_KA_CLIENT, url, arg])
     if kind == "curl":
         # curl loads, then reads its URL from stdin (-K -): the release.
         return ["sh", "-c", 'echo r; exec curl -sS -o /dev/null --noproxy "*" '
@@ -350,9 +509,13 @@ def outcome(kind, rc, out):
 
 
 class Trial:
-    def __init__(self, kind, config, url, ns):
+    def __init__(self, kind, config, url, ns, scenario="", arg="", push=None):
         env = reshim_env(base_env()) if config == "reshim" else base_env()
-        cmd = client_cmd(kind, url)
+        if config == "reshim":
+            env.update(RESHIM_OF.get(scenario, {}))
+            if push:
+                env["RESHIM_PUSH"] = push
+        cmd = client_cmd(kind, url, scenario, arg)
         if ns:
             cmd = ["ip", "netns", "exec", ns] + cmd
             if config == "reshim":     # preload the client, not `ip`
@@ -378,18 +541,63 @@ class Trial:
         rc = self.p.wait()
         self.t = time.monotonic() - self.t0
         self.ok, self.why = outcome(self.kind, rc, self.out)
+        m = re.search(rb"^got (\d+)$", self.out, re.M)
+        self.got = int(m.group(1)) if m else int(self.ok)
+
+
+def replay_counts(collector, trials):
+    """t.replays for each trial: the replays its stats pushed at exit count
+    (None when none came; waits for them, bounded)."""
+    pids = {t.p.pid for t in trials}
+    last = {}
+    end = time.monotonic() + 10
+    while True:
+        with open(collector.log, errors="replace") as f:
+            for line in f:
+                try:
+                    d = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(d, dict) and d.get("pid") in pids:
+                    last[d["pid"]] = d
+        if len(last) == len(pids) or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    kill(collector)
+    for t in trials:
+        d = last.get(t.p.pid)
+        t.replays = sum(d["net"]["replay"][x] for x in ("nothing_sent", "tls_hello",
+                                                         "http_request")) if d else None
 
 
 def run_batch(scenario, kinds, n):
+    """One batch: n clients per cell. Returns (trials, {(kind, config): the
+    requests the server counted as served}, for the scenarios that count)."""
     tb = time.monotonic()
-    urls, ns, recover, stop = SETUP[scenario](kinds)
+    BATCH_N[0] = n
+    SERVED.clear()
+    urls, ns, events, stop = SETUP[scenario](kinds)
+    if callable(events):
+        events = [(OUTAGE, events)]
+    push = collector = None
+    if scenario in RESHIM_OF:
+        push = os.path.join(TMP, "collect-%d.sock" % next(NGINX_SEQ))
+        collector = spawn_peer([RESHIM_CLI, "collect", "--listen", push, "--json"],
+                               name="collect")
+        end = time.monotonic() + 20
+        while not os.path.exists(push) and collector.poll() is None and time.monotonic() < end:
+            time.sleep(0.02)
+        if not os.path.exists(push):
+            raise RuntimeError("reshim collect did not listen: " + open(collector.log).read())
     phases = [("setup", time.monotonic() - tb)]
     try:
         trials = []
         for k in kinds:
             for c in CONFIGS:
                 for j in range(n):
-                    t = Trial(k, c, urls[(k, c)], ns)
+                    lo, hi = KA_GAPS
+                    t = Trial(k, c, urls[(k, c)], ns, scenario,
+                              "%.4f" % (lo + (hi - lo) * j / max(1, n - 1)), push)
                     t.offset = STAGGER.get(scenario, 0) * j / n
                     trials.append(t)
         # Wait until every client is loaded ("r" on stdout).
@@ -426,11 +634,11 @@ def run_batch(scenario, kinds, n):
                 t.p.stdin.close()
             except BrokenPipeError:
                 pass
-        if recover:
-            delay = t0[0] + OUTAGE - time.monotonic()
+        for at, event in events or []:
+            delay = t0[0] + at - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            recover()
+            event()
         for th in threads:
             th.join(max(0.1, t0[0] + HARD_LIMIT - time.monotonic()))
         for t in trials:
@@ -445,8 +653,10 @@ def run_batch(scenario, kinds, n):
         for t in trials:
             t.out = t.out.replace(b"r\n", b"", 1)
             if t.t is None:
-                t.ok, t.why = False, "killed"
-        return trials
+                t.ok, t.why, t.got = False, "killed", 0
+        if collector:
+            replay_counts(collector, [t for t in trials if t.config == "reshim"])
+        return trials, {key: f() for key, f in SERVED.items()}
     finally:
         stop()
         done = {id(t.p) for t in trials}
@@ -467,12 +677,12 @@ def fmt_t(x):
     return "%.2f s" % x
 
 
-def table(results, scenarios, kinds):
+def table(results, scenarios):
     lines = ["| scenario | client | no shim ok | p50 | p95 | reshim ok | p50 | p95 |"
              " haproxy ok | p50 | p95 |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for s in scenarios:
-        for k in kinds:
+        for k in results[s]:
             row = ["%s" % LABEL[s], k]
             for c in CONFIGS:
                 r = results[s][k][c]
@@ -481,10 +691,10 @@ def table(results, scenarios, kinds):
     return "\n".join(lines)
 
 
-def reasons(results, scenarios, kinds):
+def reasons(results, scenarios):
     out = []
     for s in scenarios:
-        for k in kinds:
+        for k in results[s]:
             for c in CONFIGS:
                 fails = results[s][k][c]["why"]
                 if fails:
@@ -493,10 +703,24 @@ def reasons(results, scenarios, kinds):
     return "\n".join(out)
 
 
+def served_text(results, scenarios):
+    """The server's count beside the clients' (scenarios whose server counts)."""
+    out = []
+    for s in scenarios:
+        for k in results[s]:
+            cells = results[s][k]
+            if cells["none"].get("served") is None:
+                continue
+            out.append("- %s, %s: " % (s, k) + ", ".join(
+                "%s: clients got %d answers, nginx served %d" % (
+                    c, cells[c]["got"], cells[c]["served"]) for c in CONFIGS))
+    return "\n".join(out)
+
+
 def main():
     opts, check = parse_args(sys.argv[1:], {
         "reps": 20, "batch": 20, "reps-of": "", "scenarios": ",".join(ALL_SCENARIOS),
-        "clients": "curl,python", "out": None, "json": None}, __doc__)
+        "clients": "curl,python", "clients-of": "", "out": None, "json": None}, __doc__)
     reps, batch = int(opts["reps"]), int(opts["batch"])
     reps_of = {}
     for item in [x for x in opts["reps-of"].split(",") if x]:
@@ -507,13 +731,31 @@ def main():
     for s in scenarios:
         if s not in ALL_SCENARIOS:
             sys.exit("outage: unknown scenario %s" % s)
+    # --clients-of keepalive=python+node,...: a scenario's own clients.
+    kinds_of = {s: [k for k in kinds if k in KINDS_OF.get(s, kinds)] for s in scenarios}
+    for item in [x for x in opts["clients-of"].split(",") if x]:
+        name, _, val = item.partition("=")
+        kinds_of[name] = [k for k in val.split("+") if k]
+    for s in scenarios:
+        if not kinds_of[s] or any(k not in KINDS_OF.get(s, (k,)) for k in kinds_of[s]):
+            sys.exit("outage: scenario %s: clients %s (it has %s)" % (
+                s, ",".join(kinds_of[s]) or "none", ",".join(KINDS_OF.get(s, ["any"]))))
+    all_kinds = sorted({k for s in scenarios for k in kinds_of[s]})
     if os.geteuid() != 0 and ("blackhole" in scenarios or "dns" in scenarios):
         sys.exit("outage: the blackhole and dns scenarios need root (network namespaces)")
-    for tool in ["haproxy", "ip", "iptables"] + [k for k in kinds if k in ("curl", "node")]:
+    nginx = [s for s in scenarios if s in ("queue", "keepalive")]
+    if nginx and os.geteuid() != 0:
+        sys.exit("outage: the queue and keepalive scenarios need root (nginx runs its workers "
+                 "as nobody)")
+    if "keepalive" in scenarios and "python" in kinds_of["keepalive"] and run(
+            [PY, "-c", "import requests"], check=False).strip():
+        sys.exit("outage: python3-requests is not installed (scripts/install-deps.sh)")
+    for tool in (["haproxy", "ip", "iptables", "ss"] + ([NGINX] if nginx else []) +
+                 [k for k in all_kinds if k in ("curl", "node")]):
         if not shutil.which(tool):
             sys.exit("outage: %s is not installed" % tool)
-    if not os.path.exists(SHIM):
-        sys.exit("outage: %s missing (make all)" % SHIM)
+    if not os.path.exists(SHIM) or not os.path.exists(RESHIM_CLI):
+        sys.exit("outage: %s or %s missing (make all)" % (SHIM, RESHIM_CLI))
 
     ns_remove_stale()
     make_namespaces(scenarios)
@@ -521,14 +763,17 @@ def main():
     results = {}
     for s in scenarios:
         t_s = time.monotonic()
-        trials = []
+        trials, served = [], {}
         left = reps_of.get(s, reps)
         while left > 0:
             n = min(batch, left)
-            trials += run_batch(s, kinds, n)
+            ts, sv = run_batch(s, kinds_of[s], n)
+            trials += ts
+            for key, v in sv.items():
+                served[key] = served.get(key, 0) + v
             left -= n
         results[s] = {}
-        for k in kinds:
+        for k in kinds_of[s]:
             results[s][k] = {}
             for c in CONFIGS:
                 ts = [t for t in trials if t.kind == k and t.config == c]
@@ -538,16 +783,25 @@ def main():
                         why[t.why] = why.get(t.why, 0) + 1
                 results[s][k][c] = {"n": len(ts), "ok": sum(t.ok for t in ts),
                                     "p50": pct([t.t for t in ts], 0.5),
-                                    "p95": pct([t.t for t in ts], 0.95), "why": why}
+                                    "p95": pct([t.t for t in ts], 0.95), "why": why,
+                                    "got": sum(t.got for t in ts), "served": served.get((k, c))}
+                if hasattr(ts[0], "replays"):
+                    results[s][k][c]["replays"] = sum(t.replays or 0 for t in ts)
+                    results[s][k][c]["pushed"] = sum(t.replays is not None for t in ts)
             r = results[s][k]
             print("outage: %-9s %-6s ok none %d/%d, reshim %d/%d, haproxy %d/%d" % (
                 s, k, r["none"]["ok"], r["none"]["n"], r["reshim"]["ok"], r["reshim"]["n"],
                 r["haproxy"]["ok"], r["haproxy"]["n"]), file=sys.stderr, flush=True)
         print("outage: %s done in %.1f s" % (s, time.monotonic() - t_s), file=sys.stderr)
 
-    md = table(results, scenarios, kinds)
+    md = table(results, scenarios)
+    rc = results.get("reset-connect", {})
+    if rc:
+        print("outage: reset-connect, replays counted by the reshim clients' stats: %s" % ", ".join(
+            "%s %d (%d of %d pushed)" % (k, rc[k]["reshim"]["replays"], rc[k]["reshim"]["pushed"],
+                                         rc[k]["reshim"]["n"]) for k in rc), file=sys.stderr)
     ver = run(["haproxy", "-v"]).splitlines()[0].split(" - ")[0]
-    counts = sorted({results[x][k]["none"]["n"] for x in scenarios for k in kinds})
+    counts = sorted({results[x][k]["none"]["n"] for x in scenarios for k in results[x]})
     header = ("%s runs per cell; client timeout %d s (curl --max-time, urllib timeout=, node "
               "timer); time from the release to the client's exit, success or failure; "
               "reshim with %s; %s with retries 3, option redispatch, retry-on "
@@ -555,8 +809,11 @@ def main():
               % ("/".join(map(str, counts)), CLIENT_TIMEOUT,
                  " ".join(RESHIM_ENV) if RESHIM_ENV else "its defaults", ver, HAPROXY_CONNECT,
                  time.monotonic() - started))
-    why = reasons(results, scenarios, kinds)
+    why = reasons(results, scenarios)
     text = md + "\n\n" + header + "\n"
+    sv = served_text(results, scenarios)
+    if sv:
+        text += "\nThe server's count (nginx's access log, 200s):\n\n" + sv + "\n"
     print(text)
     if why:
         print("Failures by reason:\n" + why)
@@ -570,15 +827,20 @@ def main():
     if check:
         bad = []
         for s in scenarios:
-            for k in kinds:
+            for k in results[s]:
                 r = results[s][k]
+                for c in ("none", "reshim"):
+                    if r[c]["served"] is not None and r[c]["served"] != r[c]["got"]:
+                        bad.append("%s/%s/%s: the clients got %d answers, nginx served %d" % (
+                            s, k, c, r[c]["got"], r[c]["served"]))
                 if r["reshim"]["ok"] < r["none"]["ok"]:
                     bad.append("%s/%s: reshim %d ok < no shim %d ok" % (
                         s, k, r["reshim"]["ok"], r["none"]["ok"]))
                 n, f = r["reshim"]["n"], r["reshim"]["n"] - r["reshim"]["ok"]
                 if s in ("refused", "late") and r["reshim"]["ok"] < 0.95 * n:
                     bad.append("%s/%s: reshim rescued only %d/%d" % (s, k, n - f, n))
-                if s in ("refused", "late", "down") and r["none"]["ok"] > r["none"]["n"] // 2:
+                if (s in ("refused", "late", "down", "queue") and
+                        r["none"]["ok"] > r["none"]["n"] // 2):
                     bad.append("%s/%s: without the shim %d/%d succeeded: no real outage" % (
                         s, k, r["none"]["ok"], r["none"]["n"]))
         # Flapping is a coin toss per attempt (each retry lands in the 200 ms
@@ -586,8 +848,8 @@ def main():
         # in a small sample are noise. Pooled over the clients, fail only when
         # the sample rules out a rate >= 95 % (one-sided binomial, p < 0.001).
         if "flapping" in scenarios:
-            n = sum(results["flapping"][k]["reshim"]["n"] for k in kinds)
-            f = n - sum(results["flapping"][k]["reshim"]["ok"] for k in kinds)
+            n = sum(results["flapping"][k]["reshim"]["n"] for k in results["flapping"])
+            f = n - sum(results["flapping"][k]["reshim"]["ok"] for k in results["flapping"])
             if binom_tail(n, f, 0.05) < 0.001:
                 bad.append("flapping: reshim rescued only %d/%d (all clients): a rescue rate "
                            "of 95 %% gives that few with p = %.5f" % (
@@ -596,20 +858,40 @@ def main():
         # the request, so reshim replays it (RESHIM_REPLAY=safe): rescued
         # >= 99 % (pooled; fail when the sample rules that out, p < 0.001),
         # and without the shim the resets are real.
-        if "reset" in scenarios:
-            n = sum(results["reset"][k]["reshim"]["n"] for k in kinds)
-            f = n - sum(results["reset"][k]["reshim"]["ok"] for k in kinds)
+        # The same for the other replay cases: a restarting backend's accept
+        # queue and the keep-alive race.
+        for s in [x for x in scenarios if x in ("reset", "queue", "keepalive")]:
+            n = sum(results[s][k]["reshim"]["n"] for k in results[s])
+            f = n - sum(results[s][k]["reshim"]["ok"] for k in results[s])
             if binom_tail(n, f, 0.01) < 0.001:
-                bad.append("reset: reshim rescued only %d/%d (all clients): a rescue rate of "
-                           "99 %% gives that few with p = %.5f" % (n - f, n, binom_tail(n, f, 0.01)))
-            for k in kinds:
-                if results["reset"][k]["none"]["ok"] == results["reset"][k]["none"]["n"]:
-                    bad.append("reset/%s: without the shim every run succeeded: no reset" % k)
+                bad.append("%s: reshim rescued only %d/%d (all clients): a rescue rate of "
+                           "99 %% gives that few with p = %.5f" % (s, n - f, n,
+                                                                  binom_tail(n, f, 0.01)))
+            for k in results[s]:
+                if results[s][k]["none"]["ok"] == results[s][k]["none"]["n"]:
+                    bad.append("%s/%s: without the shim every run succeeded: no fault" % (s, k))
+        # RESHIM_REPLAY=connect is today's behaviour: the reset on accept
+        # fails as without replay (the sample rules out the replay's 99 %,
+        # pooled, p < 0.001), and every reshim client pushed its stats with
+        # no replay counted.
+        if "reset-connect" in scenarios:
+            rs = results["reset-connect"]
+            n = sum(rs[k]["reshim"]["n"] for k in rs)
+            f = n - sum(rs[k]["reshim"]["ok"] for k in rs)
+            if binom_tail(n, f, 0.01) >= 0.001:
+                bad.append("reset-connect: RESHIM_REPLAY=connect rescued %d/%d: not told from "
+                           "replaying (p = %.4f at 99 %%)" % (n - f, n, binom_tail(n, f, 0.01)))
+            for k in rs:
+                r = rs[k]["reshim"]
+                if r["pushed"] != r["n"] or r["replays"]:
+                    bad.append("reset-connect/%s: %d of %d clients pushed stats, %d replays "
+                               "(want all, 0)" % (k, r["pushed"], r["n"], r["replays"]))
         if bad:
             print("outage: FAIL\n  " + "\n  ".join(bad), file=sys.stderr)
             sys.exit(1)
         print("outage: all assertions hold (reshim >= no shim everywhere; refused, late, "
-              "flapping rescued >= 95%, reset >= 99%)", file=sys.stderr)
+              "flapping rescued >= 95%, reset, queue, keepalive >= 99%; nginx served what the "
+              "clients got; RESHIM_REPLAY=connect fails as before replay, 0 replays)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,22 @@
 # The outage matrix (tests/outage/matrix.py): real clients (curl, python3
-# urllib, node) against local peers that refuse, come up late, flap, reset,
-# drop SYNs (in a network namespace) or stop answering DNS; without reshim,
-# with it, and behind an HAProxy sidecar tuned for retries.
+# urllib, node; python3-requests and node keep-alive for the keep-alive race)
+# against local peers that refuse, come up late, flap, reset, restart with
+# requests in their accept queue (nginx), close idle keep-alive connections as
+# the next request comes (nginx), drop SYNs (in a network namespace) or stop
+# answering DNS; without reshim, with it, and behind an HAProxy sidecar tuned
+# for retries.
 #   make outage        the full matrix (100 runs per cell, three clients,
 #                      10-20 minutes on a busy 2-core machine; also `make check-full`);
 #                      prints the table and writes it to build/outage.md
 #   make check-outage  a quick run (part of `make check`) that asserts outcomes
 #                      only: reshim never does worse than no shim, and it
 #                      rescues refused-then-up, late and flapping (>= 95 %)
-#                      and reset on accept (>= 99 %, replayed).
+#                      and reset on accept, the restarting backend's queue and
+#                      the keep-alive race (>= 99 %, replayed; nginx's access
+#                      log counts what the clients got); with RESHIM_REPLAY=
+#                      connect the reset on accept fails as before replay and
+#                      the clients' replay counters (pushed to reshim collect)
+#                      stay 0.
 #   make outage-longlived   the long-lived scenarios (tests/outage/longlived.py):
 #                      one client process per cell making 300 requests against
 #                      an nginx restarted over and over (python3 requests, node
@@ -16,15 +24,15 @@
 #                      writes build/outage-longlived.md and .json; asserts
 #   make check-outage-longlived   a quick run of it with assertions (about 1.5
 #                      minutes; part of `make check`)
-# Needs root for the network namespaces (blackhole, dns); without root the
-# quick check runs the loopback scenarios only.
+# Needs root for the network namespaces (blackhole, dns) and nginx (queue,
+# keepalive); without root the quick check runs the other scenarios only.
 OUTAGE := tests/outage/matrix.py
 # The namespace scenarios need root, network namespaces and iptables in them:
 # probed when the quick check runs (a machine without them says so and runs
 # the others).
 OUTAGE_NS_PROBE = n=reshim-outage-probe-$$$$; if [ "$$(id -u)" = 0 ] && ip netns add $$n 2>/dev/null; then \
 	ip netns exec $$n iptables -L INPUT >/dev/null 2>&1 && echo blackhole dns; ip netns del $$n 2>/dev/null; fi
-OUTAGE_QUICK := refused,down,late,flapping,reset
+OUTAGE_QUICK := refused,down,late,flapping,reset,reset-connect
 
 .PHONY: outage check-outage outage-longlived check-outage-longlived
 CHECK_EXTRA += check-outage check-outage-longlived
@@ -40,9 +48,11 @@ check-outage: all | $(BUILD)
 	@if [ "$${RESHIM_CHECK_FULL:-}" = 1 ]; then $(OUTAGE_FULL_CMD); else \
 		ns=$$($(OUTAGE_NS_PROBE)); sc="$(OUTAGE_QUICK)$${ns:+,$$(echo $$ns | tr ' ' ,)}"; \
 		[ -n "$$ns" ] || echo "outage: no network namespace with iptables here: black hole and DNS left out"; \
+		if [ "$$(id -u)" = 0 ]; then sc="$$sc,queue,keepalive"; else \
+		echo "outage: not root (nginx's workers run as nobody): queue and keep-alive race left out"; fi; \
 		echo "outage: quick matrix ($$sc)"; \
-		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20 \
-		--clients curl,python --scenarios "$$sc" \
+		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20,reset-connect=20 \
+		--clients curl,python --clients-of keepalive=python+node --scenarios "$$sc" \
 		--out $(BUILD)/outage-quick.md --assert; fi
 
 LONGLIVED := tests/outage/longlived.py

@@ -2,7 +2,9 @@
 process helpers (every child gets PR_SET_PDEATHSIG and is killed at exit),
 one temp dir per run, the cleanup that runs at exit and on SIGINT/SIGTERM/
 SIGHUP (installed when this module is imported), the HAProxy sidecar (one
-config for every harness) and the binomial tail used by the assertions.
+config for every harness), the nginx backend (one config and one way to
+start, stop and count what it served) and the binomial tail used by the
+assertions.
 
 OUTAGE_HAPROXY_CONNECT (default 1s) sets HAProxy's timeout connect;
 OUTAGE_RESHIM_ENV adds settings to the reshim cells; OUTAGE_KEEP=1 keeps the
@@ -27,6 +29,7 @@ SHIM = os.path.join(ROOT, "build", "libreshim.so")
 PEERS = os.path.join(HERE, "peers")
 IPEERS = os.path.join(ROOT, "tests", "integration", "peers")
 PY = "/usr/bin/python3"
+NGINX = "/usr/sbin/nginx"
 # HAProxy waits min(timeout connect, 1 s) before a retry after a failed connect.
 HAPROXY_CONNECT = os.environ.get("OUTAGE_HAPROXY_CONNECT", "1s")
 # Settings for the reshim cells (default: none, the shim's defaults), e.g.
@@ -186,6 +189,168 @@ def haproxy(servers, ns=None):
     except RuntimeError:
         raise RuntimeError("haproxy did not start: " + open(p.log).read())
     return p, fes
+
+
+# ---------------------------------------------------------------- nginx
+
+FILE = "f.txt"
+BODY = b"reshim long-lived outage test file\n" * 16    # 560 bytes
+NGINX_CONF = """user nobody nogroup;
+worker_processes {workers};
+daemon off;
+master_process on;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    default_type text/plain;
+    keepalive_timeout {keepalive};
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+    }}
+}}
+"""
+
+
+def listening(port):
+    """Does 127.0.0.1:port accept a connection? A probe that sends nothing: nginx
+    logs no request for it. (/proc/net/tcp would make no connection, but one
+    read of it costs milliseconds of kernel time with many TIME_WAIT sockets.)"""
+    s = socket.socket()
+    try:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        s.close()
+
+
+def wait_state(port, up, secs):
+    end = time.monotonic() + secs
+    while listening(port) != up:
+        if time.monotonic() > end:
+            raise RuntimeError("port %d did not %s within %d s" % (
+                port, "listen" if up else "close", secs))
+        time.sleep(0.003)
+    return time.monotonic()
+
+
+def queued(port):
+    """Connections waiting in the accept queue of 127.0.0.1:port (ss's Recv-Q
+    of a listening socket), or -1 when nothing listens there."""
+    out = run(["ss", "-Hltn", "sport = :%d" % port], check=False).split()
+    return int(out[1]) if len(out) > 1 and out[0] == "LISTEN" else -1
+
+
+class Nginx:
+    """One nginx (Debian nginx-light, master + WORKERS, `user nobody nogroup;`,
+    its own prefix, conf, pid and logs under TMP/NAME, a loopback port, one
+    small static file FILE; keepalive_timeout KEEPALIVE). Every start is a new
+    session, so that the whole group can be stopped or killed (freeze, crash).
+    Needs root (the workers run as nobody)."""
+
+    def __init__(self, name, port, workers=1, keepalive="75s"):
+        self.d = os.path.join(TMP, name)
+        self.port = port
+        os.chmod(TMP, 0o711)       # the workers (nobody) reach their www below it
+        os.makedirs(os.path.join(self.d, "www"))
+        os.makedirs(os.path.join(self.d, "tmp"))
+        for x in (self.d, os.path.join(self.d, "www")):
+            os.chmod(x, 0o755)
+        with open(os.path.join(self.d, "www", FILE), "wb") as f:
+            f.write(BODY)
+        os.chmod(os.path.join(self.d, "www", FILE), 0o644)
+        self.conf = os.path.join(self.d, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(NGINX_CONF.format(workers=workers, d=self.d, port=port, keepalive=keepalive))
+        self.p = None
+        self.events = []          # (t, "up"|"down") by the port's state
+        self.starts, self.stops = [], []     # seconds to listen / to refuse
+
+    def start(self):
+        t = time.monotonic()
+        with open(os.path.join(self.d, "stderr"), "ab") as f:
+            self.p = spawn([NGINX, "-p", self.d + "/", "-c", self.conf, "-e",
+                            os.path.join(self.d, "error.log")], stdout=f, stderr=subprocess.STDOUT,
+                           start_new_session=True)
+        try:
+            now = wait_state(self.port, True, 20)
+        except RuntimeError:
+            raise RuntimeError("nginx did not start: %s" % open(os.path.join(self.d, "stderr"))
+                               .read()[-400:])
+        self.starts.append(now - t)
+        self.events.append((now, "up"))
+
+    def _gone(self, t, rc, ok):
+        if self.p in PROCS:
+            PROCS.remove(self.p)
+        self.p = None
+        now = wait_state(self.port, False, 10)
+        self.stops.append(now - t)
+        self.events.append((now, "down"))
+        if rc not in ok:
+            raise RuntimeError("nginx exited with %s" % rc)
+
+    def halt(self):
+        """SIGTERM (fast shutdown), until the master exited and the port refuses."""
+        if self.p is None:
+            return
+        t = time.monotonic()
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self._gone(t, rc, (0, -signal.SIGTERM))
+
+    def freeze(self):
+        """SIGSTOP to master and workers: the kernel still completes connections
+        into the accept queue, nobody accepts them."""
+        os.killpg(self.p.pid, signal.SIGSTOP)
+
+    def crash(self):
+        """SIGKILL to master and workers: the listening socket closes and the
+        kernel resets every connection still in its accept queue."""
+        if self.p is None:
+            return
+        t = time.monotonic()
+        try:
+            os.killpg(self.p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._gone(t, self.p.wait(), (-signal.SIGKILL,))
+
+    def stop(self):
+        """For cleanups: a frozen nginx does not act on SIGTERM."""
+        if self.p is not None and self.p.poll() is None:
+            os.killpg(self.p.pid, signal.SIGKILL)
+            self.p.wait()
+        if self.p in PROCS:
+            PROCS.remove(self.p)
+        self.p = None
+
+    @staticmethod
+    def _mean(xs):
+        return sum(xs) / len(xs) if xs else 0.0
+
+    def served(self):
+        """Requests for the file nginx logged with status 200."""
+        n = 0
+        try:
+            with open(os.path.join(self.d, "access.log"), "rb") as f:
+                for line in f:
+                    if (b'"GET /%s ' % FILE.encode()) in line and b'" 200 ' in line:
+                        n += 1
+        except FileNotFoundError:
+            pass
+        return n
 
 
 def parse_args(argv, opts, usage):
