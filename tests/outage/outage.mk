@@ -6,7 +6,7 @@
 # answering DNS; without reshim, with it, and behind an HAProxy sidecar tuned
 # for retries.
 #   make outage        the full matrix (100 runs per cell, three clients,
-#                      10-20 minutes on a busy 2-core machine; also `make check-full`);
+#                      15-25 minutes on a busy 2-core machine; also `make check-full`);
 #                      prints the table and writes it to build/outage.md
 #   make check-outage  a quick run (part of `make check`) that asserts outcomes
 #                      only: reshim never does worse than no shim, and it
