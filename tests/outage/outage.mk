@@ -51,7 +51,7 @@ check-outage: all | $(BUILD)
 		if [ "$$(id -u)" = 0 ]; then sc="$$sc,queue,keepalive"; else \
 		echo "outage: not root (nginx's workers run as nobody): queue and keep-alive race left out"; fi; \
 		echo "outage: quick matrix ($$sc)"; \
-		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20,reset-connect=20 \
+		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20,reset-connect=20,keepalive=20 \
 		--clients curl,python --clients-of keepalive=python+node --scenarios "$$sc" \
 		--out $(BUILD)/outage-quick.md --assert; fi
 
