@@ -6,7 +6,7 @@
 # answering DNS; without reshim, with it, and behind an HAProxy sidecar tuned
 # for retries.
 #   make outage        the full matrix (100 runs per cell, three clients,
-#                      10-20 minutes on a busy 2-core machine; also `make check-full`);
+#                      15-25 minutes on a busy 2-core machine; also `make check-full`);
 #                      prints the table and writes it to build/outage.md
 #   make check-outage  a quick run (part of `make check`) that asserts outcomes
 #                      only: reshim never does worse than no shim, and it
@@ -51,7 +51,7 @@ check-outage: all | $(BUILD)
 		if [ "$$(id -u)" = 0 ]; then sc="$$sc,queue,keepalive"; else \
 		echo "outage: not root (nginx's workers run as nobody): queue and keep-alive race left out"; fi; \
 		echo "outage: quick matrix ($$sc)"; \
-		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20,reset-connect=20 \
+		/usr/bin/python3 $(OUTAGE) --reps 10 --batch 20 --reps-of flapping=20,reset-connect=20,keepalive=20 \
 		--clients curl,python --clients-of keepalive=python+node --scenarios "$$sc" \
 		--out $(BUILD)/outage-quick.md --assert; fi
 
