@@ -144,6 +144,11 @@ bool budget_should_deny(const struct budget_params *p, uint64_t usage, size_t n)
     uint64_t limit = p->budget;
     if (n >= BUDGET_SMALL_REQUEST)
         limit -= share(BUDGET_RESERVE, p->budget);
+    if (p->kill_line) {
+        uint64_t safe = p->kill_line - share(KILL_HEADROOM, p->kill_line);
+        if (limit > safe)
+            limit = safe;
+    }
     if (usage > limit)
         return true;
     return (uint64_t)n > limit - usage;

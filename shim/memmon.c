@@ -188,6 +188,7 @@ static void resolve(void)
     params.warn = c->mem_warn;
     params.trim = c->mem_trim;
     params.policy = c->mem_policy;
+    params.kill_line = limit;
     if (c->mem_budget_kind == BUDGET_PERCENT && !params.budget)
         LOG_WARN("RESHIM_MEM_BUDGET is a share of the container limit, but no container "
                  "memory limit was found: no memory budget");

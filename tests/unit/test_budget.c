@@ -790,6 +790,28 @@ static void test_poll_interval(void **state)
  * budget.c truncates: the threshold comes out one byte low. And where the
  * share is not a whole number of bytes (80 % of 1 GiB = 858993459.2), the
  * truncated threshold lets a usage below the share count as reaching it. */
+/* A budget at the container's limit (auto): nothing is granted within
+ * KILL_HEADROOM of the limit, small requests and reserve included, so the
+ * kernel's own charges never reach its OOM kill first. A budget below the
+ * headroom line is unchanged by it; without a known limit there is none. */
+static void test_kill_line(void **state)
+{
+    (void)state;
+    uint64_t lim = 100 * MiB, safe = lim - 8 * MiB; /* KILL_HEADROOM 8 % */
+    struct budget_params p = params(lim, 0.8, 0.9, MEMPOL_ENFORCE);
+    p.kill_line = lim;
+    assert_false(budget_should_deny(&p, safe - 4 * KiB, 4 * KiB));
+    assert_true(budget_should_deny(&p, safe - 4 * KiB, 4 * KiB + 1));
+    assert_true(budget_should_deny(&p, safe + 1, 16));
+    assert_true(budget_should_deny(&p, safe, 1 * MiB));
+    p.kill_line = 0; /* no limit known: the budget and its reserve only */
+    assert_false(budget_should_deny(&p, safe + 1, 16));
+    p = params(lim / 2, 0.8, 0.9, MEMPOL_ENFORCE); /* RESHIM_MEM_BUDGET=50% */
+    p.kill_line = lim;
+    assert_false(budget_should_deny(&p, lim / 2 - 4 * KiB, 4 * KiB));
+    assert_true(budget_should_deny(&p, lim / 2, 16));
+}
+
 static void test_exact_shares(void **state)
 {
     const uint64_t b45 = 45 * MiB;           /* 47185920 */
@@ -899,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_should_deny_enforce),
         cmocka_unit_test(test_should_deny_other_policies),
         cmocka_unit_test(test_poll_interval),
+        cmocka_unit_test(test_kill_line),
         cmocka_unit_test(test_exact_shares),
         cmocka_unit_test(test_threads),
     };
