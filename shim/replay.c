@@ -73,6 +73,24 @@ static void *map_once(void **where, size_t bytes)
     return p;
 }
 
+/* The pool and its slot size, once: slot_size is written by the one thread
+ * that wins pool_once, before nslots is published (readers load nslots
+ * first). */
+static void pool_init(uint64_t replay_max)
+{
+    static _Atomic int pool_once;
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&pool_once, &expected, 1))
+        return; /* another thread maps it; until then nothing is kept */
+    if (!map_once((void **)&pool, REPLAY_POOL_BYTES)) {
+        atomic_store(&pool_once, 0);
+        return;
+    }
+    uint64_t n = REPLAY_POOL_BYTES / replay_max;
+    slot_size = (uint32_t)replay_max;
+    atomic_store(&nslots, (unsigned)(n > MAX_SLOTS ? MAX_SLOTS : n ? n : 1));
+}
+
 static void held_add(int64_t d)
 {
     uint64_t now = atomic_fetch_add_explicit(&reshim_stats.replay_held_bytes, (uint64_t)d, RLX) +
@@ -101,12 +119,8 @@ void replay_track(int fd, uint16_t gen, const struct sockaddr *addr, socklen_t l
                                      FDTAB_MAX * sizeof(struct replay_fd));
     if (!tab)
         return;
-    if (cfg->replay_max && !atomic_load(&nslots) &&
-        map_once((void **)&pool, REPLAY_POOL_BYTES)) {
-        uint64_t n = REPLAY_POOL_BYTES / cfg->replay_max;
-        slot_size = (uint32_t)cfg->replay_max;
-        atomic_store(&nslots, (unsigned)(n > MAX_SLOTS ? MAX_SLOTS : n ? n : 1));
-    }
+    if (cfg->replay_max && !atomic_load(&nslots))
+        pool_init(cfg->replay_max);
     struct replay_fd *rf = &tab[fd];
     replay_forget(fd); /* a slot of the number's last connection */
     unsigned hw = atomic_load_explicit(&tracked_hw, RLX);
@@ -146,7 +160,7 @@ static unsigned slot_claim(int fd, uint16_t gen)
         unsigned i = (start + k) % n;
         int cur = atomic_load_explicit(&slots[i].owner, RLX);
         if (cur) {
-            struct replay_fd *o = &reshim_replay_tab[cur - 1];
+            struct replay_fd *o = &replay_tab()[cur - 1];
             uint32_t ow = atomic_load(&o->word);
             if (ow && W_GEN(ow) == slots[i].gen && fdtab_get(cur - 1).gen == slots[i].gen &&
                 W_SLOT(ow) == i)
@@ -325,7 +339,7 @@ static uint32_t resumed(uint32_t held)
 /* nbconn's answer for a non-blocking replay (under its lock). */
 static void nb_done(int fd, uint16_t gen, bool ok)
 {
-    struct replay_fd *rf = &reshim_replay_tab[fd];
+    struct replay_fd *rf = &replay_tab()[fd];
     uint32_t w = atomic_load(&rf->word);
     if (W_GEN(w) != gen || W_ST(w) != RS_RESCUE)
         return; /* forgotten (the fd closed): slot_claim takes the slot back */
@@ -473,7 +487,7 @@ bool replay_so_error(int fd, struct fdinfo fi, int err)
 
 void replay_never(int fd)
 {
-    struct replay_fd *tab = reshim_replay_tab;
+    struct replay_fd *tab = replay_tab();
     if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child())
         return;
     uint32_t w = atomic_load(&tab[fd].word);
@@ -483,7 +497,7 @@ void replay_never(int fd)
 
 void replay_forget(int fd)
 {
-    struct replay_fd *tab = reshim_replay_tab;
+    struct replay_fd *tab = replay_tab();
     if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child())
         return;
     uint32_t w = atomic_load(&tab[fd].word);
@@ -505,13 +519,14 @@ static void replay_atfork(int when)
         return;
     /* The parent goes on using these connections: what it sends from now
      * on is not seen here, so the child never replays one of them. */
-    if (!reshim_replay_tab)
+    struct replay_fd *tab = replay_tab();
+    if (!tab)
         return;
     unsigned hw = atomic_load_explicit(&tracked_hw, RLX);
     for (unsigned fd = 0; fd <= hw && fd < FDTAB_MAX; fd++) {
-        uint32_t w = atomic_load_explicit(&reshim_replay_tab[fd].word, RLX);
+        uint32_t w = atomic_load_explicit(&tab[fd].word, RLX);
         if (w && W_ST(w) != RS_NEVER)
-            atomic_store_explicit(&reshim_replay_tab[fd].word, never(w), RLX);
+            atomic_store_explicit(&tab[fd].word, never(w), RLX);
     }
     for (unsigned i = 0; i < MAX_SLOTS; i++)
         atomic_store_explicit(&slots[i].owner, 0, RLX);
@@ -521,10 +536,11 @@ RESHIM_ATFORK(replay_atfork, ATFORK_RANK_REPLAY);
 
 void replay_forget_range(unsigned first, unsigned last)
 {
-    if (!reshim_replay_tab)
+    struct replay_fd *tab = replay_tab();
+    if (!tab)
         return;
     unsigned hw = atomic_load_explicit(&tracked_hw, RLX);
     for (unsigned fd = first; fd <= last && fd <= hw; fd++)
-        if (atomic_load_explicit(&reshim_replay_tab[fd].word, RLX))
+        if (atomic_load_explicit(&tab[fd].word, RLX))
             replay_forget((int)fd);
 }

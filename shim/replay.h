@@ -57,10 +57,17 @@ struct replay_fd {
 };
 extern struct replay_fd *reshim_replay_tab; /* NULL until a connection is tracked */
 
+/* The table, once mapped (another thread may be mapping it: an acquire load,
+ * a plain load on x86). Every reader goes through here. */
+static inline struct replay_fd *replay_tab(void)
+{
+    return __atomic_load_n(&reshim_replay_tab, __ATOMIC_ACQUIRE);
+}
+
 /* The fd's replay state if it may still be replayed (hot path: one load). */
 static inline struct replay_fd *replay_lookup(int fd, struct fdinfo fi)
 {
-    struct replay_fd *tab = reshim_replay_tab;
+    struct replay_fd *tab = replay_tab();
     if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return NULL;
     uint32_t w = atomic_load_explicit(&tab[fd].word, memory_order_acquire);
