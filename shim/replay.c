@@ -358,6 +358,19 @@ static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct f
     unsigned st = W_ST(w);
     if ((st != RS_FRESH && st != RS_REQ) || fi.phase != PH_CONNECTED)
         return RA_DONE; /* a connect that failed is the connect retry's business */
+    if (!err && (st == RS_FRESH || W_KIND(w) == RK_HELLO)) {
+        /* An end of file where nothing was sent, or only a ClientHello: the
+         * peer closed on purpose and in order (a server that accepts and
+         * closes; a TLS server that refuses a handshake), and that is its
+         * answer: the app sees it as without reshim (CPython's
+         * TCPCloserTest waits for exactly this), and the connection is
+         * never replayed after it. A server going away resets what it has
+         * not read; only a request gets a second chance after an end of
+         * file (the idle keep-alive close, case 3). */
+        give_up(rf);
+        end_call(rc, 0);
+        return RA_DONE;
+    }
     int fl = real_fcntl(fd, F_GETFL);
     bool nonblocking = (msgflags & MSG_DONTWAIT) || (fl >= 0 && (fl & O_NONBLOCK));
     struct dest_addr *da = &dest_addrs[fi.dest < DEST_SLOTS ? fi.dest : 0];

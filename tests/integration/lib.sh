@@ -48,6 +48,9 @@ wait_line() { wait_until "${3:-10}" grep -qs -- "$2" "$1"; }
 wait_file() { wait_until "${2:-10}" test -e "$1"; }
 wait_socket() { wait_until "${2:-10}" test -S "$1"; }
 # gone PID: it has exited (no /proc entry, or a zombie its parent has not reaped).
+# dgram_drained PATH: nothing waits unread on the datagram socket bound at
+# PATH (ss: its receive queue is empty), e.g. a collector has read every push.
+dgram_drained() { [ "$(ss -Hxa src "$1" | awk '{s += $3} END {print s + 0}')" = 0 ]; }
 gone() { local st; st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 0; [ "$st" = Z ]; }
 # wait_abstract UID PID [SECONDS]: until @reshim-UID/PID is in /proc/net/unix.
 wait_abstract() { wait_until "${3:-5}" grep -q " @reshim-$1/$2\$" /proc/net/unix; }

@@ -11,6 +11,20 @@ fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 # fd_list PID: "fd -> target" lines (for failure messages).
 fd_list() { ls -l "/proc/$1/fd" 2>/dev/null | sed -n 's/.* \([0-9]* -> .*\)/\1/p' | sort -n; }
 
+# fd_settle PID [SECONDS]: until PID's descriptors hold still (the same list
+# over 5 looks 20 ms apart: a client just served and a stats question just
+# answered are closed a moment later); 1 if they never did.
+fd_settle() {
+    local pid=$1 t=${2:-10} i=0 same=0 prev cur
+    prev=$(fd_list "$pid")
+    while [ $same -lt 5 ]; do
+        i=$((i + 1)); [ $i -gt $((t * 50)) ] && return 1
+        sleep 0.02
+        cur=$(fd_list "$pid")
+        if [ "$cur" = "$prev" ]; then same=$((same + 1)); else same=0; prev=$cur; fi
+    done
+}
+
 # wait_fds PID N [SECONDS]: until PID has exactly N descriptors open (clients
 # that just closed are reaped by the server a moment later); prints the last
 # count seen; fails (status 1) if it never came back to N.

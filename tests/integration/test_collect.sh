@@ -110,7 +110,7 @@ print('versions', seen, 'bad', bad, 'saved', saved)
 EOF
 RPID=$!; CHILDREN+=($RPID)
 burst 200 20 "$PY" -c pass
-sleep 0.5
+wait_until 10 dgram_drained "$SOCK" || fail "collect did not read every push within 10 s"
 touch "$TMP/reader.stop"; wait $RPID || true
 kill -TERM $CPID; rc=0; wait $CPID || rc=$?
 [ "$rc" = 0 ] || fail "collect exited $rc on SIGTERM"
@@ -182,9 +182,8 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 for i in range(50):
     s.sendto([b'garbage', b'{"pid":', b'', b'[1,2,3]', b'{"pid":-4}'][i % 5], sys.argv[1])
 EOF
-sleep 0.3
 RESHIM_PUSH="$TMP/stale.sock" LD_PRELOAD="$SHIM" /bin/true
-sleep 0.3
+wait_until 10 dgram_drained "$TMP/stale.sock" || fail "collect did not read the datagrams within 10 s"
 kill -0 $CPID 2>/dev/null || fail "collect died on bad datagrams"
 kill -TERM $CPID; rc=0; wait $CPID || rc=$?
 [ "$rc" = 0 ] || fail "collect exited $rc"

@@ -140,8 +140,8 @@ for w in "${W[@]}"; do
 done
 curl -sS -o /dev/null "http://127.0.0.1:$port/one.txt" 2>"$TMP/warm.err" ||   # a worker past its first request
     { cat "$TMP/warm.err" "$TMP/shim/stderr" "$TMP/shim/error.log" >&2; fail "with the shim: the first request failed"; }
-sleep 0.3
 declare -A base
+for w in "${W[@]}"; do fd_settle "$w" || fail "worker $w: its descriptors did not settle"; done
 for w in "${W[@]}"; do base[$w]=$(fd_count "$w"); fd_list "$w" >"$TMP/fds.$w"; done
 push_start
 fetch_all fetch1 RESHIM_LOG=info "$PUSHED"

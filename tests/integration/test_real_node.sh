@@ -62,7 +62,7 @@ start_server shim "$port" LD_PRELOAD="$SHIM" RESHIM_LOG=warn
 c0=$(server_conns "$port")
 wait_sock "$srv" 10 || fail "the shimmed node server's stats socket does not answer"
 stats_json "$srv" "$TMP/st0.json" || fail "server stats before the run: not valid JSON"
-sleep 0.3
+fd_settle "$srv" || fail "the shimmed node server's descriptors did not settle"
 base=$(fd_count "$srv"); fd_list "$srv" >"$TMP/fds0"
 push_start
 run_client client1 "$port" RESHIM_LOG=info "$PUSHED"

@@ -82,7 +82,7 @@ ldd "$(command -v redis-server)" | grep -q jemalloc || echo "  note: this redis-
 wait_sock "$srv_pid" 10 || fail "the shimmed redis-server's stats socket does not answer"
 stats_json "$srv_pid" "$TMP/st0.json" || fail "stats before the benchmark: not valid JSON"
 redis-cli -p "$port" PING >/dev/null
-sleep 0.2
+fd_settle "$srv_pid" || fail "the shimmed redis-server's descriptors did not settle"
 base=$(fd_count "$srv_pid")
 fd_list "$srv_pid" >"$TMP/fds0"
 c0=$(conns "$port")
