@@ -488,6 +488,8 @@ never_case("POST with a body, reset after reading", "reset-request", 1000,
 never_case("PUT with a body, reset after reading", "reset-request", 1000,
            b"PUT /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "PUT")
 never_case("GET whose response began, then reset", "half", 1000, GET, "GET")
+never_case("nothing sent, the server accepts and closes (end of file)", "close-accept", 1000,
+           b"", "ACCEPTED")
 never_case("two pipelined GETs, reset after reading", "reset-request", 1000, GET + GET, "GET")
 never_case("GET with a body, reset after reading", "reset-request", 1000,
            b"GET /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", "GET")

@@ -10,6 +10,9 @@ counted from the first; the rest are served):
   reset-request  the whole request (and any request pipelined behind it) is
                  read and counted, then the connection is reset
   eof-request    as reset-request, but closed with a FIN (end of file)
+  close-accept   closed in order (FIN) as soon as accepted, nothing read; each
+                 such connection logged as "req CONN ACCEPTED -" (a server
+                 that accepts and closes: its answer, never a break)
   half           the request is read and counted, half a response is sent,
                  then the connection is reset
   keepalive-drop HTTP/1.1 keep-alive: the first request of a connection is
@@ -114,6 +117,10 @@ def serve(c, cid):
                 served += len(got)
         if bad and mode == "reset-accept":
             reset(c)
+            return
+        if bad and mode == "close-accept":
+            log("req %d ACCEPTED -" % cid)
+            c.close()
             return
         r = read_requests(c, cid)
         if r[0] is None:
