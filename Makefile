@@ -33,10 +33,12 @@ SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
 	-Wl,--no-undefined
 
 # The encoders of snapshot.h, by concern: the output buffer and numbers,
-# UTF-8, the stats JSON (key tables + encoder), Prometheus, the stats
-# socket's requests. Their parser of stats JSON (jsonparse.c) is for the CLI
-# only: it is not in the library.
-SNAP_MODS := sbuf utf8 snapjson prom request
+# UTF-8, the stats JSON (key tables + encoder), the other answers' key
+# tables (answerjson.c: heap, config, trim, errors), Prometheus, the stats
+# socket's requests. Their parser (jsonparse.c, the CLI's one JSON reader)
+# is for the CLI only: it is not in the library. answerjson.c names the
+# RESHIM_ variables (config.c).
+SNAP_MODS := sbuf utf8 snapjson answerjson prom request
 SNAP_SRC := $(SNAP_MODS:%=shim/%.c)
 SNAP_PARSE_SRC := shim/jsonparse.c
 
@@ -63,10 +65,10 @@ UNIT_SRC_breaker := shim/breaker.c shim/policy.c shim/backoff.c shim/config.c sh
 UNIT_SRC_log := shim/log.c shim/sys.c
 UNIT_SRC_budget := shim/budget.c shim/config.c shim/dest.c
 UNIT_SRC_cgroup := shim/cgroup.c shim/sys.c
-UNIT_SRC_encode := $(SNAP_SRC) $(SNAP_PARSE_SRC)
+UNIT_SRC_encode := $(SNAP_SRC) $(SNAP_PARSE_SRC) shim/config.c shim/dest.c
 UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_SRC_rundir := shim/rundir.c shim/sys.c shim/log.c shim/state.c
-UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c $(SNAP_SRC)
+UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c $(SNAP_SRC) $(SNAP_PARSE_SRC)
 UNIT_SRC_replay_proto := shim/replay_proto.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm

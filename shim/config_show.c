@@ -1,6 +1,7 @@
-/* config_show.c: the `config` answer (see config_show.h). Pure: no
- * allocation, no stdio (it runs in the stats thread), numbers through the
- * sbuf printers of sbuf.c. */
+/* config_show.c: the `config` answer (see config_show.h), filled into the
+ * struct of answerjson.h that its key table encodes. Pure: no allocation,
+ * no stdio (it runs in the stats thread), numbers through the sbuf
+ * printers of sbuf.c. */
 #include "config_show.h"
 
 #include <string.h>
@@ -127,25 +128,18 @@ size_t config_show_json_max(const struct reshim_config *cfg, const char *const g
     return need;
 }
 
-void config_show_json(struct sbuf *b, const struct reshim_config *cfg,
+void config_show_fill(struct snap_config *out, const struct reshim_config *cfg,
                       const char *const given[V_COUNT])
 {
-    sb_str(b, "{");
     for (int v = 0; v < V_COUNT; v++) {
+        struct snap_config_var *x = &out->var[v];
         char vb[VALUE_MAX];
         enum reshim_source src = cfg->source[v];
-        if (v)
-            sb_str(b, ",");
-        sb_json_str(b, reshim_config_names[v]);
-        sb_str(b, ":{\"value\":");
-        sb_json_str(b, config_show_value(cfg, (enum reshim_var)v, given[v], vb, sizeof vb));
-        sb_str(b, ",\"source\":");
-        sb_json_str(b, reshim_source_name(src));
-        if (src == SRC_INVALID) {
-            sb_str(b, ",\"given\":");
-            sb_json_str(b, given[v] ? given[v] : "");
-        }
-        sb_str(b, "}");
+        x->present = true;
+        snap_word(x->value, sizeof x->value,
+                  config_show_value(cfg, (enum reshim_var)v, given[v], vb, sizeof vb));
+        snap_word(x->source, sizeof x->source, reshim_source_name(src));
+        x->has_given = src == SRC_INVALID;
+        snap_word(x->given, sizeof x->given, x->has_given && given[v] ? given[v] : "");
     }
-    sb_str(b, "}\n");
 }

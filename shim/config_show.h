@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 
+#include "answerjson.h"
 #include "config.h"
 #include "snapshot.h"
 
@@ -18,10 +19,11 @@
 const char *config_show_value(const struct reshim_config *cfg, enum reshim_var v,
                               const char *given, char *buf, size_t n);
 
-/* The `config` answer: {"RESHIM_X":{"value":"..","source":".."[,"given":".."]},
- * ...}\n in the order of reshim_config_names; given[v]: as in the
- * environment, or NULL. config_show_json_max: the bytes it may take. */
-void config_show_json(struct sbuf *b, const struct reshim_config *cfg,
+/* The `config` answer: each variable's value, source and (invalid) value
+ * as given, in out (answerjson.h: snap_config_json writes it); given[v]:
+ * as in the environment, or NULL. config_show_json_max: the bytes its JSON
+ * may take. */
+void config_show_fill(struct snap_config *out, const struct reshim_config *cfg,
                       const char *const given[V_COUNT]);
 size_t config_show_json_max(const struct reshim_config *cfg, const char *const given[V_COUNT]);
 

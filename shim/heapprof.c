@@ -41,6 +41,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include "answerjson.h"
 #include "config.h"
 #include "atfork.h"
 #include "log.h"
@@ -53,8 +54,10 @@
 #define LIVE_CAP 65536
 #define STR_CAP (1024 * 1024) /* Python file and function names */
 #define STR_SLOTS 16384
-#define DEPTH 24  /* frames kept per stack */
-#define SYM_MAX 200 /* bytes of one symbolized frame */
+#define DEPTH SNAP_HEAP_DEPTH     /* frames kept per stack */
+#define SYM_MAX SNAP_HEAP_SYM_MAX /* bytes of one symbolized frame */
+_Static_assert(PY_DEPTH <= SNAP_HEAP_PY_DEPTH && HS_STR_MAX < SNAP_HEAP_PY_STR_MAX,
+               "a site's Python frames fit the heap answer");
 
 TLS_IE int64_t heap_left;
 static TLS_IE int started;   /* this thread's countdown has been drawn */
@@ -536,96 +539,77 @@ size_t heapprof_json_guess(unsigned n)
 
 size_t heapprof_json_max(unsigned n)
 {
-    /* A site: its figures, native frames (escaped names and addresses),
-     * Python frames (two escaped strings and a line each). */
-    return 600 + (size_t)n * (320 + DEPTH * (6 * SYM_MAX + 4 + 21) +
-                              PY_DEPTH * (2 * 6 * HS_STR_MAX + 48));
+    return snap_heap_json_max(n);
+}
+
+/* The sites of the answer being written, made one at a time as the
+ * encoder asks (the stats thread only). */
+static struct {
+    uint32_t idx[SNAP_HEAP_SITES];
+    double val[SNAP_HEAP_SITES];
+    struct snap_heap_site site;
+} ans;
+
+static const void *answer_site(const void *ctx, unsigned i)
+{
+    struct snap_heap_site *o = &ans.site;
+    struct hs_site *s = hs_site_at(&sites, ans.idx[i]);
+    o->live_bytes = round_u64(ans.val[i]);
+    o->live_bytes_sd = round_u64(hs_site_sd(s));
+    o->live_objects = round_u64(atomic_load_explicit(&s->live_objects, RLX));
+    o->allocs = round_u64(atomic_load_explicit(&s->allocs, RLX));
+    o->samples = atomic_load_explicit(&s->samples, RLX);
+    o->live_samples = atomic_load_explicit(&s->live_samples, RLX);
+    const uintptr_t *f;
+    int nf = hs_site_frames(&sites, ans.idx[i], &f);
+    if (nf > SNAP_HEAP_DEPTH)
+        nf = SNAP_HEAP_DEPTH;
+    o->nstack = 0;
+    if (ans.idx[i] == HS_OTHER)
+        snap_word(o->stack[o->nstack++], SNAP_HEAP_SYM_MAX, "[other]");
+    /* The frames as names, and as addresses (return addresses) in this
+     * process: the CLI reads file:line for them from the objects' DWARF. */
+    for (int j = 0; j < nf; j++) {
+        frame_name(f[j], o->stack[o->nstack++], SNAP_HEAP_SYM_MAX);
+        o->pcs[j] = f[j];
+    }
+    o->npcs = (unsigned)nf;
+    /* The Python stack, innermost first (samples taken in a CPython's own
+     * allocator). */
+    int np = hs_site_pyframes(&sites, ans.idx[i], &f);
+    if (np > SNAP_HEAP_PY_DEPTH)
+        np = SNAP_HEAP_PY_DEPTH;
+    o->npython = np > 0 ? (unsigned)np : 0;
+    o->has_python = np > 0;
+    for (int j = 0; j < np; j++) {
+        uint32_t file, func;
+        int line;
+        hs_py_unword(&f[2 * j], &file, &func, &line);
+        snap_word(o->python[j].file, sizeof o->python[j].file, hs_str(&strs, file));
+        snap_word(o->python[j].function, sizeof o->python[j].function, hs_str(&strs, func));
+        o->python[j].line = (uint64_t)(line > 0 ? line : 0);
+    }
+    return o;
 }
 
 bool heapprof_json(struct sbuf *b, unsigned n)
 {
-    uint32_t idx[1000];
-    double val[1000];
-    if (n > 1000)
-        n = 1000;
-    size_t k = hs_top(&sites, idx, val, n);
-    char sym[SYM_MAX];
-    sb_str(b, "{\"sample_bytes\":");
-    sb_u64(b, rate);
-    sb_str(b, ",\"sites\":[");
-    for (size_t i = 0; i < k; i++) {
-        struct hs_site *s = hs_site_at(&sites, idx[i]);
-        sb_str(b, i ? ",{\"live_bytes\":" : "{\"live_bytes\":");
-        sb_u64(b, round_u64(val[i]));
-        sb_str(b, ",\"live_bytes_sd\":");
-        sb_u64(b, round_u64(hs_site_sd(s)));
-        sb_str(b, ",\"live_objects\":");
-        sb_u64(b, round_u64(atomic_load_explicit(&s->live_objects, RLX)));
-        sb_str(b, ",\"allocs\":");
-        sb_u64(b, round_u64(atomic_load_explicit(&s->allocs, RLX)));
-        sb_str(b, ",\"samples\":");
-        sb_u64(b, atomic_load_explicit(&s->samples, RLX));
-        sb_str(b, ",\"live_samples\":");
-        sb_u64(b, atomic_load_explicit(&s->live_samples, RLX));
-        sb_str(b, ",\"stack\":[");
-        const uintptr_t *f;
-        int nf = hs_site_frames(&sites, idx[i], &f);
-        if (idx[i] == HS_OTHER)
-            sb_json_str(b, "[other]");
-        for (int j = 0; j < nf; j++) {
-            frame_name(f[j], sym, sizeof sym);
-            if (j)
-                sb_str(b, ",");
-            sb_json_str(b, sym);
-        }
-        /* The same frames as addresses (return addresses) in this process:
-         * the CLI reads file:line for them from the objects' DWARF. */
-        sb_str(b, "],\"pcs\":[");
-        for (int j = 0; j < nf; j++) {
-            if (j)
-                sb_str(b, ",");
-            sb_u64(b, f[j]);
-        }
-        sb_str(b, "]");
-        /* The Python stack, innermost first (samples taken in a CPython's
-         * own allocator). */
-        int np = hs_site_pyframes(&sites, idx[i], &f);
-        if (np) {
-            sb_str(b, ",\"python\":[");
-            for (int j = 0; j < np; j++) {
-                uint32_t file, func;
-                int line;
-                hs_py_unword(&f[2 * j], &file, &func, &line);
-                sb_str(b, j ? ",{\"file\":" : "{\"file\":");
-                sb_json_str(b, hs_str(&strs, file));
-                sb_str(b, ",\"function\":");
-                sb_json_str(b, hs_str(&strs, func));
-                sb_str(b, ",\"line\":");
-                sb_u64(b, (uint64_t)(line > 0 ? line : 0));
-                sb_str(b, "}");
-            }
-            sb_str(b, "]");
-        }
-        sb_str(b, "}");
-    }
-    sb_str(b, "],\"sampled_live_bytes\":");
-    sb_u64(b, round_u64(atomic_load_explicit(&sites.total_live, RLX)));
-    sb_str(b, ",\"live_samples\":");
-    sb_u64(b, atomic_load_explicit(&heap_addrs.count, RLX));
-    sb_str(b, ",\"sites_used\":");
-    sb_u64(b, atomic_load_explicit(&sites.used, RLX));
-    sb_str(b, ",\"other_samples\":");
-    sb_u64(b, atomic_load_explicit(&sites.overflowed, RLX));
-    sb_str(b, ",\"dropped\":");
-    sb_u64(b, atomic_load_explicit(&sites.dropped, RLX));
-    sb_str(b, ",\"unwinder\":");
-    sb_json_str(b, unwinder_name);
-    sb_str(b, ",\"python\":");
-    sb_json_str(b, pyheap_state());
-    sb_str(b, ",\"profiler_resident_bytes\":");
-    sb_u64(b, resident(site_mem, site_mem_len) + resident(live_mem, live_mem_len) +
-                  resident(str_mem, str_mem_len));
-    sb_str(b, "}\n");
+    struct snap_heap h = {0};
+    if (n > SNAP_HEAP_SITES)
+        n = SNAP_HEAP_SITES;
+    h.sample_bytes = rate;
+    h.sites.n = (unsigned)hs_top(&sites, ans.idx, ans.val, n);
+    h.sites.at = answer_site;
+    h.sampled_live_bytes = round_u64(atomic_load_explicit(&sites.total_live, RLX));
+    h.live_samples = atomic_load_explicit(&heap_addrs.count, RLX);
+    h.sites_used = atomic_load_explicit(&sites.used, RLX);
+    h.other_samples = atomic_load_explicit(&sites.overflowed, RLX);
+    h.dropped = atomic_load_explicit(&sites.dropped, RLX);
+    snap_word(h.unwinder, sizeof h.unwinder, unwinder_name);
+    snap_word(h.python, sizeof h.python, pyheap_state());
+    h.profiler_resident_bytes = resident(site_mem, site_mem_len) +
+                                resident(live_mem, live_mem_len) + resident(str_mem, str_mem_len);
+    snap_heap_json(&h, b);
     return !b->overflow;
 }
 

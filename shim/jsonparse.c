@@ -1,15 +1,18 @@
-/* jsonparse.c: snap_parse_json, the parser of the `stats` object, walking
- * the key tables of snapjson.c. Only the CLI reads stats JSON, so this is
- * built into reshim (and its tests), not into libreshim.so. It never reads
+/* jsonparse.c: the CLI's one JSON reader: snap_doc_parse, the parser of
+ * every answer of the stats socket (stats, heap, config, trim, errors),
+ * walking their key tables (snapjson.c, answerjson.c), so the CLI reads
+ * the keys the library writes and no other. Only the CLI reads answers, so
+ * this is built into reshim (and its tests), not into libreshim.so. It never reads
  * past len, recurses at most JSON_DEPTH deep, and decodes strings into the
  * fixed arrays as valid UTF-8, cut at a character boundary. Pure. */
 #include <limits.h>
 #include <string.h>
 
+#include "answerjson.h"
 #include "snapenc.h"
 #include "utf8.h"
 
-#define JSON_DEPTH 64      /* nesting the parser follows (the stats object needs 4) */
+#define JSON_DEPTH 64      /* nesting the parser follows (the answers need 4) */
 
 /* ---- JSON parser ----------------------------------------------------------- */
 
@@ -296,6 +299,50 @@ static bool literal(struct jp *p, const char *word)
     return true;
 }
 
+/* ---- objects ------------------------------------------------------------
+ * Every object is read by parse_members: each member's key (NULL when it
+ * is longer than any key of a table), then member() reads its value. */
+typedef int member_fn(struct jp *p, const char *key, void *ctx, int depth);
+
+static int parse_members(struct jp *p, member_fn *member, void *ctx, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return fail(p, "nesting too deep");
+    if (!eat(p, '{'))
+        return fail(p, "expected an object");
+    ws(p);
+    if (eat(p, '}'))
+        return 0;
+    for (;;) {
+        char key[64];
+        bool cut;
+        ws(p);
+        if (peek(p) != '"')
+            return fail(p, "expected a key");
+        if (parse_string(p, key, sizeof key, &cut))
+            return -1;
+        ws(p);
+        if (!eat(p, ':'))
+            return fail(p, "expected ':'");
+        ws(p);
+        if (member(p, cut ? NULL : key, ctx, depth))
+            return -1;
+        ws(p);
+        if (eat(p, ','))
+            continue;
+        if (eat(p, '}'))
+            return 0;
+        return fail(p, "expected ',' or '}'");
+    }
+}
+
+static int skip_value(struct jp *p, int depth);
+
+static int skip_member(struct jp *p, const char *key, void *ctx, int depth)
+{
+    return skip_value(p, depth + 1);
+}
+
 /* Any JSON value, checked and skipped. */
 static int skip_value(struct jp *p, int depth)
 {
@@ -304,27 +351,7 @@ static int skip_value(struct jp *p, int depth)
     struct jnum num;
     switch (peek(p)) {
     case '{':
-        p->i++;
-        ws(p);
-        if (eat(p, '}'))
-            return 0;
-        for (;;) {
-            ws(p);
-            if (parse_string(p, NULL, 0, NULL))
-                return -1;
-            ws(p);
-            if (!eat(p, ':'))
-                return fail(p, "expected ':'");
-            ws(p);
-            if (skip_value(p, depth + 1))
-                return -1;
-            ws(p);
-            if (eat(p, ','))
-                continue;
-            if (eat(p, '}'))
-                return 0;
-            return fail(p, "expected ',' or '}'");
-        }
+        return parse_members(p, skip_member, NULL, depth);
     case '[':
         p->i++;
         ws(p);
@@ -355,27 +382,41 @@ static int skip_value(struct jp *p, int depth)
 }
 
 static int parse_obj(struct jp *p, const struct field *f, size_t n, char *base, int depth);
+static int parse_field(struct jp *p, const struct field *f, char *base, int depth);
 
-static int parse_dests(struct jp *p, struct reshim_snapshot *s, int depth)
+static int parse_elem(struct jp *p, const struct farr *a, char *e, int depth)
+{
+    return a->bare ? parse_field(p, a->elem, e, depth) : parse_obj(p, a->elem, a->nelem, e, depth);
+}
+
+/* An array (T_ARR): its elements into their room, those past it checked
+ * (objects, when its elements are) and skipped. */
+static int parse_arr(struct jp *p, const struct farr *a, char *base, char *q, int depth)
 {
     if (depth > JSON_DEPTH)
         return fail(p, "nesting too deep");
     if (!eat(p, '['))
         return fail(p, "expected an array");
+    struct snap_list *l = a->list ? (struct snap_list *)(void *)q : NULL;
+    unsigned *count = l ? &l->n : (unsigned *)(void *)(base + a->count_off);
+    char *room = l ? l->p : q;
     /* A repeated key: the last one wins, whole. */
-    memset(s->dest, 0, (s->ndest < SNAP_DESTS ? s->ndest : SNAP_DESTS) * sizeof s->dest[0]);
-    s->ndest = 0;
+    if (room)
+        memset(room, 0, (*count < a->max ? *count : a->max) * a->stride);
+    *count = 0;
     ws(p);
     if (eat(p, ']'))
         return 0;
     for (;;) {
         ws(p);
-        if (peek(p) != '{')
+        if (!a->bare && peek(p) != '{')
             return fail(p, "expected an object");
-        if (s->ndest < SNAP_DESTS) {
-            if (parse_obj(p, snap_dest_f, snap_dest_n, (char *)&s->dest[s->ndest], depth + 1))
+        if (room && *count < a->max) {
+            char *e = room + *count * a->stride;
+            memset(e, 0, a->stride); /* a list's room may hold anything */
+            if (parse_elem(p, a, e, depth + 1))
                 return -1;
-            s->ndest++;
+            (*count)++;
         } else if (skip_value(p, depth + 1)) { /* more than fit: ignored */
             return -1;
         }
@@ -386,6 +427,37 @@ static int parse_dests(struct jp *p, struct reshim_snapshot *s, int depth)
             return 0;
         return fail(p, "expected ',' or ']'");
     }
+}
+
+/* An object keyed by names (T_MAP): each known key's value into its
+ * element; unknown keys skipped. */
+struct map_ctx {
+    const struct field *f;
+    char *q;
+};
+
+static int map_member(struct jp *p, const char *key, void *ctx, int depth)
+{
+    const struct map_ctx *m = ctx;
+    const struct farr *a = m->f->arr;
+    size_t i = 0;
+    while (key && i < a->max && strcmp(a->names[i], key) != 0)
+        i++;
+    if (!key || i == a->max)
+        return skip_value(p, depth + 1);
+    char *e = m->q + i * a->stride;
+    memset(e, 0, a->stride); /* a repeated key: the last one wins */
+    if (parse_elem(p, a, e, depth + 1))
+        return -1;
+    if (m->f->flags & FL_OPT)
+        *(bool *)(void *)(e + m->f->opt) = true;
+    return 0;
+}
+
+static int parse_map(struct jp *p, const struct field *f, char *q, int depth)
+{
+    struct map_ctx m = {f, q};
+    return parse_members(p, map_member, &m, depth);
 }
 
 static int parse_field(struct jp *p, const struct field *f, char *base, int depth)
@@ -438,78 +510,135 @@ static int parse_field(struct jp *p, const struct field *f, char *base, int dept
         return parse_string(p, q, f->size, NULL);
     case T_OBJ:
         return parse_obj(p, f->sub, f->size, q, depth + 1);
-    case T_DESTS:
-        return parse_dests(p, (struct reshim_snapshot *)(void *)base, depth + 1);
+    case T_ARR:
+        return parse_arr(p, f->arr, base, q, depth + 1);
+    case T_MAP:
+        return parse_map(p, f, q, depth + 1);
     }
     return fail(p, "internal error");
 }
 
-static int parse_obj(struct jp *p, const struct field *f, size_t n, char *base, int depth)
+/* An object of a table: each known key's value into its field. */
+struct obj_ctx {
+    const struct field *f;
+    size_t n;
+    char *base;
+    uint64_t seen; /* the fields read (a table has at most 64) */
+};
+
+static int obj_member(struct jp *p, const char *key, void *ctx, int depth)
 {
-    if (depth > JSON_DEPTH)
-        return fail(p, "nesting too deep");
-    if (!eat(p, '{'))
-        return fail(p, "expected an object");
-    ws(p);
-    if (eat(p, '}'))
-        return 0;
-    for (;;) {
-        char key[32];
-        bool cut;
-        ws(p);
-        if (peek(p) != '"')
-            return fail(p, "expected a key");
-        if (parse_string(p, key, sizeof key, &cut))
-            return -1;
-        ws(p);
-        if (!eat(p, ':'))
-            return fail(p, "expected ':'");
-        ws(p);
-        const struct field *hit = NULL;
-        for (size_t i = 0; i < n && !cut; i++)
-            if (strcmp(f[i].key, key) == 0) {
-                hit = &f[i];
-                break;
-            }
-        if (hit ? parse_field(p, hit, base, depth) : skip_value(p, depth + 1))
-            return -1;
-        ws(p);
-        if (eat(p, ','))
-            continue;
-        if (eat(p, '}'))
-            return 0;
-        return fail(p, "expected ',' or '}'");
-    }
+    struct obj_ctx *o = ctx;
+    size_t i = 0;
+    while (key && i < o->n && strcmp(o->f[i].key, key) != 0)
+        i++;
+    if (!key || i == o->n)
+        return skip_value(p, depth + 1);
+    const struct field *hit = &o->f[i];
+    if (parse_field(p, hit, o->base, depth))
+        return -1;
+    if (i < 64)
+        o->seen |= 1ull << i;
+    if (hit->flags & FL_OPT)
+        *(bool *)(void *)(o->base + hit->opt) = true;
+    return 0;
 }
 
-int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
-                    const char **err)
+static int parse_obj(struct jp *p, const struct field *f, size_t n, char *base, int depth)
 {
-    const char *why = "";
+    struct obj_ctx o = {f, n, base, 0};
+    if (parse_members(p, obj_member, &o, depth))
+        return -1;
+    for (size_t i = 0; i < n && i < 64; i++)
+        if ((f[i].flags & FL_REQ) && !(o.seen >> i & 1))
+            return fail(p, "a key is missing");
+    return 0;
+}
+
+int snap_doc_parse(const struct field *top, const char *text, size_t len, void *base,
+                   const char **err)
+{
     struct jp p = {(const unsigned char *)(text ? text : ""), 0, text ? len : 0, NULL};
     int rc = -1;
-    if (!out) {
-        why = "no output";
-        goto done;
-    }
-    memset(out, 0, sizeof *out);
     ws(&p);
     if (p.i >= p.n) {
-        why = "empty input";
-        goto done;
+        *err = "empty input";
+        return -1;
     }
-    if (parse_obj(&p, snap_top_f, snap_top_n, (char *)out, 1) == 0) {
+    if (parse_field(&p, top, base, 0) == 0) {
         ws(&p);
         if (p.i == p.n)
             rc = 0;
         else
             fail(&p, "trailing characters after the object");
     }
-    if (rc) {
+    *err = rc ? p.err ? p.err : "malformed input" : "";
+    return rc;
+}
+
+int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
+                    const char **err)
+{
+    const char *why = "no output";
+    int rc = -1;
+    if (out) {
         memset(out, 0, sizeof *out);
-        why = p.err ? p.err : "malformed input";
+        rc = snap_doc_parse(&snap_stats_doc, text, len, out, &why);
+        if (rc)
+            memset(out, 0, sizeof *out);
     }
-done:
+    if (err)
+        *err = why;
+    return rc;
+}
+
+/* ---- the other answers (answerjson.h) ---------------------------------------- */
+
+static int parse_doc(const struct field *top, const char *text, size_t len, void *out,
+                     size_t size, const char **err)
+{
+    const char *why = "no output";
+    int rc = -1;
+    if (out) {
+        memset(out, 0, size);
+        rc = snap_doc_parse(top, text, len, out, &why);
+        if (rc)
+            memset(out, 0, size);
+    }
+    if (err)
+        *err = why;
+    return rc;
+}
+
+int snap_error_parse(const char *text, size_t len, struct snap_error *out, const char **err)
+{
+    return parse_doc(&snap_error_doc, text, len, out, sizeof *out, err);
+}
+
+int snap_trim_parse(const char *text, size_t len, struct snap_trim *out, const char **err)
+{
+    return parse_doc(&snap_trim_doc, text, len, out, sizeof *out, err);
+}
+
+int snap_config_parse(const char *text, size_t len, struct snap_config *out, const char **err)
+{
+    return parse_doc(&snap_config_doc, text, len, out, sizeof *out, err);
+}
+
+int snap_heap_parse(const char *text, size_t len, struct snap_heap *out,
+                    struct snap_heap_site *sites, const char **err)
+{
+    const char *why = "no output";
+    int rc = -1;
+    if (out) {
+        memset(out, 0, sizeof *out);
+        out->sites.p = sites;
+        rc = snap_doc_parse(&snap_heap_doc, text, len, out, &why);
+        if (rc) {
+            memset(out, 0, sizeof *out);
+            out->sites.p = sites;
+        }
+    }
     if (err)
         *err = why;
     return rc;

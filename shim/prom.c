@@ -332,11 +332,6 @@ size_t snap_prometheus(const struct reshim_snapshot *const *snaps, size_t n, str
     return b->len - start;
 }
 
-static size_t sat_add(size_t a, size_t b)
-{
-    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
-
 size_t snap_prometheus_max(const struct reshim_snapshot *const *snaps, size_t n)
 {
     size_t total = 1; /* NUL */
@@ -353,7 +348,7 @@ size_t snap_prometheus_max(const struct reshim_snapshot *const *snaps, size_t n)
                     fam = sat_add(fam, prom_sample_max(f, i));
             } else {
                 size_t one = prom_sample_max(f, 0);
-                fam = sat_add(fam, c > SIZE_MAX / one ? SIZE_MAX : c * one);
+                fam = sat_add(fam, sat_mul(c, one));
             }
         }
         if (any)

@@ -3,6 +3,7 @@
  * dispatches on the answer. Pure. */
 #include <string.h>
 
+#include "answerjson.h"
 #include "snapenc.h"
 
 /* ---- requests -------------------------------------------------------------- */
@@ -82,24 +83,21 @@ enum snap_req snap_parse_request(const char *line, size_t len, uint64_t *arg)
 
 void snap_unknown_request(struct sbuf *b, const char *line, size_t len)
 {
-    char req[SREQ_ECHO_MAX];
+    static const char head[] = "unknown request \"", tail[] = "\"; try help";
+    struct snap_error e = {.has_error = true};
     if (!line)
         len = 0;
     else
         req_trim(&line, &len);
-    size_t n = len < sizeof req ? len : sizeof req;
+    size_t n = len < SREQ_ECHO_MAX ? len : SREQ_ECHO_MAX;
+    _Static_assert(LITLEN(head) + SREQ_ECHO_MAX + LITLEN(tail) < sizeof e.error, "room");
+    memcpy(e.error, head, LITLEN(head));
+    char *req = e.error + LITLEN(head);
     if (n)
         memcpy(req, line, n);
     for (size_t i = 0; i < n; i++)
         if (!req[i])
             req[i] = ' '; /* the error's text is a C string on the client's side */
-    /* The request as a JSON string literal; what is between its quotes goes in ours. */
-    struct sbuf e;
-    char esc[2 + JSON_ESC_MAX * SREQ_ECHO_MAX + 1];
-    sb_init(&e, esc, sizeof esc);
-    sb_json_strn(&e, req, n);
-    LIT(b, "{\"error\":\"unknown request \\\"");
-    if (e.len >= 2)
-        sb_mem(b, esc + 1, e.len - 2);
-    LIT(b, "\\\"; try help\"}\n");
+    memcpy(req + n, tail, sizeof tail);
+    snap_error_json(&e, b);
 }

@@ -50,6 +50,7 @@
 
 #include "alloc.h"
 #include "answer.h"
+#include "answerjson.h"
 #include "atfork.h"
 #include "budget.h"
 #include "heapprof.h"
@@ -469,10 +470,16 @@ static void watch_frame(struct client *c, uint64_t now)
         c->next_frame += ((now - c->next_frame) / step + 1) * step;
 }
 
-/* Refuses a fresh connection with one error line. */
-static void refuse(int fd, const char *line, uint64_t now)
+/* Refuses a fresh connection with one error line, {"error":msg}. */
+static void refuse(int fd, const char *msg, uint64_t now)
 {
-    sys_send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
+    struct snap_error e = {.has_error = true};
+    char line[256];
+    struct sbuf b;
+    snap_word(e.error, sizeof e.error, msg);
+    sb_init(&b, line, sizeof line);
+    snap_error_json(&e, &b);
+    sys_send(fd, line, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
     linger(fd, now);
 }
 
@@ -497,12 +504,12 @@ static void accept_clients(uint64_t now)
         socklen_t cl = sizeof cr;
         if (sys_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 ||
             (cr.uid != 0 && cr.uid != me)) {
-            refuse(fd, "{\"error\":\"permission denied\"}\n", now);
+            refuse(fd, "permission denied", now);
             continue;
         }
         if (cr.uid != 0 && !same_uid_ok) { /* as the kernel keeps it out of /proc/PID */
-            refuse(fd, "{\"error\":\"permission denied: the process is not dumpable (it "
-                       "changed its uid or said so); ask as root\"}\n", now);
+            refuse(fd, "permission denied: the process is not dumpable (it changed its uid or "
+                       "said so); ask as root", now);
             continue;
         }
         struct client *c = NULL;
@@ -510,7 +517,7 @@ static void accept_clients(uint64_t now)
             if (clients[i].sock.fd < 0)
                 c = &clients[i];
         if (!c) {
-            refuse(fd, "{\"error\":\"too many clients\"}\n", now);
+            refuse(fd, "too many clients", now);
             continue;
         }
         client_reset(c);

@@ -24,6 +24,17 @@ size_t sb_fixed_max_len(int decimals);    /* the longest sb_fixed */
 void sb_json_strn(struct sbuf *b, const char *str, size_t n); /* sb_json_str of n bytes */
 void sb_prom_strn(struct sbuf *b, const char *str, size_t n); /* sb_prom_label of n bytes */
 
+/* Size bounds that saturate at SIZE_MAX instead of wrapping. */
+static inline size_t sat_add(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+static inline size_t sat_mul(size_t a, size_t b)
+{
+    return b && a > SIZE_MAX / b ? SIZE_MAX : a * b;
+}
+
 /* A fixed char array of the snapshot: its text, NUL-terminated or not (at
  * most size - 1 bytes are taken, so the size bounds hold whatever the
  * array holds). */
@@ -39,8 +50,11 @@ static inline bool field_is(const char *s, size_t size, const char *word)
 }
 
 /* ---- the JSON layout (snapjson.c) ------------------------------------------
- * One table per object; the encoder, snap_json_max and the parser walk the
- * same tables. */
+ * Every answer of the stats socket is described by tables of fields: one
+ * table per object; the encoder (snap_doc_json), its size bound
+ * (snap_doc_json_max) and the parser (jsonparse.c) walk the same tables.
+ * The stats tables are in snapjson.c, those of the other answers in
+ * answerjson.c. */
 enum ftype {
     T_INT,   /* int */
     T_U64,   /* uint64_t */
@@ -49,7 +63,29 @@ enum ftype {
     T_STR,   /* char[size] */
     T_STRN,  /* char[size], null when empty */
     T_OBJ,   /* a nested object: sub[size] at base + off */
-    T_DESTS, /* the destinations array (base is the snapshot) */
+    T_ARR,   /* an array (arr) */
+    T_MAP,   /* an object keyed by arr->names: element i is the value of names[i] */
+};
+
+#define FL_OPT 1u /* written only when the bool at base + opt is true; reading sets it */
+#define FL_REQ 2u /* reading refuses an object without it */
+
+struct field;
+
+/* The elements of a T_ARR or T_MAP field. Inline: arr->max elements at
+ * base + off, stride apart, their count an unsigned at base + count_off
+ * (T_ARR; a T_MAP has all max). A list (T_ARR): base + off holds a struct
+ * snap_list, the elements at its p or made one at a time by its at(). */
+struct farr {
+    const struct field *elem; /* an element: an object of nelem fields, */
+    size_t nelem;
+    bool bare;                /* or (bare) the one value elem[0] (its off 0) */
+    size_t stride;
+    size_t max;               /* elements there is room for */
+    size_t count_off;
+    bool list;
+    bool counted;             /* the size bound takes the caller's count (else max) */
+    const char *const *names; /* T_MAP: max keys */
 };
 
 struct field {
@@ -58,11 +94,29 @@ struct field {
     size_t size;
     size_t off;
     const struct field *sub;
+    const struct farr *arr;   /* T_ARR, T_MAP */
+    unsigned flags;           /* FL_ */
+    size_t opt;               /* FL_OPT: its bool, in the base of off (T_MAP: of each element) */
 };
 
+/* A plain field of a table (one with an array or a flag names its members). */
+#define FLD(k, t, s, o, sb) {.key = (k), .type = (t), .size = (s), .off = (o), .sub = (sb)}
+
+extern const struct field snap_stats_doc; /* the `stats` answer */
+extern const struct field snap_error_doc, snap_trim_doc, snap_config_doc, snap_heap_doc;
 extern const struct field snap_top_f[];  /* the `stats` object */
 extern const size_t snap_top_n;
 extern const struct field snap_dest_f[]; /* one element of net.destinations */
 extern const size_t snap_dest_n;
+
+/* The encoder, its bound and the parser of any document: the value top
+ * (key unused) at base. snap_doc_json ends the text with "\n". count: the
+ * elements of each counted array the bound allows for. snap_doc_parse
+ * writes only what it reads (the caller clears out first); 0, or -1 with
+ * a reason. */
+size_t snap_doc_json(const struct field *top, const void *base, struct sbuf *b);
+size_t snap_doc_json_max(const struct field *top, size_t count);
+int snap_doc_parse(const struct field *top, const char *text, size_t len, void *base,
+                   const char **err);
 
 #endif

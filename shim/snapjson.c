@@ -1,8 +1,9 @@
-/* snapjson.c: the `stats` JSON object of snapshot.h: the key tables
- * (snapenc.h), the encoder that walks them and its size bound. The parser
- * that walks the same tables is jsonparse.c, built into the CLI only.
- * Pure and reentrant: no I/O, no allocation, no static state but the
- * constant tables. */
+/* snapjson.c: the `stats` JSON object of snapshot.h: its key tables
+ * (snapenc.h), and the one JSON encoder and its size bound, which walk any
+ * answer's tables (these, and answerjson.c's for heap, config, trim and
+ * errors). The parser that walks the same tables is jsonparse.c, built
+ * into the CLI only. Pure and reentrant: no I/O, no allocation, no static
+ * state but the constant tables. */
 #include <limits.h>
 #include <string.h>
 
@@ -11,11 +12,11 @@
 const char *const snap_class_names[SNAP_CLASSES] = {"connect", "dns", "send", "recv"};
 
 /* ---- the JSON layout ------------------------------------------------------
- * One table per object; the encoder, snap_json_max and the parser walk the
+ * One table per object; the encoder, its bound and the parser walk the
  * same tables. */
 
-#define F_U64(t, k, m) {k, T_U64, 0, offsetof(t, m), NULL}
-#define F_STR(t, k, m) {k, T_STR, FSIZE(t, m), offsetof(t, m), NULL}
+#define F_U64(t, k, m) FLD(k, T_U64, 0, offsetof(t, m), NULL)
+#define F_STR(t, k, m) FLD(k, T_STR, FSIZE(t, m), offsetof(t, m), NULL)
 
 static const struct field calls_f[] = {
     F_U64(struct snap_calls, "calls", calls),
@@ -68,14 +69,18 @@ const struct field snap_dest_f[] = {
     F_U64(D, "skipped_breaker", skipped_breaker),
     F_U64(D, "skipped_budget", skipped_budget),
     F_U64(D, "skipped_filter", skipped_filter),
-    {"replay", T_OBJ, NELEM(replay_dest_f), offsetof(D, replay), replay_dest_f},
-    {"last_error", T_STRN, FSIZE(D, last_error), offsetof(D, last_error), NULL},
+    FLD("replay", T_OBJ, NELEM(replay_dest_f), offsetof(D, replay), replay_dest_f),
+    FLD("last_error", T_STRN, FSIZE(D, last_error), offsetof(D, last_error), NULL),
     F_STR(D, "breaker", breaker),
 };
 #undef D
 
 #define S struct reshim_snapshot
-#define F_CALLS(k, c) {k, T_OBJ, NELEM(calls_f), offsetof(S, net[c]), calls_f}
+static const struct farr dests_a = {
+    .elem = snap_dest_f, .nelem = NELEM(snap_dest_f), .stride = sizeof(struct snap_dest),
+    .max = SNAP_DESTS, .count_off = offsetof(S, ndest), .counted = true,
+};
+#define F_CALLS(k, c) FLD(k, T_OBJ, NELEM(calls_f), offsetof(S, net[c]), calls_f)
 static const struct field net_f[] = {
     F_CALLS("connect", SNAP_CONNECT),
     F_CALLS("dns", SNAP_DNS),
@@ -83,8 +88,8 @@ static const struct field net_f[] = {
     F_CALLS("recv", SNAP_RECV),
     F_U64(S, "dns_stale", dns_stale),
     F_U64(S, "dest_overflow", dest_overflow),
-    {"replay", T_OBJ, NELEM(replay_f), 0, replay_f}, /* its keys sit in the snapshot itself */
-    {"destinations", T_DESTS, 0, offsetof(S, dest), NULL},
+    FLD("replay", T_OBJ, NELEM(replay_f), 0, replay_f), /* its keys sit in the snapshot itself */
+    {.key = "destinations", .type = T_ARR, .off = offsetof(S, dest), .arr = &dests_a},
 };
 #undef F_CALLS
 
@@ -95,7 +100,7 @@ static const struct field mem_f[] = {
     F_U64(M, "rss_anon_bytes", rss_anon_bytes),
     F_U64(M, "rss_file_bytes", rss_file_bytes),
     F_U64(M, "rss_shmem_bytes", rss_shmem_bytes),
-    {"heap_live_bytes", T_I64, 0, offsetof(M, heap_live_bytes), NULL},
+    FLD("heap_live_bytes", T_I64, 0, offsetof(M, heap_live_bytes), NULL),
     F_U64(M, "heap_peak_bytes", heap_peak_bytes),
     F_U64(M, "allocs", allocs),
     F_U64(M, "frees", frees),
@@ -115,22 +120,56 @@ static const struct field mem_f[] = {
 #undef M
 
 const struct field snap_top_f[] = {
-    {"pid", T_INT, 0, offsetof(S, pid), NULL},
+    FLD("pid", T_INT, 0, offsetof(S, pid), NULL),
     F_STR(S, "comm", comm),
     F_STR(S, "version", version),
-    {"uptime_s", T_DBL, 0, offsetof(S, uptime_s), NULL},
-    {"start_time_s", T_DBL, 0, offsetof(S, start_time_s), NULL},
-    {"time_s", T_DBL, 0, offsetof(S, time_s), NULL},
-    {"net", T_OBJ, NELEM(net_f), 0, net_f}, /* net's keys sit in the snapshot itself */
-    {"mem", T_OBJ, NELEM(mem_f), offsetof(S, mem), mem_f},
+    FLD("uptime_s", T_DBL, 0, offsetof(S, uptime_s), NULL),
+    FLD("start_time_s", T_DBL, 0, offsetof(S, start_time_s), NULL),
+    FLD("time_s", T_DBL, 0, offsetof(S, time_s), NULL),
+    FLD("net", T_OBJ, NELEM(net_f), 0, net_f), /* net's keys sit in the snapshot itself */
+    FLD("mem", T_OBJ, NELEM(mem_f), offsetof(S, mem), mem_f),
 };
 #undef S
 const size_t snap_dest_n = NELEM(snap_dest_f);
 const size_t snap_top_n = NELEM(snap_top_f);
 
+const struct field snap_stats_doc = FLD(NULL, T_OBJ, NELEM(snap_top_f), 0, snap_top_f);
+
 /* ---- JSON encoder ---------------------------------------------------------- */
 
 static void enc_obj(struct sbuf *b, const struct field *f, size_t n, const char *base);
+static void enc_value(struct sbuf *b, const struct field *f, const char *base);
+
+static bool present(const struct field *f, const char *base)
+{
+    return !(f->flags & FL_OPT) || *(const bool *)(const void *)(base + f->opt);
+}
+
+static unsigned arr_count(const struct farr *a, const char *base, const char *p)
+{
+    unsigned n = a->list ? ((const struct snap_list *)(const void *)p)->n
+                         : *(const unsigned *)(const void *)(base + a->count_off);
+    return n < a->max ? n : (unsigned)a->max;
+}
+
+/* Element i of an array or map at p. */
+static const char *arr_elem(const struct farr *a, const char *p, unsigned i)
+{
+    if (!a->list)
+        return p + i * a->stride;
+    const struct snap_list *l = (const void *)p;
+    if (l->at)
+        return l->at(l->ctx, i);
+    return l->p ? (const char *)l->p + i * a->stride : NULL;
+}
+
+static void enc_elem(struct sbuf *b, const struct farr *a, const char *e)
+{
+    if (a->bare)
+        enc_value(b, a->elem, e);
+    else
+        enc_obj(b, a->elem, a->nelem, e);
+}
 
 static void enc_value(struct sbuf *b, const struct field *f, const char *base)
 {
@@ -160,16 +199,37 @@ static void enc_value(struct sbuf *b, const struct field *f, const char *base)
     case T_OBJ:
         enc_obj(b, f->sub, f->size, p);
         break;
-    case T_DESTS: {
-        const struct reshim_snapshot *s = (const void *)base;
-        unsigned nd = s->ndest < SNAP_DESTS ? s->ndest : SNAP_DESTS;
+    case T_ARR: {
+        const struct farr *a = f->arr;
         LIT(b, "[");
-        for (unsigned i = 0; i < nd; i++) {
+        for (unsigned i = 0, n = arr_count(a, base, p); i < n; i++) {
             if (i)
                 LIT(b, ",");
-            enc_obj(b, snap_dest_f, snap_dest_n, (const char *)&s->dest[i]);
+            const char *e = arr_elem(a, p, i);
+            if (e)
+                enc_elem(b, a, e);
+            else
+                LIT(b, "null"); /* at() had none: never in the library */
         }
         LIT(b, "]");
+        break;
+    }
+    case T_MAP: {
+        const struct farr *a = f->arr;
+        bool first = true;
+        LIT(b, "{");
+        for (unsigned i = 0; i < a->max; i++) {
+            const char *e = p + i * a->stride;
+            if ((f->flags & FL_OPT) && !*(const bool *)(const void *)(e + f->opt))
+                continue;
+            if (!first)
+                LIT(b, ",");
+            first = false;
+            sb_json_str(b, a->names[i]);
+            LIT(b, ":");
+            enc_elem(b, a, e);
+        }
+        LIT(b, "}");
         break;
     }
     }
@@ -177,10 +237,14 @@ static void enc_value(struct sbuf *b, const struct field *f, const char *base)
 
 static void enc_obj(struct sbuf *b, const struct field *f, size_t n, const char *base)
 {
+    bool first = true;
     LIT(b, "{");
     for (size_t i = 0; i < n; i++) {
-        if (i)
+        if (!present(&f[i], base))
+            continue;
+        if (!first)
             LIT(b, ",");
+        first = false;
         LIT(b, "\"");
         sb_str(b, f[i].key);
         LIT(b, "\":");
@@ -189,17 +253,28 @@ static void enc_obj(struct sbuf *b, const struct field *f, size_t n, const char 
     LIT(b, "}");
 }
 
-size_t snap_json(const struct reshim_snapshot *s, struct sbuf *b)
+size_t snap_doc_json(const struct field *top, const void *base, struct sbuf *b)
 {
     size_t start = b->len;
-    enc_obj(b, snap_top_f, snap_top_n, (const char *)s);
+    enc_value(b, top, base);
     LIT(b, "\n");
     return b->len - start;
 }
 
-static size_t obj_max(const struct field *f, size_t n, unsigned ndest);
+size_t snap_json(const struct reshim_snapshot *s, struct sbuf *b)
+{
+    return snap_doc_json(&snap_stats_doc, s, b);
+}
 
-static size_t value_max(const struct field *f, unsigned ndest)
+static size_t obj_max(const struct field *f, size_t n, size_t count);
+static size_t value_max(const struct field *f, size_t count);
+
+static size_t elem_max(const struct farr *a, size_t count)
+{
+    return a->bare ? value_max(a->elem, count) : obj_max(a->elem, a->nelem, count);
+}
+
+static size_t value_max(const struct field *f, size_t count)
 {
     size_t str = f->size ? 2 + JSON_ESC_MAX * (f->size - 1) : 0;
     switch (f->type) {
@@ -216,25 +291,37 @@ static size_t value_max(const struct field *f, unsigned ndest)
     case T_STRN:
         return str > LITLEN("null") ? str : LITLEN("null");
     case T_OBJ:
-        return obj_max(f->sub, f->size, ndest);
-    case T_DESTS:
-        return LITLEN("[]") + ndest * obj_max(snap_dest_f, snap_dest_n, 0) +
-               (ndest ? ndest - 1 : 0);
+        return obj_max(f->sub, f->size, count);
+    case T_ARR: {
+        const struct farr *a = f->arr;
+        size_t n = a->counted && count < a->max ? count : a->max;
+        return sat_add(LITLEN("[]") + (n ? n - 1 : 0), sat_mul(n, elem_max(a, count)));
+    }
+    case T_MAP: {
+        const struct farr *a = f->arr;
+        size_t len = LITLEN("{}") + (a->max ? a->max - 1 : 0), one = elem_max(a, count);
+        for (size_t i = 0; i < a->max; i++)
+            len = sat_add(len, LITLEN(":") + 2 + JSON_ESC_MAX * strlen(a->names[i]) + one);
+        return len;
+    }
     }
     return 0;
 }
 
-static size_t obj_max(const struct field *f, size_t n, unsigned ndest)
+static size_t obj_max(const struct field *f, size_t n, size_t count)
 {
     size_t len = LITLEN("{}") + (n ? n - 1 : 0); /* braces, commas */
     for (size_t i = 0; i < n; i++)
-        len += LITLEN("\"\":") + strlen(f[i].key) + value_max(&f[i], ndest);
+        len = sat_add(len, LITLEN("\"\":") + strlen(f[i].key) + value_max(&f[i], count));
     return len;
+}
+
+size_t snap_doc_json_max(const struct field *top, size_t count)
+{
+    return sat_add(value_max(top, count), LITLEN("\n") + 1 /* NUL */);
 }
 
 size_t snap_json_max(unsigned ndest)
 {
-    if (ndest > SNAP_DESTS)
-        ndest = SNAP_DESTS;
-    return obj_max(snap_top_f, snap_top_n, ndest) + LITLEN("\n") + 1 /* NUL */;
+    return snap_doc_json_max(&snap_stats_doc, ndest);
 }

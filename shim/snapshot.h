@@ -10,10 +10,12 @@
  * processes with the same encoder). The encoders are pure: no I/O, no clock,
  * no allocation, no stdio (they run inside the shim), one file per concern:
  * sbuf.c (the buffer, numbers, escaped strings), snapjson.c (the JSON key
- * tables and encoder), jsonparse.c (its parser, in the CLI only: not linked
- * into libreshim.so), prom.c (Prometheus), request.c (request lines), and
- * utf8.c under them. Callers include this header only; snapenc.h is what the
- * encoders share among themselves. Unit-tested in tests/unit/test_encode.c. */
+ * tables and the one encoder), answerjson.c (the tables of the other
+ * answers: answerjson.h), jsonparse.c (the one parser, in the CLI only: not
+ * linked into libreshim.so), prom.c (Prometheus), request.c (request
+ * lines), and utf8.c under them. Callers include this header (and
+ * answerjson.h) only; snapenc.h is what the encoders share among
+ * themselves. Unit-tested in tests/unit/test_encode.c. */
 #ifndef RESHIM_SNAPSHOT_H
 #define RESHIM_SNAPSHOT_H
 
@@ -90,6 +92,17 @@ struct reshim_snapshot {
     struct snap_mem mem;
     unsigned ndest;
     struct snap_dest dest[SNAP_DESTS];
+};
+
+/* An array of an answer whose elements are not inline (a heap answer's
+ * sites): n elements at p, stride apart, or, when at is set, element i
+ * made by at(ctx, i) as it is written (the library symbolizes one heap
+ * site at a time). A parser fills p, which has room for the array's max. */
+struct snap_list {
+    void *p;
+    unsigned n;
+    const void *(*at)(const void *ctx, unsigned i);
+    const void *ctx;
 };
 
 /* ---- the output buffer ----------------------------------------------------

@@ -106,7 +106,7 @@ int cmd_doctor(int argc, char **argv);   /* doctor.c */
 int cmd_collect(int argc, char **argv);  /* collect.c */
 int cmd_serve(int argc, char **argv);    /* serve.c */
 
-/* ---- added by the CLI's commands (main.c, procs.c, json.c) -------------- */
+/* ---- added by the CLI's commands (main.c, procs.c) ---------------------- */
 
 #define CLI_TIMEOUT_MS 2000      /* default wait for one process's answer */
 extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS otherwise */
@@ -164,31 +164,6 @@ void cli_print_raw(const char *ans, size_t len);
 
 /* A process's command name from /proc/PID/comm into buf ("?" if unknown). */
 const char *proc_comm(int pid, char *buf, size_t n);
-
-/* ---- json.c: a small JSON reader for the answers that are not snapshots -- */
-
-enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
-
-struct json {
-    enum json_type type;
-    bool b;                 /* JSON_BOOL */
-    double num;             /* JSON_NUMBER */
-    char *str;              /* JSON_STRING: decoded (UTF-8); JSON_NUMBER: the literal */
-    size_t n;               /* JSON_ARRAY, JSON_OBJECT: items */
-    struct json *items;
-    char **keys;            /* JSON_OBJECT */
-};
-
-/* Parses one JSON value (trailing whitespace allowed); NULL with a reason
- * in *err on bad input. json_free frees what json_parse returned. */
-struct json *json_parse(const char *text, size_t len, const char **err);
-void json_free(struct json *j);
-/* The member of an object (NULL when absent or j is not an object). */
-const struct json *json_get(const struct json *j, const char *key);
-/* A string's text, or NULL. */
-const char *json_string(const struct json *j);
-/* A non-negative whole number; false when j is not one. */
-bool json_u64(const struct json *j, unsigned long long *out);
 
 /* ---- table.c: aligned tables for human output ---------------------------- */
 

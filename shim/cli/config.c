@@ -3,7 +3,8 @@
  * reshim_config_load) and prints every RESHIM_ variable's effective value
  * and where it came from; --check makes any bad value an error (exit 2),
  * each named with the value given and the form expected. `reshim config
- * PID` shows what a running process uses (request `config`). */
+ * PID` shows what a running process uses (request `config`, read by the
+ * keys of answerjson.c: the variables this CLI knows). */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -54,14 +55,19 @@ static int local_config(bool check, bool json)
     if (json) {
         size_t cap = config_show_json_max(&c, given);
         char *mem = malloc(cap);
-        if (!mem) {
+        struct snap_config *shown = malloc(sizeof *shown);
+        if (!mem || !shown) {
+            free(mem);
+            free(shown);
             cli_err("out of memory");
             return EXIT_FAIL;
         }
         struct sbuf b;
         sb_init(&b, mem, cap);
-        config_show_json(&b, &c, given);
+        config_show_fill(shown, &c, given);
+        snap_config_json(shown, &b);
         fwrite(b.p, 1, b.len, stdout);
+        free(shown);
         free(mem);
     } else {
         static const char *const head[] = {"VARIABLE", "VALUE", "SOURCE"};
@@ -97,31 +103,34 @@ static int remote_config(int pid, bool json)
     if (rc != EXIT_OK)
         return rc;
     const char *why = NULL;
-    struct json *j = NULL;
+    struct snap_config *j = NULL;
     if (json) {
         cli_print_raw(ans, len);
-    } else if (!(j = json_parse(ans, len, &why)) || j->type != JSON_OBJECT) {
-        cli_err("process %d: unexpected answer to config (%s)", pid, why ? why : "not an object");
+    } else if (!(j = malloc(sizeof *j))) {
+        cli_err("out of memory");
+        rc = EXIT_FAIL;
+    } else if (snap_config_parse(ans, len, j, &why) != 0) {
+        cli_err("process %d: unexpected answer to config (%s)", pid, why);
         rc = EXIT_FAIL;
     } else {
         static const char *const head[] = {"VARIABLE", "VALUE", "SOURCE"};
         struct cli_table *t = table_new(3, head, "lll");
-        for (size_t i = 0; i < j->n; i++) {
-            const struct json *x = &j->items[i];
-            const char *val = json_string(json_get(x, "value"));
-            const char *src = json_string(json_get(x, "source"));
-            const char *given = json_string(json_get(x, "given"));
-            table_cell(t, NULL, "%s", j->keys[i]);
-            table_cell(t, NULL, "%s", !val ? "?" : *val ? val : "-");
-            if (given)
-                table_cell(t, "31", "%s: %s=%s, default used", src ? src : "?", j->keys[i], given);
+        for (int v = 0; v < V_COUNT; v++) {
+            const struct snap_config_var *x = &j->var[v];
+            const char *name = reshim_config_names[v];
+            if (!x->present) /* an older shim, without this variable */
+                continue;
+            table_cell(t, NULL, "%s", name);
+            table_cell(t, NULL, "%s", *x->value ? x->value : "-");
+            if (x->has_given)
+                table_cell(t, "31", "%s: %s=%s, default used", x->source, name, x->given);
             else
-                table_cell(t, NULL, "%s", src ? src : "?");
+                table_cell(t, NULL, "%s", x->source);
         }
         table_print(t, stdout, cli_color(stdout), NULL, true);
         table_free(t);
     }
-    json_free(j);
+    free(j);
     free(ans);
     return rc;
 }

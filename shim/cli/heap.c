@@ -1,11 +1,10 @@
 /* heap.c: `reshim heap PID [--top N] [--json]`: the top sampled allocation
  * sites of a process (request `heap N`). A shim without sampling answers
- * with an error: printed as is, exit 1. An answer {"sites":[...]} is shown
- * as a table (estimated live bytes and objects, samples, the site: its
- * symbolized frames, innermost first) and a line with the sampling rate,
- * the estimated live bytes of every sampled site and the dropped samples;
- * the site keys read are the likely ones (live_bytes/bytes,
- * samples/count, stack/frames or site/symbol). Native frames get their
+ * with an error: printed as is, exit 1. An answer {"sites":[...]} (read by
+ * the keys of answerjson.c) is shown as a table (estimated live bytes and
+ * objects, samples, the site: its symbolized frames, innermost first) and
+ * a line with the sampling rate, the estimated live bytes of every sampled
+ * site and the dropped samples. Native frames get their
  * function and file:line from the process's objects (symbols.c, libdw);
  * Python frames (sites sampled in a CPython's own allocator) come first.
  * --by python: one row per innermost Python line, the sites behind it
@@ -13,6 +12,7 @@
  * groups. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "answerjson.h"
 #include "config.h"
 
 #include <getopt.h>
@@ -21,50 +21,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct json *first_of(const struct json *o, const char *const *keys)
-{
-    for (; *keys; keys++) {
-        const struct json *v = json_get(o, *keys);
-        if (v)
-            return v;
-    }
-    return NULL;
-}
-
-/* A frame: a string, or an object with a symbol-ish member. */
-static const char *frame_text(const struct json *f)
-{
-    static const char *const keys[] = {"symbol", "function", "name", "frame", "addr", NULL};
-    const char *s = json_string(f);
-    return s ? s : json_string(first_of(f, keys));
-}
-
 /* The site's frames, innermost first: each one as libdw names it from the
  * process's objects (function, file:line) when syms and the frame's
  * address (pcs) are there, else as the library named it. */
-static void site_text(const struct json *site, struct cli_syms *syms, char *buf, size_t n)
+static void site_text(const struct snap_heap_site *site, struct cli_syms *syms, char *buf,
+                      size_t n)
 {
-    static const char *const stack_keys[] = {"stack", "frames", "trace", NULL};
-    static const char *const one_keys[] = {"site", "symbol", "function", "location", NULL};
-    const struct json *st = first_of(site, stack_keys), *pcs = json_get(site, "pcs");
     size_t k = 0;
     buf[0] = 0;
-    if (st && st->type == JSON_ARRAY) {
-        for (size_t i = 0; i < st->n && k + 1 < n; i++) {
-            const char *f = frame_text(&st->items[i]);
-            char src[256];
-            unsigned long long pc;
-            if (syms && pcs && pcs->type == JSON_ARRAY && i < pcs->n &&
-                json_u64(&pcs->items[i], &pc) && syms_frame(syms, pc, src, sizeof src))
-                f = src;
-            k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " < " : "", f ? f : "?");
-            if (k >= n)
-                k = n - 1;
-        }
-        return;
+    for (unsigned i = 0; i < site->nstack && k + 1 < n; i++) {
+        const char *f = site->stack[i];
+        char src[256];
+        if (syms && i < site->npcs && syms_frame(syms, site->pcs[i], src, sizeof src))
+            f = src;
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " < " : "", f);
+        if (k >= n)
+            k = n - 1;
     }
-    const char *one = json_string(first_of(site, one_keys));
-    snprintf(buf, n, "%s", one ? one : "?");
+    if (!site->nstack)
+        snprintf(buf, n, "?");
 }
 
 /* A row of the table: one site, or (--by python) every site whose innermost
@@ -73,32 +48,27 @@ struct row {
     char key[512];   /* the group's key ("" for a site of its own) */
     char where[1024];
     double bytes, var, objects, samples;
-    bool have_bytes, have_sd, have_objects, have_samples;
     unsigned sites;
-    const struct json *py; /* the first site's Python frames */
+    const struct snap_heap_site *py; /* the first site, when it has Python frames */
 };
 
 /* "function (file:line)" of Python frame f. */
-static void py_frame_text(const struct json *f, char *buf, size_t n)
+static void py_frame_text(const struct snap_heap_pyframe *f, char *buf, size_t n)
 {
-    unsigned long long line = 0;
-    const char *fn = json_string(json_get(f, "function"));
-    const char *file = json_string(json_get(f, "file"));
-    json_u64(json_get(f, "line"), &line);
-    snprintf(buf, n, "%s (%s:%llu)", fn ? fn : "?", file ? file : "?", line);
+    snprintf(buf, n, "%s (%s:%llu)", f->function, f->file, (unsigned long long)f->line);
 }
 
 /* The Python frames of a site, innermost first, then " | " and the native
  * ones (site_text). */
-static void row_text(const struct json *site, struct cli_syms *syms, char *buf, size_t n)
+static void row_text(const struct snap_heap_site *site, struct cli_syms *syms, char *buf,
+                     size_t n)
 {
-    const struct json *py = json_get(site, "python");
     size_t k = 0;
     buf[0] = 0;
-    if (py && py->type == JSON_ARRAY && py->n) {
-        for (size_t i = 0; i < py->n && k + 1 < n; i++) {
-            char f[400];
-            py_frame_text(&py->items[i], f, sizeof f);
+    if (site->npython) {
+        for (unsigned i = 0; i < site->npython && k + 1 < n; i++) {
+            char f[600];
+            py_frame_text(&site->python[i], f, sizeof f);
             k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " < " : "", f);
         }
         if (k + 4 < n)
@@ -116,7 +86,7 @@ static int by_bytes(const void *a, const void *b)
 }
 
 /* --by python --json: the groups, largest first. */
-static void print_groups_json(const struct json *j, const struct row *rows, size_t n)
+static void print_groups_json(const struct snap_heap *h, const struct row *rows, size_t n)
 {
     size_t cap = 256 + n * 1800;
     char *mem = malloc(cap);
@@ -124,24 +94,20 @@ static void print_groups_json(const struct json *j, const struct row *rows, size
         return;
     struct sbuf b;
     sb_init(&b, mem, cap);
-    unsigned long long r = 0;
-    json_u64(json_get(j, "sample_bytes"), &r);
     sb_str(&b, "{\"by\":\"python\",\"sample_bytes\":");
-    sb_u64(&b, r);
+    sb_u64(&b, h->sample_bytes);
     sb_str(&b, ",\"groups\":[");
     for (size_t i = 0; i < n; i++) {
         const struct row *w = &rows[i];
         sb_str(&b, i ? ",{" : "{");
         if (w->py) {
-            const struct json *f = &w->py->items[0];
-            unsigned long long line = 0;
-            json_u64(json_get(f, "line"), &line);
+            const struct snap_heap_pyframe *f = &w->py->python[0];
             sb_str(&b, "\"file\":");
-            sb_json_str(&b, json_string(json_get(f, "file")) ? json_string(json_get(f, "file")) : "?");
+            sb_json_str(&b, f->file);
             sb_str(&b, ",\"function\":");
-            sb_json_str(&b, json_string(json_get(f, "function")) ? json_string(json_get(f, "function")) : "?");
+            sb_json_str(&b, f->function);
             sb_str(&b, ",\"line\":");
-            sb_u64(&b, line);
+            sb_u64(&b, f->line);
             sb_str(&b, ",");
         }
         sb_str(&b, "\"site\":");
@@ -199,34 +165,28 @@ int cmd_heap(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
     const char *why = NULL;
-    struct json *j = NULL;
-    const struct json *sites;
+    struct snap_heap h;
+    struct snap_heap_site *sites = NULL;
     struct row *rows = NULL;
     if (json && !by_python) {
         cli_print_raw(ans, len);
-    } else if (!(j = json_parse(ans, len, &why)) || !(sites = json_get(j, "sites")) ||
-               sites->type != JSON_ARRAY) {
-        cli_err("process %d: unexpected answer to heap (%s): %.200s", pid,
-                why ? why : "no \"sites\" list", ans);
-        rc = EXIT_FAIL;
-    } else if (!(rows = calloc(sites->n + 1, sizeof *rows))) {
+    } else if (!(sites = calloc(SNAP_HEAP_SITES, sizeof *sites)) ||
+               !(rows = calloc(SNAP_HEAP_SITES + 1, sizeof *rows))) {
         cli_err("out of memory");
         rc = EXIT_FAIL;
+    } else if (snap_heap_parse(ans, len, &h, sites, &why) != 0) {
+        cli_err("process %d: unexpected answer to heap (%s): %.200s", pid, why, ans);
+        rc = EXIT_FAIL;
     } else {
-        static const char *const bytes_keys[] = {"live_bytes", "est_live_bytes", "bytes",
-                                                 "size", NULL};
-        static const char *const count_keys[] = {"samples", "count", "allocs", NULL};
-        static const char *const obj_keys[] = {"live_objects", "objects", NULL};
         char syms_why[256] = "";
-        struct cli_syms *syms = sites->n ? syms_open(pid, syms_why, sizeof syms_why) : NULL;
+        unsigned nsites = h.sites.n;
+        struct cli_syms *syms = nsites ? syms_open(pid, syms_why, sizeof syms_why) : NULL;
         size_t nrows = 0;
-        for (size_t i = 0; i < sites->n; i++) {
-            const struct json *s = &sites->items[i];
-            const struct json *py = json_get(s, "python");
-            bool has_py = py && py->type == JSON_ARRAY && py->n;
+        for (unsigned i = 0; i < nsites; i++) {
+            const struct snap_heap_site *s = &sites[i];
             char key[512] = "";
-            if (by_python && has_py)
-                py_frame_text(&py->items[0], key, sizeof key);
+            if (by_python && s->npython)
+                py_frame_text(&s->python[0], key, sizeof key);
             struct row *w = NULL;
             for (size_t r = 0; key[0] && r < nrows && !w; r++)
                 if (strcmp(rows[r].key, key) == 0)
@@ -234,18 +194,13 @@ int cmd_heap(int argc, char **argv)
             if (!w) {
                 w = &rows[nrows++];
                 snprintf(w->key, sizeof w->key, "%s", key);
-                w->py = has_py ? py : NULL;
+                w->py = s->npython ? s : NULL;
                 row_text(s, syms, w->where, sizeof w->where);
             }
-            unsigned long long v = 0;
-            if (json_u64(first_of(s, bytes_keys), &v))
-                w->bytes += (double)v, w->have_bytes = true;
-            if (json_u64(json_get(s, "live_bytes_sd"), &v))
-                w->var += (double)v * (double)v, w->have_sd = true;
-            if (json_u64(first_of(s, obj_keys), &v))
-                w->objects += (double)v, w->have_objects = true;
-            if (json_u64(first_of(s, count_keys), &v))
-                w->samples += (double)v, w->have_samples = true;
+            w->bytes += (double)s->live_bytes;
+            w->var += (double)s->live_bytes_sd * (double)s->live_bytes_sd;
+            w->objects += (double)s->live_objects;
+            w->samples += (double)s->samples;
             w->sites++;
         }
         if (by_python)
@@ -253,7 +208,7 @@ int cmd_heap(int argc, char **argv)
         if (nrows > top)
             nrows = top;
         if (json) {
-            print_groups_json(j, rows, nrows);
+            print_groups_json(&h, rows, nrows);
         } else {
             static const char *const head[] = {"#", "LIVE (EST.)", "+-SD", "OBJECTS", "SAMPLES",
                                                "SITE"};
@@ -265,33 +220,23 @@ int cmd_heap(int argc, char **argv)
                 char bb[32];
                 table_cell(t, NULL, "%zu", i + 1);
                 table_cell(t, NULL, "%s",
-                           w->have_bytes ? cli_bytes((unsigned long long)(w->bytes + 0.5), bb, sizeof bb) : "-");
+                           cli_bytes((unsigned long long)(w->bytes + 0.5), bb, sizeof bb));
                 table_cell(t, NULL, "%s",
-                           w->have_sd ? cli_bytes((unsigned long long)(sqrt(w->var) + 0.5), bb, sizeof bb) : "-");
-                if (w->have_objects)
-                    table_cell(t, NULL, "%.0f", w->objects);
-                else
-                    table_cell(t, NULL, "-");
-                if (w->have_samples)
-                    table_cell(t, NULL, "%.0f", w->samples);
-                else
-                    table_cell(t, NULL, "-");
+                           cli_bytes((unsigned long long)(sqrt(w->var) + 0.5), bb, sizeof bb));
+                table_cell(t, NULL, "%.0f", w->objects);
+                table_cell(t, NULL, "%.0f", w->samples);
                 table_cell(t, NULL, "%s", w->where);
             }
-            if (sites->n == 0)
+            if (nsites == 0)
                 printf("no allocation site sampled yet\n");
             else
                 table_print(t, stdout, false, NULL, true);
-            unsigned long long r = 0, tot = 0, dr = 0;
-            if (json_u64(json_get(j, "sample_bytes"), &r) &&
-                json_u64(json_get(j, "sampled_live_bytes"), &tot)) {
-                char rb[32], tb[32];
-                json_u64(json_get(j, "dropped"), &dr);
-                printf("estimates from one sample per %s allocated on average (+-SD: one standard "
-                       "deviation of the sampling; the true size is within 3 SD in >= 99 %% of "
-                       "runs); %s live in all sampled sites; %llu samples dropped\n",
-                       cli_bytes(r, rb, sizeof rb), cli_bytes(tot, tb, sizeof tb), dr);
-            }
+            char rb[32], tb[32];
+            printf("estimates from one sample per %s allocated on average (+-SD: one standard "
+                   "deviation of the sampling; the true size is within 3 SD in >= 99 %% of "
+                   "runs); %s live in all sampled sites; %llu samples dropped\n",
+                   cli_bytes(h.sample_bytes, rb, sizeof rb),
+                   cli_bytes(h.sampled_live_bytes, tb, sizeof tb), (unsigned long long)h.dropped);
             if (by_python)
                 printf("grouped by the innermost Python frame; sites without one (native "
                        "allocations) keep a row each\n");
@@ -302,7 +247,7 @@ int cmd_heap(int argc, char **argv)
         syms_close(syms);
     }
     free(rows);
-    json_free(j);
+    free(sites);
     free(ans);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "answerjson.h"
 #include "config.h"
 
 static const char *env_get(void *ctx, const char *name)
@@ -383,16 +384,11 @@ int proc_open_stream(const struct proc_ref *p, const char *request)
 
 char *proc_answer_error(const char *answer, size_t len)
 {
-    const char *p = answer, *end = answer + len;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    if (end - p < 9 || strncmp(p, "{\"error\"", 8) != 0)
-        return NULL;
     const char *err;
-    struct json *j = json_parse(answer, len, &err);
-    const char *msg = json_string(json_get(j, "error"));
-    char *out = strdup(msg ? msg : "an error the CLI could not read");
-    json_free(j);
+    struct snap_error e;
+    if (snap_error_parse(answer, len, &e, &err) != 0 || !e.has_error)
+        return NULL; /* not an object with an error (a stats line, say) */
+    char *out = strdup(e.error);
     if (out)
         cli_sanitize(out); /* it goes to a terminal: no escape sequences of the process's */
     return out;

@@ -1,12 +1,15 @@
 /* trim.c: `reshim trim PID [--json]`: asks the process to return its free
  * heap to the OS now and prints what RSS that released (human-readable, or
- * the process's JSON answer). The process's refusal (rate limit, no trim in
- * its allocator) is printed as it gave it, exit 1. */
+ * the process's JSON answer, read by the keys of answerjson.c). The
+ * process's refusal (rate limit, no trim in its allocator) is printed as
+ * it gave it, exit 1. */
 #define _GNU_SOURCE
 #include "cli.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "answerjson.h"
 
 int cmd_trim(int argc, char **argv)
 {
@@ -21,28 +24,18 @@ int cmd_trim(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
     const char *why = NULL;
-    struct json *j = NULL;
-    unsigned long long bytes, before, after, ms;
+    struct snap_trim t;
     if (json) {
         cli_print_raw(ans, len);
-    } else if (!(j = json_parse(ans, len, &why)) ||
-               !json_u64(json_get(j, "trimmed_bytes"), &bytes)) {
-        cli_err("process %d: unexpected answer to trim (%s): %.200s", pid,
-                why ? why : "no trimmed_bytes", ans);
+    } else if (snap_trim_parse(ans, len, &t, &why) != 0) {
+        cli_err("process %d: unexpected answer to trim (%s): %.200s", pid, why, ans);
         rc = EXIT_FAIL;
     } else {
-        char a[32], b[32], c[32], extra[128] = "";
-        size_t k = 0;
-        if (json_u64(json_get(j, "rss_before_bytes"), &before) &&
-            json_u64(json_get(j, "rss_after_bytes"), &after))
-            k += (size_t)snprintf(extra + k, sizeof extra - k, "rss %s -> %s",
-                                  cli_bytes(before, b, sizeof b), cli_bytes(after, c, sizeof c));
-        if (json_u64(json_get(j, "ms"), &ms) && k < sizeof extra)
-            snprintf(extra + k, sizeof extra - k, "%sin %llu ms", k ? ", " : "", ms);
-        printf("released %s%s%s%s\n", cli_bytes(bytes, a, sizeof a), extra[0] ? " (" : "", extra,
-               extra[0] ? ")" : "");
+        char a[32], b[32], c[32];
+        printf("released %s (rss %s -> %s, in %llu ms)\n",
+               cli_bytes(t.trimmed_bytes, a, sizeof a), cli_bytes(t.rss_before_bytes, b, sizeof b),
+               cli_bytes(t.rss_after_bytes, c, sizeof c), (unsigned long long)t.ms);
     }
-    json_free(j);
     free(ans);
     return rc;
 }

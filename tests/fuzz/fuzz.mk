@@ -26,10 +26,11 @@ FUZZ_LDFLAGS := -fsanitize=fuzzer $(FUZZ_SAN)
 # Objects of the code under test, per harness (shim/cli/X.c is cli_X.o).
 FUZZ_OBJ_config := config dest
 FUZZ_OBJ_dest := dest
-FUZZ_OBJ_request := $(SNAP_MODS) cli_json
-FUZZ_OBJ_encode := $(SNAP_MODS) jsonparse cli_json
-FUZZ_OBJ_json := cli_json cli_table utf8
-FUZZ_OBJ_snapjson := $(SNAP_MODS) jsonparse
+FUZZ_ANSWERS := $(SNAP_MODS) jsonparse config dest
+FUZZ_OBJ_request := $(FUZZ_ANSWERS)
+FUZZ_OBJ_encode := $(FUZZ_ANSWERS)
+FUZZ_OBJ_json := $(FUZZ_ANSWERS) cli_table
+FUZZ_OBJ_snapjson := $(FUZZ_ANSWERS)
 
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 

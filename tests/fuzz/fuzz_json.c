@@ -1,161 +1,179 @@
-/* fuzz_json: the CLI's JSON reader (shim/cli/json.c) and its text tables
- * (shim/cli/table.c) on arbitrary bytes: answers of processes the CLI does
- * not trust (errors, trim results, the configuration, heap sites).
+/* fuzz_json: the CLI's one JSON reader (shim/jsonparse.c) on the answers
+ * that are not stats snapshots (errors, trim results, the configuration,
+ * heap sites: answerjson.c), and its text tables (shim/cli/table.c), on
+ * arbitrary bytes: answers of processes the CLI does not trust.
  *
  * Checked: no crash, leak or undefined behaviour, no read past len, the
- * recursion bounded (64 levels below the top; deeper input is refused, not
- * followed); input that is strict JSON (fuzz_common.h) within that depth is
- * accepted, and what is accepted is JSON (but strings may hold bytes that
- * are not UTF-8: json.c passes them on); an accepted tree is well-formed,
- * and written back out as JSON (by a writer here) it parses to an equal
- * tree; json_get and json_u64 agree with the tree. The strings (and the raw
- * input cut at NUL bytes) go into tables: the text printed is UTF-8 and
- * holds no control character (C0, DEL, C1) but the newlines ending its rows
- * and, with colour, the ESC of SGR sequences; row count as given. */
+ * recursion bounded; a refused input leaves a reason and an all-zero
+ * answer; an accepted one holds NUL-terminated UTF-8 strings and counts
+ * within their arrays, encodes (the one encoder, the same tables) to
+ * strict JSON within its bound, which reads back to the same answer and
+ * encodes to the same text again. The strings read (and the raw input cut
+ * at NUL bytes) go into tables: the text printed is UTF-8 and holds no
+ * control character (C0, DEL, C1) but the newlines ending its rows and,
+ * with colour, the ESC of SGR sequences; row count as given. */
 #define _GNU_SOURCE
-#include <math.h>
-
+#include "answerjson.h"
 #include "cli.h"
 #include "fuzz_common.h"
 
-#define DEPTH_LIMIT 64 /* json.c's JSON_DEPTH */
+static char text1[1 << 19], text2[1 << 19]; /* the config answer's bound: 330 KB */
 
-struct out {
-    char *p;
-    size_t len, cap;
+static void check_str(const char *what, const char *f, size_t size)
+{
+    size_t n = strnlen(f, size);
+    CHECK(n < size, "%s not terminated", what);
+    CHECK(u8_valid(f, n), "%s not UTF-8", what);
+}
+
+static bool all_zero(const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i])
+            return false;
+    return true;
+}
+
+/* Written within max, strict JSON; returns the length. */
+static size_t written(struct sbuf *b, size_t len, size_t max, char *text)
+{
+    CHECK(!b->overflow && len == b->len && len < max, "overflow: %zu of %zu", len, max);
+    CHECK(len && text[len - 1] == '\n', "no final newline");
+    const char *why = json_strict(text, len, 8);
+    CHECK(!why, "not strict JSON (%s): %s", why, text);
+    return len;
+}
+
+#define CELLS 32
+struct cells {
+    const char *s[CELLS];
+    int n;
 };
 
-static void put(struct out *o, const char *s, size_t n)
+static void cell(struct cells *c, const char *s)
 {
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *np = realloc(o->p, cap);
-        CHECK(np, "out of memory");
-        o->p = np;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = 0;
+    if (c->n < CELLS)
+        c->s[c->n++] = s;
 }
 
-static void put_str(struct out *o, const char *s)
+static void fuzz_error(const char *text, size_t size, struct cells *c)
 {
-    put(o, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char e[8];
-        if (*p == '"' || *p == '\\') {
-            e[0] = '\\';
-            e[1] = (char)*p;
-            put(o, e, 2);
-        } else if (*p < 0x20) {
-            snprintf(e, sizeof e, "\\u%04x", *p);
-            put(o, e, 6);
-        } else {
-            put(o, (const char *)p, 1); /* raw bytes as they are: json.c keeps them */
-        }
-    }
-    put(o, "\"", 1);
-}
-
-static void write_tree(struct out *o, const struct json *j, int depth)
-{
-    CHECK(depth <= DEPTH_LIMIT, "a tree %d deep", depth);
-    char num[40];
-    switch (j->type) {
-    case JSON_NULL:
-        put(o, "null", 4);
-        break;
-    case JSON_BOOL:
-        put(o, j->b ? "true" : "false", j->b ? 4 : 5);
-        break;
-    case JSON_NUMBER:
-        CHECK(j->str && j->str[0], "a number without its literal");
-        snprintf(num, sizeof num, "%.17g", isfinite(j->num) ? j->num : 0.0);
-        put(o, num, strlen(num));
-        break;
-    case JSON_STRING:
-        CHECK(j->str, "a string without text");
-        put_str(o, j->str);
-        break;
-    case JSON_ARRAY:
-    case JSON_OBJECT:
-        CHECK(j->n == 0 || j->items, "items missing");
-        CHECK(j->type == JSON_ARRAY || j->n == 0 || j->keys, "keys missing");
-        put(o, j->type == JSON_ARRAY ? "[" : "{", 1);
-        for (size_t i = 0; i < j->n; i++) {
-            if (i)
-                put(o, ",", 1);
-            if (j->type == JSON_OBJECT) {
-                CHECK(j->keys[i], "a NULL key");
-                put_str(o, j->keys[i]);
-                put(o, ":", 1);
-                CHECK(json_get(j, j->keys[i]), "json_get(%s) misses it", j->keys[i]);
-            }
-            write_tree(o, &j->items[i], depth + 1);
-        }
-        put(o, j->type == JSON_ARRAY ? "]" : "}", 1);
-        break;
-    default:
-        CHECK(false, "node type %d", j->type);
-    }
-}
-
-static bool same_num(double a, double b)
-{
-    if (!isfinite(a))
-        a = 0;
-    return a == b;
-}
-
-static void compare(const struct json *a, const struct json *b)
-{
-    CHECK(a->type == b->type, "types %d and %d", a->type, b->type);
-    switch (a->type) {
-    case JSON_BOOL:
-        CHECK(a->b == b->b, "bools");
-        break;
-    case JSON_NUMBER:
-        CHECK(same_num(a->num, b->num), "numbers %.17g and %.17g", a->num, b->num);
-        break;
-    case JSON_STRING:
-        CHECK(strcmp(a->str, b->str) == 0, "strings '%s' and '%s'", a->str, b->str);
-        break;
-    case JSON_ARRAY:
-    case JSON_OBJECT:
-        CHECK(a->n == b->n, "sizes %zu and %zu", a->n, b->n);
-        for (size_t i = 0; i < a->n; i++) {
-            if (a->type == JSON_OBJECT)
-                CHECK(strcmp(a->keys[i], b->keys[i]) == 0, "keys");
-            compare(&a->items[i], &b->items[i]);
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-/* Strings of the tree, for the tables. */
-static void collect(const struct json *j, const char **s, int *n, int max)
-{
-    if (*n >= max)
-        return;
-    if (j->type == JSON_NUMBER) {
-        unsigned long long u;
-        if (json_u64(j, &u))
-            CHECK(j->str[0] != '-' && j->num >= 0, "json_u64 of %s", j->str);
-    }
-    if (j->type == JSON_STRING || j->type == JSON_NUMBER) {
-        s[(*n)++] = j->str;
+    static struct snap_error e1, e2;
+    const char *err = NULL;
+    if (snap_error_parse(text, size, &e1, &err) != 0) {
+        CHECK(err && err[0] && all_zero(&e1, sizeof e1), "refused without a reason or left data");
         return;
     }
-    for (size_t i = 0; i < j->n && *n < max; i++) {
-        if (j->type == JSON_OBJECT && *n < max)
-            s[(*n)++] = j->keys[i];
-        collect(&j->items[i], s, n, max);
+    check_str("error", e1.error, sizeof e1.error);
+    if (!e1.has_error)
+        CHECK(!e1.error[0], "an error without its key");
+    struct sbuf b;
+    size_t max = snap_error_json_max();
+    sb_init(&b, text1, max);
+    size_t len = written(&b, snap_error_json(&e1, &b), max, text1);
+    CHECK(snap_error_parse(text1, len, &e2, &err) == 0, "its encoding refused: %s", err);
+    CHECK(memcmp(&e1, &e2, sizeof e1) == 0, "read back differently");
+    cell(c, e1.error);
+}
+
+static void fuzz_trim(const char *text, size_t size)
+{
+    static struct snap_trim t1, t2;
+    const char *err = NULL;
+    if (snap_trim_parse(text, size, &t1, &err) != 0) {
+        CHECK(err && err[0] && all_zero(&t1, sizeof t1), "refused without a reason or left data");
+        return;
     }
+    struct sbuf b;
+    size_t max = snap_trim_json_max();
+    sb_init(&b, text1, max);
+    size_t len = written(&b, snap_trim_json(&t1, &b), max, text1);
+    CHECK(snap_trim_parse(text1, len, &t2, &err) == 0, "its encoding refused: %s", err);
+    CHECK(memcmp(&t1, &t2, sizeof t1) == 0, "read back differently");
+}
+
+static void fuzz_config(const char *text, size_t size, struct cells *c)
+{
+    static struct snap_config c1, c2;
+    const char *err = NULL;
+    if (snap_config_parse(text, size, &c1, &err) != 0) {
+        CHECK(err && err[0] && all_zero(&c1, sizeof c1), "refused without a reason or left data");
+        return;
+    }
+    for (int v = 0; v < V_COUNT; v++) {
+        const struct snap_config_var *x = &c1.var[v];
+        check_str("value", x->value, sizeof x->value);
+        check_str("source", x->source, sizeof x->source);
+        check_str("given", x->given, sizeof x->given);
+        if (!x->present)
+            CHECK(all_zero(x, sizeof *x), "an absent variable with data");
+        if (x->present) {
+            cell(c, x->value);
+            cell(c, x->given);
+        }
+    }
+    struct sbuf b;
+    size_t max = snap_config_json_max();
+    CHECK(max <= sizeof text1, "snap_config_json_max %zu", max);
+    sb_init(&b, text1, max);
+    size_t len = written(&b, snap_config_json(&c1, &b), max, text1);
+    CHECK(snap_config_parse(text1, len, &c2, &err) == 0, "its encoding refused: %s", err);
+    CHECK(memcmp(&c1, &c2, sizeof c1) == 0, "read back differently");
+    sb_init(&b, text2, max);
+    snap_config_json(&c2, &b);
+    CHECK(b.len == len && memcmp(text1, text2, len) == 0, "encoded differently");
+}
+
+static void fuzz_heap(const char *text, size_t size, struct cells *c)
+{
+    static struct snap_heap_site room1[SNAP_HEAP_SITES], room2[SNAP_HEAP_SITES];
+    struct snap_heap h1, h2;
+    const char *err = NULL;
+    if (snap_heap_parse(text, size, &h1, room1, &err) != 0) {
+        CHECK(err && err[0], "refused without a reason");
+        CHECK(h1.sites.p == room1 && h1.sites.n == 0 && !h1.sites.at && h1.sample_bytes == 0 &&
+                  !h1.unwinder[0] && !h1.python[0] && h1.dropped == 0,
+              "a refused input left data");
+        return;
+    }
+    unsigned n = h1.sites.n;
+    CHECK(h1.sites.p == room1 && n <= SNAP_HEAP_SITES, "%u sites", n);
+    check_str("unwinder", h1.unwinder, sizeof h1.unwinder);
+    check_str("python", h1.python, sizeof h1.python);
+    for (unsigned i = 0; i < n; i++) {
+        const struct snap_heap_site *s = &room1[i];
+        CHECK(s->nstack <= SNAP_HEAP_DEPTH + 1 && s->npcs <= SNAP_HEAP_DEPTH &&
+                  s->npython <= SNAP_HEAP_PY_DEPTH, "counts %u %u %u", s->nstack, s->npcs,
+              s->npython);
+        CHECK(s->has_python || !s->npython, "Python frames without the key");
+        for (unsigned j = 0; j < s->nstack; j++) {
+            check_str("frame", s->stack[j], SNAP_HEAP_SYM_MAX);
+            cell(c, s->stack[j]);
+        }
+        for (unsigned j = 0; j < s->npython; j++) {
+            check_str("file", s->python[j].file, SNAP_HEAP_PY_STR_MAX);
+            check_str("function", s->python[j].function, SNAP_HEAP_PY_STR_MAX);
+            cell(c, s->python[j].function);
+        }
+    }
+    struct sbuf b;
+    size_t max = snap_heap_json_max(n); /* 80 KB a site: the pages written are touched only */
+    char *t1 = malloc(max), *t2 = malloc(max);
+    CHECK(t1 && t2, "no memory for %zu", max);
+    sb_init(&b, t1, max);
+    size_t len = written(&b, snap_heap_json(&h1, &b), max, t1);
+    CHECK(snap_heap_parse(t1, len, &h2, room2, &err) == 0, "its encoding refused: %s", err);
+    CHECK(h2.sites.n == n, "%u sites read back, %u written", h2.sites.n, n);
+    h2.sites.p = room1;
+    CHECK(memcmp(&h1, &h2, sizeof h1) == 0, "read back differently");
+    CHECK(memcmp(room1, room2, n * sizeof room1[0]) == 0, "sites read back differently");
+    sb_init(&b, t2, max);
+    h2.sites.p = room2;
+    snap_heap_json(&h2, &b);
+    CHECK(b.len == len && memcmp(t1, t2, len) == 0, "encoded differently");
+    free(t1);
+    free(t2);
 }
 
 static void check_table(const char *const *cells, int n, int ncols, bool color)
@@ -209,33 +227,13 @@ static void check_table(const char *const *cells, int n, int ncols, bool color)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
-    const char *err = NULL;
-    struct json *j = json_parse(text, size, &err);
-    /* json.c follows 64 levels below the top value: 64 arrays or objects
-     * with values inside, or 65 when the innermost is empty. */
-    const char *strict = json_strict(text, size, 64);
-    if (!strict)
-        CHECK(j, "strict JSON refused: %s", err ? err : "?");
-    if (!j) {
-        CHECK(err && err[0], "refused without a reason");
-    } else {
-        const char *why = json_strict_bytes(text, size, 65);
-        CHECK(!why, "accepted what is not JSON (%s)", why);
-        struct out o = {0};
-        write_tree(&o, j, 0);
-        const char *err2 = NULL;
-        struct json *j2 = json_parse(o.p, o.len, &err2);
-        CHECK(j2, "its own output refused (%s): %s", err2, o.p);
-        compare(j, j2);
-        json_free(j2);
-        free(o.p);
-        const char *cells[32];
-        int n = 0;
-        collect(j, cells, &n, 32);
-        if (n)
-            check_table(cells, n, 1 + (int)(size % (size_t)(n < 4 ? n : 4)), size & 1);
-        json_free(j);
-    }
+    struct cells c = {{0}, 0};
+    fuzz_error(text, size, &c);
+    fuzz_trim(text, size);
+    fuzz_config(text, size, &c);
+    fuzz_heap(text, size, &c);
+    if (c.n)
+        check_table(c.s, c.n, 1 + (int)(size % (size_t)(c.n < 4 ? c.n : 4)), size & 1);
 
     /* The raw bytes as cells: cut at NULs (a C string ends there). */
     char *copy = malloc(size + 1);

@@ -1,7 +1,9 @@
 /* test_config_show.c: unit tests of shim/config_show.c, the one formatter
  * of the `config` answer (library and CLI): durations and sizes with the
  * largest exact unit, percentages to the hundredth, RESHIM_DEST as given,
- * the JSON object (order, sources, "given" for invalid values, escaping);
+ * the JSON object (order, sources, "given" for invalid values, escaping)
+ * and its round trip through the key table (answerjson.c: encoded, then
+ * read back by the CLI's parser, every key);
  * and the round trip: every value shown, given back to the configuration
  * parser as the variable's value, yields the same settings (for the
  * defaults and for a set of values other than the defaults). */
@@ -155,6 +157,14 @@ static void test_round_trip(void **state)
     round_trip(&c, given);
 }
 
+/* The `config` answer of c, as the library and the CLI write it. */
+static struct snap_config shown;
+static void show_json(struct sbuf *b, const struct reshim_config *c, const char *const *given)
+{
+    config_show_fill(&shown, c, given);
+    snap_config_json(&shown, b);
+}
+
 static void test_json(void **state)
 {
     (void)state;
@@ -170,7 +180,7 @@ static void test_json(void **state)
     char *mem = malloc(cap);
     struct sbuf b;
     sb_init(&b, mem, cap);
-    config_show_json(&b, &c, given);
+    show_json(&b, &c, given);
     assert_false(b.overflow);
     CHECK(strncmp(mem, "{\"RESHIM_DISABLE\":{\"value\":\"0\",\"source\":\"default\"},", 51) == 0,
           "starts %.60s", mem);
@@ -197,8 +207,70 @@ static void test_json(void **state)
     size_t cap2 = config_show_json_max(&c, given);
     char *mem2 = malloc(cap2);
     sb_init(&b, mem2, cap2);
-    config_show_json(&b, &c, given);
+    show_json(&b, &c, given);
     assert_false(b.overflow);
+    free(mem2);
+    free(mem);
+}
+
+/* The answer read back by the CLI's parser, by the keys of the table:
+ * every variable, its value, source and (invalid only) value as given. */
+static void test_json_round_trip(void **state)
+{
+    (void)state;
+    static struct snap_config back;
+    struct env e = {{"RESHIM_RETRIES", "7", "RESHIM_BREAKER", "lo\"ts\\\x01", "RESHIM_DEST",
+                     "10.0.0.0/8:5432,!10.0.0.5", NULL}};
+    struct reshim_config c;
+    load(&c, &e);
+    const char *given[V_COUNT];
+    for (int v = 0; v < V_COUNT; v++)
+        given[v] = env_get(&e, reshim_config_names[v]);
+    size_t cap = config_show_json_max(&c, given);
+    CHECK(cap <= snap_config_json_max(), "the estimate %zu is above the bound", cap);
+    char *mem = malloc(cap);
+    struct sbuf b;
+    sb_init(&b, mem, cap);
+    show_json(&b, &c, given);
+    assert_false(b.overflow);
+    const char *why = NULL;
+    CHECK(snap_config_parse(mem, b.len, &back, &why) == 0, "refused: %s", why);
+    int invalid = 0;
+    for (int v = 0; v < V_COUNT; v++) {
+        const struct snap_config_var *x = &back.var[v], *w = &shown.var[v];
+        const char *name = reshim_config_names[v];
+        CHECK(x->present, "%s missing", name);
+        CHECK(strcmp(x->value, w->value) == 0, "%s: value '%s', wrote '%s'", name, x->value,
+              w->value);
+        CHECK(strcmp(x->source, reshim_source_name(c.source[v])) == 0, "%s: source %s", name,
+              x->source);
+        CHECK(x->has_given == (c.source[v] == SRC_INVALID), "%s: given %d", name, x->has_given);
+        if (x->has_given) {
+            CHECK(strcmp(x->given, given[v]) == 0, "%s: given '%s'", name, x->given);
+            invalid++;
+        }
+    }
+    assert_int_equal(invalid, 1); /* RESHIM_BREAKER */
+    assert_string_equal(back.var[V_RETRIES].value, "7");
+    assert_string_equal(back.var[V_DEST].value, "10.0.0.0/8:5432,!10.0.0.5");
+    /* Encoded again from what was read: the same bytes. */
+    char *mem2 = malloc(cap);
+    sb_init(&b, mem2, cap);
+    snap_config_json(&back, &b);
+    assert_false(b.overflow);
+    assert_string_equal(mem2, mem);
+    /* A variable the CLI does not know is skipped; one it knows but the
+     * answer lacks is absent; a value without "source" is refused. */
+    static const char other[] = "{\"RESHIM_NEW\":{\"value\":\"x\",\"source\":\"env\"},"
+                                "\"RESHIM_RETRIES\":{\"source\":\"env\",\"value\":\"3\"}}\n";
+    CHECK(snap_config_parse(other, strlen(other), &back, &why) == 0, "refused: %s", why);
+    assert_true(back.var[V_RETRIES].present);
+    assert_string_equal(back.var[V_RETRIES].value, "3");
+    for (int v = 0; v < V_COUNT; v++)
+        CHECK(v == V_RETRIES || !back.var[v].present, "%s present", reshim_config_names[v]);
+    static const char bad[] = "{\"RESHIM_RETRIES\":{\"value\":\"3\"}}";
+    assert_int_equal(snap_config_parse(bad, strlen(bad), &back, &why), -1);
+    assert_false(back.var[V_RETRIES].present);
     free(mem2);
     free(mem);
 }
@@ -210,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_json),
+        cmocka_unit_test(test_json_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

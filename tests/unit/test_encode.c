@@ -10,7 +10,11 @@
  * buffers of exactly their length); the size bounds (a worst-case snapshot
  * fills them exactly); the Prometheus text of two processes (each family's
  * HELP and TYPE once, before its samples, pid and comm everywhere, one-hot
- * memory state); and encoders run from several threads at once (TSan). */
+ * memory state); the other answers (answerjson.c: heap N, trim, errors;
+ * config in test_config_show.c) through the same key tables: their bytes
+ * as the library wrote them before the tables, and each encoded then read
+ * back by the CLI's parser with every key; and encoders run from several
+ * threads at once (TSan). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include "answerjson.h"
 #include "snapshot.h"
 
 #define CHECK(cond, ...)           \
@@ -1421,6 +1426,252 @@ static void test_threads(void **state)
     }
 }
 
+/* ---- the other answers (answerjson.h) ---------------------------------------- */
+
+static char *encode_doc(size_t max, size_t (*enc)(const void *, struct sbuf *), const void *v,
+                        size_t *len)
+{
+    char *mem = malloc(max);
+    assert_non_null(mem);
+    struct sbuf b;
+    sb_init(&b, mem, max);
+    *len = enc(v, &b);
+    CHECK(!b.overflow && *len == b.len && *len < max, "overflow: %zu of %zu", *len, max);
+    CHECK(*len && mem[*len - 1] == '\n' && !memchr(mem, '\n', *len - 1), "not one line");
+    return mem;
+}
+
+static size_t enc_trim(const void *v, struct sbuf *b) { return snap_trim_json(v, b); }
+static size_t enc_error(const void *v, struct sbuf *b) { return snap_error_json(v, b); }
+static size_t enc_heap(const void *v, struct sbuf *b) { return snap_heap_json(v, b); }
+
+static void test_trim_answer(void **state)
+{
+    (void)state;
+    struct snap_trim t = {123456789, UINT64_MAX, 0, 17}, back;
+    size_t len;
+    char *text = encode_doc(snap_trim_json_max(), enc_trim, &t, &len);
+    assert_string_equal(text, "{\"trimmed_bytes\":123456789,\"rss_before_bytes\":"
+                              "18446744073709551615,\"rss_after_bytes\":0,\"ms\":17}\n");
+    const char *why = NULL;
+    CHECK(snap_trim_parse(text, len, &back, &why) == 0, "refused: %s", why);
+    assert_memory_equal(&back, &t, sizeof t);
+    /* Every key is required: without one the answer is not a trim's. */
+    static const char partial[] = "{\"trimmed_bytes\":5,\"rss_before_bytes\":1,\"ms\":2}";
+    assert_int_equal(snap_trim_parse(partial, strlen(partial), &back, &why), -1);
+    CHECK(why && why[0], "no reason");
+    assert_int_equal(back.trimmed_bytes, 0);
+    static const char neg[] = "{\"trimmed_bytes\":-5,\"rss_before_bytes\":1,\"rss_after_bytes\":1,"
+                              "\"ms\":2}";
+    assert_int_equal(snap_trim_parse(neg, strlen(neg), &back, &why), -1);
+    free(text);
+}
+
+static void test_error_answer(void **state)
+{
+    (void)state;
+    struct snap_error e = {.has_error = true}, back;
+    snap_word(e.error, sizeof e.error, "no trim: the allocator (jemalloc) offers none");
+    size_t len;
+    char *text = encode_doc(snap_error_json_max(), enc_error, &e, &len);
+    assert_string_equal(text, "{\"error\":\"no trim: the allocator (jemalloc) offers none\"}\n");
+    const char *why = NULL;
+    CHECK(snap_error_parse(text, len, &back, &why) == 0, "refused: %s", why);
+    assert_true(back.has_error);
+    assert_string_equal(back.error, e.error);
+    free(text);
+    /* Escapes, control bytes, UTF-8 and a byte that is not UTF-8. */
+    snap_word(e.error, sizeof e.error, "a \"b\"\\c\n\x01 \xc3\xa9 \xff!");
+    text = encode_doc(snap_error_json_max(), enc_error, &e, &len);
+    assert_string_equal(text, "{\"error\":\"a \\\"b\\\"\\\\c\\n\\u0001 \xc3\xa9 \\ufffd!\"}\n");
+    CHECK(snap_error_parse(text, len, &back, &why) == 0, "refused: %s", why);
+    assert_string_equal(back.error, "a \"b\"\\c\n\x01 \xc3\xa9 \xef\xbf\xbd!");
+    free(text);
+    /* A long message fits the bound, every byte escaped 6-fold. */
+    memset(e.error, 0x02, sizeof e.error - 1);
+    e.error[sizeof e.error - 1] = 0;
+    text = encode_doc(snap_error_json_max(), enc_error, &e, &len);
+    assert_int_equal(len, snap_error_json_max() - 1);
+    free(text);
+    /* Another answer is not an error: it parses, without the key. */
+    struct reshim_snapshot *s = snap_new();
+    fill_rich(s, 1);
+    char *stats = malloc(snap_json_max(s->ndest));
+    struct sbuf b;
+    sb_init(&b, stats, snap_json_max(s->ndest));
+    snap_json(s, &b);
+    CHECK(snap_error_parse(stats, b.len, &back, &why) == 0, "refused: %s", why);
+    assert_false(back.has_error);
+    assert_int_equal(snap_error_parse("reshim 0.2.0\n", 13, &back, &why), -1);
+    free(stats);
+    free(s);
+}
+
+/* Three sites: one with Python frames, the [other] one, one plain. */
+static void fill_heap(struct snap_heap *h, struct snap_heap_site *sites)
+{
+    memset(h, 0, sizeof *h);
+    memset(sites, 0, 3 * sizeof *sites);
+    h->sample_bytes = 524288;
+    h->sites.p = sites;
+    h->sites.n = 3;
+    h->sampled_live_bytes = 3000000;
+    h->live_samples = 12;
+    h->sites_used = 40;
+    h->other_samples = 2;
+    h->dropped = 1;
+    snap_word(h->unwinder, sizeof h->unwinder, "libgcc_s _Unwind_Backtrace");
+    snap_word(h->python, sizeof h->python, "CPython allocator hooked");
+    h->profiler_resident_bytes = 4096;
+    for (unsigned i = 0; i < 3; i++) {
+        struct snap_heap_site *s = &sites[i];
+        s->live_bytes = 1000000 - i;
+        s->live_bytes_sd = 2000 + i;
+        s->live_objects = 10 + i;
+        s->allocs = 20 + i;
+        s->samples = 30 + i;
+        s->live_samples = 4 + i;
+    }
+    snap_word(sites[0].stack[0], SNAP_HEAP_SYM_MAX, "PyMem_Malloc+0x1f (python3.11)");
+    snap_word(sites[0].stack[1], SNAP_HEAP_SYM_MAX, "main+0x2 (a \"b\")");
+    sites[0].nstack = sites[0].npcs = 2;
+    sites[0].pcs[0] = 0x7f0000001234;
+    sites[0].pcs[1] = UINT64_MAX;
+    sites[0].has_python = true;
+    sites[0].npython = 2;
+    snap_word(sites[0].python[0].file, SNAP_HEAP_PY_STR_MAX, "/app/x.py");
+    snap_word(sites[0].python[0].function, SNAP_HEAP_PY_STR_MAX, "grow");
+    sites[0].python[0].line = 42;
+    snap_word(sites[0].python[1].file, SNAP_HEAP_PY_STR_MAX, "<frozen \xe2\x82\xac>");
+    snap_word(sites[0].python[1].function, SNAP_HEAP_PY_STR_MAX, "<module>");
+    sites[0].python[1].line = 0;
+    snap_word(sites[1].stack[0], SNAP_HEAP_SYM_MAX, "[other]");
+    sites[1].nstack = 1;
+    snap_word(sites[2].stack[0], SNAP_HEAP_SYM_MAX, "0x401000");
+    sites[2].nstack = sites[2].npcs = 1;
+    sites[2].pcs[0] = 0x401000;
+}
+
+static const struct snap_heap_site *heap_sites_by_one;
+static const void *heap_site_at(const void *ctx, unsigned i)
+{
+    static struct snap_heap_site one;
+    (void)ctx;
+    one = heap_sites_by_one[i]; /* made one at a time, as the library does */
+    return &one;
+}
+
+static void test_heap_answer(void **state)
+{
+    (void)state;
+    static struct snap_heap_site sites[3], back_sites[SNAP_HEAP_SITES];
+    struct snap_heap h, back;
+    fill_heap(&h, sites);
+    size_t len;
+    char *text = encode_doc(snap_heap_json_max(3), enc_heap, &h, &len);
+    /* The bytes heapprof.c wrote by hand before the table. */
+    assert_string_equal(text,
+        "{\"sample_bytes\":524288,\"sites\":["
+        "{\"live_bytes\":1000000,\"live_bytes_sd\":2000,\"live_objects\":10,\"allocs\":20,"
+        "\"samples\":30,\"live_samples\":4,\"stack\":[\"PyMem_Malloc+0x1f (python3.11)\","
+        "\"main+0x2 (a \\\"b\\\")\"],\"pcs\":[139637976732212,18446744073709551615],"
+        "\"python\":[{\"file\":\"/app/x.py\",\"function\":\"grow\",\"line\":42},"
+        "{\"file\":\"<frozen \xe2\x82\xac>\",\"function\":\"<module>\",\"line\":0}]},"
+        "{\"live_bytes\":999999,\"live_bytes_sd\":2001,\"live_objects\":11,\"allocs\":21,"
+        "\"samples\":31,\"live_samples\":5,\"stack\":[\"[other]\"],\"pcs\":[]},"
+        "{\"live_bytes\":999998,\"live_bytes_sd\":2002,\"live_objects\":12,\"allocs\":22,"
+        "\"samples\":32,\"live_samples\":6,\"stack\":[\"0x401000\"],\"pcs\":[4198400]}],"
+        "\"sampled_live_bytes\":3000000,\"live_samples\":12,\"sites_used\":40,"
+        "\"other_samples\":2,\"dropped\":1,\"unwinder\":\"libgcc_s _Unwind_Backtrace\","
+        "\"python\":\"CPython allocator hooked\",\"profiler_resident_bytes\":4096}\n");
+    /* Sites made one at a time (at) write the same bytes. */
+    struct snap_heap h2 = h;
+    h2.sites.p = NULL;
+    h2.sites.at = heap_site_at;
+    heap_sites_by_one = sites;
+    size_t len2;
+    char *text2 = encode_doc(snap_heap_json_max(3), enc_heap, &h2, &len2);
+    assert_string_equal(text2, text);
+    free(text2);
+    /* Read back: every key. */
+    const char *why = NULL;
+    memset(back_sites, 0x5a, sizeof back_sites); /* the room may hold anything */
+    CHECK(snap_heap_parse(text, len, &back, back_sites, &why) == 0, "refused: %s", why);
+    assert_ptr_equal(back.sites.p, back_sites);
+    assert_int_equal(back.sites.n, 3);
+    assert_null(back.sites.at);
+    struct snap_heap want = h;
+    want.sites.p = back_sites;
+    assert_memory_equal(&back, &want, sizeof back);
+    assert_memory_equal(back_sites, sites, sizeof sites);
+    /* The parsed answer encodes to the same bytes. */
+    text2 = encode_doc(snap_heap_json_max(3), enc_heap, &back, &len2);
+    assert_string_equal(text2, text);
+    free(text2);
+    /* Without "sites" it is not a heap answer; more frames than a site
+     * holds are read up to its room. */
+    static const char nosites[] = "{\"sample_bytes\":1,\"dropped\":0}";
+    assert_int_equal(snap_heap_parse(nosites, strlen(nosites), &back, back_sites, &why), -1);
+    char many[4096];
+    size_t k = (size_t)snprintf(many, sizeof many, "{\"sites\":[{\"stack\":[");
+    for (int i = 0; i < SNAP_HEAP_DEPTH + 9; i++)
+        k += (size_t)snprintf(many + k, sizeof many - k, "%s\"f%d\"", i ? "," : "", i);
+    k += (size_t)snprintf(many + k, sizeof many - k, "],\"pcs\":[1,2]}]}");
+    CHECK(snap_heap_parse(many, k, &back, back_sites, &why) == 0, "refused: %s", why);
+    assert_int_equal(back.sites.n, 1);
+    assert_int_equal(back_sites[0].nstack, SNAP_HEAP_DEPTH + 1);
+    assert_string_equal(back_sites[0].stack[SNAP_HEAP_DEPTH], "f24");
+    assert_int_equal(back_sites[0].npcs, 2);
+    assert_false(back_sites[0].has_python);
+    free(text);
+}
+
+/* The bound of heap N holds for sites whose every string is full of bytes
+ * escaped 6-fold, every number at its widest. */
+static void test_heap_answer_max(void **state)
+{
+    (void)state;
+    static struct snap_heap_site sites[4];
+    struct snap_heap h;
+    memset(&h, 0, sizeof h);
+    memset(sites, 0, sizeof sites);
+    memset(&h.sample_bytes, 0xff, sizeof h.sample_bytes);
+    memset(h.unwinder, 0x01, sizeof h.unwinder - 1);
+    memset(h.python, 0x01, sizeof h.python - 1);
+    h.sampled_live_bytes = h.live_samples = h.sites_used = h.other_samples = h.dropped =
+        h.profiler_resident_bytes = UINT64_MAX;
+    h.sites.p = sites;
+    h.sites.n = 4;
+    for (unsigned i = 0; i < 4; i++) {
+        struct snap_heap_site *s = &sites[i];
+        s->live_bytes = s->live_bytes_sd = s->live_objects = s->allocs = s->samples =
+            s->live_samples = UINT64_MAX;
+        s->nstack = SNAP_HEAP_DEPTH + 1;
+        s->npcs = SNAP_HEAP_DEPTH;
+        s->npython = SNAP_HEAP_PY_DEPTH;
+        s->has_python = true;
+        for (unsigned j = 0; j < s->nstack; j++)
+            memset(s->stack[j], 0x1f, SNAP_HEAP_SYM_MAX - 1);
+        for (unsigned j = 0; j < s->npcs; j++)
+            s->pcs[j] = UINT64_MAX;
+        for (unsigned j = 0; j < s->npython; j++) {
+            memset(s->python[j].file, 0x03, SNAP_HEAP_PY_STR_MAX - 1);
+            memset(s->python[j].function, 0x04, SNAP_HEAP_PY_STR_MAX - 1);
+            s->python[j].line = UINT64_MAX;
+        }
+    }
+    size_t len;
+    char *text = encode_doc(snap_heap_json_max(4), enc_heap, &h, &len);
+    assert_int_equal(len, snap_heap_json_max(4) - 1);
+    free(text);
+    /* Fewer sites than asked for take less; the bound never shrinks below them. */
+    h.sites.n = 2;
+    text = encode_doc(snap_heap_json_max(4), enc_heap, &h, &len);
+    CHECK(len < snap_heap_json_max(2), "%zu", len);
+    free(text);
+    assert_true(snap_heap_json_max(SNAP_HEAP_SITES) == snap_heap_json_max(SNAP_HEAP_SITES + 5));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1443,6 +1694,10 @@ int main(void)
         cmocka_unit_test(test_json_max),
         cmocka_unit_test(test_prometheus_max),
         cmocka_unit_test(test_prometheus_two),
+        cmocka_unit_test(test_trim_answer),
+        cmocka_unit_test(test_error_answer),
+        cmocka_unit_test(test_heap_answer),
+        cmocka_unit_test(test_heap_answer_max),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
