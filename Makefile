@@ -56,7 +56,8 @@ MUSL_LIB := $(if $(MUSL_CC),$(BUILD)/musl/libreshim.so)
 MUSL_OBJ := $(patsubst shim/%.c,$(BUILD)/musl/obj/%.o,$(SHIM_SRC))
 
 # Pure modules: unit-tested without LD_PRELOAD.
-UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample rundir config_show replay_proto
+UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample rundir config_show replay_proto \
+	dnscache
 UNIT_SRC_config := shim/config.c shim/dest.c
 UNIT_SRC_dest := shim/dest.c
 UNIT_SRC_backoff := shim/backoff.c
@@ -70,6 +71,7 @@ UNIT_SRC_heapsample := shim/heapsample.c
 UNIT_SRC_rundir := shim/rundir.c shim/sys.c shim/log.c shim/state.c
 UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c $(SNAP_SRC) $(SNAP_PARSE_SRC)
 UNIT_SRC_replay_proto := shim/replay_proto.c
+UNIT_SRC_dnscache := shim/dnscache.c shim/state.c shim/sys.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
@@ -103,8 +105,9 @@ $(BUILD)/reshim: $(CLI_SRC) $(CLI_SHARED) $(CLI_HDR) $(SHIM_HDR) $(VERSION_STAMP
 	$(CC) $(CFLAGS) $(WARN) $(VERSION_CFLAGS) $(COMPAT_CFLAGS) -std=gnu11 -Ishim -Ishim/cli -o $@ $(CLI_SRC) \
 		$(CLI_SHARED) $(CLI_COMPAT) -lm $(SHIM_LIBS)
 
-# uthash (uthash-dev) is one header; musl-gcc sees musl's headers only, so
-# it gets a directory that holds uthash.h alone.
+# uthash (uthash-dev) is one header (the CLI's tables, the library's DNS
+# cache); musl-gcc sees musl's headers only, so it gets a directory that
+# holds uthash.h alone.
 UTHASH_H := $(firstword $(wildcard /usr/include/uthash.h /usr/local/include/uthash.h) /usr/include/uthash.h)
 $(BUILD)/uthash/uthash.h: $(UTHASH_H) | $(BUILD)
 	mkdir -p $(@D) && cp $< $@
@@ -125,8 +128,9 @@ $(BUILD)/man/%: shim/man/% $(VERSION_STAMP) | $(BUILD)/man
 $(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
 	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
 
-$(BUILD)/musl/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) | $(BUILD)/musl/obj
-	$(MUSL_CC) $(SHIM_CFLAGS) -c $< -o $@
+$(BUILD)/musl/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) $(BUILD)/uthash/uthash.h \
+		| $(BUILD)/musl/obj
+	$(MUSL_CC) $(SHIM_CFLAGS) -I$(BUILD)/uthash -c $< -o $@
 
 $(BUILD)/musl/libreshim.so: $(MUSL_OBJ) shim/libreshim.map
 	$(MUSL_CC) $(SHIM_LDFLAGS) -o $@ $(MUSL_OBJ)

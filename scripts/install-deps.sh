@@ -6,7 +6,8 @@
 #                                   the build, the test tools, the programs tests run
 set -eu
 
-# `make all`: a C compiler and make; uthash's header (the CLI's tables).
+# `make all`: a C compiler and make; uthash's header (the CLI's tables, the
+# library's DNS cache).
 BUILD="build-essential uthash-dev"
 # The demo: a python3 backend and two python3 clients (scripts/demo).
 DEMO="$BUILD python3"

@@ -1,7 +1,10 @@
-/* alloc.h: the malloc family and anonymous mappings, counted exactly.
- * alloc.c owns the interposers (malloc ... malloc_usable_size, mmap, mmap64,
- * munmap, mremap), the next allocator's entry points, the bootstrap arena,
- * the per-thread counter slots and the table of counted mappings. */
+/* alloc.h: the malloc family and anonymous mappings, counted exactly: what
+ * the rest of the shim may call of the allocation layer. Its files, from
+ * the top (alloc_impl.h says more): alloc.c the malloc family's
+ * interposers, alloc_map.c mmap/munmap/mremap and the counted ranges,
+ * alloc_gate.c the calls up into memmon (check points, the gate's
+ * question), alloc_next.c the next allocator, the bootstrap arena, the
+ * gate's armed flag and trim, alloc_count.c the per-thread counters. */
 #ifndef RESHIM_ALLOC_H
 #define RESHIM_ALLOC_H
 
@@ -24,8 +27,9 @@ struct alloc_totals {
 void alloc_totals(struct alloc_totals *t);
 
 /* The allocation gate: when set (by memmon, under policy enforce near the
- * budget) every growing allocation asks memmon_deny() first. */
-extern atomic_int alloc_gate;
+ * budget) every growing allocation asks memmon_deny() first (alloc_gate.c).
+ * The flag lives in alloc_next.c, below memmon, which sets it. */
+extern __attribute__((visibility("hidden"))) atomic_int alloc_gate;
 /* Arms (1) or disarms (0) the gate: memmon, under policy enforce. */
 void alloc_gate_set(int on);
 

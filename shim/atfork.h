@@ -21,7 +21,8 @@ enum atfork_rank {
     ATFORK_RANK_REPLAY = 35,   /* child: inherited connections never replayed */
     ATFORK_RANK_DNS = 40,      /* the answer cache's mutex */
     ATFORK_RANK_NBCONN = 50,   /* the non-blocking connect table's mutex */
-    ATFORK_RANK_ALLOC = 60,    /* the mapping table's lock */
+    ATFORK_RANK_ALLOC = 60,    /* the mapping table's lock (alloc_map.c) */
+    ATFORK_RANK_ALLOC_COUNT = 62, /* child: allocation counts zeroed (alloc_count.c) */
     ATFORK_RANK_HEAPPROF = 70, /* the heap profile's lock */
 };
 

@@ -3,7 +3,15 @@
  * from connect only tries the lock). Its copies are laid out as the C
  * library lays out its own answers, so that its freeaddrinfo frees the ones
  * handed to the app: glibc's (one block per node, the name apart) or musl's
- * (one array of struct aibuf, see copy_for_app). */
+ * (one array of struct aibuf, see copy_for_app).
+ *
+ * The entries are a fixed array (64); a uthash index over them finds a
+ * lookup's entry by its key (dns_key's packed bytes). uthash (off the hot
+ * path: getaddrinfo, a failed connect's RESHIM_DEST check) takes its bucket
+ * arrays from sys_map, never from the app's malloc nor through the shim's
+ * own interposers: a few pages, given back with sys_unmap when it doubles
+ * them. When it cannot have them, the answer is not cached
+ * (HASH_NONFATAL_OOM), and nothing else changes. */
 #define _GNU_SOURCE
 #include "dnscache.h"
 
@@ -17,6 +25,15 @@
 #include "alloc.h"
 #include "atfork.h"
 #include "reshim.h"
+#include "sys.h"
+
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) sys_map(sz)
+#define uthash_free(ptr, sz) sys_unmap((ptr), (sz))
+/* Paul Hsieh's SuperFastHash (4 bytes a step): 379 instructions a lookup
+ * here against 511 with uthash's default (Jenkins, a byte at a time). */
+#define HASH_FUNCTION(keyptr, keylen, hashv) HASH_SFH(keyptr, keylen, hashv)
+#include <uthash.h>
 
 #define DNS_CACHE_SLOTS 64
 
@@ -26,10 +43,22 @@ struct dns_entry {
     uint64_t stored_ns;   /* when the answer was last good */
     uint64_t used_ns;     /* for replacement */
     struct addrinfo *answer;
+    UT_hash_handle hh;    /* in index_head while used */
 };
 
 static pthread_mutex_t dns_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dns_entry cache[DNS_CACHE_SLOTS];
+static struct dns_entry *index_head; /* uthash over the used entries of cache[] */
+
+/* The bytes of a key that identify the lookup: hints, service, node. */
+#define KEY_AT(k) ((const void *)&(k)->flags)
+
+static struct dns_entry *find(const struct dns_key *k)
+{
+    struct dns_entry *e;
+    HASH_FIND(hh, index_head, KEY_AT(k), k->len, e);
+    return e;
+}
 
 static void dns_atfork(int phase)
 {
@@ -52,24 +81,17 @@ bool dns_make_key(const char *node, const char *service, const struct addrinfo *
         return false; /* numeric: never fails temporarily */
     if (hints && (hints->ai_flags & AI_NUMERICHOST))
         return false;
-    memset(k, 0, sizeof *k);
-    strcpy(k->node, node);
-    if (service)
-        strcpy(k->service, service);
-    if (hints) {
-        k->flags = hints->ai_flags;
-        k->family = hints->ai_family;
-        k->socktype = hints->ai_socktype;
-        k->protocol = hints->ai_protocol;
-    }
+    k->flags = hints ? hints->ai_flags : 0;
+    k->family = hints ? hints->ai_family : 0;
+    k->socktype = hints ? hints->ai_socktype : 0;
+    k->protocol = hints ? hints->ai_protocol : 0;
+    size_t sl = service ? strlen(service) : 0, nl = strlen(node);
+    memcpy(k->names, service ? service : "", sl + 1);
+    memcpy(k->names + sl + 1, node, nl + 1);
+    k->node_at = (unsigned)(sl + 1);
+    k->len = (unsigned)(offsetof(struct dns_key, names) - offsetof(struct dns_key, flags) + sl +
+                        1 + nl + 1);
     return true;
-}
-
-static bool key_eq(const struct dns_key *a, const struct dns_key *b)
-{
-    return a->flags == b->flags && a->family == b->family && a->socktype == b->socktype &&
-           a->protocol == b->protocol && strcmp(a->node, b->node) == 0 &&
-           strcmp(a->service, b->service) == 0;
 }
 
 static void free_list(struct addrinfo *ai)
@@ -173,23 +195,34 @@ void dns_remember(const struct dns_key *k, const struct addrinfo *answer)
     uint64_t now = reshim_now_ns();
     struct addrinfo *old = NULL;
     pthread_mutex_lock(&dns_lock);
-    struct dns_entry *slot = NULL, *unused = NULL, *oldest = NULL;
-    for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
-        struct dns_entry *e = &cache[i];
-        if (e->used && key_eq(&e->key, k)) {
-            slot = e;
-            break;
+    struct dns_entry *slot = find(k);
+    if (!slot) { /* a new key: the first unused entry, else the least recently used */
+        struct dns_entry *unused = NULL, *oldest = NULL;
+        for (int i = 0; i < DNS_CACHE_SLOTS && !unused; i++) {
+            struct dns_entry *e = &cache[i];
+            if (!e->used)
+                unused = e;
+            else if (!oldest || e->used_ns < oldest->used_ns)
+                oldest = e;
         }
-        if (!e->used && !unused)
-            unused = e;
-        if (e->used && (!oldest || e->used_ns < oldest->used_ns))
-            oldest = e;
-    }
-    if (!slot)
         slot = unused ? unused : oldest;
-    old = slot->used ? slot->answer : NULL;
+        if (slot->used) {
+            HASH_DELETE(hh, index_head, slot);
+            old = slot->answer;
+            slot->used = false;
+        }
+        slot->key = *k;
+        HASH_ADD_KEYPTR(hh, index_head, KEY_AT(&slot->key), slot->key.len, slot);
+        if (!slot->hh.tbl) { /* no memory for the index: not cached */
+            pthread_mutex_unlock(&dns_lock);
+            free_list(old);
+            free_list(copy);
+            return;
+        }
+    } else {
+        old = slot->answer;
+    }
     slot->used = true;
-    slot->key = *k;
     slot->stored_ns = slot->used_ns = now;
     slot->answer = copy;
     pthread_mutex_unlock(&dns_lock);
@@ -201,14 +234,11 @@ struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uin
     struct addrinfo *copy = NULL;
     uint64_t now = reshim_now_ns();
     pthread_mutex_lock(&dns_lock);
-    for (int i = 0; i < DNS_CACHE_SLOTS; i++) {
-        struct dns_entry *e = &cache[i];
-        if (e->used && key_eq(&e->key, k) && now - e->stored_ns <= max_age) {
-            copy = copy_for_app(e->answer);
-            e->used_ns = now;
-            *age = now - e->stored_ns;
-            break;
-        }
+    struct dns_entry *e = find(k);
+    if (e && now - e->stored_ns <= max_age) {
+        copy = copy_for_app(e->answer);
+        e->used_ns = now;
+        *age = now - e->stored_ns;
     }
     pthread_mutex_unlock(&dns_lock);
     return copy;
@@ -216,11 +246,10 @@ struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uin
 
 bool dns_have_stale(const struct dns_key *k, uint64_t max_age)
 {
-    bool found = false;
     uint64_t now = reshim_now_ns();
     pthread_mutex_lock(&dns_lock);
-    for (int i = 0; i < DNS_CACHE_SLOTS && !found; i++)
-        found = cache[i].used && key_eq(&cache[i].key, k) && now - cache[i].stored_ns <= max_age;
+    struct dns_entry *e = find(k);
+    bool found = e && now - e->stored_ns <= max_age;
     pthread_mutex_unlock(&dns_lock);
     return found;
 }
@@ -253,10 +282,12 @@ bool reshim_dns_name_has_addr(void *ctx, const char *name, const struct sockaddr
     /* Called from connect, which may run in a signal handler: never wait. */
     if (pthread_mutex_trylock(&dns_lock) != 0)
         return false;
-    for (int i = 0; i < DNS_CACHE_SLOTS && !found; i++) {
-        if (!cache[i].used || strcasecmp(cache[i].key.node, name) != 0)
+    /* Every entry of that name (any service or hints), ignoring case: the
+     * used entries, in the index's list. */
+    for (struct dns_entry *e = index_head; e && !found; e = e->hh.next) {
+        if (strcasecmp(e->key.names + e->key.node_at, name) != 0)
             continue;
-        for (struct addrinfo *ai = cache[i].answer; ai && !found; ai = ai->ai_next)
+        for (struct addrinfo *ai = e->answer; ai && !found; ai = ai->ai_next)
             found = ai->ai_addr && same_host(ai->ai_addr, sa);
     }
     pthread_mutex_unlock(&dns_lock);

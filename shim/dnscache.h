@@ -13,10 +13,13 @@
 #define DNS_NODE_MAX 256
 #define DNS_SERVICE_MAX 32
 
+/* A lookup's key (dns_make_key). Its bytes from flags to the node's NUL,
+ * len of them, are the cache's hash key: short, so hashing is cheap. */
 struct dns_key {
-    char node[DNS_NODE_MAX];
-    char service[DNS_SERVICE_MAX];
+    unsigned len;
+    unsigned node_at; /* the node's name: names + node_at */
     int flags, family, socktype, protocol;
+    char names[DNS_SERVICE_MAX + DNS_NODE_MAX]; /* "service\0node\0" */
 };
 
 /* The key of a lookup; false when it is not cached (numeric, too long). */

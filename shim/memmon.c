@@ -9,6 +9,10 @@
  * near it) and inline by allocating threads after fast growth, so that a
  * burst of allocations cannot outrun the poll.
  *
+ * In the allocation layer's order (alloc_impl.h): called by alloc_gate.c
+ * (growth, the gate's question); calls only below it: alloc_next.c (arms
+ * the gate, trims) and alloc_count.c (the figures).
+ *
  * Never allocates (stack buffers, sys.c's open/pread/close), never holds a lock while
  * calling out; the monitor thread runs with every signal blocked and with
  * the recursion guard held, so its own calls pass straight through. */
@@ -381,7 +385,7 @@ static void start_monitor(void)
                   rc);
 }
 
-/* ---- entry points from alloc.c ------------------------------------------- */
+/* ---- entry points from the allocation layer (alloc_gate.c) --------------- */
 
 static TLS_IE unsigned growth_steps;
 

@@ -12,14 +12,14 @@
 
 #include "budget.h"
 
-/* From alloc.c's slow path: a thread's heap grew by another step, or one
- * allocation of `big` bytes (0 otherwise) was large. Resolves the budget
- * once, starts the monitor thread when there is a budget, and refreshes RSS
- * inline when growth is fast. Never called with the shim's guard held. */
+/* From the allocation layer's check points (alloc_gate.c): a thread's heap
+ * grew by another step, or one allocation of `big` bytes (0 otherwise) was
+ * large. Resolves the budget once, starts the monitor thread when there is
+ * a budget, and refreshes RSS inline when growth is fast. Never called with the shim's guard held. */
 void memmon_growth(size_t big);
 
-/* From the allocation wrappers while alloc_gate is set, and for every large
- * request: true when an allocation growing memory by n bytes must fail with
+/* From the allocation wrappers (alloc_gate.c) while alloc_gate is set, and
+ * for every large request: true when an allocation growing memory by n bytes must fail with
  * ENOMEM (policy enforce only; counted). */
 bool memmon_deny(size_t n);
 

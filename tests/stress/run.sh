@@ -23,7 +23,7 @@ plain) LIB="$SHIM" ;;
 asan)
     # The shim first, libasan as its dependency (loaded after libc: the
     # shim's next allocator is glibc's; ASan checks the shim's own code,
-    # stack and globals). alloc.c, heapprof.c, heapsample.c are built with
+    # stack and globals). alloc*.c, heapprof.c, heapsample.c are built with
     # UBSan only: they run inside malloc before ASan's runtime is set up
     # (libstdc++'s constructor allocates first) and would touch shadow
     # memory that is not mapped yet.

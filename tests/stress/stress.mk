@@ -10,7 +10,7 @@ STRESS_SAN_CFLAGS := $(filter-out -O2,$(SHIM_CFLAGS)) -O1 -fno-omit-frame-pointe
 # Built without ASan/TSan instrumentation (UBSan still on in the ASan
 # build): the malloc path, which runs before the sanitizer's runtime is set
 # up (see tests/stress/run.sh).
-STRESS_SAN_PLAIN := alloc heapprof heapsample
+STRESS_SAN_PLAIN := alloc alloc_count alloc_gate alloc_map alloc_next heapprof heapsample
 
 $(STRESS_DIR) $(STRESS_DIR)/asan-obj $(STRESS_DIR)/tsan-obj:
 	mkdir -p $@

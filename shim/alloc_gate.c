@@ -1,0 +1,39 @@
+/* alloc_gate.c: where the allocation layer calls up into the memory
+ * monitor: the check points (every 256 KiB of a thread's growth, every
+ * allocation or mapping of 1 MiB or more) and the enforce gate's question
+ * (memmon_deny, while the gate is armed and for every large request).
+ *
+ * The gate's armed flag is not kept here: memmon arms it in alloc_next.c,
+ * below both (alloc_gate_set), with the other switches of the fast path.
+ * So alloc.c and alloc_map.c call this file, this file calls memmon.c, and
+ * memmon.c calls alloc_next.c and alloc_count.c: every call goes downward
+ * (alloc_impl.h has the whole layer).
+ *
+ * Only the slow path comes here (gated() and count_alloc's growth test are
+ * inline, alloc_impl.h); both functions keep errno, and neither runs inside
+ * the shim (the recursion guard): counting does, the monitor does not. */
+#define _GNU_SOURCE
+#include "alloc_impl.h"
+
+#include "memmon.h"
+
+__attribute__((noinline)) void growth_point(size_t sz)
+{
+    athr.growth = 0;
+    heap_peak_update();
+    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
+        reshim_init_slow(); /* a growth step is a slow point: init if no real call did */
+    if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE) {
+        int saved = errno; /* a malloc that succeeds leaves errno alone */
+        memmon_growth(sz >= BIG_ALLOC ? sz : 0);
+        errno = saved;
+    }
+}
+
+__attribute__((noinline)) bool ask_gate(size_t n)
+{
+    int saved = errno; /* the caller sets ENOMEM itself when denied */
+    bool deny = memmon_deny(n);
+    errno = saved;
+    return deny;
+}

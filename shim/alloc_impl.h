@@ -1,0 +1,268 @@
+/* alloc_impl.h: what the files of the allocation layer share, and nothing
+ * else includes. The layer, from the top (each file calls only the ones
+ * below it):
+ *
+ *   alloc.c        the malloc family (interposers) and sampled blocks' marks
+ *   alloc_map.c    mmap, mmap64, munmap, mremap and the counted-range table
+ *   alloc_gate.c   check points and the enforce gate's question: the only
+ *                  calls from this layer up into memmon.c
+ *   (memmon.c)     arms the gate and reads the figures below
+ *   alloc_next.c   the next allocator (bound with dlsym), the bootstrap
+ *                  arena, the fast path's switches (mode, the gate's armed
+ *                  flag), trim
+ *   alloc_count.c  this thread's state on the malloc path, the per-thread
+ *                  counter slots and the mapping counters, alloc_totals
+ *
+ * The fast path (malloc and free of alloc.c) is inline here, and the data
+ * it reads are hidden globals of the files below: one PC-relative load, as
+ * a static would be, and initial-exec TLS (callgrind's instructions per
+ * free+malloc pair are unchanged by the split, tests/bench). */
+#ifndef RESHIM_ALLOC_IMPL_H
+#define RESHIM_ALLOC_IMPL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "alloc.h"
+#include "reshim.h"
+
+#define GROWTH_STEP (256 * 1024) /* a check point every 256 KiB of a thread's growth */
+#define BIG_ALLOC (1024 * 1024)  /* and at every allocation this large (and the gate) */
+#define FAST_MAX (BIG_ALLOC - 8192) /* usable stays below BIG_ALLOC on the fast path */
+
+/* ---- the next allocator (alloc_next.c) ----------------------------------- */
+
+/* What the fast path reads on every call, written at bind time (and when
+ * the gate or the mode changes): one cache line, read-mostly.
+ *   fast_below: requests below it take malloc's fast path; 0 until the next
+ *     allocator is bound, and whenever every allocation must be looked at
+ *     (passthrough, the gate armed, an allocator whose header we cannot
+ *     read); FAST_MAX otherwise, so that large requests (the gate, the
+ *     1 MiB growth check) always take the general path.
+ *   fast_free: free's fast path may run (counting, glibc's header). */
+struct alloc_hot {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    atomic_size_t fast_below;
+    atomic_bool fast_free;
+};
+extern HIDDEN struct alloc_hot alloc_hot __attribute__((aligned(64)));
+#define next_malloc alloc_hot.malloc
+#define next_free alloc_hot.free
+extern HIDDEN void *(*next_calloc)(size_t, size_t);
+extern HIDDEN void *(*next_realloc)(void *, size_t);
+extern HIDDEN void *(*next_memalign)(size_t, size_t);
+extern HIDDEN int (*next_posix_memalign)(void **, size_t, size_t);
+extern HIDDEN void *(*next_aligned_alloc)(size_t, size_t);
+extern HIDDEN size_t (*next_usable)(void *);
+extern HIDDEN void *(*next_mmap)(void *, size_t, int, int, int, off_t);
+extern HIDDEN int (*next_munmap)(void *, size_t);
+extern HIDDEN void *(*next_mremap)(void *, size_t, size_t, int, ...);
+
+enum { AM_UNBOUND, AM_COUNT, AM_PASS };
+extern HIDDEN atomic_int alloc_mode; /* AM_*: counting only in AM_COUNT */
+extern HIDDEN atomic_int alloc_bind_state; /* 0 none, 1 binding, 2 bound */
+extern HIDDEN size_t alloc_page_size;
+
+static inline int mode_now(void)
+{
+    return atomic_load_explicit(&alloc_mode, memory_order_acquire);
+}
+
+/* Finds the next allocator once (a nested call made by dlsym itself on
+ * the binding thread returns at once; other threads wait). */
+HIDDEN void bind_next(void);
+/* Not bound yet: bind, or true (serve from the arena) when dlsym itself asks. */
+HIDDEN bool cold_use_arena(void);
+
+/* The usable size of a block, on every malloc and every free. glibc's
+ * malloc_usable_size also reads the next chunk's header (its in-use bit),
+ * a second cache line per call: with a heap larger than the cache that
+ * cost +50-150 ns per malloc/free pair here. When the next allocator is
+ * glibc's (x86_64/aarch64 layout: the size word before the block, low bits
+ * flags, 0x2 = mmapped), the size is read from the block's own header
+ * instead. That is glibc's internal layout, so it is used only after
+ * checking at bind time that it gives exactly what malloc_usable_size gives
+ * for heap and mmapped blocks (alloc_next.c); otherwise (jemalloc, a
+ * debugging malloc, memory tagging) malloc_usable_size is called. */
+extern HIDDEN bool glibc_header;
+
+/* From the size word: the chunk's size less its header, and less the
+ * trailer an mmapped chunk has too (flag 0x2). */
+static inline size_t glibc_usable_of(size_t word)
+{
+    return (word & ~(size_t)7) - sizeof(size_t) - (word & 2) * (sizeof(size_t) / 2);
+}
+
+static inline size_t glibc_usable(const void *p)
+{
+    return glibc_usable_of(((const size_t *)p)[-1]);
+}
+
+static inline size_t usable(void *p)
+{
+    return likely(glibc_header) ? glibc_usable(p) : next_usable(p);
+}
+
+/* Bit 3 of the word before a block: never set in a glibc chunk's size word
+ * (sizes are multiples of 16, flags are bits 0-2), set in the header of a
+ * block of our own: the bootstrap arena's, and a sampled block's (alloc.c).
+ * Free's fast path reads that word for the size anyway: one test tells it
+ * the block is not a plain glibc block. */
+#define OWN_BLOCK ((size_t)8)
+
+/* The bootstrap arena: what dlsym (or another preload) asks for while the
+ * next allocator is being found. Each block is preceded by its size (with
+ * OWN_BLOCK). Never freed. */
+#define ARENA_SIZE (256 * 1024)
+extern HIDDEN unsigned char alloc_arena[ARENA_SIZE] __attribute__((aligned(4096)));
+
+static inline bool in_arena(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)alloc_arena < ARENA_SIZE;
+}
+
+HIDDEN void *arena_alloc(size_t n, size_t align);
+HIDDEN size_t arena_block_size(const void *p);
+
+/* ---- this thread's state and the counters (alloc_count.c) ---------------- */
+
+struct tslot {
+    _Atomic int64_t live;
+    _Atomic uint64_t allocs, frees;
+    atomic_int used;
+} __attribute__((aligned(64)));
+
+/* This thread's state on the malloc path, in one initial-exec TLS block
+ * (one offset to load, not one per variable). */
+struct athr {
+    struct tslot *slot; /* this thread's counter slot, once claimed */
+    int64_t growth;     /* bytes grown since the last check point */
+    /* >0 while the next allocator runs on this thread: the mappings it
+     * makes itself (jemalloc maps its extents through the PLT) are heap,
+     * already counted as blocks; and a signal handler that interrupted it
+     * must not allocate (its locks may be held). A count, not a flag: a
+     * handler may interrupt one call and make another. */
+    int in_next;
+    int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
+};
+extern TLS_IE HIDDEN struct athr athr;
+#define NEXT(call) \
+    __extension__({ athr.in_next++; __typeof__(call) r_ = (call); athr.in_next--; r_; })
+#define NEXT_VOID(call) do { athr.in_next++; call; athr.in_next--; } while (0)
+
+/* Single writer: other threads only read (relaxed, whole words). On x86_64
+ * one add to memory (not locked: no other writer), elsewhere a load and a
+ * store. */
+static inline void slot_add(_Atomic int64_t *v, int64_t d)
+{
+#if defined(__x86_64__)
+    __asm__("addq %1, %0" : "+m"(*(int64_t *)v) : "er"(d));
+#else
+    atomic_store_explicit(v, atomic_load_explicit(v, RLX) + d, RLX);
+#endif
+}
+static inline void slot_sub(_Atomic int64_t *v, int64_t d)
+{
+#if defined(__x86_64__)
+    __asm__("subq %1, %0" : "+m"(*(int64_t *)v) : "er"(d));
+#else
+    atomic_store_explicit(v, atomic_load_explicit(v, RLX) - d, RLX);
+#endif
+}
+static inline void slot_inc(_Atomic uint64_t *v)
+{
+    slot_add((_Atomic int64_t *)v, 1);
+}
+
+/* No slot yet (claims one), or none to be had (the shared slot). */
+HIDDEN void count_slow(int64_t d, bool alloc);
+/* The heap peak from every slot's live bytes (check points). */
+HIDDEN void heap_peak_update(void);
+/* Mapping figures: bytes removed from and added to the counted ranges
+ * (alloc_map.c, under its lock), and the calls and misses. */
+HIDDEN void map_account(uint64_t removed, uint64_t added);
+enum map_event { MAP_EV_MAP, MAP_EV_UNMAP, MAP_EV_UNTRACKED };
+HIDDEN void map_count(enum map_event e);
+
+/* ---- check points and the gate (alloc_gate.c) ---------------------------- */
+
+/* A thread's growth reached GROWTH_STEP, or one allocation (or mapping) of
+ * sz >= BIG_ALLOC: the peak, and memmon's look at RSS. */
+HIDDEN void growth_point(size_t sz);
+
+static inline void count_alloc_as(size_t sz, bool maybe_big)
+{
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
+    if (likely(s)) {
+        slot_add(&s->live, (int64_t)sz);
+        slot_inc(&s->allocs);
+    } else {
+        count_slow((int64_t)sz, true);
+    }
+    int64_t g = t->growth + (int64_t)sz;
+    t->growth = g;
+    if (unlikely(g >= GROWTH_STEP || (maybe_big && sz >= BIG_ALLOC)))
+        growth_point(sz);
+}
+static inline void count_alloc(size_t sz)
+{
+    count_alloc_as(sz, true);
+}
+/* The fast path: its requests are below FAST_MAX, their blocks below BIG_ALLOC. */
+static inline void count_alloc_small(size_t sz)
+{
+    count_alloc_as(sz, false);
+}
+
+static inline void count_free(size_t sz)
+{
+    struct athr *t = &athr;
+    struct tslot *s = t->slot;
+    if (likely(s)) {
+        slot_sub(&s->live, (int64_t)sz);
+        slot_inc(&s->frees);
+    } else {
+        count_slow(-(int64_t)sz, false);
+    }
+    int64_t g = t->growth - (int64_t)sz;
+    t->growth = g < 0 ? 0 : g;
+}
+
+/* A block replaced by another (realloc): one free and one allocation. */
+static inline void count_replace(size_t old, size_t now)
+{
+    count_free(old);
+    count_alloc(now);
+}
+
+/* Consulted on every growing allocation once memmon has armed the gate
+ * (enforce, near the budget), and on every large one (>= BIG_ALLOC) always:
+ * one request can take a process from far below its budget to far past it
+ * (a 300 MB bytearray), and such a request costs a system call anyway. */
+static inline bool gate_asks(size_t n)
+{
+    return unlikely(n >= BIG_ALLOC || atomic_load_explicit(&alloc_gate, RLX)) && !reshim_guard;
+}
+
+/* memmon's answer: true when an allocation growing memory by n bytes must
+ * fail with ENOMEM (errno kept). */
+HIDDEN bool ask_gate(size_t n);
+
+static inline bool gated(size_t n)
+{
+    return gate_asks(n) && ask_gate(n);
+}
+
+static inline void *enomem(void)
+{
+    errno = ENOMEM;
+    return NULL;
+}
+
+#endif
