@@ -45,6 +45,7 @@ struct slot {
     _Atomic int owner; /* fd + 1; 0 free */
     uint16_t gen;
     uint32_t len;
+    uint32_t mark; /* how far its bytes were judged (replay_classify) */
 };
 
 struct replay_fd *reshim_replay_tab;
@@ -174,6 +175,7 @@ static unsigned slot_claim(int fd, uint16_t gen)
         }
         slots[i].gen = gen;
         slots[i].len = 0;
+        slots[i].mark = 0;
         return i;
     }
     return SLOT_NONE;
@@ -264,6 +266,10 @@ static void note_sent(struct replay_fd *rf, int fd, const struct iovec *iov, int
     } else {
         unsigned char *m = slot_mem(slot) + have;
         size_t left = r;
+        if (cnt == 1) { /* send, write: one buffer */
+            memcpy(m, iov[0].iov_base, left);
+            left = 0;
+        }
         for (int i = 0; i < cnt && left; i++) {
             size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
             memcpy(m, iov[i].iov_base, n);
@@ -272,7 +278,8 @@ static void note_sent(struct replay_fd *rf, int fd, const struct iovec *iov, int
         }
         slots[slot].len = have + (uint32_t)r;
         held_add((int64_t)r);
-        v = replay_classify(slot_mem(slot), slots[slot].len, st == RS_FRESH || W_KIND(w) == RK_HELLO);
+        v = replay_classify(slot_mem(slot), slots[slot].len, st == RS_FRESH || W_KIND(w) == RK_HELLO,
+                            &slots[slot].mark);
     }
     uint32_t nw;
     switch (v) {
