@@ -18,17 +18,17 @@
 #include "stats.h"
 #include "sys.h"
 
-static _Atomic uint64_t *table;
+_Atomic uint64_t *reshim_fdtab;
 static _Atomic unsigned highest; /* highest fd ever stored, bounds close_range */
 
 int fdtab_init(void)
 {
-    if (table)
+    if (reshim_fdtab)
         return 0;
     void *p = sys_map(FDTAB_MAX * sizeof(uint64_t));
     if (!p)
         return -1;
-    table = p;
+    reshim_fdtab = p;
     return 0;
 }
 
@@ -38,39 +38,18 @@ static uint64_t pack(struct fdinfo i)
            (uint64_t)i.phase << 24 | (uint64_t)i.dest << 32 | (uint64_t)i.gen << 48;
 }
 
-static struct fdinfo unpack(uint64_t v)
-{
-    struct fdinfo i = {
-        .kind = (uint8_t)v,
-        .family = (uint8_t)(v >> 8),
-        .stype = (uint8_t)(v >> 16),
-        .phase = (uint8_t)(v >> 24),
-        .dest = (uint16_t)(v >> 32),
-        .gen = (uint16_t)(v >> 48),
-    };
-    return i;
-}
-
 static inline bool in_range(int fd)
 {
-    return table && fd >= 0 && (unsigned)fd < FDTAB_MAX;
-}
-
-struct fdinfo fdtab_get(int fd)
-{
-    struct fdinfo none = {0};
-    if (!in_range(fd))
-        return none;
-    return unpack(atomic_load_explicit(&table[fd], memory_order_acquire));
+    return reshim_fdtab && fd >= 0 && (unsigned)fd < FDTAB_MAX;
 }
 
 static void store(int fd, struct fdinfo info)
 {
     if (!in_range(fd) || reshim_in_foreign_child())
         return;
-    uint64_t old = atomic_load_explicit(&table[fd], memory_order_relaxed);
-    info.gen = (uint16_t)(unpack(old).gen + 1);
-    atomic_store_explicit(&table[fd], pack(info), memory_order_release);
+    uint64_t old = atomic_load_explicit(&reshim_fdtab[fd], memory_order_relaxed);
+    info.gen = (uint16_t)(fdtab_unpack(old).gen + 1);
+    atomic_store_explicit(&reshim_fdtab[fd], pack(info), memory_order_release);
     unsigned h = atomic_load_explicit(&highest, memory_order_relaxed);
     while ((unsigned)fd > h &&
            !atomic_compare_exchange_weak_explicit(&highest, &h, (unsigned)fd,
@@ -94,14 +73,14 @@ bool fdtab_update(int fd, uint16_t gen, uint8_t phase, uint16_t dest)
 {
     if (!in_range(fd) || reshim_in_foreign_child())
         return false;
-    uint64_t old = atomic_load_explicit(&table[fd], memory_order_relaxed);
+    uint64_t old = atomic_load_explicit(&reshim_fdtab[fd], memory_order_relaxed);
     for (;;) {
-        struct fdinfo i = unpack(old);
+        struct fdinfo i = fdtab_unpack(old);
         if (i.gen != gen)
             return false;
         i.phase = phase;
         i.dest = dest;
-        if (atomic_compare_exchange_weak_explicit(&table[fd], &old, pack(i),
+        if (atomic_compare_exchange_weak_explicit(&reshim_fdtab[fd], &old, pack(i),
                                                   memory_order_release, memory_order_relaxed))
             return true;
     }

@@ -6,6 +6,7 @@
 #ifndef RESHIM_FDTAB_H
 #define RESHIM_FDTAB_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,8 +31,31 @@ struct fdinfo {
 };
 
 int fdtab_init(void);
+
+/* The table (fdtab.c's; read here so that the hot path's lookup is inline). */
+extern _Atomic uint64_t *reshim_fdtab __attribute__((visibility("hidden")));
+
+static inline struct fdinfo fdtab_unpack(uint64_t v)
+{
+    struct fdinfo i = {
+        .kind = (uint8_t)v,
+        .family = (uint8_t)(v >> 8),
+        .stype = (uint8_t)(v >> 16),
+        .phase = (uint8_t)(v >> 24),
+        .dest = (uint16_t)(v >> 32),
+        .gen = (uint16_t)(v >> 48),
+    };
+    return i;
+}
+
 /* The entry as stored; kind FD_UNKNOWN for fds never seen (or out of range). */
-struct fdinfo fdtab_get(int fd);
+static inline struct fdinfo fdtab_get(int fd)
+{
+    struct fdinfo none = {0};
+    if (!reshim_fdtab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
+        return none;
+    return fdtab_unpack(atomic_load_explicit(&reshim_fdtab[fd], memory_order_acquire));
+}
 /* As fdtab_get, but an unknown fd is examined (fstat, SO_DOMAIN, SO_TYPE,
  * peer) and the answer stored. */
 struct fdinfo fdtab_classify(int fd);

@@ -24,8 +24,11 @@
 
 #define DATA_RETRIES 3
 
-static void account(int fd, struct fdinfo fi, enum net_class cls, ssize_t r, int err,
-                    unsigned retries)
+/* Inlined: on every data call, a call's prologue and epilogue cost as much
+ * as the counting. */
+static inline __attribute__((always_inline)) void account(int fd, struct fdinfo fi,
+                                                         enum net_class cls, ssize_t r,
+                                                         int err, unsigned retries)
 {
     struct net_counters *g = &reshim_stats.net[cls];
     struct dest_slot *ds = fi.dest ? reshim_dest(fi.dest) : NULL;
@@ -130,7 +133,8 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
             e_ = r_ < 0 ? errno : 0;                                               \
         }                                                                          \
         if (unlikely(rf_ != NULL)) {                                               \
-            struct replay_call rc_ = {0};                                          \
+            struct replay_call rc_; /* the session inside: begun when needed */    \
+            rc_.active = false;                                                    \
             int v_;                                                                \
             while ((v_ = replay_after(rf_, &rc_, fd, fi_, (cls), r_, e_, (iov),    \
                                       (cnt), (msgflags))) == RA_REDO) {            \
@@ -143,7 +147,8 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
             }                                                                      \
         }                                                                          \
         account(fd, fi_, (cls), r_, e_, tries_);                                   \
-        errno = e_ ? e_ : errno;                                                   \
+        if (e_)                                                                    \
+            errno = e_;                                                            \
         return r_;                                                                 \
     } while (0)
 

@@ -181,17 +181,25 @@ static struct epreg1 *epreg_of(int fd, int epfd, bool make)
     return free_one ? free_one : &epregs[fd].set[0];
 }
 
-int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+/* The general case of nb_epoll_ctl (r: fd's record on epfd, if known). */
+static __attribute__((noinline)) int epoll_ctl_general(int epfd, int op, int fd,
+                                                       struct epoll_event *ev, struct epreg1 *r)
 {
-    if (fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child() || !epregs_map())
+    if (fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return real_epoll_ctl(epfd, op, fd, ev);
-    struct epreg1 *r = epreg_of(fd, epfd, false);
+    /* A known registration is changed as the kernel's is: a vfork child
+     * shares the epoll instance, so the record stays true to it. Only a new
+     * record (or the table's first mapping) is for the process that owns
+     * the memory: asked last, it costs a system call. */
+    if (!r && (reshim_in_foreign_child() || !epregs_map()))
+        return real_epoll_ctl(epfd, op, fd, ev);
     bool ours = r && atomic_load(&r->suspended);
     if (ours && op == EPOLL_CTL_ADD) {
         errno = EEXIST; /* it is registered, only held out of the set by reshim */
         return -1;
     }
-    if (!ours && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && nb_masked(fd)) {
+    if (!ours && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev &&
+        atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) && nb_masked(fd)) {
         /* Registered during a backoff: added when the socket reconnects. A
          * DEL first gets the kernel's verdict on epfd and fd (EBADF, EINVAL,
          * ENOENT for a MOD of nothing, or "was there" for an ADD). */
@@ -220,6 +228,14 @@ int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     }
     if (!ev)
         return 0;
+    if (r) {
+        /* Known on this epfd: only what it asks for changes, in place. */
+        atomic_store_explicit(&r->events, ev->events, memory_order_release);
+        atomic_store_explicit(&r->data, ev->data.u64, memory_order_release);
+        if (ours != (atomic_load_explicit(&r->suspended, memory_order_relaxed) != 0))
+            atomic_store(&r->suspended, ours ? 1 : 0);
+        return 0;
+    }
     if (epfd >= 0 && (unsigned)epfd < FDTAB_MAX)
         atomic_store(&epregs[epfd].is_epfd, 1);
     unsigned ehw = atomic_load(&epregs_hw);
@@ -236,6 +252,24 @@ int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     while ((unsigned)fd > hw && !atomic_compare_exchange_weak(&epregs_hw, &hw, (unsigned)fd))
         ;
     return 0;
+}
+
+int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    struct epreg1 *r =
+        epregs && fd >= 0 && (unsigned)fd < FDTAB_MAX ? epreg_of(fd, epfd, false) : NULL;
+    if (r && op == EPOLL_CTL_MOD && ev && !atomic_load_explicit(&r->suspended, memory_order_relaxed) &&
+        !atomic_load_explicit(&reshim_nb_active, memory_order_relaxed)) {
+        /* An event loop's MOD on every request, in short: what the general
+         * case does when reshim holds nothing out of the set. */
+        int rc = real_epoll_ctl(epfd, op, fd, ev);
+        if (rc == 0) {
+            atomic_store_explicit(&r->events, ev->events, memory_order_release);
+            atomic_store_explicit(&r->data, ev->data.u64, memory_order_release);
+        }
+        return rc;
+    }
+    return epoll_ctl_general(epfd, op, fd, ev, r);
 }
 
 /* Takes fd out of its epoll sets for a backoff (epoll reports EPOLLHUP even

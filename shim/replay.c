@@ -42,9 +42,9 @@ struct dest_addr {
 static struct dest_addr dest_addrs[DEST_SLOTS];
 
 struct slot {
-    _Atomic int owner; /* fd + 1; 0 free */
-    uint16_t gen;
+    _Atomic uint64_t owner; /* its connection: fd + 1 | fdtab generation << 32; 0 free */
     uint32_t len;
+    uint32_t mark; /* how far its bytes were judged (replay_classify) */
 };
 
 struct replay_fd *reshim_replay_tab;
@@ -151,29 +151,28 @@ static void slot_release(unsigned i)
     atomic_store_explicit(&slots[i].owner, 0, memory_order_release);
 }
 
-/* A free slot for fd, or one whose fd was closed without reshim seeing it. */
+/* A free slot for fd, or one whose fd was closed without reshim seeing it.
+ * A slot is its connection's from the moment it is claimed, before the
+ * fd's word names it: only a closed or reused number gives it up. */
 static unsigned slot_claim(int fd, uint16_t gen)
 {
+    uint64_t mine = (uint64_t)gen << 32 | (uint32_t)(fd + 1);
     unsigned n = atomic_load(&nslots);
-    unsigned start = (unsigned)fd % (n ? n : 1);
-    for (unsigned k = 0; k < n; k++) {
-        unsigned i = (start + k) % n;
-        int cur = atomic_load_explicit(&slots[i].owner, RLX);
+    unsigned i = n ? (unsigned)fd % n : 0;
+    for (unsigned k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
+        uint64_t cur = atomic_load_explicit(&slots[i].owner, RLX);
         if (cur) {
-            struct replay_fd *o = &replay_tab()[cur - 1];
-            uint32_t ow = atomic_load(&o->word);
-            if (ow && W_GEN(ow) == slots[i].gen && fdtab_get(cur - 1).gen == slots[i].gen &&
-                W_SLOT(ow) == i)
+            if (fdtab_get((int)(uint32_t)cur - 1).gen == (uint16_t)(cur >> 32))
                 continue;
             /* The owner's number was closed or reused: take its slot. */
-            if (!atomic_compare_exchange_strong(&slots[i].owner, &cur, fd + 1))
+            if (!atomic_compare_exchange_strong(&slots[i].owner, &cur, mine))
                 continue;
             held_add(-(int64_t)slots[i].len);
-        } else if (!atomic_compare_exchange_strong(&slots[i].owner, &cur, fd + 1)) {
+        } else if (!atomic_compare_exchange_strong(&slots[i].owner, &cur, mine)) {
             continue;
         }
-        slots[i].gen = gen;
         slots[i].len = 0;
+        slots[i].mark = 0;
         return i;
     }
     return SLOT_NONE;
@@ -264,6 +263,10 @@ static void note_sent(struct replay_fd *rf, int fd, const struct iovec *iov, int
     } else {
         unsigned char *m = slot_mem(slot) + have;
         size_t left = r;
+        if (cnt == 1) { /* send, write: one buffer */
+            memcpy(m, iov[0].iov_base, left);
+            left = 0;
+        }
         for (int i = 0; i < cnt && left; i++) {
             size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
             memcpy(m, iov[i].iov_base, n);
@@ -272,7 +275,8 @@ static void note_sent(struct replay_fd *rf, int fd, const struct iovec *iov, int
         }
         slots[slot].len = have + (uint32_t)r;
         held_add((int64_t)r);
-        v = replay_classify(slot_mem(slot), slots[slot].len, st == RS_FRESH || W_KIND(w) == RK_HELLO);
+        v = replay_classify(slot_mem(slot), slots[slot].len, st == RS_FRESH || W_KIND(w) == RK_HELLO,
+                            &slots[slot].mark);
     }
     uint32_t nw;
     switch (v) {

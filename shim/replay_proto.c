@@ -3,8 +3,12 @@
  * replayable, since the peer cannot act on half a request. */
 #include "replay_proto.h"
 
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct method {
     const char *name;
@@ -49,8 +53,7 @@ static enum rp_verdict method_verdict(const unsigned char *b, size_t n, bool com
 /* Is the header line line[0..len) the field name (lower case, nl bytes)? */
 static bool header_is(const unsigned char *line, size_t len, const char *name, size_t nl)
 {
-    return len > nl && line[nl] == ':' && (line[0] | 0x20) == (unsigned char)name[0] &&
-           strncasecmp((const char *)line, name, nl) == 0;
+    return len > nl && line[nl] == ':' && strncasecmp((const char *)line, name, nl) == 0;
 }
 #define HEADER_IS(line, len, lit) header_is(line, len, lit, sizeof lit - 1)
 
@@ -72,19 +75,111 @@ static bool zero_length(const unsigned char *line, size_t len)
     return digit && i == len;
 }
 
-static enum rp_verdict http(const unsigned char *b, size_t n)
+/* The verdict a complete header line gives the request: only four fields
+ * matter (their first letters tell which one it can be), any other goes on. */
+static enum rp_verdict header(const unsigned char *line, size_t len)
 {
-    /* request-line = method SP request-target SP HTTP-version CRLF */
-    size_t i = 0;
-    while (i < n && b[i] >= 'A' && b[i] <= 'Z')
+    switch (line[0] | 0x20) {
+    case 'u': /* the connection may become another protocol */
+        return HEADER_IS(line, len, "upgrade") ? RP_NEVER : RP_HTTP;
+    case 't':
+        return HEADER_IS(line, len, "transfer-encoding") ? RP_SKIP : RP_HTTP;
+    case 'e':
+        return HEADER_IS(line, len, "expect") ? RP_SKIP : RP_HTTP;
+    case 'c':
+        return HEADER_IS(line, len, "content-length") && !zero_length(line, len) ? RP_SKIP
+                                                                                  : RP_HTTP;
+    }
+    return RP_HTTP;
+}
+
+/* The first CR or LF in b[i..n), or n: sixteen bytes at a time where SSE2
+ * is there (every x86-64), then eight (the rest of 8-15 bytes, and the
+ * whole scan elsewhere), then one. A request's header section is scanned
+ * once, where a search for CR and another for a bare LF before it cost two
+ * calls a line. */
+#define BYTES8(c) (0x0101010101010101ull * (unsigned char)(c))
+static inline uint64_t zero_bytes(uint64_t v) /* 0x80 in exactly the bytes of v that are 0 */
+{
+    const uint64_t low7 = BYTES8(0x7f);
+    return ~(((v & low7) + low7) | v | low7);
+}
+
+static inline size_t next_crlf(const unsigned char *b, size_t i, size_t n)
+{
+#ifdef __SSE2__
+    const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+    for (; n - i >= 16; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf)));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    for (; n - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, b + i, sizeof x);
+        uint64_t m = zero_bytes(x ^ BYTES8('\r')) | zero_bytes(x ^ BYTES8('\n'));
+        if (m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (size_t)__builtin_ctzll(m) / 8;
+#else
+            return i + (size_t)__builtin_clzll(m) / 8;
+#endif
+        }
+    }
+    while (i < n && b[i] != '\r' && b[i] != '\n')
         i++;
+    return i;
+}
+
+/* The end of the line at b[i..n): the offset of its CRLF; n while it is
+ * still coming (not acted on yet); LINE_BAD at a bare LF or CR (not a
+ * client reshim knows). */
+#define LINE_BAD SIZE_MAX
+static inline size_t line_end(const unsigned char *b, size_t i, size_t n)
+{
+    i = next_crlf(b, i, n);
     if (i == n)
-        return method_verdict(b, n, false);
-    if (b[i] != ' ' || i == 0)
-        return RP_NEVER;
-    enum rp_verdict mv = method_verdict(b, i, true);
-    if (mv != RP_HTTP)
-        return mv;
+        return n;
+    if (b[i] == '\n')
+        return LINE_BAD;
+    if (i + 1 == n)
+        return n;
+    return b[i + 1] == '\n' ? i : LINE_BAD;
+}
+
+/* Where a later call may take up the judging of these bytes and more: the
+ * start of the header line in front of which everything was judged (only
+ * once the request line is through). */
+static enum rp_verdict resumable(uint32_t *mark, size_t at)
+{
+    if (mark)
+        *mark = (uint32_t)at;
+    return RP_HTTP;
+}
+
+/* request-line = method SP request-target SP HTTP-version CRLF. RP_HTTP
+ * with *end past its CRLF when it is complete and a safe method's; else the
+ * verdict on all of b (*end 0). */
+static enum rp_verdict request_line(const unsigned char *b, size_t n, size_t *end)
+{
+    size_t i = 0;
+    *end = 0;
+    if (n >= 4 && memcmp(b, "GET ", 4) == 0) { /* the common method, at once */
+        i = 3;
+    } else {
+        while (i < n && b[i] >= 'A' && b[i] <= 'Z')
+            i++;
+        if (i == n)
+            return method_verdict(b, n, false);
+        if (b[i] != ' ' || i == 0)
+            return RP_NEVER;
+        enum rp_verdict mv = method_verdict(b, i, true);
+        if (mv != RP_HTTP)
+            return mv;
+    }
     size_t t = ++i;
     while (i < n && b[i] > ' ' && b[i] < 0x7f)
         i++;
@@ -94,50 +189,55 @@ static enum rp_verdict http(const unsigned char *b, size_t n)
         return RP_NEVER;
     i++;
     static const char ver[] = "HTTP/1.";
-    for (size_t k = 0; k < sizeof ver - 1; k++, i++) {
-        if (i == n)
-            return RP_HTTP;
-        if (b[i] != (unsigned char)ver[k])
-            return RP_NEVER;
+    if (n - i < sizeof ver - 1) {
+        for (size_t k = 0; i < n; k++, i++)
+            if (b[i] != (unsigned char)ver[k])
+                return RP_NEVER;
+        return RP_HTTP;
     }
+    if (memcmp(b + i, ver, sizeof ver - 1) != 0) /* all of it there: one comparison */
+        return RP_NEVER;
+    i += sizeof ver - 1;
     if (i == n)
         return RP_HTTP;
     if (b[i] != '0' && b[i] != '1')
         return RP_NEVER;
     i++;
-    /* Then CRLF, header lines each ending in CRLF, and an empty line. */
-    bool request_line = true;
+    size_t e = line_end(b, i, n);
+    if (e == n)
+        return RP_HTTP;
+    if (e != i)
+        return RP_NEVER; /* "HTTP/1.1x", or a bare CR or LF */
+    *end = i + 2;
+    return RP_HTTP;
+}
+
+static enum rp_verdict http(const unsigned char *b, size_t n, uint32_t *mark)
+{
+    size_t i;
+    if (mark && *mark && *mark <= n) {
+        i = *mark; /* the request line and the header lines before it were judged */
+    } else {
+        enum rp_verdict v = request_line(b, n, &i);
+        if (!i)
+            return v;
+    }
+    /* Then header lines each ending in CRLF, and an empty line. */
     for (;;) {
         if (i == n)
-            return RP_HTTP;
-        size_t ls = i;
-        const unsigned char *cr = memchr(b + i, '\r', n - i);
-        size_t end = cr ? (size_t)(cr - b) : n;
-        if (memchr(b + i, '\n', end - i))
-            return RP_NEVER; /* a bare LF: not a client reshim knows */
-        i = end;
-        if (i == n)
-            return RP_HTTP; /* a header line still coming: not acted on yet */
-        if (i + 1 == n)
-            return RP_HTTP;
-        if (b[i + 1] != '\n')
+            return resumable(mark, i);
+        size_t ls = i, e = line_end(b, i, n);
+        if (e == n)
+            return resumable(mark, ls); /* a header line still coming: not acted on yet */
+        if (e == LINE_BAD)
             return RP_NEVER;
-        size_t len = i - ls;
-        i += 2;
-        if (request_line) {
-            if (len)
-                return RP_NEVER; /* "HTTP/1.1x" */
-            request_line = false;
-            continue;
-        }
+        size_t len = e - ls;
+        i = e + 2;
         if (len == 0) /* the end of the header section */
-            return i == n ? RP_HTTP : RP_NEVER; /* more: a second request pipelined */
-        const unsigned char *line = b + ls;
-        if (HEADER_IS(line, len, "upgrade"))
-            return RP_NEVER; /* the connection may become another protocol */
-        if (HEADER_IS(line, len, "transfer-encoding") || HEADER_IS(line, len, "expect") ||
-            (HEADER_IS(line, len, "content-length") && !zero_length(line, len)))
-            return RP_SKIP;
+            return i == n ? resumable(mark, ls) : RP_NEVER; /* more: a second request pipelined */
+        enum rp_verdict hv = header(b + ls, len);
+        if (hv != RP_HTTP)
+            return hv;
     }
 }
 
@@ -178,13 +278,13 @@ static enum rp_verdict tls(const unsigned char *b, size_t n)
     return RP_HELLO;
 }
 
-enum rp_verdict replay_classify(const unsigned char *b, size_t n, bool first)
+enum rp_verdict replay_classify(const unsigned char *b, size_t n, bool first, uint32_t *mark)
 {
     if (n == 0)
         return RP_HTTP; /* nothing yet: the next bytes decide */
     if (b[0] == 22)
         return first ? tls(b, n) : RP_NEVER;
-    return http(b, n);
+    return http(b, n, mark);
 }
 
 const char *replay_verdict_name(enum rp_verdict v)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum rp_verdict {
     RP_HTTP,   /* one safe bodiless HTTP/1.x request, complete or a prefix of one */
@@ -21,8 +22,12 @@ enum rp_verdict {
 };
 
 /* b[0..n) is everything sent since the last byte received. first: nothing
- * was ever received on this connection (a ClientHello counts only then). */
-enum rp_verdict replay_classify(const unsigned char *b, size_t n, bool first);
+ * was ever received on this connection (a ClientHello counts only then).
+ * mark (NULL: judge from the start): 0 for the first call on these bytes;
+ * on RP_HTTP it is set to where the next call, given the same bytes and
+ * more after them, takes up the judging (a request sent in pieces is read
+ * once, not again from its start at each piece). */
+enum rp_verdict replay_classify(const unsigned char *b, size_t n, bool first, uint32_t *mark);
 
 const char *replay_verdict_name(enum rp_verdict v);
 
