@@ -7,7 +7,10 @@
  * below both (alloc_gate_set), with the other switches of the fast path.
  * So alloc.c and alloc_map.c call this file, this file calls memmon.c, and
  * memmon.c calls alloc_next.c and alloc_count.c: every call goes downward
- * (alloc_impl.h has the whole layer).
+ * (alloc_impl.h has the whole layer). Lazy init at a slow point of the
+ * allocation layer (a growth step, a large request) is started here, never
+ * in memmon.c: lifecycle.c calls memmon (its exit summary), so memmon
+ * must not call lifecycle.c back.
  *
  * Only the slow path comes here (gated() and count_alloc's growth test are
  * inline, alloc_impl.h); both functions keep errno, and neither runs inside
@@ -33,6 +36,11 @@ __attribute__((noinline)) void growth_point(size_t sz)
 __attribute__((noinline)) bool ask_gate(size_t n)
 {
     int saved = errno; /* the caller sets ENOMEM itself when denied */
+    /* A large request is a slow point too (the budget may be asked before
+     * any growth step): init here, as above, so that memmon never calls up
+     * into lifecycle.c. reshim_init_slow keeps errno. */
+    if (atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
+        reshim_init_slow();
     bool deny = memmon_deny(n);
     errno = saved;
     return deny;

@@ -5,6 +5,14 @@
  * handed to the app: glibc's (one block per node, the name apart) or musl's
  * (one array of struct aibuf, see copy_for_app).
  *
+ * The cache's own copies live in the shim's own memory (sys_map), never
+ * in the app's allocator: one block per entry (the nodes, their addresses,
+ * the names), kept by the entry and written over in place by its next
+ * answer when that fits (an answer re-resolved costs no system call), a
+ * larger block mapped when not. Only the copies handed to the app
+ * (dns_stale_answer) come from the app's allocator (alloc.h's
+ * reshim_app_*), laid out for its freeaddrinfo.
+ *
  * The entries are a fixed array (64); a uthash index over them finds a
  * lookup's entry by its key (dns_key's packed bytes). uthash (off the hot
  * path: getaddrinfo, a failed connect's RESHIM_DEST check) takes its bucket
@@ -42,8 +50,10 @@ struct dns_entry {
     struct dns_key key;
     uint64_t stored_ns;   /* when the answer was last good */
     uint64_t used_ns;     /* for replacement */
-    struct addrinfo *answer;
-    UT_hash_handle hh;    /* in index_head while used */
+    struct addrinfo *answer; /* the cache's copy, in block */
+    void *block;             /* sys_map'd, kept while the entry is reused */
+    size_t block_len;        /* mapped bytes (whole pages) */
+    UT_hash_handle hh;       /* in index_head while used */
 };
 
 static pthread_mutex_t dns_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,47 +102,6 @@ bool dns_make_key(const char *node, const char *service, const struct addrinfo *
     k->len = (unsigned)(offsetof(struct dns_key, names) - offsetof(struct dns_key, flags) + sl +
                         1 + nl + 1);
     return true;
-}
-
-static void free_list(struct addrinfo *ai)
-{
-    while (ai) {
-        struct addrinfo *next = ai->ai_next;
-        reshim_app_free(ai->ai_canonname);
-        reshim_app_free(ai);
-        ai = next;
-    }
-}
-
-/* A copy laid out as glibc lays out its own: each node and its address in one
- * block, the canonical name in another, so freeaddrinfo() frees it. */
-static struct addrinfo *copy_list(const struct addrinfo *src)
-{
-    struct addrinfo *head = NULL, **tail = &head;
-    for (; src; src = src->ai_next) {
-        struct addrinfo *n = reshim_app_malloc(sizeof *n + src->ai_addrlen);
-        if (!n) {
-            free_list(head);
-            return NULL;
-        }
-        *n = *src;
-        n->ai_next = NULL;
-        n->ai_addr = src->ai_addr ? (struct sockaddr *)(n + 1) : NULL;
-        if (src->ai_addr)
-            memcpy(n->ai_addr, src->ai_addr, src->ai_addrlen);
-        n->ai_canonname = NULL;
-        if (src->ai_canonname) {
-            n->ai_canonname = strdup(src->ai_canonname);
-            if (!n->ai_canonname) {
-                reshim_app_free(n);
-                free_list(head);
-                return NULL;
-            }
-        }
-        *tail = n;
-        tail = &n->ai_next;
-    }
-    return head;
 }
 
 #ifdef RESHIM_MUSL
@@ -184,19 +153,105 @@ static struct addrinfo *copy_for_app(const struct addrinfo *src)
     return &out[0].ai;
 }
 #else
-#define copy_for_app copy_list /* glibc: freeaddrinfo frees node by node */
+static void free_list(struct addrinfo *ai)
+{
+    while (ai) {
+        struct addrinfo *next = ai->ai_next;
+        reshim_app_free(ai->ai_canonname);
+        reshim_app_free(ai);
+        ai = next;
+    }
+}
+
+/* glibc's layout: each node and its address in one block, the canonical
+ * name in another, so that its freeaddrinfo() (node by node) frees it. */
+static struct addrinfo *copy_for_app(const struct addrinfo *src)
+{
+    struct addrinfo *head = NULL, **tail = &head;
+    for (; src; src = src->ai_next) {
+        struct addrinfo *n = reshim_app_malloc(sizeof *n + src->ai_addrlen);
+        if (!n) {
+            free_list(head);
+            return NULL;
+        }
+        *n = *src;
+        n->ai_next = NULL;
+        n->ai_addr = src->ai_addr ? (struct sockaddr *)(n + 1) : NULL;
+        if (src->ai_addr)
+            memcpy(n->ai_addr, src->ai_addr, src->ai_addrlen);
+        n->ai_canonname = NULL;
+        if (src->ai_canonname) {
+            size_t len = strlen(src->ai_canonname) + 1;
+            n->ai_canonname = reshim_app_malloc(len);
+            if (n->ai_canonname)
+                memcpy(n->ai_canonname, src->ai_canonname, len);
+            if (!n->ai_canonname) {
+                reshim_app_free(n);
+                free_list(head);
+                return NULL;
+            }
+        }
+        *tail = n;
+        tail = &n->ai_next;
+    }
+    return head;
+}
 #endif
+
+/* The cache's own copy of an answer: one block of the shim's own memory
+ * holding the nodes, then their addresses (8-byte aligned), then the
+ * canonical names. stored_bytes: its size (0 for no answer). */
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+static size_t stored_bytes(const struct addrinfo *src)
+{
+    size_t n = 0;
+    for (; src; src = src->ai_next) {
+        n += sizeof(struct addrinfo);
+        if (src->ai_addr)
+            n += ALIGN8(src->ai_addrlen);
+        if (src->ai_canonname)
+            n += strlen(src->ai_canonname) + 1;
+    }
+    return n;
+}
+
+static struct addrinfo *stored_fill(void *block, const struct addrinfo *src)
+{
+    size_t nodes = 0;
+    for (const struct addrinfo *a = src; a; a = a->ai_next)
+        nodes++;
+    struct addrinfo *out = block;
+    char *at = (char *)(out + nodes);
+    for (size_t i = 0; src; src = src->ai_next, i++) {
+        out[i] = *src;
+        out[i].ai_next = i + 1 < nodes ? &out[i + 1] : NULL;
+        if (src->ai_addr) {
+            out[i].ai_addr = (struct sockaddr *)at;
+            memcpy(at, src->ai_addr, src->ai_addrlen);
+            at += ALIGN8(src->ai_addrlen);
+        }
+    }
+    for (size_t i = 0; i < nodes; i++)
+        if (out[i].ai_canonname) {
+            size_t len = strlen(out[i].ai_canonname) + 1;
+            out[i].ai_canonname = memcpy(at, out[i].ai_canonname, len);
+            at += len;
+        }
+    return out;
+}
 
 void dns_remember(const struct dns_key *k, const struct addrinfo *answer)
 {
-    struct addrinfo *copy = copy_list(answer);
-    if (!copy)
+    size_t need = stored_bytes(answer);
+    if (!need)
         return;
     uint64_t now = reshim_now_ns();
-    struct addrinfo *old = NULL;
+    void *unmap = NULL;
+    size_t unmap_len = 0;
     pthread_mutex_lock(&dns_lock);
     struct dns_entry *slot = find(k);
-    if (!slot) { /* a new key: the first unused entry, else the least recently used */
+    bool fresh = !slot;
+    if (fresh) { /* a new key: the first unused entry, else the least recently used */
         struct dns_entry *unused = NULL, *oldest = NULL;
         for (int i = 0; i < DNS_CACHE_SLOTS && !unused; i++) {
             struct dns_entry *e = &cache[i];
@@ -206,27 +261,37 @@ void dns_remember(const struct dns_key *k, const struct addrinfo *answer)
                 oldest = e;
         }
         slot = unused ? unused : oldest;
+    }
+    if (slot->block_len < need) { /* the entry's block is too small: a larger one */
+        void *block = sys_map(need);
+        if (!block) { /* no memory: nothing changes, not cached */
+            pthread_mutex_unlock(&dns_lock);
+            return;
+        }
+        unmap = slot->block;
+        unmap_len = slot->block_len;
+        slot->block = block;
+        slot->block_len = sys_page_round(need);
+        slot->answer = NULL;
+    }
+    if (fresh) {
         if (slot->used) {
             HASH_DELETE(hh, index_head, slot);
-            old = slot->answer;
             slot->used = false;
         }
         slot->key = *k;
         HASH_ADD_KEYPTR(hh, index_head, KEY_AT(&slot->key), slot->key.len, slot);
-        if (!slot->hh.tbl) { /* no memory for the index: not cached */
+        if (!slot->hh.tbl) { /* no memory for the index: not cached (the block is kept) */
             pthread_mutex_unlock(&dns_lock);
-            free_list(old);
-            free_list(copy);
+            sys_unmap(unmap, unmap_len);
             return;
         }
-    } else {
-        old = slot->answer;
     }
+    slot->answer = stored_fill(slot->block, answer);
     slot->used = true;
     slot->stored_ns = slot->used_ns = now;
-    slot->answer = copy;
     pthread_mutex_unlock(&dns_lock);
-    free_list(old);
+    sys_unmap(unmap, unmap_len);
 }
 
 struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age)

@@ -45,7 +45,6 @@
 #include "config.h"
 #include "atfork.h"
 #include "log.h"
-#include "pyheap.h"
 #include "snapshot.h"
 #include "sys.h"
 
@@ -64,6 +63,8 @@ static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 static TLS_IE int forced;    /* the next decision is a sample (heap_force_begin) */
 static TLS_IE int64_t forced_left; /* the countdown put aside meanwhile */
+TLS_IE int heap_in_py_hook;
+static const struct heap_py_ops *py; /* pyheap.c's, from heapprof_init */
 
 struct hs_live heap_addrs;
 static struct hs_sites sites;
@@ -276,7 +277,7 @@ static void unlock(void)
  * interpreter's allocator (python); the site, the live address. */
 static void record(void *p, size_t n, bool python)
 {
-    if (!python && pyheap_in_hook)
+    if (!python && heap_in_py_hook)
         return; /* made inside a hook on the interpreter's allocator, which decided for it */
     int saved = errno;
     GUARD_ENTER(); /* the unwinder's own calls pass straight through */
@@ -284,9 +285,9 @@ static void record(void *p, size_t n, bool python)
     int nf = capture(f, DEPTH);
     struct py_stack ps = {.n = 0};
     if (python)
-        pyheap_stack(&ps, in_signal(f, nf));
+        py->stack(&ps, in_signal(f, nf));
     else
-        pyheap_maybe_hook();
+        py->maybe_hook();
     uint64_t h = hs_stack_hash(f, nf);
     for (int i = 0; i < ps.n; i++) {
         h = hs_str_hash(ps.f[i].file, ps.f[i].file_len, h);
@@ -310,7 +311,7 @@ static void record(void *p, size_t n, bool python)
         hs_site_account(&sites, site, n, rate, +1);
     }
     unlock();
-    pyheap_release(&ps);
+    py->release(&ps);
     GUARD_LEAVE();
     errno = saved;
 }
@@ -395,7 +396,7 @@ static void go_off(const char *why)
     atomic_store_explicit(&hp_state, HP_OFF, memory_order_release);
 }
 
-void heapprof_init(const struct reshim_config *cfg)
+void heapprof_init(const struct reshim_config *cfg, const struct heap_py_ops *py_ops)
 {
     if (!cfg->heap_sample_bytes) {
         go_off("heap sampling is off (RESHIM_HEAP_SAMPLE=0)");
@@ -403,7 +404,8 @@ void heapprof_init(const struct reshim_config *cfg)
     }
     rate = cfg->heap_sample_bytes;
     want_unwinder = cfg->heap_unwinder;
-    pyheap_init(cfg->heap_python);
+    py = py_ops;
+    py->init(cfg->heap_python);
     atomic_store_explicit(&hp_state, HP_PENDING, memory_order_release);
 }
 
@@ -450,7 +452,7 @@ static bool setup(void)
     hs_strs_init(&strs, str_mem, STR_CAP, STR_SLOTS);
     uintptr_t f[DEPTH];
     capture(f, DEPTH);
-    pyheap_probe();
+    py->probe();
     atomic_store_explicit(&hp_state, HP_ON, memory_order_release);
 out:
     GUARD_LEAVE();
@@ -606,7 +608,7 @@ bool heapprof_json(struct sbuf *b, unsigned n)
     h.other_samples = atomic_load_explicit(&sites.overflowed, RLX);
     h.dropped = atomic_load_explicit(&sites.dropped, RLX);
     snap_word(h.unwinder, sizeof h.unwinder, unwinder_name);
-    snap_word(h.python, sizeof h.python, pyheap_state());
+    snap_word(h.python, sizeof h.python, py->state());
     h.profiler_resident_bytes = resident(site_mem, site_mem_len) +
                                 resident(live_mem, live_mem_len) + resident(str_mem, str_mem_len);
     snap_heap_json(&h, b);

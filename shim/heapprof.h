@@ -24,11 +24,52 @@
 struct sbuf;
 struct reshim_config;
 
+/* Python stacks (pyheap.c, above this file: its hooks on the interpreter's
+ * allocator call down into the countdown and heap_record_py, as alloc.c
+ * does with heap_due and heap_record). What the profiler needs of it is
+ * handed in at init (heapprof_init), so that this file never calls up. */
+#define PY_DEPTH 16 /* Python frames kept per stack */
+
+/* One Python frame; the strings stay valid until the stack's release(). */
+struct py_frame {
+    const char *file, *func;
+    size_t file_len, func_len;
+    int line;
+};
+
+struct py_stack {
+    int n;
+    struct py_frame f[PY_DEPTH];
+    void *refs[2 * PY_DEPTH]; /* the strings' objects, released after use */
+    int nrefs;
+    void *exc[3]; /* the exception being raised, put back after the walk */
+    bool saved;
+};
+
+struct heap_py_ops {
+    void (*init)(bool on);   /* at heapprof_init, sampling on: RESHIM_HEAP_PYTHON */
+    void (*probe)(void);     /* at set-up (under the guard): a CPython 3.9+ process? */
+    void (*maybe_hook)(void); /* on a native sample: hook the interpreter's allocator */
+    /* The Python stack of a sample taken in the interpreter's allocator
+     * (0 frames unless safe to read); release() once the strings are copied. */
+    int (*stack)(struct py_stack *s, bool in_signal);
+    void (*release)(struct py_stack *s);
+    const char *(*state)(void); /* for the `heap` answer */
+};
+
+/* >0 while a hook on the interpreter's allocator (pyheap.c) calls the
+ * allocator it wraps with a block that may reach malloc: a malloc sample
+ * then is dropped (the hook decided for that block). */
+extern TLS_IE int heap_in_py_hook;
+
 extern TLS_IE int64_t heap_left; /* bytes until this thread's next sample */
 extern struct hs_live heap_addrs;
 
 HIDDEN bool heap_decide(size_t n); /* the countdown went below 0: sample? */
 HIDDEN void heap_record(void *p, size_t n);
+/* A sample taken in the interpreter's allocator (pyheap.c), with its
+ * Python stack. */
+HIDDEN void heap_record_py(void *p, size_t n);
 HIDDEN void heap_forget(void *p);
 
 /* The countdown alone: true when it went below 0 (then heap_decide(n)
@@ -50,7 +91,7 @@ static inline bool heap_due(size_t n)
  * marks the block (glibc) and free() forgets it: the fast free path looks
  * for marked blocks only. heap_force_begin() before the wrapped call puts
  * the countdown aside and makes the next decision on this thread a sample
- * (recorded by the hook, not by malloc: pyheap_in_hook); heap_force_end()
+ * (recorded by the hook, not by malloc: heap_in_py_hook); heap_force_end()
  * after it puts the countdown back if no call consumed the decision. */
 HIDDEN void heap_force_begin(void);
 HIDDEN void heap_force_end(void);
@@ -74,9 +115,10 @@ struct heap_taken {
 HIDDEN void heap_take(void *p, struct heap_taken *t);
 HIDDEN void heap_restore(void *p, const struct heap_taken *t);
 
-/* Init: takes the rate. The unwinder is found, its tables mapped and it is
+/* Init: takes the rate, and the Python stacks' functions (pyheap_ops).
+ * The unwinder is found, its tables mapped and it is
  * primed at the first sample (or the first `heap` request). */
-HIDDEN void heapprof_init(const struct reshim_config *cfg);
+HIDDEN void heapprof_init(const struct reshim_config *cfg, const struct heap_py_ops *py);
 HIDDEN bool heapprof_on(void);    /* sampling and its tables are up */
 HIDDEN bool heapprof_ready(void); /* the same, setting them up now if sampling is on */
 HIDDEN const char *heapprof_off_reason(void);

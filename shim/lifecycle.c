@@ -23,6 +23,7 @@
 #include "memmon.h"
 #include "real.h"
 #include "heapprof.h"
+#include "pyheap.h"
 #include "reshim.h"
 #include "server.h"
 #include "stats.h"
@@ -142,7 +143,7 @@ void reshim_init_slow(void)
             final = RS_DISABLED;
         } else {
             server_init(env_get, view); /* arms the stats thread's late start */
-            heapprof_init(config);
+            heapprof_init(config, &pyheap_ops);
             LOG_DEBUG("active (version %s)", RESHIM_VERSION);
         }
     }

@@ -413,9 +413,8 @@ bool memmon_deny(size_t n)
     if (atomic_load_explicit(&resolved, memory_order_acquire) != 2) {
         /* A large request before the first growth step: the budget may not
          * be known yet (never resolved before init is done; a large request
-         * is a slow point, where init happens if no real call came first). */
-        if (atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
-            reshim_init_slow();
+         * is a slow point, where alloc_gate.c, above, has initialised if no
+         * real call came first). */
         if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
             return false;
         resolve();

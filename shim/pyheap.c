@@ -26,7 +26,14 @@
  *
  * A sample taken by malloc inside these hooks (a large object: pymalloc
  * passes it to malloc) is dropped by heapprof.c (the hook decides for it:
- * pyheap_in_hook).
+ * heap_in_py_hook).
+ *
+ * Above heapprof.c: these hooks are an allocator's entry points, as alloc.c's
+ * are, and call down into its countdown and record. What heapprof needs of
+ * this file (the probe, hooking, a sample's Python stack, the state word)
+ * it calls through pyheap_ops, handed to it at init by lifecycle.c: a table
+ * rather than a split of this file, because hooking is needed from below
+ * (on a native sample) and is the hooks' own business.
  * Never: holds a lock of ours while calling the interpreter. */
 #define _GNU_SOURCE
 #include "pyheap.h"
@@ -227,21 +234,19 @@ out:
  * hooks, PYTHONMALLOC=debug or -X dev, a block's header moves the address
  * free() sees: such samples are not forgotten.) So free is not hooked: the
  * interpreter's own is installed with the hooks. A call that may reach
- * malloc (a large block, a sampled one, any realloc) holds pyheap_in_hook
+ * malloc (a large block, a sampled one, any realloc) holds heap_in_py_hook
  * while the allocator runs: a malloc sample made inside is dropped
  * (heapprof.c), this hook having decided for it. */
 #define SMALL_MAX 512 /* pymalloc's largest block (3.8 and later) */
-
-TLS_IE int pyheap_in_hook;
 
 static __attribute__((noinline)) void *malloc_slow(const struct py_alloc *o, size_t n)
 {
     bool smp = heap_left < 0 && heap_decide(n);
     if (unlikely(smp))
         heap_force_begin();
-    pyheap_in_hook++;
+    heap_in_py_hook++;
     void *p = o->malloc(o->ctx, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
-    pyheap_in_hook--;
+    heap_in_py_hook--;
     if (unlikely(smp))
         heap_force_end();
     if (unlikely(smp) && p)
@@ -256,10 +261,10 @@ static __attribute__((noinline)) void *calloc_slow(const struct py_alloc *o, siz
     bool smp = heap_left < 0 && heap_decide(n);
     if (unlikely(smp))
         heap_force_begin();
-    pyheap_in_hook++;
+    heap_in_py_hook++;
     void *p = smp && n <= SMALL_MAX ? o->calloc(o->ctx, 1, SMALL_MAX + 1)
                                     : o->calloc(o->ctx, nelem, elsize);
-    pyheap_in_hook--;
+    heap_in_py_hook--;
     if (unlikely(smp))
         heap_force_end();
     if (unlikely(smp) && p)
@@ -275,9 +280,9 @@ static __attribute__((noinline)) void *realloc_hooked(const struct py_alloc *o, 
     bool smp = heap_due(n);
     if (unlikely(smp))
         heap_force_begin();
-    pyheap_in_hook++;
+    heap_in_py_hook++;
     void *q = o->realloc(o->ctx, ptr, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
-    pyheap_in_hook--;
+    heap_in_py_hook--;
     if (unlikely(smp))
         heap_force_end();
     if (unlikely(smp) && q)
@@ -408,3 +413,12 @@ void pyheap_release(struct py_stack *s)
         py.restore(s->exc[0], s->exc[1], s->exc[2]);
     s->saved = false;
 }
+
+const struct heap_py_ops pyheap_ops = {
+    .init = pyheap_init,
+    .probe = pyheap_probe,
+    .maybe_hook = pyheap_maybe_hook,
+    .stack = pyheap_stack,
+    .release = pyheap_release,
+    .state = pyheap_state,
+};

@@ -1,32 +1,16 @@
 /* pyheap.h: who holds the memory, in a CPython process's own words (see
  * pyheap.c): the interpreter's own allocator hooked and sampled with the
  * malloc family's countdown, and the Python stack (file, function, line) of
- * those samples. Used by heapprof.c only. */
+ * those samples. The hooks call down into heapprof.c (the countdown, the
+ * record); what heapprof needs of this file it calls through pyheap_ops. */
 #ifndef RESHIM_PYHEAP_H
 #define RESHIM_PYHEAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "heapprof.h"
 #include "reshim.h"
-
-#define PY_DEPTH 16 /* Python frames kept per stack */
-
-/* One Python frame; the strings stay valid until pyheap_release(). */
-struct py_frame {
-    const char *file, *func;
-    size_t file_len, func_len;
-    int line;
-};
-
-struct py_stack {
-    int n;
-    struct py_frame f[PY_DEPTH];
-    void *refs[2 * PY_DEPTH]; /* the strings' objects, released after use */
-    int nrefs;
-    void *exc[3]; /* the exception being raised, put back after the walk */
-    bool saved;
-};
 
 /* Init: whether Python frames are wanted (RESHIM_HEAP_PYTHON). */
 HIDDEN void pyheap_init(bool on);
@@ -47,13 +31,9 @@ HIDDEN void pyheap_release(struct py_stack *s);
 /* "hooked", "found, not hooked yet", "not a CPython process", "off"... */
 HIDDEN const char *pyheap_state(void);
 
-/* >0 while a hook on the interpreter's allocator calls the allocator it
- * wraps with a block that may reach malloc: a malloc sample then is dropped
- * (the hook decided for that block). */
-extern TLS_IE int pyheap_in_hook;
-
-/* heapprof.c: a sample taken in the interpreter's allocator, with its
- * Python stack. */
-HIDDEN void heap_record_py(void *p, size_t n);
+/* The above, handed to heapprof at init (lifecycle.c:
+ * heapprof_init(config, &pyheap_ops)): heapprof.c calls them through this,
+ * never by name, as it sits below this file (see pyheap.c). */
+extern const struct heap_py_ops pyheap_ops;
 
 #endif

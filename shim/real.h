@@ -78,4 +78,8 @@ REAL_SYMBOLS(REAL_DECL)
 /* Resolves every symbol once; safe to call from any wrapper, any thread. */
 void reshim_bind_symbols(void) __attribute__((visibility("hidden")));
 
+/* real_X, bound on first use; NULL only when libc lacks the symbol. */
+#define REAL(name) \
+    (__builtin_expect(!!real_##name, 1) ? real_##name : (reshim_bind_symbols(), real_##name))
+
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "atfork.h"
+#include "attempt.h"
 #include "config.h"
 #include "log.h"
 #include "nbconn.h"
@@ -389,7 +390,8 @@ static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct f
         return RA_DONE;
     if (!rc->active) {
         int rcase = st == RS_FRESH ? RPC_NOTHING : W_KIND(w) == RK_HELLO ? RPC_HELLO : RPC_REQUEST;
-        uint64_t start = reshim_now_ns(), app = nonblocking ? 0 : net_app_timeout_ns(fd, rcv);
+        uint64_t start = reshim_now_ns();
+        uint64_t app = nonblocking ? 0 : attempt_app_timeout_ns(fd, rcv);
         rc->deadline_ns = start + cfg->retry_deadline_ns;
         if (app && start + app < rc->deadline_ns)
             rc->deadline_ns = start + app;
@@ -419,7 +421,7 @@ static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct f
         return RA_DONE;
     }
     while (retry_next(&rc->rs, addr, alen, last, reshim_now_ns(), &delay)) {
-        if (!net_backoff_sleep(delay)) {
+        if (!attempt_sleep(delay)) {
             rc->rs.why = "stopped by a signal";
             break;
         }
@@ -428,8 +430,8 @@ static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct f
             rc->active = false;
             return RA_DONE;
         }
-        net_dissolve(fd);
-        int a = net_attempt(fd, addr, alen, rc->deadline_ns);
+        attempt_dissolve(fd);
+        int a = attempt_connect(fd, addr, alen, rc->deadline_ns);
         if (a == ATTEMPT_DEADLINE || a == ATTEMPT_INTERRUPTED) {
             rc->rs.why = a == ATTEMPT_DEADLINE ? "deadline" : "stopped by a signal";
             break;

@@ -8,7 +8,10 @@
  *   - 64 entries: a 65th lookup evicts the least recently used one, and
  *     every other is still found (the same node with many services too);
  *   - the name match of RESHIM_DEST host rules: the addresses of a resolved
- *     name, ignoring case, any service; localhost's loopback addresses.
+ *     name, ignoring case, any service; localhost's loopback addresses;
+ *   - the cache's own copies never come from the app's allocator (only
+ *     the copies handed out do), answers larger than a page included, and
+ *     every node's canonical name is kept.
  * The app's allocator of dnscache.c (alloc.h's reshim_app_*) is the C
  * library's here: this program is the app. */
 #define _GNU_SOURCE
@@ -30,12 +33,15 @@
 #include "alloc.h"
 #include "dnscache.h"
 
+static unsigned app_allocs; /* the app's allocator, as dnscache.c calls it */
 void *reshim_app_malloc(size_t n)
 {
+    app_allocs++;
     return malloc(n);
 }
 void *reshim_app_calloc(size_t nmemb, size_t size)
 {
+    app_allocs++;
     return calloc(nmemb, size);
 }
 void *reshim_app_realloc(void *p, size_t n)
@@ -249,12 +255,56 @@ static void test_name_match(void **state)
                                          sizeof s6));
 }
 
+/* Remembering takes nothing from the app's allocator (the cache's copies
+ * are the shim's own memory, sys_map); a copy handed out does. An answer
+ * larger than a page (8 nodes, each with a 1000-byte canonical name) and a
+ * small one after it, for the same key and for a new one. */
+static void test_own_memory(void **state)
+{
+    (void)state;
+    static char canon[8][1001];
+    struct answer a;
+    struct addrinfo *big = make_answer(&a, 8, 7, 1, 80, NULL);
+    for (int i = 0; i < 8; i++) {
+        memset(canon[i], 'a' + i, 1000);
+        canon[i][1000] = 0;
+        a.ai[i].ai_canonname = canon[i];
+    }
+    struct dns_key k = key_of("own.test", "80", AF_UNSPEC, SOCK_STREAM, AI_CANONNAME);
+    unsigned before = app_allocs;
+    remember("own.test", "80", 7, 9, 1); /* AI_CANONNAME aside: another key */
+    dns_remember(&k, big);
+    assert_int_equal(app_allocs, before);
+    uint64_t age;
+    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age);
+    assert_non_null(c);
+    assert_true(app_allocs > before);
+    int n = 0;
+    for (struct addrinfo *ai = c; ai; ai = ai->ai_next, n++) {
+        assert_non_null(ai->ai_canonname);
+        assert_string_equal(ai->ai_canonname, canon[n]);
+        const struct sockaddr_in *s = (const struct sockaddr_in *)ai->ai_addr;
+        assert_int_equal(ntohl(s->sin_addr.s_addr), 0x0a000700u | (unsigned)(n + 1));
+    }
+    assert_int_equal(n, 8);
+    freeaddrinfo(c);
+    before = app_allocs;
+    remember("own.test", "80", 7, 9, 1);
+    dns_remember(&k, make_answer(&a, 2, 7, 30, 80, NULL)); /* written over in place */
+    remember("own2.test", "80", 7, 40, 3);
+    assert_int_equal(app_allocs, before);
+    expect_copy(&k, "30,31");
+    struct dns_key k2 = key_of("own2.test", "80", AF_UNSPEC, SOCK_STREAM, 0);
+    expect_copy(&k2, "40,41,42");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),       cmocka_unit_test(test_same_lookup_only),
         cmocka_unit_test(test_max_age),    cmocka_unit_test(test_replace),
         cmocka_unit_test(test_evict),      cmocka_unit_test(test_name_match),
+        cmocka_unit_test(test_own_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
