@@ -257,15 +257,16 @@ allowed = [
 ]
 mine = re.compile(r'%s|"%s"|\(\d+, "(%s)"|openat\(AT_FDCWD, "/",' % (dq, re.escape(name), cq))
 seen, bad, planted_pid = {}, [], None
-# strace -f splits a call that another thread interrupts: "PID call(args
-# <unfinished ...>" and later "PID <... call resumed>rest": joined again.
+# strace -f splits a call that another thread interrupts: "PID  call(args
+# <unfinished ...>" and later "PID  <... call resumed>rest" (two spaces
+# after the pid): joined again.
 lines, pending = [], {}
 for l in open(log).read().splitlines():
     p = l.split(" ", 1)[0]
     if l.endswith(" <unfinished ...>"):
         pending[p] = l[: -len(" <unfinished ...>")]
         continue
-    m = re.match(r'(\d+) <\.\.\. \w+ resumed>(.*)$', l)
+    m = re.match(r'(\d+)\s+<\.\.\. \w+ resumed>(.*)$', l)
     if m and m.group(1) in pending:
         l = pending.pop(m.group(1)) + m.group(2)
     lines.append(l)
