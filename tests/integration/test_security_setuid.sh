@@ -47,7 +47,11 @@ while True:
         out.write("garbage\n")
 PYEOF
 chmod 644 "$TMP/collector.py"; touch "$TMP/got"; chmod 666 "$TMP/got"
-as_uid $NOBODY "$PY" "$TMP/collector.py" "$ATT/push.sock" "$TMP/got" >"$TMP/collector.out" 2>&1 &
+# setpriv itself in the background (it execs python3): $! is then the
+# collector, which the cleanup kills; a backgrounded as_uid would be a
+# subshell whose child outlived it.
+setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups \
+    "$PY" "$TMP/collector.py" "$ATT/push.sock" "$TMP/got" >"$TMP/collector.out" 2>&1 &
 CHILDREN+=($!)
 i=0; until grep -q up "$TMP/collector.out"; do i=$((i + 1)); [ $i -gt 250 ] && fail "no collector"; sleep 0.02; done
 ATTACK=(RESHIM_RUN_DIR="$ATT/run" RESHIM_LOG=debug RESHIM_LOG_FILE="$ATT/log" RESHIM_PUSH="$ATT/push.sock"
