@@ -62,6 +62,7 @@ TLS_IE int64_t heap_left;
 static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 static TLS_IE int forced;    /* the next decision is a sample (heap_force_begin) */
+static TLS_IE int waited_init; /* this thread waited once for another's init */
 static TLS_IE int64_t forced_left; /* the countdown put aside meanwhile */
 TLS_IE int heap_in_py_hook;
 static const struct heap_py_ops *py; /* pyheap.c's, from heapprof_init */
@@ -108,6 +109,26 @@ void heap_force_end(void)
     }
 }
 
+/* Waits (100 us at a time, 50 ms at most) while hp_state is `from`: another
+ * thread is initialising the shim (which sets the rate) or setting up the
+ * sampler (a dlopen, a first unwind: about a millisecond), so that this
+ * thread's samples are not lost meanwhile (a thread that allocates a few
+ * large blocks while another initialises would have none). Only so long:
+ * if this thread holds the loader's lock (malloc from a library
+ * constructor), the other waits for it, not the reverse. */
+static int wait_state_leaves(int from)
+{
+    int saved = errno;
+    int st = from;
+    for (int i = 0; i < 500 && st == from; i++) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        st = atomic_load_explicit(&hp_state, memory_order_acquire);
+    }
+    errno = saved;
+    return st;
+}
+
 bool heap_decide(size_t n)
 {
     if (unlikely(forced)) {
@@ -116,6 +137,11 @@ bool heap_decide(size_t n)
         return true;
     }
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
+    if (st == HP_UNDECIDED && !reshim_guard && !waited_init &&
+        atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_INITIALISING) {
+        waited_init = 1; /* once per thread: init takes microseconds */
+        st = wait_state_leaves(HP_UNDECIDED);
+    }
     if (st == HP_UNDECIDED || st == HP_OFF) {
         /* Before init: look again after a while; off: never. */
         heap_left = st == HP_OFF ? INT64_MAX / 2 : 64 * 1024;
@@ -136,18 +162,8 @@ bool heap_decide(size_t n)
         return true;
     if (st == HP_PENDING)
         return setup();
-    /* Another thread is setting up (a dlopen, a first unwind: about a
-     * millisecond): wait for it, so that this thread's samples are not lost,
-     * but only so long: if this thread holds the loader's lock (malloc from a
-     * library constructor), the setting up waits for it, not the reverse. */
-    int saved = errno;
-    for (int i = 0; i < 500 && st == HP_SETTING; i++) {
-        struct timespec ts = {0, 100000};
-        nanosleep(&ts, NULL);
-        st = atomic_load_explicit(&hp_state, memory_order_acquire);
-    }
-    errno = saved;
-    return st == HP_ON;
+    /* Another thread is setting up: wait for it (wait_state_leaves). */
+    return wait_state_leaves(HP_SETTING) == HP_ON;
 }
 
 /* ---- stacks ---------------------------------------------------------------- */
