@@ -164,10 +164,22 @@ int procs_connect(const struct proc_ref *p, int timeout_ms)
     socklen_t len = make_addr(p, &sa);
     int rc = -1;
     errno = EACCES;
+    /* The socket appears at bind, a moment before the library's listen: a
+     * live process's refusal is asked again, every 10 ms for up to 100 ms
+     * (within the timeout); a stale socket of a reused pid costs that once. */
+    int refused_ms = timeout_ms < 100 ? timeout_ms : 100;
     if (owner_rights(p, true))
-        do
-            rc = connect(fd, (struct sockaddr *)&sa, len);
-        while (rc < 0 && errno == EINTR);
+        for (int waited = 0;; waited += 10) {
+            do
+                rc = connect(fd, (struct sockaddr *)&sa, len);
+            while (rc < 0 && errno == EINTR);
+            if (rc == 0 || errno != ECONNREFUSED || waited >= refused_ms ||
+                !procs_pid_alive(p->pid))
+                break;
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            errno = ECONNREFUSED;
+        }
     int e0 = errno;
     if (!owner_rights(p, false)) { /* never go on with another user's rights */
         cli_err("cannot take back the CLI's own file system rights");
