@@ -27,6 +27,11 @@ trap cleanup EXIT
 # Runs "$@" in the background and remembers it for cleanup.
 spawn() { "$@" & CHILDREN+=($!); }
 
+# sized QUICK FULL: QUICK under `make check`, FULL under `make check-full`
+# (RESHIM_CHECK_FULL=1): the one way a test picks how many times to repeat.
+full() { [ "${RESHIM_CHECK_FULL:-0}" = 1 ]; }
+sized() { if full; then echo "$2"; else echo "$1"; fi; }
+
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -44,8 +49,10 @@ port_open() { "$PY" -c "import socket,sys; s=socket.socket(); sys.exit(s.connect
 wait_port() { wait_until "${2:-10}" port_open "$1"; }
 # wait_line FILE PATTERN [SECONDS]: until FILE has a line matching PATTERN.
 wait_line() { wait_until "${3:-10}" grep -qs -- "$2" "$1"; }
-# wait_file PATH [SECONDS]: until PATH exists; wait_socket PATH [SECONDS]: is a socket.
+# wait_file PATH [SECONDS]: until PATH exists.
 wait_file() { wait_until "${2:-10}" test -e "$1"; }
+# wait_socket PATH [SECONDS]: until PATH is a socket (the CLI asks a live
+# process again when its socket is there but not yet listening).
 wait_socket() { wait_until "${2:-10}" test -S "$1"; }
 # gone PID: it has exited (no /proc entry, or a zombie its parent has not reaped).
 # dgram_drained PATH: nothing waits unread on the datagram socket bound at

@@ -20,6 +20,8 @@ PEER = os.path.join(HERE, "peers", "replay_peer.py")
 PY = "/usr/bin/python3"
 TMP = tempfile.mkdtemp(prefix="reshim-replay.")
 FAILED = []
+# Requests per rescue case: 10 under make check, 20 under make check-full.
+REPS = 20 if os.environ.get("RESHIM_CHECK_FULL") == "1" else 10
 
 
 def free_port():
@@ -272,29 +274,29 @@ def never_case(label, mode, n, data, method):
 GET = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
 print("replay: rescued")
 rescue_case("urllib GET, reset on accept (every 2nd connection)", "reset-accept", -2, URLLIB_GET,
-            20, "nothing_sent|http_request")
+            REPS, "nothing_sent|http_request")
 URLLIB_TIMEOUT = URLLIB_GET.replace('/get%%d" %% i)', '/get%%d" %% i, timeout=10)')
 rescue_case("urllib GET with a timeout (non-blocking socket), reset on accept", "reset-accept",
-            -2, URLLIB_TIMEOUT, 20, "nothing_sent|http_request")
-rescue_case("curl (non-blocking, poll), reset on accept", "reset-accept", -2, Curl(), 20,
+            -2, URLLIB_TIMEOUT, REPS, "nothing_sent|http_request")
+rescue_case("curl (non-blocking, poll), reset on accept", "reset-accept", -2, Curl(), REPS,
             "nothing_sent|http_request")
-rescue_case("curl, reset after the request was read", "reset-request", -2, Curl(), 20,
+rescue_case("curl, reset after the request was read", "reset-request", -2, Curl(), REPS,
             "http_request")
 if shutil.which("node"):
     rescue_case("node http.get (non-blocking, epoll), reset on accept", "reset-accept", -2,
-                Node(), 20, "nothing_sent|http_request")
+                Node(), REPS, "nothing_sent|http_request")
     rescue_case("node http.get, end of file after the request was read", "eof-request", -2,
-                Node(), 20, "http_request")
+                Node(), REPS, "http_request")
 rescue_case("a GET sent once the reset had arrived (send fails)", "reset-accept", -2, LATE_SEND,
             10, "nothing_sent!|http_request")
-rescue_case("urllib GET, reset after the request was read", "reset-request", -2, URLLIB_GET, 20,
+rescue_case("urllib GET, reset after the request was read", "reset-request", -2, URLLIB_GET, REPS,
             "http_request")
 rescue_case("urllib GET, closed (EOF) after the request was read", "eof-request", -2, URLLIB_GET,
-            20, "http_request")
+            REPS, "http_request")
 try:
     import requests  # noqa: F401
     rescue_case("requests Session, reused keep-alive connection closed under a GET",
-                "keepalive-drop", 1000, SESSION_GET, 20, "http_request")
+                "keepalive-drop", 1000, SESSION_GET, REPS, "http_request")
 except ImportError:
     print("  skip: python3-requests is not installed")
 for mode in ("connect", "off"):

@@ -4,8 +4,9 @@
 # empty chroot), and that gives the same answers as the glibc CLI
 # (build/reshim) about a glibc process under build/libreshim.so: ls --json,
 # stats --json, metrics (promtool), config PID, config --check, doctor; serve
-# on localhost:PORT. Then test_cli, test_cli_doctor, test_serve and
-# test_collect run again with it in place of build/reshim. When the musl
+# on localhost:PORT. Then test_cli_doctor and test_collect (under make
+# check-full also test_cli and test_serve) run again with it in place of
+# build/reshim. When the musl
 # library (build/musl/libreshim.so) is built, both CLIs also read a musl
 # process. Skipped (77) without musl-gcc (`make deps` installs musl-tools).
 source "$(dirname "$0")/lib.sh"
@@ -187,7 +188,8 @@ EOF
 fi
 
 # ---- the CLI tests again, with the static CLI -------------------------------------
-for t in test_cli test_cli_doctor test_serve test_collect; do
+STATIC_TESTS=$(sized "test_cli_doctor test_collect" "test_cli test_cli_doctor test_serve test_collect")
+for t in $STATIC_TESTS; do
     rc=0; RESHIM_CLI="$STATIC" bash "$ROOT/tests/integration/$t.sh" >"$TMP/$t.out" 2>&1 || rc=$?
     case $rc in
     0) ;;
@@ -195,4 +197,4 @@ for t in test_cli test_cli_doctor test_serve test_collect; do
     *) tail -n 30 "$TMP/$t.out" >&2; fail "$t with RESHIM_CLI=$STATIC: exit $rc" ;;
     esac
 done
-pass "test_cli, test_cli_doctor, test_serve, test_collect pass with the static CLI"
+pass "$(echo $STATIC_TESTS | sed 's/ /, /g') pass with the static CLI"

@@ -23,7 +23,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/heap_lib.sh"
 HOLD="$ROOT/tests/integration/heap_hold.py"
 PY=${HEAP_PY:-$PY}
-EXITS=${HEAP_PY_EXITS:-$([ "${RESHIM_CHECK_FULL:-0}" = 1 ] && echo 200 || echo 50)}
+EXITS=${HEAP_PY_EXITS:-$(sized 50 200)}
 
 check_py() { # JSON READY-LINE: the three groups vs the truth
     "$PY" - "$1" "$2" <<'PYEOF'

@@ -58,7 +58,7 @@ check-outage: all | $(BUILD)
 LONGLIVED := tests/outage/longlived.py
 # Requests per cell of the quick run: enough to meet several nginx restarts
 # in every row; the clients mostly sleep, so all rows run at once.
-LONGLIVED_QUICK := 60,py-session=150,node-ka=150,node-ka20=300,node-new20=300
+LONGLIVED_QUICK := 40,py-session=150,node-ka=150,node-ka20=300,node-new20=300
 
 outage-longlived: all | $(BUILD)
 	@/usr/bin/python3 $(LONGLIVED) --requests 300 --parallel 4 \
