@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: ls and metrics of every process are compared, and other tests' processes would show in them
 # The reshim CLI against live shimmed programs: two python3 clients
 # (cli_client.py) fetch from a flapping HTTP server (peers/flap_http.py), so
 # their connects are refused now and then and the shim retries, while they

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: ls --json of both CLIs is compared, and other tests' processes would show in it
 # The static CLI (build/reshim-static: musl-gcc -static, issue 15): a static
 # executable (file, ldd) that needs no C library at all (it runs alone in an
 # empty chroot), and that gives the same answers as the glibc CLI

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: 99 % against a server up and down in fractions of a second
 # A flapping backend (peers/flap_http.py): listens 300 ms, is gone 200 ms, over
 # and over; while it is gone connects are refused. One python3 process makes
 # 300 sequential urllib requests (a new connection each, no timeout, 10 ms

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: each wait's timeout is judged to 60 ms
 # Edge cases of non-blocking connect retries, with build/bin/nb_probe
 # (nb_probe.c): each scenario runs without the shim (the failure, or the
 # reference behaviour) and with it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: 99 % of connects against a 300/200 ms flapping server
 # Non-blocking connects against a flapping backend (peers/flap_http.py:
 # listens 300 ms, gone 200 ms, over and over). Two unmodified event-loop
 # clients, 300 sequential requests each, a new connection every time:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: event-loop lag is judged
 # Event loops keep running while reshim retries their non-blocking connects.
 # One program per runtime, unmodified apart from measuring itself, runs on a
 # single event loop (epoll): a 10 ms periodic timer, a connect to a port that

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it works in the shared run directories (/tmp/reshim-UID, abstract names) that other tests' processes use
 # nginx as Debian runs it: a root master whose 2 workers change to `user
 # nobody`, under the shim at its default settings (no RESHIM_RUN_DIR, no
 # XDG_RUNTIME_DIR, as root has in CI), on a loopback port, with its own

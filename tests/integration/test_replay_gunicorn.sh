@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: gunicorn's restart time decides how many connects outlast their retries
 # gunicorn (Debian's python3-gunicorn, one sync worker) restarted 4 times
 # (10 under make check-full)
 # while a client process with 6 threads sends GETs (urllib, a new connection

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it works in the shared run directories (/tmp/reshim-UID, abstract names) that other tests' processes use
 # Where the stats socket is made, and what is never followed (needs root:
 # the attacker is uid 65534, played with setpriv). Extends
 # test_stats_security.sh (symlink / another uid's / 0755 run dir, planted

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it works in the shared run directories (/tmp/reshim-UID, abstract names) that other tests' processes use
 # Another uid cannot read or drive a process's stats (needs root; the other
 # uids are played with setpriv). A real python3 app runs under the shim.
 #   - Run-dir socket of a root app: uid 65534 cannot connect (0700 dir, 0600

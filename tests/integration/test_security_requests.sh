@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it works in the shared run directories (/tmp/reshim-UID, abstract names) that other tests' processes use
 # No request can make the shim read or write a file (needs root: strace
 # attaches to a running app). A real python3 app runs under the shim with
 # strace -f -p attached to all its threads while 60 hostile requests arrive

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it works in the shared run directories (/tmp/reshim-UID, abstract names) that other tests' processes use
 # setuid and file-capability programs (secure execution, AT_SECURE) are
 # untouched, and the shim never trusts their environment (needs root).
 # The program: copies of build/bin/secure_probe, run as uid 65534 with an

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: a signal's delivery during a wait is timed
 # Ctrl-C still works under reshim. A python3 process blocked in a call that
 # reshim wraps gets its KeyboardInterrupt at once on SIGINT:
 #  - blocked in recv (the server accepts and never answers), without and with

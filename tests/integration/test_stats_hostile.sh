@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it compares the app's round-trip rate quiet and under hostile clients
 # Hostile clients of the stats socket never delay the app and never starve
 # other clients. The app (python3 under the shim) does a tight loop of TCP
 # round trips to a local echo peer and reports its rate every 250 ms; its

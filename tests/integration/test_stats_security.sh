@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it works in the shared run directories (/tmp/reshim-UID, abstract names) that other tests' processes use
 # Who may reach the stats socket, and where it is made. Needs root (other
 # uids are played with setpriv).
 #   - A run directory that is a symlink, owned by another uid, mode 0755,

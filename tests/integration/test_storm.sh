@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: calls that fail at once, and probes of 100 ms, are timed
 # A retry storm, and what bounds it. 50 threads of one process connect to a
 # dead port, each a call 100 ms after its last one ended, for 10 s
 # (build/bin/storm). The connect attempts are counted outside the shim, by
