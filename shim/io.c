@@ -82,13 +82,12 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 }
 
 /* After a call on a socket replay.c tracks: RA_* of replay.h. */
-static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                         enum net_class cls, ssize_t r, int e, const struct iovec *iov, int cnt,
-                         int msgflags)
+static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, enum net_class cls,
+                        ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags)
 {
     if (cls == NC_SEND)
-        return replay_sent(rf, rc, fd, fi, r, e, iov, cnt, msgflags);
-    return replay_received(rf, rc, fd, fi, r, e, r == 0 ? iov_total(iov, cnt) : 0, msgflags);
+        return replay_sent(rf, rc, fd, r, e, iov, cnt, msgflags);
+    return replay_received(rf, rc, fd, r, e, r == 0 ? iov_total(iov, cnt) : 0, msgflags);
 }
 
 #define IOV1(buf, n) (&(struct iovec){.iov_base = (void *)(buf), .iov_len = (n)})
@@ -136,8 +135,8 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
             struct replay_call rc_; /* the session inside: begun when needed */    \
             rc_.active = false;                                                    \
             int v_;                                                                \
-            while ((v_ = replay_after(rf_, &rc_, fd, fi_, (cls), r_, e_, (iov),    \
-                                      (cnt), (msgflags))) == RA_REDO) {            \
+            while ((v_ = replay_after(rf_, &rc_, fd, (cls), r_, e_, (iov), (cnt),   \
+                                      (msgflags))) == RA_REDO) {                   \
                 r_ = (real_expr);                                                  \
                 e_ = r_ < 0 ? errno : 0;                                           \
             }                                                                      \

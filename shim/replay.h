@@ -92,12 +92,13 @@ enum { RA_DONE, /* return what the real call returned */
        RA_HIDE, /* being connected again in the background: return EAGAIN */ };
 
 /* After a send-class call on a tracked fd: r and its errno e, the bytes the
- * app passed (iov, cnt; read only when r > 0). */
-int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                 ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags);
+ * app passed (iov, cnt; read only when r > 0). The fd's table entry is read
+ * again only when its connection broke (not passed along on every call). */
+int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, ssize_t r, int e,
+                const struct iovec *iov, int cnt, int msgflags);
 /* After a receive-class call asking for want bytes. */
-int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                    ssize_t r, int e, size_t want, int msgflags);
+int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, ssize_t r, int e,
+                    size_t want, int msgflags);
 
 /* The app read SO_ERROR and got err: a break of a connection nothing was
  * sent or received on (an event loop asks once its connect completed, and
