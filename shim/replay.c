@@ -494,7 +494,7 @@ bool replay_so_error(int fd, struct fdinfo fi, int err)
 {
     if (!is_break(err))
         return false;
-    struct replay_fd *rf = replay_lookup(fd, fi);
+    struct replay_fd *rf = replay_lookup(fd, fi.gen);
     if (!rf)
         return false;
     struct replay_call rc = {0};

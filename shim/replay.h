@@ -64,14 +64,15 @@ static inline struct replay_fd *replay_tab(void)
     return __atomic_load_n(&reshim_replay_tab, __ATOMIC_ACQUIRE);
 }
 
-/* The fd's replay state if it may still be replayed (hot path: one load). */
-static inline struct replay_fd *replay_lookup(int fd, struct fdinfo fi)
+/* The replay state of fd (its fdtab generation gen) if it may still be
+ * replayed (hot path: one load). */
+static inline struct replay_fd *replay_lookup(int fd, uint16_t gen)
 {
     struct replay_fd *tab = replay_tab();
     if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return NULL;
     uint32_t w = atomic_load_explicit(&tab[fd].word, memory_order_acquire);
-    if (REPLAY_W_GEN(w) != fi.gen || REPLAY_W_ST(w) == RS_OFF || REPLAY_W_ST(w) == RS_NEVER)
+    if (REPLAY_W_GEN(w) != gen || REPLAY_W_ST(w) == RS_OFF || REPLAY_W_ST(w) == RS_NEVER)
         return NULL;
     return &tab[fd];
 }
