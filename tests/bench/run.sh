@@ -11,7 +11,9 @@
 #   bench_rtt    request/response round trips in one process (an echo thread
 #                and a client) over TCP loopback (send/recv, read/write), a
 #                unix socketpair, and TCP connect+close; run whole under
-#                LD_PRELOAD or not
+#                LD_PRELOAD or not; a CPU time row beside each round-trip row
+#                and, when valgrind is installed, the TCP rows' instructions
+#                per round trip (callgrind, printed, not judged)
 #   bench_spawn  N x posix_spawn + waitpid of /bin/true or python3, the
 #                children getting LD_PRELOAD (reshim, or an empty library as
 #                the floor of what any preload costs); N = 1 times one run of
@@ -600,6 +602,16 @@ wrk_cg() {
     awk -v a="$a" -v b="$b" -v na="$na" -v nb="$nb" 'BEGIN { printf "%.0f %d %d", (b - a) / (nb - na), na, nb }'
 }
 
+# rtt_cg SIDE MODE: instructions per round trip of bench_rtt MODE (callgrind,
+# user space, both its threads), from runs of 2000 and 4000 round trips:
+# their difference over 2000. Printed beside the round-trip rows.
+rtt_cg() {
+    local a b
+    a=$(cg_ir "$1" "" "$BIN/bench_rtt" "$2" 2000) || exit 1
+    b=$(cg_ir "$1" "" "$BIN/bench_rtt" "$2" 4000) || exit 1
+    echo $(((b - a) / 2000))
+}
+
 # Rows of the instruction table: "name|no shim|before|after|target".
 INSN=()
 # insn_row NAME UNIT NONE BEFORE AFTER TARGET: BEFORE and AFTER shown with
@@ -753,6 +765,14 @@ if wanted rtt; then
         "unix socketpair round trips, send/recv, 64 B" "$N_UNIX" rate "$R_RTT" run_rtt unix "$N_UNIX"
     unset RTT_CPU
     compare "TCP connect + 1 B each way + close" "$N_CONN" rate "$R_RTT" run_rtt connect "$N_CONN"
+    if command -v valgrind >/dev/null; then
+        for m in tcp tcp-rw; do
+            z=$(rtt_cg 0 "$m") || exit 1
+            a=$(rtt_cg 1 "$m") || exit 1
+            echo "  bench_rtt $m instructions per round trip (callgrind, both threads, user space):" \
+                "no shim $z, with the shim $a (+$((a - z)))"
+        done
+    fi
 fi
 if wanted wrk; then
     if command -v wrk >/dev/null && command -v nginx >/dev/null; then
