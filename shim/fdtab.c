@@ -32,12 +32,6 @@ int fdtab_init(void)
     return 0;
 }
 
-static uint64_t pack(struct fdinfo i)
-{
-    return (uint64_t)i.kind | (uint64_t)i.family << 8 | (uint64_t)i.stype << 16 |
-           (uint64_t)i.phase << 24 | (uint64_t)i.dest << 32 | (uint64_t)i.gen << 48;
-}
-
 static inline bool in_range(int fd)
 {
     return reshim_fdtab && fd >= 0 && (unsigned)fd < FDTAB_MAX;
@@ -49,7 +43,7 @@ static void store(int fd, struct fdinfo info)
         return;
     uint64_t old = atomic_load_explicit(&reshim_fdtab[fd], memory_order_relaxed);
     info.gen = (uint16_t)(fdtab_unpack(old).gen + 1);
-    atomic_store_explicit(&reshim_fdtab[fd], pack(info), memory_order_release);
+    atomic_store_explicit(&reshim_fdtab[fd], fdtab_pack(info), memory_order_release);
     unsigned h = atomic_load_explicit(&highest, memory_order_relaxed);
     while ((unsigned)fd > h &&
            !atomic_compare_exchange_weak_explicit(&highest, &h, (unsigned)fd,
@@ -80,7 +74,7 @@ bool fdtab_update(int fd, uint16_t gen, uint8_t phase, uint16_t dest)
             return false;
         i.phase = phase;
         i.dest = dest;
-        if (atomic_compare_exchange_weak_explicit(&reshim_fdtab[fd], &old, pack(i),
+        if (atomic_compare_exchange_weak_explicit(&reshim_fdtab[fd], &old, fdtab_pack(i),
                                                   memory_order_release, memory_order_relaxed))
             return true;
     }

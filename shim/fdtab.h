@@ -48,13 +48,30 @@ static inline struct fdinfo fdtab_unpack(uint64_t v)
     return i;
 }
 
+static inline uint64_t fdtab_pack(struct fdinfo i)
+{
+    return (uint64_t)i.kind | (uint64_t)i.family << 8 | (uint64_t)i.stype << 16 |
+           (uint64_t)i.phase << 24 | (uint64_t)i.dest << 32 | (uint64_t)i.gen << 48;
+}
+
+/* The entry's word as stored; 0 (kind FD_UNKNOWN) for fds never seen (or
+ * out of range). The data path reads its fields with FDW_*: a struct
+ * fdinfo unpacked there was packed again for every call it was passed to. */
+static inline uint64_t fdtab_word(int fd)
+{
+    if (!reshim_fdtab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
+        return 0;
+    return atomic_load_explicit(&reshim_fdtab[fd], memory_order_acquire);
+}
+#define FDW_KIND(w) ((uint8_t)(w))
+#define FDW_PHASE(w) ((uint8_t)((w) >> 24))
+#define FDW_DEST(w) ((uint16_t)((w) >> 32))
+#define FDW_GEN(w) ((uint16_t)((w) >> 48))
+
 /* The entry as stored; kind FD_UNKNOWN for fds never seen (or out of range). */
 static inline struct fdinfo fdtab_get(int fd)
 {
-    struct fdinfo none = {0};
-    if (!reshim_fdtab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
-        return none;
-    return fdtab_unpack(atomic_load_explicit(&reshim_fdtab[fd], memory_order_acquire));
+    return fdtab_unpack(fdtab_word(fd));
 }
 /* As fdtab_get, but an unknown fd is examined (fstat, SO_DOMAIN, SO_TYPE,
  * peer) and the answer stored. */

@@ -26,12 +26,12 @@
 
 /* Inlined: on every data call, a call's prologue and epilogue cost as much
  * as the counting. */
-static inline __attribute__((always_inline)) void account(int fd, struct fdinfo fi,
+static inline __attribute__((always_inline)) void account(int fd, uint64_t fw,
                                                          enum net_class cls, ssize_t r,
                                                          int err, unsigned retries)
 {
     struct net_counters *g = &reshim_stats.net[cls];
-    struct dest_slot *ds = fi.dest ? reshim_dest(fi.dest) : NULL;
+    struct dest_slot *ds = FDW_DEST(fw) ? reshim_dest(FDW_DEST(fw)) : NULL;
     ATOMIC_INC(&g->calls);
     if (retries)
         ATOMIC_ADD(&g->retries, retries);
@@ -42,11 +42,11 @@ static inline __attribute__((always_inline)) void account(int fd, struct fdinfo 
             ATOMIC_INC(cls == NC_SEND ? &ds->sends : &ds->recvs);
             ATOMIC_ADD(cls == NC_SEND ? &ds->bytes_out : &ds->bytes_in, (uint64_t)r);
         }
-        if (unlikely(fi.phase == PH_CONNECTING))
-            retry_connect_learned(fd, fi, 0); /* the app used it without asking */
+        if (unlikely(FDW_PHASE(fw) == PH_CONNECTING))
+            retry_connect_learned(fd, fdtab_unpack(fw), 0); /* the app used it without asking */
     } else if (policy_data_failure(err)) {
-        if (unlikely(fi.phase == PH_CONNECTING) && err != ENOTCONN)
-            retry_connect_learned(fd, fi, err); /* its first I/O told it the connect failed */
+        if (unlikely(FDW_PHASE(fw) == PH_CONNECTING) && err != ENOTCONN)
+            retry_connect_learned(fd, fdtab_unpack(fw), err); /* its first I/O told it the connect failed */
         ATOMIC_INC(&g->failures);
         if (retries)
             ATOMIC_INC(&g->gave_up);
@@ -82,13 +82,12 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 }
 
 /* After a call on a socket replay.c tracks: RA_* of replay.h. */
-static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                         enum net_class cls, ssize_t r, int e, const struct iovec *iov, int cnt,
-                         int msgflags)
+static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, enum net_class cls,
+                        ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags)
 {
     if (cls == NC_SEND)
-        return replay_sent(rf, rc, fd, fi, r, e, iov, cnt, msgflags);
-    return replay_received(rf, rc, fd, fi, r, e, r == 0 ? iov_total(iov, cnt) : 0, msgflags);
+        return replay_sent(rf, rc, fd, r, e, iov, cnt, msgflags);
+    return replay_received(rf, rc, fd, r, e, r == 0 ? iov_total(iov, cnt) : 0, msgflags);
 }
 
 #define IOV1(buf, n) (&(struct iovec){.iov_base = (void *)(buf), .iov_len = (n)})
@@ -107,12 +106,12 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
         }                                                                          \
         if (!reshim_active())                                                      \
             return (real_expr);                                                    \
-        struct fdinfo fi_ = fdtab_get(fd);                                         \
-        if (unlikely(fi_.kind == FD_UNKNOWN))                                      \
-            fi_ = fdtab_classify(fd);                                              \
-        if (fi_.kind != FD_SOCK)                                                   \
+        uint64_t fw_ = fdtab_word(fd);                                             \
+        if (unlikely(FDW_KIND(fw_) == FD_UNKNOWN))                                 \
+            fw_ = fdtab_pack(fdtab_classify(fd));                                  \
+        if (FDW_KIND(fw_) != FD_SOCK)                                              \
             return (real_expr);                                                    \
-        if (unlikely(fi_.phase == PH_CONNECTING)) {                                \
+        if (unlikely(FDW_PHASE(fw_) == PH_CONNECTING)) {                           \
             int pend_;                                                             \
             if (nb_io_error(fd, &pend_)) {                                         \
                 if (pend_ < 0) /* a replay ran out after an end of file */        \
@@ -121,8 +120,7 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
                 return -1;                                                         \
             }                                                                      \
         }                                                                          \
-        struct replay_fd *rf_ =                                                    \
-            replay_lookup(fd, fi_);                                                \
+        struct replay_fd *rf_ = replay_lookup(fd, FDW_GEN(fw_));                   \
         ssize_t r_ = (real_expr);                                                  \
         int e_ = r_ < 0 ? errno : 0;                                               \
         unsigned tries_ = 0;                                                       \
@@ -136,8 +134,8 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
             struct replay_call rc_; /* the session inside: begun when needed */    \
             rc_.active = false;                                                    \
             int v_;                                                                \
-            while ((v_ = replay_after(rf_, &rc_, fd, fi_, (cls), r_, e_, (iov),    \
-                                      (cnt), (msgflags))) == RA_REDO) {            \
+            while ((v_ = replay_after(rf_, &rc_, fd, (cls), r_, e_, (iov), (cnt),   \
+                                      (msgflags))) == RA_REDO) {                   \
                 r_ = (real_expr);                                                  \
                 e_ = r_ < 0 ? errno : 0;                                           \
             }                                                                      \
@@ -146,7 +144,7 @@ static int replay_after(struct replay_fd *rf, struct replay_call *rc, int fd, st
                 e_ = EAGAIN;                                                       \
             }                                                                      \
         }                                                                          \
-        account(fd, fi_, (cls), r_, e_, tries_);                                   \
+        account(fd, fw_, (cls), r_, e_, tries_);                                   \
         if (e_)                                                                    \
             errno = e_;                                                            \
         return r_;                                                                 \
@@ -288,7 +286,7 @@ static int reshim_sendmmsg(int fd, struct mmsghdr *v, unsigned n, reshim_mmsg_fl
     if (fi.kind == FD_SOCK) {
         if (r > 0)
             replay_never(fd); /* bytes replay.c did not keep */
-        account(fd, fi, NC_SEND, r < 0 ? -1 : mmsg_bytes(v, r), e, 0);
+        account(fd, fdtab_pack(fi), NC_SEND, r < 0 ? -1 : mmsg_bytes(v, r), e, 0);
     }
     errno = e ? e : errno;
     return r;
@@ -312,7 +310,7 @@ static int reshim_recvmmsg(int fd, struct mmsghdr *v, unsigned n, reshim_mmsg_fl
                 reshim_forget_passed_fds(&v[i].msg_hdr);
         if (r > 0)
             replay_never(fd);
-        account(fd, fi, NC_RECV, r < 0 ? -1 : mmsg_bytes(v, r), e, 0);
+        account(fd, fdtab_pack(fi), NC_RECV, r < 0 ? -1 : mmsg_bytes(v, r), e, 0);
     }
     errno = e ? e : errno;
     return r;

@@ -165,7 +165,7 @@ static void epreg_clear(int fd)
 
 /* The record of fd's registration on epfd; with make, a free (or the first)
  * one when there is none. */
-static struct epreg1 *epreg_of(int fd, int epfd, bool make)
+static inline __attribute__((always_inline)) struct epreg1 *epreg_of(int fd, int epfd, bool make)
 {
     struct epreg1 *free_one = NULL;
     for (int i = 0; i < EPREG_SETS; i++) {

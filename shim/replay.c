@@ -159,7 +159,7 @@ static unsigned slot_claim(int fd, uint16_t gen)
 {
     uint64_t mine = (uint64_t)gen << 32 | (uint32_t)(fd + 1);
     unsigned n = atomic_load(&nslots);
-    unsigned i = n ? (unsigned)fd % n : 0;
+    unsigned i = (unsigned)fd < n ? (unsigned)fd : n ? (unsigned)fd % n : 0; /* no division */
     for (unsigned k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
         uint64_t cur = atomic_load_explicit(&slots[i].owner, RLX);
         if (cur) {
@@ -355,13 +355,14 @@ static void nb_done(int fd, uint16_t gen, bool ok)
  * kept. RA_REDO: the app's call is to be made again (blocking sockets);
  * RA_HIDE: the break is hidden behind EAGAIN while nbconn connects again
  * (non-blocking ones); RA_DONE: the app gets what it got. */
-static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                  int err, bool rcv, int msgflags)
+static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, int err, bool rcv,
+                  int msgflags)
 {
     const struct reshim_config *cfg = reshim_cfg();
+    struct fdinfo fi = fdtab_get(fd); /* read here, off the data path's way */
     uint32_t w = atomic_load_explicit(&rf->word, memory_order_acquire);
     unsigned st = W_ST(w);
-    if ((st != RS_FRESH && st != RS_REQ) || fi.phase != PH_CONNECTED)
+    if ((st != RS_FRESH && st != RS_REQ) || W_GEN(w) != fi.gen || fi.phase != PH_CONNECTED)
         return RA_DONE; /* a connect that failed is the connect retry's business */
     if (!err && (st == RS_FRESH || W_KIND(w) == RK_HELLO)) {
         /* An end of file where nothing was sent, or only a ClientHello: the
@@ -460,8 +461,8 @@ static bool is_break(int e)
     return e == ECONNRESET || e == EPIPE;
 }
 
-int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags)
+int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, ssize_t r, int e,
+                const struct iovec *iov, int cnt, int msgflags)
 {
     if (r > 0) {
         note_sent(rf, fd, iov, cnt, (size_t)r);
@@ -470,13 +471,13 @@ int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdi
     }
     /* A failed send sent nothing: only what went before matters. */
     if (r < 0 && is_break(e))
-        return rescue(rf, rc, fd, fi, e, false, msgflags);
+        return rescue(rf, rc, fd, e, false, msgflags);
     end_call(rc, r < 0 && policy_data_failure(e) ? e : 0);
     return RA_DONE;
 }
 
-int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                    ssize_t r, int e, size_t want, int msgflags)
+int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, ssize_t r, int e,
+                    size_t want, int msgflags)
 {
     if (r > 0) {
         note_received(rf);
@@ -484,7 +485,7 @@ int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct
         return RA_DONE;
     }
     if ((r == 0 && want > 0) || (r < 0 && is_break(e)))
-        return rescue(rf, rc, fd, fi, r == 0 ? 0 : e, true, msgflags);
+        return rescue(rf, rc, fd, r == 0 ? 0 : e, true, msgflags);
     end_call(rc, r < 0 && policy_data_failure(e) ? e : 0);
     return RA_DONE;
 }
@@ -493,11 +494,11 @@ bool replay_so_error(int fd, struct fdinfo fi, int err)
 {
     if (!is_break(err))
         return false;
-    struct replay_fd *rf = replay_lookup(fd, fi);
+    struct replay_fd *rf = replay_lookup(fd, fi.gen);
     if (!rf)
         return false;
     struct replay_call rc = {0};
-    int v = rescue(rf, &rc, fd, fi, err, true, 0);
+    int v = rescue(rf, &rc, fd, err, true, 0);
     end_call(&rc, 0); /* connected again (blocking): the app goes on */
     return v != RA_DONE;
 }

@@ -64,14 +64,15 @@ static inline struct replay_fd *replay_tab(void)
     return __atomic_load_n(&reshim_replay_tab, __ATOMIC_ACQUIRE);
 }
 
-/* The fd's replay state if it may still be replayed (hot path: one load). */
-static inline struct replay_fd *replay_lookup(int fd, struct fdinfo fi)
+/* The replay state of fd (its fdtab generation gen) if it may still be
+ * replayed (hot path: one load). */
+static inline struct replay_fd *replay_lookup(int fd, uint16_t gen)
 {
     struct replay_fd *tab = replay_tab();
     if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return NULL;
     uint32_t w = atomic_load_explicit(&tab[fd].word, memory_order_acquire);
-    if (REPLAY_W_GEN(w) != fi.gen || REPLAY_W_ST(w) == RS_OFF || REPLAY_W_ST(w) == RS_NEVER)
+    if (REPLAY_W_GEN(w) != gen || REPLAY_W_ST(w) == RS_OFF || REPLAY_W_ST(w) == RS_NEVER)
         return NULL;
     return &tab[fd];
 }
@@ -92,12 +93,13 @@ enum { RA_DONE, /* return what the real call returned */
        RA_HIDE, /* being connected again in the background: return EAGAIN */ };
 
 /* After a send-class call on a tracked fd: r and its errno e, the bytes the
- * app passed (iov, cnt; read only when r > 0). */
-int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                 ssize_t r, int e, const struct iovec *iov, int cnt, int msgflags);
+ * app passed (iov, cnt; read only when r > 0). The fd's table entry is read
+ * again only when its connection broke (not passed along on every call). */
+int replay_sent(struct replay_fd *rf, struct replay_call *rc, int fd, ssize_t r, int e,
+                const struct iovec *iov, int cnt, int msgflags);
 /* After a receive-class call asking for want bytes. */
-int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, struct fdinfo fi,
-                    ssize_t r, int e, size_t want, int msgflags);
+int replay_received(struct replay_fd *rf, struct replay_call *rc, int fd, ssize_t r, int e,
+                    size_t want, int msgflags);
 
 /* The app read SO_ERROR and got err: a break of a connection nothing was
  * sent or received on (an event loop asks once its connect completed, and

@@ -11,7 +11,9 @@
 #   bench_rtt    request/response round trips in one process (an echo thread
 #                and a client) over TCP loopback (send/recv, read/write), a
 #                unix socketpair, and TCP connect+close; run whole under
-#                LD_PRELOAD or not
+#                LD_PRELOAD or not; a CPU time row beside each round-trip row
+#                and, when valgrind is installed, the TCP rows' instructions
+#                per round trip (callgrind, printed, not judged)
 #   bench_spawn  N x posix_spawn + waitpid of /bin/true or python3, the
 #                children getting LD_PRELOAD (reshim, or an empty library as
 #                the floor of what any preload costs); N = 1 times one run of
@@ -34,12 +36,19 @@
 #                off and at the defaults, per start-up of /bin/true and of
 #                python3 -c pass; without any preload, with the library of
 #                BENCH_BEFORE and with this one
-#   wrk          wrk itself (1 thread, 8 keep-alive connections, 1 s) under the
+#   wrk          wrk itself (1 thread, 8 keep-alive connections) under the
 #                shim or not, against nginx (nginx-light, not preloaded) with
 #                keep-alive: many small GETs, each one a replay candidate
-#                kept until its response begins (RESHIM_REPLAY=safe)
-#                and, when valgrind is installed, wrk's instructions per
-#                request (callgrind, printed beside the row, not judged)
+#                kept until its response begins (RESHIM_REPLAY=safe), and a
+#                third side with RESHIM_REPLAY=connect (the shim without
+#                replay: the replay's share is the difference). Rounds of
+#                2 s runs, without / with / connect in turn, wrk and nginx
+#                pinned to different CPUs; two rows each: requests per
+#                second, and wrk's CPU time (user + sys of the process) per
+#                request, far steadier than the rate on a shared machine.
+#                When valgrind is installed, wrk's instructions per request
+#                (callgrind, its worker thread, user space) on the three
+#                sides, printed beside the rows, not judged
 #   python       python3 under the shim both times, Python frames and the
 #                interpreter's allocator hooks off (RESHIM_HEAP_PYTHON=off)
 #                and on (the default): the dict-of-strings program below and
@@ -55,7 +64,10 @@
 #                 trips, 15 for /bin/true, 7 for python3 start-up, 11 for
 #                 malloc/free, 5 for the programs; heaptrack: 3, at most this)
 #   BENCH_QUICK=1 a fast smoke run: 3 rounds (heaptrack 1) of much smaller batches
-#   BENCH_PIN=0   do not pin the round-trip benchmarks to one CPU
+#   BENCH_PIN=0   do not pin the round-trip benchmarks to one CPU, nor wrk
+#                 and nginx to two
+#   BENCH_WRK_ROUNDS, BENCH_WRK_SECONDS  wrk rounds (default 10; 3 quick)
+#                 and the length of each run in seconds (default 2; 1 quick)
 #   BENCH_ONLY    comma list of groups to run: rtt, wrk, spawn, malloc, unwind, python, programs,
 #                 instructions (default: all)
 #   BENCH_BEFORE  a git revision whose library is measured beside this one
@@ -107,6 +119,8 @@ if [ -n "${BENCH_ROUNDS:-}" ]; then
     R_PROG=$BENCH_ROUNDS R_UNW=$BENCH_ROUNDS
     ((R_HT > BENCH_ROUNDS)) && R_HT=$BENCH_ROUNDS
 fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then R_WRK=3 D_WRK=1; else R_WRK=10 D_WRK=2; fi
+R_WRK=${BENCH_WRK_ROUNDS:-${BENCH_ROUNDS:-$R_WRK}} D_WRK=${BENCH_WRK_SECONDS:-$D_WRK}
 
 # wanted GROUP: whether BENCH_ONLY (default: all) asks for this group.
 wanted() {
@@ -121,6 +135,15 @@ if [ "${BENCH_PIN:-1}" != 0 ] && command -v taskset >/dev/null 2>&1; then
     cpu=$(taskset -pc $$ 2>/dev/null | sed 's/.*: *//; s/.*[,-]//')
     if [ -n "$cpu" ] && taskset -c "$cpu" true 2>/dev/null; then
         PIN=(taskset -c "$cpu")
+    fi
+fi
+# wrk on PIN's CPU, nginx on the lowest other one this process may use:
+# each has a CPU of its own, instead of the scheduler moving them about.
+WRK_PIN=() NGINX_PIN=()
+if [ ${#PIN[@]} -gt 0 ]; then
+    lowest=$(taskset -pc $$ 2>/dev/null | sed 's/.*: *//; s/[,-].*//')
+    if [ -n "$lowest" ] && [ "$lowest" != "${PIN[2]}" ] && taskset -c "$lowest" true 2>/dev/null; then
+        WRK_PIN=("${PIN[@]}") NGINX_PIN=(taskset -c "$lowest")
     fi
 fi
 
@@ -207,30 +230,67 @@ heaptrack_argv() {
 # Each runner takes a side, 0 (without the shim), 1 (with it) or ht/htraw
 # (under heaptrack, without the shim), and prints the seconds its timed part
 # took. The same exec chain is used on both sides.
-run_rtt() { # shim mode n
+run_rtt() { # shim mode n (RTT_CPU=1: "wall cpu", the process's CPU seconds too)
     local out
     if [ "$1" != 0 ]; then
         out=$("${PIN[@]}" env LD_PRELOAD="$(lib_of "$1")" "$BIN/bench_rtt" "$2" "$3") || fail "bench_rtt $2 failed (with the shim)"
     else
         out=$("${PIN[@]}" env -u LD_PRELOAD "$BIN/bench_rtt" "$2" "$3") || fail "bench_rtt $2 failed"
     fi
-    field seconds "$out"
+    if [ "${RTT_CPU:-0}" = 1 ]; then
+        echo "$(field seconds "$out") $(field cpu_seconds "$out")"
+    else
+        field seconds "$out"
+    fi
 }
 
-# wrk against nginx (started below when the wrk group runs): the figure is
-# the seconds N_WRK requests take at wrk's measured rate.
-run_wrk() { # shim
-    local out rps
-    if [ "$1" = 1 ]; then
-        out=$(env LD_PRELOAD="$LIB" wrk -t1 -c8 -d1s "http://127.0.0.1:$WRK_PORT/") ||
-            fail "wrk failed (with the shim)"
-    else
-        out=$(env -u LD_PRELOAD wrk -t1 -c8 -d1s "http://127.0.0.1:$WRK_PORT/") || fail "wrk failed"
+# run_wrk SIDE: one run of wrk against nginx (started below when the wrk
+# group runs) for D_WRK seconds, pinned to WRK_PIN's CPU: side 0 without
+# the shim, 1 with it, connect with it and RESHIM_REPLAY=connect. Prints
+# "requests seconds cpu": the requests wrk counted, the time it counted them
+# in, and the CPU time (user + sys, bash's time) of the wrk process.
+run_wrk() {
+    local pre=(env -u LD_PRELOAD) out n s TIMEFORMAT='%3U %3S'
+    case $1 in
+    1) pre=(env LD_PRELOAD="$LIB") ;;
+    connect) pre=(env LD_PRELOAD="$LIB" RESHIM_REPLAY=connect) ;;
+    esac
+    { time "${WRK_PIN[@]}" "${pre[@]}" wrk -t1 -c8 -d"$D_WRK"s "http://127.0.0.1:$WRK_PORT/" \
+        >"$WORK/wrk.out" 2>&1; } 2>"$WORK/wrk.time" || fail "wrk failed (side $1): $(tail -n 3 "$WORK/wrk.out")"
+    out=$(cat "$WORK/wrk.out")
+    grep -q 'Non-2xx\|Socket errors' <<<"$out" && fail "wrk saw errors (side $1): $out"
+    read -r n s <<<"$(sed -n 's/^ *\([0-9]*\) requests in \([0-9.]*\)\(m*\)s.*/\1 \2\3/p' <<<"$out")"
+    case $s in *m) s=$(awk -v m="${s%m}" 'BEGIN { print m / 1000 }') ;; esac
+    if [ -z "$n" ] || [ "$n" -le 0 ] || [ -z "$s" ]; then
+        fail "wrk printed no request count (side $1): $out"
     fi
-    rps=$(printf '%s\n' "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
-    grep -q 'Non-2xx\|Socket errors' <<<"$out" && fail "wrk saw errors: $out"
-    [ -n "$rps" ] || fail "wrk printed no rate: $out"
-    awk -v n="$N_WRK" -v r="$rps" 'BEGIN { printf "%.6f\n", n / r }'
+    echo "$n $s $(awk '{ print $1 + $2 }' "$WORK/wrk.time")"
+}
+
+# wrk_rows NAME ROUNDS: ROUNDS rounds of wrk without, with the shim and
+# with RESHIM_REPLAY=connect, in turn (one discarded warm-up run of each
+# first); rows of each side against the runs without: the time N_WRK
+# requests take at the rate measured, and wrk's CPU time per request.
+wrk_rows() {
+    local name=$1 rounds=$2 r side n s c line
+    # shellcheck disable=SC2034 # read by add_row (namerefs)
+    local t0=() t1=() tconnect=() c0=() c1=() cconnect=()
+    for side in 0 1 connect; do run_wrk "$side" >/dev/null; done
+    # shellcheck disable=SC2034 # t_, c_: namerefs of the arrays above
+    for ((r = 0; r < rounds; r++)); do
+        for side in 0 1 connect; do
+            line=$(run_wrk "$side") || exit 1
+            read -r n s c <<<"$line"
+            local -n t_=t$side c_=c$side
+            t_[r]=$(awk -v n="$n" -v s="$s" -v N="$N_WRK" 'BEGIN { printf "%.6f", N * s / n }')
+            c_[r]=$(awk -v n="$n" -v c="$c" -v N="$N_WRK" 'BEGIN { printf "%.6f", N * c / n }')
+            unset -n t_ c_
+        done
+    done
+    add_row "$name: requests/s" "$N_WRK" rate t0 t1
+    add_row "$name: CPU per request" "$N_WRK" cpu c0 c1
+    add_row "$name, RESHIM_REPLAY=connect: requests/s" "$N_WRK" rate t0 tconnect
+    add_row "$name, RESHIM_REPLAY=connect: CPU per request" "$N_WRK" cpu c0 cconnect
 }
 
 start_nginx() {
@@ -251,7 +311,7 @@ http {
     server { listen 127.0.0.1:$WRK_PORT; location / { return 200 "ok\\n"; } }
 }
 NGINX
-    env -u LD_PRELOAD nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >/dev/null 2>&1 &
+    "${NGINX_PIN[@]}" env -u LD_PRELOAD nginx -p "$d" -c "$d/nginx.conf" -e "$d/error.log" >/dev/null 2>&1 &
     NGINX_PID=$!
     for _ in $(seq 100); do
         /usr/bin/python3 -c "import socket,sys; sys.exit(socket.socket().connect_ex(('127.0.0.1',$WRK_PORT)))" 2>/dev/null && return 0
@@ -370,7 +430,8 @@ ADDED=()
 # and A[r+1] after it, so slow drift of the machine's speed cancels out and
 # neither side always runs first; the ratio reported is the median of these
 # adjacent ratios. The columns are the medians of each side: KIND "rate"
-# shows OPS per second, "time" the wall time of a batch of OPS, "ns" the
+# shows OPS per second, "time" the wall time of a batch of OPS, "cpu" the
+# CPU microseconds per operation (with what X adds), "ns" the
 # nanoseconds per operation (OPS operations per run) and, on X's side, what
 # X adds to each: the median of the same adjacent differences X - A (with
 # "added", also listed under the table).
@@ -398,6 +459,8 @@ add_row() {
             printf "%s|%.0f/s|%.0f/s|%.3f", n, ops / a, ops / b, r
         else if (k == "ns")
             printf "%s|%.1f ns|%.1f ns (%+.1f)|%.3f", n, a * 1e9 / ops, b * 1e9 / ops, d * 1e9 / ops, r
+        else if (k == "cpu")
+            printf "%s|%.2f us|%.2f us (%+.2f)|%.3f", n, a * 1e6 / ops, b * 1e6 / ops, d * 1e6 / ops, r
         else
             printf "%s|%.3f s|%.3f s|%.3f", n, a, b, r
     }')
@@ -405,8 +468,12 @@ add_row() {
     if [ "$kind" = ns ] && [ "${6:-}" = added ]; then
         ADDED+=("$name|$(awk -v d="$md" -v ops="$ops" 'BEGIN { printf "%+.1f ns", d * 1e9 / ops }')")
     fi
-    printf '  %-56s ratio %s  (middle half of %d ratios: %s)\n' "$name" "${row##*|}" \
-        "${#ratios[@]}" "$(awk -v q="$q" 'BEGIN { split(q, v, " "); printf "%.3f to %.3f", v[1], v[2] }')"
+    local lo hi
+    lo=$(printf '%s\n' "${ratios[@]}" | sort -g | head -n 1)
+    hi=$(printf '%s\n' "${ratios[@]}" | sort -g | tail -n 1)
+    printf '  %-56s ratio %s  (middle half of %d ratios: %s; all: %.3f to %.3f)\n' "$name" \
+        "${row##*|}" "${#ratios[@]}" \
+        "$(awk -v q="$q" 'BEGIN { split(q, v, " "); printf "%.3f to %.3f", v[1], v[2] }')" "$lo" "$hi"
 }
 
 # compare [--tool SIDE TROUNDS TNAME]... NAME OPS KIND ROUNDS RUNNER ARGS...:
@@ -415,17 +482,23 @@ add_row() {
 # against A (add_row). Each --tool (heaptrack, the before library) is one
 # more side, C, run right after B in the first TROUNDS rounds (A B C A B C
 # ... A B), with its own row, TNAME, against the same As, computed the same
-# way.
+# way. With --cpu CNAME (first), the runner prints two figures, the time and
+# then the CPU time of its run, and the CPU times get a row of their own,
+# CNAME (kind time), for B against A.
 compare() {
-    local tools=() trounds=() tnames=()
+    local tools=() trounds=() tnames=() cname=""
+    if [ "$1" = --cpu ]; then
+        cname=$2
+        shift 2
+    fi
     while [ "$1" = --tool ]; do
         tools+=("$2") trounds+=("$3") tnames+=("$4")
         shift 4
     done
     local name=$1 ops=$2 kind=$3 rounds=$4 runner=$5
     shift 5
-    # shellcheck disable=SC2034 # ta, tb, tcN: read by add_row (namerefs)
-    local r t ta=() tb=() tc0=() tc1=() tc2=()
+    # shellcheck disable=SC2034 # ta, tb, tcN, ca, cb: read by add_row (namerefs)
+    local r t line ta=() tb=() tc0=() tc1=() tc2=() ca=() cb=()
     ((${#tools[@]} <= 3)) || fail "compare: at most 3 tools"
     "$runner" 0 "$@" >/dev/null || exit 1
     "$runner" 1 "$@" >/dev/null || exit 1
@@ -434,17 +507,21 @@ compare() {
     done
     # shellcheck disable=SC2034 # the same
     for ((r = 0; r < rounds; r++)); do
-        ta[r]=$("$runner" 0 "$@") || exit 1
-        tb[r]=$("$runner" 1 "$@") || exit 1
+        line=$("$runner" 0 "$@") || exit 1
+        ta[r]=${line%% *} ca[r]=${line##* }
+        line=$("$runner" 1 "$@") || exit 1
+        tb[r]=${line%% *} cb[r]=${line##* }
         for t in "${!tools[@]}"; do
             if ((r < trounds[t])); then
                 local -n tc_=tc$t
-                tc_[r]=$("$runner" "${tools[t]}" "$@") || exit 1
+                line=$("$runner" "${tools[t]}" "$@") || exit 1
+                tc_[r]=${line%% *}
                 unset -n tc_
             fi
         done
     done
     add_row "$name" "$ops" "$kind" ta tb added
+    [ -n "$cname" ] && add_row "$cname" 1 time ca cb
     for t in "${!tools[@]}"; do
         ((trounds[t] > 0)) && add_row "${tnames[t]}" "$ops" "$kind" ta "tc$t"
     done
@@ -471,7 +548,8 @@ ht_opts() {
 # not: they run beside the program, and under valgrind, 20-50 times slower,
 # a python3 -c pass outlives the stats thread's 100 ms start delay (0.5M
 # instructions of serving that the real one, gone within 20 ms, never does).
-# The program's stdout goes to CG_OUT when set (else nowhere).
+# The program's stdout goes to CG_OUT when set (else nowhere). CG_THREAD:
+# only the threads that ran this function count (wrk's worker: aeMain).
 cg_ir() {
     local side=$1 envw=$2 pre=() out=$WORK/callgrind.out f ir=0 n=0
     shift 2
@@ -488,6 +566,7 @@ cg_ir() {
     for f in "$out"-*; do
         [ -f "$f" ] || continue
         grep -qE '^fn=.*[ )](srv_main|mon_main|timer_main)$' "$f" && continue
+        [ -n "${CG_THREAD:-}" ] && ! grep -qE "^c?fn=.*[ )]$CG_THREAD\$" "$f" && continue
         ir=$((ir + $(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$f" | head -n 1)))
         n=$((n + 1))
     done
@@ -506,19 +585,31 @@ cg_pair() {
     awk -v a="$a" -v b="$b" -v n="$CG_N" 'BEGIN { printf "%.0f", (b - a) / n }'
 }
 
-# wrk_cg SIDE: instructions per request of wrk (callgrind, user space), from
-# a 1 s and a 3 s run: their difference over the difference of the requests
-# wrk counted, so that start-up and exit cancel out. Printed, never judged.
+# wrk_cg SIDE ENV: instructions per request of wrk's worker thread
+# (callgrind, user space), from a 1 s and a 3 s run: their difference over
+# the difference of the requests wrk counted, so that start-up and exit
+# cancel out (the main thread, which only starts the worker and then
+# digests its latency figures, is left out). Printed, never judged.
 wrk_cg() {
     local a b na nb
-    a=$(CG_OUT="$WORK/wrk-cg.out" cg_ir "$1" "" wrk -t1 -c8 -d1s "http://127.0.0.1:$WRK_PORT/") || exit 1
+    a=$(CG_THREAD=aeMain CG_OUT="$WORK/wrk-cg.out" cg_ir "$1" "$2" wrk -t1 -c8 -d1s "http://127.0.0.1:$WRK_PORT/") || exit 1
     na=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk-cg.out")
-    b=$(CG_OUT="$WORK/wrk-cg.out" cg_ir "$1" "" wrk -t1 -c8 -d3s "http://127.0.0.1:$WRK_PORT/") || exit 1
+    b=$(CG_THREAD=aeMain CG_OUT="$WORK/wrk-cg.out" cg_ir "$1" "$2" wrk -t1 -c8 -d3s "http://127.0.0.1:$WRK_PORT/") || exit 1
     nb=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$WORK/wrk-cg.out")
     if [ -z "$na" ] || [ -z "$nb" ] || [ "$nb" -le "$na" ]; then
         fail "wrk under callgrind: requests $na, $nb"
     fi
     awk -v a="$a" -v b="$b" -v na="$na" -v nb="$nb" 'BEGIN { printf "%.0f %d %d", (b - a) / (nb - na), na, nb }'
+}
+
+# rtt_cg SIDE MODE: instructions per round trip of bench_rtt MODE (callgrind,
+# user space, both its threads), from runs of 2000 and 4000 round trips:
+# their difference over 2000. Printed beside the round-trip rows.
+rtt_cg() {
+    local a b
+    a=$(cg_ir "$1" "" "$BIN/bench_rtt" "$2" 2000) || exit 1
+    b=$(cg_ir "$1" "" "$BIN/bench_rtt" "$2" 4000) || exit 1
+    echo $(((b - a) / 2000))
 }
 
 # Rows of the instruction table: "name|no shim|before|after|target".
@@ -663,22 +754,41 @@ if wanted instructions; then
     fi
 fi
 if wanted rtt; then
-    compare "TCP loopback round trips, send/recv, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp "$N_TCP"
-    compare "TCP loopback round trips, read/write, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp-rw "$N_TCP"
-    compare "unix socketpair round trips, send/recv, 64 B" "$N_UNIX" rate "$R_RTT" run_rtt unix "$N_UNIX"
+    # Pinned to one CPU, the process's CPU time is its wall time less the
+    # time other work on the machine took that CPU from it: a steadier row.
+    export RTT_CPU=1
+    compare --cpu "TCP loopback round trips, send/recv, 64 B: CPU time" \
+        "TCP loopback round trips, send/recv, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp "$N_TCP"
+    compare --cpu "TCP loopback round trips, read/write, 64 B: CPU time" \
+        "TCP loopback round trips, read/write, 64 B" "$N_TCP" rate "$R_RTT" run_rtt tcp-rw "$N_TCP"
+    compare --cpu "unix socketpair round trips, send/recv, 64 B: CPU time" \
+        "unix socketpair round trips, send/recv, 64 B" "$N_UNIX" rate "$R_RTT" run_rtt unix "$N_UNIX"
+    unset RTT_CPU
     compare "TCP connect + 1 B each way + close" "$N_CONN" rate "$R_RTT" run_rtt connect "$N_CONN"
+    if command -v valgrind >/dev/null; then
+        for m in tcp tcp-rw; do
+            z=$(rtt_cg 0 "$m") || exit 1
+            a=$(rtt_cg 1 "$m") || exit 1
+            echo "  bench_rtt $m instructions per round trip (callgrind, both threads, user space):" \
+                "no shim $z, with the shim $a (+$((a - z)))"
+        done
+    fi
 fi
 if wanted wrk; then
     if command -v wrk >/dev/null && command -v nginx >/dev/null; then
         start_nginx
         N_WRK=10000
-        compare "wrk -t1 -c8 against nginx keep-alive (GETs, each a replay candidate)" \
-            "$N_WRK" rate "$R_RTT" run_wrk
+        wrk_rows "wrk -t1 -c8, nginx keep-alive (GETs, replay candidates)" "$R_WRK"
         if command -v valgrind >/dev/null; then
-            read -r w0 w0a w0b <<<"$(wrk_cg 0)" || exit 1
-            read -r w1 w1a w1b <<<"$(wrk_cg 1)" || exit 1
-            echo "  wrk instructions per request (callgrind, user space; 1 s and 3 s runs:" \
-                "$w0a/$w0b and $w1a/$w1b requests): no shim $w0, with the shim $w1 (+$((w1 - w0)))"
+            out=$(wrk_cg 0 "") || exit 1
+            read -r w0 w0a w0b <<<"$out"
+            out=$(wrk_cg 1 "") || exit 1
+            read -r w1 w1a w1b <<<"$out"
+            out=$(wrk_cg 1 RESHIM_REPLAY=connect) || exit 1
+            read -r wc wca wcb <<<"$out"
+            echo "  wrk instructions per request (callgrind, worker thread, user space; 1 s and 3 s runs:" \
+                "$w0a/$w0b, $w1a/$w1b and $wca/$wcb requests): no shim $w0, with the shim $w1" \
+                "(+$((w1 - w0))), RESHIM_REPLAY=connect $wc (+$((wc - w0)))"
         fi
         kill "$NGINX_PID" 2>/dev/null
         wait "$NGINX_PID" 2>/dev/null
@@ -864,7 +974,7 @@ if ((${#UNW_ROWS[@]} > 0)); then
 fi
 runs=()
 wanted rtt && runs+=("$R_RTT (round trips)")
-wanted wrk && runs+=("$R_RTT (wrk)")
+wanted wrk && runs+=("$R_WRK of $D_WRK s (wrk: without, with, RESHIM_REPLAY=connect in turn; wrk and nginx $([ ${#WRK_PIN[@]} -gt 0 ] && echo "pinned to CPUs ${WRK_PIN[2]} and ${NGINX_PIN[2]}" || echo "not pinned"))")
 wanted spawn && runs+=("$R_SPAWN (/bin/true)" "$R_PY (python3 start-up)")
 wanted malloc && runs+=("$R_MALLOC (malloc/free)")
 wanted unwind && runs+=("$R_UNW (unwinders)")
