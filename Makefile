@@ -179,7 +179,7 @@ $(BUILD)/bin/%: tests/bench/%.c | $(BUILD)/bin
 	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
 
 check-integration: all $(TEST_PROGS)
-	@tests/integration/run.sh
+	@JOBS=$${JOBS:-2} tests/integration/run.sh
 
 # Each test area under tests/ may bring a make fragment (tests/AREA/AREA.mk)
 # that adds its own targets to CHECK_EXTRA (run by `make check`, after the
