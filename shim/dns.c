@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
-#include <time.h>
 
+#include "attempt.h"
 #include "backoff.h"
 #include "config.h"
 #include "log.h"
@@ -20,13 +20,6 @@
 #include "stats.h"
 
 #define DNS_STALE_RETRY_NS 200000000ull /* one quick retry when a stale answer waits */
-
-static bool sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
-                          .tv_nsec = (long)(ns % 1000000000ull)};
-    return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
-}
 
 static int reshim_getaddrinfo(const char *node, const char *service,
                               const struct addrinfo *hints, struct addrinfo **res)
@@ -70,7 +63,7 @@ static int reshim_getaddrinfo(const char *node, const char *service,
             break;
         LOG_DEBUG("getaddrinfo(%.200s): temporary failure; retry %u/%u in %llu ms", node,
                   retries + 1, max, (unsigned long long)(delay / 1000000));
-        if (!sleep_ns(delay))
+        if (!attempt_sleep(delay))
             break;
         prev = delay;
         retries++;
