@@ -11,6 +11,7 @@
 #include <netdb.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "attempt.h"
 #include "backoff.h"
 #include "config.h"
@@ -20,6 +21,11 @@
 #include "stats.h"
 
 #define DNS_STALE_RETRY_NS 200000000ull /* one quick retry when a stale answer waits */
+
+/* A stale answer handed to the app is the app's memory: its freeaddrinfo
+ * frees it. */
+static const struct dns_app_alloc app_alloc = {reshim_app_malloc, reshim_app_calloc,
+                                               reshim_app_free};
 
 static int reshim_getaddrinfo(const char *node, const char *service,
                               const struct addrinfo *hints, struct addrinfo **res)
@@ -81,7 +87,7 @@ static int reshim_getaddrinfo(const char *node, const char *service,
     }
     if (r == EAI_AGAIN && stale) {
         uint64_t age = 0;
-        struct addrinfo *copy = dns_stale_answer(&key, cfg->dns_stale_ns, &age);
+        struct addrinfo *copy = dns_stale_answer(&key, cfg->dns_stale_ns, &age, &app_alloc);
         if (copy) {
             *res = copy;
             ATOMIC_INC(&g->recovered);
