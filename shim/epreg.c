@@ -4,8 +4,9 @@
  * record per fd and epoll set (two sets per fd), in a table mapped on first
  * use in the shim's own memory (sys_map), read and written with atomics
  * and no lock: the app's epoll_ctl on one thread never waits for another.
- * Calls only real_* and sys_*; what nbconn.c knows (is a retry active, is
- * this fd held out) is handed in by its caller. */
+ * Calls only real_* and sys_*; what nbconn.c knows (is this fd held out)
+ * is handed in by its caller, and the count of its retries in flight
+ * (reshim_nb_active) lives here, below it. */
 #define _GNU_SOURCE
 #include "epreg.h"
 
@@ -30,6 +31,10 @@ struct epreg {
     struct epreg1 set[EPREG_SETS];
     _Atomic int is_epfd; /* this fd number was used as an epoll instance */
 };
+
+/* nbconn.c's count of connect retries in flight (nbconn.h), kept here,
+ * below it, so that the short path of a MOD reads it without a call. */
+atomic_int reshim_nb_active;
 
 static struct epreg *epregs;
 static _Atomic unsigned epregs_hw; /* highest fd ever recorded */
@@ -165,12 +170,12 @@ static __attribute__((noinline)) int epoll_ctl_general(int epfd, int op, int fd,
     return 0;
 }
 
-int epreg_ctl(int epfd, int op, int fd, struct epoll_event *ev, bool busy, bool (*held)(int fd))
+int epreg_ctl(int epfd, int op, int fd, struct epoll_event *ev, bool (*held)(int fd))
 {
     struct epreg1 *r =
         epregs && fd >= 0 && (unsigned)fd < FDTAB_MAX ? epreg_of(fd, epfd, false) : NULL;
     if (r && op == EPOLL_CTL_MOD && ev && !atomic_load_explicit(&r->suspended, memory_order_relaxed) &&
-        !busy) {
+        !atomic_load_explicit(&reshim_nb_active, memory_order_relaxed)) {
         /* An event loop's MOD on every request, in short: what the general
          * case does when reshim holds nothing out of the set. */
         int rc = real_epoll_ctl(epfd, op, fd, ev);

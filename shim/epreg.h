@@ -5,15 +5,19 @@
 #ifndef RESHIM_EPREG_H
 #define RESHIM_EPREG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct epoll_event;
-/* The app's epoll_ctl, remembered: returns what epoll_ctl returns. busy:
- * some connect retry is active (the short path of a MOD is not taken);
+/* Connect retries in flight (nbconn.c's slots in use; 0 keeps every wait
+ * and the short path of an epoll MOD on their fast path). */
+extern atomic_int reshim_nb_active;
+
+/* The app's epoll_ctl, remembered: returns what epoll_ctl returns.
  * held(fd): fd is held out of its sets now (waiting out a backoff), so an
  * ADD or MOD of it is kept here and applied when it goes back. */
-int epreg_ctl(int epfd, int op, int fd, struct epoll_event *ev, bool busy, bool (*held)(int fd));
+int epreg_ctl(int epfd, int op, int fd, struct epoll_event *ev, bool (*held)(int fd));
 /* Takes fd out of its epoll sets for a backoff (epoll reports EPOLLHUP even
  * with no events asked for, so only removal silences a closed socket), or
  * puts it back as the app registered it. */

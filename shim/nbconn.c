@@ -52,7 +52,6 @@ struct nb_slot {
 /* While a replay connects, the timer thread looks at it this often. */
 #define REPLAY_TICK_NS 2000000ull
 
-atomic_int reshim_nb_active;
 static struct nb_slot slots[NB_SLOTS];
 static int slots_hw; /* slots[0..slots_hw) may be in use */
 static pthread_mutex_t nb_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -107,12 +106,6 @@ static void release(struct nb_slot *s)
 }
 
 /* ---- epoll registrations (epreg.c) -------------------------------------- */
-
-int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
-{
-    return epreg_ctl(epfd, op, fd, ev, atomic_load_explicit(&reshim_nb_active, memory_order_relaxed),
-                     nb_masked);
-}
 
 int nb_epoll_fd(int epfd, uint64_t data, uint32_t events)
 {
