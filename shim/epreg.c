@@ -4,7 +4,7 @@
  * record per fd and epoll set (two sets per fd), in a table mapped on first
  * use in the shim's own memory (sys_map), read and written with atomics
  * and no lock: the app's epoll_ctl on one thread never waits for another.
- * Calls only real_* and sys_*; what nbconn.c knows (is this fd held out)
+ * Calls only real_*, sys_* and state.c; what nbconn.c knows (is this fd held out)
  * is handed in by its caller, and the count of its retries in flight
  * (reshim_nb_active) lives here, below it. */
 #define _GNU_SOURCE
@@ -32,7 +32,7 @@ struct epreg {
     _Atomic int is_epfd; /* this fd number was used as an epoll instance */
 };
 
-/* nbconn.c's count of connect retries in flight (nbconn.h), kept here,
+/* nbconn.c's count of connect retries in flight (epreg.h), kept here,
  * below it, so that the short path of a MOD reads it without a call. */
 atomic_int reshim_nb_active;
 
