@@ -1,7 +1,7 @@
 /* attempt.c: the steps of connecting a socket again inside the app's call
  * (see attempt.h): shared by the blocking connect retry (net.c) and a
  * replay (replay.c), which decide with the retry session (retry.h) and call
- * these to wait and act. Here, below both, so that neither calls the
+ * these to wait and act; the DNS retry (dns.c) waits with the same sleep. Here, below both, so that neither calls the
  * other: before, replay.c called these in net.c while net.c called
  * replay.c's tracking, a cycle of two files. Calls only real_* (real.h)
  * and the clock; never allocates, never logs, never counts. */

@@ -2,7 +2,8 @@
  * (attempt.c): the backoff sleep, one connect attempt bounded by a
  * deadline, dropping a half-open or broken connection, and the app's own
  * timeout on the socket. Used by the blocking connect retry (net.c) and by
- * a replay (replay.c); below both, calls neither. */
+ * a replay (replay.c); below both, calls neither. The backoff sleep is
+ * also the DNS retry's (dns.c). */
 #ifndef RESHIM_ATTEMPT_H
 #define RESHIM_ATTEMPT_H
 

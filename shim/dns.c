@@ -10,8 +10,9 @@
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>
-#include <time.h>
 
+#include "alloc.h"
+#include "attempt.h"
 #include "backoff.h"
 #include "config.h"
 #include "log.h"
@@ -21,12 +22,10 @@
 
 #define DNS_STALE_RETRY_NS 200000000ull /* one quick retry when a stale answer waits */
 
-static bool sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
-                          .tv_nsec = (long)(ns % 1000000000ull)};
-    return clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL) == 0;
-}
+/* A stale answer handed to the app is the app's memory: its freeaddrinfo
+ * frees it. */
+static const struct dns_app_alloc app_alloc = {reshim_app_malloc, reshim_app_calloc,
+                                               reshim_app_free};
 
 static int reshim_getaddrinfo(const char *node, const char *service,
                               const struct addrinfo *hints, struct addrinfo **res)
@@ -70,7 +69,7 @@ static int reshim_getaddrinfo(const char *node, const char *service,
             break;
         LOG_DEBUG("getaddrinfo(%.200s): temporary failure; retry %u/%u in %llu ms", node,
                   retries + 1, max, (unsigned long long)(delay / 1000000));
-        if (!sleep_ns(delay))
+        if (!attempt_sleep(delay))
             break;
         prev = delay;
         retries++;
@@ -88,7 +87,7 @@ static int reshim_getaddrinfo(const char *node, const char *service,
     }
     if (r == EAI_AGAIN && stale) {
         uint64_t age = 0;
-        struct addrinfo *copy = dns_stale_answer(&key, cfg->dns_stale_ns, &age);
+        struct addrinfo *copy = dns_stale_answer(&key, cfg->dns_stale_ns, &age, &app_alloc);
         if (copy) {
             *res = copy;
             ATOMIC_INC(&g->recovered);

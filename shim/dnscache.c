@@ -11,7 +11,7 @@
  * answer when that fits (an answer re-resolved costs no system call), a
  * larger block mapped when not. Only the copies handed to the app
  * (dns_stale_answer) come from the app's allocator (alloc.h's
- * reshim_app_*), laid out for its freeaddrinfo.
+ * reshim_app_*, handed in by dns.c), laid out for its freeaddrinfo.
  *
  * The entries are a fixed array (64); a uthash index over them finds a
  * lookup's entry by its key (dns_key's packed bytes). uthash (off the hot
@@ -30,7 +30,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "alloc.h"
 #include "atfork.h"
 #include "reshim.h"
 #include "sys.h"
@@ -121,7 +120,7 @@ struct musl_aibuf {
     short slot, ref;
 };
 
-static struct addrinfo *copy_for_app(const struct addrinfo *src)
+static struct addrinfo *copy_for_app(const struct addrinfo *src, const struct dns_app_alloc *app)
 {
     size_t n = 0, canon_len = 0;
     const char *canon = NULL;
@@ -135,7 +134,7 @@ static struct addrinfo *copy_for_app(const struct addrinfo *src)
         return NULL;
     if (canon)
         canon_len = strlen(canon);
-    struct musl_aibuf *out = reshim_app_calloc(1, n * sizeof *out + canon_len + 1);
+    struct musl_aibuf *out = app->calloc(1, n * sizeof *out + canon_len + 1);
     if (!out)
         return NULL;
     char *outcanon = canon ? memcpy((char *)(out + n), canon, canon_len + 1) : NULL;
@@ -153,25 +152,25 @@ static struct addrinfo *copy_for_app(const struct addrinfo *src)
     return &out[0].ai;
 }
 #else
-static void free_list(struct addrinfo *ai)
+static void free_list(struct addrinfo *ai, const struct dns_app_alloc *app)
 {
     while (ai) {
         struct addrinfo *next = ai->ai_next;
-        reshim_app_free(ai->ai_canonname);
-        reshim_app_free(ai);
+        app->free(ai->ai_canonname);
+        app->free(ai);
         ai = next;
     }
 }
 
 /* glibc's layout: each node and its address in one block, the canonical
  * name in another, so that its freeaddrinfo() (node by node) frees it. */
-static struct addrinfo *copy_for_app(const struct addrinfo *src)
+static struct addrinfo *copy_for_app(const struct addrinfo *src, const struct dns_app_alloc *app)
 {
     struct addrinfo *head = NULL, **tail = &head;
     for (; src; src = src->ai_next) {
-        struct addrinfo *n = reshim_app_malloc(sizeof *n + src->ai_addrlen);
+        struct addrinfo *n = app->malloc(sizeof *n + src->ai_addrlen);
         if (!n) {
-            free_list(head);
+            free_list(head, app);
             return NULL;
         }
         *n = *src;
@@ -182,12 +181,12 @@ static struct addrinfo *copy_for_app(const struct addrinfo *src)
         n->ai_canonname = NULL;
         if (src->ai_canonname) {
             size_t len = strlen(src->ai_canonname) + 1;
-            n->ai_canonname = reshim_app_malloc(len);
+            n->ai_canonname = app->malloc(len);
             if (n->ai_canonname)
                 memcpy(n->ai_canonname, src->ai_canonname, len);
             if (!n->ai_canonname) {
-                reshim_app_free(n);
-                free_list(head);
+                app->free(n);
+                free_list(head, app);
                 return NULL;
             }
         }
@@ -294,14 +293,15 @@ void dns_remember(const struct dns_key *k, const struct addrinfo *answer)
     sys_unmap(unmap, unmap_len);
 }
 
-struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age)
+struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age,
+                                  const struct dns_app_alloc *app)
 {
     struct addrinfo *copy = NULL;
     uint64_t now = reshim_now_ns();
     pthread_mutex_lock(&dns_lock);
     struct dns_entry *e = find(k);
     if (e && now - e->stored_ns <= max_age) {
-        copy = copy_for_app(e->answer);
+        copy = copy_for_app(e->answer, app);
         e->used_ns = now;
         *age = now - e->stored_ns;
     }

@@ -27,9 +27,19 @@ bool dns_make_key(const char *node, const char *service, const struct addrinfo *
                   struct dns_key *k);
 /* Remembers a good answer (a copy). */
 void dns_remember(const struct dns_key *k, const struct addrinfo *answer);
-/* A copy of the remembered answer for the app (its freeaddrinfo frees it)
- * when it is at most max_age old; *age its age. NULL when none. */
-struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age);
+/* The app's allocator, handed in by the getaddrinfo interposer (dns.c:
+ * alloc.h's reshim_app_*), so that the cache never calls up into the
+ * allocation wrappers: glibc's layout takes malloc and free, musl's calloc. */
+struct dns_app_alloc {
+    void *(*malloc)(size_t n);
+    void *(*calloc)(size_t nmemb, size_t size);
+    void (*free)(void *p);
+};
+/* A copy of the remembered answer for the app (its freeaddrinfo frees it),
+ * from app's allocator, when it is at most max_age old; *age its age. NULL
+ * when none. */
+struct addrinfo *dns_stale_answer(const struct dns_key *k, uint64_t max_age, uint64_t *age,
+                                  const struct dns_app_alloc *app);
 /* Is there an answer at most max_age old? */
 bool dns_have_stale(const struct dns_key *k, uint64_t max_age);
 

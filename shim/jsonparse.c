@@ -336,9 +336,40 @@ static int parse_members(struct jp *p, member_fn *member, void *ctx, int depth)
     }
 }
 
+/* ---- arrays -------------------------------------------------------------
+ * Every array is read by parse_elements: element() reads each value. */
+typedef int element_fn(struct jp *p, void *ctx, int depth);
+
+static int parse_elements(struct jp *p, element_fn *element, void *ctx, int depth)
+{
+    if (depth > JSON_DEPTH)
+        return fail(p, "nesting too deep");
+    if (!eat(p, '['))
+        return fail(p, "expected an array");
+    ws(p);
+    if (eat(p, ']'))
+        return 0;
+    for (;;) {
+        ws(p);
+        if (element(p, ctx, depth))
+            return -1;
+        ws(p);
+        if (eat(p, ','))
+            continue;
+        if (eat(p, ']'))
+            return 0;
+        return fail(p, "expected ',' or ']'");
+    }
+}
+
 static int skip_value(struct jp *p, int depth);
 
 static int skip_member(struct jp *p, const char *key, void *ctx, int depth)
+{
+    return skip_value(p, depth + 1);
+}
+
+static int skip_element(struct jp *p, void *ctx, int depth)
 {
     return skip_value(p, depth + 1);
 }
@@ -353,21 +384,7 @@ static int skip_value(struct jp *p, int depth)
     case '{':
         return parse_members(p, skip_member, NULL, depth);
     case '[':
-        p->i++;
-        ws(p);
-        if (eat(p, ']'))
-            return 0;
-        for (;;) {
-            ws(p);
-            if (skip_value(p, depth + 1))
-                return -1;
-            ws(p);
-            if (eat(p, ','))
-                continue;
-            if (eat(p, ']'))
-                return 0;
-            return fail(p, "expected ',' or ']'");
-        }
+        return parse_elements(p, skip_element, NULL, depth);
     case '"':
         return parse_string(p, NULL, 0, NULL);
     case 't':
@@ -391,42 +408,37 @@ static int parse_elem(struct jp *p, const struct farr *a, char *e, int depth)
 
 /* An array (T_ARR): its elements into their room, those past it checked
  * (objects, when its elements are) and skipped. */
+struct arr_ctx {
+    const struct farr *a;
+    char *room;
+    unsigned *count;
+};
+
+static int arr_element(struct jp *p, void *ctx, int depth)
+{
+    struct arr_ctx *c = ctx;
+    const struct farr *a = c->a;
+    if (!a->bare && peek(p) != '{')
+        return fail(p, "expected an object");
+    if (!c->room || *c->count >= a->max)
+        return skip_value(p, depth + 1); /* more than fit: ignored */
+    char *e = c->room + *c->count * a->stride;
+    memset(e, 0, a->stride); /* a list's room may hold anything */
+    if (parse_elem(p, a, e, depth + 1))
+        return -1;
+    (*c->count)++;
+    return 0;
+}
+
 static int parse_arr(struct jp *p, const struct farr *a, char *base, char *q, int depth)
 {
-    if (depth > JSON_DEPTH)
-        return fail(p, "nesting too deep");
-    if (!eat(p, '['))
-        return fail(p, "expected an array");
     struct snap_list *l = a->list ? (struct snap_list *)(void *)q : NULL;
-    unsigned *count = l ? &l->n : (unsigned *)(void *)(base + a->count_off);
-    char *room = l ? l->p : q;
+    struct arr_ctx c = {a, l ? l->p : q, l ? &l->n : (unsigned *)(void *)(base + a->count_off)};
     /* A repeated key: the last one wins, whole. */
-    if (room)
-        memset(room, 0, (*count < a->max ? *count : a->max) * a->stride);
-    *count = 0;
-    ws(p);
-    if (eat(p, ']'))
-        return 0;
-    for (;;) {
-        ws(p);
-        if (!a->bare && peek(p) != '{')
-            return fail(p, "expected an object");
-        if (room && *count < a->max) {
-            char *e = room + *count * a->stride;
-            memset(e, 0, a->stride); /* a list's room may hold anything */
-            if (parse_elem(p, a, e, depth + 1))
-                return -1;
-            (*count)++;
-        } else if (skip_value(p, depth + 1)) { /* more than fit: ignored */
-            return -1;
-        }
-        ws(p);
-        if (eat(p, ','))
-            continue;
-        if (eat(p, ']'))
-            return 0;
-        return fail(p, "expected ',' or ']'");
-    }
+    if (c.room)
+        memset(c.room, 0, (*c.count < a->max ? *c.count : a->max) * a->stride);
+    *c.count = 0;
+    return parse_elements(p, arr_element, &c, depth);
 }
 
 /* An object keyed by names (T_MAP): each known key's value into its
@@ -576,23 +588,7 @@ int snap_doc_parse(const struct field *top, const char *text, size_t len, void *
     return rc;
 }
 
-int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
-                    const char **err)
-{
-    const char *why = "no output";
-    int rc = -1;
-    if (out) {
-        memset(out, 0, sizeof *out);
-        rc = snap_doc_parse(&snap_stats_doc, text, len, out, &why);
-        if (rc)
-            memset(out, 0, sizeof *out);
-    }
-    if (err)
-        *err = why;
-    return rc;
-}
-
-/* ---- the other answers (answerjson.h) ---------------------------------------- */
+/* ---- the answers (snapshot.h, answerjson.h) ------------------------------------ */
 
 static int parse_doc(const struct field *top, const char *text, size_t len, void *out,
                      size_t size, const char **err)
@@ -608,6 +604,12 @@ static int parse_doc(const struct field *top, const char *text, size_t len, void
     if (err)
         *err = why;
     return rc;
+}
+
+int snap_parse_json(const char *text, size_t len, struct reshim_snapshot *out,
+                    const char **err)
+{
+    return parse_doc(&snap_stats_doc, text, len, out, sizeof *out, err);
 }
 
 int snap_error_parse(const char *text, size_t len, struct snap_error *out, const char **err)

@@ -1,6 +1,7 @@
 /* nbconn.c: non-blocking connect retries (see nbconn.h). Owns the table of
- * pending connects, the remembered epoll registrations and the timer thread
- * that reconnects sockets when their backoff ends. One mutex guards the
+ * pending connects and the timer thread that reconnects sockets when their
+ * backoff ends; the app's epoll registrations, which a backoff takes a
+ * socket out of, are remembered below it (epreg.c). One mutex guards the
  * table; it is taken with every signal blocked (so a handler on the same
  * thread can never find it held) and never across a blocking call. The
  * timer thread blocks all signals and never counts its own calls. */
@@ -13,11 +14,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/mman.h>
 
 #include "config.h"
 #include "atfork.h"
+#include "epreg.h"
 #include "log.h"
 #include "policy.h"
 #include "real.h"
@@ -52,27 +52,11 @@ struct nb_slot {
 /* While a replay connects, the timer thread looks at it this often. */
 #define REPLAY_TICK_NS 2000000ull
 
-struct epreg1 {
-    _Atomic int epfd_plus1; /* 0: no registration known */
-    _Atomic uint32_t events;
-    _Atomic uint64_t data;
-    _Atomic int suspended;  /* reshim took it out of the epoll set for a backoff */
-};
-
-#define EPREG_SETS 2 /* epoll sets remembered per fd (a third replaces the first) */
-struct epreg {
-    struct epreg1 set[EPREG_SETS];
-    _Atomic int is_epfd; /* this fd number was used as an epoll instance */
-};
-
-atomic_int reshim_nb_active;
 static struct nb_slot slots[NB_SLOTS];
 static int slots_hw; /* slots[0..slots_hw) may be in use */
 static pthread_mutex_t nb_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t nb_cond;
 static bool cond_ready, timer_running;
-static struct epreg *epregs;
-static _Atomic unsigned epregs_hw; /* highest fd ever recorded */
 
 /* The table's lock. While it is held, the recursion guard is too: a call
  * into an interposed function on this thread (a sanitizer's runtime closes
@@ -121,201 +105,18 @@ static void release(struct nb_slot *s)
     atomic_fetch_sub(&reshim_nb_active, 1);
 }
 
-/* ---- epoll registrations ------------------------------------------------ */
-
-static bool epregs_map(void)
-{
-    if (epregs)
-        return true;
-    void *p = sys_map(FDTAB_MAX * sizeof(struct epreg)); /* never the app's memory */
-    if (!p)
-        return false;
-    void *expected = NULL;
-    if (!__atomic_compare_exchange_n(&epregs, &expected, p, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
-        sys_unmap(p, FDTAB_MAX * sizeof(struct epreg));
-    return true;
-}
-
-static void epreg_clear(int fd)
-{
-    if (!epregs || fd < 0 || (unsigned)fd >= FDTAB_MAX)
-        return;
-    if (atomic_load_explicit(&epregs[fd].is_epfd, memory_order_relaxed)) {
-        /* An epoll instance closes: no record may ever re-add a socket to
-         * whatever epoll set gets this number next. */
-        atomic_store(&epregs[fd].is_epfd, 0);
-        unsigned hw = atomic_load(&epregs_hw);
-        for (unsigned other = 0; other <= hw && other < FDTAB_MAX; other++)
-            for (int i = 0; i < EPREG_SETS; i++) {
-                struct epreg1 *r = &epregs[other].set[i];
-                int cur = fd + 1;
-                if (atomic_compare_exchange_strong(&r->epfd_plus1, &cur, 0))
-                    atomic_store(&r->suspended, 0);
-            }
-    }
-    for (int i = 0; i < EPREG_SETS; i++) {
-        struct epreg1 *r = &epregs[fd].set[i];
-        if (atomic_load_explicit(&r->epfd_plus1, memory_order_relaxed)) {
-            atomic_store(&r->epfd_plus1, 0);
-            atomic_store(&r->suspended, 0);
-        }
-    }
-}
-
-/* The record of fd's registration on epfd; with make, a free (or the first)
- * one when there is none. */
-static inline __attribute__((always_inline)) struct epreg1 *epreg_of(int fd, int epfd, bool make)
-{
-    struct epreg1 *free_one = NULL;
-    for (int i = 0; i < EPREG_SETS; i++) {
-        struct epreg1 *r = &epregs[fd].set[i];
-        int cur = atomic_load(&r->epfd_plus1);
-        if (cur == epfd + 1)
-            return r;
-        if (!cur && !free_one)
-            free_one = r;
-    }
-    if (!make)
-        return NULL;
-    return free_one ? free_one : &epregs[fd].set[0];
-}
-
-/* The general case of nb_epoll_ctl (r: fd's record on epfd, if known). */
-static __attribute__((noinline)) int epoll_ctl_general(int epfd, int op, int fd,
-                                                       struct epoll_event *ev, struct epreg1 *r)
-{
-    if (fd < 0 || (unsigned)fd >= FDTAB_MAX)
-        return real_epoll_ctl(epfd, op, fd, ev);
-    /* A known registration is changed as the kernel's is: a vfork child
-     * shares the epoll instance, so the record stays true to it. Only a new
-     * record (or the table's first mapping) is for the process that owns
-     * the memory: asked last, it costs a system call. */
-    if (!r && (reshim_in_foreign_child() || !epregs_map()))
-        return real_epoll_ctl(epfd, op, fd, ev);
-    bool ours = r && atomic_load(&r->suspended);
-    if (ours && op == EPOLL_CTL_ADD) {
-        errno = EEXIST; /* it is registered, only held out of the set by reshim */
-        return -1;
-    }
-    if (!ours && (op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev &&
-        atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) && nb_masked(fd)) {
-        /* Registered during a backoff: added when the socket reconnects. A
-         * DEL first gets the kernel's verdict on epfd and fd (EBADF, EINVAL,
-         * ENOENT for a MOD of nothing, or "was there" for an ADD). */
-        int rc = real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
-        if (op == EPOLL_CTL_MOD && rc != 0)
-            return rc;
-        if (op == EPOLL_CTL_ADD && rc == 0) {
-            errno = EEXIST;
-            return -1;
-        }
-        if (op == EPOLL_CTL_ADD && errno != ENOENT)
-            return rc;
-        ours = true;
-    } else if (!ours) {
-        int rc = real_epoll_ctl(epfd, op, fd, ev);
-        if (rc != 0)
-            return rc;
-    }
-    /* Either the kernel took it, or reshim holds it out of the set for now. */
-    if (op == EPOLL_CTL_DEL) {
-        if (r) {
-            atomic_store(&r->epfd_plus1, 0);
-            atomic_store(&r->suspended, 0);
-        }
-        return 0;
-    }
-    if (!ev)
-        return 0;
-    if (r) {
-        /* Known on this epfd: only what it asks for changes, in place. */
-        atomic_store_explicit(&r->events, ev->events, memory_order_release);
-        atomic_store_explicit(&r->data, ev->data.u64, memory_order_release);
-        if (ours != (atomic_load_explicit(&r->suspended, memory_order_relaxed) != 0))
-            atomic_store(&r->suspended, ours ? 1 : 0);
-        return 0;
-    }
-    if (epfd >= 0 && (unsigned)epfd < FDTAB_MAX)
-        atomic_store(&epregs[epfd].is_epfd, 1);
-    unsigned ehw = atomic_load(&epregs_hw);
-    while (epfd >= 0 && (unsigned)epfd > ehw &&
-           !atomic_compare_exchange_weak(&epregs_hw, &ehw, (unsigned)epfd))
-        ;
-    r = epreg_of(fd, epfd, true);
-    atomic_store(&r->epfd_plus1, 0);
-    atomic_store(&r->events, ev->events);
-    atomic_store(&r->data, ev->data.u64);
-    atomic_store(&r->suspended, ours ? 1 : 0);
-    atomic_store(&r->epfd_plus1, epfd + 1);
-    unsigned hw = atomic_load(&epregs_hw);
-    while ((unsigned)fd > hw && !atomic_compare_exchange_weak(&epregs_hw, &hw, (unsigned)fd))
-        ;
-    return 0;
-}
-
-int nb_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
-{
-    struct epreg1 *r =
-        epregs && fd >= 0 && (unsigned)fd < FDTAB_MAX ? epreg_of(fd, epfd, false) : NULL;
-    if (r && op == EPOLL_CTL_MOD && ev && !atomic_load_explicit(&r->suspended, memory_order_relaxed) &&
-        !atomic_load_explicit(&reshim_nb_active, memory_order_relaxed)) {
-        /* An event loop's MOD on every request, in short: what the general
-         * case does when reshim holds nothing out of the set. */
-        int rc = real_epoll_ctl(epfd, op, fd, ev);
-        if (rc == 0) {
-            atomic_store_explicit(&r->events, ev->events, memory_order_release);
-            atomic_store_explicit(&r->data, ev->data.u64, memory_order_release);
-        }
-        return rc;
-    }
-    return epoll_ctl_general(epfd, op, fd, ev, r);
-}
-
-/* Takes fd out of its epoll sets for a backoff (epoll reports EPOLLHUP even
- * with no events asked for, so only removal silences a closed socket), or
- * puts it back as the app registered it. */
-static void epoll_arm(int fd, bool on)
-{
-    if (!epregs || fd < 0 || (unsigned)fd >= FDTAB_MAX)
-        return;
-    int saved = errno;
-    for (int i = 0; i < EPREG_SETS; i++) {
-        struct epreg1 *r = &epregs[fd].set[i];
-        int epfd = atomic_load(&r->epfd_plus1) - 1;
-        if (epfd < 0)
-            continue;
-        if (!on && !atomic_load(&r->suspended)) {
-            if (real_epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0)
-                atomic_store(&r->suspended, 1);
-        } else if (on && atomic_load(&r->suspended)) {
-            struct epoll_event ev = {.events = atomic_load(&r->events),
-                                     .data.u64 = atomic_load(&r->data)};
-            real_epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-            atomic_store(&r->suspended, 0);
-        }
-    }
-    errno = saved;
-}
+/* ---- epoll registrations (epreg.c) -------------------------------------- */
 
 int nb_epoll_fd(int epfd, uint64_t data, uint32_t events)
 {
-    if (!epregs)
+    if (!epreg_any())
         return -1;
     sigset_t old;
     int fd = -1;
     lock(&old);
-    for (int i = 0; i < slots_hw && fd < 0; i++) {
-        struct nb_slot *s = &slots[i];
-        if (s->state == NB_FREE)
-            continue;
-        struct epreg1 *r = epreg_of(s->fd, epfd, false);
-        /* A suspended registration is out of the set: an event with the
-         * same data belongs to another fd. */
-        if (r && atomic_load(&r->data) == data && !atomic_load(&r->suspended) &&
-            (events & (atomic_load(&r->events) | EPOLLERR | EPOLLHUP)))
-            fd = s->fd;
-    }
+    for (int i = 0; i < slots_hw && fd < 0; i++)
+        if (slots[i].state != NB_FREE && epreg_match(slots[i].fd, epfd, data, events))
+            fd = slots[i].fd;
     unlock(&old);
     return fd;
 }
@@ -354,7 +155,7 @@ static void finish(struct nb_slot *s, int err)
 static bool failed_attempt(struct nb_slot *s, int err, uint64_t now)
 {
     if (decide(s, err, now)) {
-        epoll_arm(s->fd, false); /* an unconnected socket reports EPOLLHUP */
+        epreg_arm(s->fd, false); /* an unconnected socket reports EPOLLHUP */
         return true;
     }
     s->state = NB_FAILED;
@@ -364,7 +165,7 @@ static bool failed_attempt(struct nb_slot *s, int err, uint64_t now)
         s->rdone(s->fd, s->gen, false);
         s->rdone = NULL;
     }
-    epoll_arm(s->fd, true);
+    epreg_arm(s->fd, true);
     return false;
 }
 
@@ -398,7 +199,7 @@ static void reconnect(struct nb_slot *s, uint64_t now)
             s->rsent = 0;
             s->retry_at = now + REPLAY_TICK_NS; /* watched by the timer thread */
         } else {
-            epoll_arm(s->fd, true);
+            epreg_arm(s->fd, true);
         }
         return;
     }
@@ -453,7 +254,7 @@ static void replay_tick(struct nb_slot *s, uint64_t now)
         s->rdone(s->fd, s->gen, true);
         s->rdone = NULL;
     }
-    epoll_arm(s->fd, true);
+    epreg_arm(s->fd, true);
     s->state = NB_FREE;
     atomic_fetch_sub(&reshim_nb_active, 1);
 }
@@ -570,7 +371,7 @@ bool nb_start(int fd, struct fdinfo fi, uint16_t dest, const struct sockaddr *ad
         atomic_fetch_add(&reshim_nb_active, 1);
         if (err) {
             if (decide(s, err, reshim_now_ns())) {
-                epoll_arm(fd, false); /* an unconnected socket reports EPOLLHUP */
+                epreg_arm(fd, false); /* an unconnected socket reports EPOLLHUP */
                 hidden = kick = true;
             } else {
                 release(s); /* the caller counts the failure */
@@ -603,7 +404,7 @@ bool nb_start_replay(int fd, uint16_t gen, uint16_t dest, const struct sockaddr 
         s->state = NB_BACKOFF;
         atomic_fetch_add(&reshim_nb_active, 1);
         fdtab_update(fd, gen, PH_CONNECTING, dest);
-        epoll_arm(fd, false); /* a broken socket reports EPOLLHUP */
+        epreg_arm(fd, false); /* a broken socket reports EPOLLHUP */
     }
     unlock(&old);
     if (s)
@@ -807,9 +608,7 @@ void nb_forget_range(unsigned first, unsigned last)
 {
     if (reshim_in_foreign_child())
         return;
-    unsigned hw = atomic_load(&epregs_hw);
-    for (unsigned fd = first; fd <= last && fd <= hw && fd < FDTAB_MAX; fd++)
-        epreg_clear((int)fd);
+    epreg_clear_range(first, last);
     if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
         reshim_in_foreign_child())
         return;

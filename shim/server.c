@@ -1,10 +1,10 @@
 /* server.c: the stats thread. Serves the line protocol of the stats socket
  * (stats, watch MS, metrics, trim, heap N, config, version, help) to at most
  * 32 local clients of the same uid (or root); the snapshot it answers with
- * is filled by stats.c and memmon.c, the listener is listener.c's (placed
- * by rundir.c: $RESHIM_RUN_DIR/<pid>.sock, else the abstract
- * @reshim-<uid>/<pid>), the answers answer.c's, the RESHIM_PUSH datagrams
- * push.c's. Owns the thread, its poll loop and the clients.
+ * is snapfill.c's, the listener is listener.c's (placed by rundir.c:
+ * $RESHIM_RUN_DIR/<pid>.sock, else the abstract @reshim-<uid>/<pid>), the
+ * answers answer.c's, the RESHIM_PUSH datagrams push.c's, the destructor's
+ * wake-up pipe wake.c's. Owns the thread, its poll loop and the clients.
  *
  * The thread starts late (at the first slow point after init, a
  * reshim_slow_point) and opens its socket only once the process is 100 ms old,
@@ -55,13 +55,13 @@
 #include "budget.h"
 #include "heapprof.h"
 #include "log.h"
-#include "memmon.h"
 #include "push.h"
 #include "net.h"
-#include "retry.h"
 #include "stats.h"
 #include "listener.h"
+#include "snapfill.h"
 #include "sys.h"
+#include "wake.h"
 
 #define MS_NS 1000000ull
 #define SEC_NS 1000000000ull
@@ -81,8 +81,6 @@
 #define MAX_WAIT_MS 1000
 
 
-static _Atomic uint64_t t0_ns;      /* monotonic, at init (or fork) */
-static _Atomic int64_t t0_real_ns;  /* unix time then */
 static atomic_int stop_req;         /* the destructor asks the thread to stop */
 /* The thread's phase: WAITING out its start delay (no descriptor, no file
  * of ours yet), SERVING, or CANCELLED by the destructor during the delay:
@@ -93,63 +91,13 @@ enum { PH_WAITING, PH_SERVING, PH_CANCELLED };
 static atomic_int phase;
 static atomic_int running;          /* the thread is in its loop */
 
-static int64_t real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
-}
-
 static void late_start(void);
 
 void server_init(reshim_getenv_fn get, void *ctx)
 {
     answer_init(get, ctx);
-    atomic_store(&t0_real_ns, real_ns());
-    atomic_store(&t0_ns, reshim_now_ns());
+    snap_fill_start();
     reshim_late_arm(late_start);
-}
-
-/* ---- the snapshot --------------------------------------------------------- */
-
-static char comm_cache[SNAP_COMM_MAX];
-static atomic_int comm_pid; /* the pid comm_cache was read for */
-
-static void comm_get(char *dst, size_t n, int pid)
-{
-    if (atomic_load_explicit(&comm_pid, memory_order_acquire) != pid) {
-        char buf[SNAP_COMM_MAX];
-        ssize_t r = sys_read_file("/proc/self/comm", buf, sizeof buf);
-        if (r < 0)
-            r = 0;
-        while (r > 0 && (buf[r - 1] == '\n' || buf[r - 1] == '\r'))
-            buf[--r] = 0;
-        memcpy(comm_cache, buf, (size_t)r + 1);
-        atomic_store_explicit(&comm_pid, pid, memory_order_release);
-    }
-    size_t len = strnlen(comm_cache, sizeof comm_cache - 1);
-    if (len >= n)
-        len = n - 1;
-    memcpy(dst, comm_cache, len);
-    dst[len] = 0;
-}
-
-void server_snapshot(struct reshim_snapshot *s)
-{
-    GUARD_ENTER();
-    uint64_t now = reshim_now_ns(), t0 = atomic_load(&t0_ns);
-    /* Field by field: the struct is large (the destination array), and only
-     * the entries in use are touched. */
-    s->pid = (int)syscall(SYS_getpid);
-    comm_get(s->comm, sizeof s->comm, s->pid);
-    snap_word(s->version, sizeof s->version, RESHIM_VERSION);
-    s->uptime_s = t0 && now > t0 ? (double)(now - t0) / 1e9 : 0;
-    s->start_time_s = (double)atomic_load(&t0_real_ns) / 1e9;
-    s->time_s = (double)real_ns() / 1e9;
-    struct breaker_params bp = retry_breaker_params();
-    stats_snapshot(s, &bp, now);
-    memmon_snap(&s->mem);
-    GUARD_LEAVE();
 }
 
 /* ---- the thread's state --------------------------------------------------- */
@@ -174,9 +122,6 @@ static struct client clients[MAX_CLIENTS];
  * client still sending its request is not reset before it reads the line. */
 static struct sys_owned lingering[LINGERS];
 static uint64_t linger_until[LINGERS];
-/* wakefd/wakew: a pipe (not an eventfd: every eventfd shares one inode, so
- * the fstat identity check could not tell ours from the app's). */
-static struct sys_owned wakefd = SYS_OWNED_NONE, wakew = SYS_OWNED_NONE;
 static uint64_t lsn_pause_until; /* accepts paused (a full fd table) until then */
 
 /* The thread's snapshot, taken at most once per loop turn and shared by
@@ -200,7 +145,7 @@ static void tables_init(void)
 static const struct reshim_snapshot *thread_snapshot(void)
 {
     if (snap_turn != turn) {
-        server_snapshot(&snap_thread);
+        snap_fill(&snap_thread);
         snap_turn = turn;
     }
     return &snap_thread;
@@ -529,51 +474,6 @@ static void accept_clients(uint64_t now)
     }
 }
 
-/* ---- the wake-up descriptor (the destructor's stop) ----------------------- */
-
-/* wakew is written by the thread (here) and read by the destructor on the
- * main thread (server_exit): a spin lock keeps the destructor from reading
- * it half made, or writing to a descriptor the thread is replacing. Held
- * for a few system calls, never across a wait; reset in a fork child. */
-static atomic_flag wake_lock = ATOMIC_FLAG_INIT;
-
-static void wake_lock_take(void)
-{
-    while (atomic_flag_test_and_set_explicit(&wake_lock, memory_order_acquire))
-        sched_yield();
-}
-
-static void wake_lock_drop(void)
-{
-    atomic_flag_clear_explicit(&wake_lock, memory_order_release);
-}
-
-static void wake_open(void)
-{
-    int p[2];
-    wake_lock_take();
-    sys_own_close(&wakefd);
-    sys_own_close(&wakew);
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) == 0) {
-        p[0] = reshim_fd_above_stdio(p[0]);
-        p[1] = reshim_fd_above_stdio(p[1]);
-        if (!sys_own_take(&wakefd, p[0]) || !sys_own_take(&wakew, p[1])) {
-            sys_close(p[0]);
-            sys_close(p[1]);
-            wakefd.fd = wakew.fd = -1;
-        }
-    }
-    wake_lock_drop();
-}
-
-static void wake_drain(void)
-{
-    char v[64];
-    if (sys_own_ok(&wakefd))
-        while (sys_read(wakefd.fd, v, sizeof v) > 0)
-            ;
-}
-
 /* ---- the thread ------------------------------------------------------------ */
 
 static int poll_ms(uint64_t now, uint64_t deadline)
@@ -610,7 +510,7 @@ static void *srv_main(void *arg)
     for (;;) {
         if (stopping())
             goto out;
-        uint64_t age = reshim_now_ns() - atomic_load(&t0_ns);
+        uint64_t age = reshim_now_ns() - snap_fill_t0_ns();
         if (age >= START_DELAY_NS)
             break;
         uint64_t left = START_DELAY_NS - age;
@@ -621,9 +521,9 @@ static void *srv_main(void *arg)
     if (!atomic_compare_exchange_strong(&phase, &waiting, PH_SERVING))
         goto out; /* the destructor came first: open nothing */
     tables_init();
-    wake_open(); /* before the loop's first stopping(): server_exit sees it */
+    wake_keep(); /* before the loop's first stopping(): server_exit sees it */
     uint64_t now = reshim_now_ns();
-    listener_open(now, atomic_load(&t0_ns));
+    listener_open(now, snap_fill_t0_ns());
     uint64_t next_push = cfg->push[0] ? now : UINT64_MAX;
 
     for (;;) {
@@ -631,11 +531,8 @@ static void *srv_main(void *arg)
             break;
         now = reshim_now_ns();
         turn++;
-        listener_maintain(now, atomic_load(&t0_ns));
-        if (wakefd.fd >= 0 && !sys_own_ok(&wakefd))
-            wakefd.fd = -1;
-        if (wakefd.fd < 0)
-            wake_open();
+        listener_maintain(now, snap_fill_t0_ns());
+        wake_keep();
         if (now >= next_push) {
             push_periodic(thread_snapshot());
             next_push += cfg->interval_ns;
@@ -659,8 +556,8 @@ static void *srv_main(void *arg)
         uint64_t deadline = now + (uint64_t)MAX_WAIT_MS * MS_NS;
         if (next_push < deadline)
             deadline = next_push;
-        if (wakefd.fd >= 0) {
-            pf[n] = (struct pollfd){wakefd.fd, POLLIN, 0};
+        if (wake_fd() >= 0) {
+            pf[n] = (struct pollfd){wake_fd(), POLLIN, 0};
             who[n++] = -1;
         }
         int lfd = listener_fd();
@@ -734,7 +631,7 @@ static void *srv_main(void *arg)
                     linger_check(i, now, true);
             } else if (who[k] == -1) {
                 if (re & POLLNVAL)
-                    wakefd.fd = -1;
+                    wake_lost();
                 else
                     wake_drain();
             } else if (who[k] == -2) {
@@ -818,9 +715,7 @@ static void server_atfork(int when)
         tables_init();
     }
     listener_forget();
-    wake_lock_drop(); /* the fork may have come while the thread held it */
-    sys_own_close(&wakefd);
-    sys_own_close(&wakew);
+    wake_forget();
     push_forget();
     lsn_pause_until = 0;
     answer_forget();
@@ -828,8 +723,7 @@ static void server_atfork(int when)
     atomic_store(&running, 0);
     atomic_store(&stop_req, 0);
     atomic_store(&phase, PH_WAITING);
-    atomic_store(&t0_real_ns, real_ns());
-    atomic_store(&t0_ns, reshim_now_ns());
+    snap_fill_start();
     reshim_late_arm(late_start);
     GUARD_LEAVE();
 }
@@ -848,19 +742,9 @@ void server_exit(void)
         if (atomic_load(&running))
             syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
     } else if (atomic_load(&running)) {
-        uint64_t one = 1, start = reshim_now_ns();
+        uint64_t start = reshim_now_ns();
         syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); /* the start delay */
-        /* Bounded: a thread of higher priority spinning here could keep the
-         * holder from running; the thread sees stop_req within its wait. */
-        bool locked = false;
-        while (!(locked = !atomic_flag_test_and_set_explicit(&wake_lock, memory_order_acquire)) &&
-               reshim_now_ns() - start < STOP_WAIT_NS / 2)
-            sched_yield();
-        if (locked) {
-            if (sys_own_ok(&wakew))
-                (void)!sys_write(wakew.fd, &one, 1);
-            wake_lock_drop();
-        }
+        wake_send(start + STOP_WAIT_NS / 2);
         /* It wakes at once and takes microseconds to finish: yield first. */
         for (int spin = 0; atomic_load(&running) && reshim_now_ns() - start < STOP_WAIT_NS;
              spin++) {
@@ -874,7 +758,7 @@ void server_exit(void)
             listener_unlink(); /* the thread is busy (a long trim): remove the file anyway */
     }
     if (reshim_cfg()->push[0]) {
-        server_snapshot(&snap_exit);
+        snap_fill(&snap_exit);
         push_final(&snap_exit);
     }
     GUARD_LEAVE();

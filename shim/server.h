@@ -1,7 +1,8 @@
 /* server.h: the stats socket and pushed stats (libreshim(7), STATS SOCKET: the
  * protocol the reshim CLI speaks). server.c owns the stats thread, its
  * listening socket ($RESHIM_RUN_DIR/<pid>.sock or @reshim-<uid>/<pid>), its
- * clients, the RESHIM_PUSH datagrams and the snapshot of the live counters.
+ * clients and the RESHIM_PUSH datagrams (push.c), answering with the
+ * snapshot of the live counters (snapfill.c).
  *
  * The thread starts late: never during init, only from the first slow point
  * (a network wrapper, a wait, getaddrinfo, a heap growth step, the memory
@@ -29,9 +30,5 @@ void server_init(reshim_getenv_fn get, void *ctx);
  * the socket file, and sends the final datagram when RESHIM_PUSH is set
  * (even when the thread never started). Frees nothing. */
 void server_exit(void);
-
-/* Fills s from the live counters (net classes, destinations, memory) and the
- * process's identity. Reads /proc; never allocates. */
-void server_snapshot(struct reshim_snapshot *s);
 
 #endif

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the shim maps for itself is never counted as the app's memory
 # (shim/sys.h): a python3 that registers a socket in an epoll set makes the
-# shim map its table of epoll registrations (nbconn.c: one entry per
+# shim map its table of epoll registrations (epreg.c: one entry per
 # possible fd, ~58 MiB of address space, NORESERVE); `mmap_anon_bytes` in
 # the stats JSON must be the same as for the same python3 that does not
 # register it. That the table was mapped at all is read outside the shim:

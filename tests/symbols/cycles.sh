@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # tests/symbols/cycles.sh: files of shim/ only call downward (DESIGN.md):
-# no two files call each other. The file-level call graph is read from
-# `nm` of build/obj/*.o: file A calls file B when A's object has an
-# undefined symbol that B's object defines (functions and data alike;
-# calls through a function pointer handed in at init are not edges, which
-# is the point of handing them in). Fails listing every pair A <-> B with
-# the symbols each way. Then checks itself: the same scan over two probe
-# objects that call each other must find their cycle (so that it can fail).
+# no files call each other, directly or round a loop of any length. The
+# file-level call graph is read from `nm` of build/obj/*.o: file A calls
+# file B when A's object has an undefined symbol that B's object defines
+# (functions and data alike; calls through a function pointer handed in
+# are not edges, which is the point of handing them in). Its strongly
+# connected components (Tarjan) are the loops: fails listing each one, its
+# files and the symbols each calls within it. Then checks itself: the same
+# scan over probe objects, three calling round a loop and a fourth calling
+# into it, must find that loop and only its three files (so that it can
+# fail, and on a loop of more than two).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -23,14 +26,49 @@ edges() {
                   if ((u[2] in def) && def[u[2]] != u[1]) print u[1], def[u[2]], u[2] } }'
 }
 
-# "a <-> b: a calls s1 s2; b calls s3" for each pair calling each other.
+# "loop: a.c b.c c.c: a.c calls s1 s2 (b.c); b.c calls s3 (c.c); ..." for
+# each strongly connected component of more than one file (its files in
+# name order). Reads the "caller callee symbol" lines, sorted.
 cycles() {
-    awk '{ k = $1 " " $2; syms[k] = syms[k] " " $3; pair[k] = 1 }
-        END { for (k in pair) { split(k, p, " ");
-                  r = p[2] " " p[1];
-                  if ((r in pair) && p[1] < p[2])
-                      printf "%s.c <-> %s.c: %s.c calls%s; %s.c calls%s\n",
-                          p[1], p[2], p[1], syms[k], p[2], syms[r] } }' | sort
+    sort | awk '
+        function strong(v,   i, w) {
+            idx[v] = low[v] = ++counter
+            stack[++sp] = v
+            on[v] = 1
+            for (i = 1; i <= nout[v]; i++) {
+                w = out[v, i]
+                if (!(w in idx)) {
+                    strong(w)
+                    if (low[w] < low[v]) low[v] = low[w]
+                } else if (on[w] && idx[w] < low[v]) {
+                    low[v] = idx[w]
+                }
+            }
+            if (low[v] == idx[v]) {
+                size = 0
+                do { w = stack[sp--]; on[w] = 0; comp[w] = v; size++ } while (w != v)
+                csize[v] = size
+            }
+        }
+        { k = $1 " " $2
+          if (!(k in syms)) { pairs[++npairs] = k; out[$1, ++nout[$1]] = $2 }
+          syms[k] = syms[k] " " $3
+          if (!($1 in seen)) { seen[$1] = 1; nodes[++nnodes] = $1 } }
+        END {
+            for (i = 1; i <= nnodes; i++) if (!(nodes[i] in idx)) strong(nodes[i])
+            for (i = 1; i <= nnodes; i++) {
+                r = comp[nodes[i]]
+                if (csize[r] < 2) continue
+                files[r] = files[r] " " nodes[i] ".c"
+            }
+            for (i = 1; i <= npairs; i++) {
+                split(pairs[i], p, " ")
+                r = comp[p[1]]
+                if (csize[r] < 2 || comp[p[2]] != r) continue
+                calls[r] = calls[r] (calls[r] == "" ? " " : "; ") p[1] ".c calls" syms[pairs[i]] " (" p[2] ".c)"
+            }
+            for (r in files) print "loop:" files[r] ":" calls[r]
+        }' | sort
 }
 
 objs=()
@@ -44,20 +82,29 @@ nedges=$(echo "$all" | awk '{print $1, $2}' | sort -u | grep -c .)
 [ "$nedges" -ge 50 ] || { echo "FAIL: read only $nedges file-level calls from $OBJ (nm?)" >&2; exit 1; }
 found=$(echo "$all" | cycles)
 
-# The scan catches what it must: two probe objects calling each other.
+# The scan catches what it must: three probe objects calling round a loop
+# (pa -> pb -> pc -> pa), and not pd, which calls into the loop from outside.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-printf 'int probe_b(int);\nint probe_a(int x) { return x > 0 ? probe_b(x - 1) : 0; }\n' >"$tmp/pa.c"
-printf 'int probe_a(int);\nint probe_b(int x) { return x > 0 ? probe_a(x - 1) : 1; }\n' >"$tmp/pb.c"
-${CC:-cc} -O2 -fPIC -c "$tmp/pa.c" -o "$tmp/pa.o" && ${CC:-cc} -O2 -fPIC -c "$tmp/pb.c" -o "$tmp/pb.o" ||
-    { echo "FAIL: cannot build the probe objects" >&2; exit 1; }
-probe=$(edges "$tmp/pa.o" "$tmp/pb.o" | cycles)
-[ "$probe" = "pa.c <-> pb.c: pa.c calls probe_b; pb.c calls probe_a" ] ||
-    { echo "FAIL: the scan found '$probe' in two probes calling each other" >&2; exit 1; }
+probe_src() { # name, the function it defines, the one it calls
+    printf 'int %s(int);\nint %s(int x) { return x > 0 ? %s(x - 1) : 0; }\n' "$3" "$2" "$3" >"$tmp/$1.c"
+}
+probe_src pa probe_a probe_b
+probe_src pb probe_b probe_c
+probe_src pc probe_c probe_a
+probe_src pd probe_d probe_a
+for p in pa pb pc pd; do
+    ${CC:-cc} -O2 -fPIC -c "$tmp/$p.c" -o "$tmp/$p.o" ||
+        { echo "FAIL: cannot build the probe objects" >&2; exit 1; }
+done
+probe=$(edges "$tmp"/p[a-d].o | cycles)
+want="loop: pa.c pb.c pc.c: pa.c calls probe_b (pb.c); pb.c calls probe_c (pc.c); pc.c calls probe_a (pa.c)"
+[ "$probe" = "$want" ] ||
+    { echo "FAIL: the scan found '$probe' in three probes calling round a loop" >&2; exit 1; }
 
 if [ -n "$found" ]; then
-    echo "FAIL: files of shim/ that call each other (layers call only downward, DESIGN.md):" >&2
+    echo "FAIL: files of shim/ that call each other, round these loops (layers call only downward, DESIGN.md):" >&2
     echo "$found" | sed 's/^/  /' >&2
     exit 1
 fi
-echo "ok: ${#objs[@]} objects, $nedges file-level calls, no two files of shim/ call each other (probe: caught pa.c <-> pb.c)"
+echo "ok: ${#objs[@]} objects, $nedges file-level calls, no loop among the files of shim/ (probe: caught pa.c -> pb.c -> pc.c -> pa.c)"

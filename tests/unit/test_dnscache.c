@@ -12,8 +12,8 @@
  *   - the cache's own copies never come from the app's allocator (only
  *     the copies handed out do), answers larger than a page included, and
  *     every node's canonical name is kept.
- * The app's allocator of dnscache.c (alloc.h's reshim_app_*) is the C
- * library's here: this program is the app. */
+ * The app's allocator handed to dnscache.c (dns.c hands alloc.h's
+ * reshim_app_*) is the C library's here: this program is the app. */
 #define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,28 +30,20 @@
 
 #include <cmocka.h>
 
-#include "alloc.h"
 #include "dnscache.h"
 
 static unsigned app_allocs; /* the app's allocator, as dnscache.c calls it */
-void *reshim_app_malloc(size_t n)
+static void *app_malloc(size_t n)
 {
     app_allocs++;
     return malloc(n);
 }
-void *reshim_app_calloc(size_t nmemb, size_t size)
+static void *app_calloc(size_t nmemb, size_t size)
 {
     app_allocs++;
     return calloc(nmemb, size);
 }
-void *reshim_app_realloc(void *p, size_t n)
-{
-    return realloc(p, n);
-}
-void reshim_app_free(void *p)
-{
-    free(p);
-}
+static const struct dns_app_alloc app = {app_malloc, app_calloc, free};
 
 #define HOUR 3600000000000ull
 
@@ -100,7 +92,7 @@ static void remember(const char *node, const char *service, int x, int first, in
 static void expect_copy(const struct dns_key *k, const char *want)
 {
     uint64_t age = HOUR;
-    struct addrinfo *c = dns_stale_answer(k, HOUR, &age);
+    struct addrinfo *c = dns_stale_answer(k, HOUR, &age, &app);
     assert_non_null(c);
     assert_true(age < HOUR);
     char got[64] = "";
@@ -145,7 +137,7 @@ static void test_same_lookup_only(void **state)
     expect_copy(&k, "1,2,3");
 
     uint64_t age;
-    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age);
+    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age, &app);
     assert_non_null(c);
     assert_non_null(c->ai_canonname);
     assert_string_equal(c->ai_canonname, canon);
@@ -162,7 +154,7 @@ static void test_same_lookup_only(void **state)
     };
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
         assert_false(dns_have_stale(&other[i], HOUR));
-        assert_null(dns_stale_answer(&other[i], HOUR, &age));
+        assert_null(dns_stale_answer(&other[i], HOUR, &age, &app));
     }
 }
 
@@ -178,9 +170,9 @@ static void test_max_age(void **state)
         ;
     uint64_t age = 0;
     assert_false(dns_have_stale(&k, 1000));
-    assert_null(dns_stale_answer(&k, 1000, &age));
+    assert_null(dns_stale_answer(&k, 1000, &age, &app));
     assert_true(dns_have_stale(&k, HOUR));
-    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age);
+    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age, &app);
     assert_non_null(c);
     freeaddrinfo(c);
     assert_true(age >= 1000000);
@@ -276,7 +268,7 @@ static void test_own_memory(void **state)
     dns_remember(&k, big);
     assert_int_equal(app_allocs, before);
     uint64_t age;
-    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age);
+    struct addrinfo *c = dns_stale_answer(&k, HOUR, &age, &app);
     assert_non_null(c);
     assert_true(app_allocs > before);
     int n = 0;
