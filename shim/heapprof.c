@@ -61,9 +61,8 @@ _Static_assert(PY_DEPTH <= SNAP_HEAP_PY_DEPTH && HS_STR_MAX < SNAP_HEAP_PY_STR_M
 TLS_IE int64_t heap_left;
 static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
-static TLS_IE int forced;    /* the next decision is a sample (heap_force_begin) */
+TLS_IE int heap_forced;
 static TLS_IE int waited_init; /* this thread waited once for another's init */
-static TLS_IE int64_t forced_left; /* the countdown put aside meanwhile */
 TLS_IE int heap_in_py_hook;
 static const struct heap_py_ops *py; /* pyheap.c's, from heapprof_init */
 
@@ -94,21 +93,6 @@ static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
 static bool setup(void);
 
-void heap_force_begin(void)
-{
-    forced_left = heap_left;
-    forced = 1;
-    heap_left = -1; /* the next call's countdown crosses: heap_decide below */
-}
-
-void heap_force_end(void)
-{
-    if (forced) { /* the wrapped allocator did not reach the malloc family */
-        forced = 0;
-        heap_left = forced_left;
-    }
-}
-
 /* Waits (100 us at a time, 50 ms at most) while hp_state is `from`: another
  * thread is initialising the shim (which sets the rate) or setting up the
  * sampler (a dlopen, a first unwind: about a millisecond), so that this
@@ -131,9 +115,9 @@ static int wait_state_leaves(int from)
 
 bool heap_decide(size_t n)
 {
-    if (unlikely(forced)) {
-        forced = 0;
-        heap_left = forced_left;
+    if (unlikely(heap_forced)) { /* parked for one sample: this one, none after it */
+        heap_forced = 0;
+        heap_left = HEAP_PARKED;
         return true;
     }
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
@@ -144,7 +128,7 @@ bool heap_decide(size_t n)
     }
     if (st == HP_UNDECIDED || st == HP_OFF) {
         /* Before init: look again after a while; off: never. */
-        heap_left = st == HP_OFF ? INT64_MAX / 2 : 64 * 1024;
+        heap_left = st == HP_OFF ? HEAP_PARKED : 64 * 1024;
         return false;
     }
     if (!started) { /* the thread's first countdown: this allocation may be in it */
@@ -289,7 +273,8 @@ static void unlock(void)
     atomic_flag_clear_explicit(&hp_lock, memory_order_release);
 }
 
-/* A sample: the native stack, and the Python one for a sample taken in the
+/* A sample: the native stack (its innermost PY_NATIVE_DEPTH frames under a
+ * Python one), and the Python one for a sample taken in the
  * interpreter's allocator (python); the site, the live address. */
 static void record(void *p, size_t n, bool python)
 {
@@ -298,7 +283,7 @@ static void record(void *p, size_t n, bool python)
     int saved = errno;
     GUARD_ENTER(); /* the unwinder's own calls pass straight through */
     uintptr_t f[DEPTH + 2 * PY_DEPTH];
-    int nf = capture(f, DEPTH);
+    int nf = capture(f, python ? PY_NATIVE_DEPTH : DEPTH);
     struct py_stack ps = {.n = 0};
     if (python)
         py->stack(&ps, in_signal(f, nf));

@@ -24,9 +24,10 @@
  * GC is held off during the walk (3.11 creates frame objects on demand, and
  * a GC there would run finalizers inside an allocation).
  *
- * A sample taken by malloc inside these hooks (a large object: pymalloc
- * passes it to malloc) is dropped by heapprof.c (the hook decides for it:
- * heap_in_py_hook).
+ * Each block is counted once, by the hook: malloc's countdown is parked
+ * while the wrapped allocator runs (pymalloc passes a large object to
+ * malloc), and the sample malloc is made to take for a sampled block is
+ * recorded by the hook (heap_in_py_hook), with its Python stack.
  *
  * Above heapprof.c: these hooks are an allocator's entry points, as alloc.c's
  * are, and call down into its countdown and record. What heapprof needs of
@@ -224,34 +225,42 @@ out:
 
 /* ---- the hooks -------------------------------------------------------------
  * Every object the interpreter makes passes here: the fast path is the
- * countdown (one TLS subtraction) and a tail call. A sampled block is asked
- * of the interpreter's allocator with at least SMALL_MAX + 1 bytes, so that
- * pymalloc passes it to malloc (it does so above 512 bytes, as it does for
- * every large object), and that malloc call is made a sample too
- * (heap_force_begin: with glibc, alloc.c marks the block, and free's fast
+ * countdown (one subtraction from TLS, heap_crossed) and a tail call. Each
+ * block is counted here, once: a call that may reach malloc (a large
+ * block, a sampled one, any realloc) parks the countdown while the
+ * allocator runs (heap_park), so that pymalloc's malloc call for a block
+ * above 512 bytes does not count it a second time. A sampled block is
+ * asked of the interpreter's allocator with at least SMALL_MAX + 1 bytes,
+ * so that pymalloc passes it to malloc (it does so above 512 bytes, as it
+ * does for every large object), and that malloc call is made a sample too
+ * (heap_park(true): with glibc, alloc.c marks the block, and free's fast
  * path forgets marked blocks only): its free then reaches free(), which
  * forgets it, and nothing else needs to. (Under the interpreter's debug
  * hooks, PYTHONMALLOC=debug or -X dev, a block's header moves the address
  * free() sees: such samples are not forgotten.) So free is not hooked: the
- * interpreter's own is installed with the hooks. A call that may reach
- * malloc (a large block, a sampled one, any realloc) holds heap_in_py_hook
- * while the allocator runs: a malloc sample made inside is dropped
- * (heapprof.c), this hook having decided for it. */
+ * interpreter's own is installed with the hooks. heap_in_py_hook is held
+ * while the allocator runs: malloc's sample made inside is dropped
+ * (heapprof.c), this hook recording it with its Python stack. */
 #define SMALL_MAX 512 /* pymalloc's largest block (3.8 and later) */
+
+/* The countdown has crossed (smp: heap_decide said sample) or the block is
+ * large: the allocator's call with the countdown parked, and the sample. */
+#define WRAPPED_CALL(smp, n, call)                                                                 \
+    __extension__({                                                                               \
+        int64_t left_ = heap_park(smp);                                                           \
+        heap_in_py_hook++;                                                                        \
+        void *r_ = (call);                                                                        \
+        heap_in_py_hook--;                                                                        \
+        heap_unpark(left_);                                                                       \
+        if (unlikely(smp) && r_)                                                                  \
+            heap_record_py(r_, n);                                                                \
+        r_;                                                                                       \
+    })
 
 static __attribute__((noinline)) void *malloc_slow(const struct py_alloc *o, size_t n)
 {
     bool smp = heap_left < 0 && heap_decide(n);
-    if (unlikely(smp))
-        heap_force_begin();
-    heap_in_py_hook++;
-    void *p = o->malloc(o->ctx, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
-    heap_in_py_hook--;
-    if (unlikely(smp))
-        heap_force_end();
-    if (unlikely(smp) && p)
-        heap_record_py(p, n);
-    return p;
+    return WRAPPED_CALL(smp, n, o->malloc(o->ctx, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n));
 }
 
 static __attribute__((noinline)) void *calloc_slow(const struct py_alloc *o, size_t nelem,
@@ -259,17 +268,9 @@ static __attribute__((noinline)) void *calloc_slow(const struct py_alloc *o, siz
 {
     size_t n = nelem * elsize; /* the interpreter checked for overflow */
     bool smp = heap_left < 0 && heap_decide(n);
-    if (unlikely(smp))
-        heap_force_begin();
-    heap_in_py_hook++;
-    void *p = smp && n <= SMALL_MAX ? o->calloc(o->ctx, 1, SMALL_MAX + 1)
-                                    : o->calloc(o->ctx, nelem, elsize);
-    heap_in_py_hook--;
-    if (unlikely(smp))
-        heap_force_end();
-    if (unlikely(smp) && p)
-        heap_record_py(p, n);
-    return p;
+    return WRAPPED_CALL(smp, n,
+                        smp && n <= SMALL_MAX ? o->calloc(o->ctx, 1, SMALL_MAX + 1)
+                                              : o->calloc(o->ctx, nelem, elsize));
 }
 
 /* A sampled block being resized is a malloc'd one (see above): realloc()
@@ -278,16 +279,7 @@ static __attribute__((noinline)) void *realloc_hooked(const struct py_alloc *o, 
                                                        size_t n)
 {
     bool smp = heap_due(n);
-    if (unlikely(smp))
-        heap_force_begin();
-    heap_in_py_hook++;
-    void *q = o->realloc(o->ctx, ptr, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n);
-    heap_in_py_hook--;
-    if (unlikely(smp))
-        heap_force_end();
-    if (unlikely(smp) && q)
-        heap_record_py(q, n);
-    return q;
+    return WRAPPED_CALL(smp, n, o->realloc(o->ctx, ptr, smp && n <= SMALL_MAX ? SMALL_MAX + 1 : n));
 }
 
 /* The hooks of one domain: they wrap orig (what was there), and get orig's
@@ -296,14 +288,14 @@ static __attribute__((noinline)) void *realloc_hooked(const struct py_alloc *o, 
     static struct py_alloc orig_##dom;                                                            \
     static void *dom##_malloc(void *ctx, size_t n)                                                \
     {                                                                                             \
-        if (likely((heap_left -= (int64_t)n) >= 0) && likely(n <= SMALL_MAX))                     \
+        if (likely(!heap_crossed(n)) && likely(n <= SMALL_MAX))                                   \
             return orig_##dom.malloc(ctx, n);                                                      \
         return malloc_slow(&orig_##dom, n);                                                        \
     }                                                                                             \
     static void *dom##_calloc(void *ctx, size_t nelem, size_t elsize)                             \
     {                                                                                             \
         size_t n = nelem * elsize;                                                                \
-        if (likely((heap_left -= (int64_t)n) >= 0) && likely(n <= SMALL_MAX))                     \
+        if (likely(!heap_crossed(n)) && likely(n <= SMALL_MAX))                                   \
             return orig_##dom.calloc(ctx, nelem, elsize);                                          \
         return calloc_slow(&orig_##dom, nelem, elsize);                                            \
     }                                                                                             \

@@ -52,7 +52,8 @@
 #   python       python3 under the shim both times, Python frames and the
 #                interpreter's allocator hooks off (RESHIM_HEAP_PYTHON=off)
 #                and on (the default): the dict-of-strings program below and
-#                N_PY x python3 -c pass
+#                N_PY x python3 -c pass; and, when valgrind is installed, the
+#                instructions of both (the dict of 300k entries), 3 runs each
 #   programs     with the shim's default settings (accounting on): cc1 -O2 of
 #                a generated C file (bench_gen csrc, preprocessed once into
 #                build/bench/), /usr/bin/python3 building a 3M-entry dict of
@@ -847,6 +848,30 @@ if wanted python; then
         /usr/bin/python3 -c "$PY_CODE"
     compare "start-up: $N_PY x python3 -c pass: Python frames on vs off" "$N_PY" time "$R_PY" \
         run_pyframes "$N_PY" /usr/bin/python3 -c pass
+    # The same in instructions (callgrind), frames off and on in alternating
+    # runs: the samples fall at random (each costs ~23k instructions, and the
+    # hooks go in at the first malloc sample after start-up), so 3 of each.
+    if command -v valgrind >/dev/null 2>&1; then
+        echo "instructions (callgrind), Python frames off / on, 3 runs of each:"
+        for job in dict pass; do
+            offs=() ons=()
+            for r in 1 2 3; do
+                if [ $job = dict ]; then
+                    offs+=("$(cg_ir 1 RESHIM_HEAP_PYTHON=off /usr/bin/python3 -c "$PY_SMALL")")
+                    ons+=("$(cg_ir 1 RESHIM_HEAP_PYTHON=on /usr/bin/python3 -c "$PY_SMALL")")
+                else
+                    offs+=("$(cg_ir 1 RESHIM_HEAP_PYTHON=off /usr/bin/python3 -c pass)")
+                    ons+=("$(cg_ir 1 RESHIM_HEAP_PYTHON=on /usr/bin/python3 -c pass)")
+                fi
+            done
+            off=$(median "${offs[@]}") on=$(median "${ons[@]}")
+            printf '  %-52s %s\n' "$([ $job = dict ] && echo "python3: dict of 300k strings, sorted" ||
+                echo "start-up: python3 -c pass")" "$(awk -v a="$off" -v b="$on" -v r="${offs[*]} ${ons[*]}" 'BEGIN {
+                    n = split(r, v, " "); for (i = 1; i <= n; i++) v[i] = sprintf("%.1f", v[i] / 1e6)
+                    printf "%.2fM off, %.2fM on: ratio %.4f (runs %s %s %s / %s %s %s)", a / 1e6, b / 1e6, b / a,
+                        v[1], v[2], v[3], v[4], v[5], v[6] }')"
+        done
+    fi
 fi
 
 # ---- unwinders ----------------------------------------------------------------
