@@ -62,7 +62,6 @@ TLS_IE int64_t heap_left;
 static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 TLS_IE int heap_forced;
-static TLS_IE int waited_init; /* this thread waited once for another's init */
 TLS_IE int heap_in_py_hook;
 static const struct heap_py_ops *py; /* pyheap.c's, from heapprof_init */
 
@@ -93,24 +92,32 @@ static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
 static bool setup(void);
 
-/* Waits (100 us at a time, 50 ms at most) while hp_state is `from`: another
- * thread is initialising the shim (which sets the rate) or setting up the
- * sampler (a dlopen, a first unwind: about a millisecond), so that this
- * thread's samples are not lost meanwhile (a thread that allocates a few
- * large blocks while another initialises would have none). Only so long:
- * if this thread holds the loader's lock (malloc from a library
- * constructor), the other waits for it, not the reverse. */
-static int wait_state_leaves(int from)
+/* The shim's init (lifecycle.c's, handed in at load: heapprof_boot), and the
+ * size from which a decision before init calls it: BIG_ALLOC (alloc_impl.h),
+ * the size from which the allocation layer initialises anyway. */
+static void (*init_now)(void);
+#define INIT_FIRST (1u << 20)
+
+void heapprof_boot(void (*init)(void))
+{
+    init_now = init;
+}
+
+/* Another thread is setting up (a dlopen, a first unwind: about a
+ * millisecond): wait for it, so that this thread's samples are not lost,
+ * but only so long: if this thread holds the loader's lock (malloc from a
+ * library constructor), the setting up waits for it, not the reverse. */
+static bool wait_setting(void)
 {
     int saved = errno;
-    int st = from;
-    for (int i = 0; i < 500 && st == from; i++) {
+    int st = atomic_load_explicit(&hp_state, memory_order_acquire);
+    for (int i = 0; i < 500 && st == HP_SETTING; i++) {
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
         st = atomic_load_explicit(&hp_state, memory_order_acquire);
     }
     errno = saved;
-    return st;
+    return st == HP_ON;
 }
 
 bool heap_decide(size_t n)
@@ -121,10 +128,14 @@ bool heap_decide(size_t n)
         return true;
     }
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
-    if (st == HP_UNDECIDED && !reshim_guard && !waited_init &&
-        atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_INITIALISING) {
-        waited_init = 1; /* once per thread: init takes microseconds */
-        st = wait_state_leaves(HP_UNDECIDED);
+    if (st == HP_UNDECIDED && n >= INIT_FIRST && !reshim_guard && init_now) {
+        /* An allocation this large initialises the shim right after it
+         * (growth_point, alloc_gate.c): initialise first, so that it can be
+         * sampled (init_now waits for a thread that is initialising). A
+         * thread's first multi-MiB blocks, or all of them while another
+         * thread initialised, had no sample. */
+        init_now();
+        st = atomic_load_explicit(&hp_state, memory_order_acquire);
     }
     if (st == HP_UNDECIDED || st == HP_OFF) {
         /* Before init: look again after a while; off: never. */
@@ -146,8 +157,7 @@ bool heap_decide(size_t n)
         return true;
     if (st == HP_PENDING)
         return setup();
-    /* Another thread is setting up: wait for it (wait_state_leaves). */
-    return wait_state_leaves(HP_SETTING) == HP_ON;
+    return wait_setting();
 }
 
 /* ---- stacks ---------------------------------------------------------------- */
@@ -418,7 +428,7 @@ static bool setup(void)
 {
     int expected = HP_PENDING;
     if (!atomic_compare_exchange_strong(&hp_state, &expected, HP_SETTING))
-        return expected == HP_ON;
+        return expected == HP_SETTING ? wait_setting() : expected == HP_ON; /* another thread's */
     int saved = errno;
     GUARD_ENTER();
     Dl_info self;

@@ -152,6 +152,9 @@ HIDDEN void heap_restore(void *p, const struct heap_taken *t);
  * The unwinder is found, its tables mapped and it is
  * primed at the first sample (or the first `heap` request). */
 HIDDEN void heapprof_init(const struct reshim_config *cfg, const struct heap_py_ops *py);
+/* At load: the shim's init, which a decision for a large allocation made
+ * before init calls first (so that the allocation can be sampled). */
+HIDDEN void heapprof_boot(void (*init)(void));
 HIDDEN bool heapprof_on(void);    /* sampling and its tables are up */
 HIDDEN bool heapprof_ready(void); /* the same, setting them up now if sampling is on */
 HIDDEN const char *heapprof_off_reason(void);

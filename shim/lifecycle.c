@@ -102,6 +102,7 @@ static void boot(void)
     boot_reshim_vars = env_scan(&boot_env);
     reshim_owner_set();
     reshim_atfork_install();
+    heapprof_boot(reshim_init_slow);
 }
 
 void reshim_init_slow(void)
