@@ -6,6 +6,7 @@
 #ifndef RESHIM_CLI_H
 #define RESHIM_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -113,6 +114,10 @@ extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS oth
 
 /* "reshim: " + the message (cut to 1 KiB, cli_sanitize'd) + "\n" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A message formatted into buf (cut to n bytes) and cli_sanitize'd: safe for
+ * the terminal however much of it a process wrote (cli_err, watch's screen). */
+void cli_vformat(char *buf, size_t n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* "reshim: CMD: message" and a pointer to CMD --help on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Every command gets argc/argv as a program does: argv[0] is its name, the

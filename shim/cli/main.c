@@ -321,15 +321,20 @@ int cli_one_pid(int argc, char **argv, int *pid)
 
 /* ---- messages ------------------------------------------------------------ */
 
+void cli_vformat(char *buf, size_t n, const char *fmt, va_list ap)
+{
+    vsnprintf(buf, n, fmt, ap);
+    cli_sanitize(buf);
+}
+
 void cli_err(const char *fmt, ...)
 {
     /* Messages quote what processes answered: sanitized for the terminal. */
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    cli_vformat(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    cli_sanitize(buf);
     fprintf(stderr, "reshim: %s\n", buf);
 }
 

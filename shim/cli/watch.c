@@ -255,9 +255,8 @@ __attribute__((format(printf, 2, 3))) static void s_printf(struct scr *s, const 
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    cli_vformat(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    cli_sanitize(buf);
     s_put(s, buf);
 }
 
