@@ -133,9 +133,13 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 /* The one PID operand left after the options: EXIT_OK with *pid, or
  * EXIT_USAGE after a message (none, more than one, not a PID). */
 int cli_one_pid(int argc, char **argv, int *pid);
-/* The arguments of a command that takes PID [--json] (stats, trim): EXIT_OK,
- * or EXIT_USAGE after a message. */
-int cli_pid_json(int argc, char **argv, int *pid, bool *json);
+/* A command that takes PID [--json] (stats, trim): reads its arguments
+ * (EXIT_USAGE after a message), asks the process request (cli_ask, with
+ * timeout_ms and refused), then prints the answer as it came (--json,
+ * EXIT_OK) or by human(pid, answer, its length), whose exit code is returned.
+ * Otherwise returns what cli_ask did. */
+int cli_pid_json_command(int argc, char **argv, const char *request, int timeout_ms,
+                         const char *refused, int (*human)(int pid, const char *ans, size_t len));
 /* Prints the help of a command written in main.c; -1 when it has none there. */
 int cli_usage(const char *cmd, FILE *f);
 /* A PID argument: digits only, > 0; -1 otherwise. */

@@ -293,19 +293,33 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
     return c;
 }
 
-int cli_pid_json(int argc, char **argv, int *pid, bool *json)
+int cli_pid_json_command(int argc, char **argv, const char *request, int timeout_ms,
+                         const char *refused, int (*human)(int pid, const char *ans, size_t len))
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
-    *json = false;
+    bool json = false;
     for (int c; (c = cli_getopt(argc, argv, "", longopts)) != -1;) {
         if (c != 'j')
             return EXIT_USAGE;
-        *json = true;
+        json = true;
     }
-    return cli_one_pid(argc, argv, pid);
+    int pid;
+    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
+    char *ans;
+    size_t len;
+    int rc = cli_ask(pid, request, timeout_ms, refused, &ans, &len);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json)
+        cli_print_raw(ans, len);
+    else
+        rc = human(pid, ans, len);
+    free(ans);
+    return rc;
 }
 
 int cli_one_pid(int argc, char **argv, int *pid)
