@@ -6,9 +6,11 @@
 #ifndef RESHIM_CLI_H
 #define RESHIM_CLI_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "snapshot.h"
@@ -80,6 +82,20 @@ bool cli_color(FILE *f);
 const char *cli_bytes(unsigned long long v, char *buf, size_t n);
 /* "3d4h", "2h05m", "4m10s", "12s" into buf. */
 const char *cli_duration(double s, char *buf, size_t n);
+
+/* ---- the clock, and the loops that run until a signal (main.c) ---------- */
+
+/* CLOCK_MONOTONIC in seconds, and in milliseconds. */
+double cli_mono_s(void);
+int64_t cli_mono_ms(void);
+
+/* The SIGINT or SIGTERM that asked a loop to stop; 0 until then. */
+extern volatile sig_atomic_t cli_stop_signal;
+/* For a command that runs until SIGINT or SIGTERM (collect, serve): blocks
+ * both (the mask before into *orig: ppoll opens them while it waits, and the
+ * command restores it at the end), makes them set cli_stop_signal, and
+ * ignores SIGPIPE. */
+void cli_stop_signals(sigset_t *orig);
 
 /* ---- symbols.c: file:line of native frames (libdw, opened at run time) --- */
 

@@ -1,8 +1,9 @@
 /* main.c: the reshim CLI's entry point: global options, dispatch to one
  * function per command, every help text (`reshim --help`, `reshim COMMAND
- * --help`), and the output helpers the commands share (colour, sizes,
- * durations, messages). Data goes to stdout, messages to stderr prefixed
- * "reshim: "; exit codes are those of cli.h. */
+ * --help`), and the helpers the commands share: output (colour, sizes,
+ * durations, messages), the clock, the stop signals of collect and serve.
+ * Data goes to stdout, messages to stderr prefixed "reshim: "; exit codes
+ * are those of cli.h. */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -12,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "reshim.h"
@@ -430,6 +432,43 @@ const char *cli_duration(double s, char *buf, size_t n)
     else
         snprintf(buf, n, "%llus", sec);
     return buf;
+}
+
+/* ---- the clock and the stop signals --------------------------------------- */
+
+double cli_mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int64_t cli_mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+volatile sig_atomic_t cli_stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    cli_stop_signal = sig;
+}
+
+void cli_stop_signals(sigset_t *orig)
+{
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, orig);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* ---- main ---------------------------------------------------------------- */
