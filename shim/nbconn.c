@@ -105,6 +105,31 @@ static void release(struct nb_slot *s)
     atomic_fetch_sub(&reshim_nb_active, 1);
 }
 
+/* The slot of fd's connect if it may still act (a stale one is released
+ * first); NULL when there is none. Under the lock. */
+static struct nb_slot *find_live(int fd)
+{
+    struct nb_slot *s = find(fd);
+    if (s && stale(s)) {
+        release(s);
+        s = NULL;
+    }
+    return s;
+}
+
+/* A replay connecting again: the timer thread finishes it. */
+static bool replaying(const struct nb_slot *s)
+{
+    return s->replay && s->state == NB_ATTEMPT;
+}
+
+/* Kept away from the app's waits and reads, and woken by the timer thread:
+ * in a backoff, or a replay connecting again. */
+static bool kept_from_app(const struct nb_slot *s)
+{
+    return s->state == NB_BACKOFF || replaying(s);
+}
+
 /* ---- epoll registrations (epreg.c) -------------------------------------- */
 
 int nb_epoll_fd(int epfd, uint64_t data, uint32_t events)
@@ -271,15 +296,14 @@ static void *timer_main(void *arg)
         uint64_t now = reshim_now_ns(), earliest = 0;
         for (int i = 0; i < slots_hw; i++) {
             struct nb_slot *s = &slots[i];
-            bool ticking = s->replay && s->state == NB_ATTEMPT;
-            if (s->state != NB_BACKOFF && !ticking)
+            if (!kept_from_app(s))
                 continue;
+            bool ticking = replaying(s);
             if (s->retry_at <= now)
                 ticking ? replay_tick(s, now) : reconnect(s, now);
-            if (s->state == NB_ATTEMPT && s->replay && s->retry_at <= now + REPLAY_TICK_NS)
+            if (replaying(s) && s->retry_at <= now + REPLAY_TICK_NS)
                 replay_tick(s, now); /* a loopback connect is up at once */
-            if ((s->state == NB_BACKOFF || (s->replay && s->state == NB_ATTEMPT)) &&
-                (!earliest || s->retry_at < earliest))
+            if (kept_from_app(s) && (!earliest || s->retry_at < earliest))
                 earliest = s->retry_at;
         }
         if (!earliest) {
@@ -422,12 +446,8 @@ enum nb_verdict nb_on_event(int fd, unsigned *add)
     enum nb_verdict v = NB_NOT_OURS;
     bool kick = false;
     lock(&old);
-    struct nb_slot *s = find(fd);
-    if (s && stale(s)) {
-        release(s);
-        s = NULL;
-    }
-    if (s && s->replay && s->state == NB_ATTEMPT) {
+    struct nb_slot *s = find_live(fd);
+    if (s && replaying(s)) {
         v = NB_HIDE; /* the timer thread finishes it */
     } else if (s) {
         switch (s->state) {
@@ -483,7 +503,7 @@ bool nb_masked(int fd)
     sigset_t old;
     lock(&old);
     struct nb_slot *s = find(fd);
-    bool m = s && (s->state == NB_BACKOFF || (s->replay && s->state == NB_ATTEMPT));
+    bool m = s && kept_from_app(s);
     unlock(&old);
     return m;
 }
@@ -496,8 +516,7 @@ uint64_t nb_next_wake(void)
     uint64_t earliest = 0;
     lock(&old);
     for (int i = 0; i < slots_hw; i++)
-        if ((slots[i].state == NB_BACKOFF || (slots[i].replay && slots[i].state == NB_ATTEMPT)) &&
-            (!earliest || slots[i].retry_at < earliest))
+        if (kept_from_app(&slots[i]) && (!earliest || slots[i].retry_at < earliest))
             earliest = slots[i].retry_at;
     unlock(&old);
     return earliest;
@@ -512,12 +531,8 @@ static bool take_pending(int fd, int *err, bool reset_socket)
     sigset_t old;
     bool handled = false, kick = false;
     lock(&old);
-    struct nb_slot *s = find(fd);
-    if (s && stale(s)) {
-        release(s);
-        s = NULL;
-    }
-    if (s && s->replay && s->state == NB_ATTEMPT) {
+    struct nb_slot *s = find_live(fd);
+    if (s && replaying(s)) {
         *err = 0; /* the timer thread finishes it: "not yet" to the app */
         handled = true;
         s = NULL;

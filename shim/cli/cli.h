@@ -6,8 +6,11 @@
 #ifndef RESHIM_CLI_H
 #define RESHIM_CLI_H
 
+#include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "snapshot.h"
@@ -80,6 +83,20 @@ const char *cli_bytes(unsigned long long v, char *buf, size_t n);
 /* "3d4h", "2h05m", "4m10s", "12s" into buf. */
 const char *cli_duration(double s, char *buf, size_t n);
 
+/* ---- the clock, and the loops that run until a signal (main.c) ---------- */
+
+/* CLOCK_MONOTONIC in seconds, and in milliseconds. */
+double cli_mono_s(void);
+int64_t cli_mono_ms(void);
+
+/* The SIGINT or SIGTERM that asked a loop to stop; 0 until then. */
+extern volatile sig_atomic_t cli_stop_signal;
+/* For a command that runs until SIGINT or SIGTERM (collect, serve): blocks
+ * both (the mask before into *orig: ppoll opens them while it waits, and the
+ * command restores it at the end), makes them set cli_stop_signal, and
+ * ignores SIGPIPE. */
+void cli_stop_signals(sigset_t *orig);
+
 /* ---- symbols.c: file:line of native frames (libdw, opened at run time) --- */
 
 struct cli_syms;
@@ -113,6 +130,10 @@ extern int cli_timeout_ms;       /* reshim --timeout SECONDS; CLI_TIMEOUT_MS oth
 
 /* "reshim: " + the message (cut to 1 KiB, cli_sanitize'd) + "\n" on stderr. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A message formatted into buf (cut to n bytes) and cli_sanitize'd: safe for
+ * the terminal however much of it a process wrote (cli_err, watch's screen). */
+void cli_vformat(char *buf, size_t n, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* "reshim: CMD: message" and a pointer to CMD --help on stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Every command gets argc/argv as a program does: argv[0] is its name, the
@@ -128,9 +149,13 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 /* The one PID operand left after the options: EXIT_OK with *pid, or
  * EXIT_USAGE after a message (none, more than one, not a PID). */
 int cli_one_pid(int argc, char **argv, int *pid);
-/* The arguments of a command that takes PID [--json] (stats, trim): EXIT_OK,
- * or EXIT_USAGE after a message. */
-int cli_pid_json(int argc, char **argv, int *pid, bool *json);
+/* A command that takes PID [--json] (stats, trim): reads its arguments
+ * (EXIT_USAGE after a message), asks the process request (cli_ask, with
+ * timeout_ms and refused), then prints the answer as it came (--json,
+ * EXIT_OK) or by human(pid, answer, its length), whose exit code is returned.
+ * Otherwise returns what cli_ask did. */
+int cli_pid_json_command(int argc, char **argv, const char *request, int timeout_ms,
+                         const char *refused, int (*human)(int pid, const char *ans, size_t len));
 /* Prints the help of a command written in main.c; -1 when it has none there. */
 int cli_usage(const char *cmd, FILE *f);
 /* A PID argument: digits only, > 0; -1 otherwise. */

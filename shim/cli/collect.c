@@ -98,20 +98,6 @@ struct collector {
     struct reshim_snapshot *scratch;
 };
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
-
-static double mono_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 static struct reshim_snapshot *snap_compact(const struct reshim_snapshot *s)
@@ -504,22 +490,14 @@ static int parse_seconds(const char *s, double *out)
 
 static int collect_loop(struct collector *c)
 {
-    sigset_t block, orig;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &orig);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sigset_t orig;
+    cli_stop_signals(&orig);
 
-    double next_write = mono_now();
+    double next_write = cli_mono_s();
     bool out_broken = false;
     c->dirty = c->textfile_dir != NULL; /* a first file at once, with no process yet */
-    while (!stop_signal) {
-        double now = mono_now();
+    while (!cli_stop_signal) {
+        double now = cli_mono_s();
         struct timespec ts, *tsp = NULL;
         double wait = next_write - now;
         if (c->n || c->dirty || c->bad_unreported) {
@@ -535,7 +513,7 @@ static int collect_loop(struct collector *c)
             cli_err("collect: poll: %s", strerror(errno));
             break;
         }
-        now = mono_now();
+        now = cli_mono_s();
         bool printed = false;
         for (int i = 0; i < COLLECT_BATCH; i++) {
             bool foreign;
@@ -587,10 +565,10 @@ static int collect_loop(struct collector *c)
             next_write = now + c->interval;
         }
     }
-    expire(c, mono_now());
+    expire(c, cli_mono_s());
     if (c->textfile_dir && (c->dirty || c->writes == 0))
         write_textfile(c);
-    bad_flush(c, mono_now(), true);
+    bad_flush(c, cli_mono_s(), true);
     fflush(stdout);
     sigprocmask(SIG_SETMASK, &orig, NULL);
     return 0;
@@ -692,7 +670,7 @@ int cmd_collect(int argc, char **argv)
             unlink(c.path);
         cli_err("collect: %llu datagram%s (%llu bad) from %llu process%s%s", c.received,
                 c.received == 1 ? "" : "s", c.bad, c.seen, c.seen == 1 ? "" : "es",
-                stop_signal ? "; stopped by a signal" : "");
+                cli_stop_signal ? "; stopped by a signal" : "");
     }
     while (c.table)
         drop(&c, c.table);

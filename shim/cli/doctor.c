@@ -110,13 +110,6 @@ static const char *system_glibc(void)
     return v[0] ? v : NULL;
 }
 
-static long elapsed_ms(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (long)((t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000);
-}
-
 /* Loads the shim into /bin/true (LD_BIND_NOW=1 resolves every symbol,
  * RESHIM_DISABLE=1 keeps it quiet): 0 loads, -1 with the loader's words. */
 static int shim_load_test(const char *shim, char *why, size_t n)
@@ -165,10 +158,9 @@ static int shim_load_test(const char *shim, char *why, size_t n)
     }
     char msg[1024];
     size_t len = 0;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = cli_mono_ms();
     for (;;) {
-        long left = 5000 - elapsed_ms(&t0);
+        long left = (long)(5000 - (cli_mono_ms() - t0));
         if (left <= 0)
             break;
         struct pollfd p = {.fd = pfd[0], .events = POLLIN};
@@ -194,7 +186,7 @@ static int shim_load_test(const char *shim, char *why, size_t n)
     pid_t w;
     for (;;) {
         w = waitpid(pid, &status, WNOHANG);
-        if (w != 0 || elapsed_ms(&t0) >= 5000)
+        if (w != 0 || cli_mono_ms() - t0 >= 5000)
             break;
         struct timespec nap = {0, 2 * 1000 * 1000};
         nanosleep(&nap, NULL);

@@ -1,8 +1,9 @@
 /* main.c: the reshim CLI's entry point: global options, dispatch to one
  * function per command, every help text (`reshim --help`, `reshim COMMAND
- * --help`), and the output helpers the commands share (colour, sizes,
- * durations, messages). Data goes to stdout, messages to stderr prefixed
- * "reshim: "; exit codes are those of cli.h. */
+ * --help`), and the helpers the commands share: output (colour, sizes,
+ * durations, messages), the clock, the stop signals of collect and serve.
+ * Data goes to stdout, messages to stderr prefixed "reshim: "; exit codes
+ * are those of cli.h. */
 #define _GNU_SOURCE
 #include "cli.h"
 
@@ -12,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "reshim.h"
@@ -293,19 +295,33 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
     return c;
 }
 
-int cli_pid_json(int argc, char **argv, int *pid, bool *json)
+int cli_pid_json_command(int argc, char **argv, const char *request, int timeout_ms,
+                         const char *refused, int (*human)(int pid, const char *ans, size_t len))
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
         {NULL, 0, NULL, 0},
     };
-    *json = false;
+    bool json = false;
     for (int c; (c = cli_getopt(argc, argv, "", longopts)) != -1;) {
         if (c != 'j')
             return EXIT_USAGE;
-        *json = true;
+        json = true;
     }
-    return cli_one_pid(argc, argv, pid);
+    int pid;
+    if (cli_one_pid(argc, argv, &pid) != EXIT_OK)
+        return EXIT_USAGE;
+    char *ans;
+    size_t len;
+    int rc = cli_ask(pid, request, timeout_ms, refused, &ans, &len);
+    if (rc != EXIT_OK)
+        return rc;
+    if (json)
+        cli_print_raw(ans, len);
+    else
+        rc = human(pid, ans, len);
+    free(ans);
+    return rc;
 }
 
 int cli_one_pid(int argc, char **argv, int *pid)
@@ -321,15 +337,20 @@ int cli_one_pid(int argc, char **argv, int *pid)
 
 /* ---- messages ------------------------------------------------------------ */
 
+void cli_vformat(char *buf, size_t n, const char *fmt, va_list ap)
+{
+    vsnprintf(buf, n, fmt, ap);
+    cli_sanitize(buf);
+}
+
 void cli_err(const char *fmt, ...)
 {
     /* Messages quote what processes answered: sanitized for the terminal. */
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    cli_vformat(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    cli_sanitize(buf);
     fprintf(stderr, "reshim: %s\n", buf);
 }
 
@@ -411,6 +432,43 @@ const char *cli_duration(double s, char *buf, size_t n)
     else
         snprintf(buf, n, "%llus", sec);
     return buf;
+}
+
+/* ---- the clock and the stop signals --------------------------------------- */
+
+double cli_mono_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+int64_t cli_mono_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+volatile sig_atomic_t cli_stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    cli_stop_signal = sig;
+}
+
+void cli_stop_signals(sigset_t *orig)
+{
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, orig);
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }
 
 /* ---- main ---------------------------------------------------------------- */

@@ -40,13 +40,6 @@ const char *cli_run_dir(void)
     return cfg.run_dir;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* alive: exists and is not a zombie. */
 bool procs_pid_alive(int pid)
 {
@@ -241,7 +234,7 @@ int proc_request_many(const struct proc_ref *p, int n, const char *request, char
 {
     if (n <= 0)
         return 0;
-    long long deadline = now_ms() + timeout_ms;
+    int64_t deadline = cli_mono_ms() + timeout_ms;
     size_t qlen = strlen(request);
     char *line = malloc(qlen + 2);
     struct req *r = calloc((size_t)n, sizeof *r);
@@ -257,7 +250,7 @@ int proc_request_many(const struct proc_ref *p, int n, const char *request, char
     for (int i = 0; i < n; i++) {
         answers[i] = NULL;
         lens[i] = 0;
-        long long left = deadline - now_ms();
+        int64_t left = deadline - cli_mono_ms();
         r[i].fd = procs_connect(&p[i], left > 0 ? (int)left : 1);
         if (r[i].fd < 0) {
             char eb[160];
@@ -278,7 +271,7 @@ int proc_request_many(const struct proc_ref *p, int n, const char *request, char
         }
         if (np == 0)
             break;
-        long long left = deadline - now_ms();
+        int64_t left = deadline - cli_mono_ms();
         int rc = left > 0 ? poll(pf, (nfds_t)np, (int)left) : 0;
         if (rc < 0 && errno == EINTR)
             continue;
@@ -375,14 +368,14 @@ int proc_open_stream(const struct proc_ref *p, const char *request)
     memcpy(line, request, n);
     line[n++] = '\n';
     size_t sent = 0;
-    long long deadline = now_ms() + cli_timeout_ms;
+    int64_t deadline = cli_mono_ms() + cli_timeout_ms;
     while (sent < n) {
         ssize_t w = send(fd, line + sent, n - sent, MSG_NOSIGNAL);
         if (w > 0) {
             sent += (size_t)w;
             continue;
         }
-        if (w < 0 && (errno == EAGAIN || errno == EINTR) && now_ms() < deadline) {
+        if (w < 0 && (errno == EAGAIN || errno == EINTR) && cli_mono_ms() < deadline) {
             struct pollfd q = {fd, POLLOUT, 0};
             poll(&q, 1, 50);
             continue;

@@ -73,20 +73,6 @@ struct server {
     unsigned long long requests, scrapes;
 };
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    stop_signal = sig;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 /* ---- answers ------------------------------------------------------------- */
 
 static const char INDEX_HTML[] =
@@ -113,7 +99,7 @@ static void answer(struct conn *c, int code, const char *reason, const char *cty
             free(body);
         c->st = C_LINGER; /* nothing to say: close soon */
         shutdown(c->fd, SHUT_WR);
-        c->deadline = now_ms() + SERVE_LINGER_MS;
+        c->deadline = cli_mono_ms() + SERVE_LINGER_MS;
         return;
     }
     memcpy(out, head, (size_t)hl);
@@ -126,7 +112,7 @@ static void answer(struct conn *c, int code, const char *reason, const char *cty
     c->outlen = total;
     c->outoff = 0;
     c->st = C_WRITING;
-    c->deadline = now_ms() + SERVE_WRITE_MS;
+    c->deadline = cli_mono_ms() + SERVE_WRITE_MS;
 }
 
 static void answer_text(struct conn *c, int code, const char *reason, const char *extra,
@@ -142,11 +128,11 @@ static char *metrics_body(size_t *len, struct server *sv)
     struct reshim_snapshot **snaps = calloc(SERVE_PROCS, sizeof *snaps);
     if (!snaps)
         return NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = cli_mono_ms();
     int n = snapshots_collect(NULL, 0, snaps, SERVE_PROCS);
     if (n < 0)
         n = 0;
-    double secs = (double)(now_ms() - t0) / 1000.0;
+    double secs = (double)(cli_mono_ms() - t0) / 1000.0;
     size_t cap = snap_prometheus_max((const struct reshim_snapshot *const *)snaps, (size_t)n) +
                  1024;
     char *mem = malloc(cap);
@@ -310,7 +296,7 @@ static void conn_write(struct conn *c)
     c->out = NULL;
     shutdown(c->fd, SHUT_WR);
     c->st = C_LINGER;
-    c->deadline = now_ms() + SERVE_LINGER_MS;
+    c->deadline = cli_mono_ms() + SERVE_LINGER_MS;
 }
 
 static bool slot_free(const struct server *sv)
@@ -338,7 +324,7 @@ static void accept_all(struct server *sv, int lfd)
             close(fd);
             continue;
         }
-        *c = (struct conn){.st = C_READING, .fd = fd, .deadline = now_ms() + SERVE_READ_MS};
+        *c = (struct conn){.st = C_READING, .fd = fd, .deadline = cli_mono_ms() + SERVE_READ_MS};
     }
 }
 
@@ -463,22 +449,14 @@ int cmd_serve(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
 
-    sigset_t block, orig;
-    sigemptyset(&block);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGTERM);
-    sigprocmask(SIG_BLOCK, &block, &orig);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    sigset_t orig;
+    cli_stop_signals(&orig);
 
     struct pollfd pf[SERVE_LISTENERS + SERVE_CLIENTS];
     int owner[SERVE_LISTENERS + SERVE_CLIENTS];
-    while (!stop_signal) {
+    while (!cli_stop_signal) {
         int np = 0;
-        int64_t now = now_ms(), next = -1;
+        int64_t now = cli_mono_ms(), next = -1;
         /* With every slot taken, new clients wait in the listen backlog. */
         for (int i = 0; i < sv.nl && slot_free(&sv); i++) {
             pf[np] = (struct pollfd){.fd = sv.lfd[i], .events = POLLIN};
@@ -565,6 +543,6 @@ int cmd_serve(int argc, char **argv)
     sigprocmask(SIG_SETMASK, &orig, NULL);
     cli_err("serve: %llu request%s, %llu scrape%s of the processes%s", sv.requests,
             sv.requests == 1 ? "" : "s", sv.scrapes, sv.scrapes == 1 ? "" : "s",
-            stop_signal ? "; stopped by a signal" : "");
+            cli_stop_signal ? "; stopped by a signal" : "");
     return EXIT_OK;
 }

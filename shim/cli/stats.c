@@ -130,34 +130,27 @@ static void print_human(const struct reshim_snapshot *s, bool color)
            cli_bytes(m->trimmed_bytes, a, sizeof a), (unsigned long long)m->enomem);
 }
 
+/* The stats answer of process pid, printed for humans: the exit code. */
+static int stats_human(int pid, const char *ans, size_t len)
+{
+    int rc = EXIT_OK;
+    struct reshim_snapshot *s = malloc(sizeof *s);
+    const char *why = NULL;
+    if (!s) {
+        cli_err("out of memory");
+        rc = EXIT_FAIL;
+    } else if (snap_parse_json(ans, len, s, &why) != 0) {
+        cli_err("process %d: its stats answer is not a stats object (%s)", pid, why);
+        rc = EXIT_FAIL;
+    } else {
+        cli_sanitize_snapshot(s);
+        print_human(s, cli_color(stdout));
+    }
+    free(s);
+    return rc;
+}
+
 int cmd_stats(int argc, char **argv)
 {
-    bool json;
-    int pid;
-    if (cli_pid_json(argc, argv, &pid, &json) != EXIT_OK)
-        return EXIT_USAGE;
-    char *ans;
-    size_t len;
-    int rc = cli_ask(pid, "stats", cli_timeout_ms, "", &ans, &len);
-    if (rc != EXIT_OK)
-        return rc;
-    if (json) {
-        cli_print_raw(ans, len);
-    } else {
-        struct reshim_snapshot *s = malloc(sizeof *s);
-        const char *why = NULL;
-        if (!s) {
-            cli_err("out of memory");
-            rc = EXIT_FAIL;
-        } else if (snap_parse_json(ans, len, s, &why) != 0) {
-            cli_err("process %d: its stats answer is not a stats object (%s)", pid, why);
-            rc = EXIT_FAIL;
-        } else {
-            cli_sanitize_snapshot(s);
-            print_human(s, cli_color(stdout));
-        }
-        free(s);
-    }
-    free(ans);
-    return rc;
+    return cli_pid_json_command(argc, argv, "stats", cli_timeout_ms, "", stats_human);
 }

@@ -11,31 +11,25 @@
 
 #include "answerjson.h"
 
-int cmd_trim(int argc, char **argv)
+/* The trim answer of process pid, printed for humans: the exit code. */
+static int trim_human(int pid, const char *ans, size_t len)
 {
-    bool json;
-    int pid;
-    if (cli_pid_json(argc, argv, &pid, &json) != EXIT_OK)
-        return EXIT_USAGE;
-    char *ans;
-    size_t len;
-    /* A trim can take a while on a big heap: twice the usual wait. */
-    int rc = cli_ask(pid, "trim", 2 * cli_timeout_ms, "trim refused: ", &ans, &len);
-    if (rc != EXIT_OK)
-        return rc;
     const char *why = NULL;
     struct snap_trim t;
-    if (json) {
-        cli_print_raw(ans, len);
-    } else if (snap_trim_parse(ans, len, &t, &why) != 0) {
+    if (snap_trim_parse(ans, len, &t, &why) != 0) {
         cli_err("process %d: unexpected answer to trim (%s): %.200s", pid, why, ans);
-        rc = EXIT_FAIL;
-    } else {
-        char a[32], b[32], c[32];
-        printf("released %s (rss %s -> %s, in %llu ms)\n",
-               cli_bytes(t.trimmed_bytes, a, sizeof a), cli_bytes(t.rss_before_bytes, b, sizeof b),
-               cli_bytes(t.rss_after_bytes, c, sizeof c), (unsigned long long)t.ms);
+        return EXIT_FAIL;
     }
-    free(ans);
-    return rc;
+    char a[32], b[32], c[32];
+    printf("released %s (rss %s -> %s, in %llu ms)\n", cli_bytes(t.trimmed_bytes, a, sizeof a),
+           cli_bytes(t.rss_before_bytes, b, sizeof b), cli_bytes(t.rss_after_bytes, c, sizeof c),
+           (unsigned long long)t.ms);
+    return EXIT_OK;
+}
+
+int cmd_trim(int argc, char **argv)
+{
+    /* A trim can take a while on a big heap: twice the usual wait. */
+    return cli_pid_json_command(argc, argv, "trim", 2 * cli_timeout_ms, "trim refused: ",
+                                trim_human);
 }

@@ -112,13 +112,6 @@ struct view {
     double last_frame_mono;              /* for "stalled" */
 };
 
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Per second, from the previous frame; NAN on the first. */
 static double rate(const struct view *v, uint64_t now, uint64_t before)
 {
@@ -255,9 +248,8 @@ __attribute__((format(printf, 2, 3))) static void s_printf(struct scr *s, const 
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    cli_vformat(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    cli_sanitize(buf);
     s_put(s, buf);
 }
 
@@ -563,7 +555,7 @@ static void draw(struct view *v, bool stalled)
     s_printf(&ft, " q quit   frame %lu", v->frames);
     if (stalled)
         s_printf(&ft, "   no frame for %.0f s: the process may be stopped or busy",
-                 mono_s() - v->last_frame_mono);
+                 cli_mono_s() - v->last_frame_mono);
     s_pad(&ft, v->w);
     s_reset(&ft);
     fclose(f);
@@ -725,7 +717,7 @@ int cmd_watch(int argc, char **argv)
     char *errmsg = NULL;
     int reconnects = 0;
     bool stall_said = false;
-    v.last_frame_mono = mono_s();
+    v.last_frame_mono = cli_mono_s();
     while (how == RUNNING) {
         if (sig_quit) {
             how = QUIT;
@@ -762,7 +754,7 @@ int cmd_watch(int argc, char **argv)
                 draw(&v, true);
             } else if (!tty && !stall_said) {
                 cli_err("process %d: no frame for %.0f s (stopped or busy?); still waiting", pid,
-                        mono_s() - v.last_frame_mono);
+                        cli_mono_s() - v.last_frame_mono);
                 stall_said = true;
             }
             continue;
@@ -843,11 +835,11 @@ int cmd_watch(int argc, char **argv)
             }
             v.cur = spare;
             spare = recycled ? recycled : malloc(sizeof *spare);
-            v.cur_t = v.cur->time_s > 0 ? v.cur->time_s : mono_s();
+            v.cur_t = v.cur->time_s > 0 ? v.cur->time_s : cli_mono_s();
             v.frames++;
             reconnects = 0;
             stall_said = false;
-            v.last_frame_mono = mono_s();
+            v.last_frame_mono = cli_mono_s();
             snprintf(comm, sizeof comm, "%s", v.cur->comm);
             if (!spare) {
                 errmsg = strdup("out of memory");
