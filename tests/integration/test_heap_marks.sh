@@ -14,8 +14,7 @@
 #     sorting a dict prints the same as without the shim.
 source "$(dirname "$0")/lib.sh"
 
-[ -f "$SHIM" ] || fail "$SHIM is missing (make all)"
-make -s -C "$ROOT" build/bin/mem_stress >"$TMP/make.out" 2>&1 || { cat "$TMP/make.out" >&2; fail "cannot build mem_stress"; }
+need "$SHIM" "$BIN/mem_stress"
 
 run() { # run TAG RATE THREADS OPS: mem_stress under the shim, its exit summary in $TMP/err.TAG
     local rc=0
