@@ -1,6 +1,6 @@
 /* replay.h: a connection that breaks (reset, broken pipe, end of file)
  * before the peer could have acted on anything sent is connected again and
- * the same bytes are sent again (SPEC.md RESHIM_REPLAY). Three cases: nothing
+ * the same bytes are sent again (libreshim(7), RESHIM_REPLAY). Three cases: nothing
  * sent or received yet; only a TLS ClientHello sent, nothing received; one
  * safe bodiless HTTP/1.x request sent since the last byte received, no byte
  * of its response yet (replay_proto.h judges the bytes).

@@ -1,5 +1,5 @@
 /* replay_proto.h: may the bytes sent on a connection since the last byte it
- * received be sent again on a new connection (SPEC.md RESHIM_REPLAY)? Pure:
+ * received be sent again on a new connection (libreshim(7), RESHIM_REPLAY)? Pure:
  * bytes in, a verdict out; never allocates, never reads past len. Knows two
  * messages a peer cannot act on before they are complete or answered: one
  * bodiless HTTP/1.x request with a safe method (RFC 9110 9.2.1/9.2.2: GET,

@@ -36,7 +36,7 @@ struct snap_calls {
     uint64_t calls, failures, retries, recovered, gave_up;
 };
 
-/* Replays (SPEC.md RESHIM_REPLAY), per case: nothing sent yet, a TLS
+/* Replays (libreshim(7), RESHIM_REPLAY), per case: nothing sent yet, a TLS
  * ClientHello only, one safe HTTP/1.x request. */
 enum snap_replay_case { SNAP_RP_NOTHING, SNAP_RP_HELLO, SNAP_RP_REQUEST, SNAP_RP_CASES };
 extern const char *const snap_replay_case_names[SNAP_RP_CASES]; /* as the JSON keys */

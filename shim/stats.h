@@ -23,7 +23,7 @@ struct net_counters {
 enum dest_dir { DEST_OUT, DEST_IN };
 
 /* The three cases of a connection that broke before the peer could act on
- * what was sent (SPEC.md RESHIM_REPLAY); names in reshim_replay_case_names. */
+ * what was sent (libreshim(7), RESHIM_REPLAY); names in reshim_replay_case_names. */
 enum replay_case { RPC_NOTHING, RPC_HELLO, RPC_REQUEST, RPC_COUNT };
 extern const char *const reshim_replay_case_names[RPC_COUNT];
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""replay_cases.py SHIM: the replay cases of RESHIM_REPLAY (SPEC.md) with real
+"""replay_cases.py SHIM: the replay cases of RESHIM_REPLAY (libreshim(7)) with real
 clients against tests/integration/peers/replay_peer.py, each run without the
 shim and with it. Figures come from the stats JSON the shim pushes at exit
 (RESHIM_PUSH), request counts from the peer's own log. Exit 0 when every

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/symbols/cycles.sh: files of shim/ only call downward (DESIGN.md):
+# tests/symbols/cycles.sh: files of shim/ only call downward (README, "How it is built"):
 # no files call each other, directly or round a loop of any length. The
 # file-level call graph is read from `nm` of build/obj/*.o: file A calls
 # file B when A's object has an undefined symbol that B's object defines
@@ -103,7 +103,7 @@ want="loop: pa.c pb.c pc.c: pa.c calls probe_b (pb.c); pb.c calls probe_c (pc.c)
     { echo "FAIL: the scan found '$probe' in three probes calling round a loop" >&2; exit 1; }
 
 if [ -n "$found" ]; then
-    echo "FAIL: files of shim/ that call each other, round these loops (layers call only downward, DESIGN.md):" >&2
+    echo "FAIL: files of shim/ that call each other, round these loops (layers call only downward: README, "How it is built"):" >&2
     echo "$found" | sed 's/^/  /' >&2
     exit 1
 fi

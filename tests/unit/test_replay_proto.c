@@ -1,5 +1,5 @@
 /* test_replay_proto.c: unit tests of shim/replay_proto.c: which bytes sent
- * since the last byte received may be sent again (SPEC.md RESHIM_REPLAY):
+ * since the last byte received may be sent again (libreshim(7), RESHIM_REPLAY):
  * one safe bodiless HTTP/1.x request or a prefix of one, a lone TLS
  * ClientHello on a connection that received nothing; never a body, an
  * unsafe method, a pipelined second request, an upgrade or another
