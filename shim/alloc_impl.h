@@ -31,7 +31,7 @@
 #include "reshim.h"
 
 #define GROWTH_STEP (256 * 1024) /* a check point every 256 KiB of a thread's growth */
-#define BIG_ALLOC (1024 * 1024)  /* and at every allocation this large (and the gate) */
+/* and at every allocation of BIG_ALLOC or more (reshim.h; and the gate) */
 #define FAST_MAX (BIG_ALLOC - 8192) /* usable stays below BIG_ALLOC on the fast path */
 
 /* ---- the next allocator (alloc_next.c) ----------------------------------- */

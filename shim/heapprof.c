@@ -92,11 +92,10 @@ static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
 static bool setup(void);
 
-/* The shim's init (lifecycle.c's, handed in at load: heapprof_boot), and the
- * size from which a decision before init calls it: BIG_ALLOC (alloc_impl.h),
- * the size from which the allocation layer initialises anyway. */
+/* The shim's init (lifecycle.c's, handed in at load: heapprof_boot), called
+ * by a decision before init for an allocation of BIG_ALLOC or more (from
+ * which the allocation layer initialises anyway). */
 static void (*init_now)(void);
-#define INIT_FIRST (1u << 20)
 
 void heapprof_boot(void (*init)(void))
 {
@@ -128,7 +127,7 @@ bool heap_decide(size_t n)
         return true;
     }
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
-    if (st == HP_UNDECIDED && n >= INIT_FIRST && !reshim_guard && init_now) {
+    if (st == HP_UNDECIDED && n >= BIG_ALLOC && !reshim_guard && init_now) {
         /* An allocation this large initialises the shim right after it
          * (growth_point, alloc_gate.c): initialise first, so that it can be
          * sampled (init_now waits for a thread that is initialising). A

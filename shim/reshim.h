@@ -24,6 +24,11 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define HIDDEN __attribute__((visibility("hidden")))
+
+/* An allocation this large is a slow point: the allocation layer checks
+ * memory (and initialises the shim) at it, and the heap profiler
+ * initialises the shim before deciding whether to sample it. */
+#define BIG_ALLOC (1024 * 1024)
 #define TLS_IE __thread __attribute__((tls_model("initial-exec")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)

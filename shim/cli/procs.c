@@ -171,7 +171,6 @@ int procs_connect(const struct proc_ref *p, int timeout_ms)
                 break;
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
-            errno = ECONNREFUSED;
         }
     int e0 = errno;
     if (!owner_rights(p, false)) { /* never go on with another user's rights */
