@@ -29,8 +29,7 @@ spawn() { "$@" & CHILDREN+=($!); }
 
 # sized QUICK FULL: QUICK under `make check`, FULL under `make check-full`
 # (RESHIM_CHECK_FULL=1): the one way a test picks how many times to repeat.
-full() { [ "${RESHIM_CHECK_FULL:-0}" = 1 ]; }
-sized() { if full; then echo "$2"; else echo "$1"; fi; }
+sized() { if [ "${RESHIM_CHECK_FULL:-0}" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now.
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
