@@ -75,7 +75,7 @@ UNIT_SRC_dnscache := shim/dnscache.c shim/state.c shim/sys.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: FORCE print-version all deps deps-demo check check-full check-unit check-sanitize check-integration demo bench \
+.PHONY: FORCE print-version all deps deps-demo check check-full check-build check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -184,8 +184,13 @@ check-integration: all $(TEST_PROGS)
 # Each test area under tests/ may bring a make fragment (tests/AREA/AREA.mk)
 # that adds its own targets to CHECK_EXTRA (run by `make check`, after the
 # integration tests) and to CHECK_FULL (run by `make check-full` as well).
+# What their tests run is built first, in one parallel step (CHECK_BUILD: a
+# fragment adds its programs and libraries there), so that `make check`
+# compiles on every core and then runs the tests one after another.
 CHECK_EXTRA :=
 CHECK_FULL :=
+CHECK_BUILD = all $(UNIT_BINS) $(ASAN_BINS) $(TSAN_BINS) $(TEST_PROGS)
+BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 include $(sort $(wildcard tests/*/*.mk))
 # Packaging fragments (scripts/*.mk): make deb, make wheel, make dist...
 include $(sort $(wildcard scripts/*.mk))
@@ -193,8 +198,11 @@ include $(sort $(wildcard scripts/*.mk))
 print-version:
 	@echo $(VERSION)
 
+check-build:
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) $(CHECK_BUILD)
+
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-build
 	@$(MAKE) --no-print-directory check-unit check-sanitize
 	@$(MAKE) --no-print-directory check-integration
 	@$(if $(strip $(CHECK_EXTRA)),$(MAKE) --no-print-directory $(CHECK_EXTRA))
@@ -202,7 +210,7 @@ check: deps
 # Everything `make check` does, with the long variants: every CPython test
 # module, stress for minutes, the full outage matrix.
 check-full: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-build
 	@$(MAKE) --no-print-directory check-unit check-sanitize
 	@RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory check-integration
 	@$(if $(strip $(CHECK_EXTRA) $(CHECK_FULL)),RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory $(CHECK_EXTRA) $(CHECK_FULL))

@@ -34,3 +34,4 @@ check-wheel: $(WHEEL) $(BUILD)/libreshim.so
 		if [ $$rc -eq 77 ]; then echo "  (skipped)"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
 CHECK_EXTRA += check-wheel
+CHECK_BUILD += $(WHEEL)

@@ -86,3 +86,4 @@ check-cli-hostile: all
 	@tests/fuzz/cli_hostile.sh
 
 CHECK_EXTRA += check-fuzz check-cli-hostile
+CHECK_BUILD += $(FUZZ_BINS)

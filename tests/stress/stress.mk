@@ -55,4 +55,5 @@ check-stress-full: $(STRESS_DEPS)
 	@rc=0; for v in plain asan tsan valgrind; do RESHIM_CHECK_FULL=1 tests/stress/run.sh $$v || rc=1; done; exit $$rc
 
 CHECK_EXTRA += check-stress
+CHECK_BUILD += $(STRESS_PROGS) $(STRESS_LIBS)
 CHECK_FULL += check-stress-full
