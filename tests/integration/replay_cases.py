@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""replay_cases.py SHIM: the replay cases of RESHIM_REPLAY (libreshim(7)) with real
+"""replay_cases.py SHIM [PART]: the replay cases of RESHIM_REPLAY (libreshim(7)) with real
 clients against tests/integration/peers/replay_peer.py, each run without the
 shim and with it. Figures come from the stats JSON the shim pushes at exit
 (RESHIM_PUSH), request counts from the peer's own log. Exit 0 when every
@@ -22,6 +22,13 @@ TMP = tempfile.mkdtemp(prefix="reshim-replay.")
 FAILED = []
 # Requests per rescue case: 10 under make check, 20 under make check-full.
 REPS = 20 if os.environ.get("RESHIM_CHECK_FULL") == "1" else 10
+# PART (the second argument): "loops", only the event-loop cases (their lag
+# is judged, so test_replay_loops.sh runs alone); "others", every other case
+# (test_replay.sh, beside other tests); both without it.
+PART = sys.argv[2] if len(sys.argv) > 2 else "all"
+if PART not in ("all", "loops", "others"):
+    sys.exit("replay_cases.py: unknown part %r (loops, others)" % PART)
+LOOPS, OTHERS = PART != "others", PART != "loops"
 
 
 def free_port():
@@ -272,48 +279,49 @@ def never_case(label, mode, n, data, method):
 
 
 GET = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
-print("replay: rescued")
-rescue_case("urllib GET, reset on accept (every 2nd connection)", "reset-accept", -2, URLLIB_GET,
-            REPS, "nothing_sent|http_request")
-URLLIB_TIMEOUT = URLLIB_GET.replace('/get%%d" %% i)', '/get%%d" %% i, timeout=10)')
-rescue_case("urllib GET with a timeout (non-blocking socket), reset on accept", "reset-accept",
-            -2, URLLIB_TIMEOUT, REPS, "nothing_sent|http_request")
-rescue_case("curl (non-blocking, poll), reset on accept", "reset-accept", -2, Curl(), REPS,
-            "nothing_sent|http_request")
-rescue_case("curl, reset after the request was read", "reset-request", -2, Curl(), REPS,
-            "http_request")
-if shutil.which("node"):
-    # 20 always: node sees many of these resets as its connect completes
-    # (rescued by the connect retry, no replay), and the case wants a replay.
-    rescue_case("node http.get (non-blocking, epoll), reset on accept", "reset-accept", -2,
-                Node(), 20, "nothing_sent|http_request")
-    rescue_case("node http.get, end of file after the request was read", "eof-request", -2,
-                Node(), REPS, "http_request")
-rescue_case("a GET sent once the reset had arrived (send fails)", "reset-accept", -2, LATE_SEND,
-            10, "nothing_sent!|http_request")
-rescue_case("urllib GET, reset after the request was read", "reset-request", -2, URLLIB_GET, REPS,
-            "http_request")
-rescue_case("urllib GET, closed (EOF) after the request was read", "eof-request", -2, URLLIB_GET,
-            REPS, "http_request")
-try:
-    import requests  # noqa: F401
-    rescue_case("requests Session, reused keep-alive connection closed under a GET",
-                "keepalive-drop", 1000, SESSION_GET, REPS, "http_request")
-except ImportError:
-    print("  skip: python3-requests is not installed")
-for mode in ("connect", "off"):
-    peer = Peer("reset-accept", -2)
-    push = Push()
-    pid, rc, out = run_client(URLLIB_GET % {"port": peer.port, "reps": 10}, True, push,
-                              {"RESHIM_REPLAY": mode})
-    st = push.final(pid)
-    push.close()
-    peer.stop()
-    check(done(out) == 5 and replays(st) == 0,
-          "RESHIM_REPLAY=%s: 5 of 10 succeed (every 2nd reset), %d replays" % (mode, replays(st)))
-pid, rc, out = run_client("print('done', 1)", True, Push(), {"RESHIM_REPLAY": "always"})
-check(out.count("RESHIM_REPLAY") == 1 and done(out) == 1,
-      "RESHIM_REPLAY=always: one warning, the app runs on")
+if OTHERS:
+    print("replay: rescued")
+    rescue_case("urllib GET, reset on accept (every 2nd connection)", "reset-accept", -2, URLLIB_GET,
+                REPS, "nothing_sent|http_request")
+    URLLIB_TIMEOUT = URLLIB_GET.replace('/get%%d" %% i)', '/get%%d" %% i, timeout=10)')
+    rescue_case("urllib GET with a timeout (non-blocking socket), reset on accept", "reset-accept",
+                -2, URLLIB_TIMEOUT, REPS, "nothing_sent|http_request")
+    rescue_case("curl (non-blocking, poll), reset on accept", "reset-accept", -2, Curl(), REPS,
+                "nothing_sent|http_request")
+    rescue_case("curl, reset after the request was read", "reset-request", -2, Curl(), REPS,
+                "http_request")
+    if shutil.which("node"):
+        # 20 always: node sees many of these resets as its connect completes
+        # (rescued by the connect retry, no replay), and the case wants a replay.
+        rescue_case("node http.get (non-blocking, epoll), reset on accept", "reset-accept", -2,
+                    Node(), 20, "nothing_sent|http_request")
+        rescue_case("node http.get, end of file after the request was read", "eof-request", -2,
+                    Node(), REPS, "http_request")
+    rescue_case("a GET sent once the reset had arrived (send fails)", "reset-accept", -2, LATE_SEND,
+                10, "nothing_sent!|http_request")
+    rescue_case("urllib GET, reset after the request was read", "reset-request", -2, URLLIB_GET, REPS,
+                "http_request")
+    rescue_case("urllib GET, closed (EOF) after the request was read", "eof-request", -2, URLLIB_GET,
+                REPS, "http_request")
+    try:
+        import requests  # noqa: F401
+        rescue_case("requests Session, reused keep-alive connection closed under a GET",
+                    "keepalive-drop", 1000, SESSION_GET, REPS, "http_request")
+    except ImportError:
+        print("  skip: python3-requests is not installed")
+    for mode in ("connect", "off"):
+        peer = Peer("reset-accept", -2)
+        push = Push()
+        pid, rc, out = run_client(URLLIB_GET % {"port": peer.port, "reps": 10}, True, push,
+                                  {"RESHIM_REPLAY": mode})
+        st = push.final(pid)
+        push.close()
+        peer.stop()
+        check(done(out) == 5 and replays(st) == 0,
+              "RESHIM_REPLAY=%s: 5 of 10 succeed (every 2nd reset), %d replays" % (mode, replays(st)))
+    pid, rc, out = run_client("print('done', 1)", True, Push(), {"RESHIM_REPLAY": "always"})
+    check(out.count("RESHIM_REPLAY") == 1 and done(out) == 1,
+          "RESHIM_REPLAY=always: one warning, the app runs on")
 ASYNCIO_LOOP = """
 import asyncio, time
 async def main():
@@ -462,7 +470,7 @@ def tls_case(label, client, pki):
     peer.stop()
 
 
-if shutil.which("openssl"):
+if OTHERS and shutil.which("openssl"):
     print("replay: TLS, only a ClientHello sent")
     pki = make_ca()
     tls_case("python3 ssl (urllib, verification on)",
@@ -484,24 +492,26 @@ if shutil.which("openssl"):
     check(outs[0] == outs[1] and outs[0] and seen[0] == seen[1] == 1,
           "GET after the TLS handshake, reset: the same error both ways (%s), the server got "
           "it %d time(s) without the shim and %d with" % (outs[0], seen[0], seen[1]))
-print("replay: event loops keep running")
-loop_case("asyncio (epoll), 10 ms timer", ASYNCIO_LOOP, 8)
-if shutil.which("node"):
-    loop_case("node (libuv, epoll), 10 ms timer", Node(NODE_LOOP), 8)
-print("replay: never replayed")
-never_case("POST with a body, reset after reading", "reset-request", 1000,
-           b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "POST")
-never_case("PUT with a body, reset after reading", "reset-request", 1000,
-           b"PUT /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "PUT")
-never_case("GET whose response began, then reset", "half", 1000, GET, "GET")
-never_case("nothing sent, the server accepts and closes (end of file)", "close-accept", 1000,
-           b"", "ACCEPTED")
-never_case("two pipelined GETs, reset after reading", "reset-request", 1000, GET + GET, "GET")
-never_case("GET with a body, reset after reading", "reset-request", 1000,
-           b"GET /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", "GET")
-# A fork child shares the parent's connections: what the parent sends is
-# not seen there, so it never replays one it inherited.
-FORK_SEND = """
+if LOOPS:
+    print("replay: event loops keep running")
+    loop_case("asyncio (epoll), 10 ms timer", ASYNCIO_LOOP, 8)
+    if shutil.which("node"):
+        loop_case("node (libuv, epoll), 10 ms timer", Node(NODE_LOOP), 8)
+if OTHERS:
+    print("replay: never replayed")
+    never_case("POST with a body, reset after reading", "reset-request", 1000,
+               b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "POST")
+    never_case("PUT with a body, reset after reading", "reset-request", 1000,
+               b"PUT /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc", "PUT")
+    never_case("GET whose response began, then reset", "half", 1000, GET, "GET")
+    never_case("nothing sent, the server accepts and closes (end of file)", "close-accept", 1000,
+               b"", "ACCEPTED")
+    never_case("two pipelined GETs, reset after reading", "reset-request", 1000, GET + GET, "GET")
+    never_case("GET with a body, reset after reading", "reset-request", 1000,
+               b"GET /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", "GET")
+    # A fork child shares the parent's connections: what the parent sends is
+    # not seen there, so it never replays one it inherited.
+    FORK_SEND = """
 import os, socket, sys
 c = socket.create_connection(("127.0.0.1", %(port)d))
 pid = os.fork()
@@ -516,16 +526,16 @@ if pid == 0:
     os._exit(0)
 os.waitpid(pid, 0)
 """
-seen, results = [], []
-for shim in (False, True):
-    peer = Peer("reset-request", 1000)
-    pid, rc, out = run_client(FORK_SEND % {"port": peer.port, "data": GET}, shim, Push() if shim else None)
-    results.append([l for l in out.splitlines() if l.startswith("result")])
-    time.sleep(0.2)
-    seen.append(len(peer.requests("GET")))
-    peer.stop()
-check(results[0] == results[1] and seen == [1, 1],
-      "a GET sent by a fork child on an inherited connection, reset: not replayed (%s both ways, "
-      "the server got it %d and %d times)" % (results[0], seen[0], seen[1]))
+    seen, results = [], []
+    for shim in (False, True):
+        peer = Peer("reset-request", 1000)
+        pid, rc, out = run_client(FORK_SEND % {"port": peer.port, "data": GET}, shim, Push() if shim else None)
+        results.append([l for l in out.splitlines() if l.startswith("result")])
+        time.sleep(0.2)
+        seen.append(len(peer.requests("GET")))
+        peer.stop()
+    check(results[0] == results[1] and seen == [1, 1],
+          "a GET sent by a fork child on an inherited connection, reset: not replayed (%s both ways, "
+          "the server got it %d and %d times)" % (results[0], seen[0], seen[1]))
 if FAILED:
     sys.exit("replay: %d check(s) failed" % len(FAILED))
