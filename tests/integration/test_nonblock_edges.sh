@@ -2,7 +2,9 @@
 # alone: each wait's timeout is judged to 60 ms
 # Edge cases of non-blocking connect retries, with build/bin/nb_probe
 # (nb_probe.c): each scenario runs without the shim (the failure, or the
-# reference behaviour) and with it.
+# reference behaviour) and with it. The cases that judge no time ((b)'s
+# abandon and busy, RESHIM_NONBLOCK=off, (e), (f)) run from
+# test_nonblock_untimed.sh (NB_PART below).
 #  (a) exhaust: a port that never opens, waited on with each of poll, ppoll,
 #      select, pselect, epoll_wait, epoll_pwait, epoll_pwait2, then asked six
 #      ways (SO_ERROR, recv, send, read, write, a repeated connect) and a
@@ -74,6 +76,15 @@ same_results() { # A B WHAT
     sed 's/^/    /' "$1.diff"; fail "$3"
 }
 
+# NB_PART: "timed", the cases whose waits, timeouts or event lag are judged
+# (exhaust, timeout, late-epoll, many: this test, alone); "untimed", the others
+# (abandon, busy, RESHIM_NONBLOCK=off, threads, fork:
+# test_nonblock_untimed.sh, beside other tests); "all" both.
+NB_PART=${NB_PART:-timed}
+case $NB_PART in timed | untimed | all) ;; *) fail "NB_PART=$NB_PART: timed, untimed or all" ;; esac
+timed() { [ "$NB_PART" != untimed ]; }
+untimed() { [ "$NB_PART" != timed ]; }
+
 # Each case runs in a subshell: a failing case (lib.sh's fail exits it) is
 # counted and the others still run; the test fails at the end if any did.
 nbad=0
@@ -116,7 +127,7 @@ case_exhaust() {
     [ "$(stat_field net.connect.retries shim_ex.err)" = 133 ] || fail "exhaust: connect $(stat_field net.connect shim_ex.err)"
     pass "exhaust: 42 cases (7 waits x 6 ways of asking) identical without/with the shim; $(sed -n 's/^INFO exhaust 42 cases, wait took //p' shim_ex.out) with it (3 retries, base 50 ms), gave_up=42 retries=133"
 }
-run_case exhaust case_exhaust
+timed && run_case exhaust case_exhaust
 
 # ---- (b) abandon, timeouts, asking without a wait ---------------------------------
 case_abandon() {
@@ -134,7 +145,7 @@ case_abandon() {
         fail "abandon $v: connect $(stat_field net.connect shim_ab_$v.err)"
     pass "abandon $v: $(grep 'reused:' shim_ab_$v.out | sed 's/^RESULT abandon [a-z0-9]* reused: //'), as without the shim"
 }
-for v in socket udp healthy socketpair pipe accept dup2 rawclose; do run_case "abandon-$v" case_abandon "$v"; done
+untimed && for v in socket udp healthy socketpair pipe accept dup2 rawclose; do run_case "abandon-$v" case_abandon "$v"; done
 
 case_strace() {
     rc=0; strace -f -qq -e trace=connect -o strace.out env RESHIM_LOG=info LD_PRELOAD="$SHIM" \
@@ -146,7 +157,8 @@ case_strace() {
     [ "$nlate" = 1 ] || { sed 's/^/    | /' strace.out; fail "strace: $nlate connects to the late port, expected only the app's one"; }
     pass "strace -f: the late port was connected to once (by the app), never by the shim's timer thread"
 }
-if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
+if ! untimed; then :
+elif command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
     run_case abandon-strace case_strace
 else
     echo "    (strace unusable here: not checked with strace)"
@@ -165,7 +177,7 @@ case_timeout() {
     pass "$w timeout kept while retrying: 100 ms in backoff / 100 ms with reconnects inside / 0 ms took" \
         "$(awk '/^TIME/ {print $5}' shim_to_$w.out)/$(awk '/^TIME/ {print $5}' shim_to2_$w.out)/$(awk '/^TIME/ {print $5}' shim_to0_$w.out) ms"
 }
-for w in poll ppoll select pselect epoll_wait epoll_pwait epoll_pwait2; do run_case "timeout-$w" case_timeout "$w"; done
+timed && for w in poll ppoll select pselect epoll_wait epoll_pwait epoll_pwait2; do run_case "timeout-$w" case_timeout "$w"; done
 
 # The app asks how its connect is doing without a wait, after the shim's
 # first retry was refused (the listener comes at 700 ms; see busy in nb_probe.c).
@@ -176,7 +188,7 @@ case_busy() {
     expect_ok shim_busy_$h "busy $h with the shim: a retry's failure was handed to the app with retries left"
     pass "busy $h: $(results shim_busy_$h | sed 's/^RESULT busy [a-z]*: //')"
 }
-for h in sockerr recv connect; do run_case "busy-$h" case_busy "$h"; done
+untimed && for h in sockerr recv connect; do run_case "busy-$h" case_busy "$h"; done
 
 # ---- (c) late listener, epoll ------------------------------------------------------
 case_epoll() {
@@ -190,7 +202,7 @@ case_epoll() {
     esac
     pass "late-epoll $m: $(results shim_ep_$m | sed 's/^RESULT late-epoll [a-z0-9]*: //'); first event at $(awk '/first_event/ {print $5}' shim_ep_$m.out) ms"
 }
-for m in et oneshot mod readd twosets samedata samedata0; do run_case "late-epoll-$m" case_epoll "$m"; done
+timed && for m in et oneshot mod readd twosets samedata samedata0; do run_case "late-epoll-$m" case_epoll "$m"; done
 
 # RESHIM_NONBLOCK=off: non-blocking connects are counted, never retried.
 case_nonblock_off() {
@@ -201,7 +213,7 @@ case_nonblock_off() {
         [ "$(stat_field net.connect.retries shim_off.err)" = 0 ] || fail "RESHIM_NONBLOCK=off: connect $(stat_field net.connect shim_off.err)"
     pass "RESHIM_NONBLOCK=off: refused at once as without the shim; counted (calls=1 failures=1 retries=0)"
 }
-run_case nonblock-off case_nonblock_off
+untimed && run_case nonblock-off case_nonblock_off
 
 # ---- (d) many descriptors -------------------------------------------------------------
 case_many() {
@@ -211,7 +223,7 @@ case_many() {
     pass "200 pipes + a pending connect, $w: 10 pipe events during the backoff returned at once;" \
         "$(grep '^TIME' shim_many_$w.out | sed 's/^TIME many [a-z_]* //')"
 }
-for w in select poll epoll_wait; do run_case "many-$w" case_many "$w"; done
+timed && for w in select poll epoll_wait; do run_case "many-$w" case_many "$w"; done
 
 # ---- (e) threads ------------------------------------------------------------------------
 case_threads() {
@@ -222,7 +234,7 @@ case_threads() {
     same_results plain_th0_$n shim_th_$n "threads $n: what the threads see differs from a listener up from the start"
     pass "$n threads polling one pending socket: each sees POLLOUT only, as with a listener up from the start"
 }
-for n in 2 4; do run_case "threads-$n" case_threads "$n"; done
+untimed && for n in 2 4; do run_case "threads-$n" case_threads "$n"; done
 
 # ---- (f) fork -------------------------------------------------------------------------------
 case_fork() {
@@ -249,7 +261,7 @@ case_fork() {
     done
     pass "fork $m: $kids children exited, parent connected after $(awk '/^TIME/ {print $5}' shim_fk_$m.out) ms, children's stats clean"
 }
-for m in wait storm child-connect; do run_case "fork-$m" case_fork "$m"; done
+untimed && for m in wait storm child-connect; do run_case "fork-$m" case_fork "$m"; done
 
 [ "$nbad" = 0 ] || { echo "  FAIL: $nbad case(s) failed: ${bad_cases[*]}" >&2; exit 1; }
-pass "every edge case behaves as without the shim (or is rescued)"
+pass "every edge case ($NB_PART) behaves as without the shim (or is rescued)"
