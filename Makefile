@@ -75,7 +75,7 @@ UNIT_SRC_dnscache := shim/dnscache.c shim/state.c shim/sys.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 
-.PHONY: FORCE print-version all deps deps-demo check check-full check-build check-unit check-sanitize check-integration demo bench \
+.PHONY: FORCE print-version all deps deps-demo check check-full check-build check-cpu check-unit check-sanitize check-integration demo bench \
 	install uninstall clean
 
 # The CLI: shim/cli/*.c with the pure modules it shares with the library
@@ -182,13 +182,18 @@ check-integration: all $(TEST_PROGS)
 	@JOBS=$${JOBS:-2} tests/integration/run.sh
 
 # Each test area under tests/ may bring a make fragment (tests/AREA/AREA.mk)
-# that adds its own targets to CHECK_EXTRA (run by `make check`, after the
-# integration tests) and to CHECK_FULL (run by `make check-full` as well).
+# that adds its own targets to CHECK_CPU or CHECK_EXTRA (run by `make
+# check`) and to CHECK_FULL (run by `make check-full` as well).
 # What their tests run is built first, in one parallel step (CHECK_BUILD: a
 # fragment adds its programs and libraries there), so that `make check`
-# compiles on every core and then runs the tests one after another.
+# compiles on every core. Then the checks that judge no time and only keep
+# the CPU busy (CHECK_CPU: unit tests, fuzzing, the tarball's build...) run
+# side by side, each one's output printed whole as it ends; then the
+# integration tests (two at a time, those that judge time alone), then
+# CHECK_EXTRA one after another (timing matters to those).
 CHECK_EXTRA :=
 CHECK_FULL :=
+CHECK_CPU = check-unit check-sanitize
 CHECK_BUILD = all $(UNIT_BINS) $(ASAN_BINS) $(TSAN_BINS) $(TEST_PROGS)
 BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 include $(sort $(wildcard tests/*/*.mk))
@@ -201,9 +206,12 @@ print-version:
 check-build:
 	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) $(CHECK_BUILD)
 
+check-cpu:
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) -Otarget $(CHECK_CPU)
+
 check: deps
 	@$(MAKE) --no-print-directory check-build
-	@$(MAKE) --no-print-directory check-unit check-sanitize
+	@$(MAKE) --no-print-directory check-cpu
 	@$(MAKE) --no-print-directory check-integration
 	@$(if $(strip $(CHECK_EXTRA)),$(MAKE) --no-print-directory $(CHECK_EXTRA))
 
@@ -211,7 +219,7 @@ check: deps
 # module, stress for minutes, the full outage matrix.
 check-full: deps
 	@$(MAKE) --no-print-directory check-build
-	@$(MAKE) --no-print-directory check-unit check-sanitize
+	@$(MAKE) --no-print-directory check-cpu
 	@RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory check-integration
 	@$(if $(strip $(CHECK_EXTRA) $(CHECK_FULL)),RESHIM_CHECK_FULL=1 $(MAKE) --no-print-directory $(CHECK_EXTRA) $(CHECK_FULL))
 

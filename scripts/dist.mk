@@ -48,4 +48,4 @@ check-dist: dist
 		{ echo "check-dist: build/man/reshim.1 does not say $(VERSION)" >&2; exit 1; }; \
 	echo "check-dist: $(DIST_TARBALL) unpacks to $(DIST_NAME)/ and builds with make all; reshim, reshim-run and the man pages say $(VERSION)"
 
-CHECK_EXTRA += check-dist
+CHECK_CPU += check-dist

@@ -33,5 +33,5 @@ check-wheel: $(WHEEL) $(BUILD)/libreshim.so
 	@rc=0; WHEEL=$(WHEEL) scripts/wheel/check_wheel.sh || rc=$$?; \
 		if [ $$rc -eq 77 ]; then echo "  (skipped)"; elif [ $$rc -ne 0 ]; then exit $$rc; fi
 
-CHECK_EXTRA += check-wheel
+CHECK_CPU += check-wheel
 CHECK_BUILD += $(WHEEL)

@@ -85,5 +85,5 @@ fuzz-merge: fuzz-build
 check-cli-hostile: all
 	@tests/fuzz/cli_hostile.sh
 
-CHECK_EXTRA += check-fuzz check-cli-hostile
+CHECK_CPU += check-fuzz check-cli-hostile
 CHECK_BUILD += $(FUZZ_BINS)

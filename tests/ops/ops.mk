@@ -23,4 +23,4 @@ ops-k8s-deps:
 	@mkdir -p $(BUILD)/ops-node
 	cd $(BUILD)/ops-node && npm install --no-audit --no-fund --no-save --prefix . $(OPS_K8S_NPM)
 
-CHECK_EXTRA += check-ops
+CHECK_CPU += check-ops

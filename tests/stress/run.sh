@@ -295,7 +295,7 @@ for _ in range(2000):
 if [ "$FULL" = 1 ]; then
     SECS=180 FORKS=5000 SPAWNS=5000 GENS=200 CSECS=60
 else
-    SECS=15 FORKS=1000 SPAWNS=1000 GENS=50 CSECS=3
+    SECS=8 FORKS=1000 SPAWNS=1000 GENS=50 CSECS=3
 fi
 # ST_ONLY="check_exec 5": one check alone (for debugging).
 if [ -n "${ST_ONLY:-}" ]; then $ST_ONLY; [ "$failures" = 0 ]; exit $?; fi

@@ -9,4 +9,4 @@ check-symbols: all
 	@echo "== files of shim/ call only downward (no loop among them)"
 	@BUILD=$(abspath $(BUILD)) tests/symbols/cycles.sh
 
-CHECK_EXTRA += check-symbols
+CHECK_CPU += check-symbols
