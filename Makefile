@@ -179,7 +179,7 @@ $(BUILD)/bin/%: tests/bench/%.c | $(BUILD)/bin
 	$(CC) -O2 -g $(WARN) -std=gnu11 -o $@ $< -lpthread
 
 check-integration: all $(TEST_PROGS)
-	@JOBS=$${JOBS:-2} tests/integration/run.sh
+	@JOBS=$${JOBS:-3} tests/integration/run.sh
 
 # Each test area under tests/ may bring a make fragment (tests/AREA/AREA.mk)
 # that adds its own targets to CHECK_CPU or CHECK_EXTRA (run by `make
@@ -189,7 +189,7 @@ check-integration: all $(TEST_PROGS)
 # compiles on every core. Then the checks that judge no time and only keep
 # the CPU busy (CHECK_CPU: unit tests, fuzzing, the tarball's build...) run
 # side by side, each one's output printed whole as it ends; then the
-# integration tests (two at a time, those that judge time alone), then
+# integration tests (three at a time, those that judge time alone), then
 # CHECK_EXTRA one after another (timing matters to those).
 CHECK_EXTRA :=
 CHECK_FULL :=

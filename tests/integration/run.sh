@@ -3,7 +3,7 @@
 # with a time limit each; prints a line per test as it ends and "N passed,
 # N failed".
 #
-# JOBS=N (make check: 2) runs up to N tests at once: most of them wait on
+# JOBS=N (make check: 3) runs up to N tests at once: most of them wait on
 # servers that restart, backoffs and timeouts, not on the CPU. A test whose
 # head has a line "# alone: WHY" (timing it judges, which a neighbour's load
 # could upset) runs after those, with nothing beside it.
