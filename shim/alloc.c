@@ -87,11 +87,8 @@ static inline void *counted_block(void *p, size_t n, bool smp, size_t room)
 {
     if (likely(p)) {
         count_alloc(usable(p));
-        if (unlikely(smp)) {
-            if (room)
-                p = tag(p, room);
-            heap_record(p, n);
-        }
+        if (unlikely(smp)) /* a tail call: the caller's frame is not unwound */
+            return heap_record(room ? tag(p, room) : p, n);
     }
     return p;
 }

@@ -330,9 +330,10 @@ static inline __attribute__((always_inline)) void record(void *p, size_t n, bool
     errno = saved;
 }
 
-void heap_record(void *p, size_t n)
+void *heap_record(void *p, size_t n)
 {
     record(p, n, false);
+    return p;
 }
 
 void heap_record_py(void *p, size_t n)

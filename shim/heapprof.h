@@ -73,7 +73,9 @@ extern TLS_IE int64_t heap_left; /* bytes until this thread's next sample */
 extern struct hs_live heap_addrs;
 
 HIDDEN bool heap_decide(size_t n); /* the countdown went below 0: sample? */
-HIDDEN void heap_record(void *p, size_t n);
+/* Returns p: the malloc family returns heap_record's result, a tail call
+ * (one frame fewer for the unwinder to walk). */
+HIDDEN void *heap_record(void *p, size_t n);
 /* A sample taken in the interpreter's allocator (pyheap.c), with its
  * Python stack. */
 HIDDEN void heap_record_py(void *p, size_t n);
