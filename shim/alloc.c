@@ -101,11 +101,19 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
     return counted_block(NEXT(next_malloc(n + room)), n, smp, room);
 }
 
-/* The fast path's rare ends: no slot yet, or a growth step. */
-static __attribute__((noinline)) void *malloc_counted_after(void *p, size_t sz)
+/* The fast path's rare ends: an mmapped block, no slot yet, or a growth
+ * step. */
+static __attribute__((noinline)) void *malloc_counted_after(void *p)
 {
-    count_alloc_small(sz);
+    count_alloc_small(glibc_usable(p));
     return p;
+}
+
+/* The countdown crossed: the decision, then the general path's allocation
+ * (a tail call: malloc keeps no frame for it, nor spills n). */
+static __attribute__((noinline)) void *malloc_crossed(size_t n)
+{
+    return malloc_counted(n, heap_decide(n));
 }
 
 static __attribute__((noinline)) void *malloc_general(size_t n)
@@ -121,22 +129,29 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
     return malloc_counted(n, heap_due(n));
 }
 
+/* The fast path counts a heap chunk's size from its header word; an
+ * mmapped one (a request of glibc's mmap threshold, 128 KiB or more) takes
+ * the rare end, as does a thread without a slot or at a growth step: one
+ * test of the three. */
 EXPORT void *malloc(size_t n)
 {
     if (unlikely(n >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)))
         return malloc_general(n);
     if (unlikely(heap_crossed(n))) /* the countdown: rarely */
-        return malloc_counted(n, heap_decide(n));
-    void *p = NEXT(next_malloc(n));
+        return malloc_crossed(n);
+    struct athr *t = &athr;
+    t->in_next++;
+    void *p = next_malloc(n);
+    t->in_next--;
     if (unlikely(!p))
         return p;
-    size_t sz = glibc_usable(p);
-    struct athr *t = &athr;
+    size_t word = ((const size_t *)p)[-1];
+    int64_t sz = (int64_t)glibc_heap_usable_of(word);
     struct tslot *s = t->slot;
-    int64_t g = t->growth + (int64_t)sz;
-    if (unlikely(!s) || unlikely(g >= GROWTH_STEP))
-        return malloc_counted_after(p, sz);
-    slot_add(&s->live, (int64_t)sz);
+    int64_t g = t->growth + sz;
+    if (unlikely((word & GLIBC_MMAPPED) || !s || g >= GROWTH_STEP))
+        return malloc_counted_after(p);
+    slot_add(&s->live, sz);
     slot_inc(&s->allocs);
     t->growth = g;
     return p;
@@ -166,24 +181,23 @@ static __attribute__((noinline)) void free_general(void *p)
     NEXT_VOID(next_free(p));
 }
 
+/* The fast path: a heap chunk of glibc's (not ours: the arena's or a
+ * sampled block's, OWN_BLOCK; not mmapped) freed by a thread with a slot;
+ * one test of the word for the first two. The rest takes free_general. */
 EXPORT void free(void *p)
 {
     if (unlikely(!p))
         return;
     if (likely(atomic_load_explicit(&alloc_hot.fast_free, memory_order_acquire))) {
         size_t word = ((const size_t *)p)[-1];
-        if (likely(!(word & OWN_BLOCK))) { /* glibc's, not sampled */
-            int64_t sz = (int64_t)glibc_usable_of(word);
-            struct athr *t = &athr;
-            struct tslot *s = t->slot;
-            if (likely(s)) {
-                slot_sub(&s->live, sz);
-                slot_inc(&s->frees);
-                int64_t g = t->growth - sz;
-                t->growth = g < 0 ? 0 : g;
-            } else {
-                count_free((size_t)sz);
-            }
+        struct athr *t = &athr;
+        struct tslot *s = t->slot;
+        if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
+            int64_t sz = (int64_t)glibc_heap_usable_of(word);
+            slot_sub(&s->live, sz);
+            slot_inc(&s->frees);
+            int64_t g = t->growth - sz;
+            t->growth = g < 0 ? 0 : g;
             t->in_next++;
             next_free(p);
             t->in_next--;

@@ -91,11 +91,20 @@ HIDDEN bool cold_use_arena(void);
  * debugging malloc, memory tagging) malloc_usable_size is called. */
 extern HIDDEN bool glibc_header;
 
-/* From the size word: the chunk's size less its header, and less the
- * trailer an mmapped chunk has too (flag 0x2). */
+/* Flag 0x2 of the size word: an mmapped chunk (it has a trailer too). */
+#define GLIBC_MMAPPED ((size_t)2)
+
+/* From the size word of a heap chunk (not mmapped): its size less its
+ * header. */
+static inline size_t glibc_heap_usable_of(size_t word)
+{
+    return (word & ~(size_t)7) - sizeof(size_t);
+}
+
+/* From any chunk's size word: less the trailer of an mmapped one too. */
 static inline size_t glibc_usable_of(size_t word)
 {
-    return (word & ~(size_t)7) - sizeof(size_t) - (word & 2) * (sizeof(size_t) / 2);
+    return glibc_heap_usable_of(word) - (word & GLIBC_MMAPPED) * (sizeof(size_t) / 2);
 }
 
 static inline size_t glibc_usable(const void *p)
