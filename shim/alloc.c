@@ -139,14 +139,12 @@ EXPORT void *malloc(size_t n)
         return malloc_general(n);
     if (unlikely(heap_crossed(n))) /* the countdown: rarely */
         return malloc_crossed(n);
-    struct athr *t = &athr;
-    t->in_next++;
     void *p = next_malloc(n);
-    t->in_next--;
     if (unlikely(!p))
         return p;
     size_t word = ((const size_t *)p)[-1];
     int64_t sz = (int64_t)glibc_heap_usable_of(word);
+    struct athr *t = &athr;
     struct tslot *s = t->slot;
     int64_t g = t->growth + sz;
     if (unlikely((word & GLIBC_MMAPPED) || !s || g >= GROWTH_STEP))
@@ -198,9 +196,7 @@ EXPORT void free(void *p)
             slot_inc(&s->frees);
             int64_t g = t->growth - sz;
             t->growth = g < 0 ? 0 : g;
-            t->in_next++;
-            next_free(p);
-            t->in_next--;
+            next_free(p); /* a tail call */
             return;
         }
     }
@@ -219,6 +215,11 @@ EXPORT void *calloc(size_t nmemb, size_t size)
         if (cold_use_arena())
             return arena_alloc(total, 16); /* static memory: already zero */
         return reshim_app_calloc(nmemb, size);
+    }
+    if (unlikely(athr.arena_only)) { /* a thread of ours being created (alloc.h) */
+        void *p = arena_alloc(total, 16);
+        if (p)
+            return p;
     }
     bool smp = heap_due(total);
     if (gated(total))

@@ -151,13 +151,15 @@ struct tslot {
 struct athr {
     struct tslot *slot; /* this thread's counter slot, once claimed */
     int64_t growth;     /* bytes grown since the last check point */
-    /* >0 while the next allocator runs on this thread: the mappings it
-     * makes itself (jemalloc maps its extents through the PLT) are heap,
-     * already counted as blocks; and a signal handler that interrupted it
-     * must not allocate (its locks may be held). A count, not a flag: a
-     * handler may interrupt one call and make another. */
+    /* >0 while the next allocator runs on this thread (the general path):
+     * the mappings it makes itself (jemalloc maps its extents through the
+     * PLT) are heap, already counted as blocks. A count, not a flag: a
+     * signal handler may interrupt one call and make another. The fast
+     * paths (glibc's allocator, which maps with internal calls that never
+     * reach alloc_map.c) leave it alone. */
     int in_next;
     int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
+    int arena_only; /* calloc from the bootstrap arena (alloc_arena_only) */
 };
 extern TLS_IE HIDDEN struct athr athr;
 #define NEXT(call) \
