@@ -208,6 +208,11 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     size_t total;
     if (__builtin_mul_overflow(nmemb, size, &total))
         return enomem();
+    if (unlikely(athr.arena_only)) { /* a thread of ours being created (alloc.h) */
+        void *p = arena_alloc(total, 16); /* static memory: already zero */
+        if (p)
+            return p;
+    }
     int m = mode_now();
     if (unlikely(m != AM_COUNT)) {
         if (m == AM_PASS)
@@ -215,11 +220,6 @@ EXPORT void *calloc(size_t nmemb, size_t size)
         if (cold_use_arena())
             return arena_alloc(total, 16); /* static memory: already zero */
         return reshim_app_calloc(nmemb, size);
-    }
-    if (unlikely(athr.arena_only)) { /* a thread of ours being created (alloc.h) */
-        void *p = arena_alloc(total, 16);
-        if (p)
-            return p;
     }
     bool smp = heap_due(total);
     if (gated(total))
