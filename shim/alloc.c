@@ -188,14 +188,10 @@ EXPORT void free(void *p)
         return;
     if (likely(atomic_load_explicit(&alloc_hot.fast_free, memory_order_acquire))) {
         size_t word = ((const size_t *)p)[-1];
-        struct athr *t = &athr;
-        struct tslot *s = t->slot;
+        struct tslot *s = athr.slot;
         if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
-            int64_t sz = (int64_t)glibc_heap_usable_of(word);
-            slot_sub(&s->live, sz);
+            slot_sub(&s->live, (int64_t)glibc_heap_usable_of(word));
             slot_inc(&s->frees);
-            int64_t g = t->growth - sz;
-            t->growth = g < 0 ? 0 : g;
             next_free(p); /* a tail call */
             return;
         }

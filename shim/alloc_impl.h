@@ -150,7 +150,15 @@ struct tslot {
  * (one offset to load, not one per variable). */
 struct athr {
     struct tslot *slot; /* this thread's counter slot, once claimed */
-    int64_t growth;     /* bytes grown since the last check point */
+    /* Bytes allocated and mapped since the last look at growth (a window,
+     * GROWTH_STEP long; frees leave it alone: free's fast path touches
+     * only the slot). At a window's end growth_point looks at what the
+     * thread holds (its slot's live bytes and what it mapped): a check
+     * point once that is GROWTH_STEP above the lowest level seen at a
+     * window's end since the last one. */
+    int64_t growth;
+    int64_t low;    /* that lowest level */
+    int64_t mapped; /* bytes this thread mapped (alloc_map.c), ever */
     /* >0 while the next allocator runs on this thread (the general path):
      * the mappings it makes itself (jemalloc maps its extents through the
      * PLT) are heap, already counted as blocks. A count, not a flag: a
@@ -202,8 +210,10 @@ HIDDEN void map_count(enum map_event e);
 
 /* ---- check points and the gate (alloc_gate.c) ---------------------------- */
 
-/* A thread's growth reached GROWTH_STEP, or one allocation (or mapping) of
- * sz >= BIG_ALLOC: the peak, and memmon's look at RSS. */
+/* A window of GROWTH_STEP bytes allocated ended, or one allocation (or
+ * mapping) of sz >= BIG_ALLOC: when the thread grew by GROWTH_STEP (a
+ * check point lags the exact clamped count by at most one window), or
+ * always for a large one, the peak and memmon's look at RSS. */
 HIDDEN void growth_point(size_t sz);
 
 static inline void count_alloc_as(size_t sz, bool maybe_big)
@@ -233,16 +243,13 @@ static inline void count_alloc_small(size_t sz)
 
 static inline void count_free(size_t sz)
 {
-    struct athr *t = &athr;
-    struct tslot *s = t->slot;
+    struct tslot *s = athr.slot;
     if (likely(s)) {
         slot_sub(&s->live, (int64_t)sz);
         slot_inc(&s->frees);
     } else {
         count_slow(-(int64_t)sz, false);
     }
-    int64_t g = t->growth - (int64_t)sz;
-    t->growth = g < 0 ? 0 : g;
 }
 
 /* A block replaced by another (realloc): one free and one allocation. */
