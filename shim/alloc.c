@@ -101,8 +101,7 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
     return counted_block(NEXT(next_malloc(n + room)), n, smp, room);
 }
 
-/* The fast path's rare ends: an mmapped block, no slot yet, or a growth
- * step. */
+/* The fast path's rare ends: an mmapped block, or no slot yet. */
 static __attribute__((noinline)) void *malloc_counted_after(void *p)
 {
     count_alloc_small(glibc_usable(p));
@@ -131,8 +130,20 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
 
 /* The fast path counts a heap chunk's size from its header word; an
  * mmapped one (a request of glibc's mmap threshold, 128 KiB or more) takes
- * the rare end, as does a thread without a slot or at a growth step: one
- * test of the three. */
+ * the rare end, as does a thread without a slot. The countdown's crossing
+ * is the sampler's and the growth window's (alloc_windows). */
+/* The end of a growth window (heapprof_window), before the allocation of
+ * n bytes that ended it: growth_point looks. */
+static void window_end(size_t n)
+{
+    growth_point(n < BIG_ALLOC ? n : 0); /* a large one has its own check point */
+}
+
+__attribute__((constructor)) static void alloc_windows(void)
+{
+    heapprof_window(window_end, GROWTH_STEP);
+}
+
 EXPORT void *malloc(size_t n)
 {
     if (unlikely(n >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)))
@@ -143,15 +154,11 @@ EXPORT void *malloc(size_t n)
     if (unlikely(!p))
         return p;
     size_t word = ((const size_t *)p)[-1];
-    int64_t sz = (int64_t)glibc_heap_usable_of(word);
-    struct athr *t = &athr;
-    struct tslot *s = t->slot;
-    int64_t g = t->growth + sz;
-    if (unlikely((word & GLIBC_MMAPPED) || !s || g >= GROWTH_STEP))
+    struct tslot *s = athr.slot;
+    if (unlikely((word & GLIBC_MMAPPED) || !s))
         return malloc_counted_after(p);
-    slot_add(&s->live, sz);
+    slot_add(&s->live, (int64_t)glibc_heap_usable_of(word));
     slot_inc(&s->allocs);
-    t->growth = g;
     return p;
 }
 

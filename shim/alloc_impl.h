@@ -150,13 +150,15 @@ struct tslot {
  * (one offset to load, not one per variable). */
 struct athr {
     struct tslot *slot; /* this thread's counter slot, once claimed */
-    /* Bytes allocated and mapped since the last look at growth (a window,
-     * GROWTH_STEP long; frees leave it alone: free's fast path touches
-     * only the slot). At a window's end growth_point looks at what the
-     * thread holds (its slot's live bytes and what it mapped): a check
-     * point once that is GROWTH_STEP above the lowest level seen at a
-     * window's end since the last one. */
-    int64_t growth;
+    /* Growth is looked at after every GROWTH_STEP bytes a thread asks for
+     * (a window: the heap profiler's countdown ends them, heapprof_window,
+     * so malloc subtracts once for both) or maps (growth, below); frees
+     * leave it alone (free's fast path touches only the slot). At a
+     * window's end growth_point looks at what the thread holds (its slot's
+     * live bytes and what it mapped): a check point once that is
+     * GROWTH_STEP above the lowest level seen at a window's end since the
+     * last one. */
+    int64_t growth; /* bytes mapped since the last window's end (alloc_map.c) */
     int64_t low;    /* that lowest level */
     int64_t mapped; /* bytes this thread mapped (alloc_map.c), ever */
     /* >0 while the next allocator runs on this thread (the general path):
@@ -210,25 +212,24 @@ HIDDEN void map_count(enum map_event e);
 
 /* ---- check points and the gate (alloc_gate.c) ---------------------------- */
 
-/* A window of GROWTH_STEP bytes allocated ended, or one allocation (or
- * mapping) of sz >= BIG_ALLOC: when the thread grew by GROWTH_STEP (a
- * check point lags the exact clamped count by at most one window), or
- * always for a large one, the peak and memmon's look at RSS. */
+/* A window ended, sz bytes coming that the thread does not hold yet (the
+ * allocation that ended it, not made yet; or the mapping that did), or an
+ * allocation (or mapping) of sz >= BIG_ALLOC: when the thread grew by
+ * GROWTH_STEP (a check point lags the exact count, down with every free
+ * and clamped at 0, by at most a window), or always for a large one, the
+ * peak and memmon's look at RSS. */
 HIDDEN void growth_point(size_t sz);
 
 static inline void count_alloc_as(size_t sz, bool maybe_big)
 {
-    struct athr *t = &athr;
-    struct tslot *s = t->slot;
+    struct tslot *s = athr.slot;
     if (likely(s)) {
         slot_add(&s->live, (int64_t)sz);
         slot_inc(&s->allocs);
     } else {
         count_slow((int64_t)sz, true);
     }
-    int64_t g = t->growth + (int64_t)sz;
-    t->growth = g;
-    if (unlikely(g >= GROWTH_STEP || (maybe_big && sz >= BIG_ALLOC)))
+    if (unlikely(maybe_big && sz >= BIG_ALLOC))
         growth_point(sz);
 }
 static inline void count_alloc(size_t sz)

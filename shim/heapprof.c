@@ -59,6 +59,13 @@ _Static_assert(PY_DEPTH <= SNAP_HEAP_PY_DEPTH && HS_STR_MAX < SNAP_HEAP_PY_STR_M
                "a site's Python frames fit the heap answer");
 
 TLS_IE int64_t heap_left;
+/* The countdown serves two: the bytes to this thread's next sample, and
+ * the allocation layer's growth windows (heapprof_window). It is armed
+ * with the nearer of the two, both kept here; at a crossing, what was used
+ * since comes off both: one subtraction on the malloc path for both. */
+static TLS_IE int64_t armed, sample_rest, window_rest;
+static void (*window_end)(size_t);
+static int64_t window_len = HEAP_PARKED; /* no windows until handed in */
 static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 TLS_IE int heap_forced;
@@ -119,13 +126,24 @@ static bool wait_setting(void)
     return st == HP_ON;
 }
 
-bool heap_decide(size_t n)
+void heapprof_window(void (*fn)(size_t), int64_t bytes)
 {
-    if (unlikely(heap_forced)) { /* parked for one sample: this one, none after it */
-        heap_forced = 0;
-        heap_left = HEAP_PARKED;
-        return true;
-    }
+    window_len = bytes;
+    window_end = fn;
+}
+
+static void arm(int64_t sample_left, int64_t window_left)
+{
+    sample_rest = sample_left;
+    window_rest = window_left;
+    armed = heap_left = sample_left < window_left ? sample_left : window_left;
+}
+
+/* The sample's countdown went below 0: the decision. The countdown is
+ * armed again before anything that may allocate on this thread (init,
+ * set-up). */
+static bool sample_decide(size_t n, int64_t window)
+{
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
     if (st == HP_UNDECIDED && n >= BIG_ALLOC && !reshim_guard && init_now) {
         /* An allocation this large initialises the shim right after it
@@ -133,21 +151,24 @@ bool heap_decide(size_t n)
          * sampled (init_now waits for a thread that is initialising). A
          * thread's first multi-MiB blocks, or all of them while another
          * thread initialised, had no sample. */
+        arm(64 * 1024, window);
         init_now();
         st = atomic_load_explicit(&hp_state, memory_order_acquire);
     }
     if (st == HP_UNDECIDED || st == HP_OFF) {
         /* Before init: look again after a while; off: never. */
-        heap_left = st == HP_OFF ? HEAP_PARKED : 64 * 1024;
+        arm(st == HP_OFF ? HEAP_PARKED : 64 * 1024, window);
         return false;
     }
     if (!started) { /* the thread's first countdown: this allocation may be in it */
         started = 1;
-        heap_left = hs_draw(reshim_random(), rate) - (int64_t)(n ? n : 1);
-        if (heap_left >= 0)
+        int64_t left = hs_draw(reshim_random(), rate) - (int64_t)(n ? n : 1);
+        if (left >= 0) {
+            arm(left, window);
             return false;
+        }
     }
-    heap_left = hs_draw(reshim_random(), rate); /* fresh: each block sampled at most once */
+    arm(hs_draw(reshim_random(), rate), window); /* fresh: each block sampled at most once */
     /* The shim's own allocations are not sampled, nor those of a signal
      * handler (or fork) interrupting our own update on this thread. */
     if (reshim_guard || in_lock)
@@ -157,6 +178,28 @@ bool heap_decide(size_t n)
     if (st == HP_PENDING)
         return setup();
     return wait_setting();
+}
+
+bool heap_decide(size_t n)
+{
+    if (unlikely(heap_forced)) { /* parked for one sample: this one, none after it */
+        heap_forced = 0;
+        heap_left = HEAP_PARKED; /* heap_unpark puts the armed countdown back */
+        return true;
+    }
+    int64_t used = armed - heap_left; /* this allocation's n included */
+    int64_t sample_left = sample_rest - used, window_left = window_rest - used;
+    bool ended = window_left < 0;
+    if (ended)
+        window_left = window_len;
+    bool smp = false;
+    if (sample_left < 0)
+        smp = sample_decide(n, window_left);
+    else
+        arm(sample_left, window_left);
+    if (ended && window_end)
+        window_end(n);
+    return smp;
 }
 
 /* ---- stacks ---------------------------------------------------------------- */
