@@ -26,8 +26,12 @@ __attribute__((noinline)) void growth_point(size_t sz)
     struct athr *t = &athr;
     t->growth = 0; /* the mappings' window too */
     struct tslot *s = t->slot;
-    /* Without a slot (none to be had, exiting): every window is a check
-     * point; so is every large allocation. */
+    /* A thread's first window ends at its first allocation, before it
+     * claims a slot: nothing grown yet. Without a slot to be had (table
+     * full, exiting), every window is a check point; so is every large
+     * allocation. */
+    if (!s && t->slot_state == 0 && sz < BIG_ALLOC)
+        return;
     if (s && sz < BIG_ALLOC) {
         int64_t held = atomic_load_explicit(&s->live, RLX) + t->mapped;
         if (held < t->low)

@@ -65,7 +65,7 @@ TLS_IE int64_t heap_left;
  * since comes off both: one subtraction on the malloc path for both. */
 static TLS_IE int64_t armed, sample_rest, window_rest;
 static void (*window_end)(size_t);
-static int64_t window_len = HEAP_PARKED; /* no windows until handed in */
+static int64_t window_len = 64 * 1024; /* until handed in (alloc.c's constructor): soon again */
 static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 TLS_IE int heap_forced;
