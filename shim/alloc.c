@@ -147,13 +147,9 @@ __attribute__((constructor)) static void alloc_windows(void)
     heapprof_window(window_end, GROWTH_STEP / 2); /* a check point lags by half a step at most */
 }
 
-EXPORT void *malloc(size_t n)
+/* The fast paths' end (malloc's, calloc's): p counted. */
+static inline void *fast_counted(void *p)
 {
-    if (unlikely(n >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)))
-        return malloc_general(n);
-    if (unlikely(heap_crossed(n))) /* the countdown: rarely */
-        return malloc_crossed(n);
-    void *p = next_malloc(n);
     if (unlikely(!p))
         return p;
     size_t word = ((const size_t *)p)[-1];
@@ -163,6 +159,15 @@ EXPORT void *malloc(size_t n)
     slot_add(&s->live, (int64_t)glibc_heap_usable_of(word));
     slot_inc(&s->allocs);
     return p;
+}
+
+EXPORT void *malloc(size_t n)
+{
+    if (unlikely(n >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)))
+        return malloc_general(n);
+    if (unlikely(heap_crossed(n))) /* the countdown: rarely */
+        return malloc_crossed(n);
+    return fast_counted(next_malloc(n));
 }
 
 static __attribute__((noinline)) void free_general(void *p)
@@ -209,11 +214,24 @@ EXPORT void free(void *p)
     free_general(p);
 }
 
-EXPORT void *calloc(size_t nmemb, size_t size)
+/* calloc's general path from the decision on (smp). */
+static __attribute__((noinline)) void *calloc_counted(size_t nmemb, size_t size, size_t total,
+                                                      bool smp)
 {
-    size_t total;
-    if (__builtin_mul_overflow(nmemb, size, &total))
+    if (gated(total))
         return enomem();
+    size_t room = mark_room(smp, total);
+    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
+    return counted_block(p, total, smp, room);
+}
+
+static __attribute__((noinline)) void *calloc_crossed(size_t nmemb, size_t size, size_t total)
+{
+    return calloc_counted(nmemb, size, total, heap_decide(total));
+}
+
+static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size, size_t total)
+{
     if (unlikely(athr.arena_only)) { /* a thread of ours being created (alloc.h) */
         void *p = arena_alloc(total, 16); /* static memory: already zero */
         if (p)
@@ -227,12 +245,22 @@ EXPORT void *calloc(size_t nmemb, size_t size)
             return arena_alloc(total, 16); /* static memory: already zero */
         return reshim_app_calloc(nmemb, size);
     }
-    bool smp = heap_due(total);
-    if (gated(total))
+    return calloc_counted(nmemb, size, total, heap_due(total));
+}
+
+/* malloc's fast path, and its general path for the rest (and for a thread
+ * of ours being created: arena_only). */
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
         return enomem();
-    size_t room = mark_room(smp, total);
-    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
-    return counted_block(p, total, smp, room);
+    if (unlikely(total >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)) ||
+        unlikely(athr.arena_only))
+        return calloc_general(nmemb, size, total);
+    if (unlikely(heap_crossed(total)))
+        return calloc_crossed(nmemb, size, total);
+    return fast_counted(next_calloc(nmemb, size));
 }
 
 /* realloc of a marked (sampled) block, or of a block into a sampled one
