@@ -304,7 +304,7 @@ static __attribute__((noinline)) void *realloc_marked(void *p, size_t n, bool wa
     return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+static __attribute__((noinline)) void *realloc_general(void *p, size_t n)
 {
     if (!p)
         return reshim_app_malloc(n);
@@ -352,6 +352,31 @@ EXPORT void *realloc(void *p, size_t n)
         heap_restore(p, &taken);
     }
     return q;
+}
+
+/* malloc's fast path, for a plain heap chunk of glibc's resized to a size
+ * that is not 0 (glibc frees p then): the gate is disarmed whenever
+ * fast_below is not 0, and a sampled result takes realloc_marked. */
+EXPORT void *realloc(void *p, size_t n)
+{
+    if (likely(p) && likely(n) &&
+        likely(n < atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire))) {
+        size_t word = ((const size_t *)p)[-1];
+        struct tslot *s = athr.slot;
+        if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
+            if (unlikely(heap_crossed(n)) && heap_decide(n))
+                return realloc_marked(p, n, false, true);
+            int64_t old = (int64_t)glibc_heap_usable_of(word);
+            void *q = next_realloc(p, n);
+            if (likely(q)) {
+                slot_add(&s->live, (int64_t)glibc_usable(q) - old);
+                slot_inc(&s->allocs);
+                slot_inc(&s->frees);
+            }
+            return q;
+        }
+    }
+    return realloc_general(p, n);
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
