@@ -111,11 +111,36 @@ static __attribute__((noinline)) void *malloc_counted_after(void *p)
     return p;
 }
 
-/* The countdown crossed: the decision, then the general path's allocation
- * (a tail call: malloc keeps no frame for it, nor spills n). */
+/* The fast paths' end (malloc's, calloc's): p counted. */
+static inline void *fast_counted(void *p)
+{
+    if (unlikely(!p))
+        return p;
+    size_t word = ((const size_t *)p)[-1];
+    struct tslot *s = athr.slot;
+    if (unlikely((word & GLIBC_MMAPPED) || !s))
+        return malloc_counted_after(p);
+    slot_add(&s->live, (int64_t)glibc_heap_usable_of(word));
+    slot_inc(&s->allocs);
+    return p;
+}
+
+/* Still the fast path after a crossing: not sampled, and the gate still
+ * disarmed (the end of a growth window may have armed it). */
+static inline bool fast_still(size_t n, bool smp)
+{
+    return !smp && n < atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire);
+}
+
+/* The countdown crossed: the decision (a sample, or the end of a growth
+ * window: most crossings), then the fast path's allocation or the general
+ * path's (a tail call: malloc keeps no frame for it, nor spills n). */
 static __attribute__((noinline)) void *malloc_crossed(size_t n)
 {
-    return malloc_counted(n, heap_decide(n));
+    bool smp = heap_decide(n);
+    if (fast_still(n, smp))
+        return fast_counted(next_malloc(n));
+    return malloc_counted(n, smp);
 }
 
 static __attribute__((noinline)) void *malloc_general(size_t n)
@@ -145,20 +170,6 @@ static void window_end(size_t n)
 __attribute__((constructor)) static void alloc_windows(void)
 {
     heapprof_window(window_end, GROWTH_STEP / 2); /* a check point lags by half a step at most */
-}
-
-/* The fast paths' end (malloc's, calloc's): p counted. */
-static inline void *fast_counted(void *p)
-{
-    if (unlikely(!p))
-        return p;
-    size_t word = ((const size_t *)p)[-1];
-    struct tslot *s = athr.slot;
-    if (unlikely((word & GLIBC_MMAPPED) || !s))
-        return malloc_counted_after(p);
-    slot_add(&s->live, (int64_t)glibc_heap_usable_of(word));
-    slot_inc(&s->allocs);
-    return p;
 }
 
 EXPORT void *malloc(size_t n)
@@ -227,7 +238,10 @@ static __attribute__((noinline)) void *calloc_counted(size_t nmemb, size_t size,
 
 static __attribute__((noinline)) void *calloc_crossed(size_t nmemb, size_t size, size_t total)
 {
-    return calloc_counted(nmemb, size, total, heap_decide(total));
+    bool smp = heap_decide(total);
+    if (fast_still(total, smp))
+        return fast_counted(next_calloc(nmemb, size));
+    return calloc_counted(nmemb, size, total, smp);
 }
 
 static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size, size_t total)
