@@ -378,8 +378,13 @@ EXPORT void *realloc(void *p, size_t n)
         size_t word = ((const size_t *)p)[-1];
         struct tslot *s = athr.slot;
         if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
-            if (unlikely(heap_crossed(n)) && heap_decide(n))
-                return realloc_marked(p, n, false, true);
+            if (unlikely(heap_crossed(n))) {
+                bool smp = heap_decide(n);
+                if (smp)
+                    return realloc_marked(p, n, false, true);
+                if (!fast_still(n, smp)) /* a window's end armed the gate */
+                    return realloc_general(p, n);
+            }
             int64_t old = (int64_t)glibc_heap_usable_of(word);
             void *q = next_realloc(p, n);
             if (likely(q)) {
