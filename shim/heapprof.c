@@ -63,10 +63,12 @@ TLS_IE int64_t heap_left;
  * the allocation layer's growth windows (heapprof_window). It is armed
  * with the nearer of the two, both kept here; at a crossing, what was used
  * since comes off both: one subtraction on the malloc path for both. */
-static TLS_IE int64_t armed, sample_rest, window_rest;
+static TLS_IE struct {
+    int64_t armed, sample_rest, window_rest;
+    int started; /* this thread's countdown has been drawn */
+} cd; /* one TLS block: one relocation at load, not four */
 static void (*window_end)(size_t);
 static int64_t window_len = 64 * 1024; /* until handed in (alloc.c's constructor): soon again */
-static TLS_IE int started;   /* this thread's countdown has been drawn */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 TLS_IE int heap_forced;
 TLS_IE int heap_in_py_hook;
@@ -134,9 +136,9 @@ void heapprof_window(void (*fn)(size_t), int64_t bytes)
 
 static void arm(int64_t sample_left, int64_t window_left)
 {
-    sample_rest = sample_left;
-    window_rest = window_left;
-    armed = heap_left = sample_left < window_left ? sample_left : window_left;
+    cd.sample_rest = sample_left;
+    cd.window_rest = window_left;
+    cd.armed = heap_left = sample_left < window_left ? sample_left : window_left;
 }
 
 /* The sample's countdown went below 0: the decision. The countdown is
@@ -160,8 +162,8 @@ static bool sample_decide(size_t n, int64_t window)
         arm(st == HP_OFF ? HEAP_PARKED : 64 * 1024, window);
         return false;
     }
-    if (!started) { /* the thread's first countdown: this allocation may be in it */
-        started = 1;
+    if (!cd.started) { /* the thread's first countdown: this allocation may be in it */
+        cd.started = 1;
         int64_t left = hs_draw(reshim_random(), rate) - (int64_t)(n ? n : 1);
         if (left >= 0) {
             arm(left, window);
@@ -187,8 +189,8 @@ bool heap_decide(size_t n)
         heap_left = HEAP_PARKED; /* heap_unpark puts the armed countdown back */
         return true;
     }
-    int64_t used = armed - heap_left; /* this allocation's n included */
-    int64_t sample_left = sample_rest - used, window_left = window_rest - used;
+    int64_t used = cd.armed - heap_left; /* this allocation's n included */
+    int64_t sample_left = cd.sample_rest - used, window_left = cd.window_rest - used;
     bool ended = window_left < 0;
     if (ended)
         window_left = window_len;
