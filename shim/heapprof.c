@@ -1,7 +1,9 @@
 /* heapprof.c: who holds the memory: Poisson byte sampling of the malloc
  * family, stacks, and per-site estimates of live bytes and objects.
  *
- * Owns: the per-thread countdown (initial-exec TLS), the unwinder, the site
+ * Owns: the per-thread countdown (initial-exec TLS; it also ends the
+ * allocation layer's growth windows, whose function alloc.c hands in:
+ * heapprof_window), the unwinder, the site
  * and live-address tables (heapsample.c) in raw mappings of our own, the
  * spin lock that serialises their writers, the symbols, and the answers to
  * `heap N` and to memmon's log line.
