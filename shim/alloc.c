@@ -7,11 +7,14 @@
  * allocates: the next allocator's call, the block's usable size, and plain
  * stores to the calling thread's own counter slot (one writer per slot;
  * readers sum every slot). With glibc, malloc and free have a fast path
- * (one load decides it; about 35 instructions each, measured by `make
- * bench`): the size from glibc's header word, which also tells free whether
- * the block is one of ours (the arena's, or sampled). Every 256 KiB of a
- * thread's growth, or on an allocation of 1 MiB or more, the slow path
- * updates the peak and lets memmon look at RSS. Counting never depends on
+ * (one load decides it; 23 and 15 instructions, `objdump -d`; per pair,
+ * `make bench`'s callgrind rows): the size from glibc's header word, which
+ * also tells free whether the block is one of ours (the arena's, or
+ * sampled) or mmapped (the general path); malloc's one subtraction from the
+ * heap profiler's countdown both samples and ends growth windows (every
+ * 128 KiB a thread asks for). Every 256 KiB of a thread's growth (looked
+ * at when a window ends), or on an allocation of 1 MiB or more, the slow
+ * path updates the peak and lets memmon look at RSS. Counting never depends on
  * the recursion guard (an allocation made inside the shim is freed by the
  * app later), so live bytes stay exact; only the gate and memmon are
  * skipped inside the shim.
@@ -87,11 +90,8 @@ static inline void *counted_block(void *p, size_t n, bool smp, size_t room)
 {
     if (likely(p)) {
         count_alloc(usable(p));
-        if (unlikely(smp)) {
-            if (room)
-                p = tag(p, room);
-            heap_record(p, n);
-        }
+        if (unlikely(smp)) /* a tail call: the caller's frame is not unwound */
+            return heap_record(room ? tag(p, room) : p, n);
     }
     return p;
 }
@@ -104,11 +104,43 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
     return counted_block(NEXT(next_malloc(n + room)), n, smp, room);
 }
 
-/* The fast path's rare ends: no slot yet, or a growth step. */
-static __attribute__((noinline)) void *malloc_counted_after(void *p, size_t sz)
+/* The fast path's rare ends: an mmapped block, or no slot yet. */
+static __attribute__((noinline)) void *malloc_counted_after(void *p)
 {
-    count_alloc_small(sz);
+    count_alloc_small(glibc_usable(p));
     return p;
+}
+
+/* The fast paths' end (malloc's, calloc's): p counted. */
+static inline void *fast_counted(void *p)
+{
+    if (unlikely(!p))
+        return p;
+    size_t word = ((const size_t *)p)[-1];
+    struct tslot *s = athr.slot;
+    if (unlikely((word & GLIBC_MMAPPED) || !s))
+        return malloc_counted_after(p);
+    slot_add(&s->live, (int64_t)glibc_heap_usable_of(word));
+    slot_inc(&s->allocs);
+    return p;
+}
+
+/* Still the fast path after a crossing: not sampled, and the gate still
+ * disarmed (the end of a growth window may have armed it). */
+static inline bool fast_still(size_t n, bool smp)
+{
+    return !smp && n < atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire);
+}
+
+/* The countdown crossed: the decision (a sample, or the end of a growth
+ * window: most crossings), then the fast path's allocation or the general
+ * path's (a tail call: malloc keeps no frame for it, nor spills n). */
+static __attribute__((noinline)) void *malloc_crossed(size_t n)
+{
+    bool smp = heap_decide(n);
+    if (fast_still(n, smp))
+        return fast_counted(next_malloc(n));
+    return malloc_counted(n, smp);
 }
 
 static __attribute__((noinline)) void *malloc_general(size_t n)
@@ -124,25 +156,29 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
     return malloc_counted(n, heap_due(n));
 }
 
+/* The fast path counts a heap chunk's size from its header word; an
+ * mmapped one (a request of glibc's mmap threshold, 128 KiB or more) takes
+ * the rare end, as does a thread without a slot. The countdown's crossing
+ * is the sampler's and the growth window's (alloc_windows). */
+/* The end of a growth window (heapprof_window), before the allocation of
+ * n bytes that ended it: growth_point looks. */
+static void window_end(size_t n)
+{
+    growth_point(n < BIG_ALLOC ? n : 0); /* a large one has its own check point */
+}
+
+__attribute__((constructor)) static void alloc_windows(void)
+{
+    heapprof_window(window_end, GROWTH_STEP / 2); /* a check point lags by half a step at most */
+}
+
 EXPORT void *malloc(size_t n)
 {
     if (unlikely(n >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)))
         return malloc_general(n);
     if (unlikely(heap_crossed(n))) /* the countdown: rarely */
-        return malloc_counted(n, heap_decide(n));
-    void *p = NEXT(next_malloc(n));
-    if (unlikely(!p))
-        return p;
-    size_t sz = glibc_usable(p);
-    struct athr *t = &athr;
-    struct tslot *s = t->slot;
-    int64_t g = t->growth + (int64_t)sz;
-    if (unlikely(!s) || unlikely(g >= GROWTH_STEP))
-        return malloc_counted_after(p, sz);
-    slot_add(&s->live, (int64_t)sz);
-    slot_inc(&s->allocs);
-    t->growth = g;
-    return p;
+        return malloc_crossed(n);
+    return fast_counted(next_malloc(n));
 }
 
 static __attribute__((noinline)) void free_general(void *p)
@@ -169,38 +205,52 @@ static __attribute__((noinline)) void free_general(void *p)
     NEXT_VOID(next_free(p));
 }
 
+/* The fast path: a heap chunk of glibc's (not ours: the arena's or a
+ * sampled block's, OWN_BLOCK; not mmapped) freed by a thread with a slot;
+ * one test of the word for the first two. The rest takes free_general. */
 EXPORT void free(void *p)
 {
     if (unlikely(!p))
         return;
     if (likely(atomic_load_explicit(&alloc_hot.fast_free, memory_order_acquire))) {
         size_t word = ((const size_t *)p)[-1];
-        if (likely(!(word & OWN_BLOCK))) { /* glibc's, not sampled */
-            int64_t sz = (int64_t)glibc_usable_of(word);
-            struct athr *t = &athr;
-            struct tslot *s = t->slot;
-            if (likely(s)) {
-                slot_sub(&s->live, sz);
-                slot_inc(&s->frees);
-                int64_t g = t->growth - sz;
-                t->growth = g < 0 ? 0 : g;
-            } else {
-                count_free((size_t)sz);
-            }
-            t->in_next++;
-            next_free(p);
-            t->in_next--;
+        struct tslot *s = athr.slot;
+        if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
+            slot_sub(&s->live, (int64_t)glibc_heap_usable_of(word));
+            slot_inc(&s->frees);
+            next_free(p); /* a tail call */
             return;
         }
     }
     free_general(p);
 }
 
-EXPORT void *calloc(size_t nmemb, size_t size)
+/* calloc's general path from the decision on (smp). */
+static __attribute__((noinline)) void *calloc_counted(size_t nmemb, size_t size, size_t total,
+                                                      bool smp)
 {
-    size_t total;
-    if (__builtin_mul_overflow(nmemb, size, &total))
+    if (gated(total))
         return enomem();
+    size_t room = mark_room(smp, total);
+    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
+    return counted_block(p, total, smp, room);
+}
+
+static __attribute__((noinline)) void *calloc_crossed(size_t nmemb, size_t size, size_t total)
+{
+    bool smp = heap_decide(total);
+    if (fast_still(total, smp))
+        return fast_counted(next_calloc(nmemb, size));
+    return calloc_counted(nmemb, size, total, smp);
+}
+
+static __attribute__((noinline)) void *calloc_general(size_t nmemb, size_t size, size_t total)
+{
+    if (unlikely(athr.arena_only)) { /* a thread of ours being created (alloc.h) */
+        void *p = arena_alloc(total, 16); /* static memory: already zero */
+        if (p)
+            return p;
+    }
     int m = mode_now();
     if (unlikely(m != AM_COUNT)) {
         if (m == AM_PASS)
@@ -209,12 +259,22 @@ EXPORT void *calloc(size_t nmemb, size_t size)
             return arena_alloc(total, 16); /* static memory: already zero */
         return reshim_app_calloc(nmemb, size);
     }
-    bool smp = heap_due(total);
-    if (gated(total))
+    return calloc_counted(nmemb, size, total, heap_due(total));
+}
+
+/* malloc's fast path, and its general path for the rest (and for a thread
+ * of ours being created: arena_only). */
+EXPORT void *calloc(size_t nmemb, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
         return enomem();
-    size_t room = mark_room(smp, total);
-    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
-    return counted_block(p, total, smp, room);
+    if (unlikely(total >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)) ||
+        unlikely(athr.arena_only))
+        return calloc_general(nmemb, size, total);
+    if (unlikely(heap_crossed(total)))
+        return calloc_crossed(nmemb, size, total);
+    return fast_counted(next_calloc(nmemb, size));
 }
 
 /* realloc of a marked (sampled) block, or of a block into a sampled one
@@ -258,7 +318,7 @@ static __attribute__((noinline)) void *realloc_marked(void *p, size_t n, bool wa
     return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+static __attribute__((noinline)) void *realloc_general(void *p, size_t n)
 {
     if (!p)
         return reshim_app_malloc(n);
@@ -306,6 +366,36 @@ EXPORT void *realloc(void *p, size_t n)
         heap_restore(p, &taken);
     }
     return q;
+}
+
+/* malloc's fast path, for a plain heap chunk of glibc's resized to a size
+ * that is not 0 (glibc frees p then): the gate is disarmed whenever
+ * fast_below is not 0, and a sampled result takes realloc_marked. */
+EXPORT void *realloc(void *p, size_t n)
+{
+    if (likely(p) && likely(n) &&
+        likely(n < atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire))) {
+        size_t word = ((const size_t *)p)[-1];
+        struct tslot *s = athr.slot;
+        if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
+            if (unlikely(heap_crossed(n))) {
+                bool smp = heap_decide(n);
+                if (smp)
+                    return realloc_marked(p, n, false, true);
+                if (!fast_still(n, smp)) /* a window's end armed the gate */
+                    return realloc_general(p, n);
+            }
+            int64_t old = (int64_t)glibc_heap_usable_of(word);
+            void *q = next_realloc(p, n);
+            if (likely(q)) {
+                slot_add(&s->live, (int64_t)glibc_usable(q) - old);
+                slot_inc(&s->allocs);
+                slot_inc(&s->frees);
+            }
+            return q;
+        }
+    }
+    return realloc_general(p, n);
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)

@@ -33,10 +33,14 @@ extern __attribute__((visibility("hidden"))) atomic_int alloc_gate;
 /* Arms (1) or disarms (0) the gate: memmon, under policy enforce. */
 void alloc_gate_set(int on);
 
-/* True while this thread is inside the next allocator (a signal handler
- * that interrupted malloc runs with this set): its locks may be held, so
- * nothing that allocates may run. */
-bool alloc_in_allocator(void);
+/* While on (own.c, around pthread_create of a thread of the shim's own),
+ * this thread's calloc is served from the bootstrap arena, never from the
+ * next allocator: pthread_create allocates the new thread's DTV with
+ * calloc, and it may run in a signal handler that interrupted malloc or
+ * free on this thread (a slow point, waitpid in a SIGCHLD handler, starts
+ * the stats thread), whose locks are then held. Arena blocks are never
+ * freed: a few hundred bytes per thread of ours. */
+void alloc_arena_only(bool on);
 
 /* After init: RESHIM_DISABLE or a setuid program stops the counting. */
 void alloc_set_passthrough(void);

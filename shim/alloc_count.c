@@ -40,11 +40,6 @@ static atomic_int key_state; /* 0 none, 1 creating, 2 ready, 3 failed */
 static _Atomic uint64_t map_bytes __attribute__((aligned(64)));
 static _Atomic uint64_t map_peak, map_calls, unmap_calls, map_untracked;
 
-bool alloc_in_allocator(void)
-{
-    return athr.in_next != 0;
-}
-
 static void slot_release(void *v)
 {
     struct tslot *s = v;

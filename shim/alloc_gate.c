@@ -1,6 +1,7 @@
 /* alloc_gate.c: where the allocation layer calls up into the memory
- * monitor: the check points (every 256 KiB of a thread's growth, every
- * allocation or mapping of 1 MiB or more) and the enforce gate's question
+ * monitor: the check points (every 256 KiB of a thread's growth, looked at
+ * after every 256 KiB it asks for or maps; every allocation or mapping of
+ * 1 MiB or more) and the enforce gate's question
  * (memmon_deny, while the gate is armed and for every large request).
  *
  * The gate's armed flag is not kept here: memmon arms it in alloc_next.c,
@@ -22,7 +23,23 @@
 
 __attribute__((noinline)) void growth_point(size_t sz)
 {
-    athr.growth = 0;
+    struct athr *t = &athr;
+    t->growth = 0; /* the mappings' window too */
+    struct tslot *s = t->slot;
+    /* A thread's first window ends at its first allocation, before it
+     * claims a slot: nothing grown yet. Without a slot to be had (table
+     * full, exiting), every window is a check point; so is every large
+     * allocation. */
+    if (!s && t->slot_state == 0 && sz < BIG_ALLOC)
+        return;
+    if (s && sz < BIG_ALLOC) {
+        int64_t held = atomic_load_explicit(&s->live, RLX) + t->mapped;
+        if (held < t->low)
+            t->low = held;
+        if (held + (int64_t)sz - t->low < GROWTH_STEP)
+            return; /* not grown by a step since the last check point */
+        t->low = held + (int64_t)sz;
+    }
     heap_peak_update();
     if (!reshim_guard && atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_NONE)
         reshim_init_slow(); /* a growth step is a slow point: init if no real call did */

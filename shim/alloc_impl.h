@@ -91,11 +91,20 @@ HIDDEN bool cold_use_arena(void);
  * debugging malloc, memory tagging) malloc_usable_size is called. */
 extern HIDDEN bool glibc_header;
 
-/* From the size word: the chunk's size less its header, and less the
- * trailer an mmapped chunk has too (flag 0x2). */
+/* Flag 0x2 of the size word: an mmapped chunk (it has a trailer too). */
+#define GLIBC_MMAPPED ((size_t)2)
+
+/* From the size word of a heap chunk (not mmapped): its size less its
+ * header. */
+static inline size_t glibc_heap_usable_of(size_t word)
+{
+    return (word & ~(size_t)7) - sizeof(size_t);
+}
+
+/* From any chunk's size word: less the trailer of an mmapped one too. */
 static inline size_t glibc_usable_of(size_t word)
 {
-    return (word & ~(size_t)7) - sizeof(size_t) - (word & 2) * (sizeof(size_t) / 2);
+    return glibc_heap_usable_of(word) - (word & GLIBC_MMAPPED) * (sizeof(size_t) / 2);
 }
 
 static inline size_t glibc_usable(const void *p)
@@ -141,14 +150,26 @@ struct tslot {
  * (one offset to load, not one per variable). */
 struct athr {
     struct tslot *slot; /* this thread's counter slot, once claimed */
-    int64_t growth;     /* bytes grown since the last check point */
-    /* >0 while the next allocator runs on this thread: the mappings it
-     * makes itself (jemalloc maps its extents through the PLT) are heap,
-     * already counted as blocks; and a signal handler that interrupted it
-     * must not allocate (its locks may be held). A count, not a flag: a
-     * handler may interrupt one call and make another. */
+    /* Growth is looked at after every GROWTH_STEP bytes a thread asks for
+     * (a window: the heap profiler's countdown ends them, heapprof_window,
+     * so malloc subtracts once for both) or maps (growth, below); frees
+     * leave it alone (free's fast path touches only the slot). At a
+     * window's end growth_point looks at what the thread holds (its slot's
+     * live bytes and what it mapped): a check point once that is
+     * GROWTH_STEP above the lowest level seen at a window's end since the
+     * last one. */
+    int64_t growth; /* bytes mapped since the last window's end (alloc_map.c) */
+    int64_t low;    /* that lowest level */
+    int64_t mapped; /* bytes this thread mapped (alloc_map.c), ever */
+    /* >0 while the next allocator runs on this thread (the general path):
+     * the mappings it makes itself (jemalloc maps its extents through the
+     * PLT) are heap, already counted as blocks. A count, not a flag: a
+     * signal handler may interrupt one call and make another. The fast
+     * paths (glibc's allocator, which maps with internal calls that never
+     * reach alloc_map.c) leave it alone. */
     int in_next;
     int slot_state; /* 0 none, 1 claiming, 2 own, 3 retired (thread exiting) */
+    int arena_only; /* calloc from the bootstrap arena (alloc_arena_only) */
 };
 extern TLS_IE HIDDEN struct athr athr;
 #define NEXT(call) \
@@ -191,23 +212,24 @@ HIDDEN void map_count(enum map_event e);
 
 /* ---- check points and the gate (alloc_gate.c) ---------------------------- */
 
-/* A thread's growth reached GROWTH_STEP, or one allocation (or mapping) of
- * sz >= BIG_ALLOC: the peak, and memmon's look at RSS. */
+/* A window ended, sz bytes coming that the thread does not hold yet (the
+ * allocation that ended it, not made yet; or the mapping that did), or an
+ * allocation (or mapping) of sz >= BIG_ALLOC: when the thread grew by
+ * GROWTH_STEP (a check point lags the exact count, down with every free
+ * and clamped at 0, by at most a window), or always for a large one, the
+ * peak and memmon's look at RSS. */
 HIDDEN void growth_point(size_t sz);
 
 static inline void count_alloc_as(size_t sz, bool maybe_big)
 {
-    struct athr *t = &athr;
-    struct tslot *s = t->slot;
+    struct tslot *s = athr.slot;
     if (likely(s)) {
         slot_add(&s->live, (int64_t)sz);
         slot_inc(&s->allocs);
     } else {
         count_slow((int64_t)sz, true);
     }
-    int64_t g = t->growth + (int64_t)sz;
-    t->growth = g;
-    if (unlikely(g >= GROWTH_STEP || (maybe_big && sz >= BIG_ALLOC)))
+    if (unlikely(maybe_big && sz >= BIG_ALLOC))
         growth_point(sz);
 }
 static inline void count_alloc(size_t sz)
@@ -222,16 +244,13 @@ static inline void count_alloc_small(size_t sz)
 
 static inline void count_free(size_t sz)
 {
-    struct athr *t = &athr;
-    struct tslot *s = t->slot;
+    struct tslot *s = athr.slot;
     if (likely(s)) {
         slot_sub(&s->live, (int64_t)sz);
         slot_inc(&s->frees);
     } else {
         count_slow(-(int64_t)sz, false);
     }
-    int64_t g = t->growth - (int64_t)sz;
-    t->growth = g < 0 ? 0 : g;
 }
 
 /* A block replaced by another (realloc): one free and one allocation. */

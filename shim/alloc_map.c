@@ -209,7 +209,8 @@ static void *reshim_mmap(void *a, size_t len, int prot, int flags, int fd, off_t
     if (counted && !reshim_guard) { /* new mappings are growth too */
         athr.growth += (int64_t)len;
         if (athr.growth >= GROWTH_STEP || len >= BIG_ALLOC)
-            growth_point(len);
+            growth_point(len); /* before it is in athr.mapped: coming */
+        athr.mapped += (int64_t)len;
     }
     return p;
 }

@@ -93,6 +93,11 @@ void *arena_alloc(size_t n, size_t align)
     return alloc_arena + start;
 }
 
+void alloc_arena_only(bool on)
+{
+    athr.arena_only = on;
+}
+
 size_t arena_block_size(const void *p)
 {
     size_t word;

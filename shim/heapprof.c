@@ -1,7 +1,9 @@
 /* heapprof.c: who holds the memory: Poisson byte sampling of the malloc
  * family, stacks, and per-site estimates of live bytes and objects.
  *
- * Owns: the per-thread countdown (initial-exec TLS), the unwinder, the site
+ * Owns: the per-thread countdown (initial-exec TLS; it also ends the
+ * allocation layer's growth windows, whose function alloc.c hands in:
+ * heapprof_window), the unwinder, the site
  * and live-address tables (heapsample.c) in raw mappings of our own, the
  * spin lock that serialises their writers, the symbols, and the answers to
  * `heap N` and to memmon's log line.
@@ -59,7 +61,16 @@ _Static_assert(PY_DEPTH <= SNAP_HEAP_PY_DEPTH && HS_STR_MAX < SNAP_HEAP_PY_STR_M
                "a site's Python frames fit the heap answer");
 
 TLS_IE int64_t heap_left;
-static TLS_IE int started;   /* this thread's countdown has been drawn */
+/* The countdown serves two: the bytes to this thread's next sample, and
+ * the allocation layer's growth windows (heapprof_window). It is armed
+ * with the nearer of the two, both kept here; at a crossing, what was used
+ * since comes off both: one subtraction on the malloc path for both. */
+static TLS_IE struct {
+    int64_t armed, sample_rest, window_rest;
+    int started; /* this thread's countdown has been drawn */
+} cd; /* one TLS block: one relocation at load, not four */
+static void (*window_end)(size_t);
+static int64_t window_len = 64 * 1024; /* until handed in (alloc.c's constructor): soon again */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
 TLS_IE int heap_forced;
 TLS_IE int heap_in_py_hook;
@@ -119,13 +130,24 @@ static bool wait_setting(void)
     return st == HP_ON;
 }
 
-bool heap_decide(size_t n)
+void heapprof_window(void (*fn)(size_t), int64_t bytes)
 {
-    if (unlikely(heap_forced)) { /* parked for one sample: this one, none after it */
-        heap_forced = 0;
-        heap_left = HEAP_PARKED;
-        return true;
-    }
+    window_len = bytes;
+    window_end = fn;
+}
+
+static void arm(int64_t sample_left, int64_t window_left)
+{
+    cd.sample_rest = sample_left;
+    cd.window_rest = window_left;
+    cd.armed = heap_left = sample_left < window_left ? sample_left : window_left;
+}
+
+/* The sample's countdown went below 0: the decision. The countdown is
+ * armed again before anything that may allocate on this thread (init,
+ * set-up). */
+static bool sample_decide(size_t n, int64_t window)
+{
     int st = atomic_load_explicit(&hp_state, memory_order_acquire);
     if (st == HP_UNDECIDED && n >= BIG_ALLOC && !reshim_guard && init_now) {
         /* An allocation this large initialises the shim right after it
@@ -133,21 +155,24 @@ bool heap_decide(size_t n)
          * sampled (init_now waits for a thread that is initialising). A
          * thread's first multi-MiB blocks, or all of them while another
          * thread initialised, had no sample. */
+        arm(64 * 1024, window);
         init_now();
         st = atomic_load_explicit(&hp_state, memory_order_acquire);
     }
     if (st == HP_UNDECIDED || st == HP_OFF) {
         /* Before init: look again after a while; off: never. */
-        heap_left = st == HP_OFF ? HEAP_PARKED : 64 * 1024;
+        arm(st == HP_OFF ? HEAP_PARKED : 64 * 1024, window);
         return false;
     }
-    if (!started) { /* the thread's first countdown: this allocation may be in it */
-        started = 1;
-        heap_left = hs_draw(reshim_random(), rate) - (int64_t)(n ? n : 1);
-        if (heap_left >= 0)
+    if (!cd.started) { /* the thread's first countdown: this allocation may be in it */
+        cd.started = 1;
+        int64_t left = hs_draw(reshim_random(), rate) - (int64_t)(n ? n : 1);
+        if (left >= 0) {
+            arm(left, window);
             return false;
+        }
     }
-    heap_left = hs_draw(reshim_random(), rate); /* fresh: each block sampled at most once */
+    arm(hs_draw(reshim_random(), rate), window); /* fresh: each block sampled at most once */
     /* The shim's own allocations are not sampled, nor those of a signal
      * handler (or fork) interrupting our own update on this thread. */
     if (reshim_guard || in_lock)
@@ -157,6 +182,28 @@ bool heap_decide(size_t n)
     if (st == HP_PENDING)
         return setup();
     return wait_setting();
+}
+
+bool heap_decide(size_t n)
+{
+    if (unlikely(heap_forced)) { /* parked for one sample: this one, none after it */
+        heap_forced = 0;
+        heap_left = HEAP_PARKED; /* heap_unpark puts the armed countdown back */
+        return true;
+    }
+    int64_t used = cd.armed - heap_left; /* this allocation's n included */
+    int64_t sample_left = cd.sample_rest - used, window_left = cd.window_rest - used;
+    bool ended = window_left < 0;
+    if (ended)
+        window_left = window_len;
+    bool smp = false;
+    if (sample_left < 0)
+        smp = sample_decide(n, window_left);
+    else
+        arm(sample_left, window_left);
+    if (ended && window_end)
+        window_end(n);
+    return smp;
 }
 
 /* ---- stacks ---------------------------------------------------------------- */
@@ -184,8 +231,12 @@ static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
 }
 
 /* The stack of the allocation, innermost first, without the shim's own
- * frames (malloc's and ours, at the top). */
-static __attribute__((noinline)) int capture(uintptr_t *f, int max)
+ * frames (malloc's and ours, at the top). Inline in record, itself inline
+ * in heap_record: libgcc's unwinder costs by the frame (about 1.9k
+ * instructions each), and the shim's own frames above the app's are
+ * unwound too: without capture's and record's frames, _Unwind_Backtrace
+ * took 11.6k instead of 13.1k per sample of bench_malloc (callgrind). */
+static inline __attribute__((always_inline)) int capture(uintptr_t *f, int max)
 {
     if (!unw_backtrace) {
         struct bt b = {f, 0, max};
@@ -285,7 +336,7 @@ static void unlock(void)
 /* A sample: the native stack (its innermost PY_NATIVE_DEPTH frames under a
  * Python one), and the Python one for a sample taken in the
  * interpreter's allocator (python); the site, the live address. */
-static void record(void *p, size_t n, bool python)
+static inline __attribute__((always_inline)) void record(void *p, size_t n, bool python)
 {
     if (!python && heap_in_py_hook)
         return; /* made inside a hook on the interpreter's allocator, which decided for it */
@@ -326,9 +377,10 @@ static void record(void *p, size_t n, bool python)
     errno = saved;
 }
 
-void heap_record(void *p, size_t n)
+void *heap_record(void *p, size_t n)
 {
     record(p, n, false);
+    return p;
 }
 
 void heap_record_py(void *p, size_t n)

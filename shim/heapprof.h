@@ -69,18 +69,27 @@ struct heap_py_ops {
  * then is dropped (the hook decided for that block). */
 extern TLS_IE int heap_in_py_hook;
 
-extern TLS_IE int64_t heap_left; /* bytes until this thread's next sample */
+extern TLS_IE int64_t heap_left; /* bytes until this thread's next sample or growth window */
 extern struct hs_live heap_addrs;
 
-HIDDEN bool heap_decide(size_t n); /* the countdown went below 0: sample? */
-HIDDEN void heap_record(void *p, size_t n);
+/* The countdown went below 0: sample? (And the end of a growth window,
+ * heapprof_window: then its function runs first.) */
+HIDDEN bool heap_decide(size_t n);
+/* The allocation layer's growth windows (alloc.c, at load): the countdown
+ * also crosses after every `bytes` a thread allocates, and heap_decide(n)
+ * calls fn(n) then (the sampler's countdown unchanged by it). */
+HIDDEN void heapprof_window(void (*fn)(size_t), int64_t bytes);
+/* Returns p: the malloc family returns heap_record's result, a tail call
+ * (one frame fewer for the unwinder to walk). */
+HIDDEN void *heap_record(void *p, size_t n);
 /* A sample taken in the interpreter's allocator (pyheap.c), with its
  * Python stack. */
 HIDDEN void heap_record_py(void *p, size_t n);
 HIDDEN void heap_forget(void *p);
 
 /* The countdown alone: true when it went below 0 (then heap_decide(n)
- * says whether this allocation is sampled). */
+ * says whether this allocation is sampled, and ends a growth window when
+ * one is due). */
 static inline bool heap_crossed(size_t n)
 {
 #if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
@@ -114,7 +123,7 @@ static inline bool heap_due(size_t n)
  * forgets it: the fast free path looks for marked blocks only; the hook
  * records it, not malloc: heap_in_py_hook). heap_unpark(what park
  * returned), after the call, puts the countdown back. */
-#define HEAP_PARKED (INT64_MAX / 2) /* the countdown parked (and sampling off): no crossing */
+#define HEAP_PARKED (INT64_MAX / 2) /* the countdown parked (a sample never due): no crossing */
 extern TLS_IE int heap_forced;      /* parked for one sample: the next decision */
 static inline int64_t heap_park(bool sample)
 {

@@ -59,7 +59,10 @@ double hs_one_minus_exp(double x)
         double term = x, sum = x;
         for (int k = 2; k <= 22; k++) {
             term *= -x / k;
-            sum += term;
+            double next = sum + term;
+            if (next == sum) /* the terms only shrink: none changes the sum now */
+                break;
+            sum = next;
         }
         return sum;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "alloc.h"
 #include "reshim.h"
 #include "sys.h"
 
@@ -135,6 +136,7 @@ int reshim_thread_start(void *(*fn)(void *), size_t stack)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &prev); /* inherited by the new thread */
     GUARD_ENTER();
+    alloc_arena_only(true); /* its DTV: never from a lock a handler may have interrupted */
     int rc = pthread_create(&t, &a, THREAD_ENTRY(fn), THREAD_ARG(fn));
     if (rc == EINVAL) {
         /* glibc puts the static TLS on the thread's stack: a large one (an
@@ -145,6 +147,7 @@ int reshim_thread_start(void *(*fn)(void *), size_t stack)
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         rc = pthread_create(&t, &a, THREAD_ENTRY(fn), THREAD_ARG(fn));
     }
+    alloc_arena_only(false);
     GUARD_LEAVE();
     pthread_sigmask(SIG_SETMASK, &prev, NULL);
     pthread_attr_destroy(&a);

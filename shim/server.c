@@ -48,7 +48,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "alloc.h"
 #include "answer.h"
 #include "answerjson.h"
 #include "atfork.h"
@@ -681,9 +680,10 @@ static void late_start(void)
     if (atomic_load_explicit(&reshim_state, memory_order_acquire) != RS_ACTIVE)
         return;
     int saved = errno;
-    /* Called from a signal handler that interrupted malloc, pthread_create
-     * would wait for the allocator lock this thread holds: later. */
-    if (!reshim_in_foreign_child() && !atomic_load(&stop_req) && !alloc_in_allocator()) {
+    /* Also from a signal handler that interrupted malloc or free: what
+     * pthread_create allocates comes from the bootstrap arena then
+     * (reshim_thread_start), never from the allocator's locks. */
+    if (!reshim_in_foreign_child() && !atomic_load(&stop_req)) {
         int expected = 1;
         if (atomic_compare_exchange_strong(&reshim_late_armed, &expected, 0))
             start_thread();
