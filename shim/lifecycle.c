@@ -162,6 +162,7 @@ void reshim_init_slow(void)
  * any preload. */
 __attribute__((constructor)) static void reshim_constructor(void)
 {
+    reshim_compat_boot(); /* before 2.34: libpthread, libdl (shim/compat.c) */
     boot();
 }
 
