@@ -47,6 +47,33 @@ __attribute__((visibility("hidden"))) int reshim_compat_fstat(int fd, struct sta
     return (int)syscall(SYS_fstat, fd, buf);
 }
 
+/* FLAGS: 0 only (the kernel's fchmodat has none). */
+__attribute__((visibility("hidden"))) int reshim_compat_fchmodat(int dfd, const char *path,
+                                                                 mode_t mode, int flags)
+{
+    if (flags) {
+        errno = EINVAL;
+        return -1;
+    }
+    return (int)syscall(SYS_fchmodat, dfd, path, mode);
+}
+
+__attribute__((visibility("hidden"))) int reshim_compat_mkdirat(int dfd, const char *path,
+                                                                mode_t mode)
+{
+    return (int)syscall(SYS_mkdirat, dfd, path, mode);
+}
+
+__attribute__((visibility("hidden"))) int reshim_compat_unlinkat(int dfd, const char *path, int flags)
+{
+    return (int)syscall(SYS_unlinkat, dfd, path, flags);
+}
+
+__attribute__((visibility("hidden"))) int reshim_compat_pipe2(int fds[2], int flags)
+{
+    return (int)syscall(SYS_pipe2, fds, flags);
+}
+
 /* libdl and libpthread, which the library does not name as needed
  * (compat.h). From glibc 2.34 on, their functions are libc.so.6's: called
  * here through the PLT, bound at the first call (weak, so that an older
@@ -77,26 +104,12 @@ __attribute__((visibility("hidden"))) int reshim_compat_fstat(int fd, struct sta
 #pragma weak pthread_sigmask
 extern void *__libc_dlopen_mode(const char *name, int mode) __attribute__((weak));
 extern void *__libc_dlsym(void *map, const char *name) __attribute__((weak));
-extern const char *gnu_get_libc_version(void);
 
-/* 1: glibc 2.34 or newer (the functions are libc's); -1: older; 0: not yet
- * known (the same answer in any thread that races). */
+/* glibc 2.34 or newer (the functions are libc's): the one that dropped
+ * __libc_dlopen_mode. */
 static int libc_has_them(void)
 {
-    static int known;
-    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (__builtin_expect(k == 0, 0)) {
-        const char *v = gnu_get_libc_version(); /* "2.36" */
-        unsigned major = 0, minor = 0;
-        for (; *v >= '0' && *v <= '9'; v++)
-            major = major * 10 + (unsigned)(*v - '0');
-        if (*v == '.')
-            for (v++; *v >= '0' && *v <= '9'; v++)
-                minor = minor * 10 + (unsigned)(*v - '0');
-        k = major > 2 || (major == 2 && minor >= 34) ? 1 : -1;
-        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
-    }
-    return k > 0;
+    return !__libc_dlopen_mode;
 }
 
 static const char LIBDL[] = "libdl.so.2", LIBPTHREAD[] = "libpthread.so.0";

@@ -62,6 +62,9 @@ RESHIM_PIN(pthread_rwlock_wrlock, 2.2.5)
 RESHIM_PIN(pthread_setname_np, 2.12)
 RESHIM_PIN(pthread_setspecific, 2.2.5)
 RESHIM_PIN(pthread_sigmask, 2.2.5)
+/* memcpy@GLIBC_2.14 is the same function as the older memmove alias: one
+ * version fewer for the loader to check at start-up. */
+RESHIM_PIN(memcpy, 2.2.5)
 #undef RESHIM_PIN
 
 /* The library names neither libdl.so.2 nor libpthread.so.0 as needed (on
@@ -92,6 +95,12 @@ void reshim_compat_boot(void) __attribute__((visibility("hidden")));
 #define lstat(path, buf) reshim_compat_lstat(path, buf)
 #define fstat(fd, buf) reshim_compat_fstat(fd, buf)
 #define fstatat(dfd, path, buf, flags) reshim_compat_fstatat(dfd, path, buf, flags)
+/* These four as system calls too: glibc's need GLIBC_2.4 and GLIBC_2.9,
+ * two versions more for the loader to check at every start-up. */
+#define fchmodat(dfd, path, mode, flags) reshim_compat_fchmodat(dfd, path, mode, flags)
+#define mkdirat(dfd, path, mode) reshim_compat_mkdirat(dfd, path, mode)
+#define unlinkat(dfd, path, flags) reshim_compat_unlinkat(dfd, path, flags)
+#define pipe2(fds, flags) reshim_compat_pipe2(fds, flags)
 #else
 #define reshim_compat_boot() ((void)0)
 #endif
