@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -114,14 +113,30 @@ static int libc_has_them(void)
 
 static const char LIBDL[] = "libdl.so.2", LIBPTHREAD[] = "libpthread.so.0";
 
+/* Binds the shim's allocator (handed in by lifecycle.c: this file calls
+ * nothing of the shim). Before opening a library: the allocator's own
+ * binding asks for dlsym and comes back here, where dlopen's allocations
+ * are served from its bootstrap arena; any other first caller finds it
+ * bound, rather than a dlopen within a dlopen's allocation. */
+static void (*bind_allocator)(void);
+
+__attribute__((visibility("hidden"))) void reshim_compat_prepare(void (*bind)(void))
+{
+    __atomic_store_n(&bind_allocator, bind, __ATOMIC_RELAXED);
+}
+
+static void allocator_first(void)
+{
+    void (*bind)(void) = __atomic_load_n(&bind_allocator, __ATOMIC_RELAXED);
+    if (bind)
+        bind();
+}
+
 /* NAME in SONAME on a glibc before 2.34, NULL if it cannot be had: libdl
- * opened if need be, libpthread only if it is loaded (see above). The
- * allocator binds first (the malloc below): its own binding asks for dlsym
- * and comes back here, where dlopen's allocations are then served from its
- * bootstrap arena; any other first caller finds it bound. */
+ * opened if need be, libpthread only if it is loaded (see above). */
 static void *old_function(const char *soname, const char *name)
 {
-    free(malloc(1));
+    allocator_first();
     int mode = RTLD_NOW | RTLD_LOCAL | (soname == LIBPTHREAD ? RTLD_NOLOAD : 0);
     void *h = __libc_dlopen_mode(soname, mode);
     return h ? __libc_dlsym(h, name) : NULL;
@@ -133,7 +148,7 @@ __attribute__((visibility("hidden"))) void reshim_compat_boot(void)
 {
     if (libc_has_them())
         return;
-    free(malloc(1)); /* as in old_function */
+    allocator_first();
     __libc_dlopen_mode(LIBPTHREAD, RTLD_NOW | RTLD_LOCAL);
     __libc_dlopen_mode(LIBDL, RTLD_NOW | RTLD_LOCAL);
 }

@@ -86,8 +86,10 @@ RESHIM_PIN(memcpy, 2.2.5)
 #define pthread_setspecific reshim_compat_pthread_setspecific
 #define pthread_sigmask reshim_compat_pthread_sigmask
 
-/* The library's constructor: loads what an older glibc needs (compat.c). */
+/* The library's constructor: loads what an older glibc needs (compat.c);
+ * and how compat.c binds the allocator before it opens a library. */
 void reshim_compat_boot(void) __attribute__((visibility("hidden")));
+void reshim_compat_prepare(void (*bind_allocator)(void)) __attribute__((visibility("hidden")));
 
 /* Defined before <sys/stat.h> is read: its declarations become these
  * (hidden, in compat.c; `struct stat` is not followed by a parenthesis). */
@@ -103,6 +105,7 @@ void reshim_compat_boot(void) __attribute__((visibility("hidden")));
 #define pipe2(fds, flags) reshim_compat_pipe2(fds, flags)
 #else
 #define reshim_compat_boot() ((void)0)
+#define reshim_compat_prepare(bind_allocator) ((void)(bind_allocator))
 #endif
 
 #endif
