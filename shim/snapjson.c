@@ -133,7 +133,7 @@ const struct field snap_top_f[] = {
 const size_t snap_dest_n = NELEM(snap_dest_f);
 const size_t snap_top_n = NELEM(snap_top_f);
 
-const struct field snap_stats_doc = FLD(NULL, T_OBJ, NELEM(snap_top_f), 0, snap_top_f);
+const struct field snap_stats_doc = FLD("", T_OBJ, NELEM(snap_top_f), 0, snap_top_f);
 
 /* ---- JSON encoder ---------------------------------------------------------- */
 
