@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const reshim_config_names[V_COUNT] = {
+const char reshim_config_names[V_COUNT][RESHIM_VAR_NAME_MAX] = {
     [V_DISABLE] = "RESHIM_DISABLE",
     [V_LOG] = "RESHIM_LOG",
     [V_LOG_FILE] = "RESHIM_LOG_FILE",

@@ -134,7 +134,7 @@ static const struct pfam fams[] = {
 #undef C
 #undef DST
 
-static const char *const mem_states[] = {"ok", "warn", "critical", "over"};
+static const char mem_states[][SNAP_WORD_MAX] = {"ok", "warn", "critical", "over"};
 
 #define P_PID "{pid=\""
 #define P_COMM "\",comm=\""

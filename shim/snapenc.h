@@ -6,6 +6,7 @@
 #ifndef RESHIM_SNAPENC_H
 #define RESHIM_SNAPENC_H
 
+#include "config.h" /* RESHIM_VAR_NAME_MAX */
 #include "snapshot.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -85,7 +86,7 @@ struct farr {
     size_t count_off;
     bool list;
     bool counted;             /* the size bound takes the caller's count (else max) */
-    const char *const *names; /* T_MAP: max keys */
+    const char (*names)[RESHIM_VAR_NAME_MAX]; /* T_MAP: max keys (the settings' names) */
 };
 
 /* The key in the table itself, not pointed to: a pointer in a constant

@@ -9,7 +9,7 @@
 
 #include "snapenc.h"
 
-const char *const snap_class_names[SNAP_CLASSES] = {"connect", "dns", "send", "recv"};
+const char snap_class_names[SNAP_CLASSES][SNAP_WORD_MAX] = {"connect", "dns", "send", "recv"};
 
 /* ---- the JSON layout ------------------------------------------------------
  * One table per object; the encoder, its bound and the parser walk the
@@ -26,8 +26,8 @@ static const struct field calls_f[] = {
     F_U64(struct snap_calls, "gave_up", gave_up),
 };
 
-const char *const snap_replay_case_names[SNAP_RP_CASES] = {"nothing_sent", "tls_hello",
-                                                            "http_request"};
+const char snap_replay_case_names[SNAP_RP_CASES][SNAP_WORD_MAX] = {"nothing_sent", "tls_hello",
+                                                                  "http_request"};
 
 #define R struct snap_replay
 static const struct field replay_dest_f[] = {
