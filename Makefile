@@ -20,12 +20,19 @@ VERSION_CFLAGS := -DRESHIM_VERSION='"$(VERSION)"'
 VERSION_STAMP := $(BUILD)/VERSION
 # The glibc floor (shim/compat.h, force-included): imports pinned to their
 # oldest symbol versions, so that a build here loads on glibc 2.17 and newer.
-# libdl and libpthread are named by their sonames, as DT_NEEDED even where
-# they are empty (glibc 2.34 moved them into libc; an older glibc needs them).
+# The CLI names libdl and libpthread by their sonames, as DT_NEEDED even
+# where they are empty (glibc 2.34 moved them into libc; an older glibc
+# needs them).
 COMPAT_CFLAGS := -include shim/compat.h
 # The CLI's __libc_start_main as well (shim/compat.c).
 CLI_COMPAT := -DRESHIM_COMPAT_START -Wl,--wrap=__libc_start_main
 SHIM_LIBS := -Wl,--push-state,--no-as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--pop-state
+# The library needs neither (shim/compat.h: its weak references find the
+# functions in libc.so.6, or load libdl or libpthread on an older glibc):
+# named as needed, the two stubs were 15 % of a preloaded /bin/true's
+# start-up. On the link line still, as needed only, for a build host whose
+# libc.so.6 lacks the versions compat.h pins.
+LIB_LIBS := -Wl,--push-state,--as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--pop-state
 SHIM_CFLAGS := $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-strict-aliasing $(COMPAT_CFLAGS)
@@ -126,7 +133,7 @@ $(BUILD)/man/%: shim/man/% $(VERSION_STAMP) | $(BUILD)/man
 	sed 's/@VERSION@/$(VERSION)/g' $< >$@
 
 $(BUILD)/libreshim.so: $(SHIM_OBJ) shim/libreshim.map
-	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(SHIM_LIBS)
+	$(CC) $(SHIM_LDFLAGS) -o $@ $(SHIM_OBJ) $(LIB_LIBS)
 
 $(BUILD)/musl/obj/%.o: shim/%.c $(SHIM_HDR) $(VERSION_STAMP) $(BUILD)/uthash/uthash.h \
 		| $(BUILD)/musl/obj

@@ -45,6 +45,10 @@ void alloc_arena_only(bool on);
 /* After init: RESHIM_DISABLE or a setuid program stops the counting. */
 void alloc_set_passthrough(void);
 
+/* Finds the next allocator now, if no allocation did yet (compat.c, on a
+ * glibc before 2.34, before it opens libdl or libpthread). */
+void alloc_bind(void);
+
 /* Returns free heap to the OS through the next allocator (glibc
  * malloc_trim(0), jemalloc's arena purge); 0 when it could run, -1 when the
  * next allocator offers no way. Called from memmon's thread, never on a hot

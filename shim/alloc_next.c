@@ -173,6 +173,11 @@ bool cold_use_arena(void)
     return atomic_load_explicit(&alloc_bind_state, memory_order_acquire) != 2;
 }
 
+void alloc_bind(void)
+{
+    bind_next();
+}
+
 void alloc_set_passthrough(void)
 {
     bind_next();

@@ -10,7 +10,7 @@
 #define F_U64(t, k, m) FLD(k, T_U64, 0, offsetof(t, m), NULL)
 #define F_U64R(t, k, m) {.key = k, .type = T_U64, .off = offsetof(t, m), .flags = FL_REQ}
 #define F_STR(t, k, m) FLD(k, T_STR, FSIZE(t, m), offsetof(t, m), NULL)
-#define DOC(sub) FLD(NULL, T_OBJ, NELEM(sub), 0, sub)
+#define DOC(sub) FLD("", T_OBJ, NELEM(sub), 0, sub)
 
 /* ---- errors ---------------------------------------------------------------- */
 
@@ -66,8 +66,8 @@ static const struct field pyframe_f[] = {
 #undef P
 
 #define S struct snap_heap_site
-static const struct field frame_f = FLD(NULL, T_STR, SNAP_HEAP_SYM_MAX, 0, NULL);
-static const struct field pc_f = FLD(NULL, T_U64, 0, 0, NULL);
+static const struct field frame_f = FLD("", T_STR, SNAP_HEAP_SYM_MAX, 0, NULL);
+static const struct field pc_f = FLD("", T_U64, 0, 0, NULL);
 static const struct farr stack_a = {
     .elem = &frame_f, .nelem = 1, .bare = true, .stride = SNAP_HEAP_SYM_MAX,
     .max = SNAP_HEAP_DEPTH + 1, .count_off = offsetof(S, nstack),

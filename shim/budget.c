@@ -5,13 +5,13 @@
 
 const char *mem_state_name(enum mem_state s)
 {
-    static const char *const names[] = {"ok", "warn", "critical", "over"};
+    static const char names[][9] = {"ok", "warn", "critical", "over"}; /* no relocation */
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
 const char *budget_source_name(enum budget_source s)
 {
-    static const char *const names[] = {"none", "env", "cgroup"};
+    static const char names[][7] = {"none", "env", "cgroup"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 

@@ -62,7 +62,34 @@ RESHIM_PIN(pthread_rwlock_wrlock, 2.2.5)
 RESHIM_PIN(pthread_setname_np, 2.12)
 RESHIM_PIN(pthread_setspecific, 2.2.5)
 RESHIM_PIN(pthread_sigmask, 2.2.5)
+/* memcpy@GLIBC_2.14 is the same function as the older memmove alias: one
+ * version fewer for the loader to check at start-up. */
+RESHIM_PIN(memcpy, 2.2.5)
 #undef RESHIM_PIN
+
+/* The library names neither libdl.so.2 nor libpthread.so.0 as needed (on
+ * glibc 2.34 and newer they are empty stubs, and loading the two was 15 %
+ * of a preloaded /bin/true's start-up). The functions it uses that an older
+ * libc.so.6 lacks (in libdl or libpthread there) are called through these
+ * names (compat.c): glibc's own when the process has it (any glibc 2.34 or
+ * newer, an older one whose program links libdl or libpthread), else the
+ * library is loaded at its first use. The others (pthread_mutex_lock, the
+ * cond functions...) are in every libc.so.6. */
+#define dladdr reshim_compat_dladdr
+#define dlopen reshim_compat_dlopen
+#define dlsym reshim_compat_dlsym
+#define pthread_attr_setstacksize reshim_compat_pthread_attr_setstacksize
+#define pthread_condattr_setclock reshim_compat_pthread_condattr_setclock
+#define pthread_create reshim_compat_pthread_create
+#define pthread_key_create reshim_compat_pthread_key_create
+#define pthread_mutex_trylock reshim_compat_pthread_mutex_trylock
+#define pthread_setspecific reshim_compat_pthread_setspecific
+#define pthread_sigmask reshim_compat_pthread_sigmask
+
+/* The library's constructor: loads what an older glibc needs (compat.c);
+ * and how compat.c binds the allocator before it opens a library. */
+void reshim_compat_boot(void) __attribute__((visibility("hidden")));
+void reshim_compat_prepare(void (*bind_allocator)(void)) __attribute__((visibility("hidden")));
 
 /* Defined before <sys/stat.h> is read: its declarations become these
  * (hidden, in compat.c; `struct stat` is not followed by a parenthesis). */
@@ -70,6 +97,15 @@ RESHIM_PIN(pthread_sigmask, 2.2.5)
 #define lstat(path, buf) reshim_compat_lstat(path, buf)
 #define fstat(fd, buf) reshim_compat_fstat(fd, buf)
 #define fstatat(dfd, path, buf, flags) reshim_compat_fstatat(dfd, path, buf, flags)
+/* These four as system calls too: glibc's need GLIBC_2.4 and GLIBC_2.9,
+ * two versions more for the loader to check at every start-up. */
+#define fchmodat(dfd, path, mode, flags) reshim_compat_fchmodat(dfd, path, mode, flags)
+#define mkdirat(dfd, path, mode) reshim_compat_mkdirat(dfd, path, mode)
+#define unlinkat(dfd, path, flags) reshim_compat_unlinkat(dfd, path, flags)
+#define pipe2(fds, flags) reshim_compat_pipe2(fds, flags)
+#else
+#define reshim_compat_boot() ((void)0)
+#define reshim_compat_prepare(bind_allocator) ((void)(bind_allocator))
 #endif
 
 #endif

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-const char *const reshim_config_names[V_COUNT] = {
+const char reshim_config_names[V_COUNT][RESHIM_VAR_NAME_MAX] = {
     [V_DISABLE] = "RESHIM_DISABLE",
     [V_LOG] = "RESHIM_LOG",
     [V_LOG_FILE] = "RESHIM_LOG_FILE",
@@ -120,7 +120,7 @@ static const char *skip_space(const char *p)
 
 int reshim_parse_size(const char *s, uint64_t *bytes)
 {
-    static const struct { const char *suffix; uint64_t mult; } units[] = {
+    static const struct { char suffix[4]; uint64_t mult; } units[] = { /* texts in the table: see parse_enum */
         {"", 1}, {"b", 1},
         {"k", 1ull << 10}, {"kb", 1ull << 10}, {"kib", 1ull << 10},
         {"m", 1ull << 20}, {"mb", 1ull << 20}, {"mib", 1ull << 20},
@@ -162,7 +162,7 @@ int reshim_parse_percent(const char *s, double *fraction)
 
 int reshim_parse_duration(const char *s, uint64_t *ns)
 {
-    static const struct { const char *suffix; uint64_t mult; } units[] = {
+    static const struct { char suffix[4]; uint64_t mult; } units[] = { /* texts in the table: see parse_enum */
         {"us", 1000}, {"ms", MS}, {"s", SEC}, {"sec", SEC}, {"min", 60 * SEC}, {"h", 3600 * SEC},
     };
     double v;
@@ -206,7 +206,11 @@ int reshim_parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-static int parse_enum(const char *s, const char *const *names, int n)
+/* The names of a setting's values, in tables of NAME_MAX-byte texts (no
+ * pointers: a pointer in a constant table is a relocation at every start-up
+ * of every preloaded process). */
+#define VALUE_NAME_MAX 16
+static int parse_enum(const char *s, const char (*names)[VALUE_NAME_MAX], int n)
 {
     for (int i = 0; i < n; i++)
         if (strcasecmp(s, names[i]) == 0)
@@ -214,11 +218,11 @@ static int parse_enum(const char *s, const char *const *names, int n)
     return -1;
 }
 
-static const char *const log_names[] = {"error", "warn", "info", "debug"};
-static const char *const jitter_names[] = {"equal", "full", "decorrelated", "none"};
-static const char *const policy_names[] = {"warn", "trim", "enforce"};
-static const char *const unwinder_names[] = {"auto", "libunwind", "libgcc"};
-static const char *const replay_names[] = {"safe", "connect", "off"};
+static const char log_names[][VALUE_NAME_MAX] = {"error", "warn", "info", "debug"};
+static const char jitter_names[][VALUE_NAME_MAX] = {"equal", "full", "decorrelated", "none"};
+static const char policy_names[][VALUE_NAME_MAX] = {"warn", "trim", "enforce"};
+static const char unwinder_names[][VALUE_NAME_MAX] = {"auto", "libunwind", "libgcc"};
+static const char replay_names[][VALUE_NAME_MAX] = {"safe", "connect", "off"};
 
 const char *reshim_log_level_name(enum reshim_log_level l)
 {
@@ -247,8 +251,8 @@ const char *reshim_source_name(enum reshim_source s)
 
 static int parse_bool(const char *s, bool *out)
 {
-    static const char *const yes[] = {"1", "on", "yes", "true"};
-    static const char *const no[] = {"0", "off", "no", "false"};
+    static const char yes[][VALUE_NAME_MAX] = {"1", "on", "yes", "true"};
+    static const char no[][VALUE_NAME_MAX] = {"0", "off", "no", "false"};
     if (parse_enum(s, yes, 4) >= 0)
         return *out = true, 0;
     if (parse_enum(s, no, 4) >= 0)

@@ -26,7 +26,9 @@ enum reshim_var {
     V_HEAP_UNWINDER, V_HEAP_PYTHON, V_RUN_DIR,
     V_INTERVAL, V_PUSH, V_COUNT
 };
-extern const char *const reshim_config_names[V_COUNT];
+#define RESHIM_VAR_NAME_MAX 24 /* "RESHIM_RETRY_DEADLINE" and NUL fit */
+/* The texts in the table (no pointers: no relocation at load). */
+extern const char reshim_config_names[V_COUNT][RESHIM_VAR_NAME_MAX];
 
 enum reshim_source { SRC_DEFAULT, SRC_ENV, SRC_INVALID /* set but bad: default used */ };
 

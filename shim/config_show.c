@@ -11,7 +11,7 @@
 /* v with the largest unit of units[] that divides it exactly; "0" for 0. */
 struct unit {
     uint64_t mult;
-    const char *name;
+    char name[4]; /* the text in the table: no relocation at load */
 };
 
 static const char *exact(char *buf, size_t n, uint64_t v, const struct unit *u, size_t nu)

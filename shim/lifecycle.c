@@ -99,6 +99,7 @@ static void boot(void)
     int expected = 0;
     if (!atomic_compare_exchange_strong(&booted, &expected, 1))
         return;
+    reshim_compat_prepare(alloc_bind); /* before 2.34: see shim/compat.c */
     boot_reshim_vars = env_scan(&boot_env);
     reshim_owner_set();
     reshim_atfork_install();
@@ -163,6 +164,7 @@ void reshim_init_slow(void)
 __attribute__((constructor)) static void reshim_constructor(void)
 {
     boot();
+    reshim_compat_boot(); /* before 2.34: libpthread, libdl (shim/compat.c) */
 }
 
 __attribute__((destructor)) static void reshim_destructor(void)

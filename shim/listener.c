@@ -93,7 +93,7 @@ static int new_stream_socket(void)
 
 static size_t abstract_name(char *buf, size_t n)
 {
-    return reshim_format(buf, n, "reshim-%u/%d", my_uid(), (int)syscall(SYS_getpid));
+    return reshim_format(buf, n, "reshim-%u/%d", my_uid(), (int)sys_getpid());
 }
 
 static int bind_abstract(void)
@@ -148,7 +148,7 @@ void listener_open(uint64_t now, uint64_t t0)
     const char *dir = reshim_run_dir_for(reshim_cfg(), (unsigned)lsn_euid, dbuf, sizeof dbuf);
     snap_word(run_dir, sizeof run_dir, dir);
     size_t plen = reshim_format(path, sizeof path, "%s/%d.sock", run_dir,
-                                (int)syscall(SYS_getpid));
+                                (int)sys_getpid());
     int fd = -1, dfd = -1;
     bool changeable = false;
     size_t dlen = strlen(run_dir);

@@ -195,7 +195,7 @@ void reshim_log_at(struct log_site *site, enum reshim_log_level level, const cha
         errno = saved;
         return;
     }
-    int pid = (int)syscall(SYS_getpid);
+    int pid = (int)sys_getpid();
     size_t len;
     if (suppressed) {
         len = reshim_format(line, sizeof line, "reshim[%d]: %s: (%u similar lines suppressed)\n",

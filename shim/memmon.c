@@ -142,7 +142,7 @@ static bool read_status(struct status_figures *f)
     if (sys_read_file("/proc/self/status", buf, sizeof buf) <= 0)
         return false;
     static const struct {
-        const char *key;
+        char key[12]; /* the text in the table: no relocation at load */
         size_t off;
     } keys[] = {
         {"VmRSS:", offsetof(struct status_figures, rss)},

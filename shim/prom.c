@@ -23,8 +23,14 @@ enum pkind {
 };
 enum pval { PV_U64, PV_I64, PV_DBL, PV_BREAKER, PV_ONE };
 
+/* The texts in the table itself, not pointed to: a pointer in a constant
+ * table is a relocation for the loader at every start-up (111 here were
+ * 2k instructions of each preloaded /bin/true's). A text as long as its
+ * array would lose its terminating NUL: the sizes leave room (longest: a
+ * name of 41, a help of 98); test_encode checks each family's name and
+ * type as printed. */
 struct pfam {
-    const char *name, *type, *help;
+    char name[48], type[8], help[112];
     enum pkind kind;
     enum pval val;
     size_t off;
@@ -128,7 +134,7 @@ static const struct pfam fams[] = {
 #undef C
 #undef DST
 
-static const char *const mem_states[] = {"ok", "warn", "critical", "over"};
+static const char mem_states[][SNAP_WORD_MAX] = {"ok", "warn", "critical", "over"};
 
 #define P_PID "{pid=\""
 #define P_COMM "\",comm=\""

@@ -11,7 +11,7 @@
 #endif
 
 struct method {
-    const char *name;
+    char name[8]; /* the text in the table: no relocation at load */
     size_t len;
     enum rp_verdict v;
 };

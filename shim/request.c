@@ -50,7 +50,7 @@ static void req_trim(const char **line, size_t *len)
 
 enum snap_req snap_parse_request(const char *line, size_t len, uint64_t *arg)
 {
-    static const struct { const char *word; enum snap_req req; } bare[] = {
+    static const struct { char word[8]; enum snap_req req; } bare[] = { /* no relocation */
         {"stats", SREQ_STATS}, {"metrics", SREQ_METRICS}, {"config", SREQ_CONFIG},
         {"version", SREQ_VERSION}, {"help", SREQ_HELP}, {"trim", SREQ_TRIM},
         {"watch", SREQ_WATCH},

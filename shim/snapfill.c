@@ -68,7 +68,7 @@ void snap_fill(struct reshim_snapshot *s)
     uint64_t now = reshim_now_ns(), t0 = atomic_load(&t0_ns);
     /* Field by field: the struct is large (the destination array), and only
      * the entries in use are touched. */
-    s->pid = (int)syscall(SYS_getpid);
+    s->pid = (int)sys_getpid();
     comm_get(s->comm, sizeof s->comm, s->pid);
     snap_word(s->version, sizeof s->version, RESHIM_VERSION);
     s->uptime_s = t0 && now > t0 ? (double)(now - t0) / 1e9 : 0;

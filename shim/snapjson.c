@@ -9,7 +9,7 @@
 
 #include "snapenc.h"
 
-const char *const snap_class_names[SNAP_CLASSES] = {"connect", "dns", "send", "recv"};
+const char snap_class_names[SNAP_CLASSES][SNAP_WORD_MAX] = {"connect", "dns", "send", "recv"};
 
 /* ---- the JSON layout ------------------------------------------------------
  * One table per object; the encoder, its bound and the parser walk the
@@ -26,8 +26,8 @@ static const struct field calls_f[] = {
     F_U64(struct snap_calls, "gave_up", gave_up),
 };
 
-const char *const snap_replay_case_names[SNAP_RP_CASES] = {"nothing_sent", "tls_hello",
-                                                            "http_request"};
+const char snap_replay_case_names[SNAP_RP_CASES][SNAP_WORD_MAX] = {"nothing_sent", "tls_hello",
+                                                                  "http_request"};
 
 #define R struct snap_replay
 static const struct field replay_dest_f[] = {
@@ -133,7 +133,7 @@ const struct field snap_top_f[] = {
 const size_t snap_dest_n = NELEM(snap_dest_f);
 const size_t snap_top_n = NELEM(snap_top_f);
 
-const struct field snap_stats_doc = FLD(NULL, T_OBJ, NELEM(snap_top_f), 0, snap_top_f);
+const struct field snap_stats_doc = FLD("", T_OBJ, NELEM(snap_top_f), 0, snap_top_f);
 
 /* ---- JSON encoder ---------------------------------------------------------- */
 

@@ -30,7 +30,8 @@
 #define SNAP_WORD_MAX 16     /* "ECONNREFUSED", "half-open", "critical", "cgroup" */
 
 enum snap_class { SNAP_CONNECT, SNAP_DNS, SNAP_SEND, SNAP_RECV, SNAP_CLASSES };
-extern const char *const snap_class_names[SNAP_CLASSES]; /* "connect" "dns" "send" "recv" */
+/* Name tables hold their texts (no pointer: no relocation at load). */
+extern const char snap_class_names[SNAP_CLASSES][SNAP_WORD_MAX]; /* "connect" "dns" "send" "recv" */
 
 struct snap_calls {
     uint64_t calls, failures, retries, recovered, gave_up;
@@ -39,7 +40,7 @@ struct snap_calls {
 /* Replays (libreshim(7), RESHIM_REPLAY), per case: nothing sent yet, a TLS
  * ClientHello only, one safe HTTP/1.x request. */
 enum snap_replay_case { SNAP_RP_NOTHING, SNAP_RP_HELLO, SNAP_RP_REQUEST, SNAP_RP_CASES };
-extern const char *const snap_replay_case_names[SNAP_RP_CASES]; /* as the JSON keys */
+extern const char snap_replay_case_names[SNAP_RP_CASES][SNAP_WORD_MAX]; /* as the JSON keys */
 
 struct snap_replay {
     uint64_t replays[SNAP_RP_CASES]; /* connected again and resent */

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "reshim.h"
+#include "sys.h"
 
 TLS_IE int reshim_guard;
 atomic_int reshim_state;
@@ -57,13 +58,13 @@ uint64_t reshim_random(void)
 
 void reshim_owner_set(void)
 {
-    atomic_store(&owner_pid, (pid_t)syscall(SYS_getpid));
+    atomic_store(&owner_pid, sys_getpid());
 }
 
 bool reshim_in_foreign_child(void)
 {
     pid_t owner = atomic_load_explicit(&owner_pid, memory_order_relaxed);
-    return owner != 0 && (pid_t)syscall(SYS_getpid) != owner;
+    return owner != 0 && sys_getpid() != owner;
 }
 
 atomic_int reshim_late_armed;

@@ -12,9 +12,9 @@
 
 struct reshim_stats reshim_stats;
 
-const char *const reshim_net_class_names[NC_COUNT] = {"connect", "dns", "send", "recv"};
-const char *const reshim_replay_case_names[RPC_COUNT] = {"nothing_sent", "tls_hello",
-                                                         "http_request"};
+const char reshim_net_class_names[NC_COUNT][16] = {"connect", "dns", "send", "recv"};
+const char reshim_replay_case_names[RPC_COUNT][16] = {"nothing_sent", "tls_hello",
+                                                      "http_request"};
 
 static void zero_replay(struct replay_counters *r)
 {

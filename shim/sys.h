@@ -17,9 +17,32 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #define SYS_HIDDEN __attribute__((visibility("hidden")))
+
+/* The process id, by the system call instruction itself where the shim
+ * knows it (x86_64, aarch64), not syscall(2): the constructor's one system
+ * call (the owner pid, state.c), which through syscall(2) would bind it
+ * lazily at every preloaded start-up (0.7k instructions of /bin/true's);
+ * also each vfork check. Cannot fail. */
+static inline pid_t sys_getpid(void)
+{
+#if defined(__x86_64__)
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_getpid) : "rcx", "r11", "memory");
+    return (pid_t)r;
+#elif defined(__aarch64__)
+    register long x8 __asm__("x8") = SYS_getpid;
+    register long x0 __asm__("x0");
+    __asm__ volatile("svc 0" : "=r"(x0) : "r"(x8) : "memory");
+    return (pid_t)x0;
+#else
+    return (pid_t)syscall(SYS_getpid);
+#endif
+}
 
 /* Memory of the shim's own: anonymous, private, read-write, MAP_NORESERVE
  * (pages cost only once touched). n is rounded up to whole pages. */

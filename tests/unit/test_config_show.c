@@ -194,7 +194,7 @@ static void test_json(void **state)
     const char *at = mem;
     for (int v = 0; v < V_COUNT; v++) {
         char key[64];
-        snprintf(key, sizeof key, "\"%s\":{", reshim_config_names[v]);
+        snprintf(key, sizeof key, "\"%.*s\":{", RESHIM_VAR_NAME_MAX, reshim_config_names[v]);
         const char *p = strstr(at, key);
         CHECK(p, "%s missing or out of order", reshim_config_names[v]);
         at = p;
