@@ -20,6 +20,7 @@
 #include "net.h"
 #include "replay_proto.h"
 #include "reshim.h"
+#include "snapshot.h"
 #include "sys.h"
 
 enum rkind { RK_HTTP, RK_HELLO };
@@ -404,7 +405,7 @@ static int rescue(struct replay_fd *rf, struct replay_call *rc, int fd, int err,
             LOG_INFO("connection to %s broke (%s) before the peer could act on it (%s): "
                      "connecting again and resending; further replays there are counted, "
                      "not logged", ds->name, err ? reshim_errno_name(err, eb) : "end of file",
-                     reshim_replay_case_names[rcase]);
+                     snap_replay_case_names[rcase]);
     }
     unsigned slot = W_SLOT(held);
     int last = policy_err(err);

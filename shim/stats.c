@@ -12,9 +12,16 @@
 
 struct reshim_stats reshim_stats;
 
-const char reshim_net_class_names[NC_COUNT][16] = {"connect", "dns", "send", "recv"};
-const char reshim_replay_case_names[RPC_COUNT][16] = {"nothing_sent", "tls_hello",
-                                                      "http_request"};
+/* The counters' classes and replay cases are the snapshot's, in its order:
+ * their names are the snapshot's (snap_class_names, snap_replay_case_names). */
+#define SAME(a, b) ((int)(a) == (int)(b))
+_Static_assert(SAME(NC_CONNECT, SNAP_CONNECT) && SAME(NC_DNS, SNAP_DNS) && SAME(NC_SEND, SNAP_SEND) &&
+                   SAME(NC_RECV, SNAP_RECV) && SAME(NC_COUNT, SNAP_CLASSES),
+               "net classes in the snapshot's order");
+_Static_assert(SAME(RPC_NOTHING, SNAP_RP_NOTHING) && SAME(RPC_HELLO, SNAP_RP_HELLO) &&
+                   SAME(RPC_REQUEST, SNAP_RP_REQUEST) && SAME(RPC_COUNT, SNAP_RP_CASES),
+               "replay cases in the snapshot's order");
+#undef SAME
 
 static void zero_replay(struct replay_counters *r)
 {
@@ -112,7 +119,7 @@ size_t reshim_stats_summary(char *buf, size_t n)
         at += reshim_format(buf + at, n - at,
                             "%s%s calls=%llu failures=%llu retries=%llu recovered=%llu "
                             "gave_up=%llu",
-                            c ? "; " : "", reshim_net_class_names[c],
+                            c ? "; " : "", snap_class_names[c],
                             (unsigned long long)atomic_load(&k->calls),
                             (unsigned long long)atomic_load(&k->failures),
                             (unsigned long long)atomic_load(&k->retries),
@@ -147,7 +154,7 @@ static void copy_calls(struct snap_calls *d, struct net_counters *c)
 
 static void copy_replay(struct snap_replay *d, const struct replay_counters *c)
 {
-    for (int i = 0; i < RPC_COUNT && i < SNAP_RP_CASES; i++)
+    for (int i = 0; i < RPC_COUNT; i++)
         d->replays[i] = ATOMIC_LOAD(&c->replays[i]);
     d->recovered = ATOMIC_LOAD(&c->recovered);
     d->gave_up = ATOMIC_LOAD(&c->gave_up);
@@ -161,7 +168,7 @@ static bool dest_used(const struct snap_dest *d)
 
 void stats_snapshot(struct reshim_snapshot *s, const struct breaker_params *bp, uint64_t now)
 {
-    for (int c = 0; c < NC_COUNT && c < SNAP_CLASSES; c++)
+    for (int c = 0; c < NC_COUNT; c++)
         copy_calls(&s->net[c], &reshim_stats.net[c]);
     s->dns_stale = ATOMIC_LOAD(&reshim_stats.dns_stale_answers);
     s->dest_overflow = ATOMIC_LOAD(&reshim_stats.dest_overflow);

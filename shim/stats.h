@@ -13,8 +13,8 @@
 #include "breaker.h"
 #include "dest.h"
 
+/* In the snapshot's order (stats.c asserts it): names in snap_class_names. */
 enum net_class { NC_CONNECT, NC_DNS, NC_SEND, NC_RECV, NC_COUNT };
-extern const char reshim_net_class_names[NC_COUNT][16]; /* texts, no pointers */
 
 struct net_counters {
     _Atomic uint64_t calls, failures, retries, recovered, gave_up;
@@ -23,9 +23,9 @@ struct net_counters {
 enum dest_dir { DEST_OUT, DEST_IN };
 
 /* The three cases of a connection that broke before the peer could act on
- * what was sent (libreshim(7), RESHIM_REPLAY); names in reshim_replay_case_names. */
+ * what was sent (libreshim(7), RESHIM_REPLAY), in the snapshot's order (stats.c
+ * asserts it); names in snap_replay_case_names. */
 enum replay_case { RPC_NOTHING, RPC_HELLO, RPC_REQUEST, RPC_COUNT };
-extern const char reshim_replay_case_names[RPC_COUNT][16];
 
 struct replay_counters {
     _Atomic uint64_t replays[RPC_COUNT]; /* connected again and resent, per case */
