@@ -156,10 +156,6 @@ static __attribute__((noinline)) void *malloc_general(size_t n)
     return malloc_counted(n, heap_due(n));
 }
 
-/* The fast path counts a heap chunk's size from its header word; an
- * mmapped one (a request of glibc's mmap threshold, 128 KiB or more) takes
- * the rare end, as does a thread without a slot. The countdown's crossing
- * is the sampler's and the growth window's (alloc_windows). */
 /* The end of a growth window (heapprof_window), before the allocation of
  * n bytes that ended it: growth_point looks. */
 static void window_end(size_t n)
@@ -172,6 +168,10 @@ __attribute__((constructor)) static void alloc_windows(void)
     heapprof_window(window_end, GROWTH_STEP / 2); /* a check point lags by half a step at most */
 }
 
+/* The fast path counts a heap chunk's size from its header word; an
+ * mmapped one (a request of glibc's mmap threshold, 128 KiB or more) takes
+ * the rare end, as does a thread without a slot. The countdown's crossing
+ * is the sampler's and the growth window's (alloc_windows). */
 EXPORT void *malloc(size_t n)
 {
     if (unlikely(n >= atomic_load_explicit(&alloc_hot.fast_below, memory_order_acquire)))
