@@ -34,7 +34,7 @@ check-dist: dist
 	done; \
 	[ ! -e "$$d/build" ] && [ ! -e "$$d/.git" ] || \
 		{ echo "check-dist: build/ or .git in the tarball" >&2; exit 1; }; \
-	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -s -C "$$d" -j2 all >"$$tmp/build.log" 2>&1 || \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(MAKE) -s -C "$$d" -j$(BUILD_JOBS) all >"$$tmp/build.log" 2>&1 || \
 		{ tail -n 30 "$$tmp/build.log" >&2; echo "check-dist: make all failed in the unpacked tarball" >&2; exit 1; }; \
 	for f in build/libreshim.so build/reshim build/reshim-run build/man/reshim.1 \
 		build/man/reshim-run.1 build/man/libreshim.7; do \

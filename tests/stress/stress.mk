@@ -47,11 +47,11 @@ check-stress-valgrind: all
 # The two sanitized libraries build two files at a time (`make check` runs
 # without -j): half the wait.
 check-stress: $(STRESS_DEPS)
-	@$(MAKE) --no-print-directory -j2 $(STRESS_LIBS)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) $(STRESS_LIBS)
 	@rc=0; for v in plain asan tsan valgrind; do tests/stress/run.sh $$v || rc=1; done; exit $$rc
 
 check-stress-full: $(STRESS_DEPS)
-	@$(MAKE) --no-print-directory -j2 $(STRESS_LIBS)
+	@$(MAKE) --no-print-directory -j$(BUILD_JOBS) $(STRESS_LIBS)
 	@rc=0; for v in plain asan tsan valgrind; do RESHIM_CHECK_FULL=1 tests/stress/run.sh $$v || rc=1; done; exit $$rc
 
 CHECK_EXTRA += check-stress
