@@ -45,8 +45,16 @@
  * large heaps), and only a marked block is looked up there. One sample per
  * 512 KiB allocated: 16 bytes each. malloc_usable_size and realloc know
  * the mark. With another allocator (no header to read), free asks the
- * profiler's filter instead (heap_forget_if). */
+ * profiler's filter instead (heap_forget_if).
+ *
+ * A marked block counts what the app sees of it (malloc_usable_size: the
+ * mark is the shim's), and one asked for fewer than TAG_MIN bytes is
+ * allocated as TAG_MIN, glibc's smallest usable size: so a block counts
+ * the same sampled or not (aligned ones aside: their room is their
+ * alignment), and live bytes do not depend on which blocks were sampled
+ * (a block live at exit, sampled in one run and not in the next). */
 #define TAG_ROOM 16
+#define TAG_MIN (3 * sizeof(size_t))
 #define TAG_WORD ((size_t)0x5a3e1c0ull << 4 | OWN_BLOCK)
 
 static inline bool tagging(void)
@@ -67,9 +75,20 @@ static void *tag(void *p, size_t offset)
     return q;
 }
 
+static inline size_t tag_offset(const void *q)
+{
+    return ((const size_t *)q)[-2];
+}
+
 static inline void *tag_base(void *q)
 {
-    return (unsigned char *)q - ((size_t *)q)[-2];
+    return (unsigned char *)q - tag_offset(q);
+}
+
+/* What the next allocator is asked for n bytes and a mark of room bytes. */
+static inline size_t marked_size(size_t n, size_t room)
+{
+    return room ? (n < TAG_MIN ? TAG_MIN : n) + room : n;
 }
 
 /* ---- the malloc family --------------------------------------------------- */
@@ -84,12 +103,13 @@ static inline size_t mark_room(bool smp, size_t n)
     return smp && tagging() && n <= SIZE_MAX / 2 ? TAG_ROOM : 0;
 }
 
-/* A block the next allocator returned (room bytes more than the n asked,
- * when sampled and marked): counted, then marked and recorded when sampled. */
+/* A block the next allocator returned (marked_size(n, room), when sampled
+ * and marked): counted as the app sees it, then marked and recorded when
+ * sampled. */
 static inline void *counted_block(void *p, size_t n, bool smp, size_t room)
 {
     if (likely(p)) {
-        count_alloc(usable(p));
+        count_alloc(usable(p) - room);
         if (unlikely(smp)) /* a tail call: the caller's frame is not unwound */
             return heap_record(room ? tag(p, room) : p, n);
     }
@@ -101,7 +121,7 @@ static __attribute__((noinline)) void *malloc_counted(size_t n, bool smp)
     if (gated(n))
         return enomem();
     size_t room = mark_room(smp, n);
-    return counted_block(NEXT(next_malloc(n + room)), n, smp, room);
+    return counted_block(NEXT(next_malloc(marked_size(n, room))), n, smp, room);
 }
 
 /* The fast path's rare ends: an mmapped block, or no slot yet. */
@@ -185,8 +205,10 @@ static __attribute__((noinline)) void free_general(void *p)
 {
     if (unlikely(in_arena(p)))
         return;
+    size_t room = 0;
     if (is_tagged(p)) { /* sampled: forgotten first (then another thread may get it) */
         heap_forget(p);
+        room = tag_offset(p);
         p = tag_base(p);
     } else if (!tagging() && mode_now() == AM_COUNT) {
         heap_forget_if(p);
@@ -201,7 +223,7 @@ static __attribute__((noinline)) void free_general(void *p)
             return;
         }
     }
-    count_free(usable(p));
+    count_free(usable(p) - room);
     NEXT_VOID(next_free(p));
 }
 
@@ -232,7 +254,7 @@ static __attribute__((noinline)) void *calloc_counted(size_t nmemb, size_t size,
     if (gated(total))
         return enomem();
     size_t room = mark_room(smp, total);
-    void *p = NEXT(room ? next_calloc(1, total + room) : next_calloc(nmemb, size));
+    void *p = NEXT(room ? next_calloc(1, marked_size(total, room)) : next_calloc(nmemb, size));
     return counted_block(p, total, smp, room);
 }
 
@@ -289,23 +311,23 @@ static __attribute__((noinline)) void *realloc_marked(void *p, size_t n, bool wa
         reshim_app_free(p);
         return NULL;
     }
-    size_t off = was ? ((size_t *)p)[-2] : TAG_ROOM;
+    size_t off = was ? tag_offset(p) : TAG_ROOM;
     void *base = was ? tag_base(p) : p;
-    size_t old = usable(base);
+    size_t old = usable(base) - (was ? off : 0); /* as counted */
     if (n > SIZE_MAX / 2)
         return enomem();
-    if (n + off > old && gated(n + off - old))
+    if (n > old && gated(n - old))
         return enomem();
     struct heap_taken taken;
     taken.had = false;
     if (was)
         heap_take(p, &taken);
-    void *r = NEXT(next_realloc(base, n + off));
+    void *r = NEXT(next_realloc(base, marked_size(n, off)));
     if (!r) {
         heap_restore(p, &taken);
         return NULL;
     }
-    count_replace(old, usable(r));
+    count_replace(old, usable(r) - off);
     void *q;
     if (was) {
         q = (unsigned char *)r + off;
@@ -465,7 +487,7 @@ static void *aligned_common(int kind, size_t align, size_t n, int *err)
         if (room > alloc_page_size || n > SIZE_MAX / 2)
             smp = false, room = 0;
     }
-    return counted_block(NEXT(aligned_next(kind, align, n + room, err)), n, smp, room);
+    return counted_block(NEXT(aligned_next(kind, align, marked_size(n, room), err)), n, smp, room);
 }
 
 EXPORT int posix_memalign(void **memptr, size_t align, size_t n)
@@ -519,7 +541,7 @@ EXPORT size_t malloc_usable_size(void *p)
     if (unlikely(mode_now() == AM_UNBOUND))
         bind_next();
     if (is_tagged(p))
-        return next_usable(tag_base(p)) - ((size_t *)p)[-2];
+        return next_usable(tag_base(p)) - tag_offset(p);
     return next_usable(p);
 }
 
