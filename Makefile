@@ -36,7 +36,14 @@ LIB_LIBS := -Wl,--push-state,--as-needed -l:libdl.so.2 -l:libpthread.so.0 -Wl,--
 SHIM_CFLAGS := $(CFLAGS) $(WARN) $(VERSION_CFLAGS) -std=gnu11 -fPIC -fvisibility=hidden \
 	-ftls-model=initial-exec -fno-builtin-malloc -fno-builtin-calloc \
 	-fno-strict-aliasing $(COMPAT_CFLAGS)
-SHIM_LDFLAGS := -shared -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
+# -nostartfiles: without the compiler's crtbeginS.o/crtendS.o (the C++
+# transactional-memory clone tables, __cxa_finalize at dlclose, the
+# __gmon_start__ hook: nothing of ours), the loader looks up four weak
+# symbols fewer, none of them defined anywhere (a search of every object):
+# 2.9k of a preloaded /bin/true's instructions (callgrind). Constructors and
+# destructors run from .init_array/.fini_array all the same; __dso_handle,
+# which pthread_atfork passes on, is atfork.c's.
+SHIM_LDFLAGS := -shared -nostartfiles -Wl,--version-script=shim/libreshim.map -Wl,-z,relro \
 	-Wl,--no-undefined
 
 # The encoders of snapshot.h, by concern: the output buffer and numbers,

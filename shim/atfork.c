@@ -1,11 +1,14 @@
 /* atfork.c: the fork handler registry (see atfork.h). The entries are
  * collected by the linker in the section reshim_atfork; they are ordered
- * once, at install (at most ATFORK_MAX, no allocation). */
+ * once, at the first fork that runs them (at most ATFORK_MAX, no
+ * allocation). */
 #define _GNU_SOURCE
 #include "atfork.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "real.h"
@@ -15,6 +18,12 @@
 
 extern const struct atfork_entry __start_reshim_atfork[] __attribute__((visibility("hidden")));
 extern const struct atfork_entry __stop_reshim_atfork[] __attribute__((visibility("hidden")));
+
+/* This object's handle, which pthread_atfork (glibc's libc_nonshared.a)
+ * passes to __register_atfork: crtbeginS.o's, which the library is linked
+ * without (-nostartfiles, Makefile). Its own address, as there: an address
+ * of this object and of no other. */
+void *__dso_handle __attribute__((visibility("hidden"))) = &__dso_handle;
 
 static const struct atfork_entry *order[ATFORK_MAX]; /* ascending rank */
 static int count;
@@ -27,6 +36,36 @@ static TLS_IE sigset_t fork_mask;
  * active (yet, or disabled) forks with nothing of ours to lock; its child
  * only learns its pid. */
 static TLS_IE bool fork_full;
+
+/* The entries in rank order, done at the first fork of an active process
+ * (not at load: /bin/true never forks). Should two threads' forks run
+ * prepare at once (a glibc that runs the handlers without a lock of its
+ * own), one orders and the other waits for it. */
+static void order_once(void)
+{
+    static atomic_int state; /* 0, 1: ordering, 2: done */
+    int expected = 0;
+    if (atomic_load_explicit(&state, memory_order_acquire) == 2)
+        return;
+    if (!atomic_compare_exchange_strong(&state, &expected, 1)) {
+        while (atomic_load_explicit(&state, memory_order_acquire) != 2)
+            sched_yield();
+        return;
+    }
+    int n = 0;
+    for (const struct atfork_entry *e = __start_reshim_atfork; e < __stop_reshim_atfork; e++) {
+        if (n == ATFORK_MAX)
+            break;
+        int i = n++;
+        while (i > 0 && order[i - 1]->rank > e->rank) { /* insertion: stable by rank */
+            order[i] = order[i - 1];
+            i--;
+        }
+        order[i] = e;
+    }
+    count = n;
+    atomic_store_explicit(&state, 2, memory_order_release);
+}
 
 static void run(int phase, int from, int to, int step)
 {
@@ -43,6 +82,7 @@ static void prepare(void)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &fork_mask);
     reshim_bind_symbols(); /* a handler's write() in the child must not bind */
+    order_once();
     run(ATFORK_PREPARE, 0, count, 1);
 }
 
@@ -65,16 +105,5 @@ static void child(void)
 
 void reshim_atfork_install(void)
 {
-    count = 0;
-    for (const struct atfork_entry *e = __start_reshim_atfork; e < __stop_reshim_atfork; e++) {
-        if (count == ATFORK_MAX)
-            break;
-        int i = count++;
-        while (i > 0 && order[i - 1]->rank > e->rank) { /* insertion: stable by rank */
-            order[i] = order[i - 1];
-            i--;
-        }
-        order[i] = e;
-    }
     pthread_atfork(prepare, parent, child);
 }
