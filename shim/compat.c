@@ -6,7 +6,6 @@
 #undef dlopen
 #undef dlsym
 #undef pthread_attr_setstacksize
-#undef pthread_condattr_setclock
 #undef pthread_create
 #undef pthread_key_create
 #undef pthread_mutex_trylock
@@ -95,7 +94,6 @@ __attribute__((visibility("hidden"))) int reshim_compat_pipe2(int fds[2], int fl
 #pragma weak dlopen
 #pragma weak dlsym
 #pragma weak pthread_attr_setstacksize
-#pragma weak pthread_condattr_setclock
 #pragma weak pthread_create
 #pragma weak pthread_key_create
 #pragma weak pthread_mutex_trylock
@@ -191,11 +189,6 @@ HIDDEN_FN void *reshim_compat_dlsym(void *handle, const char *name)
 HIDDEN_FN int reshim_compat_pthread_attr_setstacksize(pthread_attr_t *attr, size_t size)
 {
     OLD_CALL(pthread_attr_setstacksize, LIBPTHREAD, ENOSYS, attr, size);
-}
-
-HIDDEN_FN int reshim_compat_pthread_condattr_setclock(pthread_condattr_t *attr, clockid_t clock)
-{
-    OLD_CALL(pthread_condattr_setclock, LIBPTHREAD, ENOSYS, attr, clock);
 }
 
 HIDDEN_FN int reshim_compat_pthread_create(pthread_t *thread, const pthread_attr_t *attr,

@@ -42,7 +42,6 @@ RESHIM_PIN(dlvsym, 2.2.5)
 RESHIM_PIN(pthread_attr_getstacksize, 2.2.5)
 RESHIM_PIN(pthread_attr_setguardsize, 2.2.5)
 RESHIM_PIN(pthread_attr_setstacksize, 2.2.5)
-RESHIM_PIN(pthread_condattr_setclock, 2.3.3)
 RESHIM_PIN(pthread_create, 2.2.5)
 RESHIM_PIN(pthread_detach, 2.2.5)
 RESHIM_PIN(pthread_getattr_np, 2.2.5)
@@ -73,13 +72,12 @@ RESHIM_PIN(memcpy, 2.2.5)
  * libc.so.6 lacks (in libdl or libpthread there) are called through these
  * names (compat.c): glibc's own when the process has it (any glibc 2.34 or
  * newer, an older one whose program links libdl or libpthread), else the
- * library is loaded at its first use. The others (pthread_mutex_lock, the
- * cond functions...) are in every libc.so.6. */
+ * library is loaded at its first use. The others (pthread_mutex_lock,
+ * pthread_mutex_unlock...) are in every libc.so.6. */
 #define dladdr reshim_compat_dladdr
 #define dlopen reshim_compat_dlopen
 #define dlsym reshim_compat_dlsym
 #define pthread_attr_setstacksize reshim_compat_pthread_attr_setstacksize
-#define pthread_condattr_setclock reshim_compat_pthread_condattr_setclock
 #define pthread_create reshim_compat_pthread_create
 #define pthread_key_create reshim_compat_pthread_key_create
 #define pthread_mutex_trylock reshim_compat_pthread_mutex_trylock

@@ -55,8 +55,10 @@ struct nb_slot {
 static struct nb_slot slots[NB_SLOTS];
 static int slots_hw; /* slots[0..slots_hw) may be in use */
 static pthread_mutex_t nb_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t nb_cond;
-static bool cond_ready, timer_running;
+static bool timer_running;
+/* The timer thread's wake-up: a futex word each kick bumps (under the lock,
+ * where the timer read it before it let go of the lock: no kick is lost). */
+static atomic_int timer_kicks;
 
 /* The table's lock. While it is held, the recursion guard is too: a call
  * into an interposed function on this thread (a sanitizer's runtime closes
@@ -306,13 +308,13 @@ static void *timer_main(void *arg)
             if (kept_from_app(s) && (!earliest || s->retry_at < earliest))
                 earliest = s->retry_at;
         }
-        if (!earliest) {
-            pthread_cond_wait(&nb_cond, &nb_mutex);
-        } else {
-            struct timespec ts = {.tv_sec = (time_t)(earliest / 1000000000ull),
-                                  .tv_nsec = (long)(earliest % 1000000000ull)};
-            pthread_cond_timedwait(&nb_cond, &nb_mutex, &ts);
-        }
+        uint64_t after = reshim_now_ns();
+        if (earliest && earliest <= after)
+            continue; /* due already */
+        int seen = atomic_load(&timer_kicks);
+        pthread_mutex_unlock(&nb_mutex);
+        sys_futex_wait(&timer_kicks, seen, earliest ? earliest - after : SYS_FOREVER);
+        pthread_mutex_lock(&nb_mutex);
     }
     return NULL;
 }
@@ -323,18 +325,12 @@ static void timer_kick(void)
     sigset_t old;
     bool start = false;
     lock(&old);
-    if (!cond_ready) {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&nb_cond, &ca);
-        pthread_condattr_destroy(&ca);
-        cond_ready = true;
-    }
-    if (!timer_running)
+    if (!timer_running) {
         start = timer_running = true;
-    else
-        pthread_cond_signal(&nb_cond);
+    } else {
+        atomic_fetch_add(&timer_kicks, 1);
+        sys_futex_wake(&timer_kicks, 1);
+    }
     unlock(&old);
     if (start) {
         int rc = reshim_thread_start(timer_main, 128 * 1024);
@@ -671,7 +667,6 @@ static void nb_atfork(int phase)
         slots_hw = 0;
         atomic_store(&reshim_nb_active, 0);
         timer_running = false;
-        cond_ready = false;
     }
 }
 RESHIM_ATFORK(nb_atfork, ATFORK_RANK_NBCONN);

@@ -24,9 +24,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#ifdef __GLIBC__
-#include <linux/futex.h>
-#endif
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -35,12 +32,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-/* musl-gcc has no kernel headers: the two futex operations used, from the
- * kernel's uapi (stable ABI). */
-#ifndef FUTEX_WAIT_PRIVATE
-#define FUTEX_WAIT_PRIVATE (0 | 128)
-#define FUTEX_WAKE_PRIVATE (1 | 128)
-#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -512,9 +503,7 @@ static void *srv_main(void *arg)
         uint64_t age = reshim_now_ns() - snap_fill_t0_ns();
         if (age >= START_DELAY_NS)
             break;
-        uint64_t left = START_DELAY_NS - age;
-        struct timespec ts = {(time_t)(left / SEC_NS), (long)(left % SEC_NS)};
-        syscall(SYS_futex, &stop_req, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+        sys_futex_wait(&stop_req, 0, START_DELAY_NS - age);
     }
     int waiting = PH_WAITING;
     if (!atomic_compare_exchange_strong(&phase, &waiting, PH_SERVING))
@@ -740,10 +729,10 @@ void server_exit(void)
         /* Still in its start delay (or never started): it will open
          * nothing; woken, it ends on its own. */
         if (atomic_load(&running))
-            syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+            sys_futex_wake(&stop_req, 1);
     } else if (atomic_load(&running)) {
         uint64_t start = reshim_now_ns();
-        syscall(SYS_futex, &stop_req, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0); /* the start delay */
+        sys_futex_wake(&stop_req, 1); /* the start delay */
         wake_send(start + STOP_WAIT_NS / 2);
         /* It wakes at once and takes microseconds to finish: yield first. */
         for (int spin = 0; atomic_load(&running) && reshim_now_ns() - start < STOP_WAIT_NS;

@@ -86,6 +86,27 @@ int sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
     return (int)syscall(SYS_ppoll, fds, n, t, NULL, (size_t)(_NSIG / 8));
 }
 
+/* musl-gcc has no kernel headers: the two futex operations, from the
+ * kernel's uapi (stable ABI). */
+#define SYS_FUTEX_WAIT_PRIVATE (0 | 128)
+#define SYS_FUTEX_WAKE_PRIVATE (1 | 128)
+
+void sys_futex_wait(atomic_int *word, int val, uint64_t timeout_ns)
+{
+    struct timespec ts, *t = NULL;
+    if (timeout_ns != SYS_FOREVER) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
+        t = &ts;
+    }
+    syscall(SYS_futex, word, SYS_FUTEX_WAIT_PRIVATE, val, t, NULL, 0);
+}
+
+void sys_futex_wake(atomic_int *word, int n)
+{
+    syscall(SYS_futex, word, SYS_FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
 int sys_socket(int domain, int type, int proto)
 {
     return (int)syscall(SYS_socket, domain, type, proto);

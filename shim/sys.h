@@ -14,6 +14,7 @@
 #define RESHIM_SYS_H
 
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -62,6 +63,14 @@ SYS_HIDDEN ssize_t sys_pread(int fd, void *buf, size_t n, off_t off);
 SYS_HIDDEN ssize_t sys_write(int fd, const void *buf, size_t n);
 SYS_HIDDEN int sys_fcntl(int fd, int cmd, long arg);
 SYS_HIDDEN int sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+
+/* A futex of the shim's own threads (private to the process): the wait
+ * returns once *word is not val, once woken, or after timeout_ns
+ * (SYS_FOREVER: no end); the wake wakes up to n waiters. A wait's caller
+ * looks at what it waits for again, whatever the wait returned. */
+#define SYS_FOREVER UINT64_MAX
+SYS_HIDDEN void sys_futex_wait(atomic_int *word, int val, uint64_t timeout_ns);
+SYS_HIDDEN void sys_futex_wake(atomic_int *word, int n);
 
 /* Sockets. */
 SYS_HIDDEN int sys_socket(int domain, int type, int proto);
