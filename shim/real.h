@@ -69,7 +69,10 @@ typedef unsigned int reshim_mmsg_flags;
     X(epoll_wait, int, (int, struct epoll_event *, int, int))                             \
     X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *))          \
     X(epoll_pwait2, int,                                                                  \
-      (int, struct epoll_event *, int, const struct timespec *, const sigset_t *))
+      (int, struct epoll_event *, int, const struct timespec *, const sigset_t *))        \
+    X(vfork, pid_t, (void))                                                               \
+    X(clone, int, (int (*)(void *), void *, int, void *, ...))                            \
+    X(_Fork, pid_t, (void))
 
 #define REAL_DECL(name, ret, args) extern ret(*real_##name) args __attribute__((visibility("hidden")));
 REAL_SYMBOLS(REAL_DECL)
