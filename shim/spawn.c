@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <unistd.h>
 
 #include "real.h"
@@ -81,10 +80,11 @@ EXPORT pid_t vfork(void)
 #endif
 
 /* A child that shares our memory (CLONE_VM without CLONE_THREAD): checks ask
- * the pid from now on. One that does not: its copy of the flag is set (and
- * the parent's put back), so that it leaves the parent's state alone, as a
- * _Fork child does. The three optional arguments are passed on as they
- * came (glibc's clone reads them only when the flags say so). */
+ * the pid from now on. One that does not: the checks ask while it is made,
+ * so that its copy asks for good (its pid is not the owner's: it passes
+ * everything through, as a _Fork child does). The three optional arguments
+ * are passed on as they came (glibc's clone reads them only when the flags
+ * say so). */
 EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
 {
     va_list ap;
@@ -103,10 +103,13 @@ EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
     }
     if (flags & CLONE_THREAD)
         return f(fn, stack, flags, arg, ptid, tls, ctid);
-    bool was = reshim_pid_checks(true);
+    if (flags & CLONE_VM)
+        reshim_pid_checks_forever();
+    else
+        reshim_pid_checks_add(1);
     int r = f(fn, stack, flags, arg, ptid, tls, ctid);
-    if (!(flags & CLONE_VM) && !was)
-        reshim_pid_checks(false);
+    if (!(flags & CLONE_VM))
+        reshim_pid_checks_add(-1);
     return r;
 }
 
@@ -125,6 +128,6 @@ EXPORT pid_t _Fork(void)
     }
     pid_t r = f();
     if (r == 0)
-        reshim_pid_checks(true);
+        reshim_pid_checks_forever();
     return r;
 }

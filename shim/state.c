@@ -26,9 +26,11 @@ static TLS_IE struct {
     uint64_t rng;
     int vforked;
 } thr;
-/* Once a child that shares our memory may exist and not by this thread's
- * vfork (clone with CLONE_VM), or in a child that no fork handler made the
- * owner (_Fork, clone without CLONE_VM): every check asks the pid. */
+/* Not 0: every check asks the pid. For good once a child that shares our
+ * memory may exist other than by this thread's vfork (clone with CLONE_VM),
+ * or in a child that no fork handler made the owner (_Fork); counted while
+ * a clone without CLONE_VM is being made (its child copies the count). */
+#define PID_CHECKS_FOREVER (1 << 30)
 static atomic_int pid_checks;
 
 const struct reshim_config *reshim_cfg(void)
@@ -90,9 +92,14 @@ void reshim_vfork_begin(void)
     thr.vforked = 1;
 }
 
-bool reshim_pid_checks(bool on)
+void reshim_pid_checks_add(int n)
 {
-    return atomic_exchange(&pid_checks, on);
+    atomic_fetch_add(&pid_checks, n);
+}
+
+void reshim_pid_checks_forever(void)
+{
+    atomic_fetch_or(&pid_checks, PID_CHECKS_FOREVER);
 }
 
 atomic_int reshim_late_armed;
