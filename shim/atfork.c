@@ -32,8 +32,9 @@ static int count;
  * close() or poll() mid-fork must never find our locks held by its own
  * thread (glibc runs the handlers and _Fork with signals open). */
 static TLS_IE sigset_t fork_mask;
-/* The handlers are installed at init (lifecycle.c): a process disabled forks
- * with nothing of ours to lock; its child only learns its pid. */
+/* The handlers are installed at load (boot), before init: a process not
+ * active (yet, or disabled) forks with nothing of ours to lock; its child
+ * only learns its pid. */
 static TLS_IE bool fork_full;
 
 /* The entries in rank order, done at the first fork of an active process

@@ -87,10 +87,9 @@ static const char *env_get(void *ctx, const char *name)
 /* What is taken at load (the constructor), or by the first wrapper when it
  * runs before the constructor: the environment as the program received it
  * (its strings stay where they are; a later setenv or clearenv changes
- * nothing here) and our pid. The fork handlers wait for init: a child of a
- * process not initialised has nothing of ours to reset, and its own first
- * real call initialises it (taking its own pid), as no vfork, clone or
- * _Fork came before (spawn.c: each initialises first). */
+ * nothing here), our pid, the fork handlers (atfork.c: they do nothing
+ * until init made the shim active; a child of a process not initialised
+ * only learns its pid, so that its own first real call may initialise). */
 static struct env_view boot_env;
 static int boot_reshim_vars; /* RESHIM_ variables in boot_env */
 static atomic_int booted;
@@ -103,6 +102,7 @@ static void boot(void)
     reshim_compat_prepare(alloc_bind); /* before 2.34: see shim/compat.c */
     boot_reshim_vars = env_scan(&boot_env);
     reshim_owner_set();
+    reshim_atfork_install();
     heapprof_boot(reshim_init_slow);
 }
 
@@ -122,8 +122,6 @@ void reshim_init_slow(void)
     }
     int saved = errno;
     GUARD_ENTER();
-    reshim_owner_set(); /* a fork child of a process never initialised: its own pid */
-    reshim_atfork_install();
     struct reshim_config *config = reshim_cfg_edit();
     /* Real symbols are bound at the first real call (REAL()), not here: a
      * process that never makes one (most of a shell script's children)

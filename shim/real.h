@@ -69,10 +69,7 @@ typedef unsigned int reshim_mmsg_flags;
     X(epoll_wait, int, (int, struct epoll_event *, int, int))                             \
     X(epoll_pwait, int, (int, struct epoll_event *, int, int, const sigset_t *))          \
     X(epoll_pwait2, int,                                                                  \
-      (int, struct epoll_event *, int, const struct timespec *, const sigset_t *))        \
-    X(vfork, pid_t, (void))                                                               \
-    X(clone, int, (int (*)(void *), void *, int, void *, ...))                            \
-    X(_Fork, pid_t, (void))
+      (int, struct epoll_event *, int, const struct timespec *, const sigset_t *))
 
 #define REAL_DECL(name, ret, args) extern ret(*real_##name) args __attribute__((visibility("hidden")));
 REAL_SYMBOLS(REAL_DECL)

@@ -49,9 +49,6 @@ enum reshim_state { RS_NONE, RS_INITIALISING, RS_ACTIVE, RS_DISABLED, RS_TORN_DO
 HIDDEN const struct reshim_config *reshim_cfg(void);
 HIDDEN struct reshim_config *reshim_cfg_edit(void); /* lifecycle.c's init only */
 HIDDEN bool reshim_in_foreign_child(void); /* vfork/clone child sharing our memory */
-HIDDEN void reshim_vfork_begin(void);      /* this thread is about to vfork (spawn.c) */
-HIDDEN void reshim_pid_checks_add(int n);  /* +1/-1: checks ask the pid meanwhile (spawn.c) */
-HIDDEN void reshim_pid_checks_forever(void); /* checks ask the pid from now on (spawn.c) */
 HIDDEN void reshim_owner_set(void);        /* this process owns the state (init, fork child) */
 HIDDEN uint64_t reshim_random(void);       /* per-thread xorshift, never 0 */
 HIDDEN uint64_t reshim_now_ns(void);        /* CLOCK_MONOTONIC */
