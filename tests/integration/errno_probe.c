@@ -41,6 +41,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -324,6 +325,7 @@ static void rw_calls_on(const char *what, int rfd, int wfd)
 
 static void probe_waits(void);
 static void probe_alloc(void);
+static void probe_spawn(void);
 
 static void probe_all(void)
 {
@@ -749,6 +751,9 @@ static void probe_all(void)
 
     /* ---- the malloc family, mmap, mmap64, munmap, mremap -------------- */
     probe_alloc();
+
+    /* ---- children: vfork, clone, _Fork ---------------------------------- */
+    probe_spawn();
 }
 
 /* ---- waits: poll, ppoll, __poll_chk, __ppoll_chk, select, pselect, epoll ---- */
@@ -858,6 +863,66 @@ static void chk_overflow_case(const char *name, int which)
     int st = 0;
     waitpid(pid, &st, 0);
     line(name, "-", SENTINEL, child_end(st));
+}
+
+/* ---- children: vfork, clone, _Fork ------------------------------------------
+ * Each child closes a socket of the parent's (a vfork or CLONE_VM child on the
+ * parent's memory) and exits with a status of its own; the parent prints the
+ * call's outcome, errno and the child's end, then uses the socket. */
+static int spawn_fd = -1;
+
+static int clone_child(void *arg)
+{
+    close(spawn_fd);
+    return (int)(long)arg;
+}
+
+static void spawn_end(const char *name, long r, int e)
+{
+    int st = 0;
+    if (r > 0)
+        waitpid((pid_t)r, &st, __WALL);
+    char x[96];
+    int one = 1;
+    snprintf(x, sizeof x, "%s socket-after %d", r > 0 ? child_end(st) : "-",
+             setsockopt(spawn_fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one));
+    line(name, r > 0 ? "pid" : r == 0 ? "0" : "-1", e, x);
+}
+
+static void probe_spawn(void)
+{
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    spawn_fd = socket(AF_INET, SOCK_STREAM, 0);
+    fflush(stdout);
+    errno = SENTINEL;
+    pid_t p = vfork();
+    if (p == 0) {
+        close(spawn_fd);
+        _exit(3);
+    }
+    spawn_end("vfork", p, errno);
+
+    errno = SENTINEL;
+    long r = clone(clone_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, (void *)5L);
+    spawn_end("clone-vm-vfork", r, errno);
+    errno = SENTINEL;
+    r = clone(clone_child, stack + sizeof stack, SIGCHLD, (void *)6L);
+    spawn_end("clone-copy", r, errno);
+    errno = SENTINEL;
+    r = clone(NULL, stack + sizeof stack, SIGCHLD, NULL);
+    spawn_end("clone-null-fn", r, errno);
+    errno = SENTINEL;
+    r = clone(clone_child, stack + sizeof stack, CLONE_THREAD | SIGCHLD, NULL);
+    spawn_end("clone-thread-no-sighand", r, errno);
+
+    errno = SENTINEL;
+    p = _Fork();
+    if (p == 0) {
+        close(spawn_fd);
+        _exit(4);
+    }
+    spawn_end("_Fork", p, errno);
+    close(spawn_fd);
 }
 
 /* Every wait on edge inputs: bad and closed fds, bad timeouts, pipes with and
