@@ -73,8 +73,23 @@ static void run(int phase, int from, int to, int step)
         order[i]->fn(phase);
 }
 
+/* Another thread initialising (it takes microseconds, and none of the
+ * locks fork takes after these handlers): waited for, so that the child
+ * does not inherit a state half made, which no thread of its own would
+ * finish (its first call would wait for ever: 3 children in 300 forks made
+ * while another thread made the first call). Not when this thread is inside
+ * the shim (a handler that interrupted its own init). */
+static void wait_init(void)
+{
+    if (reshim_guard)
+        return;
+    while (atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_INITIALISING)
+        sched_yield();
+}
+
 static void prepare(void)
 {
+    wait_init();
     fork_full = atomic_load_explicit(&reshim_state, memory_order_acquire) == RS_ACTIVE;
     if (!fork_full)
         return;
@@ -97,6 +112,10 @@ static void parent(void)
 static void child(void)
 {
     reshim_owner_set();
+    /* Still half made (this thread's own init was interrupted by the fork):
+     * the child passes everything through rather than wait for ever. */
+    int initialising = RS_INITIALISING;
+    atomic_compare_exchange_strong(&reshim_state, &initialising, RS_DISABLED);
     if (!fork_full)
         return;
     run(ATFORK_CHILD, count - 1, -1, -1);

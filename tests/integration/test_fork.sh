@@ -85,6 +85,15 @@ early=$(sed -n 's/^child \([0-9]*\) ok$/\1/p' "$TMP/early")
     fail "the early fork child's counters: connect $(stat_field net.connect "$early"); send $(stat_field net.send "$early")"
 pass "a fork child of a process never initialised: its own stats (connect 1, send 1)"
 
+# A fork while another thread makes the process's first call (the library
+# may be initialising there): the child's own first call must not wait for
+# an init that no thread of its own will finish. 300 processes; the child
+# dies of its alarm(5) if it waits.
+bad=0
+for i in $(seq 300); do with_shim "$BIN/fork_early" race || bad=$((bad + 1)); done
+[ "$bad" = 0 ] || fail "$bad of 300 fork children made during init did not end (their first call waited)"
+pass "300 forks while another thread initialised the shim: every child ended"
+
 # Without the shim the same program runs the same.
 "$PY" "$TMP/app.py" >/dev/null || fail "app fails without the shim"
 pass "same program without the shim"
