@@ -604,8 +604,7 @@ void nb_forget(int fd)
     if (reshim_in_foreign_child())
         return; /* a vfork child shares our memory: the parent's state stays */
     epreg_clear(fd); /* the kernel drops registrations of a closed fd too */
-    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
-        reshim_in_foreign_child())
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
         return;
     sigset_t old;
     lock(&old);
@@ -620,8 +619,7 @@ void nb_forget_range(unsigned first, unsigned last)
     if (reshim_in_foreign_child())
         return;
     epreg_clear_range(first, last);
-    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed) ||
-        reshim_in_foreign_child())
+    if (!atomic_load_explicit(&reshim_nb_active, memory_order_relaxed))
         return;
     sigset_t old;
     lock(&old);

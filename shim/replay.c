@@ -509,20 +509,22 @@ bool replay_so_error(int fd, struct fdinfo fi, int err)
 void replay_never(int fd)
 {
     struct replay_fd *tab = replay_tab();
-    if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child())
+    if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return;
     uint32_t w = atomic_load(&tab[fd].word);
-    if (W_ST(w) != RS_OFF && W_ST(w) != RS_NEVER)
+    /* Read first: the vfork check (a system call) only for a slot in use. */
+    if (W_ST(w) != RS_OFF && W_ST(w) != RS_NEVER && !reshim_in_foreign_child())
         give_up(&tab[fd]);
 }
 
 void replay_forget(int fd)
 {
     struct replay_fd *tab = replay_tab();
-    if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX || reshim_in_foreign_child())
+    if (!tab || fd < 0 || (unsigned)fd >= FDTAB_MAX)
         return;
     uint32_t w = atomic_load(&tab[fd].word);
-    if (!w)
+    /* Read first: the vfork check (a system call) only for a slot in use. */
+    if (!w || reshim_in_foreign_child())
         return;
     if (W_ST(w) == RS_BUSY || W_ST(w) == RS_RESCUE) {
         atomic_store(&tab[fd].word, 0); /* its holder finds it changed and stops */
