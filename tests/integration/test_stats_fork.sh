@@ -91,6 +91,7 @@ wait_until 5 has_line "$TMP/watcher" '^frame' || fail "the watcher got no frame"
 touch "$TMP/go-fork"
 wait_until 10 has_line "$TMP/fork.out" '^child' || { cat "$TMP/fork.err" >&2; fail "no fork child"; }
 child=$(sed -n 's/^child //p' "$TMP/fork.out")
+CHILDREN+=($child) # not the test's child: ended by the cleanup too, should the test fail
 wait_until 10 test -S "$RUN/$child.sock" || { ls -la "$RUN" >&2; fail "no socket of the fork child $child"; }
 sp=$(ask "$RUN/$parent.sock" stats); sc=$(ask "$RUN/$child.sock" stats)
 [ "$(field "$sp" "['pid']")" = "$parent" ] || fail "the parent's socket answers for pid $(field "$sp" "['pid']")"
