@@ -93,13 +93,9 @@ int sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 
 void sys_futex_wait(atomic_int *word, int val, uint64_t timeout_ns)
 {
-    struct timespec ts, *t = NULL;
-    if (timeout_ns != SYS_FOREVER) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000u);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000u);
-        t = &ts;
-    }
-    syscall(SYS_futex, word, SYS_FUTEX_WAIT_PRIVATE, val, t, NULL, 0);
+    struct timespec ts = sys_timespec(timeout_ns);
+    syscall(SYS_futex, word, SYS_FUTEX_WAIT_PRIVATE, val, timeout_ns == SYS_FOREVER ? NULL : &ts,
+            NULL, 0);
 }
 
 void sys_futex_wake(atomic_int *word, int n)

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SYS_HIDDEN __attribute__((visibility("hidden")))
@@ -63,6 +64,13 @@ SYS_HIDDEN ssize_t sys_pread(int fd, void *buf, size_t n, off_t off);
 SYS_HIDDEN ssize_t sys_write(int fd, const void *buf, size_t n);
 SYS_HIDDEN int sys_fcntl(int fd, int cmd, long arg);
 SYS_HIDDEN int sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+
+/* ns nanoseconds as a struct timespec (a timeout). */
+static inline struct timespec sys_timespec(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    return ts;
+}
 
 /* A futex of the shim's own threads (private to the process): the wait
  * returns once *word is not val, once woken, or after timeout_ns

@@ -15,6 +15,7 @@
 
 #include "nbconn.h"
 #include "net.h"
+#include "sys.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -99,12 +100,6 @@ static int to_ms(uint64_t ns)
     return ms > INT_MAX ? INT_MAX : (int)ms;
 }
 
-static struct timespec to_ts(uint64_t ns)
-{
-    struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
-    return ts;
-}
-
 static uint64_t ts_ns(const struct timespec *ts)
 {
     if (!ts)
@@ -127,7 +122,7 @@ static int wait_poll(struct pollfd *fds, nfds_t n, uint64_t timeout_ns, const si
         uint64_t now = reshim_now_ns(), len = slice(end, now);
         int r;
         if (use_ppoll) {
-            struct timespec ts = to_ts(len);
+            struct timespec ts = sys_timespec(len);
             r = real_ppoll(fds, n, len == FOREVER ? NULL : &ts, sigmask);
         } else {
             r = real_poll(fds, n, to_ms(len));
@@ -246,7 +241,7 @@ static int wait_select(int nfds, fd_set *r, fd_set *w, fd_set *e, uint64_t timeo
         uint64_t now = reshim_now_ns(), len = slice(end, now);
         int n;
         if (use_pselect) {
-            struct timespec ts = to_ts(len);
+            struct timespec ts = sys_timespec(len);
             n = real_pselect(nfds, r, w, e, len == FOREVER ? NULL : &ts, sigmask);
         } else {
             struct timeval tv = {(time_t)(len / 1000000000ull),
@@ -333,7 +328,7 @@ static int wait_epoll(int epfd, struct epoll_event *ev, int maxev, uint64_t time
         uint64_t now = reshim_now_ns(), len = slice(end, now);
         int n;
         if (kind == EP_PWAIT2) {
-            struct timespec ts = to_ts(len);
+            struct timespec ts = sys_timespec(len);
             n = real_epoll_pwait2(epfd, ev, maxev, len == FOREVER ? NULL : &ts, sigmask);
         } else if (kind == EP_PWAIT) {
             n = real_epoll_pwait(epfd, ev, maxev, to_ms(len), sigmask);
