@@ -97,4 +97,3 @@ pass "300 forks while another thread initialised the shim: every child ended"
 # Without the shim the same program runs the same.
 "$PY" "$TMP/app.py" >/dev/null || fail "app fails without the shim"
 pass "same program without the shim"
-
