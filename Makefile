@@ -71,7 +71,7 @@ MUSL_OBJ := $(patsubst shim/%.c,$(BUILD)/musl/obj/%.o,$(SHIM_SRC))
 
 # Pure modules: unit-tested without LD_PRELOAD.
 UNIT_TESTS := config dest backoff policy breaker log budget cgroup encode heapsample rundir config_show replay_proto \
-	dnscache
+	dnscache cfiwalk
 UNIT_SRC_config := shim/config.c shim/dest.c
 UNIT_SRC_dest := shim/dest.c
 UNIT_SRC_backoff := shim/backoff.c
@@ -86,6 +86,7 @@ UNIT_SRC_rundir := shim/rundir.c shim/sys.c shim/log.c shim/state.c
 UNIT_SRC_config_show := shim/config_show.c shim/config.c shim/dest.c $(SNAP_SRC) $(SNAP_PARSE_SRC)
 UNIT_SRC_replay_proto := shim/replay_proto.c
 UNIT_SRC_dnscache := shim/dnscache.c shim/state.c shim/sys.c
+UNIT_SRC_cfiwalk := shim/cfiwalk.c
 UNIT_CFLAGS := -O1 -g $(WARN) -std=gnu11 -Ishim
 UNIT_LIBS := -lcmocka -lm
 

@@ -109,6 +109,8 @@ static const struct field heap_f[] = {
     F_U64(H, "other_samples", other_samples),
     F_U64(H, "dropped", dropped),
     F_STR(H, "unwinder", unwinder),
+    F_U64(H, "stacks_cached", stacks_cached),
+    F_U64(H, "stacks_full", stacks_full),
     F_STR(H, "python", python),
     F_U64(H, "profiler_resident_bytes", profiler_resident_bytes),
 };

@@ -46,7 +46,7 @@ struct snap_config {
  * "stack":["f+0x1 (m)",..],"pcs":[..][,"python":[{"file":..,"function":..,
  * "line":..},..]]},..],"sampled_live_bytes":..,"live_samples":..,
  * "sites_used":..,"other_samples":..,"dropped":..,"unwinder":..,
- * "python":..,"profiler_resident_bytes":..} */
+ * "stacks_cached":..,"stacks_full":..,"python":..,"profiler_resident_bytes":..} */
 #define SNAP_HEAP_SITES SREQ_HEAP_MAX_N
 #define SNAP_HEAP_DEPTH 24       /* native frames of a site (heapprof.c) */
 #define SNAP_HEAP_SYM_MAX 200    /* bytes of one symbolized frame */
@@ -70,6 +70,7 @@ struct snap_heap {
     struct snap_list sites; /* of struct snap_heap_site */
     uint64_t sampled_live_bytes, live_samples, sites_used, other_samples, dropped;
     char unwinder[64];
+    uint64_t stacks_cached, stacks_full; /* stacks walked by cfiwalk's rules, by the unwinder */
     char python[64];        /* the state of the CPython hook */
     uint64_t profiler_resident_bytes;
 };

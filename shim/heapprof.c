@@ -10,17 +10,17 @@
  *
  * The unwinder (RESHIM_HEAP_UNWINDER) is libgcc's _Unwind_Backtrace
  * (libgcc_s.so.1) or libunwind's unw_backtrace (libunwind.so.8), opened at
- * the first sample: the preload object keeps needing libc only. auto takes
- * libgcc's, libunwind's when libgcc_s is missing. Measured side by side
- * (tests/bench, README "Heap profiler: the unwinder"): libunwind's takes
- * 10-14x fewer instructions per stack (3-4 k against 35-59 k, a few us
- * saved per sample, a few per 512 KiB allocated at the default rate), but
- * keeps a ~280 KiB cache in every thread that samples (a memory budgeter
- * must not add that to each of a server's threads), costs 0.3-0.6 ms at
- * each thread's first sample, and calls dl_iterate_phdr (the loader's lock)
- * on cache misses, where libgcc_s on glibc >= 2.35 finds unwind tables with
- * _dl_find_object (no lock, async-signal-safe) and keeps no per-thread
- * state.
+ * the first sample: the preload object keeps needing libc only. Measured
+ * side by side (tests/bench, README "The unwinder"): libgcc's reads and
+ * runs every frame's DWARF program at every sample (~1.8k instructions a
+ * frame); libunwind's is 10-12x cheaper but keeps a ~280 KiB cache in every
+ * thread that samples (a memory budgeter must not add that to each of a
+ * server's threads), costs 0.3-0.4 ms at each thread's first sample and
+ * calls dl_iterate_phdr on its misses. So auto puts cfiwalk.c in front of
+ * libgcc's: the rules read once from libgcc's tables into one table for all
+ * threads, cheaper than libunwind, with libgcc's memory and start-up; the
+ * stacks it does not cache go to _Unwind_Backtrace. Where cfiwalk cannot run
+ * auto is libgcc's, libunwind's when libgcc_s is missing.
  *
  * Rules kept here: the stack is taken under the recursion guard (what the
  * unwinder does passes straight through) and outside every lock; the lock is
@@ -46,6 +46,7 @@
 #include "answerjson.h"
 #include "config.h"
 #include "atfork.h"
+#include "cfiwalk.h"
 #include "log.h"
 #include "snapshot.h"
 #include "sys.h"
@@ -96,6 +97,10 @@ static enum reshim_unwinder want_unwinder;
 static _Unwind_Reason_Code (*unwind_backtrace)(_Unwind_Trace_Fn, void *);
 static _Unwind_Ptr (*unwind_getip)(struct _Unwind_Context *);
 static int (*unw_backtrace)(void **, int); /* libunwind's: set when it is the one in use */
+static cfi_find_fde_fn find_fde;           /* libgcc's _Unwind_Find_FDE, for cfiwalk */
+static bool cfi_on;                        /* auto: cfiwalk first, libgcc's for the rest */
+static void *cfi_mem;
+static _Atomic uint64_t stacks_cached, stacks_full; /* walked by cfiwalk, by the unwinder */
 static const char *unwinder_name = "none";
 static uintptr_t self_lo, self_hi; /* our own object: its frames are skipped */
 
@@ -238,6 +243,14 @@ static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
  * took 11.6k instead of 13.1k per sample of bench_malloc (callgrind). */
 static inline __attribute__((always_inline)) int capture(uintptr_t *f, int max)
 {
+    if (cfi_on) {
+        int n = cfiwalk(f, max, self_lo, self_hi);
+        if (n >= 0) {
+            ATOMIC_INC(&stacks_cached);
+            return n;
+        }
+    }
+    ATOMIC_INC(&stacks_full);
     if (!unw_backtrace) {
         struct bt b = {f, 0, max};
         unwind_backtrace(bt_step, &b);
@@ -302,6 +315,7 @@ static bool load_libgcc(void)
     if (h) {
         *(void **)&unwind_backtrace = dlsym(h, "_Unwind_Backtrace");
         *(void **)&unwind_getip = dlsym(h, "_Unwind_GetIP");
+        *(void **)&find_fde = dlsym(h, "_Unwind_Find_FDE");
     }
     if (unwind_backtrace && unwind_getip) {
         unwinder_name = "libgcc_s _Unwind_Backtrace";
@@ -471,6 +485,21 @@ void heapprof_init(const struct reshim_config *cfg, const struct heap_py_ops *py
     atomic_store_explicit(&hp_state, HP_PENDING, memory_order_release);
 }
 
+/* auto, with libgcc's unwinder: cfiwalk in front of it, where it can run
+ * (x86_64, glibc 2.35's _dl_find_object), its rule table mapped here. */
+static void cfi_setup(void)
+{
+    void *find_object = dlsym(RTLD_DEFAULT, "_dl_find_object");
+    size_t len = cfiwalk_table_bytes();
+    if (want_unwinder != UNWIND_AUTO || !unwind_backtrace || !find_fde || !find_object || !len)
+        return;
+    cfi_mem = sys_map(len);
+    if (!cfi_mem || !cfiwalk_setup(cfi_mem, find_fde, (cfi_find_object_fn)find_object))
+        return;
+    cfi_on = true;
+    unwinder_name = "libgcc_s tables, rules cached (cfiwalk)";
+}
+
 /* The first sample: finds the unwinder, maps the tables, primes the unwinder
  * (its first walk reads the unwind tables). Runs once, on the allocating
  * thread, under the guard (dlopen's own allocations pass straight through),
@@ -512,6 +541,7 @@ static bool setup(void)
     hs_sites_init(&sites, site_mem, SITE_CAP, FRAME_CAP);
     hs_live_init(&heap_addrs, live_mem, LIVE_CAP);
     hs_strs_init(&strs, str_mem, STR_CAP, STR_SLOTS);
+    cfi_setup();
     uintptr_t f[DEPTH];
     capture(f, DEPTH);
     py->probe();
@@ -671,8 +701,11 @@ bool heapprof_json(struct sbuf *b, unsigned n)
     h.dropped = atomic_load_explicit(&sites.dropped, RLX);
     snap_word(h.unwinder, sizeof h.unwinder, unwinder_name);
     snap_word(h.python, sizeof h.python, py->state());
+    h.stacks_cached = atomic_load_explicit(&stacks_cached, RLX);
+    h.stacks_full = atomic_load_explicit(&stacks_full, RLX);
     h.profiler_resident_bytes = resident(site_mem, site_mem_len) +
-                                resident(live_mem, live_mem_len) + resident(str_mem, str_mem_len);
+                                resident(live_mem, live_mem_len) + resident(str_mem, str_mem_len) +
+                                resident(cfi_mem, cfiwalk_table_bytes());
     snap_heap_json(&h, b);
     return !b->overflow;
 }

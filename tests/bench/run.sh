@@ -876,7 +876,8 @@ fi
 
 # ---- unwinders ----------------------------------------------------------------
 # unwind_run SIDE DEPTH N THREADS: bench_unwind's line; SIDE off (the shim,
-# sampling off), libunwind or libgcc (every allocation sampled).
+# sampling off), libunwind, libgcc or auto (cfiwalk's cached rules in front of
+# libgcc's) (every allocation sampled).
 unwind_run() {
     local side=$1 out
     shift
@@ -910,7 +911,7 @@ if wanted unwind; then
     command -v valgrind >/dev/null 2>&1 && have_cg=1
     for depth in 8 32 64; do
         declare -A per=() first=() tfirst=() rssk=()
-        for side in off libgcc libunwind; do
+        for side in off libgcc libunwind auto; do
             vals=() fs=() ts=() rs=()
             unwind_run "$side" "$depth" 1000 0 >/dev/null # warm-up
             for ((r = 0; r < R_UNW; r++)); do
@@ -923,10 +924,12 @@ if wanted unwind; then
         done
         ir_off=""
         [ "$have_cg" = 1 ] && ir_off=$(unwind_ir off "$depth")
-        for side in libgcc libunwind; do
+        for side in libgcc libunwind auto; do
             irs="-"
             [ "$have_cg" = 1 ] && irs=$(($(unwind_ir "$side" "$depth") - ir_off))
-            row=$(awk -v s="$side" -v d="$depth" -v p="${per[$side]}" -v p0="${per[off]}" -v ir="$irs" \
+            label=$side
+            [ "$side" = auto ] && label="cfiwalk (auto)"
+            row=$(awk -v s="$label" -v d="$depth" -v p="${per[$side]}" -v p0="${per[off]}" -v ir="$irs" \
                 -v f="${first[$side]}" -v t="${tfirst[$side]}" -v t0="${tfirst[off]}" \
                 -v rs="${rssk[$side]}" -v r0="${rssk[off]}" 'BEGIN {
                 printf "%s|%d|%.0f ns|%s|%.0f us|%.0f us|%+.0f KiB", s, d, p - p0, ir, f / 1e3, (t - t0) / 1e3, rs - r0 }')

@@ -1521,6 +1521,8 @@ static void fill_heap(struct snap_heap *h, struct snap_heap_site *sites)
     h->other_samples = 2;
     h->dropped = 1;
     snap_word(h->unwinder, sizeof h->unwinder, "libgcc_s _Unwind_Backtrace");
+    h->stacks_cached = 7;
+    h->stacks_full = 3;
     snap_word(h->python, sizeof h->python, "CPython allocator hooked");
     h->profiler_resident_bytes = 4096;
     for (unsigned i = 0; i < 3; i++) {
@@ -1583,7 +1585,7 @@ static void test_heap_answer(void **state)
         "\"samples\":32,\"live_samples\":6,\"stack\":[\"0x401000\"],\"pcs\":[4198400]}],"
         "\"sampled_live_bytes\":3000000,\"live_samples\":12,\"sites_used\":40,"
         "\"other_samples\":2,\"dropped\":1,\"unwinder\":\"libgcc_s _Unwind_Backtrace\","
-        "\"python\":\"CPython allocator hooked\",\"profiler_resident_bytes\":4096}\n");
+        "\"stacks_cached\":7,\"stacks_full\":3,\"python\":\"CPython allocator hooked\",\"profiler_resident_bytes\":4096}\n");
     /* Sites made one at a time (at) write the same bytes. */
     struct snap_heap h2 = h;
     h2.sites.p = NULL;
@@ -1639,7 +1641,7 @@ static void test_heap_answer_max(void **state)
     memset(h.unwinder, 0x01, sizeof h.unwinder - 1);
     memset(h.python, 0x01, sizeof h.python - 1);
     h.sampled_live_bytes = h.live_samples = h.sites_used = h.other_samples = h.dropped =
-        h.profiler_resident_bytes = UINT64_MAX;
+        h.stacks_cached = h.stacks_full = h.profiler_resident_bytes = UINT64_MAX;
     h.sites.p = sites;
     h.sites.n = 4;
     for (unsigned i = 0; i < 4; i++) {
