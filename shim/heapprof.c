@@ -358,7 +358,9 @@ static inline __attribute__((always_inline)) void record(void *p, size_t n, bool
     GUARD_ENTER(); /* the unwinder's own calls pass straight through */
     uintptr_t f[DEPTH + 2 * PY_DEPTH];
     int nf = capture(f, python ? PY_NATIVE_DEPTH : DEPTH);
-    struct py_stack ps = {.n = 0};
+    struct py_stack ps; /* what release reads; py->stack sets the rest (not zeroed: 1 KiB) */
+    ps.n = ps.nrefs = 0;
+    ps.saved = false;
     if (python)
         py->stack(&ps, in_signal(f, nf));
     else
