@@ -140,7 +140,7 @@ static inline void *fast_counted(void *p)
     struct tslot *s = athr.slot;
     if (unlikely((word & GLIBC_MMAPPED) || !s))
         return malloc_counted_after(p);
-    slot_add(&s->live, (int64_t)glibc_heap_usable_of(word));
+    slot_add(&s->live, (int64_t)glibc_heap_chunk_of(word));
     slot_inc(&s->allocs);
     return p;
 }
@@ -201,9 +201,9 @@ EXPORT void *malloc(size_t n)
     return fast_counted(next_malloc(n));
 }
 
-static __attribute__((noinline)) void free_general(void *p)
+void free_general(void *p)
 {
-    if (unlikely(in_arena(p)))
+    if (unlikely(!p || in_arena(p)))
         return;
     size_t room = 0;
     if (is_tagged(p)) { /* sampled: forgotten first (then another thread may get it) */
@@ -229,22 +229,26 @@ static __attribute__((noinline)) void free_general(void *p)
 
 /* The fast path: a heap chunk of glibc's (not ours: the arena's or a
  * sampled block's, OWN_BLOCK; not mmapped) freed by a thread with a slot;
- * one test of the word for the first two. The rest takes free_general. */
-EXPORT void free(void *p)
+ * one test of the word for the first two. The rest takes free_general.
+ * free() jumps here while counting with glibc's header (free_path). */
+void free_fast(void *p)
 {
     if (unlikely(!p))
         return;
-    if (likely(atomic_load_explicit(&alloc_hot.fast_free, memory_order_acquire))) {
-        size_t word = ((const size_t *)p)[-1];
-        struct tslot *s = athr.slot;
-        if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
-            slot_sub(&s->live, (int64_t)glibc_heap_usable_of(word));
-            slot_inc(&s->frees);
-            next_free(p); /* a tail call */
-            return;
-        }
+    size_t word = ((const size_t *)p)[-1];
+    struct tslot *s = athr.slot;
+    if (likely(!(word & (OWN_BLOCK | GLIBC_MMAPPED))) && likely(s)) {
+        slot_sub(&s->live, (int64_t)glibc_heap_chunk_of(word));
+        slot_inc(&s->frees);
+        next_free(p); /* a tail call */
+        return;
     }
     free_general(p);
+}
+
+EXPORT void free(void *p)
+{
+    __atomic_load_n(&alloc_hot.free_path, __ATOMIC_RELAXED)(p); /* a jump */
 }
 
 /* calloc's general path from the decision on (smp). */

@@ -84,13 +84,26 @@ static struct tslot *slot_claim(void)
     return NULL;
 }
 
+/* Every slot's live, allocs and frees, summed (the shared slot's too). */
+static void slots_sum(int64_t *live, uint64_t *allocs, uint64_t *frees)
+{
+    *live = atomic_load_explicit(&shared_slot.live, RLX);
+    *allocs = atomic_load_explicit(&shared_slot.allocs, RLX);
+    *frees = atomic_load_explicit(&shared_slot.frees, RLX);
+    int hw = atomic_load_explicit(&slots_hw, RLX);
+    for (int i = 0; i < hw; i++) {
+        *live += atomic_load_explicit(&slots[i].live, RLX);
+        *allocs += atomic_load_explicit(&slots[i].allocs, RLX);
+        *frees += atomic_load_explicit(&slots[i].frees, RLX);
+    }
+}
+
 static int64_t live_sum(void)
 {
-    int64_t sum = atomic_load_explicit(&shared_slot.live, RLX);
-    int hw = atomic_load_explicit(&slots_hw, RLX);
-    for (int i = 0; i < hw; i++)
-        sum += atomic_load_explicit(&slots[i].live, RLX);
-    return sum;
+    int64_t live;
+    uint64_t allocs, frees;
+    slots_sum(&live, &allocs, &frees);
+    return slot_live_bytes(live, allocs, frees);
 }
 
 static void peak_update(int64_t live)
@@ -111,6 +124,7 @@ void heap_peak_update(void)
 __attribute__((noinline)) void count_slow(int64_t d, bool alloc)
 {
     struct tslot *s = athr.slot_state == 0 ? slot_claim() : athr.slot;
+    d += alloc ? CHUNK_EXTRA : -CHUNK_EXTRA;
     if (s) {
         slot_add(&s->live, d);
         slot_inc(alloc ? &s->allocs : &s->frees);
@@ -143,15 +157,9 @@ void map_count(enum map_event e)
 void alloc_totals(struct alloc_totals *t)
 {
     memset(t, 0, sizeof *t);
-    t->heap_live = atomic_load_explicit(&shared_slot.live, RLX);
-    t->allocs = atomic_load_explicit(&shared_slot.allocs, RLX);
-    t->frees = atomic_load_explicit(&shared_slot.frees, RLX);
-    int hw = atomic_load_explicit(&slots_hw, RLX);
-    for (int i = 0; i < hw; i++) {
-        t->heap_live += atomic_load_explicit(&slots[i].live, RLX);
-        t->allocs += atomic_load_explicit(&slots[i].allocs, RLX);
-        t->frees += atomic_load_explicit(&slots[i].frees, RLX);
-    }
+    int64_t live;
+    slots_sum(&live, &t->allocs, &t->frees);
+    t->heap_live = slot_live_bytes(live, t->allocs, t->frees);
     peak_update(t->heap_live);
     t->heap_peak = atomic_load_explicit(&heap_peak, RLX);
     t->mmap_anon = atomic_load_explicit(&map_bytes, RLX);
@@ -169,14 +177,15 @@ static void count_atfork(int phase)
     if (phase != ATFORK_CHILD)
         return;
     int hw = atomic_load(&slots_hw);
-    for (int i = 0; i < hw; i++) {
-        atomic_store(&slots[i].allocs, 0);
-        atomic_store(&slots[i].frees, 0);
-        if (&slots[i] != athr.slot)
-            atomic_store(&slots[i].used, 0);
+    for (int i = 0; i <= hw; i++) { /* the live counts lose what went with the counts */
+        struct tslot *s = i < hw ? &slots[i] : &shared_slot;
+        atomic_store(&s->live, slot_live_bytes(atomic_load(&s->live), atomic_load(&s->allocs),
+                                               atomic_load(&s->frees)));
+        atomic_store(&s->allocs, 0);
+        atomic_store(&s->frees, 0);
+        if (i < hw && s != athr.slot)
+            atomic_store(&s->used, 0);
     }
-    atomic_store(&shared_slot.allocs, 0);
-    atomic_store(&shared_slot.frees, 0);
     int64_t live = live_sum();
     atomic_store(&heap_peak, live > 0 ? (uint64_t)live : 0);
     atomic_store(&map_peak, atomic_load(&map_bytes));

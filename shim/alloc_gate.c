@@ -33,7 +33,10 @@ __attribute__((noinline)) void growth_point(size_t sz)
     if (!s && t->slot_state == 0 && sz < BIG_ALLOC)
         return;
     if (s && sz < BIG_ALLOC) {
-        int64_t held = atomic_load_explicit(&s->live, RLX) + t->mapped;
+        int64_t held = slot_live_bytes(atomic_load_explicit(&s->live, RLX),
+                                       atomic_load_explicit(&s->allocs, RLX),
+                                       atomic_load_explicit(&s->frees, RLX)) +
+                       t->mapped;
         if (held < t->low)
             t->low = held;
         if (held + (int64_t)sz - t->low < GROWTH_STEP)

@@ -43,12 +43,16 @@
  *     (passthrough, the gate armed, an allocator whose header we cannot
  *     read); FAST_MAX otherwise, so that large requests (the gate, the
  *     1 MiB growth check) always take the general path.
- *   fast_free: free's fast path may run (counting, glibc's header). */
+ *   free_path: what free() jumps to: free_fast (alloc.c; counting, glibc's
+ *     header) or free_general, for everything else (the start). One
+ *     indirect jump where a flag took a load, a test and a branch; read
+ *     relaxed (the block freed came from a malloc that saw the binding, and
+ *     with it what free_fast reads). */
 struct alloc_hot {
     void *(*malloc)(size_t);
     void (*free)(void *);
     atomic_size_t fast_below;
-    atomic_bool fast_free;
+    void (*free_path)(void *);
 };
 extern HIDDEN struct alloc_hot alloc_hot __attribute__((aligned(64)));
 #define next_malloc alloc_hot.malloc
@@ -73,6 +77,10 @@ static inline int mode_now(void)
     return atomic_load_explicit(&alloc_mode, memory_order_acquire);
 }
 
+/* free's two ends (alloc.c), fast_update's choice. */
+HIDDEN void free_fast(void *p);
+HIDDEN void free_general(void *p);
+
 /* Finds the next allocator once (a nested call made by dlsym itself on
  * the binding thread returns at once; other threads wait). */
 HIDDEN void bind_next(void);
@@ -94,11 +102,15 @@ extern HIDDEN bool glibc_header;
 /* Flag 0x2 of the size word: an mmapped chunk (it has a trailer too). */
 #define GLIBC_MMAPPED ((size_t)2)
 
-/* From the size word of a heap chunk (not mmapped): its size less its
- * header. */
+/* From the size word of a heap chunk (not mmapped): its size (what a
+ * slot's live counts of it, CHUNK_EXTRA), and that less its header. */
+static inline size_t glibc_heap_chunk_of(size_t word)
+{
+    return word & ~(size_t)7;
+}
 static inline size_t glibc_heap_usable_of(size_t word)
 {
-    return (word & ~(size_t)7) - sizeof(size_t);
+    return glibc_heap_chunk_of(word) - sizeof(size_t);
 }
 
 /* From any chunk's size word: less the trailer of an mmapped one too. */
@@ -140,11 +152,23 @@ HIDDEN size_t arena_block_size(const void *p);
 
 /* ---- this thread's state and the counters (alloc_count.c) ---------------- */
 
+/* A slot's live counts each block with a word more than its usable size
+ * (CHUNK_EXTRA: glibc's chunk, header included): the fast paths add and
+ * subtract a heap chunk's size as its header word gives it, one instruction
+ * fewer each way; every other count adds the word too. The live bytes of a
+ * slot (and of all of them) are live - CHUNK_EXTRA * (allocs - frees):
+ * slot_live_bytes. */
 struct tslot {
     _Atomic int64_t live;
     _Atomic uint64_t allocs, frees;
     atomic_int used;
 } __attribute__((aligned(64)));
+#define CHUNK_EXTRA ((int64_t)sizeof(size_t))
+
+static inline int64_t slot_live_bytes(int64_t live, uint64_t allocs, uint64_t frees)
+{
+    return live - CHUNK_EXTRA * (int64_t)(allocs - frees);
+}
 
 /* This thread's state on the malloc path, in one initial-exec TLS block
  * (one offset to load, not one per variable). */
@@ -200,7 +224,8 @@ static inline void slot_inc(_Atomic uint64_t *v)
     slot_add((_Atomic int64_t *)v, 1);
 }
 
-/* No slot yet (claims one), or none to be had (the shared slot). */
+/* No slot yet (claims one), or none to be had (the shared slot): d bytes
+ * (usable: negative for a free) and the CHUNK_EXTRA that goes with them. */
 HIDDEN void count_slow(int64_t d, bool alloc);
 /* The heap peak from every slot's live bytes (check points). */
 HIDDEN void heap_peak_update(void);
@@ -224,7 +249,7 @@ static inline void count_alloc_as(size_t sz, bool maybe_big)
 {
     struct tslot *s = athr.slot;
     if (likely(s)) {
-        slot_add(&s->live, (int64_t)sz);
+        slot_add(&s->live, (int64_t)sz + CHUNK_EXTRA);
         slot_inc(&s->allocs);
     } else {
         count_slow((int64_t)sz, true);
@@ -246,7 +271,7 @@ static inline void count_free(size_t sz)
 {
     struct tslot *s = athr.slot;
     if (likely(s)) {
-        slot_sub(&s->live, (int64_t)sz);
+        slot_sub(&s->live, (int64_t)sz + CHUNK_EXTRA);
         slot_inc(&s->frees);
     } else {
         count_slow(-(int64_t)sz, false);
