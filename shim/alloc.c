@@ -201,8 +201,23 @@ EXPORT void *malloc(size_t n)
     return fast_counted(next_malloc(n));
 }
 
-void free_general(void *p)
+static void free_fast(void *p);
+static void free_general(void *p);
+
+/* What free() jumps to: free_general until that sees the fast path allowed
+ * (counting with glibc's header: alloc_hot.fast_free, set at binding), then
+ * free_fast for good: one indirect jump where a flag took a load, a test and
+ * a branch. Counting stops after that only for passthrough, which init sets
+ * before any block is marked (sampling starts with init), and whose figures
+ * nothing reads: free_fast's counts there are harmless, its frees the same.
+ * Read relaxed: a block freed came from a malloc that saw the binding. */
+static void (*free_path)(void *) = free_general;
+
+static __attribute__((noinline)) void free_general(void *p)
 {
+    if (unlikely(atomic_load_explicit(&alloc_hot.fast_free, memory_order_acquire)) &&
+        __atomic_load_n(&free_path, __ATOMIC_RELAXED) != free_fast)
+        __atomic_store_n(&free_path, free_fast, __ATOMIC_RELAXED);
     if (unlikely(!p || in_arena(p)))
         return;
     size_t room = 0;
@@ -229,9 +244,8 @@ void free_general(void *p)
 
 /* The fast path: a heap chunk of glibc's (not ours: the arena's or a
  * sampled block's, OWN_BLOCK; not mmapped) freed by a thread with a slot;
- * one test of the word for the first two. The rest takes free_general.
- * free() jumps here while counting with glibc's header (free_path). */
-void free_fast(void *p)
+ * one test of the word for the first two. The rest takes free_general. */
+static void free_fast(void *p)
 {
     if (unlikely(!p))
         return;
@@ -248,7 +262,7 @@ void free_fast(void *p)
 
 EXPORT void free(void *p)
 {
-    __atomic_load_n(&alloc_hot.free_path, __ATOMIC_RELAXED)(p); /* a jump */
+    __atomic_load_n(&free_path, __ATOMIC_RELAXED)(p); /* a jump */
 }
 
 /* calloc's general path from the decision on (smp). */

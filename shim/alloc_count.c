@@ -84,17 +84,36 @@ static struct tslot *slot_claim(void)
     return NULL;
 }
 
+/* One slot's three counts as of one moment: its live counts 8 bytes per
+ * block its allocs and frees account for (CHUNK_EXTRA), so a reader that
+ * took them apart while the owner allocated would be off by 8 a call, and
+ * by any number if it was preempted between the loads. Read again while
+ * the counts move (at most one call of the owner in flight: 8 bytes). */
+static void slot_read(struct tslot *s, int64_t *live, uint64_t *allocs, uint64_t *frees)
+{
+    for (int tries = 0;; tries++) {
+        uint64_t a = atomic_load_explicit(&s->allocs, memory_order_acquire);
+        uint64_t f = atomic_load_explicit(&s->frees, memory_order_acquire);
+        *live = atomic_load_explicit(&s->live, memory_order_acquire);
+        *allocs = atomic_load_explicit(&s->allocs, memory_order_acquire);
+        *frees = atomic_load_explicit(&s->frees, memory_order_acquire);
+        if ((a == *allocs && f == *frees) || tries == 8)
+            return;
+    }
+}
+
 /* Every slot's live, allocs and frees, summed (the shared slot's too). */
 static void slots_sum(int64_t *live, uint64_t *allocs, uint64_t *frees)
 {
-    *live = atomic_load_explicit(&shared_slot.live, RLX);
-    *allocs = atomic_load_explicit(&shared_slot.allocs, RLX);
-    *frees = atomic_load_explicit(&shared_slot.frees, RLX);
+    slot_read(&shared_slot, live, allocs, frees);
     int hw = atomic_load_explicit(&slots_hw, RLX);
     for (int i = 0; i < hw; i++) {
-        *live += atomic_load_explicit(&slots[i].live, RLX);
-        *allocs += atomic_load_explicit(&slots[i].allocs, RLX);
-        *frees += atomic_load_explicit(&slots[i].frees, RLX);
+        int64_t l;
+        uint64_t a, f;
+        slot_read(&slots[i], &l, &a, &f);
+        *live += l;
+        *allocs += a;
+        *frees += f;
     }
 }
 

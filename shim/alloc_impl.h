@@ -43,16 +43,13 @@
  *     (passthrough, the gate armed, an allocator whose header we cannot
  *     read); FAST_MAX otherwise, so that large requests (the gate, the
  *     1 MiB growth check) always take the general path.
- *   free_path: what free() jumps to: free_fast (alloc.c; counting, glibc's
- *     header) or free_general, for everything else (the start). One
- *     indirect jump where a flag took a load, a test and a branch; read
- *     relaxed (the block freed came from a malloc that saw the binding, and
- *     with it what free_fast reads). */
+ *   fast_free: free's fast path may run (counting, glibc's header); free's
+ *     general path reads it and puts the fast one in place (alloc.c). */
 struct alloc_hot {
     void *(*malloc)(size_t);
     void (*free)(void *);
     atomic_size_t fast_below;
-    void (*free_path)(void *);
+    atomic_bool fast_free;
 };
 extern HIDDEN struct alloc_hot alloc_hot __attribute__((aligned(64)));
 #define next_malloc alloc_hot.malloc
@@ -76,10 +73,6 @@ static inline int mode_now(void)
 {
     return atomic_load_explicit(&alloc_mode, memory_order_acquire);
 }
-
-/* free's two ends (alloc.c), fast_update's choice. */
-HIDDEN void free_fast(void *p);
-HIDDEN void free_general(void *p);
 
 /* Finds the next allocator once (a nested call made by dlsym itself on
  * the binding thread returns at once; other threads wait). */

@@ -27,7 +27,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct alloc_hot alloc_hot __attribute__((aligned(64))) = {.free_path = free_general};
+struct alloc_hot alloc_hot __attribute__((aligned(64)));
 void *(*next_calloc)(size_t, size_t);
 void *(*next_realloc)(void *, size_t);
 void *(*next_memalign)(size_t, size_t);
@@ -119,7 +119,7 @@ static void die(const char *msg)
 static void fast_update(void)
 {
     bool counting = atomic_load(&alloc_mode) == AM_COUNT && glibc_header;
-    __atomic_store_n(&alloc_hot.free_path, counting ? free_fast : free_general, __ATOMIC_RELEASE);
+    atomic_store_explicit(&alloc_hot.fast_free, counting, memory_order_release);
     atomic_store_explicit(&alloc_hot.fast_below,
                           counting && !atomic_load(&alloc_gate) ? FAST_MAX : 0,
                           memory_order_release);

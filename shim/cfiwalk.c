@@ -18,21 +18,26 @@
  * outside every loaded object (a JIT's, whose registered FDEs may change
  * under the same address).
  *
- * An object unloaded (dlclose, or glibc's own) may leave rules for addresses
- * that later hold other code: each walk reads the loader's count of objects
- * removed (dl_iterate_phdr's dlpi_subs, its first object only) and a change
- * starts a new epoch; a rule of an older epoch is read again. A rule read
- * for an address on a live stack stays true while the walk runs: code on a
- * stack is not unloaded.
+ * Rules are kept for the process's life. An object unloaded and another
+ * mapped at its addresses could meet rules read for the first: that walk
+ * names wrong frames or ends, it cannot read out of bounds (below); a
+ * library opened again at the same address has the same rules. (Watching
+ * unloads costs: dl_iterate_phdr's count takes the loader's lock, which
+ * would hang a fork child made while another thread held it, and could
+ * meet an app's own lock taken in its callback; interposing dlclose, which
+ * would miss glibc's own unloads, costs every process 0.5k instructions at
+ * load.) A rule read for an address on a live stack stays true while the
+ * walk runs: code on a stack is not unloaded. No lock is taken.
  *
- * Memory: reads are of the stack only, at the CFA the rules give, which
- * must rise frame by frame (as libgcc, which trusts the same tables).
- * Never: allocates, takes a lock of its own, or writes outside the table
- * and f. */
+ * Memory: only this thread's stack is read, between the walk's own stack
+ * pointer and the stack's top (a thread's descriptor, which glibc keeps
+ * above its stack; __libc_stack_end for the main thread), at CFAs that must
+ * rise frame by frame: a wrong rule ends the walk (-1), it cannot fault.
+ * Elsewhere (a signal's alternate stack, a coroutine's) the full unwinder
+ * walks. Never: allocates, takes a lock, or writes outside the table and f. */
 #define _GNU_SOURCE
 #include "cfiwalk.h"
 
-#include <link.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -41,7 +46,7 @@
 #define SLOTS 8192 /* 128 KiB mapped, touched as return addresses come */
 #define PROBES 8
 #define WALK_MAX 512          /* frames walked at most */
-#define STEP_MAX (64u << 20)  /* a frame larger than this: the full unwinder */
+#define STACK_MAX ((uintptr_t)1 << 30) /* a stack deeper than this: not one we know */
 
 /* A rule in 32 bits: kind, the CFA's base (rbp, else rsp), rbp saved, its
  * slot's offset from the CFA in words (8 bits signed), the CFA's offset from
@@ -58,15 +63,14 @@ enum { K_NONE, K_STEP, K_END, K_FULL };
 
 struct slot {
     _Atomic uint64_t key; /* a return address; 0 free */
-    _Atomic uint64_t val; /* epoch << 32 | rule; 0 not written yet */
+    _Atomic uint64_t val; /* its rule; 0 not written yet */
 };
 _Static_assert(SLOTS * sizeof(struct slot) == 128 * 1024, "the table's size");
 
 static struct slot *tab;
 static cfi_find_fde_fn find_fde;
 static cfi_find_object_fn find_object;
-static atomic_uint epoch = 1;
-static _Atomic unsigned long long seen_subs;
+static uintptr_t main_top; /* __libc_stack_end: the main thread's stack top */
 static _Atomic uint64_t reads;
 
 size_t cfiwalk_table_bytes(void)
@@ -74,14 +78,24 @@ size_t cfiwalk_table_bytes(void)
     return SLOTS * sizeof(struct slot);
 }
 
-bool cfiwalk_setup(void *mem, cfi_find_fde_fn fde, cfi_find_object_fn object)
+bool cfiwalk_setup(void *mem, cfi_find_fde_fn fde, cfi_find_object_fn object,
+                   const void *stack_end)
 {
-    if (!mem || !fde || !object)
+    if (!mem || !fde || !object || !stack_end)
         return false;
     find_fde = fde;
     find_object = object;
+    main_top = *(const uintptr_t *)stack_end;
     tab = mem;
     return true;
+}
+
+bool cfiwalk_sigreturn_at(uintptr_t pc)
+{
+    /* __restore_rt: mov $15,%rax; syscall. Read only within pc's page. */
+    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
+    uintptr_t in_page = pc & 4095;
+    return pc && in_page <= 4096 - sizeof tramp && memcmp((const void *)pc, tramp, sizeof tramp) == 0;
 }
 
 uint64_t cfiwalk_reads(void)
@@ -228,7 +242,7 @@ enum { H_SAME, H_OFFSET, H_UNDEF, H_OTHER };
 struct frame_rules {
     uint64_t cfa_reg;
     int64_t cfa_off;
-    bool cfa_expr;
+    bool cfa_expr, sp_ruled;
     uint8_t bp_how, ra_how;
     int64_t bp_off, ra_off;
 };
@@ -245,15 +259,16 @@ static void set_reg(struct frame_rules *s, uint64_t reg, uint8_t how, int64_t of
     } else if (reg == REG_RA) {
         s->ra_how = how;
         s->ra_off = off;
+    } else if (reg == REG_SP) {
+        s->sp_ruled = true; /* the caller's rsp not the CFA: libgcc's to follow */
     }
 }
 
-static void restore_reg(struct frame_rules *s, const struct frame_rules *init, uint64_t reg)
+/* As libgcc: a restored register is unsaved (the CIE's rule is not looked
+ * at): rbp keeps its value; the return address so is not one we walk. */
+static void restore_reg(struct frame_rules *s, uint64_t reg)
 {
-    if (reg == REG_BP)
-        set_reg(s, reg, init->bp_how, init->bp_off);
-    else if (reg == REG_RA)
-        set_reg(s, reg, init->ra_how, init->ra_off);
+    set_reg(s, reg, reg == REG_RA ? H_OTHER : H_SAME, 0);
 }
 
 static void skip_block(struct rd *r)
@@ -266,9 +281,9 @@ static void skip_block(struct rd *r)
 }
 
 /* Runs r's instructions while the location is below ra (libgcc's rule: the
- * state before the call instruction). init: the CIE's rules (restore). */
+ * state before the call instruction). */
 static bool run(struct rd *r, const struct cie *c, uint64_t *loc, uint64_t ra,
-                struct frame_rules *s, const struct frame_rules *init)
+                struct frame_rules *s)
 {
     struct frame_rules saved[STATES];
     int depth = 0;
@@ -278,7 +293,7 @@ static bool run(struct rd *r, const struct cie *c, uint64_t *loc, uint64_t ra,
         switch (op >> 6) {
         case 1: *loc += (op & 0x3f) * c->code_align; continue;
         case 2: set_reg(s, op & 0x3f, H_OFFSET, (int64_t)uleb(r) * c->data_align); continue;
-        case 3: restore_reg(s, init, op & 0x3f); continue;
+        case 3: restore_reg(s, op & 0x3f); continue;
         }
         switch (op) {
         case 0x00: break; /* nop */
@@ -286,7 +301,7 @@ static bool run(struct rd *r, const struct cie *c, uint64_t *loc, uint64_t ra,
         case 0x03: *loc += fixed(r, 2) * c->code_align; break;
         case 0x04: *loc += fixed(r, 4) * c->code_align; break;
         case 0x05: reg = uleb(r); set_reg(s, reg, H_OFFSET, (int64_t)uleb(r) * c->data_align); break;
-        case 0x06: restore_reg(s, init, uleb(r)); break;
+        case 0x06: restore_reg(s, uleb(r)); break;
         case 0x07: set_reg(s, uleb(r), H_UNDEF, 0); break;
         case 0x08: set_reg(s, uleb(r), H_SAME, 0); break;
         case 0x09: reg = uleb(r); uleb(r); set_reg(s, reg, H_OTHER, 0); break;
@@ -327,8 +342,9 @@ static uint64_t compute(uintptr_t ra)
     atomic_fetch_add_explicit(&reads, 1, memory_order_relaxed);
     struct cfi_bases b = {0};
     const uint8_t *fde = find_fde((void *)(ra - 1), &b);
-    if (!fde)
-        return K_END | R_NOCACHE; /* no unwind table: the stack ends here, as for libgcc */
+    if (!fde) /* no unwind table: the stack ends here, as for libgcc, unless a
+               * signal's return stub without one, which libgcc knows */
+        return (cfiwalk_sigreturn_at(ra) ? K_FULL : K_END) | R_NOCACHE;
     unsigned char obj[CFI_FIND_OBJECT_BYTES] __attribute__((aligned(16)));
     uint64_t keep = find_object((void *)(ra - 1), obj) == 0 ? 0 : R_NOCACHE;
     struct rd r;
@@ -346,16 +362,13 @@ static uint64_t compute(uintptr_t ra)
         skip_block(&r);
     if (r.bad)
         return K_FULL | keep;
-    struct frame_rules init = {.cfa_reg = REG_SP}, s;
+    struct frame_rules s = {.cfa_reg = REG_SP};
     uint64_t loc = (uintptr_t)b.func;
-    if (!run(&c.insns, &c, &loc, ra, &init, &init))
-        return K_FULL | keep;
-    s = init;
-    if (!run(&r, &c, &loc, ra, &s, &init))
+    if (!run(&c.insns, &c, &loc, ra, &s) || !run(&r, &c, &loc, ra, &s))
         return K_FULL | keep;
     if (s.ra_how == H_UNDEF)
         return K_END | keep; /* the outermost frame (_start, a thread's start) */
-    if (s.cfa_expr || (s.cfa_reg != REG_SP && s.cfa_reg != REG_BP) || s.ra_how != H_OFFSET ||
+    if (s.cfa_expr || s.sp_ruled || (s.cfa_reg != REG_SP && s.cfa_reg != REG_BP) || s.ra_how != H_OFFSET ||
         s.ra_off != -8 || s.cfa_off < CFA_OFF_MIN || s.cfa_off > CFA_OFF_MAX)
         return K_FULL | keep;
     uint64_t rule = K_STEP | (s.cfa_reg == REG_BP ? R_CFA_BP : 0) |
@@ -372,57 +385,42 @@ static uint64_t compute(uintptr_t ra)
 
 /* ---- the table --------------------------------------------------------------- */
 
-static uint32_t keep(struct slot *s, uintptr_t ra, uint32_t ep)
-{
-    uint64_t r = compute(ra);
-    if (s && !(r & R_NOCACHE))
-        atomic_store_explicit(&s->val, (uint64_t)ep << 32 | (uint32_t)r, memory_order_release);
-    return (uint32_t)r;
-}
-
-static uint32_t rule_of(uintptr_t ra, uint32_t ep)
+static uint32_t rule_of(uintptr_t ra)
 {
     uint64_t h = (ra * 0x9e3779b97f4a7c15ull) >> (64 - 13);
     _Static_assert(SLOTS == 1 << 13, "the hash's bits");
+    struct slot *mine = NULL; /* ra's slot, its rule not written yet */
     for (int i = 0; i < PROBES; i++) {
         struct slot *s = &tab[(h + (uint64_t)i) & (SLOTS - 1)];
         uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
-        if (k == 0) {
-            uint64_t zero = 0;
-            if (atomic_compare_exchange_strong_explicit(&s->key, &zero, ra, memory_order_acq_rel,
-                                                        memory_order_acquire))
-                return keep(s, ra, ep);
-            k = zero; /* another thread's claim */
-        }
         if (k == ra) {
             uint64_t v = atomic_load_explicit(&s->val, memory_order_acquire);
-            if ((uint32_t)(v >> 32) == ep)
+            if (v)
                 return (uint32_t)v;
-            return keep(s, ra, ep); /* not written yet, or of an older epoch */
+            mine = s;
+            break;
         }
+        if (k == 0)
+            break; /* not in the table */
     }
-    return keep(NULL, ra, ep); /* a crowded neighbourhood: read every time */
-}
-
-static int first_subs(struct dl_phdr_info *info, size_t size, void *arg)
-{
-    if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
-        *(unsigned long long *)arg = info->dlpi_subs;
-    return 1;
-}
-
-static uint32_t epoch_now(void)
-{
-    unsigned long long subs = 0;
-    dl_iterate_phdr(first_subs, &subs);
-    if (subs != atomic_load_explicit(&seen_subs, memory_order_acquire)) {
-        atomic_store_explicit(&seen_subs, subs, memory_order_release);
-        atomic_fetch_add_explicit(&epoch, 1, memory_order_acq_rel);
+    uint64_t r = compute(ra);
+    if (r & R_NOCACHE) /* not kept: no slot is claimed for it */
+        return (uint32_t)r;
+    for (int i = 0; !mine && i < PROBES; i++) {
+        struct slot *s = &tab[(h + (uint64_t)i) & (SLOTS - 1)];
+        uint64_t k = 0;
+        if (atomic_compare_exchange_strong_explicit(&s->key, &k, ra, memory_order_acq_rel,
+                                                    memory_order_acquire) ||
+            k == ra)
+            mine = s; /* claimed here, or by another thread for the same address */
     }
-    return atomic_load_explicit(&epoch, memory_order_acquire);
+    if (mine) /* a crowded neighbourhood keeps none: read every time */
+        atomic_store_explicit(&mine->val, (uint32_t)r, memory_order_release);
+    return (uint32_t)r;
 }
 
-/* A word of this thread's stack, at an address its rules gave. */
+/* A word of this thread's stack, at an address its rules gave (checked
+ * against the stack's bounds first). */
 __attribute__((no_sanitize_address)) static inline uintptr_t stack_word(uintptr_t at)
 {
     return *(const uintptr_t *)at;
@@ -432,25 +430,37 @@ __attribute__((noinline)) int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, 
 {
     if (!tab || max <= 0)
         return -1;
-    uint32_t ep = epoch_now();
-    uintptr_t ip, sp, bp;
-    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
-                     : "=r"(ip), "=r"(sp), "=r"(bp));
+    uintptr_t ip, sp, bp, self;
+    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2\n\tmov %%fs:0x10, %3"
+                     : "=r"(ip), "=r"(sp), "=r"(bp), "=r"(self));
+    /* The stack's top: a thread's descriptor sits above its stack (glibc,
+     * x86_64: %fs:0x10 is its own address); the main thread's is
+     * __libc_stack_end. Another stack: the full unwinder's. */
+    uintptr_t lo = sp, top;
+    if (sp < self && self - sp <= STACK_MAX)
+        top = self;
+    else if (sp < main_top && main_top - sp <= STACK_MAX)
+        top = main_top;
+    else
+        return -1;
     uintptr_t ra = ip + 1; /* the rules in force at ip: those of a return address ip + 1 */
     int n = 0;
     for (int depth = 0; depth < WALK_MAX; depth++) {
-        uint32_t r = rule_of(ra, ep);
+        uint32_t r = rule_of(ra);
         if ((r & R_KIND) == K_END)
             return n;
         if ((r & R_KIND) != K_STEP)
             return -1;
         int32_t cfa_off = (int32_t)(r & 0xfffff000u) >> 12;
         uintptr_t cfa = ((r & R_CFA_BP) ? bp : sp) + (uintptr_t)(intptr_t)cfa_off;
-        if (cfa <= sp || cfa - sp > STEP_MAX)
-            return -1; /* a stack that does not rise: not ours to walk */
+        uintptr_t bp_at = cfa + (uintptr_t)(intptr_t)((int8_t)(uint8_t)(r >> 4) * 8);
+        /* The stack rises, and every word read lies on it. */
+        if (cfa <= sp || cfa - 8 < lo || cfa > top ||
+            ((r & R_BP_SAVED) && (bp_at < lo || bp_at > top - 8)))
+            return -1;
         uintptr_t next = stack_word(cfa - 8);
         if (r & R_BP_SAVED)
-            bp = stack_word(cfa + (uintptr_t)(intptr_t)((int8_t)(uint8_t)(r >> 4) * 8));
+            bp = stack_word(bp_at);
         sp = cfa;
         if (!next)
             return n;
@@ -471,12 +481,28 @@ size_t cfiwalk_table_bytes(void)
     return 0;
 }
 
-bool cfiwalk_setup(void *mem, cfi_find_fde_fn fde, cfi_find_object_fn object)
+bool cfiwalk_setup(void *mem, cfi_find_fde_fn fde, cfi_find_object_fn object,
+                   const void *stack_end)
 {
     (void)mem;
     (void)fde;
     (void)object;
+    (void)stack_end;
     return false;
+}
+
+bool cfiwalk_sigreturn_at(uintptr_t pc)
+{
+#if defined(__aarch64__)
+    /* __kernel_rt_sigreturn: mov x8,#139; svc #0. Read only within pc's page. */
+    static const unsigned char tramp[] = {0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4};
+    uintptr_t in_page = pc & 4095;
+    return pc && in_page <= 4096 - sizeof tramp &&
+           memcmp((const void *)pc, tramp, sizeof tramp) == 0;
+#else
+    (void)pc;
+    return false;
+#endif
 }
 
 int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi)

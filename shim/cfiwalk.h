@@ -28,10 +28,15 @@ typedef int (*cfi_find_object_fn)(void *pc, void *res);
 size_t cfiwalk_table_bytes(void);
 /* Walks with the rule table at mem, FDEs found by find_fde; only the rules
  * of code inside a loaded object (find_object) are kept (a JIT's code may be
- * replaced under the same address; an object unloaded empties the table).
- * False where the walk cannot run (not x86_64, a NULL argument): the caller
- * keeps its unwinder. */
-bool cfiwalk_setup(void *mem, cfi_find_fde_fn find_fde, cfi_find_object_fn find_object);
+ * replaced under the same address).
+ * stack_end: &__libc_stack_end (the main thread's stack top). False where
+ * the walk cannot run (not x86_64, a NULL argument): the caller keeps its
+ * unwinder. */
+bool cfiwalk_setup(void *mem, cfi_find_fde_fn find_fde, cfi_find_object_fn find_object,
+                   const void *stack_end);
+/* Is the code at pc a signal's return stub (a return address of a signal
+ * frame: x86_64's __restore_rt, aarch64's __kernel_rt_sigreturn)? */
+bool cfiwalk_sigreturn_at(uintptr_t pc);
 
 /* The caller's stack: the return addresses of its frames, innermost first,
  * as _Unwind_Backtrace's _Unwind_GetIP gives them, up to max, the innermost

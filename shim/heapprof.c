@@ -271,27 +271,12 @@ static inline __attribute__((always_inline)) int capture(uintptr_t *f, int max)
 }
 
 /* Is there a signal frame in the stack? Its return address is the signal
- * return trampoline: __restore_rt on x86_64 (mov $15,%rax; syscall),
- * __kernel_rt_sigreturn on aarch64 (mov x8,#139; svc #0). Read only when
- * the bytes lie on the page of the call before the address (mapped). */
+ * return trampoline (cfiwalk_sigreturn_at). */
 static bool in_signal(const uintptr_t *f, int n)
 {
-#if defined(__x86_64__)
-    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
-#elif defined(__aarch64__)
-    static const unsigned char tramp[] = {0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4};
-#else
-    static const unsigned char tramp[1] = {0};
-    (void)f;
-    (void)n;
-    return false;
-#endif
-    for (int i = 0; i < n; i++) {
-        uintptr_t in_page = f[i] & 4095;
-        if (in_page != 0 && in_page <= 4096 - sizeof tramp &&
-            memcmp((const void *)f[i], tramp, sizeof tramp) == 0)
+    for (int i = 0; i < n; i++)
+        if (cfiwalk_sigreturn_at(f[i]))
             return true;
-    }
     return false;
 }
 
@@ -492,11 +477,13 @@ void heapprof_init(const struct reshim_config *cfg, const struct heap_py_ops *py
 static void cfi_setup(void)
 {
     void *find_object = dlsym(RTLD_DEFAULT, "_dl_find_object");
+    void *stack_end = dlsym(RTLD_DEFAULT, "__libc_stack_end");
     size_t len = cfiwalk_table_bytes();
-    if (want_unwinder != UNWIND_AUTO || !unwind_backtrace || !find_fde || !find_object || !len)
+    if (want_unwinder != UNWIND_AUTO || !unwind_backtrace || !find_fde || !find_object ||
+        !stack_end || !len)
         return;
     cfi_mem = sys_map(len);
-    if (!cfi_mem || !cfiwalk_setup(cfi_mem, find_fde, (cfi_find_object_fn)find_object))
+    if (!cfi_mem || !cfiwalk_setup(cfi_mem, find_fde, (cfi_find_object_fn)find_object, stack_end))
         return;
     cfi_on = true;
     unwinder_name = "libgcc_s tables, rules cached (cfiwalk)";
