@@ -29,16 +29,21 @@
  * load.) A rule read for an address on a live stack stays true while the
  * walk runs: code on a stack is not unloaded. No lock is taken.
  *
- * Memory: only this thread's stack is read, between the walk's own stack
- * pointer and the stack's top (a thread's descriptor, which glibc keeps
- * above its stack; __libc_stack_end for the main thread), at CFAs that must
- * rise frame by frame: a wrong rule ends the walk (-1), it cannot fault.
- * Elsewhere (a signal's alternate stack, a coroutine's) the full unwinder
- * walks. Never: allocates, takes a lock, or writes outside the table and f. */
+ * Memory: only this thread's own stack is read, between the walk's stack
+ * pointer and the stack's top (__libc_stack_end for the main thread; for
+ * another, its descriptor, which glibc keeps above its stack, and its size
+ * from pthread_getattr_np, once), at CFAs that must rise frame by frame: a
+ * wrong rule ends the walk (-1), it cannot fault. On another stack (a
+ * signal's alternate one, a coroutine's) the full unwinder
+ * walks. Never: takes a lock of its own or writes outside the table, f and
+ * the caller's cfi_stack; allocates only in pthread_getattr_np, once a
+ * thread. */
 #define _GNU_SOURCE
 #include "cfiwalk.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -46,7 +51,6 @@
 #define SLOTS 8192 /* 128 KiB mapped, touched as return addresses come */
 #define PROBES 8
 #define WALK_MAX 512          /* frames walked at most */
-#define STACK_MAX ((uintptr_t)1 << 30) /* a stack deeper than this: not one we know */
 
 /* A rule in 32 bits: kind, the CFA's base (rbp, else rsp), rbp saved, its
  * slot's offset from the CFA in words (8 bits signed), the CFA's offset from
@@ -70,7 +74,8 @@ _Static_assert(SLOTS * sizeof(struct slot) == 128 * 1024, "the table's size");
 static struct slot *tab;
 static cfi_find_fde_fn find_fde;
 static cfi_find_object_fn find_object;
-static uintptr_t main_top; /* __libc_stack_end: the main thread's stack top */
+static uintptr_t main_top;  /* __libc_stack_end: the main thread's stack top */
+static uintptr_t main_size; /* how far below it the main stack may reach */
 static _Atomic uint64_t reads;
 
 size_t cfiwalk_table_bytes(void)
@@ -86,16 +91,35 @@ bool cfiwalk_setup(void *mem, cfi_find_fde_fn fde, cfi_find_object_fn object,
     find_fde = fde;
     find_object = object;
     main_top = *(const uintptr_t *)stack_end;
+    /* The main stack grows to RLIMIT_STACK; the kernel maps nothing else
+     * within 128 MiB below its top (mmap's base keeps that gap). */
+    struct rlimit rl;
+    main_size = (uintptr_t)128 << 20;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur < main_size)
+        main_size = (uintptr_t)rl.rlim_cur;
     tab = mem;
     return true;
 }
 
-bool cfiwalk_sigreturn_at(uintptr_t pc)
+/* This thread's stack (not the main one): its top is the thread's
+ * descriptor, which glibc keeps above its stack (%fs:0x10, the descriptor's
+ * own address); its size, pthread_getattr_np's (once per thread). */
+static bool thread_stack(uintptr_t self, struct cfi_stack *st)
 {
-    /* __restore_rt: mov $15,%rax; syscall. Read only within pc's page. */
-    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
-    uintptr_t in_page = pc & 4095;
-    return pc && in_page <= 4096 - sizeof tramp && memcmp((const void *)pc, tramp, sizeof tramp) == 0;
+    if (!st->known) {
+        pthread_attr_t a;
+        size_t size = 0;
+        st->known = -1;
+        if (pthread_getattr_np(pthread_self(), &a) == 0) {
+            if (pthread_attr_getstacksize(&a, &size) == 0 && size && size < self) {
+                st->lo = self - size;
+                st->hi = self;
+                st->known = 1;
+            }
+            pthread_attr_destroy(&a);
+        }
+    }
+    return st->known == 1;
 }
 
 uint64_t cfiwalk_reads(void)
@@ -342,9 +366,10 @@ static uint64_t compute(uintptr_t ra)
     atomic_fetch_add_explicit(&reads, 1, memory_order_relaxed);
     struct cfi_bases b = {0};
     const uint8_t *fde = find_fde((void *)(ra - 1), &b);
-    if (!fde) /* no unwind table: the stack ends here, as for libgcc, unless a
-               * signal's return stub without one, which libgcc knows */
-        return (cfiwalk_sigreturn_at(ra) ? K_FULL : K_END) | R_NOCACHE;
+    if (!fde) /* no unwind table: the stack ends here, as for libgcc (which also
+               * knows a signal return stub without one by its code: not read
+               * here, ra may be any word when a rule was wrong) */
+        return K_END | R_NOCACHE;
     unsigned char obj[CFI_FIND_OBJECT_BYTES] __attribute__((aligned(16)));
     uint64_t keep = find_object((void *)(ra - 1), obj) == 0 ? 0 : R_NOCACHE;
     struct rd r;
@@ -426,21 +451,22 @@ __attribute__((no_sanitize_address)) static inline uintptr_t stack_word(uintptr_
     return *(const uintptr_t *)at;
 }
 
-__attribute__((noinline)) int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi)
+__attribute__((noinline)) int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi,
+                                      struct cfi_stack *st)
 {
     if (!tab || max <= 0)
         return -1;
     uintptr_t ip, sp, bp, self;
     __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2\n\tmov %%fs:0x10, %3"
                      : "=r"(ip), "=r"(sp), "=r"(bp), "=r"(self));
-    /* The stack's top: a thread's descriptor sits above its stack (glibc,
-     * x86_64: %fs:0x10 is its own address); the main thread's is
-     * __libc_stack_end. Another stack: the full unwinder's. */
+    /* The walk reads [sp, top] of the thread's own stack: the main stack
+     * below __libc_stack_end, or the thread's (thread_stack). Another stack
+     * (a coroutine's, a signal's alternate one): the full unwinder's. */
     uintptr_t lo = sp, top;
-    if (sp < self && self - sp <= STACK_MAX)
-        top = self;
-    else if (sp < main_top && main_top - sp <= STACK_MAX)
+    if (sp < main_top && main_top - sp < main_size)
         top = main_top;
+    else if (thread_stack(self, st) && sp >= st->lo && sp < st->hi)
+        top = st->hi;
     else
         return -1;
     uintptr_t ra = ip + 1; /* the rules in force at ip: those of a return address ip + 1 */
@@ -491,22 +517,10 @@ bool cfiwalk_setup(void *mem, cfi_find_fde_fn fde, cfi_find_object_fn object,
     return false;
 }
 
-bool cfiwalk_sigreturn_at(uintptr_t pc)
-{
-#if defined(__aarch64__)
-    /* __kernel_rt_sigreturn: mov x8,#139; svc #0. Read only within pc's page. */
-    static const unsigned char tramp[] = {0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4};
-    uintptr_t in_page = pc & 4095;
-    return pc && in_page <= 4096 - sizeof tramp &&
-           memcmp((const void *)pc, tramp, sizeof tramp) == 0;
-#else
-    (void)pc;
-    return false;
-#endif
-}
 
-int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi)
+int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi, struct cfi_stack *st)
 {
+    (void)st;
     (void)f;
     (void)max;
     (void)skip_lo;

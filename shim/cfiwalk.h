@@ -34,15 +34,20 @@ size_t cfiwalk_table_bytes(void);
  * unwinder. */
 bool cfiwalk_setup(void *mem, cfi_find_fde_fn find_fde, cfi_find_object_fn find_object,
                    const void *stack_end);
-/* Is the code at pc a signal's return stub (a return address of a signal
- * frame: x86_64's __restore_rt, aarch64's __kernel_rt_sigreturn)? */
-bool cfiwalk_sigreturn_at(uintptr_t pc);
+
+/* A thread's own stack, found at its first walk off the main stack (the
+ * caller keeps one per thread, zeroed: thread-local). */
+struct cfi_stack {
+    uintptr_t lo, hi;
+    int known; /* 0 not looked at, 1 found, -1 none */
+};
 
 /* The caller's stack: the return addresses of its frames, innermost first,
  * as _Unwind_Backtrace's _Unwind_GetIP gives them, up to max, the innermost
  * ones inside [skip_lo, skip_hi) left out (the shim's own). -1 when a frame
- * needs the full unwinder (nothing is written that counts then). */
-int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi);
+ * needs the full unwinder, or the walk is not on the thread's own stack
+ * (nothing is written that counts then). */
+int cfiwalk(uintptr_t *f, int max, uintptr_t skip_lo, uintptr_t skip_hi, struct cfi_stack *st);
 
 /* Rules read from .eh_frame since setup (table misses), for the tests. */
 uint64_t cfiwalk_reads(void);

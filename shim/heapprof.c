@@ -69,7 +69,8 @@ TLS_IE int64_t heap_left;
 static TLS_IE struct {
     int64_t armed, sample_rest, window_rest;
     int started; /* this thread's countdown has been drawn */
-} cd; /* one TLS block: one relocation at load, not four */
+    struct cfi_stack stack; /* this thread's stack, for cfiwalk */
+} cd; /* one TLS block: one relocation at load, not five */
 static void (*window_end)(size_t);
 static int64_t window_len = 64 * 1024; /* until handed in (alloc.c's constructor): soon again */
 static TLS_IE int in_lock;   /* this thread holds hp_lock (a signal handler may free) */
@@ -244,7 +245,7 @@ static _Unwind_Reason_Code bt_step(struct _Unwind_Context *ctx, void *arg)
 static inline __attribute__((always_inline)) int capture(uintptr_t *f, int max)
 {
     if (cfi_on) {
-        int n = cfiwalk(f, max, self_lo, self_hi);
+        int n = cfiwalk(f, max, self_lo, self_hi, &cd.stack);
         if (n >= 0) {
             ATOMIC_INC(&stacks_cached);
             return n;
@@ -271,12 +272,27 @@ static inline __attribute__((always_inline)) int capture(uintptr_t *f, int max)
 }
 
 /* Is there a signal frame in the stack? Its return address is the signal
- * return trampoline (cfiwalk_sigreturn_at). */
+ * return trampoline: __restore_rt on x86_64 (mov $15,%rax; syscall),
+ * __kernel_rt_sigreturn on aarch64 (mov x8,#139; svc #0). Read only when
+ * the bytes lie on the page of the call before the address (mapped). */
 static bool in_signal(const uintptr_t *f, int n)
 {
-    for (int i = 0; i < n; i++)
-        if (cfiwalk_sigreturn_at(f[i]))
+#if defined(__x86_64__)
+    static const unsigned char tramp[] = {0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05};
+#elif defined(__aarch64__)
+    static const unsigned char tramp[] = {0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4};
+#else
+    static const unsigned char tramp[1] = {0};
+    (void)f;
+    (void)n;
+    return false;
+#endif
+    for (int i = 0; i < n; i++) {
+        uintptr_t in_page = f[i] & 4095;
+        if (in_page != 0 && in_page <= 4096 - sizeof tramp &&
+            memcmp((const void *)f[i], tramp, sizeof tramp) == 0)
             return true;
+    }
     return false;
 }
 

@@ -42,6 +42,8 @@
 static _Unwind_Reason_Code (*ubt)(_Unwind_Trace_Fn, void *);
 static _Unwind_Ptr (*ugetip)(struct _Unwind_Context *);
 static bool ready;
+static __thread struct cfi_stack tst; /* this thread's, as the shim keeps it */
+#define WALK(f, max, lo, hi) cfiwalk((f), (max), (lo), (hi), &tst)
 
 struct both {
     uintptr_t walk[MAXF], full[MAXF];
@@ -67,7 +69,7 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg)
  * this function (from two calls), the rest the same callers. */
 static __attribute__((noinline)) void take_both(struct both *b, int max)
 {
-    b->nwalk = cfiwalk(b->walk, max, 0, 0);
+    b->nwalk = WALK(b->walk, max, 0, 0);
     struct ubuf u = {b->full, 0, max};
     ubt(step, &u);
     b->nfull = u.n;
@@ -226,8 +228,8 @@ static void test_max_and_skip(void **state)
     same_stacks(&b, "max 3");
     /* this function's own return addresses at the top are left out */
     uintptr_t g[MAXF], h[MAXF];
-    int m = cfiwalk(g, MAXF, (uintptr_t)test_max_and_skip, (uintptr_t)test_max_and_skip + 4096);
-    int k = cfiwalk(h, MAXF, 0, 0);
+    int m = WALK(g, MAXF, (uintptr_t)test_max_and_skip, (uintptr_t)test_max_and_skip + 4096);
+    int k = WALK(h, MAXF, 0, 0);
     CHECK(k > 1 && m == k - 1 && g[0] == h[1], "skip: %d frames against %d", m, k);
 }
 
@@ -236,7 +238,7 @@ static void handler(int sig)
 {
     (void)sig;
     uintptr_t f[MAXF];
-    in_handler_n = cfiwalk(f, MAXF, 0, 0);
+    in_handler_n = WALK(f, MAXF, 0, 0);
 }
 
 static void test_signal_frame(void **state)
@@ -269,21 +271,56 @@ static int co_n = -2;
 static void co_body(void)
 {
     uintptr_t f[MAXF];
-    co_n = cfiwalk(f, MAXF, 0, 0);
+    co_n = WALK(f, MAXF, 0, 0);
+}
+
+static int on_coroutine(char *stack, size_t size)
+{
+    co_n = -2;
+    getcontext(&co_ctx);
+    co_ctx.uc_stack.ss_sp = stack;
+    co_ctx.uc_stack.ss_size = size;
+    co_ctx.uc_link = &co_main;
+    makecontext(&co_ctx, co_body, 0);
+    swapcontext(&co_main, &co_ctx);
+    return co_n;
+}
+
+/* Coroutine stacks from .bss, malloc and mmap (mmap's lands next to a
+ * thread's stack), in the main thread and in another. */
+static void *coroutines(void *arg)
+{
+    (void)arg;
+    static char bss[128 * 1024];
+    size_t sz = 128 * 1024;
+    char *heap = malloc(sz);
+    char *map = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    static int got[3];
+    got[0] = on_coroutine(bss, sizeof bss);
+    got[1] = heap ? on_coroutine(heap, sz) : -1;
+    got[2] = map != MAP_FAILED ? on_coroutine(map, sz) : -1;
+    free(heap);
+    if (map != MAP_FAILED)
+        munmap(map, sz);
+    return got;
 }
 
 static void test_other_stack(void **state)
 {
     (void)state;
     NEED_WALKER();
-    static char stack[128 * 1024];
-    getcontext(&co_ctx);
-    co_ctx.uc_stack.ss_sp = stack;
-    co_ctx.uc_stack.ss_size = sizeof stack;
-    co_ctx.uc_link = &co_main;
-    makecontext(&co_ctx, co_body, 0);
-    swapcontext(&co_main, &co_ctx);
-    CHECK(co_n == -1, "a coroutine's stack: %d frames (want -1: the full unwinder's)", co_n);
+    int *got = coroutines(NULL);
+    CHECK(got[0] == -1 && got[1] == -1 && got[2] == -1,
+          "coroutine stacks (bss, malloc, mmap), main thread: %d %d %d frames (want -1)", got[0],
+          got[1], got[2]);
+    pthread_t t;
+    void *r;
+    CHECK(pthread_create(&t, NULL, coroutines, NULL) == 0, "pthread_create");
+    pthread_join(t, &r);
+    got = r;
+    CHECK(got[0] == -1 && got[1] == -1 && got[2] == -1,
+          "coroutine stacks (bss, malloc, mmap), a thread: %d %d %d frames (want -1)", got[0],
+          got[1], got[2]);
 }
 
 /* fork while another thread walks without pause: every child walks and
@@ -294,7 +331,7 @@ static void *walk_forever(void *arg)
     (void)arg;
     uintptr_t f[MAXF];
     while (atomic_load(&walking))
-        cfiwalk(f, MAXF, 0, 0);
+        WALK(f, MAXF, 0, 0);
     return NULL;
 }
 
@@ -311,7 +348,7 @@ static void test_fork_while_walking(void **state)
         if (pid == 0) {
             alarm(5); /* a hang ends as SIGALRM */
             uintptr_t f[MAXF];
-            _exit(cfiwalk(f, MAXF, 0, 0) > 1 ? 0 : 3);
+            _exit(WALK(f, MAXF, 0, 0) > 1 ? 0 : 3);
         }
         int st;
         if (pid < 0 || waitpid(pid, &st, 0) != pid)
