@@ -32,7 +32,7 @@
  * Memory: only this thread's own stack is read, between the walk's stack
  * pointer and the stack's top (__libc_stack_end for the main thread; for
  * another, its descriptor, which glibc keeps above its stack, and its size
- * from pthread_getattr_np, once), at CFAs that must rise frame by frame: a
+ * from pthread_getattr_np, once, never for the main thread), at CFAs that must rise frame by frame: a
  * wrong rule ends the walk (-1), it cannot fault. On another stack (a
  * signal's alternate one, a coroutine's) the full unwinder
  * walks. Never: takes a lock of its own or writes outside the table, f and
@@ -40,6 +40,7 @@
  * thread. */
 #define _GNU_SOURCE
 #include "cfiwalk.h"
+#include "sys.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -110,6 +111,11 @@ static bool thread_stack(uintptr_t self, struct cfi_stack *st)
         pthread_attr_t a;
         size_t size = 0;
         st->known = -1;
+        /* The main thread off its stack (a signal's alternate one): no
+         * thread stack to find (pthread_getattr_np would read /proc, maybe
+         * in a signal handler). */
+        if (sys_call0(SYS_gettid) == sys_call0(SYS_getpid))
+            return false;
         if (pthread_getattr_np(pthread_self(), &a) == 0) {
             if (pthread_attr_getstacksize(&a, &size) == 0 && size && size < self) {
                 st->lo = self - size;

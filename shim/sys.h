@@ -25,25 +25,31 @@
 
 #define SYS_HIDDEN __attribute__((visibility("hidden")))
 
-/* The process id, by the system call instruction itself where the shim
- * knows it (x86_64, aarch64), not syscall(2): the constructor's one system
- * call (the owner pid, state.c), which through syscall(2) would bind it
- * lazily at every preloaded start-up (0.7k instructions of /bin/true's);
- * also each vfork check. Cannot fail. */
-static inline pid_t sys_getpid(void)
+/* A system call without arguments that cannot fail (getpid, gettid), by
+ * the system call instruction itself where the shim knows it (x86_64,
+ * aarch64), not syscall(2): the constructor's one system call (the owner
+ * pid, state.c), which through syscall(2) would bind it lazily at every
+ * preloaded start-up (0.7k instructions of /bin/true's); also each vfork
+ * check, and cfiwalk's look at whether a thread is the main one. */
+static inline long sys_call0(long nr)
 {
 #if defined(__x86_64__)
     long r;
-    __asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_getpid) : "rcx", "r11", "memory");
-    return (pid_t)r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(nr) : "rcx", "r11", "memory");
+    return r;
 #elif defined(__aarch64__)
-    register long x8 __asm__("x8") = SYS_getpid;
+    register long x8 __asm__("x8") = nr;
     register long x0 __asm__("x0");
     __asm__ volatile("svc 0" : "=r"(x0) : "r"(x8) : "memory");
-    return (pid_t)x0;
+    return x0;
 #else
-    return (pid_t)syscall(SYS_getpid);
+    return syscall(nr);
 #endif
+}
+
+static inline pid_t sys_getpid(void)
+{
+    return (pid_t)sys_call0(SYS_getpid);
 }
 
 /* Memory of the shim's own: anonymous, private, read-write, MAP_NORESERVE
